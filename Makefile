@@ -1,0 +1,145 @@
+# tailsafe top-level Makefile.
+#
+#   make                 build the binaries into build/ (MODE=release)
+#   make MODE=debug      -O0, binaries into build/debug/
+#   make MODE=asan       AddressSanitizer + UBSan, binaries into build/asan/
+#   make test            install missing packages, build, run every test suite
+#   make demo            install missing packages, build, run the replication demo
+#   make deps            install the missing Debian packages (root)
+#   make bench           run bench/replicate (needs DEPS_BENCH packages)
+#   V=1                  show the commands
+#
+# Objects live under $(OUT)/obj; a flags stamp rebuilds everything when the flags change;
+# -MMD -MP gives automatic header dependencies.
+
+MODE ?= release
+ifeq ($(MODE),release)
+  OUT := build
+  MODE_FLAGS := -O2 -g
+else ifeq ($(MODE),debug)
+  OUT := build/debug
+  MODE_FLAGS := -O0 -g3
+else ifeq ($(MODE),asan)
+  OUT := build/asan
+  MODE_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+  $(error MODE must be release, debug or asan, not '$(MODE)')
+endif
+
+CXX ?= g++
+CXXSTD := -std=c++20
+WARN := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wformat=2
+CPPFLAGS := -I. -D_GNU_SOURCE
+CXXFLAGS := $(CXXSTD) $(WARN) $(MODE_FLAGS) -pthread
+LDFLAGS := -pthread $(if $(filter asan,$(MODE)),-fsanitize=address,undefined)
+LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus
+TEST_LIBS := -lboost_unit_test_framework
+
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
+
+OBJ := $(OUT)/obj
+
+COMMON_SRCS := $(sort $(wildcard common/*.cc))
+AGENT_LIB_SRCS := $(filter-out agent/main.cc,$(sort $(wildcard agent/*.cc)))
+CTL_SRCS := $(sort $(wildcard ctl/*.cc))
+UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc)) tests/unit_main.cc
+INTEGRATION_TEST_SRCS := $(sort $(wildcard tests/integration/*.cc)) tests/integration_main.cc
+SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.cc))
+
+objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
+
+LIBCOMMON := $(OBJ)/libcommon.a
+LIBAGENT := $(OBJ)/libagent.a
+LIBSUPPORT := $(OBJ)/libtestsupport.a
+
+AGENT_BIN := $(OUT)/tailsafe-agent
+CTL_BIN := $(OUT)/tailsafectl
+UNIT_BIN := $(OUT)/tests/unit_tests
+INTEGRATION_BIN := $(OUT)/tests/integration_tests
+TOOL_BINS := $(patsubst tests/tools/%.cc,$(OUT)/tests/%,$(TOOL_SRCS))
+
+BINS := $(AGENT_BIN) $(CTL_BIN)
+
+.PHONY: all deps test unit-test integration-test demo bench clean
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+deps:
+	$(Q)scripts/deps.sh
+
+# Flags stamp: rewritten only when the compile/link line changes, so a flag change rebuilds.
+FLAGS_LINE := $(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LDFLAGS) $(LIBS)
+$(OBJ)/flags.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(FLAGS_LINE)' | cmp -s - $@ || echo '$(FLAGS_LINE)' > $@
+FORCE:
+
+$(OBJ)/%.o: %.cc $(OBJ)/flags.stamp
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCOMMON): $(call objs,$(COMMON_SRCS))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBAGENT): $(call objs,$(AGENT_LIB_SRCS))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBSUPPORT): $(call objs,$(SUPPORT_SRCS))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(AGENT_BIN): $(call objs,agent/main.cc) $(LIBAGENT) $(LIBCOMMON)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(CTL_BIN): $(call objs,$(CTL_SRCS)) $(LIBCOMMON)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+$(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+$(OUT)/tests/%: $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Tests find the binaries under test through TAILSAFE_BIN_DIR.
+TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT))
+
+unit-test: $(UNIT_BIN)
+	$(Q)$(TEST_ENV) $(UNIT_BIN) --report_level=short --log_level=warning
+
+integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
+	$(Q)$(TEST_ENV) $(INTEGRATION_BIN) --report_level=short --log_level=message
+
+# `make test`: the README's command. Installs what is missing, builds, runs every suite.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEGRATION_BIN) $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory unit-test
+	$(Q)$(MAKE) --no-print-directory integration-test
+	@echo "tests: all suites passed (MODE=$(MODE))"
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) examples/replication-demo/run.sh
+
+bench: deps
+	$(Q)DEPS_BENCH=1 scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/replicate/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

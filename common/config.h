@@ -1,0 +1,99 @@
+// The tailsafe configuration: one TOML file (default /etc/tailsafe/tailsafe.conf), shared by
+// tailsafe-agent, tailsafe-coordinator and tailsafectl. Documented in tailsafe.conf(5).
+//
+// Parsing is strict: an unknown section or key, a value of the wrong type or out of range, a
+// duplicate bolt name, or an invalid name is an error that names the file, the line and the key
+// ("tailsafe.conf:12: agent.listen: expected HOST:PORT, got 'x'"). Parsing happens at start-up
+// only and never touches the network or the bolt files.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tailsafe {
+
+constexpr const char* kDefaultConfigPath = "/etc/tailsafe/tailsafe.conf";
+
+struct HostPort {
+  std::string host;  // IPv4 literal, IPv6 literal (without brackets) or DNS name
+  uint16_t port = 0;
+  std::string ToString() const;  // "host:port", IPv6 as "[::1]:7401"
+};
+
+// "HOST:PORT", "[V6]:PORT". Port 1..65535. The error names what was wrong.
+Result<HostPort> ParseHostPort(std::string_view text);
+
+struct PeerSpec {
+  std::string id;    // agent id of the peer
+  HostPort address;  // where the peer's agent listens
+};
+// "ID@HOST:PORT".
+Result<PeerSpec> ParsePeerSpec(std::string_view text);
+
+struct ClusterConfig {
+  std::string name;         // [cluster] name; required, a valid name
+  std::string coordinator;  // [cluster] coordinator, "HOST:PORT"; optional for now
+  std::string key_file;     // [cluster] key_file; optional for now
+};
+
+struct CoordinatorConfig {
+  bool present = false;       // a [coordinator] table was given
+  std::string listen;         // "HOST:PORT"
+  std::string state_dir;      // absolute path
+  uint32_t host_timeout_ms = 1000;
+};
+
+struct AgentConfig {
+  bool present = false;       // an [agent] table was given
+  std::string id;             // required with [agent]; a valid name
+  HostPort listen;            // required with [agent]
+  std::string data_dir;       // required with [agent]; absolute path
+  std::vector<PeerSpec> peers;  // static peers; ids unique, none equal to `id`
+  // Where tailsafectl reaches this agent; default DATA_DIR/agent.sock.
+  std::string control_socket;
+  // Tunables (documented in tailsafe.conf(5)); defaults suit most hosts.
+  uint32_t rescan_interval_ms = 1000;   // safety-net rescan of every bolt file; 10..3600000
+  uint32_t chunk_bytes = 256 * 1024;    // largest DATA frame payload before compression; 4096..1048576
+  uint32_t window_bytes = 8 << 20;      // unacknowledged bytes per peer and stream; 65536..268435456
+  int32_t compression_level = 1;        // zstd level, 1..19 (negative levels 'fast' -5..-1 allowed)
+  uint32_t reconnect_max_ms = 2000;     // backoff cap for reconnecting to a peer; 10..600000
+  uint32_t seal_after_ms = 2000;        // a rotated-away generation that stops growing for this
+                                        // long is sealed; 10..3600000
+};
+
+struct BoltMatch {
+  std::string exe;  // absolute path of the bolt's executable
+  std::string arg;  // an argument the bolt's command line contains (may be empty)
+};
+
+struct BoltConfig {
+  std::string name;             // unique per agent; a valid name
+  std::string file;             // absolute path of the append-only backup file
+  std::string pid_file;         // optional, absolute path; exclusive with match
+  std::optional<BoltMatch> match;
+  std::string checkpoint_file;  // optional, absolute path
+  std::string hook;             // optional; if set, a name from [hooks]
+  int line = 0;                 // where the [[bolt]] table starts, for messages
+};
+
+struct Config {
+  std::string source;  // file name (or "<string>") for messages
+  ClusterConfig cluster;
+  CoordinatorConfig coordinator;
+  AgentConfig agent;
+  std::map<std::string, std::vector<std::string>> hooks;  // name -> argv (argv[0] absolute)
+  std::vector<BoltConfig> bolts;
+};
+
+// Parses TOML text. `source` names it in error messages.
+Result<Config> ParseConfig(std::string_view text, std::string_view source);
+// Reads and parses a file; a missing or unreadable file is an error naming the path.
+Result<Config> LoadConfig(const std::string& path);
+
+}  // namespace tailsafe

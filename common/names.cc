@@ -1,0 +1,28 @@
+#include "common/names.h"
+
+#include <string>
+
+namespace tailsafe {
+
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  if (name == "." || name == "..") return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Status CheckName(std::string_view what, std::string_view name) {
+  if (IsValidName(name)) return Status::Ok();
+  std::string shown;
+  for (char c : name.substr(0, 64)) {
+    shown += (c >= 0x20 && c < 0x7f) ? c : '?';
+  }
+  return Status::Error(std::string(what) + " '" + shown +
+                       "' is invalid: use 1 to 128 characters from [a-zA-Z0-9._-], not '.' or '..'");
+}
+
+}  // namespace tailsafe

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tailsafe needs to build, test and demo, and nothing else.
+# Idempotent: a machine that has them all is left alone (no apt-get call at all).
+set -euo pipefail
+
+packages=(
+  g++ make pkg-config
+  libuv1-dev libxxhash-dev libzstd-dev libsqlite3-dev libboost-test-dev
+  libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  procps coreutils python3
+)
+# Extra tools for benchmarks (bench/): only with DEPS_BENCH=1.
+if [[ "${DEPS_BENCH:-0}" == 1 ]]; then
+  packages+=(lsyncd rsync netcat-openbsd zstd)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if [[ $(id -u) != 0 ]]; then
+  echo "deps: missing Debian packages: ${missing[*]}" >&2
+  echo "deps: run 'make deps' as root, or: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
