@@ -21,7 +21,8 @@ else ifeq ($(MODE),debug)
   MODE_FLAGS := -O0 -g3
 else ifeq ($(MODE),asan)
   OUT := build/asan
-  MODE_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+  MODE_FLAGS := -O1 -g -fno-omit-frame-pointer $(SAN_FLAGS)
 else
   $(error MODE must be release, debug or asan, not '$(MODE)')
 endif
@@ -31,7 +32,7 @@ CXXSTD := -std=c++20
 WARN := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wformat=2
 CPPFLAGS := -I. -D_GNU_SOURCE
 CXXFLAGS := $(CXXSTD) $(WARN) $(MODE_FLAGS) -pthread
-LDFLAGS := -pthread $(if $(filter asan,$(MODE)),-fsanitize=address,undefined)
+LDFLAGS := -pthread $(SAN_FLAGS)
 LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus
 TEST_LIBS := -lboost_unit_test_framework
 

@@ -7,7 +7,7 @@
 //   4      1     message type (MessageType)
 //   5      1     flags: bit 0 = the DATA body is zstd-compressed; other bits must be zero
 //   6      2     reserved, must be zero
-//   8      8     XXH3-64 over header bytes [0, 8) followed by the N payload bytes
+//   8      8     XXH3-64 of the N payload bytes, seeded with XXH3-64 of header bytes [0, 8)
 //   16     N     payload
 //
 // Why this shape: the length comes first so a reader knows how much to wait for, but it is

@@ -1,0 +1,273 @@
+#include "agent/agent.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/log.h"
+
+namespace tailsafe {
+
+Agent::Agent(Config config) : config_(std::move(config)), compressor_(config_.agent.compression_level) {
+  uv_loop_init(&loop_);
+}
+
+Agent::~Agent() {
+  control_.reset();
+  links_.clear();
+  sources_.clear();
+  server_.reset();
+  kick_.Reset();
+  sigterm_.Reset();
+  sigint_.Reset();
+  // Let the close callbacks of everything above run, then close the loop.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  committer_.reset();
+  replicas_.reset();
+  uv_loop_close(&loop_);
+}
+
+Status Agent::Init() {
+  const AgentConfig& ac = config_.agent;
+  if (::mkdir(ac.data_dir.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoStatus("create data_dir " + ac.data_dir);
+  Result<StateStore> store = StateStore::Open(ac.data_dir + "/state.db");
+  if (!store) return store.status();
+  store_.emplace(std::move(store.value()));
+  auto gens = store_->LoadOriginGens();
+  if (!gens) return gens.status();
+  auto acks = store_->LoadPeerAcks();
+  if (!acks) return acks.status();
+  auto reps = store_->LoadReplicas();
+  if (!reps) return reps.status();
+
+  committer_ = std::make_unique<Committer>(&loop_, &*store_, [this](const Status& s) { Fatal(s); });
+  replicas_ = std::make_unique<ReplicaStore>(ac.data_dir, [this] { Kick(false, true); });
+  if (Status s = replicas_->Init(*reps); !s) return s;
+  server_ = std::make_unique<ReplicaServer>(&loop_, config_, replicas_.get());
+
+  auto kick = MakeUv<uv_idle_t>(uv_idle_init, &loop_);
+  if (!kick) return kick.status();
+  kick_ = std::move(kick.value());
+  kick_->data = this;
+
+  for (const PeerSpec& peer : ac.peers) {
+    PeerLink::Env env;
+    env.loop = &loop_;
+    env.cluster = config_.cluster.name;
+    env.self_id = ac.id;
+    env.window_bytes = ac.window_bytes;
+    env.reconnect_max_ms = ac.reconnect_max_ms;
+    env.sources = &sources_;
+    env.compressor = &compressor_;
+    env.acks_changed = [this] {
+      for (auto& src : sources_) src->ReleaseAcked();
+      Kick(true, true);
+    };
+    env.request_commit = [this] { Kick(false, true); };
+    links_.push_back(std::make_unique<PeerLink>(std::move(env), peer, *acks));
+  }
+  for (const BoltConfig& bolt : config_.bolts) {
+    BoltSource::Hooks hooks;
+    hooks.changed = [this] { Kick(true, false); };
+    hooks.min_acked = [this](const Generation& g) { return MinAcked(g); };
+    hooks.request_commit = [this] { Kick(false, true); };
+    sources_.push_back(std::make_unique<BoltSource>(&loop_, bolt, ac, std::move(hooks), &next_stream_));
+  }
+  committer_->AddCollector([this](Committer::Batch* b) {
+    for (auto& src : sources_) src->Collect(b);
+    for (auto& link : links_) link->Collect(b);
+    replicas_->Collect(b);
+  });
+
+  if (Status s = server_->Listen(); !s) return s;
+  std::vector<OriginGenRow> mine;
+  for (auto& src : sources_) {
+    mine.clear();
+    for (const auto& row : *gens) {
+      if (row.bolt == src->name()) mine.push_back(row);
+    }
+    if (Status s = src->Start(mine); !s) return s;
+  }
+  for (auto& link : links_) link->Start();
+
+  control_ = std::make_unique<ControlServer>(&loop_, ac.control_socket, [this](const std::string& req) {
+    if (req == "status") return StatusJson();
+    return nlohmann::json{{"error", "unknown request '" + req.substr(0, 64) + "'; try 'status'"}}.dump();
+  });
+  if (Status s = control_->Listen(); !s) return s;
+
+  for (auto* sig : {&sigterm_, &sigint_}) {
+    auto h = MakeUv<uv_signal_t>(uv_signal_init, &loop_);
+    if (!h) return h.status();
+    *sig = std::move(h.value());
+    (*sig)->data = this;
+  }
+  auto on_signal = [](uv_signal_t* h, int signum) {
+    if (auto* self = static_cast<Agent*>(h->data)) self->Shutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  };
+  uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
+  uv_signal_start(sigint_.get(), on_signal, SIGINT);
+  return Status::Ok();
+}
+
+Status Agent::Run() {
+  started_ns_ = NowNs();
+  if (Status s = Init(); !s) return s;
+  LOG_NOTICE("agent %s ready: listening on %s, %zu bolts, %zu peers, data in %s", config_.agent.id.c_str(),
+             config_.agent.listen.ToString().c_str(), sources_.size(), links_.size(), config_.agent.data_dir.c_str());
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  return fatal_;
+}
+
+void Agent::Kick(bool pump, bool commit) {
+  pump_pending_ = pump_pending_ || pump;
+  commit_pending_ = commit_pending_ || commit;
+  if (!kick_) return;
+  uv_idle_start(kick_.get(), [](uv_idle_t* h) {
+    if (auto* self = static_cast<Agent*>(h->data)) self->OnIdle();
+  });
+}
+
+void Agent::OnIdle() {
+  uv_idle_stop(kick_.get());
+  if (pump_pending_ && !stopping_) {
+    pump_pending_ = false;
+    for (auto& link : links_) link->Pump();
+  }
+  if (commit_pending_) {
+    commit_pending_ = false;
+    committer_->Request();
+  }
+}
+
+uint64_t Agent::MinAcked(const Generation& g) const {
+  uint64_t m = UINT64_MAX;
+  for (const auto& link : links_) m = std::min(m, link->Acked(g));
+  return m;
+}
+
+void Agent::Fatal(const Status& s) {
+  if (fatal_.ok()) fatal_ = s;
+  Shutdown("fatal error");
+}
+
+void Agent::Shutdown(const char* why) {
+  if (stopping_) return;
+  stopping_ = true;
+  LOG_NOTICE("stopping (%s)", why);
+  // Stop producing and receiving; what is already written gets its last commit, whose
+  // outstanding work keeps the loop alive until it completes.
+  for (auto& src : sources_) src->Stop();
+  for (auto& link : links_) link->Stop();
+  server_->Stop();
+  control_->Stop();
+  sigterm_.Reset();
+  sigint_.Reset();
+  if (fatal_.ok()) committer_->Request();
+  kick_.Reset();
+}
+
+std::string Agent::StatusJson() const {
+  using nlohmann::json;
+  uint64_t now = NowNs();
+  json doc;
+  doc["agent"] = config_.agent.id;
+  doc["cluster"] = config_.cluster.name;
+  doc["pid"] = static_cast<int>(::getpid());
+  doc["uptime_seconds"] = static_cast<double>(now - started_ns_) / 1e9;
+  json bolts = json::array();
+  for (const auto& src : sources_) {
+    json b;
+    b["name"] = src->name();
+    b["file"] = src->path();
+    const auto& st = src->stats();
+    b["rescans"] = {{"timer", st.rescans_timer}, {"overflow", st.rescans_overflow}};
+    b["inotify_events"] = st.events;
+    b["rotations"] = st.rotations;
+    b["truncations"] = st.truncations;
+    b["copies_found"] = st.copies_found;
+    b["divergences"] = st.divergences;
+    b["generations_lost"] = st.generations_lost;
+    json gens = json::array();
+    uint64_t origin_size = 0, active_gen = 0;
+    for (const auto& g : src->generations()) {
+      gens.push_back({{"generation", g->gen}, {"state", GenStateName(g->state)}, {"size", g->size}});
+      if (g->state == GenState::kActive) {
+        origin_size = g->size;
+        active_gen = g->gen;
+      }
+    }
+    b["generation"] = active_gen;
+    b["origin_size"] = origin_size;
+    b["generations"] = gens;
+    json peers = json::array();
+    for (const auto& link : links_) {
+      uint64_t lag_bytes = 0, oldest = 0, shipped = 0, acked = 0;
+      for (const auto& g : src->generations()) {
+        if (g->state == GenState::kLost || g->state == GenState::kReleased) continue;
+        uint64_t end = g->state == GenState::kSealed ? g->final_size : g->size;
+        uint64_t a = std::min(link->Acked(*g), end);
+        const PeerLink::Cursor* c = link->CursorOf(*g);
+        lag_bytes += end - a;
+        uint64_t t = g->FirstUnackedNs(a);
+        if (t != 0 && (oldest == 0 || t < oldest)) oldest = t;
+        if (g->state == GenState::kActive) {
+          shipped = c ? c->sent : a;
+          acked = a;
+        }
+      }
+      peers.push_back({{"peer", link->peer().id},
+                       {"connected", link->connected()},
+                       {"shipped", shipped},
+                       {"acked", acked},
+                       {"lag_bytes", lag_bytes},
+                       {"lag_seconds", oldest == 0 || lag_bytes == 0 ? 0.0 : static_cast<double>(now - oldest) / 1e9}});
+    }
+    b["peers"] = peers;
+    bolts.push_back(b);
+  }
+  doc["bolts"] = bolts;
+  json peers = json::array();
+  for (const auto& link : links_) {
+    const auto& st = link->stats();
+    peers.push_back({{"peer", link->peer().id},
+                     {"address", link->peer().address.ToString()},
+                     {"connected", link->connected()},
+                     {"last_error", link->last_error()},
+                     {"connects", st.connects},
+                     {"disconnects", st.disconnects},
+                     {"frames_sent", st.frames_sent},
+                     {"bytes_sent", st.bytes_sent},
+                     {"wire_bytes", st.wire_bytes},
+                     {"bytes_acked", st.bytes_acked},
+                     {"resent_bytes", st.resent_bytes},
+                     {"lost_bytes", st.lost_bytes},
+                     {"divergences", st.divergences}});
+  }
+  doc["peers"] = peers;
+  json reps = json::array();
+  for (const auto& [key, r] : replicas_->replicas()) {
+    reps.push_back({{"origin", r->origin},
+                    {"bolt", r->bolt},
+                    {"generation", r->gen},
+                    {"durable", r->durable},
+                    {"written", r->written},
+                    {"sealed", r->sealed_durable},
+                    {"streaming", r->session != nullptr},
+                    {"path", r->path}});
+  }
+  doc["replicas"] = reps;
+  auto& ss = server_->stats();
+  doc["receiver"] = {{"sessions", ss.sessions},
+                     {"rejected", ss.rejected},
+                     {"protocol_errors", ss.protocol_errors},
+                     {"bytes_received", ss.bytes_received},
+                     {"frames_received", ss.frames_received}};
+  doc["commits"] = {{"batches", committer_->commits()}, {"files_synced", committer_->files_synced()}};
+  return doc.dump();
+}
+
+}  // namespace tailsafe

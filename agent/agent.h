@@ -1,0 +1,71 @@
+// Agent: wires one tailsafe-agent together on a single-threaded libuv loop.
+//
+//   BoltSource (one per [[bolt]])  --changed-->  PeerLink (one per peer)  --TCP-->  peer's ReplicaServer
+//   ReplicaServer/ReplicaStore     --dirty-->    Committer (worker thread: fdatasync + state.db)  --> ACKs
+//   ControlServer                  <-- tailsafectl status
+//
+// Changes are coalesced: sources and sessions call Kick(), and one idle callback per loop
+// iteration pumps every peer link and submits a commit. SIGTERM/SIGINT stop the agent: sources
+// and connections close, the last commit completes, the loop drains; nothing acknowledged is
+// lost and the next start resumes from state.db.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/bolt_source.h"
+#include "agent/committer.h"
+#include "agent/control_server.h"
+#include "agent/peer_link.h"
+#include "agent/replica_server.h"
+#include "agent/replica_store.h"
+#include "agent/state_store.h"
+#include "common/compress.h"
+#include "common/config.h"
+#include "common/uv_handle.h"
+
+namespace tailsafe {
+
+class Agent {
+ public:
+  explicit Agent(Config config);
+  ~Agent();
+  // Runs until SIGTERM or SIGINT (ok) or a fatal error (its status).
+  Status Run();
+  // The status document served to `tailsafectl status` (JSON text).
+  std::string StatusJson() const;
+
+ private:
+  Status Init();
+  void Kick(bool pump, bool commit);
+  void OnIdle();
+  void Shutdown(const char* why);
+  void Fatal(const Status& s);
+  uint64_t MinAcked(const Generation& g) const;
+
+  Config config_;
+  uv_loop_t loop_{};
+  std::optional<StateStore> store_;
+  std::unique_ptr<Committer> committer_;
+  std::unique_ptr<ReplicaStore> replicas_;
+  std::unique_ptr<ReplicaServer> server_;
+  std::vector<std::unique_ptr<BoltSource>> sources_;
+  std::vector<std::unique_ptr<PeerLink>> links_;
+  std::unique_ptr<ControlServer> control_;
+  Compressor compressor_;
+  UvPtr<uv_idle_t> kick_;
+  UvPtr<uv_signal_t> sigterm_;
+  UvPtr<uv_signal_t> sigint_;
+  bool pump_pending_ = false;
+  bool commit_pending_ = false;
+  bool stopping_ = false;
+  uint32_t next_stream_ = 1;
+  uint64_t started_ns_ = 0;
+  Status fatal_;
+};
+
+}  // namespace tailsafe

@@ -1,0 +1,528 @@
+#include "agent/bolt_source.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/clock.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/wire.h"
+
+namespace tailsafe {
+namespace {
+
+constexpr size_t kMaxCachedFrames = 16;
+constexpr size_t kMaxGrowthPoints = 4096;
+
+Fd OpenForReading(const std::string& path, int dirfd = AT_FDCWD) {
+  // O_NOATIME spares the disk an inode write per read; only the owner (or root) may use it.
+  int fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME | O_NOFOLLOW);
+  if (fd < 0 && errno == EPERM) fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  return Fd(fd);
+}
+
+bool PreadFull(int fd, char* buf, size_t n, uint64_t offset) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    done += static_cast<size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+uint64_t Generation::FirstUnackedNs(uint64_t acked) const {
+  for (const auto& [sz, t] : growth) {
+    if (sz > acked) return t;
+  }
+  return 0;
+}
+
+BoltSource::BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfig& agent, Hooks hooks,
+                       uint32_t* next_stream)
+    : loop_(loop),
+      bolt_(bolt),
+      chunk_bytes_(agent.chunk_bytes),
+      seal_after_ms_(agent.seal_after_ms),
+      rescan_ms_(agent.rescan_interval_ms),
+      hooks_(std::move(hooks)),
+      next_stream_(next_stream) {
+  size_t slash = bolt_.file.rfind('/');
+  dir_ = slash == 0 ? "/" : bolt_.file.substr(0, slash);
+  base_ = bolt_.file.substr(slash + 1);
+}
+
+BoltSource::~BoltSource() { Stop(); }
+
+void BoltSource::Stop() {
+  poll_.Reset();
+  rescan_timer_.Reset();
+  seal_timer_.Reset();
+  inotify_.Reset();
+}
+
+Generation* BoltSource::Active() {
+  for (auto& g : gens_) {
+    if (g->state == GenState::kActive) return g.get();
+  }
+  return nullptr;
+}
+
+Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
+  uint64_t now = NowNs();
+  for (const OriginGenRow& row : rows) {
+    next_gen_ = std::max(next_gen_, row.gen + 1);
+    if (row.state == GenState::kReleased || row.state == GenState::kLost) continue;
+    auto g = std::make_shared<Generation>();
+    g->bolt = bolt_.name;
+    g->gen = row.gen;
+    g->stream = (*next_stream_)++;
+    g->dev = row.dev;
+    g->ino = row.ino;
+    g->head_len = row.head_len;
+    g->head_hash = row.head_hash;
+    g->state = row.state;
+    g->final_size = row.final_size;
+    g->persisted = true;
+    g->row_dirty = false;
+    g->last_growth_ns = now;
+    // Find the generation's inode again: at the path, or renamed within the directory.
+    Fd fd;
+    struct stat st;
+    if (::stat(bolt_.file.c_str(), &st) == 0 && st.st_dev == row.dev && st.st_ino == row.ino) {
+      fd = OpenForReading(bolt_.file);
+    } else {
+      fd = FindInodeInDir(row.dev, row.ino);
+      if (fd && g->state == GenState::kActive) g->state = GenState::kRetired;  // rotated while we were down
+    }
+    if (fd && !HeadMatches(fd.get(), row.head_len, row.head_hash)) {
+      ++stats_.divergences;
+      LOG_WARN("bolt %s: generation %llu: the file's first %u bytes changed while the agent was down; "
+               "it is treated as a new generation", bolt_.name.c_str(), static_cast<unsigned long long>(row.gen),
+               row.head_len);
+      fd.Reset();
+    }
+    if (!fd) {
+      gens_.push_back(g);
+      MarkLost(*g, "its file is gone from " + dir_ + " (rotated away or deleted while the agent was down)");
+      continue;
+    }
+    struct stat fst;
+    if (::fstat(fd.get(), &fst) == 0) g->size = static_cast<uint64_t>(fst.st_size);
+    if (g->state == GenState::kSealed) g->size = std::min(g->size, g->final_size);
+    g->fd = std::make_shared<Fd>(std::move(fd));
+    if (g->size > 0) g->growth.emplace_back(g->size, now);
+    gens_.push_back(g);
+  }
+
+  auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
+  if (!timer) return timer.status();
+  rescan_timer_ = std::move(timer.value());
+  rescan_timer_->data = this;
+  uv_timer_start(rescan_timer_.get(), [](uv_timer_t* t) {
+    auto* self = static_cast<BoltSource*>(t->data);
+    if (!self) return;
+    ++self->stats_.rescans_timer;
+    if (self->dir_wd_ < 0) (void)self->SetUpWatches();
+    self->Check();
+  }, rescan_ms_, rescan_ms_);
+
+  auto seal = MakeUv<uv_timer_t>(uv_timer_init, loop_);
+  if (!seal) return seal.status();
+  seal_timer_ = std::move(seal.value());
+  seal_timer_->data = this;
+
+  int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (ifd < 0) return ErrnoStatus("bolt " + bolt_.name + ": inotify_init1");
+  inotify_.Reset(ifd);
+  auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, ifd);
+  if (!poll) return poll.status();
+  poll_ = std::move(poll.value());
+  poll_->data = this;
+  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
+    auto* self = static_cast<BoltSource*>(p->data);
+    if (self && status == 0) self->OnInotifyReadable();
+  });
+  Status w = SetUpWatches();
+  if (!w) LOG_WARN("bolt %s: %s; retrying every rescan", bolt_.name.c_str(), w.message().c_str());
+  for (auto& g : gens_) {
+    if (g->fd) WatchInode(g->fd->get());
+  }
+  Check();
+  return Status::Ok();
+}
+
+Status BoltSource::SetUpWatches() {
+  int wd = inotify_add_watch(inotify_.get(), dir_.c_str(),
+                             IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_ONLYDIR);
+  if (wd < 0) return ErrnoStatus("cannot watch directory " + dir_);
+  dir_wd_ = wd;
+  return Status::Ok();
+}
+
+void BoltSource::WatchInode(int fd) {
+  // The /proc/self/fd link resolves to the open inode even after a rename or unlink, so a
+  // rotated-away generation keeps producing events while it is read to its end.
+  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  if (inotify_add_watch(inotify_.get(), proc.c_str(), IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF) < 0) {
+    LOG_DEBUG("bolt %s: cannot watch %s: %s", bolt_.name.c_str(), proc.c_str(), strerror(errno));
+  }
+}
+
+void BoltSource::OnInotifyReadable() {
+  alignas(struct inotify_event) char buf[16384];
+  bool overflow = false;
+  bool relevant = false;
+  for (;;) {
+    ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<struct inotify_event*>(p);
+      p += sizeof(struct inotify_event) + ev->len;
+      ++stats_.events;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        overflow = true;
+      } else if (ev->wd == dir_wd_) {
+        if (ev->mask & IN_IGNORED) dir_wd_ = -1;  // directory gone; the timer re-adds it
+        // Directory events about other files are noise, except for finding a copy later.
+        if (ev->len > 0 && base_ == ev->name) relevant = true;
+      } else {
+        relevant = true;
+      }
+    }
+  }
+  if (overflow) {
+    // Events were dropped: count it, make it visible, and reconcile everything once.
+    ++stats_.rescans_overflow;
+    LOG_NOTICE("bolt %s: inotify queue overflowed; rescanning", bolt_.name.c_str());
+  }
+  if (overflow || relevant) Check();
+}
+
+void BoltSource::Check() {
+  uint64_t now = NowNs();
+  bool changed = false;
+
+  // 1. Sizes of every open generation (fstat is the truth, events only hints).
+  for (size_t i = 0; i < gens_.size(); ++i) {
+    Generation& g = *gens_[i];
+    if (!g.fd || g.state == GenState::kSealed || g.state == GenState::kLost) continue;
+    struct stat st;
+    if (::fstat(g.fd->get(), &st) != 0) continue;
+    uint64_t sz = static_cast<uint64_t>(st.st_size);
+    if (sz < g.size) {
+      HandleShrink(g, sz);
+      changed = true;
+    } else if (sz > g.size) {
+      g.size = sz;
+      g.last_growth_ns = now;
+      if (!g.growth.empty() && now - g.growth.back().second < 1000000) {
+        g.growth.back().first = sz;  // coalesce points within 1 ms
+      } else {
+        if (g.growth.size() >= kMaxGrowthPoints) g.growth.erase(g.growth.begin() + 1);
+        g.growth.emplace_back(sz, now);
+      }
+      if (g.head_len < kHeadBytes) UpdateHead(g);
+      changed = true;
+    }
+  }
+
+  // 2. Does the path still name the active generation?
+  struct stat pst;
+  if (::stat(bolt_.file.c_str(), &pst) == 0 && S_ISREG(pst.st_mode)) {
+    Generation* active = Active();
+    if (active == nullptr || active->dev != pst.st_dev || active->ino != pst.st_ino) {
+      if (active != nullptr) {
+        // Rotated (renamed or deleted, and a new file created): read the old one to its end.
+        active->state = GenState::kRetired;
+        active->last_growth_ns = now;
+        active->row_dirty = true;
+        ++stats_.rotations;
+        LOG_INFO("bolt %s: %s names a new file; generation %llu continues until it stops growing",
+                 bolt_.name.c_str(), bolt_.file.c_str(), static_cast<unsigned long long>(active->gen));
+      }
+      OpenNewGeneration(active ? "rotation" : "file appeared");
+      changed = true;
+    }
+  }
+
+  // 3. Seal rotated-away generations that stopped growing.
+  for (auto& g : gens_) {
+    if (g->state == GenState::kRetired && now - g->last_growth_ns >= uint64_t{seal_after_ms_} * 1000000) {
+      g->state = GenState::kSealed;
+      g->final_size = g->size;
+      g->row_dirty = true;
+      changed = true;
+      LOG_INFO("bolt %s: generation %llu sealed at %llu bytes", bolt_.name.c_str(),
+               static_cast<unsigned long long>(g->gen), static_cast<unsigned long long>(g->size));
+    }
+  }
+  ReleaseAcked();
+  ArmSealTimer();
+  bool dirty = !released_rows_.empty();
+  for (auto& g : gens_) dirty = dirty || g->row_dirty;
+  if (dirty) hooks_.request_commit();
+  if (changed) hooks_.changed();
+}
+
+void BoltSource::ArmSealTimer() {
+  uint64_t now = NowNs();
+  uint64_t soonest = UINT64_MAX;
+  for (auto& g : gens_) {
+    if (g->state != GenState::kRetired) continue;
+    uint64_t due = g->last_growth_ns + uint64_t{seal_after_ms_} * 1000000;
+    soonest = std::min(soonest, due > now ? due - now : 0);
+  }
+  if (soonest == UINT64_MAX) {
+    uv_timer_stop(seal_timer_.get());
+    return;
+  }
+  uv_timer_start(seal_timer_.get(), [](uv_timer_t* t) {
+    if (auto* self = static_cast<BoltSource*>(t->data)) self->Check();
+  }, soonest / 1000000 + 1, 0);
+}
+
+void BoltSource::OpenNewGeneration(const char* why) {
+  Fd fd = OpenForReading(bolt_.file);
+  if (!fd) {
+    LOG_WARN("bolt %s: cannot open %s: %s", bolt_.name.c_str(), bolt_.file.c_str(), strerror(errno));
+    return;
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return;
+  auto g = std::make_shared<Generation>();
+  g->bolt = bolt_.name;
+  g->gen = next_gen_++;
+  g->stream = (*next_stream_)++;
+  g->dev = st.st_dev;
+  g->ino = st.st_ino;
+  g->size = static_cast<uint64_t>(st.st_size);
+  g->last_growth_ns = NowNs();
+  if (g->size > 0) g->growth.emplace_back(g->size, g->last_growth_ns);
+  g->fd = std::make_shared<Fd>(std::move(fd));
+  UpdateHead(*g);
+  WatchInode(g->fd->get());
+  LOG_INFO("bolt %s: generation %llu starts (%s, %llu bytes already in %s)", bolt_.name.c_str(),
+           static_cast<unsigned long long>(g->gen), why, static_cast<unsigned long long>(g->size),
+           bolt_.file.c_str());
+  gens_.push_back(std::move(g));
+  hooks_.request_commit();
+}
+
+void BoltSource::HandleShrink(Generation& g, uint64_t new_size) {
+  ++stats_.truncations;
+  bool at_path = g.state == GenState::kActive;
+  LOG_INFO("bolt %s: generation %llu shrank from %llu to %llu bytes (truncation)", bolt_.name.c_str(),
+           static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(g.size),
+           static_cast<unsigned long long>(new_size));
+  if (FindCopy(g)) {
+    ++stats_.copies_found;
+  } else {
+    MarkLost(g, "the file was truncated in place and no copy of it was found in " + dir_ +
+                    "; bytes not yet shipped are lost");
+  }
+  // The truncated inode itself continues as a new generation from offset 0.
+  if (at_path) OpenNewGeneration("truncation");
+}
+
+bool BoltSource::FindCopy(Generation& g) {
+  // copytruncate copies the file, then truncates it: a copy holds every byte the generation
+  // had, and begins with the same head bytes. Take the most recently modified such file.
+  DIR* d = opendir(dir_.c_str());
+  if (d == nullptr) return false;
+  Fd best;
+  struct stat best_st {};
+  std::string best_name;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name == base_ || e->d_name[0] == '.') continue;
+    struct stat st;
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (st.st_ino == g.ino && st.st_dev == g.dev) continue;
+    if (static_cast<uint64_t>(st.st_size) < g.size || g.head_len == 0) continue;
+    if (best && st.st_mtim.tv_sec < best_st.st_mtim.tv_sec) continue;
+    Fd fd = OpenForReading(e->d_name, dirfd(d));
+    if (!fd || !HeadMatches(fd.get(), g.head_len, g.head_hash)) continue;
+    best = std::move(fd);
+    best_st = st;
+    best_name = e->d_name;
+  }
+  closedir(d);
+  if (!best) return false;
+  LOG_INFO("bolt %s: generation %llu continues from its copy %s/%s (%lld bytes)", bolt_.name.c_str(),
+           static_cast<unsigned long long>(g.gen), dir_.c_str(), best_name.c_str(),
+           static_cast<long long>(best_st.st_size));
+  g.fd = std::make_shared<Fd>(std::move(best));
+  g.dev = best_st.st_dev;
+  g.ino = best_st.st_ino;
+  g.size = static_cast<uint64_t>(best_st.st_size);
+  g.state = GenState::kRetired;
+  g.last_growth_ns = NowNs();
+  g.row_dirty = true;
+  g.frames.clear();
+  WatchInode(g.fd->get());
+  return true;
+}
+
+Fd BoltSource::FindInodeInDir(uint64_t dev, uint64_t ino) {
+  DIR* d = opendir(dir_.c_str());
+  if (d == nullptr) return Fd();
+  Fd found;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_ino != ino) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == dev && st.st_ino == ino &&
+        S_ISREG(st.st_mode)) {
+      found = OpenForReading(e->d_name, dirfd(d));
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+bool BoltSource::HeadMatches(int fd, uint32_t head_len, uint64_t head_hash) {
+  if (head_len == 0) return true;
+  std::string buf(head_len, '\0');
+  return PreadFull(fd, buf.data(), head_len, 0) && Hash64(buf) == head_hash;
+}
+
+void BoltSource::UpdateHead(Generation& g) {
+  uint32_t want = static_cast<uint32_t>(std::min<uint64_t>(g.size, kHeadBytes));
+  if (want <= g.head_len) return;
+  std::string buf(want, '\0');
+  if (!PreadFull(g.fd->get(), buf.data(), want, 0)) return;
+  g.head_len = want;
+  g.head_hash = Hash64(buf);
+  g.row_dirty = true;
+}
+
+void BoltSource::MarkLost(Generation& g, const std::string& why) {
+  ++stats_.generations_lost;
+  LOG_WARN("bolt %s: generation %llu can no longer be read: %s", bolt_.name.c_str(),
+           static_cast<unsigned long long>(g.gen), why.c_str());
+  g.state = GenState::kLost;
+  g.fd.reset();
+  g.frames.clear();
+  g.row_dirty = true;
+}
+
+void BoltSource::Diverged(Generation& g, const std::string& why) {
+  if (g.state == GenState::kLost) return;
+  ++stats_.divergences;
+  LOG_ERROR("bolt %s: generation %llu diverged: %s; the replicas are kept as they are and the file "
+            "continues as a new generation", bolt_.name.c_str(), static_cast<unsigned long long>(g.gen), why.c_str());
+  bool was_active = g.state == GenState::kActive;
+  std::shared_ptr<Fd> fd = g.fd;
+  MarkLost(g, "diverged");
+  if (!was_active || !fd) return;
+  auto n = std::make_shared<Generation>();
+  n->bolt = bolt_.name;
+  n->gen = next_gen_++;
+  n->stream = (*next_stream_)++;
+  n->dev = g.dev;
+  n->ino = g.ino;
+  n->fd = fd;
+  struct stat st;
+  if (::fstat(fd->get(), &st) == 0) n->size = static_cast<uint64_t>(st.st_size);
+  n->last_growth_ns = NowNs();
+  if (n->size > 0) n->growth.emplace_back(n->size, n->last_growth_ns);
+  UpdateHead(*n);
+  gens_.push_back(std::move(n));
+  hooks_.request_commit();
+  hooks_.changed();
+}
+
+void BoltSource::ReleaseAcked() {
+  for (auto it = gens_.begin(); it != gens_.end();) {
+    Generation& g = **it;
+    uint64_t acked = hooks_.min_acked(g);
+    while (g.growth.size() > 1 && g.growth.front().first <= acked) g.growth.pop_front();
+    if (!g.growth.empty() && g.growth.front().first <= acked) g.growth.clear();
+    bool done = (g.state == GenState::kSealed && g.persisted && !g.row_dirty && acked >= g.final_size) ||
+                (g.state == GenState::kLost && !g.row_dirty);
+    if (!done) {
+      ++it;
+      continue;
+    }
+    if (g.state == GenState::kSealed) {
+      g.state = GenState::kReleased;
+      released_rows_.push_back({g.bolt, g.gen, g.dev, g.ino, g.head_len, g.head_hash, g.state, g.final_size});
+      LOG_INFO("bolt %s: generation %llu fully acknowledged by every peer; closed", bolt_.name.c_str(),
+               static_cast<unsigned long long>(g.gen));
+    }
+    g.fd.reset();
+    g.frames.clear();
+    it = gens_.erase(it);
+  }
+}
+
+void BoltSource::Collect(Committer::Batch* batch) {
+  for (auto& row : released_rows_) batch->rows.origin_gens.push_back(row);
+  released_rows_.clear();
+  for (auto& gp : gens_) {
+    Generation& g = *gp;
+    if (!g.row_dirty) continue;
+    g.row_dirty = false;
+    batch->rows.origin_gens.push_back(
+        {g.bolt, g.gen, g.dev, g.ino, g.head_len, g.head_hash, g.state, g.final_size});
+    std::weak_ptr<Generation> weak = gp;
+    batch->on_durable.push_back([this, weak] {
+      auto locked = weak.lock();
+      if (!locked) return;
+      bool newly = !locked->persisted;
+      locked->persisted = true;
+      if (newly) hooks_.changed();
+      if (locked->state == GenState::kLost || locked->state == GenState::kSealed) ReleaseAcked();
+    });
+  }
+}
+
+Result<std::shared_ptr<const std::string>> BoltSource::GetFrame(Generation& g, uint64_t offset, uint64_t max_len,
+                                                                uint32_t* raw_len, Compressor* c) {
+  auto it = g.frames.find(offset);
+  if (it != g.frames.end() && it->second.first <= max_len) {
+    *raw_len = it->second.first;
+    return it->second.second;
+  }
+  if (!g.fd) return Status::Error("generation " + std::to_string(g.gen) + " is closed");
+  uint64_t n = std::min<uint64_t>({max_len, chunk_bytes_, kMaxDataRaw});
+  if (n == 0) return Status::Error("empty read");
+  read_buf_.resize(n);
+  if (!PreadFull(g.fd->get(), read_buf_.data(), n, offset)) {
+    return Status::Error("bolt " + bolt_.name + ": short read at offset " + std::to_string(offset) +
+                         " of generation " + std::to_string(g.gen));
+  }
+  Result<std::string> frame = EncodeData(g.stream, offset, read_buf_, c);
+  if (!frame) return frame.status();
+  auto shared = std::make_shared<const std::string>(std::move(frame.value()));
+  if (g.frames.size() >= kMaxCachedFrames) g.frames.erase(g.frames.begin());
+  g.frames[offset] = {static_cast<uint32_t>(n), shared};
+  *raw_len = static_cast<uint32_t>(n);
+  return shared;
+}
+
+Result<uint64_t> BoltSource::WindowHash(Generation& g, uint64_t end, uint32_t len) {
+  if (!g.fd) return Status::Error("generation is closed");
+  if (end > g.size) {
+    return Status::Error("the peer holds " + std::to_string(end) + " bytes but the file has only " +
+                         std::to_string(g.size));
+  }
+  std::string buf(len, '\0');
+  if (len > 0 && !PreadFull(g.fd->get(), buf.data(), len, end - len)) {
+    return Status::Error("cannot read the window before offset " + std::to_string(end));
+  }
+  return Hash64(buf);
+}
+
+}  // namespace tailsafe

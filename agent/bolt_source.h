@@ -1,0 +1,152 @@
+// BoltSource: the origin side of one bolt. Watches the bolt's backup file and knows its
+// generations; the peer links read the bytes to ship from here.
+//
+// The file itself is the buffer: a generation is an open descriptor plus the size last seen by
+// fstat. Nothing is copied into memory except the few encoded frames most recently shipped
+// (shared by every peer at the same offset).
+//
+// Watching: an inotify fd of its own (the directory, for renames and creations, and each open
+// generation's inode) under a uv_poll. Events are hints: each burst triggers one Check(), which
+// trusts only fstat on the open descriptors and stat on the path. IN_Q_OVERFLOW and a timer
+// trigger the same Check(), counted as rescans.
+//
+// Generations: a new one starts when the path names a new inode (rename+create, delete+create),
+// when the file shrinks (truncation, copytruncate), and when a peer's replica proves the bytes
+// were rewritten in place (divergence). A rotated-away generation stays open and is read to its
+// end; it is sealed once it stops growing for seal_after_ms, and closed once every peer has
+// acknowledged all of it. After copytruncate the copy is found in the directory (same head
+// bytes, at least as long) and the old generation continues from it, so bytes not yet shipped
+// when the original was truncated are not lost. The agent only ever reads bolt files.
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/committer.h"
+#include "agent/state_store.h"
+#include "common/compress.h"
+#include "common/config.h"
+#include "common/fd.h"
+#include "common/uv_handle.h"
+
+namespace tailsafe {
+
+constexpr uint32_t kHeadBytes = 4096;
+
+struct Generation {
+  std::string bolt;
+  uint64_t gen = 0;
+  uint32_t stream = 0;  // id used on every connection while this process lives
+  std::shared_ptr<Fd> fd;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t size = 0;  // readable bytes, as of the last fstat
+  GenState state = GenState::kActive;
+  uint64_t final_size = 0;  // when sealed
+  uint32_t head_len = 0;
+  uint64_t head_hash = 0;
+  bool persisted = false;  // its row is durable; nothing is shipped before
+  bool row_dirty = true;
+  uint64_t last_growth_ns = 0;
+  // (size, time first seen) points, for lag in seconds; pruned as every peer acknowledges.
+  std::deque<std::pair<uint64_t, uint64_t>> growth;
+  // Recently encoded DATA frames by offset: (raw length, frame bytes).
+  std::map<uint64_t, std::pair<uint32_t, std::shared_ptr<const std::string>>> frames;
+
+  bool shippable() const {
+    return persisted && (state == GenState::kActive || state == GenState::kRetired || state == GenState::kSealed);
+  }
+  // When the first byte past `acked` was seen; 0 if none is pending.
+  uint64_t FirstUnackedNs(uint64_t acked) const;
+};
+
+class BoltSource {
+ public:
+  struct Hooks {
+    std::function<void()> changed;  // new bytes, a new generation, a seal
+    std::function<uint64_t(const Generation&)> min_acked;  // over every peer
+    std::function<void()> request_commit;
+  };
+  struct Stats {
+    uint64_t rescans_timer = 0;
+    uint64_t rescans_overflow = 0;
+    uint64_t rotations = 0;
+    uint64_t truncations = 0;
+    uint64_t copies_found = 0;
+    uint64_t divergences = 0;
+    uint64_t generations_lost = 0;
+    uint64_t events = 0;
+  };
+
+  // `loop` and `next_stream` outlive this source.
+  BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfig& agent, Hooks hooks,
+             uint32_t* next_stream);
+  ~BoltSource();
+
+  // Restores generations from state.db rows (of this bolt) and starts watching.
+  Status Start(const std::vector<OriginGenRow>& rows);
+  void Stop();
+  // Reconciles generations with the file system; safe to call any time.
+  void Check();
+  // Adds dirty generation rows to a commit.
+  void Collect(Committer::Batch* batch);
+
+  // The encoded DATA frame for bytes [offset, offset + n) of `g`, n <= max_len, reading the
+  // file if the frame is not cached.
+  Result<std::shared_ptr<const std::string>> GetFrame(Generation& g, uint64_t offset, uint64_t max_len,
+                                                      uint32_t* raw_len, Compressor* c);
+  // XXH3 of bytes [end - len, end) of `g`; an error if the file no longer has them.
+  Result<uint64_t> WindowHash(Generation& g, uint64_t end, uint32_t len);
+  // A peer's replica of `g` does not match the file: log, count, continue in a new generation.
+  void Diverged(Generation& g, const std::string& why);
+  // Closes sealed generations every peer has acknowledged; prunes lag points.
+  void ReleaseAcked();
+
+  const std::string& name() const { return bolt_.name; }
+  const std::string& path() const { return bolt_.file; }
+  const std::deque<std::shared_ptr<Generation>>& generations() const { return gens_; }
+  const Stats& stats() const { return stats_; }
+
+ private:
+  Status SetUpWatches();
+  void WatchInode(int fd);
+  void OnInotifyReadable();
+  void OpenNewGeneration(const char* why);
+  void HandleShrink(Generation& g, uint64_t new_size);
+  bool FindCopy(Generation& g);
+  Fd FindInodeInDir(uint64_t dev, uint64_t ino);
+  bool HeadMatches(int fd, uint32_t head_len, uint64_t head_hash);
+  void UpdateHead(Generation& g);
+  void MarkLost(Generation& g, const std::string& why);
+  Generation* Active();
+  void ArmSealTimer();
+
+  uv_loop_t* loop_;
+  BoltConfig bolt_;
+  std::string dir_;
+  std::string base_;
+  uint32_t chunk_bytes_;
+  uint32_t seal_after_ms_;
+  uint32_t rescan_ms_;
+  Hooks hooks_;
+  uint32_t* next_stream_;
+  uint64_t next_gen_ = 1;
+
+  Fd inotify_;
+  int dir_wd_ = -1;
+  UvPtr<uv_poll_t> poll_;
+  UvPtr<uv_timer_t> rescan_timer_;
+  UvPtr<uv_timer_t> seal_timer_;
+  std::deque<std::shared_ptr<Generation>> gens_;
+  std::vector<OriginGenRow> released_rows_;  // to persist
+  std::string read_buf_;
+  Stats stats_;
+};
+
+}  // namespace tailsafe

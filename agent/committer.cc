@@ -1,0 +1,86 @@
+#include "agent/committer.h"
+
+#include <unistd.h>
+
+#include "common/log.h"
+
+namespace tailsafe {
+
+struct Committer::Work {
+  uv_work_t req;
+  Committer* self;
+  Batch batch;
+  StateStore* store;
+  Status result;
+};
+
+Committer::Committer(uv_loop_t* loop, StateStore* store, std::function<void(const Status&)> on_error)
+    : loop_(loop), store_(store), on_error_(std::move(on_error)) {}
+
+void Committer::Request() {
+  requested_ = true;
+  if (!in_flight_ && !failed_) Submit();
+}
+
+void Committer::Submit() {
+  requested_ = false;
+  auto* w = new Work();
+  w->self = this;
+  w->store = store_;
+  for (auto& c : collectors_) c(&w->batch);
+  if (w->batch.empty()) {
+    delete w;
+    return;
+  }
+  in_flight_ = true;
+  w->req.data = w;
+  int rc = uv_queue_work(
+      loop_, &w->req,
+      [](uv_work_t* req) {
+        // Worker thread: touches only the batch and the store.
+        auto* work = static_cast<Work*>(req->data);
+        for (const auto& f : work->batch.files) {
+          if (::fdatasync(f->get()) != 0) {
+            work->result = ErrnoStatus("fdatasync of a replica file");
+            return;
+          }
+        }
+        for (const auto& d : work->batch.dirs) {
+          if (::fsync(d->get()) != 0) {
+            work->result = ErrnoStatus("fsync of a replica directory");
+            return;
+          }
+        }
+        work->result = work->store->Apply(work->batch.rows);
+      },
+      [](uv_work_t* req, int status) {
+        auto* work = static_cast<Work*>(req->data);
+        work->self->Completed(work, status);
+      });
+  if (rc != 0) {
+    in_flight_ = false;
+    failed_ = true;
+    Status st = UvStatus("queue a commit", rc);
+    delete w;
+    on_error_(st);
+  }
+}
+
+void Committer::Completed(Work* w, int uv_status) {
+  std::unique_ptr<Work> work(w);
+  in_flight_ = false;
+  Status st = work->result;
+  if (uv_status != 0 && st.ok()) st = UvStatus("commit", uv_status);
+  if (!st.ok()) {
+    failed_ = true;
+    LOG_ERROR("commit failed, nothing in it will be acknowledged: %s", st.message().c_str());
+    on_error_(st);
+    return;
+  }
+  ++commits_;
+  files_synced_ += work->batch.files.size();
+  for (auto& cb : work->batch.on_durable) cb();
+  if (requested_) Submit();
+}
+
+}  // namespace tailsafe

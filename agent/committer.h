@@ -1,0 +1,63 @@
+// Committer: group commit of replica bytes and agent state, off the event loop.
+//
+// Writers mark themselves dirty with Request(). When no commit is in flight, the committer asks
+// every collector (on the loop) for what to make durable: files to fdatasync, directories to
+// fsync, state rows, and callbacks to run once all of it is on disk. It then fdatasyncs the
+// files and commits the rows in one SQLite transaction on a libuv worker thread. While that runs,
+// new writes accumulate for the next batch, so under load each fsync covers many frames.
+//
+// An fsync or commit failure is fatal for what it covers (PostgreSQL's lesson): the error handler
+// is called and nothing in the batch is ever acknowledged. The agent then exits; on restart every
+// replica is cut back to its recorded durable size and resumes from there.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "agent/state_store.h"
+#include "common/fd.h"
+#include "common/status.h"
+
+namespace tailsafe {
+
+class Committer {
+ public:
+  struct Batch {
+    StateBatch rows;
+    std::vector<std::shared_ptr<Fd>> files;  // fdatasync
+    std::vector<std::shared_ptr<Fd>> dirs;   // fsync (new entries)
+    std::vector<std::function<void()>> on_durable;
+    bool empty() const { return rows.empty() && files.empty() && dirs.empty() && on_durable.empty(); }
+  };
+  using Collector = std::function<void(Batch*)>;
+
+  // `loop` and `store` must outlive this committer.
+  Committer(uv_loop_t* loop, StateStore* store, std::function<void(const Status&)> on_error);
+  void AddCollector(Collector c) { collectors_.push_back(std::move(c)); }
+  // Something is dirty: commit as soon as the previous commit (if any) completes.
+  void Request();
+  bool idle() const { return !in_flight_ && !requested_; }
+  // Batches committed and files synced, for status.
+  uint64_t commits() const { return commits_; }
+  uint64_t files_synced() const { return files_synced_; }
+
+ private:
+  struct Work;
+  void Submit();
+  void Completed(Work* w, int uv_status);
+
+  uv_loop_t* loop_;
+  StateStore* store_;
+  std::function<void(const Status&)> on_error_;
+  std::vector<Collector> collectors_;
+  bool in_flight_ = false;
+  bool requested_ = false;
+  bool failed_ = false;
+  uint64_t commits_ = 0;
+  uint64_t files_synced_ = 0;
+};
+
+}  // namespace tailsafe

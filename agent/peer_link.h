@@ -1,0 +1,113 @@
+// PeerLink: ships this host's bolt generations to one peer agent.
+//
+// It connects (with backoff), says HELLO, then OPENs every shippable generation. The peer answers
+// each OPEN with the POSITION it holds durably and the hash of the bytes just before it; the link
+// checks that hash against the file (a mismatch is divergence, see BoltSource::Diverged) and
+// resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
+// under window_bytes and the socket's write queue stays short, so a slow or dead peer costs no
+// memory: the file is the buffer. ACKs advance what the peer holds durably.
+//
+// A connection's state lives in a Conn object; libuv callbacks hold a weak reference to it, so a
+// dropped connection's late callbacks find nothing to act on.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/bolt_source.h"
+#include "agent/state_store.h"
+#include "common/compress.h"
+#include "common/config.h"
+#include "common/uv_handle.h"
+#include "common/wire.h"
+
+namespace tailsafe {
+
+class PeerLink {
+ public:
+  struct Env {
+    uv_loop_t* loop = nullptr;
+    std::string cluster;
+    std::string self_id;
+    uint32_t window_bytes = 0;
+    uint32_t reconnect_max_ms = 0;
+    const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
+    Compressor* compressor = nullptr;
+    std::function<void()> acks_changed;
+    std::function<void()> request_commit;
+  };
+  struct Cursor {
+    BoltSource* source = nullptr;
+    std::shared_ptr<Generation> gen;
+    bool positioned = false;
+    bool seal_sent = false;
+    uint64_t sent = 0;
+    uint64_t acked = 0;
+  };
+  struct Stats {
+    uint64_t connects = 0;
+    uint64_t disconnects = 0;
+    uint64_t frames_sent = 0;
+    uint64_t bytes_sent = 0;       // origin bytes shipped (before compression)
+    uint64_t wire_bytes = 0;       // bytes written to the socket
+    uint64_t bytes_acked = 0;      // origin bytes acknowledged durable
+    uint64_t resent_bytes = 0;     // bytes shipped again after a resume (the unacked window)
+    uint64_t lost_bytes = 0;       // bytes of lost generations this peer never received
+    uint64_t divergences = 0;
+  };
+
+  PeerLink(Env env, PeerSpec peer, const std::vector<PeerAckRow>& acks);
+  ~PeerLink();
+  void Start();
+  void Stop();
+  // New bytes or generations may be shippable.
+  void Pump();
+  // What the peer acknowledged of `g` (remembered across reconnects and restarts).
+  uint64_t Acked(const Generation& g) const;
+  void Collect(Committer::Batch* batch);
+
+  const PeerSpec& peer() const { return peer_; }
+  bool connected() const;
+  const std::string& last_error() const { return last_error_; }
+  const Stats& stats() const { return stats_; }
+  // Cursor of `g` on the live connection, or null.
+  const Cursor* CursorOf(const Generation& g) const;
+
+ private:
+  struct Conn;
+  using Key = std::pair<std::string, uint64_t>;  // (bolt, generation)
+
+  void Connect();
+  void OnResolved(int status, addrinfo* res);
+  void OnConnected(int status);
+  void OnRead(ssize_t nread, const uv_buf_t* buf);
+  void OnFrame(const Frame& f);
+  void OnPosition(const PositionMsg& m);
+  void OnAck(const AckMsg& m);
+  void Send(std::shared_ptr<const std::string> frame);
+  void Drop(const std::string& why, bool quiet = false);
+  void ScheduleReconnect();
+
+  Env env_;
+  PeerSpec peer_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  std::shared_ptr<Conn> conn_;
+  UvPtr<uv_timer_t> reconnect_timer_;
+  uint32_t backoff_ms_ = 0;
+  bool stopped_ = false;
+  bool failing_ = false;  // the last attempt failed: log further failures at debug level
+  std::map<uint32_t, Cursor> cursors_;
+  std::map<Key, uint64_t> acked_;
+  std::map<Key, uint64_t> high_water_;
+  std::map<Key, uint64_t> dirty_acks_;
+  std::string last_error_;
+  Stats stats_;
+};
+
+}  // namespace tailsafe

@@ -1,0 +1,359 @@
+#include "agent/replica_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/names.h"
+
+namespace tailsafe {
+namespace {
+
+constexpr uint32_t kHelloTimeoutMs = 10000;
+constexpr size_t kMaxStreamsPerSession = 4096;
+
+struct AckWrite {
+  uv_write_t req;
+  std::string frame;
+};
+
+std::string PeerName(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, host, sizeof host);
+    port = ntohs(a->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  uv_ip6_name(a6, host, sizeof host);
+  return "[" + std::string(host) + "]:" + std::to_string(ntohs(a6->sin6_port));
+}
+
+Status PwriteFull(int fd, const char* buf, size_t n, uint64_t offset) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = ::pwrite(fd, buf + done, n - done, static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoStatus("pwrite");
+    done += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- ReplicaSession ----
+
+ReplicaSession::ReplicaSession(ReplicaServer* server, UvPtr<uv_tcp_t> tcp, std::string remote, uint64_t id)
+    : server_(server), tcp_(std::move(tcp)), remote_(std::move(remote)), id_(id) {
+  tcp_->data = this;
+}
+
+ReplicaSession::~ReplicaSession() { Unbind(); }
+
+void ReplicaSession::Start() {
+  uv_tcp_nodelay(tcp_.get(), 1);
+  uv_tcp_keepalive(tcp_.get(), 1, 30);
+  auto timer = MakeUv<uv_timer_t>(uv_timer_init, tcp_->loop);
+  if (timer) {
+    hello_timer_ = std::move(timer.value());
+    hello_timer_->data = this;
+    uv_timer_start(hello_timer_.get(), [](uv_timer_t* t) {
+      if (auto* s = static_cast<ReplicaSession*>(t->data)) s->Close("no HELLO within 10 s", true);
+    }, kHelloTimeoutMs, 0);
+  }
+  uv_read_start(
+      tcp_.stream(),
+      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+        buf->base = new char[suggested];
+        buf->len = suggested;
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+        if (auto* self = static_cast<ReplicaSession*>(s->data)) self->OnRead(nread, buf);
+        delete[] buf->base;
+      });
+}
+
+void ReplicaSession::OnRead(ssize_t nread, const uv_buf_t* buf) {
+  if (closed_) return;
+  if (nread == UV_EOF) {
+    Status s = reader_.AtEof();
+    Close(s.ok() ? "origin closed the connection" : s.message(), !s.ok());
+    return;
+  }
+  if (nread < 0) {
+    Close(UvStatus("read", static_cast<int>(nread)).message(), false);
+    return;
+  }
+  reader_.Feed(buf->base, static_cast<size_t>(nread));
+  while (!closed_) {
+    Frame f;
+    Status err;
+    auto r = reader_.Next(&f, &err);
+    if (r == FrameReader::Result::kNeedMore) break;
+    if (r == FrameReader::Result::kError) {
+      ++server_->stats().protocol_errors;
+      Close("bad frame: " + err.message(), true);
+      return;
+    }
+    Status s = OnFrame(f);
+    if (!s.ok()) {
+      ++server_->stats().protocol_errors;
+      Close(s.message(), true);
+      return;
+    }
+  }
+}
+
+Status ReplicaSession::OnFrame(const Frame& f) {
+  if (!hello_done_) return OnHello(f);
+  switch (f.type) {
+    case MessageType::kOpen: return OnOpen(f);
+    case MessageType::kData: return OnData(f);
+    case MessageType::kSeal: return OnSeal(f);
+    default: return Status::Error(std::string("unexpected ") + MessageTypeName(f.type) + " frame");
+  }
+}
+
+Status ReplicaSession::OnHello(const Frame& f) {
+  HelloMsg m;
+  if (Status s = DecodeHello(f, &m); !s) return Status::Error("handshake: " + s.message());
+  const Config& cfg = server_->config();
+  auto reject = [&](const std::string& reason) {
+    ++server_->stats().rejected;
+    Send(EncodeReject({reason}));
+    return Status::Error("rejected: " + reason);
+  };
+  if (m.cluster != cfg.cluster.name) {
+    return reject("cluster '" + m.cluster.substr(0, 64) + "' is not this agent's cluster '" + cfg.cluster.name + "'");
+  }
+  if (Status s = CheckName("origin id", m.origin); !s) return reject(s.message());
+  if (m.origin == cfg.agent.id) return reject("origin id '" + m.origin + "' is this agent's own id");
+  uint16_t lo = std::max(m.version_min, kWireVersionMin);
+  uint16_t hi = std::min(m.version_max, kWireVersionMax);
+  if (lo > hi) {
+    return reject("no common protocol version: origin speaks " + std::to_string(m.version_min) + ".." +
+                  std::to_string(m.version_max) + ", this agent " + std::to_string(kWireVersionMin) + ".." +
+                  std::to_string(kWireVersionMax));
+  }
+  origin_ = m.origin;
+  hello_done_ = true;
+  hello_timer_.Reset();
+  server_->Claim(this);
+  Send(EncodeWelcome({hi, cfg.agent.id}));
+  LOG_INFO("origin %s connected from %s", origin_.c_str(), remote_.c_str());
+  return Status::Ok();
+}
+
+Status ReplicaSession::OnOpen(const Frame& f) {
+  OpenMsg m;
+  if (Status s = DecodeOpen(f, &m); !s) return s;
+  if (Status s = CheckName("bolt name", m.bolt); !s) return Status::Error("OPEN: " + s.message());
+  if (m.generation == 0) return Status::Error("OPEN: generation 0 is invalid");
+  if (!streams_.count(m.stream) && streams_.size() >= kMaxStreamsPerSession) {
+    return Status::Error("OPEN: more than " + std::to_string(kMaxStreamsPerSession) + " streams");
+  }
+  Result<std::shared_ptr<Replica>> r = server_->store()->Open(origin_, m.bolt, m.generation);
+  if (!r) {
+    LOG_ERROR("origin %s: %s", origin_.c_str(), r.status().message().c_str());
+    return Status::Error("cannot open the replica: " + r.status().message());
+  }
+  std::shared_ptr<Replica> rep = r.value();
+  if (auto old = streams_.find(m.stream); old != streams_.end() && old->second != rep) {
+    old->second->session = nullptr;
+  }
+  if (rep->session != nullptr && rep->session != this) {
+    return Status::Error("OPEN: generation already streaming on another session");
+  }
+  rep->session = this;
+  rep->stream = m.stream;
+  streams_[m.stream] = rep;
+  PositionMsg pos;
+  pos.stream = m.stream;
+  pos.durable = rep->written;
+  pos.window_len = static_cast<uint32_t>(std::min<uint64_t>(rep->written, kWindowHashBytes));
+  if (pos.window_len > 0) {
+    std::string win(pos.window_len, '\0');
+    ssize_t n = ::pread(rep->fd->get(), win.data(), pos.window_len, static_cast<off_t>(rep->written - pos.window_len));
+    if (n != static_cast<ssize_t>(pos.window_len)) return Status::Error("cannot read replica " + rep->path);
+    pos.window_hash = Hash64(win);
+  }
+  Send(EncodePosition(pos));
+  // Bytes already durable are acknowledged at once, so the origin can release them.
+  return Status::Ok();
+}
+
+Status ReplicaSession::OnData(const Frame& f) {
+  DataMsg m;
+  if (Status s = DecodeData(f, &m); !s) return s;
+  auto it = streams_.find(m.stream);
+  if (it == streams_.end()) return Status::Error("DATA for stream " + std::to_string(m.stream) + " that was never opened");
+  Replica& r = *it->second;
+  if (r.sealed) return Status::Error("DATA for sealed generation " + r.path);
+  if (m.offset != r.written) {
+    return Status::Error("DATA at offset " + std::to_string(m.offset) + " of " + r.path + ", expected " +
+                         std::to_string(r.written));
+  }
+  if (inflate_buf_.size() < m.raw_len) inflate_buf_.resize(m.raw_len);
+  if (Status s = InflateData(m, server_->decompressor(), inflate_buf_.data()); !s) return s;
+  if (Status s = PwriteFull(r.fd->get(), inflate_buf_.data(), m.raw_len, m.offset); !s) {
+    LOG_ERROR("replica %s: %s; nothing past %llu is acknowledged", r.path.c_str(), s.message().c_str(),
+              static_cast<unsigned long long>(r.durable));
+    return Status::Error("cannot write " + r.path + ": " + s.message());
+  }
+  r.written += m.raw_len;
+  server_->stats().bytes_received += m.raw_len;
+  ++server_->stats().frames_received;
+  server_->store()->MarkDirty(r);
+  return Status::Ok();
+}
+
+Status ReplicaSession::OnSeal(const Frame& f) {
+  SealMsg m;
+  if (Status s = DecodeSeal(f, &m); !s) return s;
+  auto it = streams_.find(m.stream);
+  if (it == streams_.end()) return Status::Error("SEAL for unknown stream " + std::to_string(m.stream));
+  Replica& r = *it->second;
+  if (m.final_size != r.written) {
+    return Status::Error("SEAL at " + std::to_string(m.final_size) + " but " + r.path + " holds " +
+                         std::to_string(r.written));
+  }
+  if (!r.sealed) {
+    r.sealed = true;
+    server_->store()->MarkDirty(r);
+  } else if (r.sealed_durable) {
+    SendAck(m.stream, r.durable);
+  }
+  return Status::Ok();
+}
+
+void ReplicaSession::SendAck(uint32_t stream, uint64_t durable) { Send(EncodeAck({stream, durable})); }
+
+void ReplicaSession::Send(std::string frame) {
+  if (closed_ || !tcp_) return;
+  auto* w = new AckWrite{};
+  w->frame = std::move(frame);
+  uv_buf_t buf = uv_buf_init(w->frame.data(), static_cast<unsigned>(w->frame.size()));
+  int rc = uv_write(&w->req, tcp_.stream(), &buf, 1, [](uv_write_t* req, int) {
+    delete reinterpret_cast<AckWrite*>(req);  // a failed write shows up as a read error
+  });
+  if (rc != 0) delete w;
+}
+
+void ReplicaSession::Unbind() {
+  for (auto& [stream, r] : streams_) {
+    if (r->session == this) r->session = nullptr;
+  }
+  streams_.clear();
+}
+
+void ReplicaSession::Close(const std::string& why, bool error) {
+  if (closed_) return;
+  closed_ = true;
+  const char* who = origin_.empty() ? "unidentified peer" : origin_.c_str();
+  if (error) LOG_WARN("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());
+  else LOG_INFO("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());
+  Unbind();
+  hello_timer_.Reset();
+  server_->Retire(this);
+}
+
+// ---- ReplicaServer ----
+
+ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, ReplicaStore* store)
+    : loop_(loop), config_(config), store_(store) {
+  store_->on_durable = [this](Replica& r) {
+    if (r.session != nullptr) r.session->SendAck(r.stream, r.durable);
+  };
+}
+
+ReplicaServer::~ReplicaServer() { Stop(); }
+
+Status ReplicaServer::Listen() {
+  auto tcp = MakeUv<uv_tcp_t>(uv_tcp_init, loop_);
+  if (!tcp) return tcp.status();
+  listener_ = std::move(tcp.value());
+  listener_->data = this;
+  const HostPort& hp = config_.agent.listen;
+  sockaddr_storage addr{};
+  int rc = hp.host.find(':') != std::string::npos
+               ? uv_ip6_addr(hp.host.c_str(), hp.port, reinterpret_cast<sockaddr_in6*>(&addr))
+               : uv_ip4_addr(hp.host.c_str(), hp.port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc != 0) return UvStatus("agent.listen '" + hp.ToString() + "' must be an IP address", rc);
+  rc = uv_tcp_bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), 0);
+  if (rc == 0) {
+    rc = uv_listen(listener_.stream(), 128, [](uv_stream_t* s, int status) {
+      if (auto* self = static_cast<ReplicaServer*>(s->data)) self->OnConnection(status);
+    });
+  }
+  if (rc != 0) return UvStatus("listen on " + hp.ToString(), rc);
+  auto idle = MakeUv<uv_idle_t>(uv_idle_init, loop_);
+  if (!idle) return idle.status();
+  reaper_ = std::move(idle.value());
+  reaper_->data = this;
+  return Status::Ok();
+}
+
+void ReplicaServer::Stop() {
+  listener_.Reset();
+  // Close() moves each session to the graveyard, so iterate over a snapshot.
+  std::vector<ReplicaSession*> live;
+  for (auto& [id, s] : sessions_) live.push_back(s.get());
+  for (ReplicaSession* s : live) s->Close("agent stopping", false);
+  graveyard_.clear();
+  sessions_.clear();
+  reaper_.Reset();
+}
+
+void ReplicaServer::OnConnection(int status) {
+  if (status != 0) {
+    LOG_WARN("accept: %s", uv_strerror(status));
+    return;
+  }
+  auto tcp = MakeUv<uv_tcp_t>(uv_tcp_init, loop_);
+  if (!tcp) return;
+  if (uv_accept(listener_.stream(), tcp->stream()) != 0) return;
+  std::string remote = PeerName(tcp->get());
+  uint64_t id = next_id_++;
+  auto session = std::make_unique<ReplicaSession>(this, std::move(tcp.value()), remote, id);
+  ReplicaSession* raw = session.get();
+  sessions_[id] = std::move(session);
+  ++stats_.sessions;
+  raw->Start();
+}
+
+void ReplicaServer::Claim(ReplicaSession* s) {
+  for (auto& [id, other] : sessions_) {
+    if (other.get() != s && other->origin() == s->origin()) {
+      other->Close("replaced by a new connection from " + s->remote(), false);
+    }
+  }
+}
+
+void ReplicaServer::Retire(ReplicaSession* s) {
+  auto it = sessions_.find(s->id());
+  if (it == sessions_.end()) return;
+  graveyard_.push_back(std::move(it->second));
+  sessions_.erase(it);
+  if (reaper_) {
+    // Destroy it on the next loop iteration, outside its own callbacks.
+    uv_idle_start(reaper_.get(), [](uv_idle_t* h) {
+      auto* self = static_cast<ReplicaServer*>(h->data);
+      if (self == nullptr) return;
+      self->graveyard_.clear();
+      uv_idle_stop(h);
+    });
+  }
+}
+
+}  // namespace tailsafe

@@ -1,0 +1,77 @@
+// ReplicaStore: the replicas of peers' bolt generations held on this host.
+//
+// On disk: DATA_DIR/replicas/ORIGIN/BOLT/GENERATION, GENERATION zero-padded to 20 digits so
+// that name order is generation order. Each file is a plain byte-identical prefix of that
+// generation on its origin: cat, grep and sha256sum work on it.
+//
+// In memory, each replica knows three sizes: `written` (pwritten, in the page cache),
+// `durable` (fdatasync'd and recorded in state.db: what has been acknowledged) and, when the
+// origin sealed it, its final size. When a replica is opened again after a restart, bytes past
+// `durable` are cut off: they were never acknowledged and the origin will send them again.
+// Names are validated before they get here, so a path can never leave DATA_DIR/replicas.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "agent/committer.h"
+#include "agent/state_store.h"
+#include "common/fd.h"
+#include "common/status.h"
+
+namespace tailsafe {
+
+class ReplicaSession;
+
+struct Replica {
+  std::string origin;
+  std::string bolt;
+  uint64_t gen = 0;
+  std::string path;
+  std::shared_ptr<Fd> fd;  // open for writing once opened
+  uint64_t written = 0;
+  uint64_t durable = 0;
+  bool sealed = false;
+  bool sealed_durable = false;
+  bool dirty = false;
+  // The session currently streaming into this replica, and its stream id there.
+  ReplicaSession* session = nullptr;
+  uint32_t stream = 0;
+};
+
+class ReplicaStore {
+ public:
+  using Key = std::tuple<std::string, std::string, uint64_t>;  // (origin, bolt, generation)
+
+  ReplicaStore(std::string data_dir, std::function<void()> request_commit);
+  // Creates DATA_DIR/replicas if needed and takes the rows recorded in state.db.
+  Status Init(const std::vector<ReplicaRow>& rows);
+  // The replica of (origin, bolt, gen), opened and cut back to its durable size.
+  Result<std::shared_ptr<Replica>> Open(const std::string& origin, const std::string& bolt, uint64_t gen);
+  // Bytes were written or the replica was sealed: include it in the next commit.
+  void MarkDirty(Replica& r);
+  void Collect(Committer::Batch* batch);
+  const std::map<Key, std::shared_ptr<Replica>>& replicas() const { return replicas_; }
+  // Called on the loop after a commit made `durable` bytes of `r` durable.
+  std::function<void(Replica&)> on_durable;
+
+ private:
+  Result<std::shared_ptr<Fd>> OpenDir(const std::string& rel, std::vector<std::shared_ptr<Fd>>* created_parents);
+
+  std::string data_dir_;
+  std::string root_;  // DATA_DIR/replicas
+  std::function<void()> request_commit_;
+  std::map<Key, std::shared_ptr<Replica>> replicas_;
+  std::map<std::string, std::shared_ptr<Fd>> dirs_;  // relative path -> open directory
+  std::vector<std::shared_ptr<Fd>> dirs_to_sync_;
+  std::vector<std::shared_ptr<Replica>> dirty_;
+};
+
+// Zero-padded generation file name.
+std::string GenerationFileName(uint64_t gen);
+
+}  // namespace tailsafe

@@ -1,0 +1,123 @@
+#include "agent/state_store.h"
+
+namespace tailsafe {
+
+const char* GenStateName(GenState s) {
+  switch (s) {
+    case GenState::kActive: return "active";
+    case GenState::kRetired: return "retired";
+    case GenState::kSealed: return "sealed";
+    case GenState::kReleased: return "released";
+    case GenState::kLost: return "lost";
+  }
+  return "unknown";
+}
+
+Result<StateStore> StateStore::Open(const std::string& path) {
+  Result<Db> db = Db::Open(path);
+  if (!db) return db.status();
+  StateStore s;
+  s.db_ = std::move(db.value());
+  Status st = s.db_.Exec(R"sql(
+    CREATE TABLE IF NOT EXISTS origin_gen(
+      bolt TEXT NOT NULL, gen INTEGER NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+      head_len INTEGER NOT NULL, head_hash INTEGER NOT NULL, state INTEGER NOT NULL,
+      final_size INTEGER NOT NULL, PRIMARY KEY(bolt, gen));
+    CREATE TABLE IF NOT EXISTS peer_ack(
+      peer TEXT NOT NULL, bolt TEXT NOT NULL, gen INTEGER NOT NULL, acked INTEGER NOT NULL,
+      PRIMARY KEY(peer, bolt, gen));
+    CREATE TABLE IF NOT EXISTS replica(
+      origin TEXT NOT NULL, bolt TEXT NOT NULL, gen INTEGER NOT NULL, durable INTEGER NOT NULL,
+      sealed INTEGER NOT NULL, PRIMARY KEY(origin, bolt, gen));
+  )sql");
+  if (!st) return st;
+  auto prep = [&](Stmt* out, const char* sql) -> Status {
+    Result<Stmt> r = s.db_.Prepare(sql);
+    if (!r) return r.status();
+    *out = std::move(r.value());
+    return Status::Ok();
+  };
+  if (Status e = prep(&s.put_gen_, "INSERT OR REPLACE INTO origin_gen VALUES(?,?,?,?,?,?,?,?)"); !e) return e;
+  if (Status e = prep(&s.put_ack_, "INSERT OR REPLACE INTO peer_ack VALUES(?,?,?,?)"); !e) return e;
+  if (Status e = prep(&s.put_replica_, "INSERT OR REPLACE INTO replica VALUES(?,?,?,?,?)"); !e) return e;
+  return s;
+}
+
+Result<std::vector<OriginGenRow>> StateStore::LoadOriginGens() {
+  Result<Stmt> q = db_.Prepare("SELECT bolt,gen,dev,ino,head_len,head_hash,state,final_size FROM origin_gen ORDER BY bolt,gen");
+  if (!q) return q.status();
+  std::vector<OriginGenRow> rows;
+  for (;;) {
+    Result<bool> r = q->Step();
+    if (!r) return r.status();
+    if (!*r) break;
+    OriginGenRow row;
+    row.bolt = q->Text(0);
+    row.gen = static_cast<uint64_t>(q->Int(1));
+    row.dev = static_cast<uint64_t>(q->Int(2));
+    row.ino = static_cast<uint64_t>(q->Int(3));
+    row.head_len = static_cast<uint32_t>(q->Int(4));
+    row.head_hash = static_cast<uint64_t>(q->Int(5));
+    row.state = static_cast<GenState>(q->Int(6));
+    row.final_size = static_cast<uint64_t>(q->Int(7));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+Result<std::vector<PeerAckRow>> StateStore::LoadPeerAcks() {
+  Result<Stmt> q = db_.Prepare("SELECT peer,bolt,gen,acked FROM peer_ack");
+  if (!q) return q.status();
+  std::vector<PeerAckRow> rows;
+  for (;;) {
+    Result<bool> r = q->Step();
+    if (!r) return r.status();
+    if (!*r) break;
+    rows.push_back({q->Text(0), q->Text(1), static_cast<uint64_t>(q->Int(2)), static_cast<uint64_t>(q->Int(3))});
+  }
+  return rows;
+}
+
+Result<std::vector<ReplicaRow>> StateStore::LoadReplicas() {
+  Result<Stmt> q = db_.Prepare("SELECT origin,bolt,gen,durable,sealed FROM replica");
+  if (!q) return q.status();
+  std::vector<ReplicaRow> rows;
+  for (;;) {
+    Result<bool> r = q->Step();
+    if (!r) return r.status();
+    if (!*r) break;
+    rows.push_back({q->Text(0), q->Text(1), static_cast<uint64_t>(q->Int(2)), static_cast<uint64_t>(q->Int(3)),
+                    q->Int(4) != 0});
+  }
+  return rows;
+}
+
+Status StateStore::Apply(const StateBatch& batch) {
+  if (batch.empty()) return Status::Ok();
+  if (Status s = db_.Exec("BEGIN IMMEDIATE"); !s) return s;
+  Status st;
+  for (const auto& g : batch.origin_gens) {
+    st = put_gen_.Bind(1, g.bolt).Bind(2, static_cast<int64_t>(g.gen)).Bind(3, static_cast<int64_t>(g.dev))
+             .Bind(4, static_cast<int64_t>(g.ino)).Bind(5, static_cast<int64_t>(g.head_len))
+             .Bind(6, static_cast<int64_t>(g.head_hash)).Bind(7, static_cast<int64_t>(g.state))
+             .Bind(8, static_cast<int64_t>(g.final_size)).Run();
+    if (!st) break;
+  }
+  for (size_t i = 0; st && i < batch.peer_acks.size(); ++i) {
+    const auto& a = batch.peer_acks[i];
+    st = put_ack_.Bind(1, a.peer).Bind(2, a.bolt).Bind(3, static_cast<int64_t>(a.gen))
+             .Bind(4, static_cast<int64_t>(a.acked)).Run();
+  }
+  for (size_t i = 0; st && i < batch.replicas.size(); ++i) {
+    const auto& r = batch.replicas[i];
+    st = put_replica_.Bind(1, r.origin).Bind(2, r.bolt).Bind(3, static_cast<int64_t>(r.gen))
+             .Bind(4, static_cast<int64_t>(r.durable)).Bind(5, static_cast<int64_t>(r.sealed ? 1 : 0)).Run();
+  }
+  if (!st) {
+    (void)db_.Exec("ROLLBACK");
+    return st;
+  }
+  return db_.Exec("COMMIT");
+}
+
+}  // namespace tailsafe

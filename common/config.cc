@@ -1,0 +1,613 @@
+#include "common/config.h"
+
+#include <fcntl.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <exception>
+#include <filesystem>
+#include <set>
+#include <utility>
+
+// Use the compiled library the Makefile links (-ltomlplusplus) instead of compiling all of
+// toml++ into this file; this is what the package's pkg-config Cflags select.
+#ifndef TOML_SHARED_LIB
+#define TOML_SHARED_LIB 1
+#endif
+#include <toml++/toml.h>
+
+#include "common/names.h"
+
+namespace tailsafe {
+namespace {
+
+// Config values end up in terminals and the journal: show them printable and bounded.
+std::string Shown(std::string_view text) {
+  constexpr size_t kMaxShown = 128;
+  std::string out;
+  for (char c : text.substr(0, kMaxShown)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > kMaxShown) out += "...";
+  return out;
+}
+
+Status HostPortError(std::string_view text, std::string_view why) {
+  return Status::Error("expected HOST:PORT, got '" + Shown(text) + "': " + std::string(why));
+}
+
+bool IsAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// DNS names and IPv4 literals outside brackets; IPv6 literals, with an optional zone
+// ("fe80::1%eth0"), inside. Anything else (spaces, '/', '@') is a typo, not a host.
+bool IsHostChar(char c, bool bracketed) {
+  if (IsAlnum(c) || c == '.' || c == '-' || c == '_') return true;
+  return bracketed && (c == ':' || c == '%');
+}
+
+std::string Join(std::string_view dir, std::string_view name) {
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  std::string out(dir);
+  if (out != "/") out += '/';
+  out += name;
+  return out;
+}
+
+// Two spellings of one file ("/a//b", "/a/./b") must collide when checking uniqueness.
+std::string NormalPath(const std::string& path) {
+  return std::filesystem::path(path).lexically_normal().string();
+}
+
+// Why a path is unusable, or empty if it is fine. Paths must be absolute because the daemons
+// run with "/" as their working directory and a relative path would silently mean something else.
+std::string PathProblem(std::string_view path) {
+  if (path.find('\0') != std::string_view::npos) return "must not contain a NUL character";
+  if (path.empty() || path.front() != '/') {
+    return "must be an absolute path, got '" + Shown(path) + "'";
+  }
+  return "";
+}
+
+int LineOf(const toml::node& node) { return static_cast<int>(node.source().begin.line); }
+
+// Collects problems and keeps the one that comes first in the file, as a compiler would, so
+// the report does not depend on the order in which sections happen to be checked.
+class Diagnostics {
+ public:
+  explicit Diagnostics(std::string_view source) : source_(source) {}
+
+  // line 0: the problem has no place in the file (a missing table); it ranks last.
+  void Error(int line, std::string message) {
+    int rank = line > 0 ? line : INT_MAX;
+    if (has_error_ && rank >= rank_) return;
+    has_error_ = true;
+    rank_ = rank;
+    message_ = source_ + (line > 0 ? ":" + std::to_string(line) : std::string()) + ": " +
+               std::move(message);
+  }
+
+  bool ok() const { return !has_error_; }
+  Status ToStatus() const { return has_error_ ? Status::Error(message_) : Status::Ok(); }
+
+ private:
+  std::string source_;
+  bool has_error_ = false;
+  int rank_ = INT_MAX;
+  std::string message_;
+};
+
+enum class Need { kOptional, kRequired };
+
+// Reads one TOML table. Every key looked up is remembered, so that Finish() can report the
+// keys nobody asked for: a misspelt tunable must be an error, not a silently ignored line.
+// Getters return true only for a present and valid value, and store it only then.
+class TableReader {
+ public:
+  // `path` names the table in messages: "agent", "bolt 'bolt-1'", "" for the root.
+  TableReader(const toml::table& table, std::string path, Diagnostics& diag)
+      : table_(table), path_(std::move(path)), diag_(diag) {}
+
+  void set_path(std::string path) { path_ = std::move(path); }
+  const std::string& path() const { return path_; }
+  int line() const { return LineOf(table_); }
+
+  std::string KeyPath(std::string_view key) const {
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
+
+  bool Has(std::string_view key) const { return table_.contains(key); }
+
+  void Error(const toml::node& node, std::string_view key, std::string message) {
+    diag_.Error(LineOf(node), KeyPath(key) + ": " + std::move(message));
+  }
+
+  // Marks `key` as understood; returns its node, or nullptr (an error if required).
+  const toml::node* Get(std::string_view key, Need need) {
+    known_.emplace(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr && need == Need::kRequired) {
+      diag_.Error(line(), KeyPath(key) + ": required key is missing");
+    }
+    return node;
+  }
+
+  const toml::table* Table(std::string_view key, Need need) {
+    known_.emplace(key);
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) {
+      if (need == Need::kRequired) diag_.Error(0, "missing required table [" + KeyPath(key) + "]");
+      return nullptr;
+    }
+    if (!node->is_table()) Error(*node, key, "expected a table");
+    return node->as_table();
+  }
+
+  const toml::array* Array(std::string_view key, Need need) {
+    const toml::node* node = Get(key, need);
+    if (node == nullptr) return nullptr;
+    if (!node->is_array()) Error(*node, key, "expected an array");
+    return node->as_array();
+  }
+
+  bool String(std::string_view key, Need need, std::string* out) {
+    const toml::node* node = Get(key, need);
+    if (node == nullptr) return false;
+    const auto* value = node->as_string();
+    if (value == nullptr) {
+      Error(*node, key, "expected a string");
+      return false;
+    }
+    *out = value->get();
+    return true;
+  }
+
+  bool Path(std::string_view key, Need need, std::string* out) {
+    std::string value;
+    if (!String(key, need, &value)) return false;
+    if (std::string problem = PathProblem(value); !problem.empty()) {
+      Error(*table_.get(key), key, problem);
+      return false;
+    }
+    *out = std::move(value);
+    return true;
+  }
+
+  // `what` is the kind of name for the message: "agent id", "bolt name".
+  bool Name(std::string_view key, std::string_view what, Need need, std::string* out) {
+    std::string value;
+    if (!String(key, need, &value)) return false;
+    if (Status status = CheckName(what, value); !status.ok()) {
+      Error(*table_.get(key), key, status.message());
+      return false;
+    }
+    *out = std::move(value);
+    return true;
+  }
+
+  bool Address(std::string_view key, Need need, HostPort* out) {
+    std::string value;
+    if (!String(key, need, &value)) return false;
+    Result<HostPort> address = ParseHostPort(value);
+    if (!address.ok()) {
+      Error(*table_.get(key), key, address.status().message());
+      return false;
+    }
+    *out = std::move(address).value();
+    return true;
+  }
+
+  // A validated address kept as the text the user wrote.
+  bool AddressText(std::string_view key, Need need, std::string* out) {
+    HostPort unused;
+    if (!Address(key, need, &unused)) return false;
+    *out = table_.get(key)->as_string()->get();
+    return true;
+  }
+
+  bool Integer(std::string_view key, int64_t min, int64_t max, int64_t* out) {
+    const toml::node* node = Get(key, Need::kOptional);
+    if (node == nullptr) return false;
+    const auto* value = node->as_integer();
+    if (value == nullptr) {
+      Error(*node, key, "expected an integer");
+      return false;
+    }
+    int64_t v = value->get();
+    if (v < min || v > max) {
+      Error(*node, key,
+            std::to_string(v) + " is out of range " + std::to_string(min) + ".." +
+                std::to_string(max));
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  template <typename T>
+  bool Integer(std::string_view key, int64_t min, int64_t max, T* out) {
+    int64_t v = 0;
+    if (!Integer(key, min, max, &v)) return false;
+    *out = static_cast<T>(v);
+    return true;
+  }
+
+  void Finish() {
+    for (auto&& [key, node] : table_) {
+      if (known_.count(key.str()) != 0) continue;
+      // Inside a named bolt the dotted form would nest quotes ("bolt 'x'.k"), so say where.
+      std::string message = path_.find('\'') == std::string::npos
+                                ? "unknown key '" + Shown(KeyPath(key.str())) + "'"
+                                : path_ + ": unknown key '" + Shown(key.str()) + "'";
+      diag_.Error(LineOf(node), std::move(message));
+    }
+  }
+
+ private:
+  const toml::table& table_;
+  std::string path_;
+  Diagnostics& diag_;
+  std::set<std::string, std::less<>> known_;
+};
+
+void ParseCluster(const toml::table& table, Diagnostics& diag, ClusterConfig& out) {
+  TableReader reader(table, "cluster", diag);
+  reader.Name("name", "cluster name", Need::kRequired, &out.name);
+  reader.AddressText("coordinator", Need::kOptional, &out.coordinator);
+  reader.Path("key_file", Need::kOptional, &out.key_file);
+  reader.Finish();
+}
+
+void ParseCoordinator(const toml::table& table, Diagnostics& diag, CoordinatorConfig& out) {
+  out.present = true;
+  TableReader reader(table, "coordinator", diag);
+  reader.AddressText("listen", Need::kRequired, &out.listen);
+  reader.Path("state_dir", Need::kRequired, &out.state_dir);
+  reader.Integer("host_timeout_ms", 10, 600000, &out.host_timeout_ms);
+  reader.Finish();
+}
+
+void ParsePeers(TableReader& reader, AgentConfig& out) {
+  const toml::array* peers = reader.Array("peers", Need::kOptional);
+  if (peers == nullptr) return;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < peers->size(); ++i) {
+    const toml::node& item = *peers->get(i);
+    std::string key = "peers[" + std::to_string(i) + "]";
+    const auto* text = item.as_string();
+    if (text == nullptr) {
+      reader.Error(item, key, "expected a string \"ID@HOST:PORT\"");
+      continue;
+    }
+    Result<PeerSpec> peer = ParsePeerSpec(text->get());
+    if (!peer.ok()) {
+      reader.Error(item, key, peer.status().message());
+    } else if (peer->id == out.id) {
+      reader.Error(item, key, "peer '" + peer->id + "' is this agent's own id");
+    } else if (!seen.insert(peer->id).second) {
+      reader.Error(item, key, "duplicate peer id '" + peer->id + "'");
+    } else {
+      out.peers.push_back(std::move(peer).value());
+    }
+  }
+}
+
+void ParseAgent(const toml::table& table, Diagnostics& diag, AgentConfig& out) {
+  out.present = true;
+  TableReader reader(table, "agent", diag);
+  reader.Name("id", "agent id", Need::kRequired, &out.id);
+  reader.Address("listen", Need::kRequired, &out.listen);
+  reader.Path("data_dir", Need::kRequired, &out.data_dir);
+  ParsePeers(reader, out);
+
+  // A Unix socket path longer than sun_path cannot be bound; say so now rather than at bind().
+  constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
+  if (reader.Path("control_socket", Need::kOptional, &out.control_socket)) {
+    if (out.control_socket.size() > kMaxSocketPath) {
+      reader.Error(*table.get("control_socket"), "control_socket",
+                   "'" + Shown(out.control_socket) + "' is longer than " +
+                       std::to_string(kMaxSocketPath) + " bytes, the limit for a Unix socket");
+    }
+  } else if (!reader.Has("control_socket") && !out.data_dir.empty()) {
+    out.control_socket = Join(out.data_dir, "agent.sock");
+    if (out.control_socket.size() > kMaxSocketPath) {
+      reader.Error(*table.get("data_dir"), "data_dir",
+                   "the default control socket '" + Shown(out.control_socket) + "' is longer than " +
+                       std::to_string(kMaxSocketPath) +
+                       " bytes, the limit for a Unix socket; set agent.control_socket");
+    }
+  }
+
+  reader.Integer("rescan_interval_ms", 10, 3600000, &out.rescan_interval_ms);
+  reader.Integer("chunk_bytes", 4096, 1048576, &out.chunk_bytes);
+  reader.Integer("window_bytes", 65536, 268435456, &out.window_bytes);
+  reader.Integer("reconnect_max_ms", 10, 600000, &out.reconnect_max_ms);
+  reader.Integer("seal_after_ms", 10, 3600000, &out.seal_after_ms);
+  // zstd's level 0 means "the library default", which would hide a typo; the fast levels
+  // below -5 barely compress log text.
+  int32_t level = 0;
+  if (reader.Integer("compression_level", -5, 19, &level)) {
+    if (level == 0) {
+      reader.Error(*table.get("compression_level"), "compression_level",
+                   "0 is not allowed; use 1..19, or -5..-1 for zstd's fast levels");
+    } else {
+      out.compression_level = level;
+    }
+  }
+  reader.Finish();
+}
+
+// Every key of [hooks] is a hook name, so there is no fixed set of keys to check.
+void ParseHooks(const toml::table& table, Diagnostics& diag,
+                std::map<std::string, std::vector<std::string>>& out) {
+  for (auto&& [key, node] : table) {
+    std::string path = "hooks." + Shown(key.str());
+    if (Status status = CheckName("hook name", key.str()); !status.ok()) {
+      diag.Error(LineOf(node), path + ": " + status.message());
+      continue;
+    }
+    const toml::array* argv = node.as_array();
+    if (argv == nullptr || argv->empty()) {
+      diag.Error(LineOf(node), path + ": expected a non-empty array of strings, the program "
+                                      "and its arguments");
+      continue;
+    }
+    std::vector<std::string> args;
+    for (size_t i = 0; i < argv->size(); ++i) {
+      const toml::node& item = *argv->get(i);
+      std::string item_path = path + "[" + std::to_string(i) + "]";
+      const auto* arg = item.as_string();
+      if (arg == nullptr) {
+        diag.Error(LineOf(item), item_path + ": expected a string");
+        break;
+      }
+      // Hooks are exec'd without a shell and without a PATH search, so argv[0] is the one
+      // program that will run, and no argument can carry a NUL through execve().
+      std::string problem;
+      if (i == 0) {
+        problem = PathProblem(arg->get());
+      } else if (arg->get().find('\0') != std::string::npos) {
+        problem = "must not contain a NUL character";
+      }
+      if (!problem.empty()) {
+        diag.Error(LineOf(item), item_path + ": " + problem);
+        break;
+      }
+      args.push_back(arg->get());
+    }
+    if (args.size() == argv->size()) out.emplace(std::string(key.str()), std::move(args));
+  }
+}
+
+struct BoltContext {
+  bool agent_present = false;
+  std::set<std::string, std::less<>> hook_names;  // every key of [hooks], valid or not
+};
+
+void ParseBolt(const toml::table& table, size_t index, const BoltContext& context,
+               Diagnostics& diag, BoltConfig& bolt) {
+  bolt.line = LineOf(table);
+  TableReader reader(table, "bolt[" + std::to_string(index) + "]", diag);
+  if (reader.Name("name", "bolt name", Need::kRequired, &bolt.name)) {
+    reader.set_path("bolt '" + bolt.name + "'");
+  }
+  if (!context.agent_present && index == 0) {
+    diag.Error(bolt.line, reader.path() + ": [[bolt]] needs an [agent] table, the agent that "
+                                          "watches the bolt on this host");
+  }
+  reader.Path("file", Need::kRequired, &bolt.file);
+  reader.Path("pid_file", Need::kOptional, &bolt.pid_file);
+  if (const toml::table* match = reader.Table("match", Need::kOptional)) {
+    BoltMatch& m = bolt.match.emplace();
+    TableReader match_reader(*match, reader.KeyPath("match"), diag);
+    match_reader.Path("exe", Need::kRequired, &m.exe);
+    match_reader.String("arg", Need::kOptional, &m.arg);
+    match_reader.Finish();
+  }
+  if (reader.Has("pid_file") && reader.Has("match")) {
+    reader.Error(*table.get("match"), "match",
+                 "pid_file and match are exclusive: the bolt's process is found one way or the "
+                 "other");
+  }
+  reader.Path("checkpoint_file", Need::kOptional, &bolt.checkpoint_file);
+  if (reader.String("hook", Need::kOptional, &bolt.hook) &&
+      context.hook_names.count(bolt.hook) == 0) {
+    reader.Error(*table.get("hook"), "hook", "'" + Shown(bolt.hook) + "' is not defined in [hooks]");
+  }
+  reader.Finish();
+}
+
+void ParseBolts(const toml::node& node, const BoltContext& context, Diagnostics& diag,
+                std::vector<BoltConfig>& out) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
+    diag.Error(LineOf(node), "bolt: expected [[bolt]] tables");
+    return;
+  }
+  std::map<std::string, int> name_lines;
+  // The agent follows one stream per file; two bolts sharing a file would replicate and
+  // recover each other's records twice.
+  std::map<std::string, std::string> file_owners;  // normalized file -> bolt name
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::table& table = *array->get(i)->as_table();
+    BoltConfig bolt;
+    ParseBolt(table, i, context, diag, bolt);
+    std::string where = bolt.name.empty() ? "bolt[" + std::to_string(i) + "]"
+                                          : "bolt '" + bolt.name + "'";
+    if (!bolt.name.empty()) {
+      auto [it, inserted] = name_lines.emplace(bolt.name, bolt.line);
+      if (!inserted) {
+        diag.Error(LineOf(*table.get("name")), where + ".name: duplicate bolt name, first used at line " +
+                                                   std::to_string(it->second));
+      }
+    }
+    if (!bolt.file.empty()) {
+      auto [it, inserted] = file_owners.emplace(NormalPath(bolt.file), bolt.name);
+      if (!inserted) {
+        diag.Error(LineOf(*table.get("file")),
+                   where + ".file: '" + Shown(bolt.file) + "' is already the file of bolt '" +
+                       it->second + "'");
+      }
+    }
+    out.push_back(std::move(bolt));
+  }
+  // The checkpoint is replaced by rename(); pointed at a backup file it would destroy it.
+  for (size_t i = 0; i < out.size(); ++i) {
+    const BoltConfig& bolt = out[i];
+    if (bolt.checkpoint_file.empty()) continue;
+    auto it = file_owners.find(NormalPath(bolt.checkpoint_file));
+    if (it == file_owners.end()) continue;
+    const toml::table& table = *array->get(i)->as_table();
+    diag.Error(LineOf(*table.get("checkpoint_file")),
+               "bolt '" + bolt.name + "'.checkpoint_file: '" + Shown(bolt.checkpoint_file) +
+                   "' is the file of bolt '" + it->second + "'");
+  }
+}
+
+Result<Config> ParseConfigOrThrow(std::string_view text, std::string_view source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& error) {
+    const toml::source_position& at = error.source().begin;
+    return Status::Error(std::string(source) + ":" + std::to_string(at.line) + ":" +
+                         std::to_string(at.column) + ": " + std::string(error.description()));
+  }
+
+  Config config;
+  config.source = std::string(source);
+  Diagnostics diag(source);
+  TableReader reader(root, "", diag);
+  if (const toml::table* table = reader.Table("cluster", Need::kRequired)) {
+    ParseCluster(*table, diag, config.cluster);
+  }
+  if (const toml::table* table = reader.Table("coordinator", Need::kOptional)) {
+    ParseCoordinator(*table, diag, config.coordinator);
+  }
+  if (const toml::table* table = reader.Table("agent", Need::kOptional)) {
+    ParseAgent(*table, diag, config.agent);
+  }
+  BoltContext context;
+  context.agent_present = config.agent.present;
+  if (const toml::table* table = reader.Table("hooks", Need::kOptional)) {
+    ParseHooks(*table, diag, config.hooks);
+    // Bolts check their hook against every name written, so that a hook with a bad command
+    // is reported as such and not also as "not defined".
+    for (auto&& [key, node] : *table) context.hook_names.emplace(key.str());
+  }
+  if (const toml::node* bolts = reader.Get("bolt", Need::kOptional)) {
+    ParseBolts(*bolts, context, diag, config.bolts);
+  }
+  reader.Finish();
+
+  if (!diag.ok()) return diag.ToStatus();
+  return config;
+}
+
+// The file's whole text, or an error naming the path.
+Result<std::string> ReadConfigFile(const std::string& path) {
+  // Bounded so that a mistaken `-c /dev/zero` fails instead of eating memory.
+  constexpr size_t kMaxConfigBytes = 16 << 20;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(path);
+  std::string text;
+  Status status;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = ErrnoStatus(path);
+      break;
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    if (text.size() > kMaxConfigBytes) {
+      status = Status::Error(path + ": larger than 16 MiB, not a configuration file");
+      break;
+    }
+  }
+  close(fd);
+  if (!status.ok()) return status;
+  return text;
+}
+
+}  // namespace
+
+std::string HostPort::ToString() const {
+  std::string port_text = std::to_string(port);
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + port_text;
+  return host + ":" + port_text;
+}
+
+Result<HostPort> ParseHostPort(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  bool bracketed = false;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return HostPortError(text, "missing ']'");
+    host = text.substr(1, close - 1);
+    std::string_view rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') return HostPortError(text, "missing ':PORT' after ']'");
+    if (!host.empty() && host.find(':') == std::string_view::npos) {
+      return HostPortError(text, "brackets are only for IPv6 addresses");
+    }
+    port = rest.substr(1);
+    bracketed = true;
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return HostPortError(text, "missing port");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    // "::1:7401" could split anywhere; brackets make the port unambiguous.
+    if (host.find(':') != std::string_view::npos) {
+      return HostPortError(text, "an IPv6 address needs brackets, as in [::1]:7401");
+    }
+  }
+  if (host.empty()) return HostPortError(text, "empty host");
+  for (char c : host) {
+    if (!IsHostChar(c, bracketed)) return HostPortError(text, "invalid character in host");
+  }
+  if (port.empty()) return HostPortError(text, "missing port");
+  uint32_t value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return HostPortError(text, "port is not a number");
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+    if (value > 65535) return HostPortError(text, "port must be 1..65535");
+  }
+  if (value == 0) return HostPortError(text, "port must be 1..65535");
+  return HostPort{std::string(host), static_cast<uint16_t>(value)};
+}
+
+Result<PeerSpec> ParsePeerSpec(std::string_view text) {
+  size_t at = text.find('@');
+  if (at == std::string_view::npos) {
+    return Status::Error("expected ID@HOST:PORT, got '" + Shown(text) + "'");
+  }
+  std::string_view id = text.substr(0, at);
+  if (Status status = CheckName("peer id", id); !status.ok()) return status;
+  Result<HostPort> address = ParseHostPort(text.substr(at + 1));
+  if (!address.ok()) return address.status().Context("peer '" + std::string(id) + "'");
+  return PeerSpec{std::string(id), std::move(address).value()};
+}
+
+Result<Config> ParseConfig(std::string_view text, std::string_view source) {
+  // Callers run on the event loop, which never expects exceptions; only allocation failure
+  // can still throw once toml++'s parse_error is handled.
+  try {
+    return ParseConfigOrThrow(text, source);
+  } catch (const std::exception& error) {
+    return Status::Error(std::string(source) + ": " + error.what());
+  }
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  Result<std::string> text = ReadConfigFile(path);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path);
+}
+
+}  // namespace tailsafe

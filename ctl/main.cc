@@ -1,0 +1,137 @@
+// tailsafectl: inspect a tailsafe agent. See tailsafectl(1).
+//
+//   tailsafectl [-c FILE] status [--json] [--socket PATH]
+//
+// Exit status: 0 success, 1 the agent could not be reached or answered an error, 2 usage or
+// configuration error.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/control_client.h"
+
+using namespace tailsafe;
+using nlohmann::json;
+
+namespace {
+
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+template <typename T>
+T Get(const json& j, const char* key, T fallback) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
+void PrintStatus(const json& s) {
+  printf("agent %s (cluster %s), pid %d, up %.1f s\n", Get<std::string>(s, "agent", "?").c_str(),
+         Get<std::string>(s, "cluster", "?").c_str(), Get<int>(s, "pid", 0), Get<double>(s, "uptime_seconds", 0));
+  printf("\n%-16s %5s %12s  %-16s %-5s %12s %12s %12s %8s\n", "BOLT", "GEN", "ORIGIN SIZE", "PEER", "LINK", "SHIPPED",
+         "ACKED", "LAG", "LAG S");
+  for (const auto& b : s.value("bolts", json::array())) {
+    std::string name = Get<std::string>(b, "name", "?");
+    const json& peers = b.value("peers", json::array());
+    if (peers.empty()) {
+      printf("%-16s %5llu %12s  %-16s\n", name.c_str(), Get<unsigned long long>(b, "generation", 0),
+             HumanBytes(Get<uint64_t>(b, "origin_size", 0)).c_str(), "(no peers)");
+    }
+    for (const auto& p : peers) {
+      printf("%-16s %5llu %12s  %-16s %-5s %12s %12s %12s %8.3f\n", name.c_str(),
+             Get<unsigned long long>(b, "generation", 0), HumanBytes(Get<uint64_t>(b, "origin_size", 0)).c_str(),
+             Get<std::string>(p, "peer", "?").c_str(), Get<bool>(p, "connected", false) ? "up" : "DOWN",
+             HumanBytes(Get<uint64_t>(p, "shipped", 0)).c_str(), HumanBytes(Get<uint64_t>(p, "acked", 0)).c_str(),
+             HumanBytes(Get<uint64_t>(p, "lag_bytes", 0)).c_str(), Get<double>(p, "lag_seconds", 0));
+    }
+    const json& r = b.value("rescans", json::object());
+    printf("%-16s rescans: %llu on timer, %llu after inotify overflow; rotations %llu, truncations %llu, "
+           "divergences %llu, generations lost %llu\n",
+           "", Get<unsigned long long>(r, "timer", 0), Get<unsigned long long>(r, "overflow", 0),
+           Get<unsigned long long>(b, "rotations", 0), Get<unsigned long long>(b, "truncations", 0),
+           Get<unsigned long long>(b, "divergences", 0), Get<unsigned long long>(b, "generations_lost", 0));
+  }
+  printf("\n%-16s %-22s %-5s %12s %12s %12s  %s\n", "PEER", "ADDRESS", "LINK", "SENT", "RESENT", "LOST", "LAST ERROR");
+  for (const auto& p : s.value("peers", json::array())) {
+    printf("%-16s %-22s %-5s %12s %12s %12s  %s\n", Get<std::string>(p, "peer", "?").c_str(),
+           Get<std::string>(p, "address", "?").c_str(), Get<bool>(p, "connected", false) ? "up" : "DOWN",
+           HumanBytes(Get<uint64_t>(p, "bytes_sent", 0)).c_str(), HumanBytes(Get<uint64_t>(p, "resent_bytes", 0)).c_str(),
+           HumanBytes(Get<uint64_t>(p, "lost_bytes", 0)).c_str(), Get<std::string>(p, "last_error", "").c_str());
+  }
+  const json& reps = s.value("replicas", json::array());
+  printf("\nreplicas held here: %zu\n", reps.size());
+  for (const auto& r : reps) {
+    printf("  %s/%s generation %llu: %s durable%s%s\n", Get<std::string>(r, "origin", "?").c_str(),
+           Get<std::string>(r, "bolt", "?").c_str(), Get<unsigned long long>(r, "generation", 0),
+           HumanBytes(Get<uint64_t>(r, "durable", 0)).c_str(), Get<bool>(r, "sealed", false) ? ", sealed" : "",
+           Get<bool>(r, "streaming", false) ? ", streaming" : "");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tailsafectl: inspect and control tailsafe"};
+  app.require_subcommand(1);
+  std::string config_path = kDefaultConfigPath;
+  app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  app.set_version_flag("--version", "tailsafectl 0.1");
+
+  auto* status = app.add_subcommand("status", "show the local agent's bolts, peers, lags and replicas");
+  bool as_json = false;
+  std::string socket_path;
+  int timeout_ms = 5000;
+  status->add_flag("--json", as_json, "print the status document as JSON");
+  status->add_option("--socket", socket_path, "the agent's control socket (default: from the configuration)");
+  status->add_option("--timeout-ms", timeout_ms, "how long to wait for the agent")->check(CLI::Range(1, 600000));
+  CLI11_PARSE(app, argc, argv);
+
+  if (socket_path.empty()) {
+    Result<Config> config = LoadConfig(config_path);
+    if (!config) {
+      fprintf(stderr, "tailsafectl: %s\n", config.status().message().c_str());
+      return 2;
+    }
+    if (!config->agent.present) {
+      fprintf(stderr, "tailsafectl: %s has no [agent] table; give --socket\n", config_path.c_str());
+      return 2;
+    }
+    socket_path = config->agent.control_socket;
+  }
+  Result<std::string> reply = ControlRequest(socket_path, "status", timeout_ms);
+  if (!reply) {
+    fprintf(stderr, "tailsafectl: %s\n", reply.status().message().c_str());
+    return 1;
+  }
+  json doc = json::parse(*reply, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    fprintf(stderr, "tailsafectl: the agent's reply is not a JSON object\n");
+    return 1;
+  }
+  if (doc.contains("error")) {
+    fprintf(stderr, "tailsafectl: agent: %s\n", Get<std::string>(doc, "error", "?").c_str());
+    return 1;
+  }
+  if (as_json) {
+    printf("%s\n", doc.dump(2).c_str());
+  } else {
+    PrintStatus(doc);
+  }
+  return 0;
+}
