@@ -51,6 +51,7 @@ UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc)) tests/u
 INTEGRATION_TEST_SRCS := $(sort $(wildcard tests/integration/*.cc)) tests/integration_main.cc
 SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.cc))
+BENCH_TOOL_SRCS := $(sort $(wildcard bench/tools/*.cc))
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
@@ -63,10 +64,13 @@ CTL_BIN := $(OUT)/tailsafectl
 UNIT_BIN := $(OUT)/tests/unit_tests
 INTEGRATION_BIN := $(OUT)/tests/integration_tests
 TOOL_BINS := $(patsubst tests/tools/%.cc,$(OUT)/tests/%,$(TOOL_SRCS))
+BENCH_BINS := $(patsubst bench/tools/%.cc,$(OUT)/bench/%,$(BENCH_TOOL_SRCS))
 
 BINS := $(AGENT_BIN) $(CTL_BIN)
 
-.PHONY: all deps test unit-test integration-test demo bench clean
+.PHONY: all deps test unit-test integration-test demo bench bench-build clean
+
+bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -115,6 +119,11 @@ $(OUT)/tests/%: $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # Tests find the binaries under test through TAILSAFE_BIN_DIR.
 TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT))
 
@@ -137,7 +146,7 @@ demo: deps
 
 bench: deps
 	$(Q)DEPS_BENCH=1 scripts/deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS) $(BENCH_BINS)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/replicate/run.sh
 
 clean:

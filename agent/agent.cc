@@ -95,6 +95,7 @@ Status Agent::Init() {
 
   control_ = std::make_unique<ControlServer>(&loop_, ac.control_socket, [this](const std::string& req) {
     if (req == "status") return StatusJson();
+    if (req == "acklog") return AckLogJson();
     return nlohmann::json{{"error", "unknown request '" + req.substr(0, 64) + "'; try 'status'"}}.dump();
   });
   if (Status s = control_->Listen(); !s) return s;
@@ -168,6 +169,16 @@ void Agent::Shutdown(const char* why) {
   sigint_.Reset();
   if (fatal_.ok()) committer_->Request();
   kick_.Reset();
+}
+
+std::string Agent::AckLogJson() {
+  nlohmann::json doc = nlohmann::json::object();
+  for (auto& link : links_) {
+    nlohmann::json events = nlohmann::json::array();
+    for (const auto& e : link->DrainAckLog()) events.push_back({e.t_ns, e.bolt, e.gen, e.durable});
+    doc[link->peer().id] = std::move(events);
+  }
+  return doc.dump();
 }
 
 std::string Agent::StatusJson() const {

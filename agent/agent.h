@@ -38,6 +38,8 @@ class Agent {
   Status Run();
   // The status document served to `tailsafectl status` (JSON text).
   std::string StatusJson() const;
+  // ACK arrival times per peer since the last call: {"peer": [[t_ns, bolt, gen, durable], ...]}.
+  std::string AckLogJson();
 
  private:
   Status Init();

@@ -13,6 +13,7 @@ namespace {
 
 constexpr size_t kMaxWriteQueue = 4u << 20;  // bytes queued in libuv before we stop producing
 constexpr uint32_t kHandshakeTimeoutMs = 10000;
+constexpr size_t kMaxAckLog = 1 << 18;
 
 }  // namespace
 
@@ -302,7 +303,15 @@ void PeerLink::OnAck(const AckMsg& m) {
   Key key{c.gen->bolt, c.gen->gen};
   acked_[key] = m.durable;
   dirty_acks_[key] = m.durable;
+  if (ack_log_.size() >= kMaxAckLog) ack_log_.pop_front();
+  ack_log_.push_back({NowNs(), c.gen->bolt, c.gen->gen, m.durable});
   if (env_.acks_changed) env_.acks_changed();
+}
+
+std::vector<PeerLink::AckEvent> PeerLink::DrainAckLog() {
+  std::vector<AckEvent> out(ack_log_.begin(), ack_log_.end());
+  ack_log_.clear();
+  return out;
 }
 
 void PeerLink::Pump() {

@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -79,6 +80,16 @@ class PeerLink {
   // Cursor of `g` on the live connection, or null.
   const Cursor* CursorOf(const Generation& g) const;
 
+  // The most recent ACKs with their monotonic arrival time, for latency measurement
+  // (`acklog` control request, used by bench/replicate). Bounded; drained by the reader.
+  struct AckEvent {
+    uint64_t t_ns;
+    std::string bolt;
+    uint64_t gen;
+    uint64_t durable;
+  };
+  std::vector<AckEvent> DrainAckLog();
+
  private:
   struct Conn;
   using Key = std::pair<std::string, uint64_t>;  // (bolt, generation)
@@ -108,6 +119,7 @@ class PeerLink {
   std::map<Key, uint64_t> dirty_acks_;
   std::string last_error_;
   Stats stats_;
+  std::deque<AckEvent> ack_log_;
 };
 
 }  // namespace tailsafe
