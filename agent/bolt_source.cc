@@ -221,7 +221,10 @@ void BoltSource::Check() {
     struct stat st;
     if (::fstat(g.fd->get(), &st) != 0) continue;
     uint64_t sz = static_cast<uint64_t>(st.st_size);
-    if (sz < g.size) {
+    // A file truncated and refilled past its old size between two checks looks like growth to
+    // fstat; its first bytes give it away, so they are compared on every growth.
+    bool rewritten = sz > g.size && g.head_len > 0 && !HeadMatches(g.fd->get(), g.head_len, g.head_hash);
+    if (sz < g.size || rewritten) {
       HandleShrink(g, sz);
       changed = true;
     } else if (sz > g.size) {
@@ -323,7 +326,7 @@ void BoltSource::OpenNewGeneration(const char* why) {
 void BoltSource::HandleShrink(Generation& g, uint64_t new_size) {
   ++stats_.truncations;
   bool at_path = g.state == GenState::kActive;
-  LOG_INFO("bolt %s: generation %llu shrank from %llu to %llu bytes (truncation)", bolt_.name.c_str(),
+  LOG_INFO("bolt %s: generation %llu was truncated (%llu bytes before, %llu now)", bolt_.name.c_str(),
            static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(g.size),
            static_cast<unsigned long long>(new_size));
   if (FindCopy(g)) {

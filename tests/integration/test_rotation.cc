@@ -1,0 +1,197 @@
+// Generations under load: rename+create (logrotate `create`), copytruncate, and delete+recreate.
+// A writer records exactly what it wrote into each generation; every generation's replica on the
+// peer must equal that, byte for byte. Also: divergence (bytes rewritten in place) is detected.
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/support/cluster.h"
+#include "tests/support/loglines.h"
+
+using namespace tailsafe;
+using namespace tailsafe::testing;
+
+namespace {
+
+enum class Rotation { kRenameCreate, kCopyTruncate, kDeleteRecreate };
+
+// A bolt that rotates its own file, remembering every generation's content.
+class RotatingWriter {
+ public:
+  RotatingWriter(std::string path, uint64_t seed) : path_(std::move(path)), lines_(seed), rng_(seed) { Open(); }
+  ~RotatingWriter() { ::close(fd_); }
+
+  void Write(uint64_t bytes) {
+    uint64_t done = 0;
+    while (done < bytes) {
+      size_t n = RandomWriteSize(rng_, 256 << 10);
+      if (buf_.size() < n) lines_.AppendBytes(&buf_, n - buf_.size() + 4096);
+      ssize_t w = ::write(fd_, buf_.data(), n);
+      BOOST_REQUIRE(w > 0);
+      gens_.back().append(buf_, 0, static_cast<size_t>(w));
+      buf_.erase(0, static_cast<size_t>(w));
+      done += static_cast<uint64_t>(w);
+    }
+  }
+
+  void Rotate(Rotation kind, int k) {
+    std::string aside = path_ + "." + std::to_string(k);
+    switch (kind) {
+      case Rotation::kRenameCreate:
+        BOOST_REQUIRE(::rename(path_.c_str(), aside.c_str()) == 0);
+        Write(100000);  // the bolt keeps writing to the renamed file until it reopens
+        ::close(fd_);
+        gens_.emplace_back();
+        Open();
+        break;
+      case Rotation::kDeleteRecreate:
+        BOOST_REQUIRE(::unlink(path_.c_str()) == 0);
+        Write(100000);  // bytes written to the deleted file still count
+        ::close(fd_);
+        gens_.emplace_back();
+        Open();
+        break;
+      case Rotation::kCopyTruncate: {
+        // As logrotate copytruncate does: copy, then truncate the original in place.
+        std::ifstream in(path_, std::ios::binary);
+        std::ofstream out(aside, std::ios::binary);
+        out << in.rdbuf();
+        out.close();
+        BOOST_REQUIRE(::truncate(path_.c_str(), 0) == 0);
+        gens_.emplace_back();  // O_APPEND: the next write lands at offset 0 of the same inode
+        break;
+      }
+    }
+  }
+
+  const std::vector<std::string>& generations() const { return gens_; }
+
+ private:
+  void Open() {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    BOOST_REQUIRE(fd_ >= 0);
+  }
+  std::string path_;
+  LogLines lines_;
+  std::mt19937_64 rng_;
+  std::string buf_;
+  int fd_ = -1;
+  std::vector<std::string> gens_{1};
+};
+
+uint64_t ActiveGeneration(TestCluster& c, int agent) {
+  auto s = c.AgentStatus(agent);
+  if (!s) return 0;
+  return (*s)["bolts"][0]["generation"].get<uint64_t>();
+}
+
+void RunRotations(Rotation kind, const char* name) {
+  uint64_t seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  BOOST_TEST_MESSAGE(name << ": seed " << seed);
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  opt.seal_after_ms = 300;
+  TestCluster c(name, opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE(c.Start(1).ok());
+  RotatingWriter w(c.BoltFile(0, 0), seed);
+  constexpr int kRotations = 5;
+  for (int k = 1; k <= kRotations; ++k) {
+    w.Write(3'000'000);
+    // A generation has to exist long enough for the agent to open it: wait until it has.
+    BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return ActiveGeneration(c, 0) == static_cast<uint64_t>(k); }, 10),
+                          "agent never saw generation " << k << "\n" << c.LogTail(0));
+    w.Rotate(kind, k);
+  }
+  w.Write(3'000'000);
+
+  // Write what each generation should hold, then compare with the peer's replicas.
+  const auto& gens = w.generations();
+  std::vector<std::string> expected;
+  for (size_t g = 0; g < gens.size(); ++g) {
+    expected.push_back(c.root() + "/expected-" + std::to_string(g + 1));
+    std::ofstream(expected.back(), std::ios::binary) << gens[g];
+  }
+  std::string why;
+  bool ok = WaitUntil([&] {
+    for (size_t g = 0; g < gens.size(); ++g) {
+      if (!FilesEqual(expected[g], c.ReplicaFile(1, 0, 0, g + 1), &why)) return false;
+    }
+    return true;
+  }, 20, 50);
+  if (!ok) c.Keep();
+  BOOST_TEST(ok, name << ": " << why << "\n" << c.LogTail(0));
+  // Exactly one replica file per generation: nothing extra, nothing missing.
+  BOOST_TEST(!FileSize(c.ReplicaFile(1, 0, 0, gens.size() + 1)));
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST((*st)["bolts"][0]["generations_lost"].get<uint64_t>() == 0u);
+  BOOST_TEST((*st)["peers"][0]["lost_bytes"].get<uint64_t>() == 0u);
+  BOOST_TEST_MESSAGE(name << ": " << gens.size() << " generations replicated identically");
+  BOOST_TEST(c.Stop(0).ok());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(rotation)
+
+BOOST_AUTO_TEST_CASE(rename_and_create) { RunRotations(Rotation::kRenameCreate, "rename"); }
+BOOST_AUTO_TEST_CASE(copytruncate) { RunRotations(Rotation::kCopyTruncate, "copytruncate"); }
+BOOST_AUTO_TEST_CASE(delete_and_recreate) { RunRotations(Rotation::kDeleteRecreate, "delete"); }
+
+// Bytes rewritten in place while a peer is away: the peer's replica no longer matches the file.
+// The replica is kept as it was, the divergence is counted, and the file continues as a new
+// generation that the peer receives whole.
+BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  TestCluster c("diverge", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE(c.Start(1).ok());
+  RotatingWriter w(c.BoltFile(0, 0), 42);
+  w.Write(1'000'000);
+  std::string why;
+  std::string replica1 = c.ReplicaFile(1, 0, 0, 1);
+  BOOST_REQUIRE(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), replica1, &why); }, 10));
+  BOOST_REQUIRE(c.Stop(1).ok());
+  std::string before;
+  {
+    std::ifstream in(replica1, std::ios::binary);
+    before.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // Rewrite 100 bytes just before the end, where the peer's resume window covers them.
+  int fd = ::open(c.BoltFile(0, 0).c_str(), O_WRONLY | O_CLOEXEC);
+  BOOST_REQUIRE(fd >= 0);
+  std::string junk(100, '#');
+  BOOST_REQUIRE(::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(before.size() - 500)) == 100);
+  ::close(fd);
+  BOOST_REQUIRE(c.Start(1).ok());
+  bool ok = WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 2), &why); }, 10);
+  BOOST_TEST(ok, why);
+  std::string after;
+  {
+    std::ifstream in(replica1, std::ios::binary);
+    after.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  BOOST_TEST((after == before), "the diverged replica was modified");
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST((*st)["bolts"][0]["divergences"].get<uint64_t>() == 1u);
+  BOOST_TEST(c.Stop(0).ok());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

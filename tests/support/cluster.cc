@@ -1,0 +1,205 @@
+#include "tests/support/cluster.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/control_client.h"
+#include "common/fd.h"
+
+namespace tailsafe::testing {
+
+uint16_t FreePort() {
+  Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return 0;
+  socklen_t len = sizeof a;
+  ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+std::string MakeTempDir(const std::string& name) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/var/tmp") + "/tailsafe-" + name + "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) return "";
+  return buf.data();
+}
+
+void RemoveTree(const std::string& path) {
+  if (path.size() < 8 || path.find("/tailsafe-") == std::string::npos) return;  // never anything else
+  std::string cmd = "rm -rf '" + path + "'";
+  int rc = std::system(cmd.c_str());
+  (void)rc;
+}
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+bool FilesEqual(const std::string& a, const std::string& b, std::string* why) {
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  if (!fa) {
+    *why = a + ": cannot open";
+    return false;
+  }
+  if (!fb) {
+    *why = b + ": cannot open";
+    return false;
+  }
+  std::vector<char> ba(1 << 20), bb(1 << 20);
+  uint64_t offset = 0;
+  for (;;) {
+    fa.read(ba.data(), static_cast<std::streamsize>(ba.size()));
+    fb.read(bb.data(), static_cast<std::streamsize>(bb.size()));
+    size_t na = static_cast<size_t>(fa.gcount()), nb = static_cast<size_t>(fb.gcount());
+    size_t n = std::min(na, nb);
+    if (std::memcmp(ba.data(), bb.data(), n) != 0) {
+      size_t i = 0;
+      while (ba[i] == bb[i]) ++i;
+      *why = a + " and " + b + " differ at byte " + std::to_string(offset + i);
+      return false;
+    }
+    if (na != nb) {
+      *why = a + " (" + std::to_string(FileSize(a)) + " bytes) and " + b + " (" + std::to_string(FileSize(b)) +
+             " bytes) differ in length";
+      return false;
+    }
+    if (na == 0) return true;
+    offset += na;
+  }
+}
+
+std::string Sha256(const std::string& path) {
+  std::string cmd = "sha256sum '" + path + "' 2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return "?";
+  char buf[128] = {0};
+  size_t n = fread(buf, 1, 64, p);
+  ::pclose(p);
+  return std::string(buf, n);
+}
+
+TestCluster::TestCluster(const std::string& name, ClusterOptions options) : options_(std::move(options)) {
+  root_ = MakeTempDir(name);
+  const char* keep = std::getenv("TAILSAFE_KEEP_TMP");
+  keep_ = keep && *keep == '1';
+  agents_.resize(static_cast<size_t>(options_.agents));
+  for (int i = 0; i < options_.agents; ++i) ports_.push_back(FreePort());
+  for (int i = 0; i < options_.agents; ++i) {
+    std::string dir = root_ + "/" + AgentId(i);
+    ::mkdir(dir.c_str(), 0755);
+    ::mkdir((dir + "/spool").c_str(), 0755);
+    std::ostringstream c;
+    c << "[cluster]\nname = \"test\"\n\n[agent]\nid = \"" << AgentId(i) << "\"\nlisten = \"127.0.0.1:" << ports_[i]
+      << "\"\ndata_dir = \"" << DataDir(i) << "\"\npeers = [";
+    bool first = true;
+    for (int j = 0; j < options_.agents; ++j) {
+      if (j == i) continue;
+      c << (first ? "" : ", ") << "\"" << AgentId(j) << "@127.0.0.1:" << ports_[j] << "\"";
+      first = false;
+    }
+    c << "]\nreconnect_max_ms = 200\n";
+    if (options_.window_bytes) c << "window_bytes = " << options_.window_bytes << "\n";
+    if (options_.rescan_interval_ms) c << "rescan_interval_ms = " << options_.rescan_interval_ms << "\n";
+    if (options_.seal_after_ms) c << "seal_after_ms = " << options_.seal_after_ms << "\n";
+    for (int b = 0; b < options_.bolts_per_agent; ++b) {
+      c << "\n[[bolt]]\nname = \"" << BoltName(b) << "\"\nfile = \"" << BoltFile(i, b) << "\"\n";
+    }
+    std::ofstream(ConfigPath(i)) << c.str();
+  }
+}
+
+TestCluster::~TestCluster() {
+  for (auto& a : agents_) {
+    a.Signal(SIGKILL);
+    a.Wait();
+  }
+  if (keep_) {
+    fprintf(stderr, "test cluster kept in %s\n", root_.c_str());
+  } else {
+    RemoveTree(root_);
+  }
+}
+
+std::string TestCluster::BoltFile(int agent, int bolt) const {
+  return root_ + "/" + AgentId(agent) + "/spool/" + BoltName(bolt) + ".log";
+}
+std::string TestCluster::DataDir(int agent) const { return root_ + "/" + AgentId(agent) + "/data"; }
+std::string TestCluster::ConfigPath(int agent) const { return root_ + "/" + AgentId(agent) + "/tailsafe.conf"; }
+std::string TestCluster::LogPath(int agent) const { return root_ + "/" + AgentId(agent) + "/agent.log"; }
+std::string TestCluster::ReplicaFile(int holder, int origin, int bolt, uint64_t gen) const {
+  char name[32];
+  snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(gen));
+  return DataDir(holder) + "/replicas/" + AgentId(origin) + "/" + BoltName(bolt) + "/" + name;
+}
+
+Status TestCluster::Start(int i, double ready_seconds) {
+  std::vector<std::string> argv = {BinDir() + "/tailsafe-agent", "-c", ConfigPath(i), "--log-level", options_.log_level};
+  Result<Child> c = Child::Spawn(argv, LogPath(i));
+  if (!c) return c.status();
+  agents_[static_cast<size_t>(i)] = std::move(c.value());
+  bool ready = WaitUntil([&] { return !Running(i) || AgentStatus(i).ok(); }, ready_seconds);
+  if (!Running(i)) return Status::Error("agent " + AgentId(i) + " exited at start:\n" + LogTail(i));
+  if (!ready) return Status::Error("agent " + AgentId(i) + " did not answer within the deadline:\n" + LogTail(i));
+  return Status::Ok();
+}
+
+void TestCluster::Kill(int i, int sig) {
+  Child& a = agents_[static_cast<size_t>(i)];
+  a.Signal(sig);
+  a.Wait();
+}
+
+Status TestCluster::Stop(int i, double seconds) {
+  Child& a = agents_[static_cast<size_t>(i)];
+  a.Signal(SIGTERM);
+  if (!WaitUntil([&] { return !a.running(); }, seconds)) {
+    return Status::Error("agent " + AgentId(i) + " did not stop after SIGTERM:\n" + LogTail(i));
+  }
+  if (a.exit_code() != 0) {
+    return Status::Error("agent " + AgentId(i) + " exited with " + std::to_string(a.exit_code()) + ":\n" + LogTail(i));
+  }
+  return Status::Ok();
+}
+
+bool TestCluster::Running(int i) { return agents_[static_cast<size_t>(i)].running(); }
+
+Result<nlohmann::json> TestCluster::AgentStatus(int i) {
+  Result<std::string> r = ControlRequest(ControlSocket(i), "status", 5000);
+  if (!r) return r.status();
+  nlohmann::json j = nlohmann::json::parse(*r, nullptr, false);
+  if (j.is_discarded()) return Status::Error("status of " + AgentId(i) + " is not JSON");
+  return j;
+}
+
+bool TestCluster::AllReplicasMatch(std::string* why, uint64_t gen) {
+  for (int o = 0; o < size(); ++o) {
+    for (int b = 0; b < options_.bolts_per_agent; ++b) {
+      for (int h = 0; h < size(); ++h) {
+        if (h == o) continue;
+        if (!FilesEqual(BoltFile(o, b), ReplicaFile(h, o, b, gen), why)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+std::string TestCluster::LogTail(int i, size_t bytes) const {
+  std::ifstream in(LogPath(i), std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+}  // namespace tailsafe::testing

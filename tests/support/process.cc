@@ -1,0 +1,114 @@
+#include "tests/support/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
+namespace tailsafe::testing {
+
+Child::~Child() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+Child::Child(Child&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)), exit_code_(o.exit_code_), term_signal_(o.term_signal_) {}
+
+Child& Child::operator=(Child&& o) noexcept {
+  if (this != &o) {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
+    pid_ = std::exchange(o.pid_, -1);
+    exit_code_ = o.exit_code_;
+    term_signal_ = o.term_signal_;
+  }
+  return *this;
+}
+
+Result<Child> Child::Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) return ErrnoStatus("open " + log_path);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log);
+    return ErrnoStatus("fork");
+  }
+  if (pid == 0) {
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::execv(args[0], args.data());
+    dprintf(STDERR_FILENO, "exec %s: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  ::close(log);
+  Child c;
+  c.pid_ = pid;
+  return c;
+}
+
+void Child::Record(int status) {
+  if (WIFEXITED(status)) exit_code_ = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) term_signal_ = WTERMSIG(status);
+  pid_ = -1;
+}
+
+bool Child::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    Record(status);
+    return false;
+  }
+  return true;
+}
+
+void Child::Signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+int Child::Wait() {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  Record(status);
+  return status;
+}
+
+namespace {
+uint64_t StatusField(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  size_t n = strlen(field);
+  while (std::getline(in, line)) {
+    if (line.compare(0, n, field) == 0) return std::strtoull(line.c_str() + n, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+}  // namespace
+
+uint64_t RssBytes(pid_t pid) { return StatusField(pid, "VmRSS:"); }
+uint64_t PeakRssBytes(pid_t pid) { return StatusField(pid, "VmHWM:"); }
+
+std::string BinDir() {
+  const char* d = std::getenv("TAILSAFE_BIN_DIR");
+  return d && *d ? d : "build";
+}
+
+}  // namespace tailsafe::testing
