@@ -1,0 +1,209 @@
+// The agent under bad input from the network and the kernel: inotify queue overflow, garbage and
+// corrupted frames on its replication port. It must count, log, and keep serving real peers,
+// and never write a byte it did not verify.
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/compress.h"
+#include "common/fd.h"
+#include "common/wire.h"
+#include "tests/support/cluster.h"
+#include "tests/support/writer.h"
+
+using namespace tailsafe;
+using namespace tailsafe::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kQueuedEvents = "/proc/sys/fs/inotify/max_queued_events";
+
+std::string ReadSmall(const char* path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+// Lowers the inotify queue limit for the test's lifetime and restores it after.
+class QueueLimit {
+ public:
+  explicit QueueLimit(int limit) : old_(ReadSmall(kQueuedEvents)) { std::ofstream(kQueuedEvents) << limit; }
+  ~QueueLimit() { std::ofstream(kQueuedEvents) << old_; }
+
+ private:
+  std::string old_;
+};
+
+boost::test_tools::assertion_result CanTuneInotify(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(::geteuid() == 0 && ::access(kQueuedEvents, W_OK) == 0);
+  if (!r) r.message() << "skipped: needs root to lower " << kQueuedEvents;
+  return r;
+}
+
+int ConnectTo(uint16_t port) {
+  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(s);
+    return -1;
+  }
+  return s;
+}
+
+uint16_t ListenPort(TestCluster& c, int agent) {
+  std::ifstream in(c.ConfigPath(agent));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("listen = \"127.0.0.1:", 0) == 0) return static_cast<uint16_t>(std::stoi(line.substr(20)));
+  }
+  return 0;
+}
+
+// Sends `bytes` on a fresh connection and waits for the agent to close it.
+bool SendAndExpectClose(uint16_t port, const std::string& bytes) {
+  Fd s(ConnectTo(port));
+  if (!s) return false;
+  ::send(s.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  ::shutdown(s.get(), SHUT_WR);
+  timeval tv{10, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
+    if (n == 0) return true;  // closed by the agent
+    if (n < 0) return errno == ECONNRESET;
+  }
+}
+
+size_t FilesUnder(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return 0;
+  size_t n = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir, ec)) n += e.is_regular_file() ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hostile)
+
+// Acceptance 5: with a tiny inotify queue, a paused agent misses events; on resuming it sees
+// IN_Q_OVERFLOW, rescans (counted in status) and loses nothing.
+BOOST_AUTO_TEST_CASE(inotify_overflow_rescans_and_loses_nothing, *boost::unit_test::precondition(CanTuneInotify)) {
+  QueueLimit limit(16);
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  opt.rescan_interval_ms = 3600000;  // only the overflow may trigger a rescan
+  TestCluster c("overflow", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE(c.Start(1).ok());
+  AppendWriter first(c.BoltFile(0, 0), 2'000'000, 1);
+  first.Start();
+  first.Join();
+  std::string why;
+  BOOST_REQUIRE(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why); }, 10));
+
+  // Freeze the origin agent and make far more than 16 events in the bolt's directory.
+  ::kill(c.Pid(0), SIGSTOP);
+  std::string dir = fs::path(c.BoltFile(0, 0)).parent_path();
+  for (int i = 0; i < 200; ++i) {
+    std::string junk = dir + "/junk-" + std::to_string(i);
+    std::ofstream(junk) << i;
+    ::unlink(junk.c_str());
+  }
+  AppendWriter second(c.BoltFile(0, 0), 3'000'000, 2, 0, 4096);
+  second.Start();
+  second.Join();
+  ::kill(c.Pid(0), SIGCONT);
+
+  bool ok = WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why); }, 10);
+  BOOST_TEST(ok, why);
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  uint64_t overflows = (*st)["bolts"][0]["rescans"]["overflow"].get<uint64_t>();
+  BOOST_TEST_MESSAGE("rescans after overflow: " << overflows);
+  BOOST_TEST(overflows >= 1u);
+  BOOST_TEST(c.Stop(0).ok());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
+// Garbage, truncated and bit-flipped frames on the replication port: each connection is closed,
+// nothing is written, and a real peer keeps replicating meanwhile.
+BOOST_AUTO_TEST_CASE(bad_frames_are_refused_and_write_nothing) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  TestCluster c("badframes", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE(c.Start(1).ok());
+  uint16_t port = ListenPort(c, 1);
+  BOOST_REQUIRE(port != 0);
+  std::string replicas = c.DataDir(1) + "/replicas";
+  size_t files_before = FilesUnder(replicas);
+
+  Compressor comp(1);
+  std::string hello = EncodeHello({1, 1, "test", "intruder"});
+  std::string open = EncodeOpen({1, 1, "bolt-x"});
+  std::string data = EncodeData(1, 0, "a line that must never land on disk\n", &comp).value();
+  // 1. Plain garbage.
+  BOOST_TEST(SendAndExpectClose(port, std::string(1000, '\x7f')));
+  // 2. An oversized length.
+  std::string huge = data;
+  huge[3] = '\x7f';
+  BOOST_TEST(SendAndExpectClose(port, hello + huge));
+  // 3. Every single-bit flip of a DATA frame after a valid handshake and OPEN.
+  int closed = 0;
+  for (size_t bit = 0; bit < data.size() * 8; bit += 7) {
+    std::string bad = data;
+    bad[bit / 8] = static_cast<char>(bad[bit / 8] ^ (1 << (bit % 8)));
+    closed += SendAndExpectClose(port, hello + open + bad) ? 1 : 0;
+  }
+  BOOST_TEST(closed > 0);
+  // 4. Truncated: the connection ends inside the DATA frame.
+  BOOST_TEST(SendAndExpectClose(port, hello + open + data.substr(0, data.size() - 3)));
+  // 5. A wrong cluster name is rejected before anything else is read.
+  BOOST_TEST(SendAndExpectClose(port, EncodeHello({1, 1, "other-cluster", "intruder"}) + open + data));
+  // 6. DATA at an offset other than the expected one.
+  std::string misplaced = EncodeData(1, 5, "misplaced\n", &comp).value();
+  BOOST_TEST(SendAndExpectClose(port, hello + open + misplaced));
+
+  // No replica got a byte: files may exist (OPEN creates an empty one) but are all empty.
+  std::error_code ec;
+  for (auto& e : fs::recursive_directory_iterator(replicas, ec)) {
+    if (e.is_regular_file() && e.path().string().find("/intruder/") != std::string::npos) {
+      BOOST_TEST(fs::file_size(e.path()) == 0u, e.path() << " received bytes from a bad frame");
+    }
+  }
+  BOOST_TEST_MESSAGE("files in replicas before " << files_before << ", after " << FilesUnder(replicas));
+
+  // The real peer still replicates.
+  AppendWriter w(c.BoltFile(0, 0), 1'000'000, 3);
+  w.Start();
+  w.Join();
+  std::string why;
+  BOOST_TEST(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why); }, 10), why);
+  auto st = c.AgentStatus(1);
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST((*st)["receiver"]["protocol_errors"].get<uint64_t>() > 0u);
+  BOOST_TEST(c.Running(1));
+  BOOST_TEST(c.Stop(0).ok());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
