@@ -1,0 +1,839 @@
+#!/usr/bin/env python3
+"""bench/replicate: replication benchmark, one origin to two replicas on one host.
+
+Systems and phases (same access-log workload from build/bench/bench_writer everywhere):
+  tailsafe           origin agent + two peer agents on loopback, zstd + XXH3, durable ACKs
+                     (fdatasync on the peers): max throughput, 5, 10 and 100 MB/s
+  lsyncd as shipped  lsyncd + rsync, default settings (default.rsync: delay 15 s,
+                     inotifyMode CloseWrite), two sync{} targets: 5 MB/s
+  lsyncd fastest     inotifyMode = "Modify", delay = 0, rsync append = true: 5 and 10 MB/s
+  tail|zstd|nc       tail -c +1 -F FILE | zstd -1 | tee >(nc R1) | nc R2, receivers
+                     nc -l PORT | zstd -d > replica: 5, 10, 100 MB/s and max
+
+Lag: tailsafe, from the origin agent's ACK log (append -> durable on both peers); the others,
+append -> bytes visible in both target files (stat polled at 1 kHz by the writer; no
+durability). CPU: ru_utime + ru_stime from wait4() of every process of the system under test
+(which includes its reaped children, e.g. lsyncd's rsyncs), minus what they had used when the
+writer started (/proc/PID/stat utime+stime+cutime+cstime). Peak RSS: ru_maxrss from wait4().
+See docs/performance.md.
+
+Prints progress on stderr and the report (markdown) on stdout; the report is also written to
+bench/replicate/last-run.md. Exit 0 when every phase ran and every replica matched its origin.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
+DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench")
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "tailsafe,lsyncd,pipeline").split(",")))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MARKER = ".tailsafe-bench"
+T0 = time.monotonic()
+
+GOAL_MBPS = 350.0
+GOAL_P99_MS_AT_10 = 2.0
+GOAL_CPU_PCT_AT_5 = 10.0
+
+WRITE_MAX = 32768        # fixed-rate phases: RandomWriteSize(32 KiB), mean ~3.2 KB
+WRITE_MAX_FAST = 1 << 20  # as-fast-as-possible phases: up to 1 MiB, so the writer is not the bottleneck
+MAX_BYTES = 2_000_000_000
+
+problems = []  # (phase, text): anything that went wrong
+
+
+def log(msg):
+    sys.stderr.write("[%6.1fs] %s\n" % (time.monotonic() - T0, msg))
+    sys.stderr.flush()
+
+
+def problem(phase, text):
+    problems.append((phase, text))
+    log("PROBLEM in %s: %s" % (phase, text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+class Proc:
+    """A child process whose CPU and peak RSS we account with wait4()."""
+
+    def __init__(self, name, argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None, pass_fds=()):
+        self.name = name
+        self.argv = argv
+        self.popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, pass_fds=pass_fds,
+                                      close_fds=True)
+        self.pid = self.popen.pid
+        self.rusage = None
+        self.exit_code = None
+        self.killed = False
+
+    @property
+    def stdout(self):
+        return self.popen.stdout
+
+    def running(self):
+        if self.rusage is not None:
+            return False
+        self._try_reap()
+        return self.rusage is None
+
+    def ticks(self):
+        """utime+stime+cutime+cstime in clock ticks (0 once reaped)."""
+        try:
+            with open("/proc/%d/stat" % self.pid) as f:
+                s = f.read()
+        except OSError:
+            return 0
+        fields = s[s.rindex(")") + 2:].split()
+        return sum(int(x) for x in fields[11:15])  # fields 14..17 of proc(5)
+
+    def hwm_kib(self):
+        try:
+            with open("/proc/%d/status" % self.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def children(self):
+        out = []
+        try:
+            for tid in os.listdir("/proc/%d/task" % self.pid):
+                with open("/proc/%d/task/%s/children" % (self.pid, tid)) as f:
+                    out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+        return out
+
+    def _try_reap(self, block=False):
+        if self.rusage is not None:
+            return True
+        try:
+            pid, status, ru = os.wait4(self.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped by subprocess (communicate): no rusage
+            self.exit_code = self.popen.returncode
+            self.rusage = self.rusage or False
+            return True
+        if pid == 0:
+            return False
+        self.rusage = ru
+        self.exit_code = os.waitstatus_to_exitcode(status)
+        self.popen.returncode = self.exit_code
+        return True
+
+    def wait(self, timeout):
+        deadline = time.monotonic() + timeout
+        while not self._try_reap():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def send(self, sig):
+        if self.rusage is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout=15, sig=signal.SIGTERM):
+        """Signals and reaps; SIGKILL after `timeout`. Returns True if it ended on its own."""
+        if self.rusage is not None:
+            return True
+        self.send(sig)
+        if self.wait(timeout):
+            return True
+        self.killed = True
+        self.send(signal.SIGKILL)
+        self.wait(10)
+        return False
+
+    def cpu_s(self):
+        return (self.rusage.ru_utime + self.rusage.ru_stime) if self.rusage else 0.0  # False: not ours
+
+    def maxrss_kib(self):
+        return self.rusage.ru_maxrss if self.rusage else 0
+
+
+def kill_all(procs):
+    for p in procs:
+        if p.running():
+            p.killed = True
+            p.send(signal.SIGKILL)
+            p.wait(10)
+
+
+def wait_until(what, fn, timeout, interval=0.02):
+    """Polls fn() until it returns a true value or `timeout` seconds pass (then raises)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise TimeoutError("%s: not within %.0f s" % (what, timeout))
+        time.sleep(interval)
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def tcp_states(port):
+    """States (hex strings) of loopback TCP sockets whose local port is `port`."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if int(parts[1].split(":")[1], 16) == port:
+                out.append(parts[3])
+    return out
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(4 << 20)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def fresh_dir(name):
+    d = os.path.join(DATA, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def drop_dir(d):
+    shutil.rmtree(d, ignore_errors=True)
+    os.sync()  # no dirty pages of this phase left to be written back during the next one
+
+
+def run_writer(phase, args, timeout):
+    cmd = [os.path.join(BIN, "bench", "bench_writer")] + [str(a) for a in args]
+    p = Proc("bench_writer", cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.popen.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.stop(5)
+        raise RuntimeError("bench_writer did not finish within %.0f s" % timeout)
+    if p.popen.returncode != 0:
+        raise RuntimeError("bench_writer exited %s: %s" % (p.popen.returncode, err.decode(errors="replace").strip()))
+    return json.loads(out.decode())
+
+
+def verify(phase, origin, replicas):
+    """sha256 of the origin file and every replica; returns (ok, text)."""
+    want = sha256(origin)
+    bad = []
+    for name, path in replicas:
+        if not os.path.exists(path):
+            bad.append("%s: missing" % name)
+            continue
+        got = sha256(path)
+        if got != want:
+            bad.append("%s: sha256 %s.. (%d bytes) != origin %s.. (%d bytes)" %
+                       (name, got[:12], os.path.getsize(path), want[:12], os.path.getsize(origin)))
+    if bad:
+        problem(phase, "replica mismatch: " + "; ".join(bad))
+        return False, "replicas DIFFER: " + "; ".join(bad)
+    return True, "sha256 of %s equal to the origin (%s..)" % (" and ".join(n for n, _ in replicas), want[:12])
+
+
+def cpu_baseline(procs):
+    return sum(p.ticks() for p in procs) / CLK_TCK
+
+
+def mib(kib):
+    return kib / 1024.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases. Each returns a row dict for the table.
+
+
+def base_row(system, phase, w, cpu_s):
+    total = w["total_bytes"]
+    row = {"system": system, "phase": phase, "writer": w, "cpu_s": cpu_s, "notes": []}
+    row["mbps"] = w.get("delivered_mbps")
+    row["cpu_s_per_gb"] = cpu_s / (total / 1e9) if total else None
+    # Average share of one core while moving the bytes at the row's rate.
+    row["cpu_pct"] = row["cpu_s_per_gb"] * (row["mbps"] / 1000.0) * 100 if row["mbps"] and total else None
+    if row["mbps"] is None and w.get("phase_s"):
+        row["cpu_pct"] = cpu_s / w["phase_s"] * 100
+    return row
+
+
+def agent_config(d, agent_id, port, peers, bolt_file=None):
+    path = os.path.join(d, agent_id + ".toml")
+    lines = ['[cluster]', 'name = "bench"', '[agent]', 'id = "%s"' % agent_id, 'listen = "127.0.0.1:%d"' % port,
+             'data_dir = "%s"' % os.path.join(d, agent_id + "-data"),
+             'peers = [%s]' % ", ".join('"%s@127.0.0.1:%d"' % (pid, pport) for pid, pport in peers)]
+    if bolt_file:
+        lines += ['[[bolt]]', 'name = "bolt-1"', 'file = "%s"' % bolt_file]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def ctl_status(sock):
+    r = subprocess.run([os.path.join(BIN, "tailsafectl"), "status", "--json", "--socket", sock, "--timeout-ms", "3000"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+    if r.returncode != 0:
+        return None
+    return json.loads(r.stdout.decode())
+
+
+def agent_log_findings(d, ids):
+    """Warning and error lines (syslog levels 0-4) from the agents' logs."""
+    out = []
+    for agent_id in ids:
+        try:
+            with open(os.path.join(d, agent_id + ".log"), errors="replace") as f:
+                for line in f:
+                    if len(line) > 2 and line[0] == "<" and line[1] in "01234":
+                        out.append(line.rstrip())
+        except OSError:
+            pass
+    return out
+
+
+def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
+    phase = "tailsafe " + label
+    log("%s: starting 3 agents" % phase)
+    d = fresh_dir("tailsafe")
+    spool = os.path.join(d, "spool")
+    os.makedirs(spool)
+    bolt = os.path.join(spool, "bolt-1.log")
+    open(bolt, "w").close()
+    po, p1, p2 = free_ports(3)
+    confs = {
+        "p1": agent_config(d, "p1", p1, []),
+        "p2": agent_config(d, "p2", p2, []),
+        "origin": agent_config(d, "origin", po, [("p1", p1), ("p2", p2)], bolt),
+    }
+    agent = os.path.join(BIN, "tailsafe-agent")
+    procs = {}
+    logs = []
+    try:
+        for agent_id in ("p1", "p2", "origin"):
+            lf = open(os.path.join(d, agent_id + ".log"), "w")
+            logs.append(lf)
+            procs[agent_id] = Proc(agent_id, [agent, "-c", confs[agent_id]], stderr=lf)
+        sock = os.path.join(d, "origin-data", "agent.sock")
+
+        def ready():
+            for p in procs.values():
+                if not p.running():
+                    raise RuntimeError("agent %s exited with %s at start-up" % (p.name, p.exit_code))
+            st = ctl_status(sock) if os.path.exists(sock) else None
+            return st and len(st.get("peers", [])) == 2 and all(x.get("connected") for x in st["peers"])
+
+        wait_until("origin connected to both peers", ready, 20)
+
+        base = cpu_baseline(procs.values())
+        args = ["--file", bolt, "--acklog", sock, "--peers", "p1,p2", "--generation", 1, "--max-write", max_write,
+                "--settle-s", 60]
+        if nbytes:
+            args += ["--bytes", nbytes, "--rate", 0]
+            timeout = 300
+        else:
+            args += ["--seconds", seconds, "--rate", rate]
+            timeout = seconds + 120
+        log("%s: writing" % phase)
+        w = run_writer(phase, args, timeout)
+        total = w["total_bytes"]
+
+        st_holder = {}
+
+        def all_acked():
+            for p in procs.values():
+                if not p.running():
+                    raise RuntimeError("agent %s exited with %s" % (p.name, p.exit_code))
+            st = ctl_status(sock)
+            if not st:
+                return False
+            st_holder["st"] = st
+            b = st["bolts"][0]
+            return b["origin_size"] == total and all(x["acked"] == total for x in b["peers"])
+
+        try:
+            wait_until("origin size and both peers' acked == %d" % total, all_acked, 30, 0.1)
+        except TimeoutError as e:
+            problem(phase, "%s; last status: %s" % (e, json.dumps(st_holder.get("st", {}).get("bolts"))))
+        st = st_holder.get("st", {})
+        if w["settle"] != "complete" or w["unseen_writes"]:
+            problem(phase, "not every write was acknowledged durable by both peers within the deadline "
+                    "(settle=%s, %d writes unseen, targets %s)" % (w["settle"], w["unseen_writes"], w["targets"]))
+        rss_live = {k: p.hwm_kib() for k, p in procs.items()}
+        for agent_id in ("origin", "p1", "p2"):
+            if not procs[agent_id].stop(15):
+                problem(phase, "agent %s did not stop within 15 s of SIGTERM (killed)" % agent_id)
+            elif procs[agent_id].exit_code != 0:
+                problem(phase, "agent %s exited with %s" % (agent_id, procs[agent_id].exit_code))
+        cpu = sum(p.cpu_s() for p in procs.values()) - base
+        row = base_row("tailsafe", label, w, cpu)
+        row["rss"] = "origin %.1f, p1 %.1f, p2 %.1f" % tuple(
+            mib(max(procs[k].maxrss_kib(), rss_live[k])) for k in ("origin", "p1", "p2"))
+        reps = [(pid, os.path.join(d, pid + "-data", "replicas", "origin", "bolt-1", "00000000000000000001"))
+                for pid in ("p1", "p2")]
+        ok, text = verify(phase, bolt, reps)
+        row["verified"] = ok
+        row["notes"].append(text)
+        peers = st.get("peers", [])
+        sent = sum(x.get("bytes_sent", 0) for x in peers)
+        wire = sum(x.get("wire_bytes", 0) for x in peers)
+        if wire:
+            row["notes"].append("zstd on the wire %.2fx (%.1f MB sent as %.1f MB per peer)" %
+                                (sent / wire, sent / 2e6, wire / 2e6))
+        resent = sum(x.get("resent_bytes", 0) for x in peers)
+        disc = sum(x.get("disconnects", 0) for x in peers)
+        if resent or disc:
+            problem(phase, "peer links: %d disconnects, %d bytes resent" % (disc, resent))
+        row["notes"].append("%d ACK events drained in %d acklog requests" %
+                            (w["acklog"]["events"], w["acklog"]["requests"]))
+        if w["acklog"]["errors"]:
+            problem(phase, "acklog errors: %d, last: %s" % (w["acklog"]["errors"], w["acklog"]["last_error"]))
+        findings = agent_log_findings(d, ("origin", "p1", "p2"))
+        if findings:
+            problem(phase, "agent warnings/errors (%d lines), first: %s" % (len(findings), " | ".join(findings[:5])))
+        log("%s: %.1f MB/s, lag p50 %s p99 %s max %s ms, %.2f CPU s/GB, %s" % (
+            phase, row["mbps"] or 0, w["lag_ms"]["p50"], w["lag_ms"]["p99"], w["lag_ms"]["max"],
+            row["cpu_s_per_gb"], text))
+        return row
+    finally:
+        kill_all(procs.values())
+        for lf in logs:
+            lf.close()
+        if os.environ.get("BENCH_KEEP") != "1":
+            drop_dir(d)
+
+
+LSYNCD_SHIPPED = """\
+settings {{ logfile = "{d}/lsyncd.log", nodaemon = true }}
+sync {{ default.rsync, source = "{d}/src", target = "{d}/t1" }}
+sync {{ default.rsync, source = "{d}/src", target = "{d}/t2" }}
+"""
+LSYNCD_FASTEST = """\
+settings {{ logfile = "{d}/lsyncd.log", nodaemon = true, inotifyMode = "Modify" }}
+sync {{ default.rsync, source = "{d}/src", target = "{d}/t1", delay = 0, rsync = {{ append = true }} }}
+sync {{ default.rsync, source = "{d}/src", target = "{d}/t2", delay = 0, rsync = {{ append = true }} }}
+"""
+
+
+def phase_lsyncd(system, template, rate, seconds, extra_max_s, settle_s, stall_s):
+    phase = "%s %g MB/s" % (system, rate)
+    log("%s: starting lsyncd" % phase)
+    d = fresh_dir("lsyncd")
+    src = os.path.join(d, "src")
+    os.makedirs(src)
+    bolt = os.path.join(src, "bolt-1.log")
+    open(bolt, "w").close()
+    conf = os.path.join(d, "lsyncd.conf.lua")
+    with open(conf, "w") as f:
+        f.write(template.format(d=d))
+    targets = [os.path.join(d, t, "bolt-1.log") for t in ("t1", "t2")]
+    out = open(os.path.join(d, "lsyncd.out"), "w")
+    lp = Proc("lsyncd", ["lsyncd", conf], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def started():
+            if not lp.running():
+                raise RuntimeError("lsyncd exited with %s at start-up; see its output" % lp.exit_code)
+            return all(os.path.exists(t) for t in targets) and not lp.children()
+
+        wait_until("lsyncd's startup rsyncs", started, 20)
+        base = cpu_baseline([lp])
+        args = ["--file", bolt, "--watch", targets[0], "--watch", targets[1], "--seconds", seconds, "--rate", rate,
+                "--max-write", WRITE_MAX, "--extra-max-s", extra_max_s, "--settle-s", settle_s, "--stall-s", stall_s]
+        log("%s: writing" % phase)
+        w = run_writer(phase, args, seconds + extra_max_s + settle_s + 60)
+        # The rsyncs still running (lsyncd may start one more after the last event) must be reaped
+        # by lsyncd before we take its CPU.
+        try:
+            wait_until("lsyncd's rsync children to finish", lambda: not lp.children(), 60)
+        except TimeoutError as e:
+            problem(phase, str(e))
+        hwm = lp.hwm_kib()
+        if not lp.stop(15):
+            problem(phase, "lsyncd did not stop within 15 s of SIGTERM")
+        cpu = lp.cpu_s() - base
+        row = base_row(system, "%g MB/s" % rate, w, cpu)
+        peak = lp.maxrss_kib()
+        row["rss"] = ("lsyncd %.1f, rsync %.1f" % (mib(hwm), mib(peak)) if peak > hwm
+                      else "lsyncd %.1f, rsync <= %.1f" % (mib(hwm), mib(hwm)))
+        if w["unseen_writes"]:
+            row["notes"].append("%d measured writes (%.1f MB) never became visible during the phase (%s)" %
+                                (w["unseen_writes"], w["unseen_bytes"] / 1e6, w["settle"]))
+        if not w["total_visible_everywhere"]:
+            problem(phase, "targets incomplete at the end: %s of %d bytes" %
+                    ([t["high"] for t in w["targets"]], w["total_bytes"]))
+        ok, text = verify(phase, bolt, [("t1", targets[0]), ("t2", targets[1])])
+        row["verified"] = ok
+        row["notes"].append(text)
+        runs = 0
+        try:
+            with open(os.path.join(d, "lsyncd.log"), errors="replace") as f:
+                runs = sum(1 for line in f if "Calling rsync" in line or "Exec:" in line)
+        except OSError:
+            pass
+        row["notes"].append("%d rsync runs for 2 targets; %s extra MB written after the window; "
+                            "stat poll interval p50 %d us, p99 %d us" %
+                            (runs, "%.1f" % (w["extra_bytes"] / 1e6), w["poll"]["interval_us_p50"],
+                             w["poll"]["interval_us_p99"]))
+        log("%s: %s MB/s, lag p50 %s p99 %s max %s ms, %.2f CPU s/GB" % (
+            phase, row["mbps"], w["lag_ms"]["p50"], w["lag_ms"]["p99"], w["lag_ms"]["max"], row["cpu_s_per_gb"]))
+        return row
+    finally:
+        kill_all([lp])
+        out.close()
+        if os.environ.get("BENCH_KEEP") != "1":
+            drop_dir(d)
+
+
+def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
+    system = "tail|zstd|nc"
+    phase = "%s %s" % (system, label)
+    log("%s: starting the pipeline" % phase)
+    d = fresh_dir("pipeline")
+    bolt = os.path.join(d, "bolt-1.log")
+    open(bolt, "w").close()
+    reps = [os.path.join(d, "replica-1"), os.path.join(d, "replica-2")]
+    ports = free_ports(2)
+    procs, receivers, sender = [], [], []
+    files = []
+    try:
+        for i, port in enumerate(ports):
+            ncl = Proc("nc -l %d" % (i + 1), ["nc", "-l", "127.0.0.1", str(port)], stdout=subprocess.PIPE)
+            f = open(reps[i], "wb")
+            files.append(f)
+            zd = Proc("zstd -d %d" % (i + 1), ["zstd", "-d", "-q", "-c"], stdin=ncl.stdout, stdout=f)
+            ncl.stdout.close()
+            receivers.append([ncl, zd])
+            procs += [ncl, zd]
+        for port in ports:
+            wait_until("nc listening on %d" % port, lambda p=port: "0A" in tcp_states(p), 10)
+        tail = Proc("tail", ["tail", "-c", "+1", "-F", bolt], stdout=subprocess.PIPE)
+        zc = Proc("zstd -1", ["zstd", "-1", "-q", "-c"], stdin=tail.stdout, stdout=subprocess.PIPE)
+        tail.stdout.close()
+        r, wfd = os.pipe()
+        nc1 = Proc("nc 1", ["nc", "-N", "127.0.0.1", str(ports[0])], stdin=r)
+        os.close(r)
+        tee = Proc("tee", ["tee", "/dev/fd/%d" % wfd], stdin=zc.stdout, stdout=subprocess.PIPE, pass_fds=(wfd,))
+        os.close(wfd)
+        zc.stdout.close()
+        nc2 = Proc("nc 2", ["nc", "-N", "127.0.0.1", str(ports[1])], stdin=tee.stdout)
+        tee.stdout.close()
+        sender = [tail, zc, tee, nc1, nc2]
+        procs += sender
+        for port in ports:
+            wait_until("connection to %d" % port, lambda p=port: "01" in tcp_states(p), 10)
+
+        base = cpu_baseline(procs)
+        args = ["--file", bolt, "--watch", reps[0], "--watch", reps[1], "--max-write", max_write,
+                "--settle-s", 5, "--stall-s", 1.5]
+        if nbytes:
+            args += ["--bytes", nbytes, "--rate", 0, "--extra-max-s", 60, "--extra-rate", 10]
+            timeout = 400
+        else:
+            args += ["--seconds", seconds, "--rate", rate, "--extra-max-s", 10]
+            timeout = seconds + 120
+        log("%s: writing" % phase)
+        w = run_writer(phase, args, timeout)
+        dead = [p.name for p in procs if not p.running()]
+        if dead:
+            problem(phase, "pipeline processes exited during the phase: %s" % dead)
+        # End of stream: tail stops, zstd flushes its last block, nc -N shuts the sockets down,
+        # the receivers decompress the rest and exit.
+        tail.stop(10)
+        for p in procs:
+            if not p.wait(60):
+                problem(phase, "%s did not exit after end of stream" % p.name)
+        kill_all(procs)
+        for f in files:
+            f.close()
+        files = []
+        cpu = sum(p.cpu_s() for p in procs) - base
+        row = base_row(system, label, w, cpu)
+        row["rss"] = "sender %.1f (5 procs), receivers %.1f, %.1f" % (
+            mib(sum(p.maxrss_kib() for p in sender)), mib(sum(p.maxrss_kib() for p in receivers[0])),
+            mib(sum(p.maxrss_kib() for p in receivers[1])))
+        ok, text = verify(phase, bolt, [("replica-1", reps[0]), ("replica-2", reps[1])])
+        row["verified"] = ok
+        row["notes"].append(text + " after end of stream")
+        stuck = w["total_bytes"] - min(t["high"] for t in w["targets"])
+        row["notes"].append("%.1f MB written after the window to push the measured bytes out; the last %.2f MB "
+                            "stayed in the pipeline's buffers until end of stream; stat poll interval p50 %d us, "
+                            "p99 %d us" % (w["extra_bytes"] / 1e6, stuck / 1e6, w["poll"]["interval_us_p50"],
+                                           w["poll"]["interval_us_p99"]))
+        if w["unseen_writes"]:
+            row["notes"].append("%d measured writes (%.2f MB) not visible before end of stream: excluded from lag" %
+                                (w["unseen_writes"], w["unseen_bytes"] / 1e6))
+        log("%s: %s MB/s, lag p50 %s p99 %s max %s ms, %.2f CPU s/GB" % (
+            phase, row["mbps"], w["lag_ms"]["p50"], w["lag_ms"]["p99"], w["lag_ms"]["max"], row["cpu_s_per_gb"]))
+        return row
+    finally:
+        kill_all(procs)
+        for f in files:
+            f.close()
+        if os.environ.get("BENCH_KEEP") != "1":
+            drop_dir(d)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    nproc = subprocess.run(["nproc"], stdout=subprocess.PIPE).stdout.decode().strip()
+    return "%s cores (nproc), %s, Linux %s, %.1f GiB RAM" % (nproc, model, platform.release(), mem_kib / 1048576)
+
+
+def disk():
+    r = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "-T", DATA], stdout=subprocess.PIPE)
+    src, fstype, opts = (r.stdout.decode().split() + ["?", "?", "?"])[:3]
+    extra = ""
+    dev = os.path.basename(src)
+    for cand in (dev, dev.rstrip("0123456789"), dev[:-2] if dev.endswith(tuple("p%d" % i for i in range(10))) else dev):
+        rot = "/sys/block/%s/queue/rotational" % cand
+        if os.path.exists(rot):
+            with open(rot) as f:
+                extra = ", %s" % ("rotational" if f.read().strip() == "1" else "non-rotational")
+            model = "/sys/block/%s/device/model" % cand
+            if os.path.exists(model):
+                with open(model) as f:
+                    extra += ", model %s" % f.read().strip()
+            break
+    return "%s on %s (%s, %s%s)" % (DATA, src, fstype, opts.split(",")[0], extra)
+
+
+def versions():
+    out = []
+    for pkg in ("lsyncd", "rsync", "zstd", "netcat-openbsd", "coreutils"):
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out.append("%s %s" % (pkg, r.stdout.decode() or "?"))
+    return ", ".join(out)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def fmt_ms(v):
+    if v is None:
+        return "n/a"
+    if v < 10:
+        return "%.2f" % v
+    if v < 1000:
+        return "%.1f" % v
+    return "{:,.0f}".format(v)
+
+
+def fmt(v, spec):
+    return "n/a" if v is None else spec % v
+
+
+def goal_text(row):
+    if row["system"] != "tailsafe":
+        return ""
+    w = row["writer"]
+    if row["phase"].startswith("max"):
+        v = row["mbps"] or 0
+        return "sustained >= %g MB/s: %s (%.0f)" % (GOAL_MBPS, "met" if v >= GOAL_MBPS else "MISSED", v)
+    if row["phase"] == "10 MB/s":
+        v = w["lag_ms"]["p99"]
+        return "p99 < %g ms: %s (%s)" % (GOAL_P99_MS_AT_10, "met" if v is not None and v < GOAL_P99_MS_AT_10
+                                         else "MISSED", fmt_ms(v))
+    if row["phase"] == "5 MB/s":
+        v = row["cpu_pct"]
+        return "< %g%% of one core: %s (%.1f%%)" % (GOAL_CPU_PCT_AT_5, "met" if v is not None and v < GOAL_CPU_PCT_AT_5
+                                                    else "MISSED", v or 0)
+    return ""
+
+
+def table(rows):
+    head = ["System", "Phase", "MB/s", "Lag p50 (ms)", "Lag p99 (ms)", "Lag max (ms)", "CPU s/GB",
+            "CPU % of 1 core", "Peak RSS (MiB)", "Goal (tailsafe)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for i, r in enumerate(rows, 1):
+        if r.get("failed"):
+            lines.append("| %s | %s | FAILED: %s | | | | | | | |" % (r["system"].replace("|", "\\|"), r["phase"],
+                                                                    r["failed"].replace("|", "\\|")))
+            continue
+        w = r["writer"]
+        lag = w["lag_ms"]
+        cells = [r["system"].replace("|", "\\|"), "%s [%d]" % (r["phase"], i), fmt(r["mbps"], "%.1f"),
+                 fmt_ms(lag["p50"]), fmt_ms(lag["p99"]), fmt_ms(lag["max"]), fmt(r["cpu_s_per_gb"], "%.2f"),
+                 fmt(r["cpu_pct"], "%.1f"), r["rss"], goal_text(r)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def notes(rows):
+    out = []
+    for i, r in enumerate(rows, 1):
+        if r.get("failed"):
+            continue
+        w = r["writer"]
+        head = "[%d] %s %s: %.1f MB in %d writes over %.2f s (writer %.1f MB/s), replicated in %s s; CPU %.2f s." % (
+            i, r["system"], r["phase"], w["measured_bytes"] / 1e6, w["measured_writes"], w["write_window_s"],
+            w["writer_mbps"], fmt(w["delivered_s"], "%.2f"), r["cpu_s"])
+        out.append(head + " " + "; ".join(r["notes"]) + ".")
+    return "\n".join(out)
+
+
+def main():
+    if not BIN or not os.path.isabs(BIN):
+        sys.exit("bench/replicate: set TAILSAFE_BIN_DIR to the absolute path of build/")
+    for b in ("tailsafe-agent", "tailsafectl", "bench/bench_writer"):
+        if not os.access(os.path.join(BIN, b), os.X_OK):
+            sys.exit("bench/replicate: %s/%s is missing; run `make bench`" % (BIN, b))
+    for tool in ("lsyncd", "rsync", "nc", "zstd", "tail", "tee"):
+        if not shutil.which(tool):
+            sys.exit("bench/replicate: %s is missing; run `DEPS_BENCH=1 scripts/deps.sh` as root" % tool)
+    if not os.path.isabs(DATA) or os.path.realpath(DATA) in ("/", "/var", "/var/tmp", "/tmp", os.path.expanduser("~")):
+        sys.exit("bench/replicate: BENCH_DIR must be a dedicated absolute directory, not %s" % DATA)
+    if os.path.exists(DATA) and os.listdir(DATA) and not os.path.exists(os.path.join(DATA, MARKER)):
+        sys.exit("bench/replicate: %s exists and was not made by this benchmark; remove it or set BENCH_DIR" % DATA)
+    shutil.rmtree(DATA, ignore_errors=True)
+    os.makedirs(DATA)
+    open(os.path.join(DATA, MARKER), "w").close()
+    r = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", DATA], stdout=subprocess.PIPE)
+    if r.stdout.decode().strip() in ("tmpfs", "ramfs"):
+        log("WARNING: %s is on %s, not a real disk; set BENCH_DIR" % (DATA, r.stdout.decode().strip()))
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    disk_line = disk()
+    load_before = loadavg()
+    log("machine: %s" % machine())
+    log("data: %s" % disk_line)
+    s = SCALE
+    plan = []
+    if "tailsafe" in ONLY:
+        plan += [
+            (1, lambda: phase_tailsafe("5 MB/s", 5, seconds=20 * s), ("tailsafe", "5 MB/s")),
+            (2, lambda: phase_tailsafe("10 MB/s", 10, seconds=20 * s), ("tailsafe", "10 MB/s")),
+            (3, lambda: phase_tailsafe("100 MB/s", 100, seconds=10 * s), ("tailsafe", "100 MB/s")),
+            (0, lambda: phase_tailsafe("max", 0, nbytes=int(MAX_BYTES * s), max_write=WRITE_MAX_FAST),
+             ("tailsafe", "max")),
+        ]
+    if "lsyncd" in ONLY:
+        plan += [
+            (4, lambda: phase_lsyncd("lsyncd+rsync as shipped", LSYNCD_SHIPPED, 5, 30 * s, 0, 45, 0),
+             ("lsyncd+rsync as shipped", "5 MB/s")),
+            (5, lambda: phase_lsyncd("lsyncd+rsync fastest", LSYNCD_FASTEST, 5, 20 * s, 10, 30, 5),
+             ("lsyncd+rsync fastest", "5 MB/s")),
+            (6, lambda: phase_lsyncd("lsyncd+rsync fastest", LSYNCD_FASTEST, 10, 20 * s, 10, 30, 5),
+             ("lsyncd+rsync fastest", "10 MB/s")),
+        ]
+    if "pipeline" in ONLY:
+        plan += [
+            (7, lambda: phase_pipeline("5 MB/s", 5, seconds=20 * s), ("tail|zstd|nc", "5 MB/s")),
+            (8, lambda: phase_pipeline("10 MB/s", 10, seconds=20 * s), ("tail|zstd|nc", "10 MB/s")),
+            (9, lambda: phase_pipeline("100 MB/s", 100, seconds=10 * s), ("tail|zstd|nc", "100 MB/s")),
+            (10, lambda: phase_pipeline("max", 0, nbytes=int(MAX_BYTES * s), max_write=WRITE_MAX_FAST),
+             ("tail|zstd|nc", "max")),
+        ]
+    results = []
+    try:
+        for order, fn, (system, phase) in plan:
+            try:
+                row = fn()
+            except Exception as e:  # a phase that fails is reported, the others still run
+                problem("%s %s" % (system, phase), "%s: %s" % (type(e).__name__, e))
+                row = {"system": system, "phase": phase, "failed": str(e)}
+            results.append((order, row))
+    finally:
+        shutil.rmtree(DATA, ignore_errors=True)
+    rows = [r for _, r in sorted(results, key=lambda x: x[0])]
+    for r in rows:
+        if r["phase"] == "max" and not r.get("failed"):
+            r["phase"] = "max (as fast as possible)"
+    elapsed = time.monotonic() - T0
+
+    report = []
+    report.append("## bench/replicate, %s" % started)
+    report.append("")
+    report.append("- Machine: %s" % machine())
+    report.append("- Data directory: %s" % disk_line)
+    report.append("- Load average before / after: %s / %s (other work on the host shows here)" % (load_before, loadavg()))
+    report.append("- Tools: %s" % versions())
+    report.append("- Workload: access-log lines (tests/support/loglines.h), one bolt file kept open, writes of "
+                  "RandomWriteSize(%d) bytes (log-uniform, mean ~3.2 KB) paced at the phase's rate; the max rows "
+                  "write %.1f GB as fast as possible in writes of up to 1 MiB. 1 MB = 10^6 bytes." %
+                  (WRITE_MAX, MAX_BYTES * s / 1e9))
+    report.append("- Goals: >= %g MB/s sustained; p99 durable lag < %g ms at 10 MB/s; < %g%% of one core for all "
+                  "agents together at 5 MB/s." % (GOAL_MBPS, GOAL_P99_MS_AT_10, GOAL_CPU_PCT_AT_5))
+    if s != 1:
+        report.append("- BENCH_SCALE=%g: phases shortened, figures are a smoke run only." % s)
+    report.append("")
+    report.append(table(rows))
+    report.append("")
+    report.append("Lag: tailsafe = append until durable (fdatasync) on both peers, from the origin's ACK log; "
+                  "lsyncd and tail|zstd|nc = append until the bytes are visible in both target files "
+                  "(stat polled at 1 kHz, no durability). MB/s = measured bytes / time from the first write until "
+                  "they were on both targets. CPU = all processes of the system (3 agents; lsyncd with its rsync "
+                  "children; tail, zstd, tee, 2 nc and 2 nc -l + zstd -d), from wait4() rusage; CPU % = CPU s per "
+                  "byte x the row's MB/s. In max rows the lag is mostly backlog (the writer outruns replication).")
+    report.append("")
+    report.append(notes(rows))
+    report.append("")
+    if problems:
+        report.append("Problems seen:")
+        for phase, text in problems:
+            report.append("- %s: %s" % (phase, text))
+    else:
+        report.append("No problems: every phase completed, every replica's sha256 equals its origin's, "
+                      "no agent warnings or errors.")
+    report.append("")
+    report.append("Run time: %.0f s." % elapsed)
+    text = "\n".join(report) + "\n"
+    sys.stdout.write(text)
+    try:
+        with open(os.path.join(HERE, "last-run.md"), "w") as f:
+            f.write(text)
+    except OSError as e:
+        log("cannot write last-run.md: %s" % e)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

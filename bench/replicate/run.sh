@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# bench/replicate: tailsafe vs lsyncd+rsync vs tail|zstd|nc, one origin to two replicas on this host.
+# Run through `make bench` (which builds everything and sets TAILSAFE_BIN_DIR). See
+# docs/performance.md for what is measured and how.
+#
+# Environment:
+#   TAILSAFE_BIN_DIR  absolute path of build/ (required)
+#   BENCH_DIR         where the data goes (default /var/tmp/tailsafe-bench; wiped before and after)
+#   BENCH_SCALE       multiplies every phase's duration/size (default 1; 0.2 for a smoke run)
+#   BENCH_ONLY        comma-separated systems to run: tailsafe,lsyncd,pipeline (default all)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${TAILSAFE_BIN_DIR:?set TAILSAFE_BIN_DIR to the absolute path of build/ (make bench does)}"
+exec python3 "$here/replicate.py" "$@"

@@ -1,0 +1,121 @@
+// The command-line surface: tailsafectl status (human and JSON), and clear errors with the
+// documented exit codes for bad arguments, bad configs and an agent that is not running.
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/cluster.h"
+#include "tests/support/writer.h"
+
+using namespace tailsafe;
+using namespace tailsafe::testing;
+
+namespace {
+
+struct Run {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Run Exec(const std::string& cmd) {
+  Run r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+bool Contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+BOOST_AUTO_TEST_CASE(status_human_and_json) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  TestCluster c("cli", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE(c.Start(1).ok());
+  AppendWriter w(c.BoltFile(0, 0), 500000, 1);
+  w.Start();
+  w.Join();
+  std::string why;
+  BOOST_REQUIRE(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why); }, 10));
+  std::string ctl = BinDir() + "/tailsafectl -c " + c.ConfigPath(0);
+
+  Run human = Exec(ctl + " status");
+  BOOST_TEST(human.code == 0, human.out);
+  BOOST_TEST(Contains(human.out, "bolt-1"), human.out);
+  BOOST_TEST(Contains(human.out, "h2"), human.out);
+  BOOST_TEST(Contains(human.out, "LAG"), human.out);
+
+  BOOST_REQUIRE(WaitUntil([&] {
+    Run j = Exec(ctl + " status --json");
+    auto doc = nlohmann::json::parse(j.out, nullptr, false);
+    return j.code == 0 && !doc.is_discarded() && doc["bolts"][0]["peers"][0]["lag_bytes"] == 0 &&
+           doc["bolts"][0]["origin_size"] == 500000;
+  }, 10));
+
+  // The same through an explicit socket, with no config at all.
+  Run sock = Exec(BinDir() + "/tailsafectl -c /nonexistent status --json --socket " + c.ControlSocket(0));
+  BOOST_TEST(sock.code == 0, sock.out);
+
+  BOOST_TEST(c.Stop(0).ok());
+  Run down = Exec(ctl + " status");
+  BOOST_TEST(down.code == 1);
+  BOOST_TEST(Contains(down.out, "is tailsafe-agent running?"), down.out);
+  BOOST_TEST(c.Stop(1).ok());
+}
+
+BOOST_AUTO_TEST_CASE(bad_invocations_name_the_problem) {
+  std::string dir = MakeTempDir("cli-bad");
+  std::string agent = BinDir() + "/tailsafe-agent";
+  std::string ctl = BinDir() + "/tailsafectl";
+
+  Run missing = Exec(agent + " -c " + dir + "/nope.conf");
+  BOOST_TEST(missing.code == 2);
+  BOOST_TEST(Contains(missing.out, "nope.conf"), missing.out);
+
+  std::ofstream(dir + "/bad.conf") << "[cluster]\nname = \"x\"\n[agent]\nid = \"a\"\nlisten = \"127.0.0.1:1\"\n"
+                                      "data_dir = \"/tmp/x\"\nbogus_key = 1\n";
+  Run bad = Exec(agent + " -c " + dir + "/bad.conf");
+  BOOST_TEST(bad.code == 2);
+  BOOST_TEST(Contains(bad.out, "bogus_key"), bad.out);
+  BOOST_TEST(Contains(bad.out, ":7"), bad.out);  // the line number
+
+  Run level = Exec(agent + " -c " + dir + "/bad.conf --log-level chatty");
+  BOOST_TEST(level.code == 2);
+  BOOST_TEST(Contains(level.out, "chatty"), level.out);
+
+  Run unknown = Exec(agent + " --frobnicate");
+  BOOST_TEST(unknown.code != 0);
+  BOOST_TEST(Contains(unknown.out, "frobnicate"), unknown.out);
+
+  std::ofstream(dir + "/good.conf") << "[cluster]\nname = \"x\"\n[agent]\nid = \"a\"\nlisten = \"127.0.0.1:1\"\n"
+                                       "data_dir = \"/tmp/x\"\n";
+  Run check = Exec(agent + " -c " + dir + "/good.conf --check-config");
+  BOOST_TEST(check.code == 0, check.out);
+  BOOST_TEST(Contains(check.out, "ok"), check.out);
+
+  Run nosub = Exec(ctl);
+  BOOST_TEST(nosub.code != 0);
+  Run ctlbad = Exec(ctl + " -c " + dir + "/bad.conf status");
+  BOOST_TEST(ctlbad.code == 2);
+  BOOST_TEST(Contains(ctlbad.out, "bogus_key"), ctlbad.out);
+  RemoveTree(dir);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
