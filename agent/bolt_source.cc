@@ -302,8 +302,17 @@ void BoltSource::OpenNewGeneration(const char* why) {
     LOG_WARN("bolt %s: cannot open %s: %s", bolt_.name.c_str(), bolt_.file.c_str(), strerror(errno));
     return;
   }
+  Generation* g = AddGeneration(std::make_shared<Fd>(std::move(fd)));
+  if (g == nullptr) return;
+  WatchInode(g->fd->get());
+  LOG_INFO("bolt %s: generation %llu starts (%s, %llu bytes already in %s)", bolt_.name.c_str(),
+           static_cast<unsigned long long>(g->gen), why, static_cast<unsigned long long>(g->size),
+           bolt_.file.c_str());
+}
+
+Generation* BoltSource::AddGeneration(std::shared_ptr<Fd> fd) {
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return;
+  if (::fstat(fd->get(), &st) != 0) return nullptr;
   auto g = std::make_shared<Generation>();
   g->bolt = bolt_.name;
   g->gen = next_gen_++;
@@ -313,14 +322,11 @@ void BoltSource::OpenNewGeneration(const char* why) {
   g->size = static_cast<uint64_t>(st.st_size);
   g->last_growth_ns = NowNs();
   if (g->size > 0) g->growth.emplace_back(g->size, g->last_growth_ns);
-  g->fd = std::make_shared<Fd>(std::move(fd));
+  g->fd = std::move(fd);
   UpdateHead(*g);
-  WatchInode(g->fd->get());
-  LOG_INFO("bolt %s: generation %llu starts (%s, %llu bytes already in %s)", bolt_.name.c_str(),
-           static_cast<unsigned long long>(g->gen), why, static_cast<unsigned long long>(g->size),
-           bolt_.file.c_str());
-  gens_.push_back(std::move(g));
+  gens_.push_back(g);
   hooks_.request_commit();
+  return g.get();
 }
 
 void BoltSource::HandleShrink(Generation& g, uint64_t new_size) {
@@ -429,20 +435,7 @@ void BoltSource::Diverged(Generation& g, const std::string& why) {
   std::shared_ptr<Fd> fd = g.fd;
   MarkLost(g, "diverged");
   if (!was_active || !fd) return;
-  auto n = std::make_shared<Generation>();
-  n->bolt = bolt_.name;
-  n->gen = next_gen_++;
-  n->stream = (*next_stream_)++;
-  n->dev = g.dev;
-  n->ino = g.ino;
-  n->fd = fd;
-  struct stat st;
-  if (::fstat(fd->get(), &st) == 0) n->size = static_cast<uint64_t>(st.st_size);
-  n->last_growth_ns = NowNs();
-  if (n->size > 0) n->growth.emplace_back(n->size, n->last_growth_ns);
-  UpdateHead(*n);
-  gens_.push_back(std::move(n));
-  hooks_.request_commit();
+  AddGeneration(fd);
   hooks_.changed();
 }
 

@@ -118,6 +118,8 @@ class BoltSource {
   void WatchInode(int fd);
   void OnInotifyReadable();
   void OpenNewGeneration(const char* why);
+  // Starts the next generation on an open file; null if it cannot be fstat'd.
+  Generation* AddGeneration(std::shared_ptr<Fd> fd);
   void HandleShrink(Generation& g, uint64_t new_size);
   bool FindCopy(Generation& g);
   Fd FindInodeInDir(uint64_t dev, uint64_t ino);

@@ -67,10 +67,7 @@ void ControlServer::OnConnection() {
   clients_[raw] = std::move(client);
   uv_read_start(
       raw->pipe.stream(),
-      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-        buf->base = new char[suggested];
-        buf->len = suggested;
-      },
+      AllocReadBuffer,
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         auto* c = static_cast<Client*>(s->data);
         if (c != nullptr && !c->answered) {

@@ -147,10 +147,7 @@ void PeerLink::OnConnected(int status) {
   uv_tcp_keepalive(conn_->tcp.get(), 1, 30);
   uv_read_start(
       conn_->tcp.stream(),
-      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-        buf->base = new char[suggested];
-        buf->len = suggested;
-      },
+      AllocReadBuffer,
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         auto* conn = static_cast<Conn*>(s->data);
         if (conn != nullptr) conn->link->OnRead(nread, buf);

@@ -74,10 +74,7 @@ void ReplicaSession::Start() {
   }
   uv_read_start(
       tcp_.stream(),
-      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-        buf->base = new char[suggested];
-        buf->len = suggested;
-      },
+      AllocReadBuffer,
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         if (auto* self = static_cast<ReplicaSession*>(s->data)) self->OnRead(nread, buf);
         delete[] buf->base;

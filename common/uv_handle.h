@@ -51,6 +51,12 @@ class UvPtr {
   T* h_ = nullptr;
 };
 
+// uv_alloc_cb for reads into a fresh heap buffer; the read callback must `delete[] buf->base`.
+inline void AllocReadBuffer(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+  buf->base = new char[suggested];
+  buf->len = suggested;
+}
+
 // Allocates and initializes a handle: MakeUv<uv_timer_t>(uv_timer_init, loop).
 template <typename T, typename Init, typename... Args>
 Result<UvPtr<T>> MakeUv(Init init, uv_loop_t* loop, Args&&... args) {
