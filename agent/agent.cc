@@ -21,6 +21,7 @@ Agent::~Agent() {
   sources_.clear();
   server_.reset();
   kick_.Reset();
+  ack_flush_.Reset();
   sigterm_.Reset();
   sigint_.Reset();
   // Let the close callbacks of everything above run, then close the loop.
@@ -62,9 +63,12 @@ Status Agent::Init() {
     env.reconnect_max_ms = ac.reconnect_max_ms;
     env.sources = &sources_;
     env.compressor = &compressor_;
+    // Peer ACK offsets are informational in state.db (the peer's POSITION is the truth on
+    // resume), so they never cause a commit of their own: they ride along with the next one,
+    // or the once-a-second flush.
     env.acks_changed = [this] {
       for (auto& src : sources_) src->ReleaseAcked();
-      Kick(true, true);
+      Kick(true, false);
     };
     env.request_commit = [this] { Kick(false, true); };
     links_.push_back(std::make_unique<PeerLink>(std::move(env), peer, *acks));
@@ -92,6 +96,17 @@ Status Agent::Init() {
     if (Status s = src->Start(mine); !s) return s;
   }
   for (auto& link : links_) link->Start();
+  auto flush = MakeUv<uv_timer_t>(uv_timer_init, &loop_);
+  if (!flush) return flush.status();
+  ack_flush_ = std::move(flush.value());
+  ack_flush_->data = this;
+  uv_timer_start(ack_flush_.get(), [](uv_timer_t* t) {
+    auto* self = static_cast<Agent*>(t->data);
+    if (self == nullptr) return;
+    for (auto& link : self->links_) {
+      if (link->has_dirty_acks()) return self->Kick(false, true);
+    }
+  }, 1000, 1000);
 
   control_ = std::make_unique<ControlServer>(&loop_, ac.control_socket, [this](const std::string& req) {
     if (req == "status") return StatusJson();
@@ -167,6 +182,7 @@ void Agent::Shutdown(const char* why) {
   control_->Stop();
   sigterm_.Reset();
   sigint_.Reset();
+  ack_flush_.Reset();
   if (fatal_.ok()) committer_->Request();
   kick_.Reset();
 }
@@ -197,6 +213,8 @@ std::string Agent::StatusJson() const {
     const auto& st = src->stats();
     b["rescans"] = {{"timer", st.rescans_timer}, {"overflow", st.rescans_overflow}};
     b["inotify_events"] = st.events;
+    b["frames_encoded"] = st.frames_encoded;
+    b["frame_cache_hits"] = st.frame_cache_hits;
     b["rotations"] = st.rotations;
     b["truncations"] = st.truncations;
     b["copies_found"] = st.copies_found;

@@ -60,6 +60,7 @@ class Agent {
   std::unique_ptr<ControlServer> control_;
   Compressor compressor_;
   UvPtr<uv_idle_t> kick_;
+  UvPtr<uv_timer_t> ack_flush_;
   UvPtr<uv_signal_t> sigterm_;
   UvPtr<uv_signal_t> sigint_;
   bool pump_pending_ = false;

@@ -18,7 +18,7 @@
 namespace tailsafe {
 namespace {
 
-constexpr size_t kMaxCachedFrames = 16;
+constexpr uint64_t kMaxCachedFrameBytes = 16u << 20;  // encoded bytes per generation
 constexpr size_t kMaxGrowthPoints = 4096;
 
 Fd OpenForReading(const std::string& path, int dirfd = AT_FDCWD) {
@@ -53,6 +53,7 @@ BoltSource::BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfi
     : loop_(loop),
       bolt_(bolt),
       chunk_bytes_(agent.chunk_bytes),
+      window_bytes_(agent.window_bytes),
       seal_after_ms_(agent.seal_after_ms),
       rescan_ms_(agent.rescan_interval_ms),
       hooks_(std::move(hooks)),
@@ -378,7 +379,7 @@ bool BoltSource::FindCopy(Generation& g) {
   g.state = GenState::kRetired;
   g.last_growth_ns = NowNs();
   g.row_dirty = true;
-  g.frames.clear();
+  ClearFrames(g);
   WatchInode(g.fd->get());
   return true;
 }
@@ -422,7 +423,7 @@ void BoltSource::MarkLost(Generation& g, const std::string& why) {
            static_cast<unsigned long long>(g.gen), why.c_str());
   g.state = GenState::kLost;
   g.fd.reset();
-  g.frames.clear();
+  ClearFrames(g);
   g.row_dirty = true;
 }
 
@@ -443,6 +444,9 @@ void BoltSource::ReleaseAcked() {
   for (auto it = gens_.begin(); it != gens_.end();) {
     Generation& g = **it;
     uint64_t acked = hooks_.min_acked(g);
+    while (!g.frames.empty() && g.frames.begin()->first + g.frames.begin()->second.first <= acked) {
+      DropFrame(g, g.frames.begin());
+    }
     while (g.growth.size() > 1 && g.growth.front().first <= acked) g.growth.pop_front();
     if (!g.growth.empty() && g.growth.front().first <= acked) g.growth.clear();
     bool done = (g.state == GenState::kSealed && g.persisted && !g.row_dirty && acked >= g.final_size) ||
@@ -458,7 +462,7 @@ void BoltSource::ReleaseAcked() {
                static_cast<unsigned long long>(g.gen));
     }
     g.fd.reset();
-    g.frames.clear();
+    ClearFrames(g);
     it = gens_.erase(it);
   }
 }
@@ -488,24 +492,46 @@ Result<std::shared_ptr<const std::string>> BoltSource::GetFrame(Generation& g, u
                                                                 uint32_t* raw_len, Compressor* c) {
   auto it = g.frames.find(offset);
   if (it != g.frames.end() && it->second.first <= max_len) {
+    ++stats_.frame_cache_hits;
     *raw_len = it->second.first;
     return it->second.second;
   }
   if (!g.fd) return Status::Error("generation " + std::to_string(g.gen) + " is closed");
   uint64_t n = std::min<uint64_t>({max_len, chunk_bytes_, kMaxDataRaw});
   if (n == 0) return Status::Error("empty read");
-  read_buf_.resize(n);
-  if (!PreadFull(g.fd->get(), read_buf_.data(), n, offset)) {
+  if (read_buf_size_ < n) {
+    read_buf_.reset(new char[n]);  // not zero-filled: pread overwrites it
+    read_buf_size_ = n;
+  }
+  if (!PreadFull(g.fd->get(), read_buf_.get(), n, offset)) {
     return Status::Error("bolt " + bolt_.name + ": short read at offset " + std::to_string(offset) +
                          " of generation " + std::to_string(g.gen));
   }
-  Result<std::string> frame = EncodeData(g.stream, offset, read_buf_, c);
+  Result<std::string> frame = EncodeData(g.stream, offset, std::string_view(read_buf_.get(), n), c);
   if (!frame) return frame.status();
   auto shared = std::make_shared<const std::string>(std::move(frame.value()));
-  if (g.frames.size() >= kMaxCachedFrames) g.frames.erase(g.frames.begin());
+  ++stats_.frames_encoded;
+  // Keep the frames of one window, so peers anywhere within a window of each other share one
+  // compression; frames every peer has acknowledged are dropped in ReleaseAcked.
   g.frames[offset] = {static_cast<uint32_t>(n), shared};
+  g.frame_bytes += shared->size();
+  g.frame_raw_bytes += n;
+  while (g.frames.size() > 1 && (g.frame_raw_bytes > window_bytes_ + chunk_bytes_ || g.frame_bytes > kMaxCachedFrameBytes)) {
+    DropFrame(g, g.frames.begin());
+  }
   *raw_len = static_cast<uint32_t>(n);
   return shared;
+}
+
+void BoltSource::ClearFrames(Generation& g) {
+  g.frames.clear();
+  g.frame_bytes = g.frame_raw_bytes = 0;
+}
+
+void BoltSource::DropFrame(Generation& g, std::map<uint64_t, std::pair<uint32_t, std::shared_ptr<const std::string>>>::iterator it) {
+  g.frame_bytes -= it->second.second->size();
+  g.frame_raw_bytes -= it->second.first;
+  g.frames.erase(it);
 }
 
 Result<uint64_t> BoltSource::WindowHash(Generation& g, uint64_t end, uint32_t len) {

@@ -58,6 +58,8 @@ struct Generation {
   std::deque<std::pair<uint64_t, uint64_t>> growth;
   // Recently encoded DATA frames by offset: (raw length, frame bytes).
   std::map<uint64_t, std::pair<uint32_t, std::shared_ptr<const std::string>>> frames;
+  uint64_t frame_bytes = 0;      // encoded bytes held in `frames`
+  uint64_t frame_raw_bytes = 0;  // file bytes they cover
 
   bool shippable() const {
     return persisted && (state == GenState::kActive || state == GenState::kRetired || state == GenState::kSealed);
@@ -82,6 +84,8 @@ class BoltSource {
     uint64_t divergences = 0;
     uint64_t generations_lost = 0;
     uint64_t events = 0;
+    uint64_t frames_encoded = 0;    // compressions
+    uint64_t frame_cache_hits = 0;  // frames another peer's compression served
   };
 
   // `loop` and `next_stream` outlive this source.
@@ -126,6 +130,8 @@ class BoltSource {
   bool HeadMatches(int fd, uint32_t head_len, uint64_t head_hash);
   void UpdateHead(Generation& g);
   void MarkLost(Generation& g, const std::string& why);
+  void ClearFrames(Generation& g);
+  void DropFrame(Generation& g, std::map<uint64_t, std::pair<uint32_t, std::shared_ptr<const std::string>>>::iterator it);
   Generation* Active();
   void ArmSealTimer();
 
@@ -134,6 +140,7 @@ class BoltSource {
   std::string dir_;
   std::string base_;
   uint32_t chunk_bytes_;
+  uint32_t window_bytes_;
   uint32_t seal_after_ms_;
   uint32_t rescan_ms_;
   Hooks hooks_;
@@ -147,7 +154,8 @@ class BoltSource {
   UvPtr<uv_timer_t> seal_timer_;
   std::deque<std::shared_ptr<Generation>> gens_;
   std::vector<OriginGenRow> released_rows_;  // to persist
-  std::string read_buf_;
+  std::unique_ptr<char[]> read_buf_;
+  size_t read_buf_size_ = 0;
   Stats stats_;
 };
 

@@ -72,6 +72,7 @@ class PeerLink {
   // What the peer acknowledged of `g` (remembered across reconnects and restarts).
   uint64_t Acked(const Generation& g) const;
   void Collect(Committer::Batch* batch);
+  bool has_dirty_acks() const { return !dirty_acks_.empty(); }
 
   const PeerSpec& peer() const { return peer_; }
   bool connected() const;

@@ -12,15 +12,16 @@ Compressor::~Compressor() = default;
 
 Status Compressor::Compress(std::string_view src, std::string* dst) {
   if (!ctx_) return Status::Error("zstd: cannot allocate a compression context");
+  // Compress into a reused scratch buffer and append only the result: growing `dst` by the
+  // worst-case bound would zero-fill (and page-fault) ~chunk bytes per call for nothing.
   size_t bound = ZSTD_compressBound(src.size());
-  size_t old = dst->size();
-  dst->resize(old + bound);
-  size_t n = ZSTD_compressCCtx(ctx_.get(), dst->data() + old, bound, src.data(), src.size(), level_);
-  if (ZSTD_isError(n)) {
-    dst->resize(old);
-    return Status::Error(std::string("zstd compress: ") + ZSTD_getErrorName(n));
+  if (scratch_size_ < bound) {
+    scratch_.reset(new char[bound]);
+    scratch_size_ = bound;
   }
-  dst->resize(old + n);
+  size_t n = ZSTD_compressCCtx(ctx_.get(), scratch_.get(), bound, src.data(), src.size(), level_);
+  if (ZSTD_isError(n)) return Status::Error(std::string("zstd compress: ") + ZSTD_getErrorName(n));
+  dst->append(scratch_.get(), n);
   return Status::Ok();
 }
 

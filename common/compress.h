@@ -26,6 +26,8 @@ class Compressor {
   struct Free { void operator()(ZSTD_CCtx_s* c) const; };
   std::unique_ptr<ZSTD_CCtx_s, Free> ctx_;
   int level_;
+  std::unique_ptr<char[]> scratch_;
+  size_t scratch_size_ = 0;
 };
 
 class Decompressor {

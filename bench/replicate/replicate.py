@@ -14,7 +14,8 @@ Lag: tailsafe, from the origin agent's ACK log (append -> durable on both peers)
 append -> bytes visible in both target files (stat polled at 1 kHz by the writer; no
 durability). CPU: ru_utime + ru_stime from wait4() of every process of the system under test
 (which includes its reaped children, e.g. lsyncd's rsyncs), minus what they had used when the
-writer started (/proc/PID/stat utime+stime+cutime+cstime). Peak RSS: ru_maxrss from wait4().
+writer started (/proc/PID/stat utime+stime+cutime+cstime). Peak RSS: VmHWM from /proc/PID/status
+before the process is stopped; for lsyncd's short-lived rsync children, sampled every 20 ms.
 See docs/performance.md.
 
 Prints progress on stderr and the report (markdown) on stdout; the report is also written to
@@ -30,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,14 +102,9 @@ class Proc:
         return sum(int(x) for x in fields[11:15])  # fields 14..17 of proc(5)
 
     def hwm_kib(self):
-        try:
-            with open("/proc/%d/status" % self.pid) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        """Peak RSS of the process itself (VmHWM; 0 once reaped). Not wait4's ru_maxrss: that
+        includes the parent's RSS at fork time (vfork+exec records the old mm's high water)."""
+        return vm_kib(self.pid, "VmHWM:")
 
     def children(self):
         out = []
@@ -165,8 +162,54 @@ class Proc:
     def cpu_s(self):
         return (self.rusage.ru_utime + self.rusage.ru_stime) if self.rusage else 0.0  # False: not ours
 
-    def maxrss_kib(self):
-        return self.rusage.ru_maxrss if self.rusage else 0
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for tid in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, tid)) as f:
+                    kids = [int(x) for x in f.read().split()]
+                out += kids
+                todo += kids
+        except OSError:
+            pass
+    return out
+
+
+def vm_kib(pid, key):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class ChildRssSampler(threading.Thread):
+    """Largest sum of VmHWM over the live descendants of `pid`, sampled every 20 ms (for the
+    rsync processes lsyncd spawns: too short-lived to read at the end, and wait4's ru_maxrss
+    would be inflated by the parent's size at fork)."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kib = 0
+        self.samples = 0
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.wait(0.02):
+            total = sum(vm_kib(k, "VmHWM:") for k in descendants(self.pid))
+            self.peak_kib = max(self.peak_kib, total)
+            self.samples += 1
+
+    def stop(self):
+        self.halt.set()
+        self.join()
 
 
 def kill_all(procs):
@@ -242,8 +285,13 @@ def run_writer(phase, args, timeout):
     try:
         out, err = p.popen.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        p.stop(5)
+        p.popen.kill()
+        p.popen.wait()
         raise RuntimeError("bench_writer did not finish within %.0f s" % timeout)
+    except BaseException:
+        p.popen.kill()
+        p.popen.wait()
+        raise
     if p.popen.returncode != 0:
         raise RuntimeError("bench_writer exited %s: %s" % (p.popen.returncode, err.decode(errors="replace").strip()))
     return json.loads(out.decode())
@@ -343,7 +391,10 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
     procs = {}
     logs = []
     try:
-        for agent_id in ("p1", "p2", "origin"):
+        for agent_id, port in (("p1", p1), ("p2", p2), ("origin", po)):
+            if agent_id == "origin":  # the peers listen first, so the origin connects at once
+                for pp in (p1, p2):
+                    wait_until("peer agent listening on %d" % pp, lambda x=pp: "0A" in tcp_states(x), 20)
             lf = open(os.path.join(d, agent_id + ".log"), "w")
             logs.append(lf)
             procs[agent_id] = Proc(agent_id, [agent, "-c", confs[agent_id]], stderr=lf)
@@ -358,7 +409,8 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
 
         wait_until("origin connected to both peers", ready, 20)
 
-        base = cpu_baseline(procs.values())
+        base_each = {k: p.ticks() / CLK_TCK for k, p in procs.items()}
+        base = sum(base_each.values())
         args = ["--file", bolt, "--acklog", sock, "--peers", "p1,p2", "--generation", 1, "--max-write", max_write,
                 "--settle-s", 60]
         if nbytes:
@@ -400,8 +452,9 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
                 problem(phase, "agent %s exited with %s" % (agent_id, procs[agent_id].exit_code))
         cpu = sum(p.cpu_s() for p in procs.values()) - base
         row = base_row("tailsafe", label, w, cpu)
-        row["rss"] = "origin %.1f, p1 %.1f, p2 %.1f" % tuple(
-            mib(max(procs[k].maxrss_kib(), rss_live[k])) for k in ("origin", "p1", "p2"))
+        row["rss"] = "origin %.1f, p1 %.1f, p2 %.1f" % tuple(mib(rss_live[k]) for k in ("origin", "p1", "p2"))
+        row["notes"].append("CPU origin %.2f s, p1 %.2f s, p2 %.2f s" % tuple(
+            procs[k].cpu_s() - base_each[k] for k in ("origin", "p1", "p2")))
         reps = [(pid, os.path.join(d, pid + "-data", "replicas", "origin", "bolt-1", "00000000000000000001"))
                 for pid in ("p1", "p2")]
         ok, text = verify(phase, bolt, reps)
@@ -432,8 +485,7 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
         kill_all(procs.values())
         for lf in logs:
             lf.close()
-        if os.environ.get("BENCH_KEEP") != "1":
-            drop_dir(d)
+        drop_dir(d)
 
 
 LSYNCD_SHIPPED = """\
@@ -469,6 +521,8 @@ def phase_lsyncd(system, template, rate, seconds, extra_max_s, settle_s, stall_s
             return all(os.path.exists(t) for t in targets) and not lp.children()
 
         wait_until("lsyncd's startup rsyncs", started, 20)
+        sampler = ChildRssSampler(lp.pid)
+        sampler.start()
         base = cpu_baseline([lp])
         args = ["--file", bolt, "--watch", targets[0], "--watch", targets[1], "--seconds", seconds, "--rate", rate,
                 "--max-write", WRITE_MAX, "--extra-max-s", extra_max_s, "--settle-s", settle_s, "--stall-s", stall_s]
@@ -480,14 +534,15 @@ def phase_lsyncd(system, template, rate, seconds, extra_max_s, settle_s, stall_s
             wait_until("lsyncd's rsync children to finish", lambda: not lp.children(), 60)
         except TimeoutError as e:
             problem(phase, str(e))
+        sampler.stop()
         hwm = lp.hwm_kib()
         if not lp.stop(15):
             problem(phase, "lsyncd did not stop within 15 s of SIGTERM")
         cpu = lp.cpu_s() - base
         row = base_row(system, "%g MB/s" % rate, w, cpu)
-        peak = lp.maxrss_kib()
-        row["rss"] = ("lsyncd %.1f, rsync %.1f" % (mib(hwm), mib(peak)) if peak > hwm
-                      else "lsyncd %.1f, rsync <= %.1f" % (mib(hwm), mib(hwm)))
+        row["rss"] = "lsyncd %.1f, its rsyncs %.1f" % (mib(hwm), mib(sampler.peak_kib))
+        row["notes"].append("rsync RSS: the largest sum of VmHWM over lsyncd's live descendants in %d samples "
+                            "taken every 20 ms" % sampler.samples)
         if w["unseen_writes"]:
             row["notes"].append("%d measured writes (%.1f MB) never became visible during the phase (%s)" %
                                 (w["unseen_writes"], w["unseen_bytes"] / 1e6, w["settle"]))
@@ -513,8 +568,7 @@ def phase_lsyncd(system, template, rate, seconds, extra_max_s, settle_s, stall_s
     finally:
         kill_all([lp])
         out.close()
-        if os.environ.get("BENCH_KEEP") != "1":
-            drop_dir(d)
+        drop_dir(d)
 
 
 def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
@@ -556,6 +610,7 @@ def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
             wait_until("connection to %d" % port, lambda p=port: "01" in tcp_states(p), 10)
 
         base = cpu_baseline(procs)
+        base_sender = cpu_baseline(sender)
         args = ["--file", bolt, "--watch", reps[0], "--watch", reps[1], "--max-write", max_write,
                 "--settle-s", 5, "--stall-s", 1.5]
         if nbytes:
@@ -569,6 +624,7 @@ def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
         dead = [p.name for p in procs if not p.running()]
         if dead:
             problem(phase, "pipeline processes exited during the phase: %s" % dead)
+        hwm = {p.name: p.hwm_kib() for p in procs}
         # End of stream: tail stops, zstd flushes its last block, nc -N shuts the sockets down,
         # the receivers decompress the rest and exit.
         tail.stop(10)
@@ -582,8 +638,13 @@ def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
         cpu = sum(p.cpu_s() for p in procs) - base
         row = base_row(system, label, w, cpu)
         row["rss"] = "sender %.1f (5 procs), receivers %.1f, %.1f" % (
-            mib(sum(p.maxrss_kib() for p in sender)), mib(sum(p.maxrss_kib() for p in receivers[0])),
-            mib(sum(p.maxrss_kib() for p in receivers[1])))
+            mib(sum(hwm[p.name] for p in sender)), mib(sum(hwm[p.name] for p in receivers[0])),
+            mib(sum(hwm[p.name] for p in receivers[1])))
+        row["notes"].append("CPU sender (tail, zstd, tee, 2 nc) %.2f s, receivers (nc -l, zstd -d) %.2f s; "
+                            "peak RSS sender: %s MiB" % (
+                                sum(p.cpu_s() for p in sender) - base_sender,
+                                sum(p.cpu_s() for p in procs if p not in sender) - (base - base_sender),
+                                ", ".join("%s %.1f" % (p.name, mib(hwm[p.name])) for p in sender)))
         ok, text = verify(phase, bolt, [("replica-1", reps[0]), ("replica-2", reps[1])])
         row["verified"] = ok
         row["notes"].append(text + " after end of stream")
@@ -602,8 +663,7 @@ def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
         kill_all(procs)
         for f in files:
             f.close()
-        if os.environ.get("BENCH_KEEP") != "1":
-            drop_dir(d)
+        drop_dir(d)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -720,7 +780,12 @@ def notes(rows):
     return "\n".join(out)
 
 
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")  # unwinds through the phases' cleanup
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_sigterm)
     if not BIN or not os.path.isabs(BIN):
         sys.exit("bench/replicate: set TAILSAFE_BIN_DIR to the absolute path of build/")
     for b in ("tailsafe-agent", "tailsafectl", "bench/bench_writer"):
@@ -812,7 +877,8 @@ def main():
                   "(stat polled at 1 kHz, no durability). MB/s = measured bytes / time from the first write until "
                   "they were on both targets. CPU = all processes of the system (3 agents; lsyncd with its rsync "
                   "children; tail, zstd, tee, 2 nc and 2 nc -l + zstd -d), from wait4() rusage; CPU % = CPU s per "
-                  "byte x the row's MB/s. In max rows the lag is mostly backlog (the writer outruns replication).")
+                  "byte x the row's MB/s. Peak RSS = VmHWM of each process (lsyncd's rsyncs: largest sum over "
+                  "the live ones, sampled every 20 ms). In max rows the lag is mostly backlog (the writer outruns replication).")
     report.append("")
     report.append(notes(rows))
     report.append("")
