@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +36,21 @@ Agent::~Agent() {
 Status Agent::Init() {
   const AgentConfig& ac = config_.agent;
   if (::mkdir(ac.data_dir.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoStatus("create data_dir " + ac.data_dir);
+  // Two agents on one data_dir would corrupt each other's replicas and state: hold a lock.
+  std::string lock_path = ac.data_dir + "/agent.lock";
+  lock_.Reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  if (!lock_) return ErrnoStatus("open " + lock_path);
+  if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {0};
+    ssize_t n = ::pread(lock_.get(), pid, sizeof pid - 1, 0);
+    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
+    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+    return Status::Error("another tailsafe-agent (pid " + holder + ") is using data_dir " + ac.data_dir);
+  }
+  std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_.get(), 0) != 0 || ::pwrite(lock_.get(), me.data(), me.size(), 0) < 0) {
+    return ErrnoStatus("write " + lock_path);
+  }
   Result<StateStore> store = StateStore::Open(ac.data_dir + "/state.db");
   if (!store) return store.status();
   store_.emplace(std::move(store.value()));

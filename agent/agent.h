@@ -26,6 +26,7 @@
 #include "agent/state_store.h"
 #include "common/compress.h"
 #include "common/config.h"
+#include "common/fd.h"
 #include "common/uv_handle.h"
 
 namespace tailsafe {
@@ -50,6 +51,7 @@ class Agent {
   uint64_t MinAcked(const Generation& g) const;
 
   Config config_;
+  Fd lock_;  // flock on DATA_DIR/agent.lock while this agent runs
   uv_loop_t loop_{};
   std::optional<StateStore> store_;
   std::unique_ptr<Committer> committer_;

@@ -73,6 +73,12 @@ BOOST_AUTO_TEST_CASE(status_human_and_json) {
   Run sock = Exec(BinDir() + "/tailsafectl -c /nonexistent status --json --socket " + c.ControlSocket(0));
   BOOST_TEST(sock.code == 0, sock.out);
 
+  // A second agent on the same data_dir refuses to start and names the first.
+  Run twice = Exec(BinDir() + "/tailsafe-agent -c " + c.ConfigPath(0));
+  BOOST_TEST(twice.code == 1, twice.out);
+  BOOST_TEST(Contains(twice.out, "another tailsafe-agent (pid " + std::to_string(c.Pid(0)) + ")"), twice.out);
+  BOOST_TEST(c.Running(0));
+
   BOOST_TEST(c.Stop(0).ok());
   Run down = Exec(ctl + " status");
   BOOST_TEST(down.code == 1);

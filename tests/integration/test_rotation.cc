@@ -195,3 +195,28 @@ BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(late_files)
+
+// A bolt whose file, and even whose directory, does not exist when the agent starts is picked
+// up once it appears (the directory by the rescan timer, the file by the directory watch).
+BOOST_AUTO_TEST_CASE(missing_directory_and_file_are_picked_up_later) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  opt.rescan_interval_ms = 100;
+  TestCluster c("late", opt);
+  std::string spool = c.root() + "/h1/spool";
+  BOOST_REQUIRE(::rmdir(spool.c_str()) == 0);
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(::mkdir(spool.c_str(), 0755) == 0);
+  RotatingWriter w(c.BoltFile(0, 0), 7);
+  w.Write(200000);
+  std::string why;
+  BOOST_TEST(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why); }, 10), why);
+  BOOST_TEST(c.Stop(0).ok());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
