@@ -13,7 +13,7 @@
 
 namespace tailsafe {
 
-Agent::Agent(Config config) : config_(std::move(config)), compressor_(config_.agent.compression_level) {
+Agent::Agent(Config config) : config_(std::move(config)) {
   uv_loop_init(&loop_);
 }
 
@@ -79,7 +79,6 @@ Status Agent::Init() {
     env.window_bytes = ac.window_bytes;
     env.reconnect_max_ms = ac.reconnect_max_ms;
     env.sources = &sources_;
-    env.compressor = &compressor_;
     // Peer ACK offsets are informational in state.db (the peer's POSITION is the truth on
     // resume), so they never cause a commit of their own: they ride along with the next one,
     // or the once-a-second flush.
@@ -94,6 +93,13 @@ Status Agent::Init() {
     BoltSource::Hooks hooks;
     hooks.changed = [this] { Kick(true, false); };
     hooks.min_acked = [this](const Generation& g) { return MinAcked(g); };
+    hooks.min_cursor = [this](const Generation& g) {
+      uint64_t m = UINT64_MAX;
+      for (const auto& link : links_) {
+        if (const PeerLink::Cursor* c = link->CursorOf(g)) m = std::min(m, c->positioned ? c->sent : c->acked);
+      }
+      return m;
+    };
     hooks.request_commit = [this] { Kick(false, true); };
     sources_.push_back(std::make_unique<BoltSource>(&loop_, bolt, ac, std::move(hooks), &next_stream_));
   }

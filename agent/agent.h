@@ -60,7 +60,6 @@ class Agent {
   std::vector<std::unique_ptr<BoltSource>> sources_;
   std::vector<std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<ControlServer> control_;
-  Compressor compressor_;
   UvPtr<uv_idle_t> kick_;
   UvPtr<uv_timer_t> ack_flush_;
   UvPtr<uv_signal_t> sigterm_;

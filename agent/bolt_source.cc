@@ -19,6 +19,8 @@ namespace tailsafe {
 namespace {
 
 constexpr uint64_t kMaxCachedFrameBytes = 16u << 20;  // encoded bytes per generation
+constexpr uint64_t kInlineEncodeBytes = 64u << 10;     // larger frames are encoded off the loop
+constexpr size_t kMaxEncodeJobs = 3;                   // per generation, counting prefetch
 constexpr size_t kMaxGrowthPoints = 4096;
 
 Fd OpenForReading(const std::string& path, int dirfd = AT_FDCWD) {
@@ -54,6 +56,7 @@ BoltSource::BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfi
       bolt_(bolt),
       chunk_bytes_(agent.chunk_bytes),
       window_bytes_(agent.window_bytes),
+      compression_level_(agent.compression_level),
       seal_after_ms_(agent.seal_after_ms),
       rescan_ms_(agent.rescan_interval_ms),
       hooks_(std::move(hooks)),
@@ -66,6 +69,7 @@ BoltSource::BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfi
 BoltSource::~BoltSource() { Stop(); }
 
 void BoltSource::Stop() {
+  alive_.reset();  // encode jobs still in flight deliver nothing after this
   poll_.Reset();
   rescan_timer_.Reset();
   seal_timer_.Reset();
@@ -288,6 +292,7 @@ void BoltSource::ArmSealTimer() {
     uint64_t due = g->last_growth_ns + uint64_t{seal_after_ms_} * 1000000;
     soonest = std::min(soonest, due > now ? due - now : 0);
   }
+  if (!seal_timer_) return;  // stopped
   if (soonest == UINT64_MAX) {
     uv_timer_stop(seal_timer_.get());
     return;
@@ -444,7 +449,8 @@ void BoltSource::ReleaseAcked() {
   for (auto it = gens_.begin(); it != gens_.end();) {
     Generation& g = **it;
     uint64_t acked = hooks_.min_acked(g);
-    while (!g.frames.empty() && g.frames.begin()->first + g.frames.begin()->second.first <= acked) {
+    uint64_t behind = std::max(acked, hooks_.min_cursor(g));
+    while (!g.frames.empty() && g.frames.begin()->first + g.frames.begin()->second.first <= behind) {
       DropFrame(g, g.frames.begin());
     }
     while (g.growth.size() > 1 && g.growth.front().first <= acked) g.growth.pop_front();
@@ -488,38 +494,164 @@ void BoltSource::Collect(Committer::Batch* batch) {
   }
 }
 
-Result<std::shared_ptr<const std::string>> BoltSource::GetFrame(Generation& g, uint64_t offset, uint64_t max_len,
-                                                                uint32_t* raw_len, Compressor* c) {
+namespace {
+
+// Reads and encodes bytes [offset, offset + n) of a generation: runs on the loop for small
+// frames and on a worker thread for large ones, so it touches nothing but its arguments.
+Result<std::string> EncodeRange(int fd, uint32_t stream, uint64_t offset, uint64_t n, Compressor* c,
+                                std::unique_ptr<char[]>* buf, size_t* buf_size) {
+  if (*buf_size < n) {
+    buf->reset(new char[n]);  // not zero-filled: pread overwrites it
+    *buf_size = n;
+  }
+  if (!PreadFull(fd, buf->get(), n, offset)) {
+    return Status::Error("short read at offset " + std::to_string(offset));
+  }
+  return EncodeData(stream, offset, std::string_view(buf->get(), n), c);
+}
+
+}  // namespace
+
+struct BoltSource::EncodeJob {
+  uv_work_t req;
+  std::weak_ptr<int> alive;  // of the BoltSource
+  BoltSource* source;
+  std::shared_ptr<Generation> gen;
+  std::shared_ptr<Fd> fd;
+  uint32_t stream;
+  uint64_t offset;
+  uint64_t n;
+  std::unique_ptr<Compressor> compressor;
+  std::unique_ptr<char[]> buf;
+  size_t buf_size = 0;
+  Result<std::string> out = Status::Error("not run");
+};
+
+std::unique_ptr<Compressor> BoltSource::TakeCompressor() {
+  if (compressors_.empty()) return std::make_unique<Compressor>(compression_level_);
+  auto c = std::move(compressors_.back());
+  compressors_.pop_back();
+  return c;
+}
+
+BoltSource::FrameStatus BoltSource::GetFrame(Generation& g, uint64_t offset, uint64_t max_len, uint32_t* raw_len,
+                                             std::shared_ptr<const std::string>* frame, Status* error) {
   auto it = g.frames.find(offset);
   if (it != g.frames.end() && it->second.first <= max_len) {
     ++stats_.frame_cache_hits;
     *raw_len = it->second.first;
-    return it->second.second;
+    *frame = it->second.second;
+    return FrameStatus::kReady;
   }
-  if (!g.fd) return Status::Error("generation " + std::to_string(g.gen) + " is closed");
+  if (g.encoding.count(offset)) return FrameStatus::kPending;
+  if (!g.fd) {
+    *error = Status::Error("generation " + std::to_string(g.gen) + " is closed");
+    return FrameStatus::kError;
+  }
   uint64_t n = std::min<uint64_t>({max_len, chunk_bytes_, kMaxDataRaw});
-  if (n == 0) return Status::Error("empty read");
-  if (read_buf_size_ < n) {
-    read_buf_.reset(new char[n]);  // not zero-filled: pread overwrites it
-    read_buf_size_ = n;
+  if (n == 0) {
+    *error = Status::Error("empty read");
+    return FrameStatus::kError;
   }
-  if (!PreadFull(g.fd->get(), read_buf_.get(), n, offset)) {
-    return Status::Error("bolt " + bolt_.name + ": short read at offset " + std::to_string(offset) +
-                         " of generation " + std::to_string(g.gen));
+  if (n <= kInlineEncodeBytes) {
+    // Small frames (the common case at low rates: one write, one frame) cost less inline than a
+    // round trip through the thread pool, and bound the loop's pause to ~0.1 ms.
+    if (!inline_compressor_) inline_compressor_ = TakeCompressor();
+    Result<std::string> encoded = EncodeRange(g.fd->get(), g.stream, offset, n, inline_compressor_.get(), &read_buf_,
+                                              &read_buf_size_);
+    if (!encoded) {
+      *error = encoded.status().Context("bolt " + bolt_.name + " generation " + std::to_string(g.gen));
+      return FrameStatus::kError;
+    }
+    *frame = CacheFrame(g, offset, n, std::move(encoded.value()));
+    *raw_len = static_cast<uint32_t>(n);
+    return FrameStatus::kReady;
   }
-  Result<std::string> frame = EncodeData(g.stream, offset, std::string_view(read_buf_.get(), n), c);
-  if (!frame) return frame.status();
-  auto shared = std::make_shared<const std::string>(std::move(frame.value()));
+  // Large frames: encode on the thread pool, and prefetch the next full chunks while at it.
+  std::shared_ptr<Generation> gp;
+  for (auto& candidate : gens_) {
+    if (candidate.get() == &g) gp = candidate;
+  }
+  if (!gp) {
+    *error = Status::Error("generation is gone");
+    return FrameStatus::kError;
+  }
+  StartEncode(gp, offset, n);
+  // Prefetch only within one window of cached frames: the budget limits reading ahead, never
+  // what a cursor asked for.
+  for (uint64_t next = offset + n; g.encoding.size() < kMaxEncodeJobs && next + chunk_bytes_ <= g.size &&
+                                   g.frame_raw_bytes + chunk_bytes_ * g.encoding.size() < window_bytes_;
+       next += chunk_bytes_) {
+    if (!g.frames.count(next) && !g.encoding.count(next)) StartEncode(gp, next, chunk_bytes_);
+  }
+  return FrameStatus::kPending;
+}
+
+void BoltSource::StartEncode(const std::shared_ptr<Generation>& g, uint64_t offset, uint64_t n) {
+  auto* job = new EncodeJob{};
+  job->req.data = job;
+  job->alive = alive_;
+  job->source = this;
+  job->gen = g;
+  job->fd = g->fd;
+  job->stream = g->stream;
+  job->offset = offset;
+  job->n = n;
+  job->compressor = TakeCompressor();
+  g->encoding.insert(offset);
+  int rc = uv_queue_work(
+      loop_, &job->req,
+      [](uv_work_t* req) {
+        auto* j = static_cast<EncodeJob*>(req->data);
+        j->out = EncodeRange(j->fd->get(), j->stream, j->offset, j->n, j->compressor.get(), &j->buf, &j->buf_size);
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<EncodeJob> j(static_cast<EncodeJob*>(req->data));
+        if (j->alive.expired()) return;  // the source is gone; nothing to deliver
+        j->source->FinishEncode(*j);
+      });
+  if (rc != 0) {
+    g->encoding.erase(offset);
+    compressors_.push_back(std::move(job->compressor));
+    delete job;
+  }
+}
+
+void BoltSource::FinishEncode(EncodeJob& j) {
+  compressors_.push_back(std::move(j.compressor));
+  Generation& g = *j.gen;
+  g.encoding.erase(j.offset);
+  if (!j.out) {
+    LOG_WARN("bolt %s: generation %llu: %s", bolt_.name.c_str(), static_cast<unsigned long long>(g.gen),
+             j.out.status().message().c_str());
+    Check();  // a short read means the file changed under us
+    return;
+  }
+  if (g.shippable() && g.fd) CacheFrame(g, j.offset, j.n, std::move(j.out.value()));
+  hooks_.changed();
+}
+
+std::shared_ptr<const std::string> BoltSource::CacheFrame(Generation& g, uint64_t offset, uint64_t n, std::string encoded) {
+  auto shared = std::make_shared<const std::string>(std::move(encoded));
   ++stats_.frames_encoded;
   // Keep the frames of one window, so peers anywhere within a window of each other share one
   // compression; frames every peer has acknowledged are dropped in ReleaseAcked.
+  if (auto old = g.frames.find(offset); old != g.frames.end()) DropFrame(g, old);
+  // Frames every connected peer has already sent are of no more use.
+  uint64_t behind = hooks_.min_cursor(g);
+  while (!g.frames.empty() && g.frames.begin()->first + g.frames.begin()->second.first <= behind) {
+    DropFrame(g, g.frames.begin());
+  }
   g.frames[offset] = {static_cast<uint32_t>(n), shared};
   g.frame_bytes += shared->size();
   g.frame_raw_bytes += n;
-  while (g.frames.size() > 1 && (g.frame_raw_bytes > window_bytes_ + chunk_bytes_ || g.frame_bytes > kMaxCachedFrameBytes)) {
-    DropFrame(g, g.frames.begin());
+  // Over the memory cap (peers far apart), shed the oldest frames, or the furthest prefetch when
+  // the oldest is this one: the frame just asked for must survive, or its cursor would ask again
+  // forever.
+  while (g.frames.size() > 1 && g.frame_bytes > kMaxCachedFrameBytes) {
+    auto victim = g.frames.begin()->first != offset ? g.frames.begin() : std::prev(g.frames.end());
+    DropFrame(g, victim);
   }
-  *raw_len = static_cast<uint32_t>(n);
   return shared;
 }
 

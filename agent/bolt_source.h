@@ -24,6 +24,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,7 @@ struct Generation {
   uint64_t last_growth_ns = 0;
   // (size, time first seen) points, for lag in seconds; pruned as every peer acknowledges.
   std::deque<std::pair<uint64_t, uint64_t>> growth;
+  std::set<uint64_t> encoding;  // offsets being encoded on the thread pool
   // Recently encoded DATA frames by offset: (raw length, frame bytes).
   std::map<uint64_t, std::pair<uint32_t, std::shared_ptr<const std::string>>> frames;
   uint64_t frame_bytes = 0;      // encoded bytes held in `frames`
@@ -73,6 +75,8 @@ class BoltSource {
   struct Hooks {
     std::function<void()> changed;  // new bytes, a new generation, a seal
     std::function<uint64_t(const Generation&)> min_acked;  // over every peer
+    // Lowest offset a connected peer will still send of `g`; UINT64_MAX when none is connected.
+    std::function<uint64_t(const Generation&)> min_cursor;
     std::function<void()> request_commit;
   };
   struct Stats {
@@ -101,10 +105,12 @@ class BoltSource {
   // Adds dirty generation rows to a commit.
   void Collect(Committer::Batch* batch);
 
-  // The encoded DATA frame for bytes [offset, offset + n) of `g`, n <= max_len, reading the
-  // file if the frame is not cached.
-  Result<std::shared_ptr<const std::string>> GetFrame(Generation& g, uint64_t offset, uint64_t max_len,
-                                                      uint32_t* raw_len, Compressor* c);
+  // The encoded DATA frame for bytes [offset, offset + n) of `g`, n <= max_len. kReady: in
+  // `frame`. kPending: being encoded off the loop; `changed` fires when it is ready. Small frames
+  // are encoded inline; large ones on the libuv thread pool, with the next chunks prefetched.
+  enum class FrameStatus { kReady, kPending, kError };
+  FrameStatus GetFrame(Generation& g, uint64_t offset, uint64_t max_len, uint32_t* raw_len,
+                       std::shared_ptr<const std::string>* frame, Status* error);
   // XXH3 of bytes [end - len, end) of `g`; an error if the file no longer has them.
   Result<uint64_t> WindowHash(Generation& g, uint64_t end, uint32_t len);
   // A peer's replica of `g` does not match the file: log, count, continue in a new generation.
@@ -129,6 +135,11 @@ class BoltSource {
   Fd FindInodeInDir(uint64_t dev, uint64_t ino);
   bool HeadMatches(int fd, uint32_t head_len, uint64_t head_hash);
   void UpdateHead(Generation& g);
+  struct EncodeJob;
+  void StartEncode(const std::shared_ptr<Generation>& g, uint64_t offset, uint64_t n);
+  void FinishEncode(EncodeJob& job);
+  std::shared_ptr<const std::string> CacheFrame(Generation& g, uint64_t offset, uint64_t n, std::string encoded);
+  std::unique_ptr<Compressor> TakeCompressor();
   void MarkLost(Generation& g, const std::string& why);
   void ClearFrames(Generation& g);
   void DropFrame(Generation& g, std::map<uint64_t, std::pair<uint32_t, std::shared_ptr<const std::string>>>::iterator it);
@@ -141,6 +152,7 @@ class BoltSource {
   std::string base_;
   uint32_t chunk_bytes_;
   uint32_t window_bytes_;
+  int compression_level_;
   uint32_t seal_after_ms_;
   uint32_t rescan_ms_;
   Hooks hooks_;
@@ -154,6 +166,9 @@ class BoltSource {
   UvPtr<uv_timer_t> seal_timer_;
   std::deque<std::shared_ptr<Generation>> gens_;
   std::vector<OriginGenRow> released_rows_;  // to persist
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // encode jobs check it on return
+  std::unique_ptr<Compressor> inline_compressor_;
+  std::vector<std::unique_ptr<Compressor>> compressors_;  // idle ones, reused by encode jobs
   std::unique_ptr<char[]> read_buf_;
   size_t read_buf_size_ = 0;
   Stats stats_;

@@ -347,14 +347,16 @@ void PeerLink::Pump() {
     while (c.sent < end && c.sent - c.acked < env_.window_bytes &&
            uv_stream_get_write_queue_size(conn_->tcp.stream()) < kMaxWriteQueue) {
       uint32_t raw = 0;
-      uint64_t room = std::min<uint64_t>(end - c.sent, env_.window_bytes - (c.sent - c.acked));
-      auto frame = c.source->GetFrame(g, c.sent, room, &raw, env_.compressor);
-      if (!frame) {
-        LOG_WARN("peer %s: %s", peer_.id.c_str(), frame.status().message().c_str());
+      std::shared_ptr<const std::string> frame;
+      Status err;
+      auto st = c.source->GetFrame(g, c.sent, end - c.sent, &raw, &frame, &err);
+      if (st == BoltSource::FrameStatus::kPending) break;  // pumped again when it is encoded
+      if (st == BoltSource::FrameStatus::kError) {
+        LOG_WARN("peer %s: %s", peer_.id.c_str(), err.message().c_str());
         c.source->Check();  // a short read means the file changed under us
         break;
       }
-      Send(frame.value());
+      Send(frame);
       if (!connected()) return;  // Send may drop the connection, which clears the cursors
       c.sent += raw;
       stats_.bytes_sent += raw;

@@ -39,7 +39,6 @@ class PeerLink {
     uint32_t window_bytes = 0;
     uint32_t reconnect_max_ms = 0;
     const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
-    Compressor* compressor = nullptr;
     std::function<void()> acks_changed;
     std::function<void()> request_commit;
   };

@@ -92,8 +92,8 @@ Result<std::shared_ptr<Replica>> ReplicaStore::Open(const std::string& origin, c
   if (size > r->durable) {
     // Bytes past the durable mark were never acknowledged; the origin sends them again.
     if (::ftruncate(fd, static_cast<off_t>(r->durable)) != 0) return ErrnoStatus("truncate " + r->path);
-    if (known) LOG_INFO("replica %s: cut %llu unacknowledged bytes", r->path.c_str(),
-                        static_cast<unsigned long long>(size - r->durable));
+    LOG_INFO("replica %s: cut %llu unacknowledged bytes", r->path.c_str(),
+             static_cast<unsigned long long>(size - r->durable));
   } else if (size < r->durable) {
     LOG_ERROR("replica %s holds %llu bytes but %llu were recorded durable: the disk lost acknowledged "
               "bytes; fetching them again", r->path.c_str(), static_cast<unsigned long long>(size),
