@@ -219,4 +219,32 @@ BOOST_AUTO_TEST_CASE(peer_down_60s_catches_up_with_flat_memory) {
   for (int i = 0; i < c.size(); ++i) BOOST_TEST(c.Stop(i).ok());
 }
 
+// Two peers pulling one fast-growing file through a window barely larger than a frame: the
+// shared frame cache is under constant pressure while large frames are encoded off the loop and
+// prefetched. (A first version evicted the very frame a cursor had asked for and livelocked.)
+BOOST_AUTO_TEST_CASE(small_window_under_cache_pressure_converges) {
+  uint64_t seed = Seed();
+  ClusterOptions opt;
+  opt.bolts_per_agent = 1;
+  opt.window_bytes = 300000;
+  TestCluster c("pressure", opt);
+  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.Start(i).ok());
+  AppendWriter w(c.BoltFile(0, 0), 100'000'000, seed);
+  w.Start();
+  w.Join();
+  std::string why;
+  bool ok = WaitUntil([&] {
+    return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why) &&
+           FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(2, 0, 0, 1), &why);
+  }, 30, 100);
+  if (!ok) c.Keep();
+  BOOST_TEST(ok, why);
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  uint64_t encoded = (*st)["bolts"][0]["frames_encoded"].get<uint64_t>();
+  uint64_t hits = (*st)["bolts"][0]["frame_cache_hits"].get<uint64_t>();
+  BOOST_TEST_MESSAGE("frames encoded " << encoded << ", served from the cache " << hits);
+  for (int i = 0; i < c.size(); ++i) BOOST_TEST(c.Stop(i).ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
