@@ -132,9 +132,17 @@ Status Agent::Init() {
   }, 1000, 1000);
 
   control_ = std::make_unique<ControlServer>(&loop_, ac.control_socket, [this](const std::string& req) {
-    if (req == "status") return StatusJson();
-    if (req == "acklog") return AckLogJson();
-    return nlohmann::json{{"error", "unknown request '" + req.substr(0, 64) + "'; try 'status'"}}.dump();
+    // Replies are built from peer-supplied text too (errors, ids): never let bad UTF-8 or any
+    // other exception escape into libuv's C callbacks.
+    try {
+      if (req == "status") return StatusJson();
+      if (req == "acklog") return AckLogJson();
+      return nlohmann::json{{"error", "unknown request '" + req.substr(0, 64) + "'; try 'status'"}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace);
+    } catch (const std::exception& e) {
+      return nlohmann::json{{"error", std::string("internal error: ") + e.what()}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
   });
   if (Status s = control_->Listen(); !s) return s;
 
@@ -217,7 +225,7 @@ std::string Agent::AckLogJson() {
     for (const auto& e : link->DrainAckLog()) events.push_back({e.t_ns, e.bolt, e.gen, e.durable});
     doc[link->peer().id] = std::move(events);
   }
-  return doc.dump();
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string Agent::StatusJson() const {
@@ -319,7 +327,7 @@ std::string Agent::StatusJson() const {
                      {"bytes_received", ss.bytes_received},
                      {"frames_received", ss.frames_received}};
   doc["commits"] = {{"batches", committer_->commits()}, {"files_synced", committer_->files_synced()}};
-  return doc.dump();
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tailsafe

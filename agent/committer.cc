@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
 #include "common/log.h"
 
 namespace tailsafe {
@@ -11,11 +15,15 @@ struct Committer::Work {
   Committer* self;
   Batch batch;
   StateStore* store;
+  int delay_ms;
   Status result;
 };
 
 Committer::Committer(uv_loop_t* loop, StateStore* store, std::function<void(const Status&)> on_error)
-    : loop_(loop), store_(store), on_error_(std::move(on_error)) {}
+    : loop_(loop), store_(store), on_error_(std::move(on_error)) {
+  // Test hook: slow every commit down, to open the window between "written" and "durable".
+  if (const char* d = std::getenv("TAILSAFE_TEST_COMMIT_DELAY_MS")) test_delay_ms_ = std::atoi(d);
+}
 
 void Committer::Request() {
   requested_ = true;
@@ -27,6 +35,7 @@ void Committer::Submit() {
   auto* w = new Work();
   w->self = this;
   w->store = store_;
+  w->delay_ms = test_delay_ms_;
   for (auto& c : collectors_) c(&w->batch);
   if (w->batch.empty()) {
     delete w;
@@ -39,6 +48,7 @@ void Committer::Submit() {
       [](uv_work_t* req) {
         // Worker thread: touches only the batch and the store.
         auto* work = static_cast<Work*>(req->data);
+        if (work->delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(work->delay_ms));
         for (const auto& f : work->batch.files) {
           if (::fdatasync(f->get()) != 0) {
             work->result = ErrnoStatus("fdatasync of a replica file");

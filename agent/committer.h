@@ -56,6 +56,7 @@ class Committer {
   bool in_flight_ = false;
   bool requested_ = false;
   bool failed_ = false;
+  int test_delay_ms_ = 0;  // TAILSAFE_TEST_COMMIT_DELAY_MS, for tests only
   uint64_t commits_ = 0;
   uint64_t files_synced_ = 0;
 };

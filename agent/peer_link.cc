@@ -200,7 +200,7 @@ void PeerLink::OnFrame(const Frame& f) {
     if (f.type == MessageType::kReject) {
       RejectMsg m;
       Status s = DecodeReject(f, &m);
-      Drop("peer refused us: " + (s.ok() ? m.reason : s.message()));
+      Drop("peer refused us: " + Printable(s.ok() ? m.reason : s.message()));
       return;
     }
     WelcomeMsg m;
@@ -209,7 +209,7 @@ void PeerLink::OnFrame(const Frame& f) {
       return;
     }
     if (m.peer != peer_.id) {
-      Drop("the agent at " + peer_.address.ToString() + " is '" + m.peer.substr(0, 64) + "', not '" + peer_.id + "'");
+      Drop("the agent at " + peer_.address.ToString() + " is '" + Printable(m.peer, 64) + "', not '" + peer_.id + "'");
       return;
     }
     if (m.version < kWireVersionMin || m.version > kWireVersionMax) {
@@ -242,7 +242,7 @@ void PeerLink::OnFrame(const Frame& f) {
     case MessageType::kReject: {
       RejectMsg m;
       Status s = DecodeReject(f, &m);
-      return Drop("peer ended the session: " + (s.ok() ? m.reason : s.message()));
+      return Drop("peer ended the session: " + Printable(s.ok() ? m.reason : s.message()));
     }
     default:
       return Drop(std::string("unexpected ") + MessageTypeName(f.type) + " from peer");

@@ -132,7 +132,7 @@ Status ReplicaSession::OnHello(const Frame& f) {
     return Status::Error("rejected: " + reason);
   };
   if (m.cluster != cfg.cluster.name) {
-    return reject("cluster '" + m.cluster.substr(0, 64) + "' is not this agent's cluster '" + cfg.cluster.name + "'");
+    return reject("cluster '" + Printable(m.cluster, 64) + "' is not this agent's cluster '" + cfg.cluster.name + "'");
   }
   if (Status s = CheckName("origin id", m.origin); !s) return reject(s.message());
   if (m.origin == cfg.agent.id) return reject("origin id '" + m.origin + "' is this agent's own id");
@@ -175,18 +175,31 @@ Status ReplicaSession::OnOpen(const Frame& f) {
   rep->session = this;
   rep->stream = m.stream;
   streams_[m.stream] = rep;
+  if (rep->written > rep->durable) {
+    // Bytes from an earlier connection are written but not yet durable: POSITION promises
+    // durability, so it waits for the commit that covers them (see ReplicaServer's on_durable).
+    rep->position_pending = true;
+    server_->store()->MarkDirty(*rep);
+    return Status::Ok();
+  }
+  return SendPosition(m.stream, *rep);
+}
+
+Status ReplicaSession::SendPosition(uint32_t stream, Replica& rep) {
+  rep.position_pending = false;
   PositionMsg pos;
-  pos.stream = m.stream;
-  pos.durable = rep->written;
-  pos.window_len = static_cast<uint32_t>(std::min<uint64_t>(rep->written, kWindowHashBytes));
+  pos.stream = stream;
+  pos.durable = rep.durable;
+  pos.window_len = static_cast<uint32_t>(std::min<uint64_t>(rep.durable, kWindowHashBytes));
   if (pos.window_len > 0) {
     std::string win(pos.window_len, '\0');
-    ssize_t n = ::pread(rep->fd->get(), win.data(), pos.window_len, static_cast<off_t>(rep->written - pos.window_len));
-    if (n != static_cast<ssize_t>(pos.window_len)) return Status::Error("cannot read replica " + rep->path);
+    ssize_t n = ::pread(rep.fd->get(), win.data(), pos.window_len, static_cast<off_t>(rep.durable - pos.window_len));
+    if (n != static_cast<ssize_t>(pos.window_len)) {
+      return ErrnoStatus("cannot read the resume window of replica " + rep.path);
+    }
     pos.window_hash = Hash64(win);
   }
   Send(EncodePosition(pos));
-  // Bytes already durable are acknowledged at once, so the origin can release them.
   return Status::Ok();
 }
 
@@ -270,7 +283,12 @@ void ReplicaSession::Close(const std::string& why, bool error) {
 ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, ReplicaStore* store)
     : loop_(loop), config_(config), store_(store) {
   store_->on_durable = [this](Replica& r) {
-    if (r.session != nullptr) r.session->SendAck(r.stream, r.durable);
+    if (r.session == nullptr) return;
+    if (!r.position_pending) {
+      r.session->SendAck(r.stream, r.durable);
+    } else if (r.durable == r.written) {
+      if (Status s = r.session->SendPosition(r.stream, r); !s) r.session->Close(s.message(), true);
+    }
   };
 }
 
@@ -330,11 +348,12 @@ void ReplicaServer::OnConnection(int status) {
 }
 
 void ReplicaServer::Claim(ReplicaSession* s) {
+  // Close() retires the session (erasing it from sessions_), so collect first, close after.
+  std::vector<ReplicaSession*> replaced;
   for (auto& [id, other] : sessions_) {
-    if (other.get() != s && other->origin() == s->origin()) {
-      other->Close("replaced by a new connection from " + s->remote(), false);
-    }
+    if (other.get() != s && other->origin() == s->origin()) replaced.push_back(other.get());
   }
+  for (ReplicaSession* other : replaced) other->Close("replaced by a new connection from " + s->remote(), false);
 }
 
 void ReplicaServer::Retire(ReplicaSession* s) {

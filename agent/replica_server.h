@@ -31,6 +31,8 @@ class ReplicaSession {
   ~ReplicaSession();
   void Start();
   void SendAck(uint32_t stream, uint64_t durable);
+  // POSITION for `stream`: the replica's durable size and the hash of the window before it.
+  Status SendPosition(uint32_t stream, Replica& rep);
   const std::string& origin() const { return origin_; }
   const std::string& remote() const { return remote_; }
   uint64_t id() const { return id_; }

@@ -5,7 +5,8 @@
 // generation on its origin: cat, grep and sha256sum work on it.
 //
 // In memory, each replica knows three sizes: `written` (pwritten, in the page cache),
-// `durable` (fdatasync'd and recorded in state.db: what has been acknowledged) and, when the
+// `durable` (fdatasync'd and recorded in state.db: what has been acknowledged, and the only size
+// POSITION ever reports) and, when the
 // origin sealed it, its final size. When a replica is opened again after a restart, bytes past
 // `durable` are cut off: they were never acknowledged and the origin will send them again.
 // Names are validated before they get here, so a path can never leave DATA_DIR/replicas.
@@ -38,6 +39,7 @@ struct Replica {
   bool sealed = false;
   bool sealed_durable = false;
   bool dirty = false;
+  bool position_pending = false;  // an OPEN waits for `written` to become durable
   // The session currently streaming into this replica, and its stream id there.
   ReplicaSession* session = nullptr;
   uint32_t stream = 0;

@@ -15,13 +15,15 @@ bool IsValidName(std::string_view name) {
   return true;
 }
 
+std::string Printable(std::string_view text, size_t max) {
+  std::string shown;
+  for (char c : text.substr(0, max)) shown += (c >= 0x20 && c < 0x7f) ? c : '?';
+  return shown;
+}
+
 Status CheckName(std::string_view what, std::string_view name) {
   if (IsValidName(name)) return Status::Ok();
-  std::string shown;
-  for (char c : name.substr(0, 64)) {
-    shown += (c >= 0x20 && c < 0x7f) ? c : '?';
-  }
-  return Status::Error(std::string(what) + " '" + shown +
+  return Status::Error(std::string(what) + " '" + Printable(name, 64) +
                        "' is invalid: use 1 to 128 characters from [a-zA-Z0-9._-], not '.' or '..'");
 }
 

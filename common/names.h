@@ -3,6 +3,7 @@
 // out of the directory it is joined under.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "common/status.h"
@@ -12,6 +13,9 @@ namespace tailsafe {
 constexpr size_t kMaxNameLength = 128;
 
 bool IsValidName(std::string_view name);
+// `text` made safe for logs and JSON: printable ASCII kept, every other byte shown as '?',
+// cut to `max` bytes. For anything a peer sent.
+std::string Printable(std::string_view text, size_t max = 200);
 // Ok, or "<what> 'name' is invalid: ..." explaining the rule.
 Status CheckName(std::string_view what, std::string_view name);
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/compress.h"
+#include "common/control_client.h"
 #include "common/fd.h"
 #include "common/wire.h"
 #include "tests/support/cluster.h"
@@ -204,6 +205,51 @@ BOOST_AUTO_TEST_CASE(bad_frames_are_refused_and_write_nothing) {
   BOOST_TEST(c.Running(1));
   BOOST_TEST(c.Stop(0).ok());
   BOOST_TEST(c.Stop(1).ok());
+}
+
+// An origin that connects again while its old session is still open replaces it (this happens
+// after a partition heals). With another origin's session in between, replacing used to walk a
+// map it was erasing from.
+BOOST_AUTO_TEST_CASE(repeated_hello_from_one_origin_replaces_its_session) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  TestCluster c("rehello", opt);
+  BOOST_REQUIRE(c.Start(1).ok());
+  uint16_t port = ListenPort(c, 1);
+  std::vector<Fd> conns;
+  for (const char* origin : {"x1", "y1", "x1", "y1", "x1"}) {
+    Fd s(ConnectTo(port));
+    BOOST_REQUIRE(s.valid());
+    std::string hello = EncodeHello({1, 1, "test", origin});
+    BOOST_REQUIRE(::send(s.get(), hello.data(), hello.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(hello.size()));
+    char buf[256];
+    timeval tv{5, 0};
+    ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    BOOST_TEST(::recv(s.get(), buf, sizeof buf, 0) > 0);  // WELCOME
+    conns.push_back(std::move(s));
+  }
+  BOOST_TEST(c.Running(1));
+  auto st = c.AgentStatus(1);
+  BOOST_TEST(st.ok());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
+// The control socket takes arbitrary bytes; the agent answers with a JSON error and lives on.
+BOOST_AUTO_TEST_CASE(garbage_on_the_control_socket_is_answered_not_fatal) {
+  ClusterOptions opt;
+  opt.agents = 1;
+  opt.bolts_per_agent = 1;
+  TestCluster c("ctlgarbage", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  for (std::string req : {std::string("st\xff" "atus"), std::string("\xc3\x28"), std::string(5000, 'x'), std::string("")}) {
+    Result<std::string> r = ControlRequest(c.ControlSocket(0), req, 5000);
+    BOOST_REQUIRE_MESSAGE(r.ok(), r.status().message());
+    BOOST_TEST(r->find("\"error\"") != std::string::npos, *r);
+  }
+  BOOST_TEST(c.Running(0));
+  BOOST_TEST(c.AgentStatus(0).ok());
+  BOOST_TEST(c.Stop(0).ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

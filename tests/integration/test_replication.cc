@@ -247,4 +247,48 @@ BOOST_AUTO_TEST_CASE(small_window_under_cache_pressure_converges) {
   for (int i = 0; i < c.size(); ++i) BOOST_TEST(c.Stop(i).ok());
 }
 
+// POSITION promises durability: an origin that reconnects while the peer still has written but
+// uncommitted bytes must not count them as acknowledged (the peer could still lose them).
+BOOST_AUTO_TEST_CASE(position_never_reports_uncommitted_bytes) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  TestCluster c("position", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  ::setenv("TAILSAFE_TEST_COMMIT_DELAY_MS", "2000", 1);
+  Status started = c.Start(1);
+  ::unsetenv("TAILSAFE_TEST_COMMIT_DELAY_MS");
+  BOOST_REQUIRE(started.ok());
+  AppendWriter w(c.BoltFile(0, 0), 2'000'000, 11);
+  w.Start();
+  w.Join();
+  auto replica_sizes = [&](uint64_t* durable, uint64_t* written) {
+    auto st = c.AgentStatus(1);
+    if (!st || (*st)["replicas"].empty()) return false;
+    *durable = (*st)["replicas"][0]["durable"].get<uint64_t>();
+    *written = (*st)["replicas"][0]["written"].get<uint64_t>();
+    return true;
+  };
+  uint64_t durable = 0, written = 0;
+  // Wait until the peer holds bytes it has not made durable yet, then restart the origin.
+  BOOST_REQUIRE(WaitUntil([&] { return replica_sizes(&durable, &written) && written > durable; }, 10, 5));
+  c.Kill(0, SIGKILL);
+  BOOST_REQUIRE(c.Start(0).ok());
+  // Until everything is durable, what the origin counts as acknowledged never exceeds it.
+  bool settled = WaitUntil([&] {
+    auto a = c.AgentStatus(0);
+    if (!a) return false;
+    uint64_t acked = (*a)["bolts"][0]["peers"][0]["acked"].get<uint64_t>();
+    uint64_t d = 0, wr = 0;
+    if (!replica_sizes(&d, &wr)) return false;
+    BOOST_TEST(acked <= d, "origin counts " << acked << " bytes acknowledged; the peer holds " << d << " durable");
+    return acked == FileSize(c.BoltFile(0, 0));
+  }, 30, 20);
+  BOOST_TEST(settled);
+  std::string why;
+  BOOST_TEST(FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why), why);
+  BOOST_TEST(c.Stop(0).ok());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
