@@ -251,6 +251,7 @@ std::string Agent::StatusJson() const {
     b["copies_found"] = st.copies_found;
     b["divergences"] = st.divergences;
     b["generations_lost"] = st.generations_lost;
+    b["bytes_after_seal"] = st.bytes_after_seal;
     json gens = json::array();
     uint64_t origin_size = 0, active_gen = 0;
     for (const auto& g : src->generations()) {

@@ -30,6 +30,17 @@ Fd OpenForReading(const std::string& path, int dirfd = AT_FDCWD) {
   return Fd(fd);
 }
 
+// True if another process has the file open for writing: the kernel refuses a read lease then.
+// Without the right to take leases (not the owner, no CAP_LEASE) this cannot be known: false,
+// and time alone decides. The lease is dropped at once; SIGIO is ignored by the agent.
+bool OpenForWritingElsewhere(int fd) {
+  if (::fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+    ::fcntl(fd, F_SETLEASE, F_UNLCK);
+    return false;
+  }
+  return errno == EAGAIN;
+}
+
 bool PreadFull(int fd, char* buf, size_t n, uint64_t offset) {
   size_t done = 0;
   while (done < n) {
@@ -222,9 +233,22 @@ void BoltSource::Check() {
   // 1. Sizes of every open generation (fstat is the truth, events only hints).
   for (size_t i = 0; i < gens_.size(); ++i) {
     Generation& g = *gens_[i];
-    if (!g.fd || g.state == GenState::kSealed || g.state == GenState::kLost) continue;
+    if (!g.fd || g.state == GenState::kLost) continue;
     struct stat st;
     if (::fstat(g.fd->get(), &st) != 0) continue;
+    if (g.state == GenState::kSealed) {
+      // Nothing should write to a sealed generation; if something does, say so loudly.
+      uint64_t sz = static_cast<uint64_t>(st.st_size);
+      if (sz > g.size) {
+        stats_.bytes_after_seal += sz - g.size;
+        LOG_ERROR("bolt %s: %llu bytes were appended to generation %llu after it was sealed at %llu bytes; "
+                  "they are not replicated (a process wrote to the rotated file long after rotation)",
+                  bolt_.name.c_str(), static_cast<unsigned long long>(sz - g.size),
+                  static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(g.final_size));
+        g.size = sz;
+      }
+      continue;
+    }
     uint64_t sz = static_cast<uint64_t>(st.st_size);
     // A file truncated and refilled past its old size between two checks looks like growth to
     // fstat; its first bytes give it away, so they are compared on every growth.
@@ -265,9 +289,20 @@ void BoltSource::Check() {
     }
   }
 
-  // 3. Seal rotated-away generations that stopped growing.
+  // 3. Seal rotated-away generations that stopped growing and that nobody holds open for
+  //    writing any more (a bolt that has not reopened its file yet may write again later).
+  uint64_t seal_ns = uint64_t{seal_after_ms_} * 1000000;
   for (auto& g : gens_) {
-    if (g->state == GenState::kRetired && now - g->last_growth_ns >= uint64_t{seal_after_ms_} * 1000000) {
+    if (g->state == GenState::kRetired && now - g->last_growth_ns >= seal_ns && now >= g->seal_check_ns) {
+      if (g->fd && OpenForWritingElsewhere(g->fd->get())) {
+        if (g->seal_check_ns == 0) {
+          LOG_INFO("bolt %s: generation %llu is quiet but still open for writing by another process; "
+                   "it stays open until that process closes it", bolt_.name.c_str(),
+                   static_cast<unsigned long long>(g->gen));
+        }
+        g->seal_check_ns = now + seal_ns;
+        continue;
+      }
       g->state = GenState::kSealed;
       g->final_size = g->size;
       g->row_dirty = true;
@@ -289,7 +324,7 @@ void BoltSource::ArmSealTimer() {
   uint64_t soonest = UINT64_MAX;
   for (auto& g : gens_) {
     if (g->state != GenState::kRetired) continue;
-    uint64_t due = g->last_growth_ns + uint64_t{seal_after_ms_} * 1000000;
+    uint64_t due = std::max(g->last_growth_ns + uint64_t{seal_after_ms_} * 1000000, g->seal_check_ns);
     soonest = std::min(soonest, due > now ? due - now : 0);
   }
   if (!seal_timer_) return;  // stopped

@@ -13,7 +13,8 @@
 // Generations: a new one starts when the path names a new inode (rename+create, delete+create),
 // when the file shrinks (truncation, copytruncate), and when a peer's replica proves the bytes
 // were rewritten in place (divergence). A rotated-away generation stays open and is read to its
-// end; it is sealed once it stops growing for seal_after_ms, and closed once every peer has
+// end; it is sealed once it stops growing for seal_after_ms and no process holds it open for
+// writing (checked with a read lease where the agent may take one), and closed once every peer has
 // acknowledged all of it. After copytruncate the copy is found in the directory (same head
 // bytes, at least as long) and the old generation continues from it, so bytes not yet shipped
 // when the original was truncated are not lost. The agent only ever reads bolt files.
@@ -55,6 +56,7 @@ struct Generation {
   bool persisted = false;  // its row is durable; nothing is shipped before
   bool row_dirty = true;
   uint64_t last_growth_ns = 0;
+  uint64_t seal_check_ns = 0;  // a writer still had it open: do not try to seal before this
   // (size, time first seen) points, for lag in seconds; pruned as every peer acknowledges.
   std::deque<std::pair<uint64_t, uint64_t>> growth;
   std::set<uint64_t> encoding;  // offsets being encoded on the thread pool
@@ -88,6 +90,7 @@ class BoltSource {
     uint64_t divergences = 0;
     uint64_t generations_lost = 0;
     uint64_t events = 0;
+    uint64_t bytes_after_seal = 0;  // written to a sealed generation: not replicated
     uint64_t frames_encoded = 0;    // compressions
     uint64_t frame_cache_hits = 0;  // frames another peer's compression served
   };

@@ -2,6 +2,7 @@
 // theirs. See tailsafe-agent(8) and docs/design.md.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 
 #include "agent/agent.h"
@@ -43,6 +44,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   SetLogIdent("tailsafe-agent[" + config->agent.id + "]");
+  // The sealing check takes and drops file leases; a lease break signal must not kill us.
+  ::signal(SIGIO, SIG_IGN);
   Agent agent(std::move(config.value()));
   Status s = agent.Run();
   if (!s.ok()) {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/cluster.h"
@@ -196,7 +197,50 @@ BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-BOOST_AUTO_TEST_SUITE(late_files)
+// Things that arrive late: writes to a rotated file after a long pause, a bolt directory that
+// appears after the agent started.
+BOOST_AUTO_TEST_SUITE(late)
+
+// A bolt that keeps writing to its renamed file after a pause longer than seal_after_ms (it has
+// not reopened yet): the generation must not be sealed while the bolt holds it open for writing,
+// so the late bytes are replicated too.
+BOOST_AUTO_TEST_CASE(rotated_file_still_open_for_writing_is_not_sealed) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  opt.seal_after_ms = 200;
+  TestCluster c("notsealed", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE(c.Start(1).ok());
+  std::string path = c.BoltFile(0, 0);
+  int old_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  BOOST_REQUIRE(old_fd >= 0);
+  std::string first(100000, 'a');
+  first += "\n";
+  BOOST_REQUIRE(::write(old_fd, first.data(), first.size()) == static_cast<ssize_t>(first.size()));
+  BOOST_REQUIRE(WaitUntil([&] { return ActiveGeneration(c, 0) == 1; }, 10));
+  BOOST_REQUIRE(::rename(path.c_str(), (path + ".1").c_str()) == 0);
+  std::ofstream(path) << "new generation\n";
+  BOOST_REQUIRE(WaitUntil([&] { return ActiveGeneration(c, 0) == 2; }, 10));
+  // The scenario itself is a quiet spell longer than seal_after_ms: this sleep is the workload.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  std::string late = "written after a long pause through the old descriptor\n";
+  BOOST_REQUIRE(::write(old_fd, late.data(), late.size()) == static_cast<ssize_t>(late.size()));
+  ::close(old_fd);
+  std::string why;
+  BOOST_TEST(WaitUntil([&] { return FilesEqual(path + ".1", c.ReplicaFile(1, 0, 0, 1), &why); }, 10), why);
+  // Once the bolt has closed it, the generation is sealed and released.
+  BOOST_TEST(WaitUntil([&] {
+    auto st = c.AgentStatus(0);
+    return st.ok() && (*st)["bolts"][0]["generations"].size() == 1u;
+  }, 10));
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST((*st)["bolts"][0]["bytes_after_seal"].get<uint64_t>() == 0u);
+  BOOST_TEST(c.Stop(0).ok());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
 
 // A bolt whose file, and even whose directory, does not exist when the agent starts is picked
 // up once it appears (the directory by the rescan timer, the file by the directory watch).
