@@ -219,7 +219,8 @@ void PeerLink::OnFrame(const Frame& f) {
     conn_->ready = true;
     conn_->handshake_timer.Reset();
     ++stats_.connects;
-    backoff_ms_ = 0;
+    // The backoff is reset by progress (a POSITION or an ACK), not by a handshake: a peer that
+    // accepts HELLO and then fails every session must not be retried 20 times a second.
     if (failing_) LOG_NOTICE("peer %s: connected again", peer_.id.c_str());
     else LOG_INFO("peer %s: connected", peer_.id.c_str());
     failing_ = false;
@@ -280,6 +281,7 @@ void PeerLink::OnPosition(const PositionMsg& m) {
   if (hw > m.durable) stats_.resent_bytes += hw - m.durable;
   c.positioned = true;
   c.sent = c.acked = m.durable;
+  backoff_ms_ = 0;
   if (acked_[key] != m.durable) {
     acked_[key] = m.durable;
     dirty_acks_[key] = m.durable;

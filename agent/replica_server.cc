@@ -270,6 +270,13 @@ void ReplicaSession::Unbind() {
 void ReplicaSession::Close(const std::string& why, bool error) {
   if (closed_) return;
   closed_ = true;
+  if (error && tcp_) {
+    // Tell the origin why, so its status names the cause. Best effort: a frame this small goes
+    // out at once unless the socket is already full, and the handle closes right after.
+    std::string frame = EncodeReject({Printable(why, 512)});
+    uv_buf_t buf = uv_buf_init(frame.data(), static_cast<unsigned>(frame.size()));
+    (void)uv_try_write(tcp_.stream(), &buf, 1);
+  }
   const char* who = origin_.empty() ? "unidentified peer" : origin_.c_str();
   if (error) LOG_WARN("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());
   else LOG_INFO("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());

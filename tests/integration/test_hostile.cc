@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -250,6 +251,47 @@ BOOST_AUTO_TEST_CASE(garbage_on_the_control_socket_is_answered_not_fatal) {
   BOOST_TEST(c.Running(0));
   BOOST_TEST(c.AgentStatus(0).ok());
   BOOST_TEST(c.Stop(0).ok());
+}
+
+// A peer that accepts the handshake but fails every session (here: its replica directory for
+// the bolt is a plain file) is retried with a growing backoff, not 20 times a second, and the
+// origin's status names the reason the peer gave.
+BOOST_AUTO_TEST_CASE(failing_peer_is_retried_with_backoff_and_named) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  TestCluster c("storm", opt);  // reconnect_max_ms = 200 in test clusters
+  std::string blocker = c.DataDir(1) + "/replicas/h1";
+  BOOST_REQUIRE(fs::create_directories(blocker));
+  std::ofstream(blocker + "/bolt-1") << "not a directory";
+  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.Start(0).ok());
+  std::ofstream(c.BoltFile(0, 0)) << "a line\n";
+  std::string last_error;
+  BOOST_REQUIRE(WaitUntil([&] {
+    auto st = c.AgentStatus(0);
+    if (!st) return false;
+    last_error = (*st)["peers"][0]["last_error"].get<std::string>();
+    return last_error.find("cannot open the replica") != std::string::npos;
+  }, 10));
+  BOOST_TEST_MESSAGE("origin's last_error: " << last_error);
+  auto before = c.AgentStatus(0);
+  BOOST_REQUIRE(before.ok());
+  uint64_t c0 = (*before)["peers"][0]["connects"].get<uint64_t>();
+  // Over 3 s with a 200 ms cap the backoff allows about 15 attempts; a reset on every
+  // handshake made it about 60.
+  auto t0 = std::chrono::steady_clock::now();
+  WaitUntil([] { return false; }, 3.0, 100);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto after = c.AgentStatus(0);
+  BOOST_REQUIRE(after.ok());
+  uint64_t c1 = (*after)["peers"][0]["connects"].get<uint64_t>();
+  BOOST_TEST_MESSAGE((c1 - c0) << " sessions in " << secs << " s");
+  BOOST_TEST(c1 - c0 <= 25u);
+  BOOST_TEST(c.Running(0));
+  BOOST_TEST(c.Running(1));
+  BOOST_TEST(c.Stop(0).ok());
+  BOOST_TEST(c.Stop(1).ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
