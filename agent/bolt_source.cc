@@ -151,6 +151,9 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
     ++self->stats_.rescans_timer;
     if (self->dir_wd_ < 0) (void)self->SetUpWatches();
     self->Check();
+    // The safety net also retries shipping that stopped on an error (a failed read or encode)
+    // while the file itself did not change.
+    self->hooks_.changed();
   }, rescan_ms_, rescan_ms_);
 
   auto seal = MakeUv<uv_timer_t>(uv_timer_init, loop_);

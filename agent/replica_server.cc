@@ -262,7 +262,11 @@ void ReplicaSession::Send(std::string frame) {
 
 void ReplicaSession::Unbind() {
   for (auto& [stream, r] : streams_) {
-    if (r->session == this) r->session = nullptr;
+    if (r->session == this) {
+      r->session = nullptr;
+      r->position_pending = false;
+      server_->store()->MaybeClose(*r);
+    }
   }
   streams_.clear();
 }
@@ -290,7 +294,7 @@ void ReplicaSession::Close(const std::string& why, bool error) {
 ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, ReplicaStore* store)
     : loop_(loop), config_(config), store_(store) {
   store_->on_durable = [this](Replica& r) {
-    if (r.session == nullptr) return;
+    if (r.session == nullptr) return store_->MaybeClose(r);
     if (!r.position_pending) {
       r.session->SendAck(r.stream, r.durable);
     } else if (r.durable == r.written) {

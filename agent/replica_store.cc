@@ -117,6 +117,10 @@ void ReplicaStore::MarkDirty(Replica& r) {
   request_commit_();
 }
 
+void ReplicaStore::MaybeClose(Replica& r) {
+  if (r.session == nullptr && !r.dirty && r.written == r.durable) r.fd.reset();
+}
+
 void ReplicaStore::Collect(Committer::Batch* batch) {
   for (auto& d : dirs_to_sync_) batch->dirs.push_back(d);
   dirs_to_sync_.clear();

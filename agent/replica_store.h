@@ -56,6 +56,9 @@ class ReplicaStore {
   Result<std::shared_ptr<Replica>> Open(const std::string& origin, const std::string& bolt, uint64_t gen);
   // Bytes were written or the replica was sealed: include it in the next commit.
   void MarkDirty(Replica& r);
+  // Closes the replica's file if no session streams into it and everything written is durable
+  // (so reopening it later cuts nothing): one descriptor per live stream, not per replica ever.
+  void MaybeClose(Replica& r);
   void Collect(Committer::Batch* batch);
   const std::map<Key, std::shared_ptr<Replica>>& replicas() const { return replicas_; }
   // Called on the loop after a commit made `durable` bytes of `r` durable.

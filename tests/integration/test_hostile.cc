@@ -294,4 +294,37 @@ BOOST_AUTO_TEST_CASE(failing_peer_is_retried_with_backoff_and_named) {
   BOOST_TEST(c.Stop(1).ok());
 }
 
+// The receiver holds a file descriptor per streaming replica, not per replica it ever saw:
+// after an origin opened 300 generations and left, the descriptors go back.
+BOOST_AUTO_TEST_CASE(receiver_closes_replicas_nobody_streams_into) {
+  ClusterOptions opt;
+  opt.agents = 2;
+  opt.bolts_per_agent = 1;
+  TestCluster c("fds", opt);
+  BOOST_REQUIRE(c.Start(1).ok());
+  auto open_fds = [&] {
+    std::error_code ec;
+    size_t n = 0;
+    for (auto it = fs::directory_iterator("/proc/" + std::to_string(c.Pid(1)) + "/fd", ec);
+         !ec && it != fs::directory_iterator(); it.increment(ec)) ++n;
+    return n;
+  };
+  size_t baseline = open_fds();
+  {
+    Fd s(ConnectTo(ListenPort(c, 1)));
+    BOOST_REQUIRE(s.valid());
+    std::string out = EncodeHello({1, 1, "test", "many"});
+    for (uint32_t g = 1; g <= 300; ++g) out += EncodeOpen({g, g, "bolt-1"});
+    BOOST_REQUIRE(::send(s.get(), out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
+    // Wait until all 300 replicas exist, then hang up.
+    BOOST_REQUIRE(WaitUntil([&] {
+      auto st = c.AgentStatus(1);
+      return st.ok() && (*st)["replicas"].size() == 300u;
+    }, 20));
+  }
+  BOOST_TEST(WaitUntil([&] { return open_fds() <= baseline + 5; }, 10),
+             "descriptors: " << open_fds() << ", baseline " << baseline);
+  BOOST_TEST(c.Stop(1).ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
