@@ -43,12 +43,9 @@ bool Contains(const std::string& hay, const std::string& needle) { return hay.fi
 BOOST_AUTO_TEST_SUITE(cli)
 
 BOOST_AUTO_TEST_CASE(status_human_and_json) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("cli", opt);
-  BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   AppendWriter w(c.BoltFile(0, 0), 500000, 1);
   w.Start();
   w.Join();

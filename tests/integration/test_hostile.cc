@@ -108,13 +108,10 @@ BOOST_AUTO_TEST_SUITE(hostile)
 // IN_Q_OVERFLOW, rescans (counted in status) and loses nothing.
 BOOST_AUTO_TEST_CASE(inotify_overflow_rescans_and_loses_nothing, *boost::unit_test::precondition(CanTuneInotify)) {
   QueueLimit limit(16);
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   opt.rescan_interval_ms = 3600000;  // only the overflow may trigger a rescan
   TestCluster c("overflow", opt);
-  BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   AppendWriter first(c.BoltFile(0, 0), 2'000'000, 1);
   first.Start();
   first.Join();
@@ -141,19 +138,15 @@ BOOST_AUTO_TEST_CASE(inotify_overflow_rescans_and_loses_nothing, *boost::unit_te
   uint64_t overflows = (*st)["bolts"][0]["rescans"]["overflow"].get<uint64_t>();
   BOOST_TEST_MESSAGE("rescans after overflow: " << overflows);
   BOOST_TEST(overflows >= 1u);
-  BOOST_TEST(c.Stop(0).ok());
-  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 // Garbage, truncated and bit-flipped frames on the replication port: each connection is closed,
 // nothing is written, and a real peer keeps replicating meanwhile.
 BOOST_AUTO_TEST_CASE(bad_frames_are_refused_and_write_nothing) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("badframes", opt);
-  BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   uint16_t port = ListenPort(c, 1);
   BOOST_REQUIRE(port != 0);
   std::string replicas = c.DataDir(1) + "/replicas";
@@ -204,17 +197,14 @@ BOOST_AUTO_TEST_CASE(bad_frames_are_refused_and_write_nothing) {
   BOOST_REQUIRE(st.ok());
   BOOST_TEST((*st)["receiver"]["protocol_errors"].get<uint64_t>() > 0u);
   BOOST_TEST(c.Running(1));
-  BOOST_TEST(c.Stop(0).ok());
-  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 // An origin that connects again while its old session is still open replaces it (this happens
 // after a partition heals). With another origin's session in between, replacing used to walk a
 // map it was erasing from.
 BOOST_AUTO_TEST_CASE(repeated_hello_from_one_origin_replaces_its_session) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("rehello", opt);
   BOOST_REQUIRE(c.Start(1).ok());
   uint16_t port = ListenPort(c, 1);
@@ -257,9 +247,7 @@ BOOST_AUTO_TEST_CASE(garbage_on_the_control_socket_is_answered_not_fatal) {
 // the bolt is a plain file) is retried with a growing backoff, not 20 times a second, and the
 // origin's status names the reason the peer gave.
 BOOST_AUTO_TEST_CASE(failing_peer_is_retried_with_backoff_and_named) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("storm", opt);  // reconnect_max_ms = 200 in test clusters
   std::string blocker = c.DataDir(1) + "/replicas/h1";
   BOOST_REQUIRE(fs::create_directories(blocker));
@@ -290,16 +278,13 @@ BOOST_AUTO_TEST_CASE(failing_peer_is_retried_with_backoff_and_named) {
   BOOST_TEST(c1 - c0 <= 25u);
   BOOST_TEST(c.Running(0));
   BOOST_TEST(c.Running(1));
-  BOOST_TEST(c.Stop(0).ok());
-  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 // The receiver holds a file descriptor per streaming replica, not per replica it ever saw:
 // after an origin opened 300 generations and left, the descriptors go back.
 BOOST_AUTO_TEST_CASE(receiver_closes_replicas_nobody_streams_into) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("fds", opt);
   BOOST_REQUIRE(c.Start(1).ok());
   auto open_fds = [&] {

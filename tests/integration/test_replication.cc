@@ -77,7 +77,7 @@ BOOST_AUTO_TEST_CASE(three_agents_converge_after_200mb) {
   BOOST_TEST(ok, "replicas differ 10 s after the writers stopped: " << why << "\n" << c.LogTail(0));
   BOOST_TEST_MESSAGE("h1/bolt-1 sha256 " << Sha256(c.BoltFile(0, 0)).substr(0, 16) << ", replica on h2 "
                                          << Sha256(c.ReplicaFile(1, 0, 0, 1)).substr(0, 16));
-  for (int i = 0; i < c.size(); ++i) BOOST_TEST(c.Stop(i).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 // Acceptance 2: kill -9 of a random agent every few seconds while writing; each is restarted.
@@ -88,7 +88,7 @@ BOOST_AUTO_TEST_CASE(kill9_random_agents_converge) {
   ClusterOptions opt;
   opt.window_bytes = 1 << 20;  // a small window makes the resend bound tight
   TestCluster c("kill9", opt);
-  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.Start(i).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   // 200 MB at ~10 MB/s overall: about 20 s of writing, so the nemesis gets several kills in.
   auto writers = StartWriters(c, 2, 200'000'000, seed, 10.0 / 6);
 
@@ -169,19 +169,16 @@ BOOST_AUTO_TEST_CASE(kill9_random_agents_converge) {
   BOOST_TEST_MESSAGE("bytes received twice (cut back at receiver restarts): " << cut << " (bound " << cut_bound
                                                                              << ")");
   BOOST_TEST(cut <= cut_bound);
-  for (int i = 0; i < c.size(); ++i) BOOST_TEST(c.Stop(i).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 // Acceptance 3: a peer down for 60 s while 100 MB is appended catches up from its durable
 // offset; the sender's RSS stays under 64 MB meanwhile.
 BOOST_AUTO_TEST_CASE(peer_down_60s_catches_up_with_flat_memory) {
   uint64_t seed = Seed();
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("peerdown", opt);
-  BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   AppendWriter before(c.BoltFile(0, 0), 20'000'000, seed);
   before.Start();
   before.Join();
@@ -216,7 +213,7 @@ BOOST_AUTO_TEST_CASE(peer_down_60s_catches_up_with_flat_memory) {
   // It resumed from its durable offset: it received what was appended, not the whole file.
   BOOST_TEST(received == appended, "received " << received << " bytes after restart; " << appended
                                                << " were appended while it was down");
-  for (int i = 0; i < c.size(); ++i) BOOST_TEST(c.Stop(i).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 // Two peers pulling one fast-growing file through a window barely larger than a frame: the
@@ -228,7 +225,7 @@ BOOST_AUTO_TEST_CASE(small_window_under_cache_pressure_converges) {
   opt.bolts_per_agent = 1;
   opt.window_bytes = 300000;
   TestCluster c("pressure", opt);
-  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.Start(i).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   AppendWriter w(c.BoltFile(0, 0), 100'000'000, seed);
   w.Start();
   w.Join();
@@ -244,15 +241,13 @@ BOOST_AUTO_TEST_CASE(small_window_under_cache_pressure_converges) {
   uint64_t encoded = (*st)["bolts"][0]["frames_encoded"].get<uint64_t>();
   uint64_t hits = (*st)["bolts"][0]["frame_cache_hits"].get<uint64_t>();
   BOOST_TEST_MESSAGE("frames encoded " << encoded << ", served from the cache " << hits);
-  for (int i = 0; i < c.size(); ++i) BOOST_TEST(c.Stop(i).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 // POSITION promises durability: an origin that reconnects while the peer still has written but
 // uncommitted bytes must not count them as acknowledged (the peer could still lose them).
 BOOST_AUTO_TEST_CASE(position_never_reports_uncommitted_bytes) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("position", opt);
   BOOST_REQUIRE(c.Start(0).ok());
   ::setenv("TAILSAFE_TEST_COMMIT_DELAY_MS", "2000", 1);
@@ -287,8 +282,7 @@ BOOST_AUTO_TEST_CASE(position_never_reports_uncommitted_bytes) {
   BOOST_TEST(settled);
   std::string why;
   BOOST_TEST(FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why), why);
-  BOOST_TEST(c.Stop(0).ok());
-  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

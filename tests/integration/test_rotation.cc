@@ -99,13 +99,10 @@ uint64_t ActiveGeneration(TestCluster& c, int agent) {
 void RunRotations(Rotation kind, const char* name) {
   uint64_t seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   BOOST_TEST_MESSAGE(name << ": seed " << seed);
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   opt.seal_after_ms = 300;
   TestCluster c(name, opt);
-  BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   RotatingWriter w(c.BoltFile(0, 0), seed);
   constexpr int kRotations = 5;
   for (int k = 1; k <= kRotations; ++k) {
@@ -140,8 +137,7 @@ void RunRotations(Rotation kind, const char* name) {
   BOOST_TEST((*st)["bolts"][0]["generations_lost"].get<uint64_t>() == 0u);
   BOOST_TEST((*st)["peers"][0]["lost_bytes"].get<uint64_t>() == 0u);
   BOOST_TEST_MESSAGE(name << ": " << gens.size() << " generations replicated identically");
-  BOOST_TEST(c.Stop(0).ok());
-  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 }  // namespace
@@ -156,12 +152,9 @@ BOOST_AUTO_TEST_CASE(delete_and_recreate) { RunRotations(Rotation::kDeleteRecrea
 // The replica is kept as it was, the divergence is counted, and the file continues as a new
 // generation that the peer receives whole.
 BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("diverge", opt);
-  BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   RotatingWriter w(c.BoltFile(0, 0), 42);
   w.Write(1'000'000);
   std::string why;
@@ -191,8 +184,7 @@ BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
   auto st = c.AgentStatus(0);
   BOOST_REQUIRE(st.ok());
   BOOST_TEST((*st)["bolts"][0]["divergences"].get<uint64_t>() == 1u);
-  BOOST_TEST(c.Stop(0).ok());
-  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -205,13 +197,10 @@ BOOST_AUTO_TEST_SUITE(late)
 // not reopened yet): the generation must not be sealed while the bolt holds it open for writing,
 // so the late bytes are replicated too.
 BOOST_AUTO_TEST_CASE(rotated_file_still_open_for_writing_is_not_sealed) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   opt.seal_after_ms = 200;
   TestCluster c("notsealed", opt);
-  BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   std::string path = c.BoltFile(0, 0);
   int old_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   BOOST_REQUIRE(old_fd >= 0);
@@ -237,30 +226,25 @@ BOOST_AUTO_TEST_CASE(rotated_file_still_open_for_writing_is_not_sealed) {
   auto st = c.AgentStatus(0);
   BOOST_REQUIRE(st.ok());
   BOOST_TEST((*st)["bolts"][0]["bytes_after_seal"].get<uint64_t>() == 0u);
-  BOOST_TEST(c.Stop(0).ok());
-  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 
 // A bolt whose file, and even whose directory, does not exist when the agent starts is picked
 // up once it appears (the directory by the rescan timer, the file by the directory watch).
 BOOST_AUTO_TEST_CASE(missing_directory_and_file_are_picked_up_later) {
-  ClusterOptions opt;
-  opt.agents = 2;
-  opt.bolts_per_agent = 1;
+  ClusterOptions opt = TwoAgentsOneBolt();
   opt.rescan_interval_ms = 100;
   TestCluster c("late", opt);
   std::string spool = c.root() + "/h1/spool";
   BOOST_REQUIRE(::rmdir(spool.c_str()) == 0);
-  BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(c.StartAll().ok());
   BOOST_REQUIRE(::mkdir(spool.c_str(), 0755) == 0);
   RotatingWriter w(c.BoltFile(0, 0), 7);
   w.Write(200000);
   std::string why;
   BOOST_TEST(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why); }, 10), why);
-  BOOST_TEST(c.Stop(0).ok());
-  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.StopAll().ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

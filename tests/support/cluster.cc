@@ -174,6 +174,22 @@ Status TestCluster::Stop(int i, double seconds) {
   return Status::Ok();
 }
 
+Status TestCluster::StartAll() {
+  for (int i = 0; i < size(); ++i) {
+    if (Status s = Start(i); !s) return s;
+  }
+  return Status::Ok();
+}
+
+Status TestCluster::StopAll() {
+  Status first;
+  for (int i = 0; i < size(); ++i) {
+    Status s = Stop(i);
+    if (first.ok() && !s.ok()) first = s;
+  }
+  return first;
+}
+
 bool TestCluster::Running(int i) { return agents_[static_cast<size_t>(i)].running(); }
 
 Result<nlohmann::json> TestCluster::AgentStatus(int i) {

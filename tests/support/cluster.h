@@ -26,6 +26,14 @@ struct ClusterOptions {
   std::string log_level = "info";
 };
 
+// The shape most tests need: an origin and one peer, one bolt file.
+inline ClusterOptions TwoAgentsOneBolt() {
+  ClusterOptions o;
+  o.agents = 2;
+  o.bolts_per_agent = 1;
+  return o;
+}
+
 class TestCluster {
  public:
   TestCluster(const std::string& name, ClusterOptions options);
@@ -48,6 +56,9 @@ class TestCluster {
   void Kill(int i, int sig = SIGKILL);
   // SIGTERM, then waits; an error unless it exits 0 within `seconds`.
   Status Stop(int i, double seconds = 10);
+  // Every agent, in order; the first error.
+  Status StartAll();
+  Status StopAll();
   bool Running(int i);
   pid_t Pid(int i) const { return agents_[i].pid(); }
   Result<nlohmann::json> AgentStatus(int i);
