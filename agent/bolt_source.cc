@@ -665,7 +665,9 @@ void BoltSource::FinishEncode(EncodeJob& j) {
     Check();  // a short read means the file changed under us
     return;
   }
-  if (g.shippable() && g.fd) CacheFrame(g, j.offset, j.n, std::move(j.out.value()));
+  // A generation that switched files meanwhile (continued from a copytruncate copy) or was
+  // lost must not receive bytes read from the file it had before.
+  if (g.shippable() && g.fd && g.fd == j.fd) CacheFrame(g, j.offset, j.n, std::move(j.out.value()));
   hooks_.changed();
 }
 
@@ -695,6 +697,7 @@ std::shared_ptr<const std::string> BoltSource::CacheFrame(Generation& g, uint64_
 
 void BoltSource::ClearFrames(Generation& g) {
   g.frames.clear();
+  g.encoding.clear();  // jobs still running are dropped on return (their fd no longer matches)
   g.frame_bytes = g.frame_raw_bytes = 0;
 }
 
