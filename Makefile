@@ -127,18 +127,30 @@ $(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
 # Tests find the binaries under test through TAILSAFE_BIN_DIR.
 TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT))
 
+# Each suite writes a Boost.Test XML report beside its binary; scripts/test-report.sh turns the
+# reports into the plain "N passed, N failed" closing line that CI reads.
+REPORT_ARGS = --report_format=XML --report_level=short --report_sink=$(OUT)/tests/$(1).report.xml
+
 unit-test: $(UNIT_BIN)
-	$(Q)$(TEST_ENV) $(UNIT_BIN) --report_level=short --log_level=warning
+	@rm -f $(OUT)/tests/unit.report.xml
+	$(Q)$(TEST_ENV) $(UNIT_BIN) --log_level=warning $(call REPORT_ARGS,unit); rc=$$?; \
+	  scripts/test-report.sh unit $(OUT)/tests/unit.report.xml; exit $$rc
 
 integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
-	$(Q)$(TEST_ENV) $(INTEGRATION_BIN) --report_level=short --log_level=message
+	@rm -f $(OUT)/tests/integration.report.xml
+	$(Q)$(TEST_ENV) $(INTEGRATION_BIN) --log_level=message $(call REPORT_ARGS,integration); rc=$$?; \
+	  scripts/test-report.sh integration $(OUT)/tests/integration.report.xml; \
+	  exit $$rc
 
-# `make test`: the README's command. Installs what is missing, builds, runs every suite.
+# `make test`: the README's command. Installs what is missing, builds, runs every suite (the
+# integration suite runs even if a unit test failed), and ends with one total line.
 test: deps
+	@echo "== make test (MODE=$(MODE))"
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEGRATION_BIN) $(TOOL_BINS)
-	$(Q)$(MAKE) --no-print-directory unit-test
-	$(Q)$(MAKE) --no-print-directory integration-test
-	@echo "tests: all suites passed (MODE=$(MODE))"
+	$(Q)rc=0; $(MAKE) --no-print-directory unit-test || rc=1; \
+	  $(MAKE) --no-print-directory integration-test || rc=1; \
+	  scripts/test-report.sh tests $(OUT)/tests/unit.report.xml \
+	    $(OUT)/tests/integration.report.xml; exit $$rc
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
