@@ -1,5 +1,6 @@
 #include "agent/committer.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -50,9 +51,13 @@ void Committer::Submit() {
         auto* work = static_cast<Work*>(req->data);
         if (work->delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(work->delay_ms));
         for (const auto& f : work->batch.files) {
-          if (::fdatasync(f->get()) != 0) {
+          if (::fdatasync(f.fd->get()) != 0) {
             work->result = ErrnoStatus("fdatasync of a replica file");
             return;
+          }
+          // Clean pages now; dropping them is advice, and its failure costs only cache.
+          if (f.drop_below > 0) {
+            (void)::posix_fadvise(f.fd->get(), 0, static_cast<off_t>(f.drop_below), POSIX_FADV_DONTNEED);
           }
         }
         for (const auto& d : work->batch.dirs) {

@@ -27,7 +27,14 @@ class Committer {
  public:
   struct Batch {
     StateBatch rows;
-    std::vector<std::shared_ptr<Fd>> files;  // fdatasync
+    struct File {
+      std::shared_ptr<Fd> fd;  // fdatasync
+      // After the sync, drop the file's cached pages below this offset (0: keep them). Replicas
+      // are written once and read only by a recovery: keeping them cached would crowd the
+      // bolts' own pages out of the page cache.
+      uint64_t drop_below = 0;
+    };
+    std::vector<File> files;
     std::vector<std::shared_ptr<Fd>> dirs;   // fsync (new entries)
     std::vector<std::function<void()>> on_durable;
     bool empty() const { return rows.empty() && files.empty() && dirs.empty() && on_durable.empty(); }

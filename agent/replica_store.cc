@@ -130,7 +130,11 @@ void ReplicaStore::Collect(Committer::Batch* batch) {
     uint64_t written = r->written;
     bool sealed = r->sealed;
     batch->rows.replicas.push_back({r->origin, r->bolt, r->gen, written, sealed});
-    if (r->fd) batch->files.push_back(r->fd);
+    if (r->fd) {
+      Committer::Batch::File f{r->fd, 0};
+      if (written - r->dropped >= kDropCacheBytes) f.drop_below = r->dropped = written;
+      batch->files.push_back(std::move(f));
+    }
     batch->on_durable.push_back([this, r, written, sealed] {
       if (written > r->durable) r->durable = written;
       if (sealed) r->sealed_durable = true;

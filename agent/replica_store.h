@@ -28,6 +28,9 @@ namespace tailsafe {
 
 class ReplicaSession;
 
+// A replica's cached pages are dropped once this many more bytes of it are durable.
+constexpr uint64_t kDropCacheBytes = 1 << 20;
+
 struct Replica {
   std::string origin;
   std::string bolt;
@@ -39,7 +42,8 @@ struct Replica {
   bool sealed = false;
   bool sealed_durable = false;
   bool dirty = false;
-  bool position_pending = false;  // an OPEN waits for `written` to become durable
+  bool position_pending = false;
+  uint64_t dropped = 0;  // cached pages below this offset were (or are being) dropped  // an OPEN waits for `written` to become durable
   // The session currently streaming into this replica, and its stream id there.
   ReplicaSession* session = nullptr;
   uint32_t stream = 0;
