@@ -214,7 +214,10 @@ void Agent::Shutdown(const char* why) {
   sigterm_.Reset();
   sigint_.Reset();
   ack_flush_.Reset();
-  if (fatal_.ok()) committer_->Request();
+  if (fatal_.ok()) {
+    replicas_->RecordAll();  // a clean restart then has nothing to prove
+    committer_->Request();
+  }
   kick_.Reset();
 }
 
@@ -306,7 +309,8 @@ std::string Agent::StatusJson() const {
                      {"bytes_acked", st.bytes_acked},
                      {"resent_bytes", st.resent_bytes},
                      {"lost_bytes", st.lost_bytes},
-                     {"divergences", st.divergences}});
+                     {"divergences", st.divergences},
+                     {"tail_cuts", st.tail_cuts}});
   }
   doc["peers"] = peers;
   json reps = json::array();
@@ -316,6 +320,8 @@ std::string Agent::StatusJson() const {
                     {"generation", r->gen},
                     {"durable", r->durable},
                     {"written", r->written},
+                    {"verified", r->verified},
+                    {"recorded", r->recorded},
                     {"sealed", r->sealed_durable},
                     {"streaming", r->session != nullptr},
                     {"path", r->path}});
@@ -326,7 +332,9 @@ std::string Agent::StatusJson() const {
                      {"rejected", ss.rejected},
                      {"protocol_errors", ss.protocol_errors},
                      {"bytes_received", ss.bytes_received},
-                     {"frames_received", ss.frames_received}};
+                     {"frames_received", ss.frames_received},
+                     {"tail_cuts", ss.tail_cuts},
+                     {"bytes_cut", ss.bytes_cut}};
   doc["commits"] = {{"batches", committer_->commits()}, {"files_synced", committer_->files_synced()}};
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -713,11 +713,9 @@ Result<uint64_t> BoltSource::WindowHash(Generation& g, uint64_t end, uint32_t le
     return Status::Error("the peer holds " + std::to_string(end) + " bytes but the file has only " +
                          std::to_string(g.size));
   }
-  std::string buf(len, '\0');
-  if (len > 0 && !PreadFull(g.fd->get(), buf.data(), len, end - len)) {
-    return Status::Error("cannot read the window before offset " + std::to_string(end));
-  }
-  return Hash64(buf);
+  Result<uint64_t> h = HashFileRange(g.fd->get(), end - len, len);
+  if (!h) return Status::Error("cannot read the window before offset " + std::to_string(end) + ": " + h.status().message());
+  return h;
 }
 
 }  // namespace tailsafe

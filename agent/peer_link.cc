@@ -269,6 +269,16 @@ void PeerLink::OnPosition(const PositionMsg& m) {
     else if (*h != m.window_hash) why = "the last " + std::to_string(m.window_len) + " bytes before offset " +
                                         std::to_string(m.durable) + " differ from the file";
     else if (g.state == GenState::kSealed && m.durable > g.final_size) why = "the peer holds more than the sealed size";
+    if (!why.empty() && m.verified < m.durable) {
+      // The mismatch may lie in bytes the peer found on disk after a restart and never proved
+      // (see wire.h): have it drop them, and judge the proven bytes by its next POSITION.
+      ++stats_.tail_cuts;
+      LOG_WARN("peer %s: bolt %s generation %llu: %s; asking the peer to cut its unverified bytes past %llu",
+               peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str(),
+               static_cast<unsigned long long>(m.verified));
+      Send(std::make_shared<const std::string>(EncodeCut({m.stream, m.verified})));
+      return;
+    }
     if (!why.empty()) {
       ++stats_.divergences;
       cursors_.erase(it);

@@ -60,6 +60,7 @@ class PeerLink {
     uint64_t resent_bytes = 0;     // bytes shipped again after a resume (the unacked window)
     uint64_t lost_bytes = 0;       // bytes of lost generations this peer never received
     uint64_t divergences = 0;
+    uint64_t tail_cuts = 0;  // CUTs sent: a peer's unverified tail differed after its restart
   };
 
   PeerLink(Env env, PeerSpec peer, const std::vector<PeerAckRow>& acks);

@@ -118,6 +118,7 @@ Status ReplicaSession::OnFrame(const Frame& f) {
     case MessageType::kOpen: return OnOpen(f);
     case MessageType::kData: return OnData(f);
     case MessageType::kSeal: return OnSeal(f);
+    case MessageType::kCut: return OnCut(f);
     default: return Status::Error(std::string("unexpected ") + MessageTypeName(f.type) + " frame");
   }
 }
@@ -190,14 +191,14 @@ Status ReplicaSession::SendPosition(uint32_t stream, Replica& rep) {
   PositionMsg pos;
   pos.stream = stream;
   pos.durable = rep.durable;
-  pos.window_len = static_cast<uint32_t>(std::min<uint64_t>(rep.durable, kWindowHashBytes));
+  pos.verified = std::min(rep.verified, rep.durable);
+  // Every unverified byte, and up to kWindowHashBytes of verified ones before them.
+  pos.window_len = static_cast<uint32_t>(pos.durable - pos.verified +
+                                         std::min<uint64_t>(pos.verified, kWindowHashBytes));
   if (pos.window_len > 0) {
-    std::string win(pos.window_len, '\0');
-    ssize_t n = ::pread(rep.fd->get(), win.data(), pos.window_len, static_cast<off_t>(rep.durable - pos.window_len));
-    if (n != static_cast<ssize_t>(pos.window_len)) {
-      return ErrnoStatus("cannot read the resume window of replica " + rep.path);
-    }
-    pos.window_hash = Hash64(win);
+    Result<uint64_t> h = HashFileRange(rep.fd->get(), pos.durable - pos.window_len, pos.window_len);
+    if (!h) return Status::Error("cannot read the resume window of replica " + rep.path + ": " + h.status().message());
+    pos.window_hash = *h;
   }
   Send(EncodePosition(pos));
   return Status::Ok();
@@ -222,6 +223,7 @@ Status ReplicaSession::OnData(const Frame& f) {
     return Status::Error("cannot write " + r.path + ": " + s.message());
   }
   r.written += m.raw_len;
+  r.verified = r.written;  // DATA at our end: the origin accepted everything before it
   server_->stats().bytes_received += m.raw_len;
   ++server_->stats().frames_received;
   server_->store()->MarkDirty(r);
@@ -238,6 +240,7 @@ Status ReplicaSession::OnSeal(const Frame& f) {
     return Status::Error("SEAL at " + std::to_string(m.final_size) + " but " + r.path + " holds " +
                          std::to_string(r.written));
   }
+  r.verified = r.written;  // SEAL at our end: the origin accepted everything before it
   if (!r.sealed) {
     r.sealed = true;
     server_->store()->MarkDirty(r);
@@ -245,6 +248,31 @@ Status ReplicaSession::OnSeal(const Frame& f) {
     SendAck(m.stream, r.durable);
   }
   return Status::Ok();
+}
+
+Status ReplicaSession::OnCut(const Frame& f) {
+  CutMsg m;
+  if (Status s = DecodeCut(f, &m); !s) return s;
+  auto it = streams_.find(m.stream);
+  if (it == streams_.end()) return Status::Error("CUT for unknown stream " + std::to_string(m.stream));
+  Replica& r = *it->second;
+  // Only the unverified tail that our POSITION offered may be cut, and only before any DATA.
+  if (r.position_pending || m.offset != r.verified || m.offset >= r.written) {
+    return Status::Error("CUT at " + std::to_string(m.offset) + " but " + r.path + " has " +
+                         std::to_string(r.verified) + " verified of " + std::to_string(r.written) + " bytes");
+  }
+  if (::ftruncate(r.fd->get(), static_cast<off_t>(m.offset)) != 0) {
+    return ErrnoStatus("cannot cut " + r.path);
+  }
+  uint64_t cut = r.written - m.offset;
+  LOG_WARN("replica %s: cut %llu bytes past offset %llu that differ from the origin's (left on disk by a crash "
+           "before they were synced?)", r.path.c_str(), static_cast<unsigned long long>(cut),
+           static_cast<unsigned long long>(m.offset));
+  ++server_->stats().tail_cuts;
+  server_->stats().bytes_cut += cut;
+  r.written = r.durable = m.offset;
+  r.dropped = std::min(r.dropped, m.offset);
+  return SendPosition(m.stream, r);
 }
 
 void ReplicaSession::SendAck(uint32_t stream, uint64_t durable) { Send(EncodeAck({stream, durable})); }

@@ -46,6 +46,7 @@ class ReplicaSession {
   Status OnOpen(const Frame& f);
   Status OnData(const Frame& f);
   Status OnSeal(const Frame& f);
+  Status OnCut(const Frame& f);
   void Send(std::string frame);
   void Unbind();
 
@@ -70,6 +71,8 @@ class ReplicaServer {
     uint64_t protocol_errors = 0;
     uint64_t bytes_received = 0;  // origin bytes written to replicas
     uint64_t frames_received = 0;
+    uint64_t tail_cuts = 0;  // unverified tails cut at an origin's CUT
+    uint64_t bytes_cut = 0;
   };
 
   // `loop` and `store` outlive this server.

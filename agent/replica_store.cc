@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <algorithm>
 
 #include "common/log.h"
+#include "common/wire.h"
 
 namespace tailsafe {
 
@@ -32,7 +34,8 @@ Status ReplicaStore::Init(const std::vector<ReplicaRow>& rows) {
     r->bolt = row.bolt;
     r->gen = row.gen;
     r->path = root_ + "/" + row.origin + "/" + row.bolt + "/" + GenerationFileName(row.gen);
-    r->written = r->durable = row.durable;
+    r->written = r->durable = r->recorded = r->verified = row.durable;
+    r->in_db = true;
     r->sealed = r->sealed_durable = row.sealed;
     replicas_[{row.origin, row.bolt, row.gen}] = std::move(r);
   }
@@ -86,23 +89,35 @@ Result<std::shared_ptr<Replica>> ReplicaStore::Open(const std::string& origin, c
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (!known) {
     created.push_back(*dir);
-    r->written = r->durable = 0;
-    r->dirty = true;  // the row must exist before anything is acknowledged
+    r->written = r->durable = r->recorded = r->verified = 0;
+    r->dirty = true;  // the first commit records its row
   }
-  if (size > r->durable) {
-    // Bytes past the durable mark were never acknowledged; the origin sends them again.
-    if (::ftruncate(fd, static_cast<off_t>(r->durable)) != 0) return ErrnoStatus("truncate " + r->path);
-    LOG_INFO("replica %s: cut %llu unacknowledged bytes", r->path.c_str(),
-             static_cast<unsigned long long>(size - r->durable));
-  } else if (size < r->durable) {
-    LOG_ERROR("replica %s holds %llu bytes but %llu were recorded durable: the disk lost acknowledged "
-              "bytes; fetching them again", r->path.c_str(), static_cast<unsigned long long>(size),
-              static_cast<unsigned long long>(r->durable));
-    r->durable = size;
+  // Bytes past `verified` were found on disk, not received in this run: after a restart, those
+  // past the recorded size; after an idle close and reopen, normally none.
+  if (size < r->verified) {
+    LOG_ERROR("replica %s holds %llu bytes but %llu were durable: the disk lost acknowledged bytes; "
+              "fetching them again", r->path.c_str(), static_cast<unsigned long long>(size),
+              static_cast<unsigned long long>(r->verified));
+    r->verified = size;
+    r->recorded = std::min(r->recorded, size);
     r->sealed = r->sealed_durable = false;
+    r->in_db = false;  // record the smaller size
     r->dirty = true;
+  } else if (size - r->verified > kMaxUnverifiedBytes) {
+    // More than a POSITION can prove (only a file written behind the agent's back gets here).
+    if (::ftruncate(fd, static_cast<off_t>(r->verified)) != 0) return ErrnoStatus("truncate " + r->path);
+    LOG_WARN("replica %s: cut %llu bytes past the verified size %llu: too many to verify", r->path.c_str(),
+             static_cast<unsigned long long>(size - r->verified), static_cast<unsigned long long>(r->verified));
+    size = r->verified;
+  } else if (size > r->verified) {
+    // Kept, synced by the next commit, and proven by the POSITION window (see common/wire.h).
+    LOG_INFO("replica %s: %llu bytes past the recorded durable size %llu, to be verified with the origin",
+             r->path.c_str(), static_cast<unsigned long long>(size - r->verified),
+             static_cast<unsigned long long>(r->verified));
   }
-  r->written = r->durable;
+  r->written = size;
+  r->durable = std::min(std::max(r->durable, r->verified), size);
+  if (r->written > r->durable) r->dirty = true;  // the next commit syncs them
   r->fd = std::move(file);
   for (auto& d : created) dirs_to_sync_.push_back(d);
   replicas_[key] = r;
@@ -129,19 +144,39 @@ void ReplicaStore::Collect(Committer::Batch* batch) {
     r->dirty = false;
     uint64_t written = r->written;
     bool sealed = r->sealed;
-    batch->rows.replicas.push_back({r->origin, r->bolt, r->gen, written, sealed});
+    // Only proven bytes are ever recorded: recording is what makes them trusted after a restart.
+    uint64_t provable = std::min(written, r->verified);
+    bool record = !r->in_db || sealed != r->sealed_durable || record_all_ ||
+                  provable - r->recorded >= kRecordEveryBytes;
+    if (record && (provable != r->recorded || !r->in_db || sealed != r->sealed_durable)) {
+      batch->rows.replicas.push_back({r->origin, r->bolt, r->gen, provable, sealed});
+    } else {
+      record = false;
+    }
     if (r->fd) {
       Committer::Batch::File f{r->fd, 0};
       if (written - r->dropped >= kDropCacheBytes) f.drop_below = r->dropped = written;
       batch->files.push_back(std::move(f));
     }
-    batch->on_durable.push_back([this, r, written, sealed] {
+    batch->on_durable.push_back([this, r, written, sealed, record, provable] {
       if (written > r->durable) r->durable = written;
-      if (sealed) r->sealed_durable = true;
+      if (record) {
+        r->recorded = provable;
+        r->in_db = true;
+        if (sealed) r->sealed_durable = true;
+      }
       if (on_durable) on_durable(*r);
     });
   }
   dirty_.clear();
+  record_all_ = false;
+}
+
+void ReplicaStore::RecordAll() {
+  record_all_ = true;
+  for (auto& [key, r] : replicas_) {
+    if (r->recorded != std::min(r->written, r->verified) || r->sealed != r->sealed_durable) MarkDirty(*r);
+  }
 }
 
 }  // namespace tailsafe

@@ -4,11 +4,17 @@
 // that name order is generation order. Each file is a plain byte-identical prefix of that
 // generation on its origin: cat, grep and sha256sum work on it.
 //
-// In memory, each replica knows three sizes: `written` (pwritten, in the page cache),
-// `durable` (fdatasync'd and recorded in state.db: what has been acknowledged, and the only size
-// POSITION ever reports) and, when the
-// origin sealed it, its final size. When a replica is opened again after a restart, bytes past
-// `durable` are cut off: they were never acknowledged and the origin will send them again.
+// In memory, each replica knows four sizes:
+//   written   pwritten, in the page cache;
+//   durable   fdatasync'd: what has been acknowledged, and the only size POSITION reports;
+//   recorded  the durable size last written to state.db. Recording costs a SQLite transaction
+//             and its fsync (about as much CPU as the fdatasync itself), so it happens only every
+//             kRecordEveryBytes, at a seal, and at a clean stop; ACKs never wait for it;
+//   verified  bytes known to equal the origin's: everything received in this run, and after a
+//             restart what was recorded.
+// After a restart the bytes between `recorded` and the file's end are on disk but unproven (a
+// power loss may have left anything there). They are kept, synced, and proven against the
+// origin's bytes by the POSITION window, or cut when the origin answers CUT (see common/wire.h).
 // Names are validated before they get here, so a path can never leave DATA_DIR/replicas.
 #pragma once
 
@@ -30,6 +36,8 @@ class ReplicaSession;
 
 // A replica's cached pages are dropped once this many more bytes of it are durable.
 constexpr uint64_t kDropCacheBytes = 1 << 20;
+// A replica's durable size is recorded in state.db once it is this far past the recorded one.
+constexpr uint64_t kRecordEveryBytes = 4 << 20;
 
 struct Replica {
   std::string origin;
@@ -39,8 +47,11 @@ struct Replica {
   std::shared_ptr<Fd> fd;  // open for writing once opened
   uint64_t written = 0;
   uint64_t durable = 0;
+  uint64_t recorded = 0;
+  uint64_t verified = 0;
+  bool in_db = false;           // state.db has a row for it
   bool sealed = false;
-  bool sealed_durable = false;
+  bool sealed_durable = false;  // the seal is recorded
   bool dirty = false;
   bool position_pending = false;
   uint64_t dropped = 0;  // cached pages below this offset were (or are being) dropped  // an OPEN waits for `written` to become durable
@@ -60,6 +71,8 @@ class ReplicaStore {
   Result<std::shared_ptr<Replica>> Open(const std::string& origin, const std::string& bolt, uint64_t gen);
   // Bytes were written or the replica was sealed: include it in the next commit.
   void MarkDirty(Replica& r);
+  // The next commit records every replica's durable size (a clean stop: nothing to prove later).
+  void RecordAll();
   // Closes the replica's file if no session streams into it and everything written is durable
   // (so reopening it later cuts nothing): one descriptor per live stream, not per replica ever.
   void MaybeClose(Replica& r);
@@ -78,6 +91,7 @@ class ReplicaStore {
   std::map<std::string, std::shared_ptr<Fd>> dirs_;  // relative path -> open directory
   std::vector<std::shared_ptr<Fd>> dirs_to_sync_;
   std::vector<std::shared_ptr<Replica>> dirty_;
+  bool record_all_ = false;
 };
 
 // Zero-padded generation file name.

@@ -17,7 +17,7 @@ uint64_t GetLE(const char* p, int bytes) {
 }
 
 bool KnownType(uint8_t t) {
-  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kAck);
+  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kCut);
 }
 
 // The payload hash is seeded with the header's hash, so the checksum covers both.
@@ -54,6 +54,7 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kData: return "DATA";
     case MessageType::kSeal: return "SEAL";
     case MessageType::kAck: return "ACK";
+    case MessageType::kCut: return "CUT";
   }
   return "UNKNOWN";
 }
@@ -191,11 +192,14 @@ std::string EncodeOpen(const OpenMsg& m) {
   return FrameWriter(MessageType::kOpen).U32(m.stream).U64(m.generation).Str(m.bolt).Finish();
 }
 std::string EncodePosition(const PositionMsg& m) {
-  return FrameWriter(MessageType::kPosition).U32(m.stream).U64(m.durable).U32(m.window_len)
-      .U64(m.window_hash).Finish();
+  return FrameWriter(MessageType::kPosition).U32(m.stream).U64(m.durable).U64(m.verified)
+      .U32(m.window_len).U64(m.window_hash).Finish();
 }
 std::string EncodeSeal(const SealMsg& m) {
   return FrameWriter(MessageType::kSeal).U32(m.stream).U64(m.final_size).Finish();
+}
+std::string EncodeCut(const CutMsg& m) {
+  return FrameWriter(MessageType::kCut).U32(m.stream).U64(m.offset).Finish();
 }
 std::string EncodeAck(const AckMsg& m) {
   return FrameWriter(MessageType::kAck).U32(m.stream).U64(m.durable).Finish();
@@ -259,10 +263,17 @@ Status DecodePosition(const Frame& f, PositionMsg* m) {
   PayloadReader r(f.payload);
   m->stream = r.U32();
   m->durable = r.U64();
+  m->verified = r.U64();
   m->window_len = r.U32();
   m->window_hash = r.U64();
   if (Status s = Finish(r, f.type); !s) return s;
-  if (m->window_len > kWindowHashBytes || m->window_len > m->durable) {
+  if (m->verified > m->durable || m->durable - m->verified > kMaxUnverifiedBytes) {
+    return Status::Error("POSITION: verified size " + std::to_string(m->verified) + " is invalid for durable size " +
+                         std::to_string(m->durable));
+  }
+  // The window covers every unverified byte and at most kWindowHashBytes before them.
+  uint64_t unverified = m->durable - m->verified;
+  if (m->window_len > m->durable || m->window_len < unverified || m->window_len > unverified + kWindowHashBytes) {
     return Status::Error("POSITION: window of " + std::to_string(m->window_len) + " bytes is invalid");
   }
   return Status::Ok();
@@ -292,6 +303,13 @@ Status DecodeSeal(const Frame& f, SealMsg* m) {
   PayloadReader r(f.payload);
   m->stream = r.U32();
   m->final_size = r.U64();
+  return Finish(r, f.type);
+}
+Status DecodeCut(const Frame& f, CutMsg* m) {
+  if (Status s = ExpectType(f, MessageType::kCut); !s) return s;
+  PayloadReader r(f.payload);
+  m->stream = r.U32();
+  m->offset = r.U64();
   return Finish(r, f.type);
 }
 Status DecodeAck(const Frame& f, AckMsg* m) {

@@ -22,16 +22,27 @@
 //   origin -> peer   HELLO     magic "TSAF", versions [min,max], cluster name, origin id
 //   peer -> origin   WELCOME   chosen version, peer id          (or REJECT reason, then close)
 //   origin -> peer   OPEN      stream id, bolt, generation       (one per generation it holds)
-//   peer -> origin   POSITION  stream id, durable size, hash of the window ending there
+//   peer -> origin   POSITION  stream id, durable size, verified size, hash of the window
+//                              ending at the durable size
+//   origin -> peer   CUT       stream id, offset                  (only in answer to POSITION)
 //   origin -> peer   DATA      stream id, offset, raw length, raw XXH3, body (zstd or raw)
 //   origin -> peer   SEAL      stream id, final size             (generation complete)
-//   peer -> origin   ACK       stream id, durable size           (after fdatasync + state commit)
+//   peer -> origin   ACK       stream id, durable size           (after fdatasync)
 //
 // Stream ids are chosen by the origin and bind to (bolt, generation) for one connection's life.
 // The origin uses the same id on every connection so that one encoded DATA frame can be sent to
 // every peer. A peer accepts DATA only at exactly its expected offset; the origin resumes at the
 // POSITION the peer reports and compares the window hash with its own bytes to detect a file
 // rewritten in place (divergence).
+//
+// Verified and unverified bytes: a peer fdatasyncs before every ACK but records its durable sizes
+// in state.db only now and then (every kRecordEveryBytes), so after a restart the bytes between
+// the recorded size and the file's end are on disk but unproven: after a power loss they may be
+// whatever the filesystem left there. POSITION then reports `verified` < `durable`, and its window
+// covers every unproven byte plus up to kWindowHashBytes before them. If the origin's bytes
+// match, it resumes at `durable` (the tail is proven). If they do not, the origin answers CUT at
+// `verified`: the peer drops the unproven tail and sends a new POSITION, whose window (proven
+// bytes only) must then match or the generation has diverged.
 //
 // Versioning: HELLO carries the range of versions the origin speaks; the peer picks the highest
 // it also speaks or REJECTs with a reason naming both ranges.
@@ -53,7 +64,8 @@ constexpr size_t kFrameHeaderSize = 16;
 constexpr uint32_t kMaxDataRaw = 1 << 20;           // largest DATA chunk before compression
 constexpr uint32_t kMaxFramePayload = (1 << 20) + (64 << 10);  // a raw 1 MiB chunk + slack
 constexpr size_t kMaxWireString = 1024;
-constexpr uint32_t kWindowHashBytes = 4096;         // POSITION window length cap
+constexpr uint32_t kWindowHashBytes = 4096;         // POSITION window before the verified size
+constexpr uint64_t kMaxUnverifiedBytes = 64 << 20;  // POSITION: durable - verified at most this
 
 enum class MessageType : uint8_t {
   kHello = 1,
@@ -64,6 +76,7 @@ enum class MessageType : uint8_t {
   kData = 6,
   kSeal = 7,
   kAck = 8,
+  kCut = 9,
 };
 constexpr uint8_t kFlagCompressed = 1;
 
@@ -156,8 +169,13 @@ struct OpenMsg {
 struct PositionMsg {
   uint32_t stream = 0;
   uint64_t durable = 0;       // bytes of the generation the peer holds durably
+  uint64_t verified = 0;      // of which [0, verified) are known to equal the origin's
   uint32_t window_len = 0;    // the window is [durable - window_len, durable)
   uint64_t window_hash = 0;   // XXH3-64 of that window (0 when window_len is 0)
+};
+struct CutMsg {
+  uint32_t stream = 0;
+  uint64_t offset = 0;  // the POSITION's `verified`: drop everything past it
 };
 struct DataMsg {
   uint32_t stream = 0;
@@ -183,6 +201,7 @@ std::string EncodeOpen(const OpenMsg& m);
 std::string EncodePosition(const PositionMsg& m);
 std::string EncodeSeal(const SealMsg& m);
 std::string EncodeAck(const AckMsg& m);
+std::string EncodeCut(const CutMsg& m);
 // Encodes a DATA frame for `raw` (1..kMaxDataRaw bytes) at `offset`; compresses with `c` when
 // that makes the frame smaller, otherwise sends the bytes raw.
 Result<std::string> EncodeData(uint32_t stream, uint64_t offset, std::string_view raw,
@@ -198,6 +217,7 @@ Status DecodePosition(const Frame& f, PositionMsg* m);
 Status DecodeData(const Frame& f, DataMsg* m);
 Status DecodeSeal(const Frame& f, SealMsg* m);
 Status DecodeAck(const Frame& f, AckMsg* m);
+Status DecodeCut(const Frame& f, CutMsg* m);
 // Produces the raw bytes of a decoded DATA message into out[0, m.raw_len) and checks raw_hash.
 Status InflateData(const DataMsg& m, Decompressor* d, char* out);
 

@@ -91,10 +91,18 @@ BOOST_AUTO_TEST_CASE(control_messages_round_trip) {
   BOOST_TEST(o2.generation == 42u);
   BOOST_TEST(o2.bolt == "bolt-1");
 
-  PositionMsg p{7, 1 << 20, 4096, 0x1234567890abcdefULL}, p2;
+  PositionMsg p{7, 1 << 20, (1 << 20) - 100, 4196, 0x1234567890abcdefULL}, p2;
   BOOST_TEST(DecodePosition(FrameOf(EncodePosition(p), &r3), &p2).ok());
   BOOST_TEST(p2.durable == (1u << 20));
+  BOOST_TEST(p2.verified == (1u << 20) - 100);
+  BOOST_TEST(p2.window_len == 4196u);
   BOOST_TEST(p2.window_hash == 0x1234567890abcdefULL);
+
+  CutMsg cut{7, 5000}, cut2;
+  FrameReader r7;
+  BOOST_TEST(DecodeCut(FrameOf(EncodeCut(cut), &r7), &cut2).ok());
+  BOOST_TEST(cut2.stream == 7u);
+  BOOST_TEST(cut2.offset == 5000u);
 
   AckMsg a{3, 99}, a2;
   BOOST_TEST(DecodeAck(FrameOf(EncodeAck(a), &r4), &a2).ok());
@@ -194,6 +202,8 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_rejected) {
       *EncodeData(9, 123, LogLikeText(700, 5), &c),
       EncodeHello({1, 1, "weblog", "host-a"}),
       EncodeAck({4, 77}),
+      EncodePosition({4, 10000, 9000, 5096, 0xabcdef}),
+      EncodeCut({4, 9000}),
   };
   size_t flips = 0;
   for (const std::string& frame : frames) {
@@ -207,6 +217,25 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_rejected) {
     }
   }
   BOOST_TEST_MESSAGE("rejected " << flips << " single-bit flips");
+}
+
+// A POSITION's window must cover exactly its unverified bytes plus at most kWindowHashBytes.
+BOOST_AUTO_TEST_CASE(position_window_rules) {
+  auto ok = [](PositionMsg p) {
+    FrameReader r;
+    PositionMsg out;
+    return DecodePosition(FrameOf(EncodePosition(p), &r), &out).ok();
+  };
+  BOOST_TEST(ok({1, 0, 0, 0, 0}));                 // empty replica
+  BOOST_TEST(ok({1, 100, 100, 100, 1}));           // short file, whole window
+  BOOST_TEST(ok({1, 10000, 10000, 4096, 1}));      // the usual: fully verified
+  BOOST_TEST(ok({1, 10000, 10000, 0, 0}));         // a window may be shorter
+  BOOST_TEST(ok({1, 10000, 6000, 8096, 1}));       // 4000 unverified + 4096 before
+  BOOST_TEST(!ok({1, 10000, 6000, 3999, 1}));      // does not cover the unverified bytes
+  BOOST_TEST(!ok({1, 10000, 6000, 8097, 1}));      // more than 4096 verified bytes
+  BOOST_TEST(!ok({1, 100, 101, 0, 0}));            // verified past durable
+  BOOST_TEST(!ok({1, 100, 100, 101, 0}));          // window past the start of the file
+  BOOST_TEST(!ok({1, kMaxUnverifiedBytes + 10, 9, 0, 0}));  // too many unverified bytes
 }
 
 BOOST_AUTO_TEST_CASE(valid_checksum_but_hostile_fields_are_rejected) {
