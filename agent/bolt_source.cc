@@ -121,15 +121,22 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
       fd = FindInodeInDir(row.dev, row.ino);
       if (fd && g->state == GenState::kActive) g->state = GenState::kRetired;  // rotated while we were down
     }
-    if (fd && !HeadMatches(fd.get(), row.head_len, row.head_hash)) {
-      ++stats_.divergences;
-      LOG_WARN("bolt %s: generation %llu: the file's first %u bytes changed while the agent was down; "
-               "it is treated as a new generation", bolt_.name.c_str(), static_cast<unsigned long long>(row.gen),
-               row.head_len);
-      fd.Reset();
-    }
+    bool head_changed = fd && !HeadMatches(fd.get(), row.head_len, row.head_hash);
+    if (head_changed) fd.Reset();
     if (!fd) {
       gens_.push_back(g);
+      // copytruncate (or a copy and a delete) while the agent was down: a copy in the directory
+      // that begins with the generation's head holds its bytes.
+      if (FindCopy(*g)) {
+        ++stats_.copies_found;
+        continue;
+      }
+      if (head_changed) {
+        ++stats_.divergences;
+        LOG_WARN("bolt %s: generation %llu: the file's first %u bytes changed while the agent was down and "
+                 "no copy of it was found; it is treated as a new generation", bolt_.name.c_str(),
+                 static_cast<unsigned long long>(row.gen), row.head_len);
+      }
       MarkLost(*g, "its file is gone from " + dir_ + " (rotated away or deleted while the agent was down)");
       continue;
     }
@@ -192,6 +199,7 @@ Status BoltSource::SetUpWatches() {
 void BoltSource::WatchInode(int fd) {
   // The /proc/self/fd link resolves to the open inode even after a rename or unlink, so a
   // rotated-away generation keeps producing events while it is read to its end.
+  if (!inotify_) return;  // Start() watches every open generation once inotify exists
   std::string proc = "/proc/self/fd/" + std::to_string(fd);
   if (inotify_add_watch(inotify_.get(), proc.c_str(), IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF) < 0) {
     LOG_DEBUG("bolt %s: cannot watch %s: %s", bolt_.name.c_str(), proc.c_str(), strerror(errno));

@@ -230,6 +230,46 @@ BOOST_AUTO_TEST_CASE(rotated_file_still_open_for_writing_is_not_sealed) {
 }
 
 
+// copytruncate while the origin agent is down: at start the generation's inode holds other
+// bytes, but the copy holds the generation's, including those never shipped. The generation
+// continues from the copy; nothing is reported lost.
+BOOST_AUTO_TEST_CASE(copytruncate_while_agent_down_continues_from_the_copy) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.seal_after_ms = 300;
+  TestCluster c("copytrunc-down", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  std::string path = c.BoltFile(0, 0);
+  LogLines lines(7);
+  auto append = [&](size_t bytes) {
+    std::string text;
+    lines.AppendBytes(&text, bytes);
+    std::ofstream(path, std::ios::app | std::ios::binary) << text;
+  };
+  append(300000);
+  BOOST_REQUIRE(WaitUntil([&] {
+    auto st = c.AgentStatus(0);
+    return st.ok() && (*st)["bolts"][0]["peers"][0]["acked"].get<uint64_t>() == FileSize(path);
+  }, 10));
+  BOOST_REQUIRE(c.Stop(0).ok());
+  append(200000);  // never shipped before the rotation
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::ofstream out(path + ".1", std::ios::binary);
+    out << in.rdbuf();
+  }
+  BOOST_REQUIRE(::truncate(path.c_str(), 0) == 0);
+  append(50000);  // the next generation, written before the agent is back
+  BOOST_REQUIRE(c.Start(0).ok());
+  std::string why;
+  BOOST_TEST(WaitUntil([&] { return FilesEqual(path + ".1", c.ReplicaFile(1, 0, 0, 1), &why); }, 10), why);
+  BOOST_TEST(WaitUntil([&] { return FilesEqual(path, c.ReplicaFile(1, 0, 0, 2), &why); }, 10), why);
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST((*st)["bolts"][0]["generations_lost"].get<uint64_t>() == 0u, (*st)["bolts"][0].dump());
+  BOOST_TEST((*st)["bolts"][0]["copies_found"].get<uint64_t>() == 1u);
+  BOOST_TEST(c.StopAll().ok());
+}
+
 // A bolt whose file, and even whose directory, does not exist when the agent starts is picked
 // up once it appears (the directory by the rescan timer, the file by the directory watch).
 BOOST_AUTO_TEST_CASE(missing_directory_and_file_are_picked_up_later) {
