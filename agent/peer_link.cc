@@ -261,12 +261,17 @@ void PeerLink::OnPosition(const PositionMsg& m) {
     cursors_.erase(it);
     return;
   }
+  if (c.positioned) return Drop("a second POSITION for stream " + std::to_string(m.stream));
   // The peer's bytes must be our bytes: compare the window before its position.
   if (m.durable > 0) {
-    Result<uint64_t> h = source->WindowHash(g, m.durable, m.window_len);
     std::string why;
-    if (!h) why = h.status().message();
-    else if (*h != m.window_hash) why = "the last " + std::to_string(m.window_len) + " bytes before offset " +
+    Result<uint64_t> h = uint64_t{0};
+    if (m.durable > g.size) {
+      why = "the peer holds " + std::to_string(m.durable) + " bytes but the file has only " + std::to_string(g.size);
+    } else if (h = source->WindowHash(g, m.durable, m.window_len); !h) {
+      // A read error says nothing about either side's bytes: try again later, decide nothing.
+      return Drop(h.status().message());
+    } else if (*h != m.window_hash) why = "the last " + std::to_string(m.window_len) + " bytes before offset " +
                                         std::to_string(m.durable) + " differ from the file";
     else if (g.state == GenState::kSealed && m.durable > g.final_size) why = "the peer holds more than the sealed size";
     if (!why.empty() && m.verified < m.durable) {

@@ -1,7 +1,9 @@
 #include "agent/replica_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -250,6 +252,30 @@ Status ReplicaSession::OnSeal(const Frame& f) {
   return Status::Ok();
 }
 
+namespace {
+
+// Copies [offset, offset + len) of `fd` into a new file at `path`, synced.
+Status CopyTail(int fd, uint64_t offset, uint64_t len, const std::string& path) {
+  Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!out) return ErrnoStatus("create " + path);
+  loff_t in_off = static_cast<loff_t>(offset);
+  uint64_t done = 0;
+  while (done < len) {
+    ssize_t n = ::copy_file_range(fd, &in_off, out.get(), nullptr, len - done, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("copy into " + path);
+    if (n == 0) return Status::Error("the replica ended early while copying into " + path);
+    done += static_cast<uint64_t>(n);
+  }
+  if (::fdatasync(out.get()) != 0) return ErrnoStatus("fdatasync " + path);
+  std::string dir = path.substr(0, path.rfind('/'));
+  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d || ::fsync(d.get()) != 0) return ErrnoStatus("fsync " + dir);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status ReplicaSession::OnCut(const Frame& f) {
   CutMsg m;
   if (Status s = DecodeCut(f, &m); !s) return s;
@@ -261,15 +287,25 @@ Status ReplicaSession::OnCut(const Frame& f) {
     return Status::Error("CUT at " + std::to_string(m.offset) + " but " + r.path + " has " +
                          std::to_string(r.verified) + " verified of " + std::to_string(r.written) + " bytes");
   }
+  // Either side may be the damaged one (garbage left by a crash here, or the origin's file
+  // rewritten or cut short), so the bytes are moved aside, never thrown away: PATH.cut-N holds
+  // them for whoever needs to look, and the replica continues with the origin's bytes.
+  uint64_t cut = r.written - m.offset;
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  std::string aside = r.path + ".cut-" + std::to_string(now.tv_sec) + "-" + std::to_string(++r.cuts);
+  if (Status s = CopyTail(r.fd->get(), m.offset, cut, aside); !s) {
+    return Status::Error("cannot set aside the tail of " + r.path + ": " + s.message());
+  }
   if (::ftruncate(r.fd->get(), static_cast<off_t>(m.offset)) != 0) {
     return ErrnoStatus("cannot cut " + r.path);
   }
-  uint64_t cut = r.written - m.offset;
-  LOG_WARN("replica %s: cut %llu bytes past offset %llu that differ from the origin's (left on disk by a crash "
-           "before they were synced?)", r.path.c_str(), static_cast<unsigned long long>(cut),
-           static_cast<unsigned long long>(m.offset));
+  LOG_ERROR("replica %s: cut %llu bytes past offset %llu that differ from the origin's (garbage left by a "
+            "crash here, or the origin's file changed); they are kept in %s", r.path.c_str(),
+            static_cast<unsigned long long>(cut), static_cast<unsigned long long>(m.offset), aside.c_str());
   ++server_->stats().tail_cuts;
   server_->stats().bytes_cut += cut;
+  ++r.epoch;
   r.written = r.durable = m.offset;
   r.dropped = std::min(r.dropped, m.offset);
   return SendPosition(m.stream, r);

@@ -158,7 +158,16 @@ void ReplicaStore::Collect(Committer::Batch* batch) {
       if (written - r->dropped >= kDropCacheBytes) f.drop_below = r->dropped = written;
       batch->files.push_back(std::move(f));
     }
-    batch->on_durable.push_back([this, r, written, sealed, record, provable] {
+    batch->on_durable.push_back([this, r, written, sealed, record, provable, epoch = r->epoch] {
+      if (epoch != r->epoch) {
+        // A CUT came meanwhile: `written` may name bytes that no longer exist. The row, if any,
+        // holds a verified size, which stays true.
+        if (record) {
+          r->recorded = std::min(provable, r->durable);
+          r->in_db = true;
+        }
+        return;
+      }
       if (written > r->durable) r->durable = written;
       if (record) {
         r->recorded = provable;

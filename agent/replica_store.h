@@ -53,8 +53,10 @@ struct Replica {
   bool sealed = false;
   bool sealed_durable = false;  // the seal is recorded
   bool dirty = false;
-  bool position_pending = false;
-  uint64_t dropped = 0;  // cached pages below this offset were (or are being) dropped  // an OPEN waits for `written` to become durable
+  bool position_pending = false;  // an OPEN waits for `written` to become durable
+  uint64_t dropped = 0;  // cached pages below this offset were (or are being) dropped
+  uint64_t epoch = 0;    // bumped by a CUT: commits collected before it must not raise `durable`
+  uint32_t cuts = 0;     // tails set aside (PATH.cut-SECONDS-N) by this run
   // The session currently streaming into this replica, and its stream id there.
   ReplicaSession* session = nullptr;
   uint32_t stream = 0;
@@ -67,7 +69,8 @@ class ReplicaStore {
   ReplicaStore(std::string data_dir, std::function<void()> request_commit);
   // Creates DATA_DIR/replicas if needed and takes the rows recorded in state.db.
   Status Init(const std::vector<ReplicaRow>& rows);
-  // The replica of (origin, bolt, gen), opened and cut back to its durable size.
+  // The replica of (origin, bolt, gen), opened; bytes past its verified size are kept, to be
+  // proven by POSITION (more than kMaxUnverifiedBytes of them are cut).
   Result<std::shared_ptr<Replica>> Open(const std::string& origin, const std::string& bolt, uint64_t gen);
   // Bytes were written or the replica was sealed: include it in the next commit.
   void MarkDirty(Replica& r);

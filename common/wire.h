@@ -58,8 +58,9 @@
 namespace tailsafe {
 
 constexpr uint32_t kWireMagic = 0x46415354;  // "TSAF" little-endian
-constexpr uint16_t kWireVersionMin = 1;
-constexpr uint16_t kWireVersionMax = 1;
+// Version 2: POSITION carries `verified`, and CUT exists. Nothing speaking version 1 was released.
+constexpr uint16_t kWireVersionMin = 2;
+constexpr uint16_t kWireVersionMax = 2;
 constexpr size_t kFrameHeaderSize = 16;
 constexpr uint32_t kMaxDataRaw = 1 << 20;           // largest DATA chunk before compression
 constexpr uint32_t kMaxFramePayload = (1 << 20) + (64 << 10);  // a raw 1 MiB chunk + slack

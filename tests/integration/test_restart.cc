@@ -4,10 +4,12 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "tests/support/cluster.h"
 #include "tests/support/writer.h"
@@ -17,7 +19,30 @@ using namespace tailsafe::testing;
 
 namespace {
 
-enum class Damage { kNone, kFlipInTail, kGarbageAppended };
+enum class Damage { kNone, kFlipInTail, kGarbageAppended, kOriginRewritten };
+
+std::string ReadRange(const std::string& path, uint64_t offset, uint64_t len) {
+  std::string out(len, '\0');
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ssize_t n = fd >= 0 ? ::pread(fd, out.data(), len, static_cast<off_t>(offset)) : -1;
+  if (fd >= 0) ::close(fd);
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+// The files a CUT set aside next to `replica` (REPLICA.cut-*).
+std::vector<std::string> SetAside(const std::string& replica) {
+  std::vector<std::string> out;
+  std::string dir = replica.substr(0, replica.rfind('/'));
+  std::string prefix = replica.substr(replica.rfind('/') + 1) + ".cut-";
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (struct dirent* e = ::readdir(d)) {
+      if (std::string(e->d_name).rfind(prefix, 0) == 0) out.push_back(dir + "/" + e->d_name);
+    }
+    ::closedir(d);
+  }
+  return out;
+}
 
 struct Sizes {
   uint64_t recorded = 0, durable = 0;
@@ -48,9 +73,9 @@ uint64_t Counter(TestCluster& c, int agent, const char* section, const char* key
 void RunRestart(Damage damage) {
   TestCluster c("restart", TwoAgentsOneBolt());
   BOOST_REQUIRE(c.StartAll().ok());
-  // The first commit records the replica's row; later ones only every 4 MiB. So after 1 MB and
-  // then 2 MB more, at least 2 MB are durable and acknowledged but not recorded.
-  Append(c, 1'000'000, 21);
+  // Sizes are recorded once 4 MiB past the last record: after 5 MB one record lies in
+  // [4 MiB, 5 MB], and after 2 MB more at least 2 MB are durable and acknowledged but unrecorded.
+  Append(c, 5'000'000, 21);
   BOOST_REQUIRE(AllAcked(c));
   Append(c, 2'000'000, 22);
   BOOST_REQUIRE(AllAcked(c));
@@ -58,13 +83,26 @@ void RunRestart(Damage damage) {
   BOOST_REQUIRE(st.ok());
   Sizes s{(*st)["replicas"][0]["recorded"].get<uint64_t>(), (*st)["replicas"][0]["durable"].get<uint64_t>()};
   BOOST_TEST_MESSAGE("replica durable " << s.durable << ", recorded " << s.recorded);
-  BOOST_REQUIRE(s.durable == 3'000'000u);
-  BOOST_REQUIRE(s.recorded < s.durable - 1'000'000);
+  BOOST_REQUIRE(s.durable == 7'000'000u);
+  BOOST_REQUIRE(s.recorded >= (4u << 20));
+  BOOST_REQUIRE(s.recorded <= s.durable - 2'000'000);
 
   c.Kill(1, SIGKILL);
   std::string replica = c.ReplicaFile(1, 0, 0, 1);
   uint64_t expect_cut = 0;
-  {
+  std::string tail_before = ReadRange(replica, s.recorded, s.durable - s.recorded);
+  if (damage == Damage::kOriginRewritten) {
+    // The origin's file changed past the peer's recorded size while both were down: the peer's
+    // bytes are the good ones. They must survive, set aside, not be thrown away.
+    c.Kill(0, SIGKILL);
+    int fd = ::open(c.BoltFile(0, 0).c_str(), O_WRONLY);
+    BOOST_REQUIRE(fd >= 0);
+    std::string zeros(4096, '\0');
+    BOOST_REQUIRE(::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(s.durable - 10000)) == 4096);
+    ::close(fd);
+    expect_cut = s.durable - s.recorded;
+    BOOST_REQUIRE(c.Start(0).ok());
+  } else {
     int fd = ::open(replica.c_str(), O_WRONLY);
     BOOST_REQUIRE(fd >= 0);
     if (damage == Damage::kFlipInTail) {
@@ -79,6 +117,7 @@ void RunRestart(Damage damage) {
     }
     ::close(fd);
   }
+  if (damage != Damage::kNone) tail_before = ReadRange(replica, s.recorded, expect_cut);
   BOOST_REQUIRE(c.Start(1).ok());
   // More bytes after the restart, so the stream moves on past the proven (or cut) tail.
   Append(c, 100'000, 23);
@@ -91,6 +130,10 @@ void RunRestart(Damage damage) {
   std::string log = c.LogTail(1, 1 << 20);
   BOOST_TEST(log.find("to be verified with the origin") != std::string::npos);
   BOOST_TEST((log.find("that differ from the origin's") != std::string::npos) == (damage != Damage::kNone));
+  // Whatever was cut is set aside byte for byte.
+  std::vector<std::string> aside = SetAside(replica);
+  BOOST_REQUIRE(aside.size() == (damage == Damage::kNone ? 0u : 1u));
+  if (!aside.empty()) BOOST_TEST((ReadRange(aside[0], 0, expect_cut + 1) == tail_before), "set-aside bytes differ");
   BOOST_TEST(c.StopAll().ok());
 }
 
@@ -103,6 +146,51 @@ BOOST_AUTO_TEST_CASE(unrecorded_tail_is_proven_and_kept) { RunRestart(Damage::kN
 BOOST_AUTO_TEST_CASE(damaged_unrecorded_tail_is_cut_and_fetched_again) { RunRestart(Damage::kFlipInTail); }
 
 BOOST_AUTO_TEST_CASE(garbage_past_the_origin_size_is_cut) { RunRestart(Damage::kGarbageAppended); }
+
+BOOST_AUTO_TEST_CASE(origin_rewritten_keeps_the_peers_bytes_aside) { RunRestart(Damage::kOriginRewritten); }
+
+// The origin reconnects while the restarted peer's first commit is still running, so a second
+// commit holding the pre-CUT size is in flight when the CUT arrives. That commit must not raise
+// the replica's durable size back over bytes the CUT removed (found by review: the stream then
+// failed for good with "the file ends at offset ...").
+BOOST_AUTO_TEST_CASE(cut_while_a_commit_is_in_flight_converges) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.window_bytes = 1 << 20;  // small enough that the stale ACK overtakes what was re-sent
+  TestCluster c("restart-race", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  Append(c, 1'000'000, 41);
+  BOOST_REQUIRE(AllAcked(c));
+  Append(c, 2'000'000, 42);
+  BOOST_REQUIRE(AllAcked(c));
+  auto st = c.AgentStatus(1);
+  BOOST_REQUIRE(st.ok());
+  uint64_t recorded = (*st)["replicas"][0]["recorded"].get<uint64_t>();
+  uint64_t durable = (*st)["replicas"][0]["durable"].get<uint64_t>();
+  BOOST_REQUIRE(recorded + 1'000'000 < durable);
+  c.Kill(1, SIGKILL);
+  std::string replica = c.ReplicaFile(1, 0, 0, 1);
+  {
+    int fd = ::open(replica.c_str(), O_WRONLY);
+    BOOST_REQUIRE(fd >= 0);
+    std::string zeros(4096, '\0');
+    BOOST_REQUIRE(::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>((recorded + durable) / 2)) == 4096);
+    ::close(fd);
+  }
+  ::setenv("TAILSAFE_TEST_COMMIT_DELAY_MS", "1500", 1);
+  Status started = c.Start(1);
+  ::unsetenv("TAILSAFE_TEST_COMMIT_DELAY_MS");
+  BOOST_REQUIRE(started.ok());
+  // The origin's OPEN reopened the replica and started its first commit (1.5 s); the origin
+  // comes back while it runs.
+  BOOST_REQUIRE(WaitUntil([&] { return c.LogTail(1, 1 << 20).find("to be verified") != std::string::npos; }, 10, 5));
+  c.Kill(0, SIGKILL);
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE_MESSAGE(AllAcked(c), c.LogTail(1));
+  std::string why;
+  BOOST_TEST(FilesEqual(c.BoltFile(0, 0), replica, &why), why);
+  BOOST_TEST(Counter(c, 1, "receiver", "protocol_errors") == 0u, c.LogTail(1));
+  BOOST_TEST(c.StopAll().ok());
+}
 
 // A clean stop records everything: the restart has nothing to prove.
 BOOST_AUTO_TEST_CASE(clean_stop_records_every_durable_byte) {
