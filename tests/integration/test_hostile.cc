@@ -153,7 +153,7 @@ BOOST_AUTO_TEST_CASE(bad_frames_are_refused_and_write_nothing) {
   size_t files_before = FilesUnder(replicas);
 
   Compressor comp(1);
-  std::string hello = EncodeHello({1, 1, "test", "intruder"});
+  std::string hello = EncodeHello({kWireVersionMin, kWireVersionMax, "test", "intruder"});
   std::string open = EncodeOpen({1, 1, "bolt-x"});
   std::string data = EncodeData(1, 0, "a line that must never land on disk\n", &comp).value();
   // 1. Plain garbage.
@@ -173,7 +173,7 @@ BOOST_AUTO_TEST_CASE(bad_frames_are_refused_and_write_nothing) {
   // 4. Truncated: the connection ends inside the DATA frame.
   BOOST_TEST(SendAndExpectClose(port, hello + open + data.substr(0, data.size() - 3)));
   // 5. A wrong cluster name is rejected before anything else is read.
-  BOOST_TEST(SendAndExpectClose(port, EncodeHello({1, 1, "other-cluster", "intruder"}) + open + data));
+  BOOST_TEST(SendAndExpectClose(port, EncodeHello({kWireVersionMin, kWireVersionMax, "other-cluster", "intruder"}) + open + data));
   // 6. DATA at an offset other than the expected one.
   std::string misplaced = EncodeData(1, 5, "misplaced\n", &comp).value();
   BOOST_TEST(SendAndExpectClose(port, hello + open + misplaced));
@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(repeated_hello_from_one_origin_replaces_its_session) {
   for (const char* origin : {"x1", "y1", "x1", "y1", "x1"}) {
     Fd s(ConnectTo(port));
     BOOST_REQUIRE(s.valid());
-    std::string hello = EncodeHello({1, 1, "test", origin});
+    std::string hello = EncodeHello({kWireVersionMin, kWireVersionMax, "test", origin});
     BOOST_REQUIRE(::send(s.get(), hello.data(), hello.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(hello.size()));
     char buf[256];
     timeval tv{5, 0};
@@ -298,7 +298,7 @@ BOOST_AUTO_TEST_CASE(receiver_closes_replicas_nobody_streams_into) {
   {
     Fd s(ConnectTo(ListenPort(c, 1)));
     BOOST_REQUIRE(s.valid());
-    std::string out = EncodeHello({1, 1, "test", "many"});
+    std::string out = EncodeHello({kWireVersionMin, kWireVersionMax, "test", "many"});
     for (uint32_t g = 1; g <= 300; ++g) out += EncodeOpen({g, g, "bolt-1"});
     BOOST_REQUIRE(::send(s.get(), out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
     // Wait until all 300 replicas exist, then hang up.
