@@ -30,6 +30,16 @@ std::string ReadRange(const std::string& path, uint64_t offset, uint64_t len) {
   return out;
 }
 
+// Overwrites 4 KiB of `path` at `offset` with zeros: what a power loss can leave in unsynced bytes,
+// or a rewrite of the origin's file.
+void ZeroPage(const std::string& path, uint64_t offset) {
+  int fd = ::open(path.c_str(), O_WRONLY);
+  BOOST_REQUIRE(fd >= 0);
+  std::string zeros(4096, '\0');
+  BOOST_REQUIRE(::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(offset)) == 4096);
+  ::close(fd);
+}
+
 // The files a CUT set aside next to `replica` (REPLICA.cut-*).
 std::vector<std::string> SetAside(const std::string& replica) {
   std::vector<std::string> out;
@@ -55,13 +65,7 @@ void Append(TestCluster& c, uint64_t bytes, uint64_t seed) {
   BOOST_REQUIRE_MESSAGE(w.error().empty(), w.error());
 }
 
-// Waits until the origin counts its whole file acknowledged by the peer.
-bool AllAcked(TestCluster& c) {
-  return WaitUntil([&] {
-    auto st = c.AgentStatus(0);
-    return st && (*st)["bolts"][0]["peers"][0]["acked"].get<uint64_t>() == FileSize(c.BoltFile(0, 0));
-  }, 20, 10);
-}
+bool AllAcked(TestCluster& c) { return c.WaitAcked(0, 0, 20); }
 
 uint64_t Counter(TestCluster& c, int agent, const char* section, const char* key) {
   auto st = c.AgentStatus(agent);
@@ -95,27 +99,19 @@ void RunRestart(Damage damage) {
     // The origin's file changed past the peer's recorded size while both were down: the peer's
     // bytes are the good ones. They must survive, set aside, not be thrown away.
     c.Kill(0, SIGKILL);
-    int fd = ::open(c.BoltFile(0, 0).c_str(), O_WRONLY);
-    BOOST_REQUIRE(fd >= 0);
-    std::string zeros(4096, '\0');
-    BOOST_REQUIRE(::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(s.durable - 10000)) == 4096);
-    ::close(fd);
+    ZeroPage(c.BoltFile(0, 0), s.durable - 10000);
     expect_cut = s.durable - s.recorded;
     BOOST_REQUIRE(c.Start(0).ok());
-  } else {
+  } else if (damage == Damage::kFlipInTail) {
+    ZeroPage(replica, (s.recorded + s.durable) / 2);  // in the unrecorded part
+    expect_cut = s.durable - s.recorded;
+  } else if (damage == Damage::kGarbageAppended) {
+    std::string junk(1000, 'Z');
     int fd = ::open(replica.c_str(), O_WRONLY);
     BOOST_REQUIRE(fd >= 0);
-    if (damage == Damage::kFlipInTail) {
-      // What a power loss may leave past the last sync: a page of zeros in the unrecorded part.
-      std::string zeros(4096, '\0');
-      BOOST_REQUIRE(::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>((s.recorded + s.durable) / 2)) == 4096);
-      expect_cut = s.durable - s.recorded;
-    } else if (damage == Damage::kGarbageAppended) {
-      std::string junk(1000, 'Z');
-      BOOST_REQUIRE(::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(s.durable)) == 1000);
-      expect_cut = s.durable + 1000 - s.recorded;
-    }
+    BOOST_REQUIRE(::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(s.durable)) == 1000);
     ::close(fd);
+    expect_cut = s.durable + 1000 - s.recorded;
   }
   if (damage != Damage::kNone) tail_before = ReadRange(replica, s.recorded, expect_cut);
   BOOST_REQUIRE(c.Start(1).ok());
@@ -169,13 +165,7 @@ BOOST_AUTO_TEST_CASE(cut_while_a_commit_is_in_flight_converges) {
   BOOST_REQUIRE(recorded + 1'000'000 < durable);
   c.Kill(1, SIGKILL);
   std::string replica = c.ReplicaFile(1, 0, 0, 1);
-  {
-    int fd = ::open(replica.c_str(), O_WRONLY);
-    BOOST_REQUIRE(fd >= 0);
-    std::string zeros(4096, '\0');
-    BOOST_REQUIRE(::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>((recorded + durable) / 2)) == 4096);
-    ::close(fd);
-  }
+  ZeroPage(replica, (recorded + durable) / 2);
   ::setenv("TAILSAFE_TEST_COMMIT_DELAY_MS", "1500", 1);
   Status started = c.Start(1);
   ::unsetenv("TAILSAFE_TEST_COMMIT_DELAY_MS");

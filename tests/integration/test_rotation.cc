@@ -246,10 +246,7 @@ BOOST_AUTO_TEST_CASE(copytruncate_while_agent_down_continues_from_the_copy) {
     std::ofstream(path, std::ios::app | std::ios::binary) << text;
   };
   append(300000);
-  BOOST_REQUIRE(WaitUntil([&] {
-    auto st = c.AgentStatus(0);
-    return st.ok() && (*st)["bolts"][0]["peers"][0]["acked"].get<uint64_t>() == FileSize(path);
-  }, 10));
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 10));
   BOOST_REQUIRE(c.Stop(0).ok());
   append(200000);  // never shipped before the rotation
   {

@@ -200,6 +200,20 @@ Result<nlohmann::json> TestCluster::AgentStatus(int i) {
   return j;
 }
 
+bool TestCluster::WaitAcked(int origin, int bolt, double seconds) {
+  return WaitUntil([&] {
+    auto st = AgentStatus(origin);
+    if (!st) return false;
+    uint64_t size = FileSize(BoltFile(origin, bolt));
+    const auto& peers = (*st)["bolts"][bolt]["peers"];
+    if (peers.empty()) return false;
+    for (const auto& p : peers) {
+      if (p["acked"].get<uint64_t>() != size) return false;
+    }
+    return true;
+  }, seconds, 10);
+}
+
 bool TestCluster::AllReplicasMatch(std::string* why, uint64_t gen) {
   for (int o = 0; o < size(); ++o) {
     for (int b = 0; b < options_.bolts_per_agent; ++b) {

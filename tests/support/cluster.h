@@ -62,6 +62,9 @@ class TestCluster {
   bool Running(int i);
   pid_t Pid(int i) const { return agents_[i].pid(); }
   Result<nlohmann::json> AgentStatus(int i);
+  // Waits until origin agent `origin` counts all of its bolt `bolt`'s file acknowledged by every
+  // peer it lists in status.
+  bool WaitAcked(int origin, int bolt, double seconds);
 
   // Every peer's replica of every (origin, bolt) generation `gen` equals the origin's file
   // byte for byte. `why` says what differs first.
