@@ -128,8 +128,9 @@ $(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
 TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT))
 
 # Each suite writes a Boost.Test XML report beside its binary; scripts/test-report.sh turns the
-# reports into the plain "N passed, N failed" closing line that CI reads.
-REPORT_ARGS = --report_format=XML --report_level=short --report_sink=$(OUT)/tests/$(1).report.xml
+# reports into the plain "N passed, N failed" closing line that CI reads (no colour codes, which
+# would hide that line from a plain reader).
+REPORT_ARGS = --color_output=no --report_format=XML --report_level=short --report_sink=$(OUT)/tests/$(1).report.xml
 
 unit-test: $(UNIT_BIN)
 	@rm -f $(OUT)/tests/unit.report.xml

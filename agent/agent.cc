@@ -61,7 +61,7 @@ Status Agent::Init() {
   auto reps = store_->LoadReplicas();
   if (!reps) return reps.status();
 
-  committer_ = std::make_unique<Committer>(&loop_, &*store_, [this](const Status& s) { Fatal(s); });
+  committer_ = std::make_unique<Committer>(&loop_, &*store_, ac.commit_interval_ms, [this](const Status& s) { Fatal(s); });
   replicas_ = std::make_unique<ReplicaStore>(ac.data_dir, [this] { Kick(false, true); });
   if (Status s = replicas_->Init(*reps); !s) return s;
   server_ = std::make_unique<ReplicaServer>(&loop_, config_, replicas_.get());
@@ -216,7 +216,7 @@ void Agent::Shutdown(const char* why) {
   ack_flush_.Reset();
   if (fatal_.ok()) {
     replicas_->RecordAll();  // a clean restart then has nothing to prove
-    committer_->Request();
+    committer_->Flush();
   }
   kick_.Reset();
 }

@@ -70,6 +70,7 @@ BoltSource::BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfi
       compression_level_(agent.compression_level),
       seal_after_ms_(agent.seal_after_ms),
       rescan_ms_(agent.rescan_interval_ms),
+      linger_ms_(agent.linger_ms),
       hooks_(std::move(hooks)),
       next_stream_(next_stream) {
   size_t slash = bolt_.file.rfind('/');
@@ -84,6 +85,7 @@ void BoltSource::Stop() {
   poll_.Reset();
   rescan_timer_.Reset();
   seal_timer_.Reset();
+  linger_timer_.Reset();
   inotify_.Reset();
 }
 
@@ -175,10 +177,13 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
   if (!poll) return poll.status();
   poll_ = std::move(poll.value());
   poll_->data = this;
-  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
-    auto* self = static_cast<BoltSource*>(p->data);
-    if (self && status == 0) self->OnInotifyReadable();
-  });
+  if (linger_ms_ > 0) {
+    auto linger = MakeUv<uv_timer_t>(uv_timer_init, loop_);
+    if (!linger) return linger.status();
+    linger_timer_ = std::move(linger.value());
+    linger_timer_->data = this;
+  }
+  StartPolling();
   Status w = SetUpWatches();
   if (!w) LOG_WARN("bolt %s: %s; retrying every rescan", bolt_.name.c_str(), w.message().c_str());
   for (auto& g : gens_) {
@@ -206,7 +211,33 @@ void BoltSource::WatchInode(int fd) {
   }
 }
 
+void BoltSource::StartPolling() {
+  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
+    auto* self = static_cast<BoltSource*>(p->data);
+    if (self && status == 0) self->OnInotifyReadable();
+  });
+}
+
 void BoltSource::OnInotifyReadable() {
+  bool relevant = ReadEvents();
+  if (!relevant) return;
+  if (!linger_timer_) {
+    Check();
+    return;
+  }
+  // Linger: leave the kernel to merge the writes of the next linger_ms into one event (it merges
+  // identical events at the queue's tail), then read and ship them as one frame.
+  uv_poll_stop(poll_.get());
+  uv_timer_start(linger_timer_.get(), [](uv_timer_t* t) {
+    auto* self = static_cast<BoltSource*>(t->data);
+    if (!self) return;
+    (void)self->ReadEvents();  // covered by the Check below
+    self->Check();
+    self->StartPolling();
+  }, linger_ms_, 0);
+}
+
+bool BoltSource::ReadEvents() {
   alignas(struct inotify_event) char buf[16384];
   bool overflow = false;
   bool relevant = false;
@@ -234,7 +265,7 @@ void BoltSource::OnInotifyReadable() {
     ++stats_.rescans_overflow;
     LOG_NOTICE("bolt %s: inotify queue overflowed; rescanning", bolt_.name.c_str());
   }
-  if (overflow || relevant) Check();
+  return overflow || relevant;
 }
 
 void BoltSource::Check() {

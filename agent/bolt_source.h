@@ -129,7 +129,11 @@ class BoltSource {
  private:
   Status SetUpWatches();
   void WatchInode(int fd);
+  void StartPolling();
   void OnInotifyReadable();
+  // Reads every queued inotify event; true if one concerns a generation or the bolt's path (or
+  // the queue overflowed, which is counted and logged).
+  bool ReadEvents();
   void OpenNewGeneration(const char* why);
   // Starts the next generation on an open file; null if it cannot be fstat'd.
   Generation* AddGeneration(std::shared_ptr<Fd> fd);
@@ -158,6 +162,7 @@ class BoltSource {
   int compression_level_;
   uint32_t seal_after_ms_;
   uint32_t rescan_ms_;
+  uint32_t linger_ms_;
   Hooks hooks_;
   uint32_t* next_stream_;
   uint64_t next_gen_ = 1;
@@ -167,6 +172,7 @@ class BoltSource {
   UvPtr<uv_poll_t> poll_;
   UvPtr<uv_timer_t> rescan_timer_;
   UvPtr<uv_timer_t> seal_timer_;
+  UvPtr<uv_timer_t> linger_timer_;  // with linger_ms: armed while events gather, polling paused
   std::deque<std::shared_ptr<Generation>> gens_;
   std::vector<OriginGenRow> released_rows_;  // to persist
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // encode jobs check it on return

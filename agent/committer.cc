@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 namespace tailsafe {
@@ -20,15 +21,49 @@ struct Committer::Work {
   Status result;
 };
 
-Committer::Committer(uv_loop_t* loop, StateStore* store, std::function<void(const Status&)> on_error)
-    : loop_(loop), store_(store), on_error_(std::move(on_error)) {
+Committer::Committer(uv_loop_t* loop, StateStore* store, uint32_t interval_ms,
+                     std::function<void(const Status&)> on_error)
+    : loop_(loop), store_(store), on_error_(std::move(on_error)), interval_ns_(uint64_t{interval_ms} * 1000000) {
   // Test hook: slow every commit down, to open the window between "written" and "durable".
   if (const char* d = std::getenv("TAILSAFE_TEST_COMMIT_DELAY_MS")) test_delay_ms_ = std::atoi(d);
 }
 
 void Committer::Request() {
   requested_ = true;
-  if (!in_flight_ && !failed_) Submit();
+  if (!in_flight_ && !failed_) SubmitWhenDue();
+}
+
+void Committer::Flush() {
+  interval_ns_ = 0;
+  if (timer_) uv_timer_stop(timer_.get());
+  Request();
+}
+
+void Committer::SubmitWhenDue() {
+  uint64_t now = NowNs();
+  if (interval_ns_ == 0 || now - last_start_ns_ >= interval_ns_) {
+    if (timer_) uv_timer_stop(timer_.get());
+    Submit();
+    return;
+  }
+  if (!timer_) {
+    auto t = MakeUv<uv_timer_t>(uv_timer_init, loop_);
+    if (!t) {  // no timer, no interval: commit now rather than never
+      Submit();
+      return;
+    }
+    timer_ = std::move(t.value());
+    timer_->data = this;
+  }
+  if (uv_is_active(timer_.handle())) return;
+  uint64_t wait_ms = (last_start_ns_ + interval_ns_ - now + 999999) / 1000000;
+  uv_timer_start(
+      timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Committer*>(t->data);
+        if (self && self->requested_ && !self->in_flight_ && !self->failed_) self->Submit();
+      },
+      wait_ms, 0);
 }
 
 void Committer::Submit() {
@@ -43,6 +78,7 @@ void Committer::Submit() {
     return;
   }
   in_flight_ = true;
+  last_start_ns_ = NowNs();
   w->req.data = w;
   int rc = uv_queue_work(
       loop_, &w->req,
@@ -95,7 +131,7 @@ void Committer::Completed(Work* w, int uv_status) {
   ++commits_;
   files_synced_ += work->batch.files.size();
   for (auto& cb : work->batch.on_durable) cb();
-  if (requested_) Submit();
+  if (requested_) SubmitWhenDue();
 }
 
 }  // namespace tailsafe

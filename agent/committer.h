@@ -6,6 +6,10 @@
 // files and commits the rows in one SQLite transaction on a libuv worker thread. While that runs,
 // new writes accumulate for the next batch, so under load each fsync covers many frames.
 //
+// With a commit interval (agent.commit_interval_ms), a batch starts no sooner than that long
+// after the previous one started: at low rates each fdatasync then covers more writes, trading
+// up to that much acknowledgement lag for fewer syncs (each costs ~0.1 ms of CPU on a VM).
+//
 // An fsync or commit failure is fatal for what it covers (PostgreSQL's lesson): the error handler
 // is called and nothing in the batch is ever acknowledged. The agent then exits; on restart every
 // replica is cut back to its recorded durable size and resumes from there.
@@ -20,6 +24,7 @@
 #include "agent/state_store.h"
 #include "common/fd.h"
 #include "common/status.h"
+#include "common/uv_handle.h"
 
 namespace tailsafe {
 
@@ -42,11 +47,14 @@ class Committer {
   using Collector = std::function<void(Batch*)>;
 
   // `loop` and `store` must outlive this committer.
-  Committer(uv_loop_t* loop, StateStore* store, std::function<void(const Status&)> on_error);
+  Committer(uv_loop_t* loop, StateStore* store, uint32_t interval_ms, std::function<void(const Status&)> on_error);
   void AddCollector(Collector c) { collectors_.push_back(std::move(c)); }
-  // Something is dirty: commit as soon as the previous commit (if any) completes.
+  // Something is dirty: commit as soon as the previous commit (if any) completes and the commit
+  // interval since it started has passed.
   void Request();
   bool idle() const { return !in_flight_ && !requested_; }
+  // A clean stop: commits now, and from now on without waiting for the interval.
+  void Flush();
   // Batches committed and files synced, for status.
   uint64_t commits() const { return commits_; }
   uint64_t files_synced() const { return files_synced_; }
@@ -54,6 +62,7 @@ class Committer {
  private:
   struct Work;
   void Submit();
+  void SubmitWhenDue();
   void Completed(Work* w, int uv_status);
 
   uv_loop_t* loop_;
@@ -63,6 +72,9 @@ class Committer {
   bool in_flight_ = false;
   bool requested_ = false;
   bool failed_ = false;
+  uint64_t interval_ns_ = 0;
+  uint64_t last_start_ns_ = 0;
+  UvPtr<uv_timer_t> timer_;  // armed while a request waits for the interval
   int test_delay_ms_ = 0;  // TAILSAFE_TEST_COMMIT_DELAY_MS, for tests only
   uint64_t commits_ = 0;
   uint64_t files_synced_ = 0;

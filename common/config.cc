@@ -325,6 +325,8 @@ void ParseAgent(const toml::table& table, Diagnostics& diag, AgentConfig& out) {
   reader.Integer("window_bytes", 65536, 268435456, &out.window_bytes);
   reader.Integer("reconnect_max_ms", 10, 600000, &out.reconnect_max_ms);
   reader.Integer("seal_after_ms", 10, 3600000, &out.seal_after_ms);
+  reader.Integer("commit_interval_ms", 0, 1000, &out.commit_interval_ms);
+  reader.Integer("linger_ms", 0, 1000, &out.linger_ms);
   // zstd's level 0 means "the library default", which would hide a typo; the fast levels
   // below -5 barely compress log text.
   int32_t level = 0;

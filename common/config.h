@@ -61,6 +61,13 @@ struct AgentConfig {
   uint32_t rescan_interval_ms = 1000;   // safety-net rescan of every bolt file; 10..3600000
   uint32_t chunk_bytes = 256 * 1024;    // largest DATA frame payload before compression; 4096..1048576
   uint32_t window_bytes = 8 << 20;      // unacknowledged bytes per peer and stream; 65536..268435456
+  // Least time between the starts of two commits (fdatasync batches) on this agent; 0..1000.
+  // 0 commits as soon as the previous commit ends (lowest lag); more trades up to that much
+  // acknowledgement lag for fewer syncs at low rates.
+  uint32_t commit_interval_ms = 0;
+  // After a bolt file grows, wait this long before reading and shipping, so the writes made
+  // meanwhile travel as one frame (Kafka's linger.ms); 0..1000. 0 ships every growth at once.
+  uint32_t linger_ms = 0;
   int32_t compression_level = 1;        // zstd level, 1..19 (negative levels 'fast' -5..-1 allowed)
   uint32_t reconnect_max_ms = 2000;     // backoff cap for reconnecting to a peer; 10..600000
   uint32_t seal_after_ms = 2000;        // a rotated-away generation that stops growing for this

@@ -168,6 +168,8 @@ BOOST_AUTO_TEST_CASE(defaults_are_applied) {
   BOOST_TEST(agent.compression_level == 1);
   BOOST_TEST(agent.reconnect_max_ms == 2000u);
   BOOST_TEST(agent.seal_after_ms == 2000u);
+  BOOST_TEST(agent.commit_interval_ms == 0u);
+  BOOST_TEST(agent.linger_ms == 0u);
   BOOST_TEST(config.hooks.empty());
   BOOST_TEST(config.bolts.empty());
 }
@@ -193,6 +195,8 @@ window_bytes = 65536
 compression_level = -5
 reconnect_max_ms = 600000
 seal_after_ms = 3600000
+commit_interval_ms = 1000
+linger_ms = 5
 )");
   const AgentConfig& agent = config.agent;
   BOOST_TEST(agent.control_socket == "/run/tailsafe.sock");
@@ -202,6 +206,8 @@ seal_after_ms = 3600000
   BOOST_TEST(agent.compression_level == -5);
   BOOST_TEST(agent.reconnect_max_ms == 600000u);
   BOOST_TEST(agent.seal_after_ms == 3600000u);
+  BOOST_TEST(agent.commit_interval_ms == 1000u);
+  BOOST_TEST(agent.linger_ms == 5u);
 }
 
 BOOST_AUTO_TEST_CASE(toml_syntax_error_names_line_and_column) {
@@ -256,6 +262,9 @@ BOOST_AUTO_TEST_CASE(out_of_range_integers_name_the_range) {
                 {"test.conf:7: ", "agent.compression_level", "1..19"});
   CheckContains(ErrorWithAgent("rescan_interval_ms = -1\n"),
                 {"test.conf:7: ", "agent.rescan_interval_ms", "10..3600000"});
+  CheckContains(ErrorWithAgent("commit_interval_ms = 1001\n"),
+                {"test.conf:7: ", "agent.commit_interval_ms", "0..1000"});
+  CheckContains(ErrorWithAgent("linger_ms = -1\n"), {"test.conf:7: ", "agent.linger_ms", "0..1000"});
   CheckContains(ErrorOf("[cluster]\nname = \"c\"\n[coordinator]\nlisten = \"h:1\"\n"
                         "state_dir = \"/s\"\nhost_timeout_ms = 5\n"),
                 {"test.conf:6: ", "coordinator.host_timeout_ms", "10..600000"});

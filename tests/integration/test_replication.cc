@@ -3,6 +3,9 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -48,6 +51,18 @@ void JoinWriters(std::vector<std::unique_ptr<AppendWriter>>& writers) {
     w->Join();
     BOOST_REQUIRE_MESSAGE(w->error().empty(), w->error());
   }
+}
+
+// `n` one-line writes, 10 ms apart (the writer's pace, not a wait for anything).
+void PacedLines(const std::string& path, int n) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  BOOST_REQUIRE(fd >= 0);
+  for (int i = 0; i < n; ++i) {
+    std::string line = "GET /item/" + std::to_string(i) + " 200\n";
+    BOOST_REQUIRE(::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::close(fd);
 }
 
 }  // namespace
@@ -280,6 +295,55 @@ BOOST_AUTO_TEST_CASE(position_never_reports_uncommitted_bytes) {
     return acked == FileSize(c.BoltFile(0, 0));
   }, 30, 20);
   BOOST_TEST(settled);
+  std::string why;
+  BOOST_TEST(FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why), why);
+  BOOST_TEST(c.StopAll().ok());
+}
+
+// The batched profile (linger_ms on the origin, commit_interval_ms on the peer) changes when
+// bytes travel and sync, never which: small writes made within one linger travel together, a
+// paced writer's bytes all arrive, and a clean stop does not wait out the interval.
+BOOST_AUTO_TEST_CASE(linger_and_commit_interval_batch_without_losing_bytes) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.linger_ms = 1000;
+  opt.commit_interval_ms = 300;
+  TestCluster c("linger", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  PacedLines(c.BoltFile(0, 0), 20);  // without a linger, each line is its own frame
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  uint64_t frames = (*st)["peers"][0]["frames_sent"].get<uint64_t>();
+  BOOST_TEST_MESSAGE("20 writes travelled in " << frames << " frames");
+  BOOST_TEST(frames < 10u, "20 writes within 0.2 s took " << frames << " frames despite a 1 s linger");
+
+  AppendWriter w(c.BoltFile(0, 0), 5'000'000, Seed(), 5.0);
+  w.Start();
+  w.Join();
+  BOOST_REQUIRE_MESSAGE(w.error().empty(), w.error());
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  std::string why;
+  bool ok = FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why);
+  if (!ok) c.Keep();
+  BOOST_TEST(ok, why);
+  auto before = Clock::now();
+  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST_MESSAGE("the peer stopped in " << Since(before) << " s");
+  BOOST_TEST(c.Stop(0).ok());
+}
+
+BOOST_AUTO_TEST_CASE(commit_interval_spaces_the_syncs) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.commit_interval_ms = 1000;
+  TestCluster c("interval", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  PacedLines(c.BoltFile(0, 0), 20);  // 20 frames; without the interval, about 20 commits
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  auto st = c.AgentStatus(1);
+  BOOST_REQUIRE(st.ok());
+  uint64_t commits = (*st)["commits"]["batches"].get<uint64_t>();
+  BOOST_TEST_MESSAGE("20 frames made durable in " << commits << " commits");
+  BOOST_TEST(commits < 10u, "20 frames within 0.2 s took " << commits << " commits despite a 1 s commit interval");
   std::string why;
   BOOST_TEST(FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why), why);
   BOOST_TEST(c.StopAll().ok());

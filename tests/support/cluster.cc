@@ -114,6 +114,8 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     if (options_.window_bytes) c << "window_bytes = " << options_.window_bytes << "\n";
     if (options_.rescan_interval_ms) c << "rescan_interval_ms = " << options_.rescan_interval_ms << "\n";
     if (options_.seal_after_ms) c << "seal_after_ms = " << options_.seal_after_ms << "\n";
+    if (options_.linger_ms) c << "linger_ms = " << options_.linger_ms << "\n";
+    if (options_.commit_interval_ms) c << "commit_interval_ms = " << options_.commit_interval_ms << "\n";
     for (int b = 0; b < options_.bolts_per_agent; ++b) {
       c << "\n[[bolt]]\nname = \"" << BoltName(b) << "\"\nfile = \"" << BoltFile(i, b) << "\"\n";
     }

@@ -23,6 +23,8 @@ struct ClusterOptions {
   uint32_t window_bytes = 0;        // 0: the agent's default
   uint32_t rescan_interval_ms = 0;  // 0: the agent's default
   uint32_t seal_after_ms = 0;       // 0: the agent's default
+  uint32_t linger_ms = 0;           // every agent's; 0: the default (none)
+  uint32_t commit_interval_ms = 0;  // every agent's; 0: the default (none)
   std::string log_level = "info";
 };
 
