@@ -19,6 +19,7 @@ Agent::Agent(Config config) : config_(std::move(config)) {
 
 Agent::~Agent() {
   control_.reset();
+  tracker_.reset();
   links_.clear();
   sources_.clear();
   server_.reset();
@@ -119,6 +120,9 @@ Status Agent::Init() {
     if (Status s = src->Start(mine); !s) return s;
   }
   for (auto& link : links_) link->Start();
+  // Deaths are logged by the tracker; reporting them to the coordinator comes with it (issue 3).
+  tracker_ = std::make_unique<BoltTracker>(&loop_, config_.bolts, ac.rescan_interval_ms, nullptr);
+  if (Status s = tracker_->Start(); !s) return s;
   auto flush = MakeUv<uv_timer_t>(uv_timer_init, &loop_);
   if (!flush) return flush.status();
   ack_flush_ = std::move(flush.value());
@@ -208,6 +212,7 @@ void Agent::Shutdown(const char* why) {
   // Stop producing and receiving; what is already written gets its last commit, whose
   // outstanding work keeps the loop alive until it completes.
   for (auto& src : sources_) src->Stop();
+  if (tracker_) tracker_->Stop();
   for (auto& link : links_) link->Stop();
   server_->Stop();
   control_->Stop();
@@ -243,6 +248,12 @@ std::string Agent::StatusJson() const {
   for (const auto& src : sources_) {
     json b;
     b["name"] = src->name();
+    if (const BoltProcess* p = tracker_ ? tracker_->Find(src->name()) : nullptr) {
+      json proc = {{"state", ProcStateName(p->state)}, {"since_unix_ns", p->since_unix_ns}, {"deaths", p->deaths}};
+      if (p->pid != 0) proc["pid"] = static_cast<int>(p->pid);
+      if (!p->detail.empty()) proc["detail"] = p->detail;
+      b["process"] = proc;
+    }
     b["file"] = src->path();
     const auto& st = src->stats();
     b["rescans"] = {{"timer", st.rescans_timer}, {"overflow", st.rescans_overflow}};

@@ -2,6 +2,7 @@
 //
 //   BoltSource (one per [[bolt]])  --changed-->  PeerLink (one per peer)  --TCP-->  peer's ReplicaServer
 //   ReplicaServer/ReplicaStore     --dirty-->    Committer (worker thread: fdatasync + state.db)  --> ACKs
+//   BoltTracker                    pid file + pidfd per bolt: is the bolt's process alive?
 //   ControlServer                  <-- tailsafectl status
 //
 // Changes are coalesced: sources and sessions call Kick(), and one idle callback per loop
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "agent/bolt_source.h"
+#include "agent/bolt_tracker.h"
 #include "agent/committer.h"
 #include "agent/control_server.h"
 #include "agent/peer_link.h"
@@ -59,6 +61,7 @@ class Agent {
   std::unique_ptr<ReplicaServer> server_;
   std::vector<std::unique_ptr<BoltSource>> sources_;
   std::vector<std::unique_ptr<PeerLink>> links_;
+  std::unique_ptr<BoltTracker> tracker_;
   std::unique_ptr<ControlServer> control_;
   UvPtr<uv_idle_t> kick_;
   UvPtr<uv_timer_t> ack_flush_;

@@ -60,6 +60,16 @@ void PrintStatus(const json& s) {
              HumanBytes(Get<uint64_t>(p, "shipped", 0)).c_str(), HumanBytes(Get<uint64_t>(p, "acked", 0)).c_str(),
              HumanBytes(Get<uint64_t>(p, "lag_bytes", 0)).c_str(), Get<double>(p, "lag_seconds", 0));
     }
+    if (b.contains("process") && b["process"].is_object()) {
+      const json& pr = b["process"];
+      std::string state = Get<std::string>(pr, "state", "?");
+      std::string line = "process: " + state;
+      if (pr.contains("pid")) line += ", pid " + std::to_string(Get<int>(pr, "pid", 0));
+      line += ", deaths " + std::to_string(Get<unsigned long long>(pr, "deaths", 0));
+      std::string detail = Get<std::string>(pr, "detail", "");
+      if (!detail.empty()) line += " (" + detail + ")";
+      printf("%-16s %s\n", "", line.c_str());
+    }
     const json& r = b.value("rescans", json::object());
     printf("%-16s rescans: %llu on timer, %llu after inotify overflow; rotations %llu, truncations %llu, "
            "divergences %llu, generations lost %llu\n",

@@ -118,6 +118,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     if (options_.commit_interval_ms) c << "commit_interval_ms = " << options_.commit_interval_ms << "\n";
     for (int b = 0; b < options_.bolts_per_agent; ++b) {
       c << "\n[[bolt]]\nname = \"" << BoltName(b) << "\"\nfile = \"" << BoltFile(i, b) << "\"\n";
+      if (options_.pid_files) c << "pid_file = \"" << PidFile(i, b) << "\"\n";
     }
     std::ofstream(ConfigPath(i)) << c.str();
   }
@@ -133,6 +134,10 @@ TestCluster::~TestCluster() {
   } else {
     RemoveTree(root_);
   }
+}
+
+std::string TestCluster::PidFile(int agent, int bolt) const {
+  return root_ + "/" + AgentId(agent) + "/spool/" + BoltName(bolt) + ".pid";
 }
 
 std::string TestCluster::BoltFile(int agent, int bolt) const {

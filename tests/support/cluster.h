@@ -25,6 +25,7 @@ struct ClusterOptions {
   uint32_t seal_after_ms = 0;       // 0: the agent's default
   uint32_t linger_ms = 0;           // every agent's; 0: the default (none)
   uint32_t commit_interval_ms = 0;  // every agent's; 0: the default (none)
+  bool pid_files = false;           // each bolt gets pid_file = PidFile(agent, bolt)
   std::string log_level = "info";
 };
 
@@ -46,6 +47,7 @@ class TestCluster {
   std::string AgentId(int i) const { return "h" + std::to_string(i + 1); }
   std::string BoltName(int b) const { return "bolt-" + std::to_string(b + 1); }
   std::string BoltFile(int agent, int bolt) const;
+  std::string PidFile(int agent, int bolt) const;
   std::string DataDir(int agent) const;
   std::string ReplicaFile(int holder, int origin, int bolt, uint64_t gen) const;
   std::string ConfigPath(int agent) const;

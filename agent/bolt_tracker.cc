@@ -1,0 +1,251 @@
+#include "agent/bolt_tracker.h"
+
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "common/process.h"
+
+namespace tailsafe {
+
+namespace {
+
+uint64_t UnixNowNs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+const char* ProcStateName(ProcState s) {
+  switch (s) {
+    case ProcState::kUntracked: return "untracked";
+    case ProcState::kWaiting: return "waiting";
+    case ProcState::kRunning: return "running";
+    case ProcState::kDead: return "dead";
+  }
+  return "?";
+}
+
+struct BoltTracker::Tracked {
+  BoltTracker* owner = nullptr;
+  BoltConfig bolt;
+  std::string dir;   // the pid file's directory
+  std::string base;  // and its name in it
+  BoltProcess proc;
+  Fd pidfd;
+  UvPtr<uv_poll_t> poll;
+  // The pid file as last read, so an unchanged file is not re-examined (or re-warned about).
+  pid_t file_pid = 0;
+  struct timespec file_mtime = {0, 0};
+  std::string last_problem;
+};
+
+BoltTracker::BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death)
+    : loop_(loop), rescan_ms_(rescan_ms), on_death_(std::move(on_death)) {
+  for (const BoltConfig& b : bolts) {
+    auto t = std::make_unique<Tracked>();
+    t->owner = this;
+    t->bolt = b;
+    if (!b.pid_file.empty()) {
+      size_t slash = b.pid_file.rfind('/');
+      t->dir = slash == 0 ? "/" : b.pid_file.substr(0, slash);
+      t->base = b.pid_file.substr(slash + 1);
+      t->proc.state = ProcState::kWaiting;
+      t->proc.detail = "pid file not read yet";
+    } else {
+      t->proc.detail = b.match ? "match rules are not tracked yet" : "no pid_file configured";
+    }
+    t->proc.since_unix_ns = UnixNowNs();
+    bolts_.push_back(std::move(t));
+  }
+}
+
+BoltTracker::~BoltTracker() { Stop(); }
+
+void BoltTracker::Stop() {
+  rescan_.Reset();
+  inotify_poll_.Reset();
+  inotify_.Reset();
+  for (auto& t : bolts_) {
+    t->poll.Reset();
+    t->pidfd.Reset();
+  }
+}
+
+const BoltProcess* BoltTracker::Find(const std::string& bolt) const {
+  for (const auto& t : bolts_) {
+    if (t->bolt.name == bolt) return &t->proc;
+  }
+  return nullptr;
+}
+
+Status BoltTracker::Start() {
+  bool any = false;
+  for (auto& t : bolts_) any = any || !t->dir.empty();
+  if (!any) return Status::Ok();
+  int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (ifd < 0) return ErrnoStatus("inotify_init1 for pid files");
+  inotify_.Reset(ifd);
+  auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, ifd);
+  if (!poll) return poll.status();
+  inotify_poll_ = std::move(poll.value());
+  inotify_poll_->data = this;
+  uv_poll_start(inotify_poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
+    auto* self = static_cast<BoltTracker*>(p->data);
+    if (self && status == 0) self->OnInotify();
+  });
+  auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
+  if (!timer) return timer.status();
+  rescan_ = std::move(timer.value());
+  rescan_->data = this;
+  uv_timer_start(rescan_.get(), [](uv_timer_t* h) {
+    auto* self = static_cast<BoltTracker*>(h->data);
+    if (!self) return;
+    for (auto& t : self->bolts_) {
+      if (t->dir.empty()) continue;
+      self->Watch(*t);  // a directory created after start is watched from the next rescan
+      self->Reconcile(*t);
+    }
+  }, rescan_ms_, rescan_ms_);
+  for (auto& t : bolts_) {
+    if (t->dir.empty()) continue;
+    Watch(*t);
+    Reconcile(*t);
+  }
+  return Status::Ok();
+}
+
+void BoltTracker::Watch(Tracked& t) {
+  for (const auto& [wd, dir] : dir_of_wd_) {
+    if (dir == t.dir) return;
+  }
+  int wd = inotify_add_watch(inotify_.get(), t.dir.c_str(),
+                             IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB | IN_ONLYDIR);
+  if (wd < 0) {
+    LOG_DEBUG("bolt %s: cannot watch %s yet: %s", t.bolt.name.c_str(), t.dir.c_str(), strerror(errno));
+    return;
+  }
+  dir_of_wd_[wd] = t.dir;
+}
+
+void BoltTracker::OnInotify() {
+  alignas(struct inotify_event) char buf[8192];
+  bool overflow = false;
+  std::vector<Tracked*> touched;
+  for (;;) {
+    ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<struct inotify_event*>(p);
+      p += sizeof(struct inotify_event) + ev->len;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        overflow = true;
+        continue;
+      }
+      if (ev->mask & IN_IGNORED) {
+        dir_of_wd_.erase(ev->wd);  // the directory is gone; the rescan watches it again
+        continue;
+      }
+      auto it = dir_of_wd_.find(ev->wd);
+      if (it == dir_of_wd_.end() || ev->len == 0) continue;
+      for (auto& t : bolts_) {
+        if (t->dir == it->second && t->base == ev->name) touched.push_back(t.get());
+      }
+    }
+  }
+  for (auto& t : bolts_) {
+    bool hit = overflow;
+    for (Tracked* x : touched) hit = hit || x == t.get();
+    if (hit && !t->dir.empty()) Reconcile(*t);
+  }
+}
+
+void BoltTracker::SetState(Tracked& t, ProcState s, std::string detail) {
+  if (t.proc.state != s) t.proc.since_unix_ns = UnixNowNs();
+  t.proc.state = s;
+  t.proc.detail = std::move(detail);
+}
+
+void BoltTracker::Reconcile(Tracked& t) {
+  const std::string& path = t.bolt.pid_file;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    // A missing pid file says nothing about a process already held: the pidfd does.
+    if (t.proc.state != ProcState::kRunning && t.proc.state != ProcState::kDead) {
+      SetState(t, ProcState::kWaiting, "no pid file at " + path);
+    }
+    return;
+  }
+  if (t.file_pid != 0 && st.st_mtim.tv_sec == t.file_mtime.tv_sec && st.st_mtim.tv_nsec == t.file_mtime.tv_nsec) {
+    return;  // unchanged since it was last examined
+  }
+  auto pid = ReadPidFile(path);
+  if (!pid) {
+    std::string problem = pid.status().message();
+    if (problem != t.last_problem) LOG_WARN("bolt %s: %s", t.bolt.name.c_str(), problem.c_str());
+    t.last_problem = problem;
+    if (t.proc.state != ProcState::kRunning) SetState(t, ProcState::kWaiting, problem);
+    return;  // examined again when it changes; a half-written file is normal
+  }
+  t.file_pid = *pid;
+  t.file_mtime = st.st_mtim;
+  if (t.proc.state == ProcState::kRunning && t.proc.pid == *pid) return;  // rewritten, same process
+
+  auto proc = OpenBoltProcess(*pid, st.st_mtim);
+  if (!proc) {
+    std::string problem = "pid file " + path + ": " + proc.status().message();
+    if (problem != t.last_problem) LOG_WARN("bolt %s: %s", t.bolt.name.c_str(), problem.c_str());
+    t.last_problem = problem;
+    if (t.proc.state == ProcState::kRunning) return;  // keep the process already held
+    // A pid file naming no live process: the bolt is not running. Whether that was a death
+    // while this agent was down is decided by the coordinator, not guessed here.
+    t.proc.pid = *pid;
+    SetState(t, ProcState::kDead, proc.status().message());
+    return;
+  }
+  t.last_problem.clear();
+  if (t.proc.state == ProcState::kRunning) {
+    LOG_NOTICE("bolt %s: the pid file now names process %d (was %d); tracking it", t.bolt.name.c_str(),
+               static_cast<int>(*pid), static_cast<int>(t.proc.pid));
+  } else {
+    LOG_INFO("bolt %s: tracking process %d", t.bolt.name.c_str(), static_cast<int>(*pid));
+  }
+  t.poll.Reset();
+  t.pidfd = std::move(proc->pidfd);
+  t.proc.pid = proc->pid;
+  t.proc.start_boottime_ns = proc->start_boottime_ns;
+  auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, t.pidfd.get());
+  if (!poll) {
+    LOG_ERROR("bolt %s: cannot poll the pidfd of process %d: %s", t.bolt.name.c_str(), static_cast<int>(*pid),
+              poll.status().message().c_str());
+    t.pidfd.Reset();
+    SetState(t, ProcState::kWaiting, poll.status().message());
+    return;
+  }
+  t.poll = std::move(poll.value());
+  t.poll->data = &t;
+  SetState(t, ProcState::kRunning, "");
+  // A Tracked lives as long as its tracker; the handle's data is cleared when it closes.
+  uv_poll_start(t.poll.get(), UV_READABLE, [](uv_poll_t* p, int, int) {
+    if (auto* tracked = static_cast<Tracked*>(p->data)) tracked->owner->OnExit(*tracked);
+  });
+}
+
+void BoltTracker::OnExit(Tracked& t) {
+  t.poll.Reset();
+  t.pidfd.Reset();
+  ++t.proc.deaths;
+  SetState(t, ProcState::kDead, "process " + std::to_string(t.proc.pid) + " exited");
+  LOG_NOTICE("bolt %s: process %d exited", t.bolt.name.c_str(), static_cast<int>(t.proc.pid));
+  if (on_death_) on_death_(t.bolt.name, t.proc);
+}
+
+}  // namespace tailsafe

@@ -1,0 +1,81 @@
+// BoltTracker: is each bolt's process alive? (issue 3: liveness, the trigger of recovery)
+//
+// A bolt with `pid_file` is tracked like this: the pid file's directory is watched with inotify
+// (its own fd, so bolt files' events never wait behind it), and on every change or rescan the
+// file is read. A pid is taken only if its process started no later than the file was written
+// (common/process.h: a reused pid is refused, with a warning), and is then held as a pidfd polled
+// on the loop, so the death is seen the moment it happens and never confused with a later
+// process under the same number. A new pid in the file starts tracking anew; a pid file that
+// disappears changes nothing (the pidfd is the truth for death).
+//
+// Bolts with `match` rules are not tracked yet (process events come later); their state is
+// "untracked", as is a bolt with neither.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/fd.h"
+#include "common/status.h"
+#include "common/uv_handle.h"
+
+namespace tailsafe {
+
+enum class ProcState {
+  kUntracked,  // no pid_file (or a match rule, not implemented yet)
+  kWaiting,    // no usable pid file yet (missing, unreadable, or a pid that is not the bolt)
+  kRunning,    // the process is alive and held by a pidfd
+  kDead,       // the tracked process exited (or the pid file names no process)
+};
+const char* ProcStateName(ProcState s);
+
+struct BoltProcess {
+  ProcState state = ProcState::kUntracked;
+  pid_t pid = 0;                 // the tracked (or last tracked) process
+  uint64_t start_boottime_ns = 0;
+  uint64_t since_unix_ns = 0;    // when the state last changed (wall clock, for people)
+  std::string detail;            // why waiting, or how it ended
+  uint64_t deaths = 0;           // exits seen while tracking
+};
+
+class BoltTracker {
+ public:
+  // Called on the loop when a tracked process exits.
+  using OnDeath = std::function<void(const std::string& bolt, const BoltProcess& p)>;
+
+  BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death);
+  ~BoltTracker();
+  BoltTracker(const BoltTracker&) = delete;
+  BoltTracker& operator=(const BoltTracker&) = delete;
+
+  // Sets up watches and reads every pid file once. An error only if inotify itself fails.
+  Status Start();
+  void Stop();
+  const BoltProcess* Find(const std::string& bolt) const;
+
+ private:
+  struct Tracked;
+  void Reconcile(Tracked& t);
+  void Watch(Tracked& t);
+  void OnExit(Tracked& t);
+  void SetState(Tracked& t, ProcState s, std::string detail);
+  void OnInotify();
+
+  uv_loop_t* loop_;
+  uint32_t rescan_ms_;
+  OnDeath on_death_;
+  std::vector<std::unique_ptr<Tracked>> bolts_;
+  Fd inotify_;
+  std::map<int, std::string> dir_of_wd_;  // watched pid file directories
+  UvPtr<uv_poll_t> inotify_poll_;
+  UvPtr<uv_timer_t> rescan_;
+};
+
+}  // namespace tailsafe
