@@ -20,6 +20,7 @@ Agent::Agent(Config config) : config_(std::move(config)) {
 Agent::~Agent() {
   control_.reset();
   tracker_.reset();
+  if (committer_) committer_->CloseTimer();
   links_.clear();
   sources_.clear();
   server_.reset();

@@ -35,7 +35,7 @@ void Committer::Request() {
 
 void Committer::Flush() {
   interval_ns_ = 0;
-  if (timer_) uv_timer_stop(timer_.get());
+  timer_.Reset();  // closed while the loop still runs, so its memory is freed
   Request();
 }
 

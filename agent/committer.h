@@ -55,6 +55,11 @@ class Committer {
   bool idle() const { return !in_flight_ && !requested_; }
   // A clean stop: commits now, and from now on without waiting for the interval.
   void Flush();
+  // Closes the interval timer (before the owner's last loop run); later commits do not wait.
+  void CloseTimer() {
+    interval_ns_ = 0;
+    timer_.Reset();
+  }
   // Batches committed and files synced, for status.
   uint64_t commits() const { return commits_; }
   uint64_t files_synced() const { return files_synced_; }
