@@ -255,6 +255,15 @@ std::string Agent::StatusJson() const {
       if (!p->detail.empty()) proc["detail"] = p->detail;
       b["process"] = proc;
     }
+    if (const BoltCheckpoint* ck = tracker_ ? tracker_->FindCheckpoint(src->name()) : nullptr) {
+      json c = json::object();
+      if (ck->known) {
+        c["offset"] = ck->offset;
+        c["read_unix_ns"] = ck->read_unix_ns;
+      }
+      if (!ck->problem.empty()) c["problem"] = ck->problem;
+      b["checkpoint"] = c;
+    }
     b["file"] = src->path();
     const auto& st = src->stats();
     b["rescans"] = {{"timer", st.rescans_timer}, {"overflow", st.rescans_overflow}};

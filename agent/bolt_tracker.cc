@@ -8,12 +8,19 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/checkpoint.h"
 #include "common/log.h"
 #include "common/process.h"
 
 namespace tailsafe {
 
 namespace {
+
+void SplitPath(const std::string& path, std::string* dir, std::string* base) {
+  size_t slash = path.rfind('/');
+  *dir = slash == 0 ? "/" : path.substr(0, slash);
+  *base = path.substr(slash + 1);
+}
 
 uint64_t UnixNowNs() {
   struct timespec ts;
@@ -38,7 +45,9 @@ struct BoltTracker::Tracked {
   BoltConfig bolt;
   std::string dir;   // the pid file's directory
   std::string base;  // and its name in it
+  std::string ckpt_dir, ckpt_base;  // the same for the checkpoint file
   BoltProcess proc;
+  BoltCheckpoint ckpt;
   Fd pidfd;
   UvPtr<uv_poll_t> poll;
   // The pid file as last read, so an unchanged file is not re-examined (or re-warned about).
@@ -53,10 +62,9 @@ BoltTracker::BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, 
     auto t = std::make_unique<Tracked>();
     t->owner = this;
     t->bolt = b;
+    if (!b.checkpoint_file.empty()) SplitPath(b.checkpoint_file, &t->ckpt_dir, &t->ckpt_base);
     if (!b.pid_file.empty()) {
-      size_t slash = b.pid_file.rfind('/');
-      t->dir = slash == 0 ? "/" : b.pid_file.substr(0, slash);
-      t->base = b.pid_file.substr(slash + 1);
+      SplitPath(b.pid_file, &t->dir, &t->base);
       t->proc.state = ProcState::kWaiting;
       t->proc.detail = "pid file not read yet";
     } else {
@@ -86,9 +94,16 @@ const BoltProcess* BoltTracker::Find(const std::string& bolt) const {
   return nullptr;
 }
 
+const BoltCheckpoint* BoltTracker::FindCheckpoint(const std::string& bolt) const {
+  for (const auto& t : bolts_) {
+    if (t->bolt.name == bolt) return t->ckpt_dir.empty() ? nullptr : &t->ckpt;
+  }
+  return nullptr;
+}
+
 Status BoltTracker::Start() {
   bool any = false;
-  for (auto& t : bolts_) any = any || !t->dir.empty();
+  for (auto& t : bolts_) any = any || !t->dir.empty() || !t->ckpt_dir.empty();
   if (!any) return Status::Ok();
   int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (ifd < 0) return ErrnoStatus("inotify_init1 for pid files");
@@ -108,37 +123,61 @@ Status BoltTracker::Start() {
   uv_timer_start(rescan_.get(), [](uv_timer_t* h) {
     auto* self = static_cast<BoltTracker*>(h->data);
     if (!self) return;
+    self->WatchAll();  // a directory created after start is watched from the next rescan
     for (auto& t : self->bolts_) {
-      if (t->dir.empty()) continue;
-      self->Watch(*t);  // a directory created after start is watched from the next rescan
-      self->Reconcile(*t);
+      if (!t->dir.empty()) self->Reconcile(*t);
+      if (!t->ckpt_dir.empty()) self->ReadCheckpoint(*t);
     }
   }, rescan_ms_, rescan_ms_);
+  WatchAll();
   for (auto& t : bolts_) {
-    if (t->dir.empty()) continue;
-    Watch(*t);
-    Reconcile(*t);
+    if (!t->dir.empty()) Reconcile(*t);
+    if (!t->ckpt_dir.empty()) ReadCheckpoint(*t);
   }
   return Status::Ok();
 }
 
-void BoltTracker::Watch(Tracked& t) {
-  for (const auto& [wd, dir] : dir_of_wd_) {
-    if (dir == t.dir) return;
+void BoltTracker::WatchAll() {
+  for (auto& t : bolts_) {
+    if (!t->dir.empty()) Watch(t->dir);
+    if (!t->ckpt_dir.empty()) Watch(t->ckpt_dir);
   }
-  int wd = inotify_add_watch(inotify_.get(), t.dir.c_str(),
-                             IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB | IN_ONLYDIR);
+}
+
+void BoltTracker::Watch(const std::string& dir) {
+  for (const auto& [wd, watched] : dir_of_wd_) {
+    if (watched == dir) return;
+  }
+  int wd = inotify_add_watch(inotify_.get(), dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB | IN_ONLYDIR);
   if (wd < 0) {
-    LOG_DEBUG("bolt %s: cannot watch %s yet: %s", t.bolt.name.c_str(), t.dir.c_str(), strerror(errno));
+    LOG_DEBUG("cannot watch %s yet: %s", dir.c_str(), strerror(errno));
     return;
   }
-  dir_of_wd_[wd] = t.dir;
+  dir_of_wd_[wd] = dir;
+}
+
+void BoltTracker::ReadCheckpoint(Tracked& t) {
+  auto offset = ReadCheckpointFile(t.bolt.checkpoint_file);
+  if (!offset) {
+    // Missing before the bolt's first checkpoint is normal; anything else is worth one line.
+    std::string problem = offset.status().message();
+    bool missing = ::access(t.bolt.checkpoint_file.c_str(), F_OK) != 0 && errno == ENOENT;
+    if (!missing && problem != t.ckpt.problem) LOG_WARN("bolt %s: %s", t.bolt.name.c_str(), problem.c_str());
+    t.ckpt.problem = missing ? "no checkpoint file yet" : problem;
+    return;
+  }
+  t.ckpt.problem.clear();
+  if (t.ckpt.known && t.ckpt.offset == *offset) return;
+  t.ckpt.known = true;
+  t.ckpt.offset = *offset;
+  t.ckpt.read_unix_ns = UnixNowNs();
+  LOG_DEBUG("bolt %s: checkpoint %llu", t.bolt.name.c_str(), static_cast<unsigned long long>(*offset));
 }
 
 void BoltTracker::OnInotify() {
   alignas(struct inotify_event) char buf[8192];
   bool overflow = false;
-  std::vector<Tracked*> touched;
+  std::vector<std::pair<Tracked*, bool>> touched;  // (bolt, is the checkpoint)
   for (;;) {
     ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
@@ -157,14 +196,19 @@ void BoltTracker::OnInotify() {
       auto it = dir_of_wd_.find(ev->wd);
       if (it == dir_of_wd_.end() || ev->len == 0) continue;
       for (auto& t : bolts_) {
-        if (t->dir == it->second && t->base == ev->name) touched.push_back(t.get());
+        if (t->dir == it->second && t->base == ev->name) touched.emplace_back(t.get(), false);
+        if (t->ckpt_dir == it->second && t->ckpt_base == ev->name) touched.emplace_back(t.get(), true);
       }
     }
   }
   for (auto& t : bolts_) {
-    bool hit = overflow;
-    for (Tracked* x : touched) hit = hit || x == t.get();
-    if (hit && !t->dir.empty()) Reconcile(*t);
+    bool pid_hit = overflow, ckpt_hit = overflow;
+    for (auto [x, is_ckpt] : touched) {
+      if (x != t.get()) continue;
+      (is_ckpt ? ckpt_hit : pid_hit) = true;
+    }
+    if (pid_hit && !t->dir.empty()) Reconcile(*t);
+    if (ckpt_hit && !t->ckpt_dir.empty()) ReadCheckpoint(*t);
   }
 }
 

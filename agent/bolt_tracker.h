@@ -10,6 +10,9 @@
 //
 // Bolts with `match` rules are not tracked yet (process events come later); their state is
 // "untracked", as is a bolt with neither.
+//
+// A bolt's `checkpoint_file` is watched the same way (its directory, plus the rescan) and read
+// on every change: the last valid offset is kept, a bad file is logged once and keeps it.
 #pragma once
 
 #include <uv.h>
@@ -45,6 +48,13 @@ struct BoltProcess {
   uint64_t deaths = 0;           // exits seen while tracking
 };
 
+struct BoltCheckpoint {
+  bool known = false;          // a valid checkpoint has been read
+  uint64_t offset = 0;
+  uint64_t read_unix_ns = 0;   // when it was read
+  std::string problem;         // why the file could not be used, if it could not
+};
+
 class BoltTracker {
  public:
   // Called on the loop when a tracked process exits.
@@ -59,11 +69,14 @@ class BoltTracker {
   Status Start();
   void Stop();
   const BoltProcess* Find(const std::string& bolt) const;
+  const BoltCheckpoint* FindCheckpoint(const std::string& bolt) const;
 
  private:
   struct Tracked;
   void Reconcile(Tracked& t);
-  void Watch(Tracked& t);
+  void ReadCheckpoint(Tracked& t);
+  void Watch(const std::string& dir);
+  void WatchAll();
   void OnExit(Tracked& t);
   void SetState(Tracked& t, ProcState s, std::string detail);
   void OnInotify();

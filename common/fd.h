@@ -4,7 +4,11 @@
 // other children never inherit a descriptor.
 #pragma once
 
+#include <cstddef>
+#include <string>
 #include <utility>
+
+#include "common/status.h"
 
 namespace tailsafe {
 
@@ -33,5 +37,9 @@ class Fd {
  private:
   int fd_ = -1;
 };
+
+// Reads a small file whole, until EOF (procfs files report size 0). An error names the path, also
+// when the file is longer than `limit` bytes.
+Result<std::string> ReadSmallFile(const std::string& path, size_t limit);
 
 }  // namespace tailsafe

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "common/checkpoint.h"
 #include "common/config.h"
 #include "common/control_client.h"
 
@@ -70,6 +71,14 @@ void PrintStatus(const json& s) {
       if (!detail.empty()) line += " (" + detail + ")";
       printf("%-16s %s\n", "", line.c_str());
     }
+    if (b.contains("checkpoint") && b["checkpoint"].is_object()) {
+      const json& ck = b["checkpoint"];
+      std::string line = "checkpoint: ";
+      line += ck.contains("offset") ? std::to_string(Get<unsigned long long>(ck, "offset", 0)) : "none";
+      std::string problem = Get<std::string>(ck, "problem", "");
+      if (!problem.empty()) line += " (" + problem + ")";
+      printf("%-16s %s\n", "", line.c_str());
+    }
     const json& r = b.value("rescans", json::object());
     printf("%-16s rescans: %llu on timer, %llu after inotify overflow; rotations %llu, truncations %llu, "
            "divergences %llu, generations lost %llu\n",
@@ -94,6 +103,40 @@ void PrintStatus(const json& s) {
   }
 }
 
+// `tailsafectl checkpoint BOLT OFFSET`: writes the bolt's checkpoint file as a bolt would.
+int RunCheckpoint(const std::string& config_path, const std::string& bolt, const std::string& offset_text) {
+  Result<Config> config = LoadConfig(config_path);
+  if (!config) {
+    fprintf(stderr, "tailsafectl: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  Result<uint64_t> offset = ParseCheckpoint(offset_text);
+  if (!offset) {
+    fprintf(stderr, "tailsafectl: checkpoint: OFFSET %s\n", offset.status().message().c_str());
+    return 2;
+  }
+  std::string names;
+  for (const BoltConfig& b : config->bolts) {
+    if (b.name != bolt) {
+      names += (names.empty() ? "" : ", ") + b.name;
+      continue;
+    }
+    if (b.checkpoint_file.empty()) {
+      fprintf(stderr, "tailsafectl: checkpoint: bolt '%s' in %s has no checkpoint_file\n", bolt.c_str(),
+              config_path.c_str());
+      return 2;
+    }
+    if (Status st = WriteCheckpointFile(b.checkpoint_file, *offset); !st) {
+      fprintf(stderr, "tailsafectl: checkpoint: %s\n", st.message().c_str());
+      return 1;
+    }
+    return 0;
+  }
+  fprintf(stderr, "tailsafectl: checkpoint: no bolt '%s' in %s (bolts: %s)\n", bolt.c_str(), config_path.c_str(),
+          names.empty() ? "none" : names.c_str());
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,7 +153,14 @@ int main(int argc, char** argv) {
   status->add_flag("--json", as_json, "print the status document as JSON");
   status->add_option("--socket", socket_path, "the agent's control socket (default: from the configuration)");
   status->add_option("--timeout-ms", timeout_ms, "how long to wait for the agent")->check(CLI::Range(1, 600000));
+
+  auto* checkpoint = app.add_subcommand("checkpoint", "write a bolt's checkpoint file (atomically), as the bolt would");
+  std::string ckpt_bolt, ckpt_offset;
+  checkpoint->add_option("BOLT", ckpt_bolt, "the bolt's name, from the configuration")->required();
+  checkpoint->add_option("OFFSET", ckpt_offset, "byte offset in the bolt's current file processed so far")->required();
   CLI11_PARSE(app, argc, argv);
+
+  if (checkpoint->parsed()) return RunCheckpoint(config_path, ckpt_bolt, ckpt_offset);
 
   if (socket_path.empty()) {
     Result<Config> config = LoadConfig(config_path);

@@ -121,4 +121,47 @@ BOOST_AUTO_TEST_CASE(bad_invocations_name_the_problem) {
   RemoveTree(dir);
 }
 
+// `tailsafectl checkpoint` writes the file a bolt would; the agent reads it on the change and
+// shows it; bad arguments and a bad file are named, and a bad file keeps the last good offset.
+BOOST_AUTO_TEST_CASE(checkpoint_written_by_tailsafectl_reaches_status) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.checkpoint_files = true;
+  TestCluster c("ckpt", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  std::string ctl = BinDir() + "/tailsafectl -c " + c.ConfigPath(0);
+  auto checkpoint = [&]() -> nlohmann::json {
+    auto st = c.AgentStatus(0);
+    if (!st.ok() || (*st)["bolts"].empty()) return nullptr;
+    return (*st)["bolts"][0].value("checkpoint", nlohmann::json());
+  };
+  nlohmann::json ck;
+  BOOST_REQUIRE(WaitUntil([&] { ck = checkpoint(); return ck.is_object() && ck.contains("problem"); }, 10));
+  BOOST_TEST(ck.value("problem", "") == "no checkpoint file yet", ck.dump());
+
+  Run ok = Exec(ctl + " checkpoint bolt-1 123456");
+  BOOST_TEST(ok.code == 0, ok.out);
+  BOOST_TEST(WaitUntil([&] { ck = checkpoint(); return ck.value("offset", 0ull) == 123456u; }, 10), ck.dump());
+
+  Run human = Exec(ctl + " status");
+  BOOST_TEST(Contains(human.out, "checkpoint: 123456"), human.out);
+
+  Run unknown = Exec(ctl + " checkpoint bolt-9 1");
+  BOOST_TEST(unknown.code == 2, unknown.out);
+  BOOST_TEST(Contains(unknown.out, "no bolt 'bolt-9'"), unknown.out);
+  BOOST_TEST(Contains(unknown.out, "(bolts: bolt-1)"), unknown.out);
+  Run bad = Exec(ctl + " checkpoint bolt-1 12x");
+  BOOST_TEST(bad.code == 2, bad.out);
+  BOOST_TEST(Contains(bad.out, "OFFSET '12x' is not a decimal byte offset"), bad.out);
+  Run missing = Exec(ctl + " checkpoint");
+  BOOST_TEST(missing.code != 0, missing.out);
+
+  // A broken file written in place: logged, shown, and the last good offset stays.
+  std::ofstream(c.CheckpointFile(0, 0)) << "half-written";
+  BOOST_TEST(WaitUntil([&] { ck = checkpoint(); return ck.contains("problem"); }, 10), ck.dump());
+  BOOST_TEST(ck.value("offset", 0ull) == 123456u, ck.dump());
+  BOOST_TEST(Contains(ck.value("problem", ""), "'half-written' is not a decimal byte offset"), ck.dump());
+  BOOST_TEST(Contains(c.LogTail(0), "is not a decimal byte offset"), c.LogTail(0));
+  BOOST_TEST(c.Stop(0).ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

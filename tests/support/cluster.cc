@@ -119,6 +119,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     for (int b = 0; b < options_.bolts_per_agent; ++b) {
       c << "\n[[bolt]]\nname = \"" << BoltName(b) << "\"\nfile = \"" << BoltFile(i, b) << "\"\n";
       if (options_.pid_files) c << "pid_file = \"" << PidFile(i, b) << "\"\n";
+      if (options_.checkpoint_files) c << "checkpoint_file = \"" << CheckpointFile(i, b) << "\"\n";
     }
     std::ofstream(ConfigPath(i)) << c.str();
   }
@@ -138,6 +139,10 @@ TestCluster::~TestCluster() {
 
 std::string TestCluster::PidFile(int agent, int bolt) const {
   return root_ + "/" + AgentId(agent) + "/spool/" + BoltName(bolt) + ".pid";
+}
+
+std::string TestCluster::CheckpointFile(int agent, int bolt) const {
+  return root_ + "/" + AgentId(agent) + "/spool/" + BoltName(bolt) + ".ckpt";
 }
 
 std::string TestCluster::BoltFile(int agent, int bolt) const {

@@ -26,6 +26,7 @@ struct ClusterOptions {
   uint32_t linger_ms = 0;           // every agent's; 0: the default (none)
   uint32_t commit_interval_ms = 0;  // every agent's; 0: the default (none)
   bool pid_files = false;           // each bolt gets pid_file = PidFile(agent, bolt)
+  bool checkpoint_files = false;    // each bolt gets checkpoint_file = CheckpointFile(agent, bolt)
   std::string log_level = "info";
 };
 
@@ -48,6 +49,7 @@ class TestCluster {
   std::string BoltName(int b) const { return "bolt-" + std::to_string(b + 1); }
   std::string BoltFile(int agent, int bolt) const;
   std::string PidFile(int agent, int bolt) const;
+  std::string CheckpointFile(int agent, int bolt) const;
   std::string DataDir(int agent) const;
   std::string ReplicaFile(int holder, int origin, int bolt, uint64_t gen) const;
   std::string ConfigPath(int agent) const;
