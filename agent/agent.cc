@@ -62,10 +62,12 @@ Status Agent::Init() {
   if (!acks) return acks.status();
   auto reps = store_->LoadReplicas();
   if (!reps) return reps.status();
+  auto ckpts = store_->LoadCheckpoints();
+  if (!ckpts) return ckpts.status();
 
   committer_ = std::make_unique<Committer>(&loop_, &*store_, ac.commit_interval_ms, [this](const Status& s) { Fatal(s); });
   replicas_ = std::make_unique<ReplicaStore>(ac.data_dir, [this] { Kick(false, true); });
-  if (Status s = replicas_->Init(*reps); !s) return s;
+  if (Status s = replicas_->Init(*reps, *ckpts); !s) return s;
   server_ = std::make_unique<ReplicaServer>(&loop_, config_, replicas_.get());
 
   auto kick = MakeUv<uv_idle_t>(uv_idle_init, &loop_);
@@ -122,7 +124,12 @@ Status Agent::Init() {
   }
   for (auto& link : links_) link->Start();
   // Deaths are logged by the tracker; reporting them to the coordinator comes with it (issue 3).
-  tracker_ = std::make_unique<BoltTracker>(&loop_, config_.bolts, ac.rescan_interval_ms, nullptr);
+  tracker_ = std::make_unique<BoltTracker>(&loop_, config_.bolts, ac.rescan_interval_ms, nullptr,
+                                           [this](const std::string& bolt, uint64_t offset) {
+                                             for (auto& src : sources_) {
+                                               if (src->name() == bolt) src->SetCheckpoint(offset);
+                                             }
+                                           });
   if (Status s = tracker_->Start(); !s) return s;
   auto flush = MakeUv<uv_timer_t>(uv_timer_init, &loop_);
   if (!flush) return flush.status();
@@ -348,6 +355,11 @@ std::string Agent::StatusJson() const {
                     {"path", r->path}});
   }
   doc["replicas"] = reps;
+  json ckpts = json::array();
+  for (const auto& [key, c] : replicas_->checkpoints()) {
+    ckpts.push_back({{"origin", c.origin}, {"bolt", c.bolt}, {"generation", c.gen}, {"offset", c.offset}});
+  }
+  doc["peer_checkpoints"] = ckpts;
   auto& ss = server_->stats();
   doc["receiver"] = {{"sessions", ss.sessions},
                      {"rejected", ss.rejected},

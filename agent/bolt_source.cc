@@ -268,6 +268,18 @@ bool BoltSource::ReadEvents() {
   return overflow || relevant;
 }
 
+void BoltSource::SetCheckpoint(uint64_t offset) {
+  Generation* g = Active();
+  if (g == nullptr) {
+    LOG_DEBUG("bolt %s: checkpoint %llu ignored: no active generation", bolt_.name.c_str(),
+              static_cast<unsigned long long>(offset));
+    return;
+  }
+  g->has_checkpoint = true;
+  g->checkpoint = offset;
+  hooks_.changed();
+}
+
 void BoltSource::Check() {
   uint64_t now = NowNs();
   bool changed = false;

@@ -51,6 +51,8 @@ struct Generation {
   uint64_t size = 0;  // readable bytes, as of the last fstat
   GenState state = GenState::kActive;
   uint64_t final_size = 0;  // when sealed
+  bool has_checkpoint = false;  // the bolt reported a checkpoint while this was its file
+  uint64_t checkpoint = 0;      // it has processed [0, checkpoint) of this generation
   uint32_t head_len = 0;
   uint64_t head_hash = 0;
   bool persisted = false;  // its row is durable; nothing is shipped before
@@ -105,6 +107,9 @@ class BoltSource {
   void Stop();
   // Reconciles generations with the file system; safe to call any time.
   void Check();
+  // The bolt's checkpoint file now says `offset`: it applies to the active generation (the
+  // bolt's current file) and travels to every peer. Ignored while there is no active one.
+  void SetCheckpoint(uint64_t offset);
   // Adds dirty generation rows to a commit.
   void Collect(Committer::Batch* batch);
 

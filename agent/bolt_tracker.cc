@@ -56,8 +56,9 @@ struct BoltTracker::Tracked {
   std::string last_problem;
 };
 
-BoltTracker::BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death)
-    : loop_(loop), rescan_ms_(rescan_ms), on_death_(std::move(on_death)) {
+BoltTracker::BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death,
+                         OnCheckpoint on_checkpoint)
+    : loop_(loop), rescan_ms_(rescan_ms), on_death_(std::move(on_death)), on_checkpoint_(std::move(on_checkpoint)) {
   for (const BoltConfig& b : bolts) {
     auto t = std::make_unique<Tracked>();
     t->owner = this;
@@ -172,6 +173,7 @@ void BoltTracker::ReadCheckpoint(Tracked& t) {
   t.ckpt.offset = *offset;
   t.ckpt.read_unix_ns = UnixNowNs();
   LOG_DEBUG("bolt %s: checkpoint %llu", t.bolt.name.c_str(), static_cast<unsigned long long>(*offset));
+  if (on_checkpoint_) on_checkpoint_(t.bolt.name, *offset);
 }
 
 void BoltTracker::OnInotify() {

@@ -59,8 +59,11 @@ class BoltTracker {
  public:
   // Called on the loop when a tracked process exits.
   using OnDeath = std::function<void(const std::string& bolt, const BoltProcess& p)>;
+  // Called on the loop when a bolt's checkpoint file holds a new valid offset.
+  using OnCheckpoint = std::function<void(const std::string& bolt, uint64_t offset)>;
 
-  BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death);
+  BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death,
+              OnCheckpoint on_checkpoint);
   ~BoltTracker();
   BoltTracker(const BoltTracker&) = delete;
   BoltTracker& operator=(const BoltTracker&) = delete;
@@ -84,6 +87,7 @@ class BoltTracker {
   uv_loop_t* loop_;
   uint32_t rescan_ms_;
   OnDeath on_death_;
+  OnCheckpoint on_checkpoint_;
   std::vector<std::unique_ptr<Tracked>> bolts_;
   Fd inotify_;
   std::map<int, std::string> dir_of_wd_;  // watched pid file directories

@@ -381,6 +381,12 @@ void PeerLink::Pump() {
       uint64_t& hw = high_water_[{g.bolt, g.gen}];
       hw = std::max(hw, c.sent);
     }
+    if (g.has_checkpoint && (!c.checkpoint_sent || c.checkpoint_offset != g.checkpoint)) {
+      c.checkpoint_sent = true;
+      c.checkpoint_offset = g.checkpoint;
+      Send(std::make_shared<const std::string>(EncodeCheckpoint({stream, g.checkpoint})));
+      if (!connected()) return;
+    }
     if (g.state == GenState::kSealed && c.sent == g.final_size && !c.seal_sent) {
       c.seal_sent = true;
       Send(std::make_shared<const std::string>(EncodeSeal({stream, g.final_size})));

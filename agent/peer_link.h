@@ -47,6 +47,8 @@ class PeerLink {
     std::shared_ptr<Generation> gen;
     bool positioned = false;
     bool seal_sent = false;
+    bool checkpoint_sent = false;  // checkpoint_offset went out on this connection
+    uint64_t checkpoint_offset = 0;
     uint64_t sent = 0;
     uint64_t acked = 0;
   };

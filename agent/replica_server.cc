@@ -121,6 +121,7 @@ Status ReplicaSession::OnFrame(const Frame& f) {
     case MessageType::kData: return OnData(f);
     case MessageType::kSeal: return OnSeal(f);
     case MessageType::kCut: return OnCut(f);
+    case MessageType::kCheckpoint: return OnCheckpoint(f);
     default: return Status::Error(std::string("unexpected ") + MessageTypeName(f.type) + " frame");
   }
 }
@@ -275,6 +276,18 @@ Status CopyTail(int fd, uint64_t offset, uint64_t len, const std::string& path) 
 }
 
 }  // namespace
+
+Status ReplicaSession::OnCheckpoint(const Frame& f) {
+  CheckpointMsg m;
+  if (Status s = DecodeCheckpoint(f, &m); !s) return s;
+  auto it = streams_.find(m.stream);
+  if (it == streams_.end()) return Status::Error("CHECKPOINT for unknown stream " + std::to_string(m.stream));
+  // Any offset is taken: a bolt may have processed bytes that have not reached this replica
+  // yet (its tail then starts past what is here, and this replica has nothing to recover).
+  const Replica& r = *it->second;
+  server_->store()->SetCheckpoint(r.origin, r.bolt, r.gen, m.offset);
+  return Status::Ok();
+}
 
 Status ReplicaSession::OnCut(const Frame& f) {
   CutMsg m;

@@ -47,6 +47,7 @@ class ReplicaSession {
   Status OnData(const Frame& f);
   Status OnSeal(const Frame& f);
   Status OnCut(const Frame& f);
+  Status OnCheckpoint(const Frame& f);
   void Send(std::string frame);
   void Unbind();
 

@@ -23,7 +23,8 @@ std::string GenerationFileName(uint64_t gen) {
 ReplicaStore::ReplicaStore(std::string data_dir, std::function<void()> request_commit)
     : data_dir_(std::move(data_dir)), root_(data_dir_ + "/replicas"), request_commit_(std::move(request_commit)) {}
 
-Status ReplicaStore::Init(const std::vector<ReplicaRow>& rows) {
+Status ReplicaStore::Init(const std::vector<ReplicaRow>& rows, const std::vector<CheckpointRow>& checkpoints) {
+  for (const CheckpointRow& c : checkpoints) checkpoints_[{c.origin, c.bolt}] = c;
   if (::mkdir(root_.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("mkdir " + root_);
   int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("open " + root_);
@@ -136,9 +137,23 @@ void ReplicaStore::MaybeClose(Replica& r) {
   if (r.session == nullptr && !r.dirty && r.written == r.durable) r.fd.reset();
 }
 
+void ReplicaStore::SetCheckpoint(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t offset) {
+  auto it = checkpoints_.find({origin, bolt});
+  if (it != checkpoints_.end() &&
+      (it->second.gen > gen || (it->second.gen == gen && it->second.offset == offset))) {
+    return;  // stale or unchanged
+  }
+  CheckpointRow row{origin, bolt, gen, offset};
+  checkpoints_[{origin, bolt}] = row;
+  dirty_checkpoints_.push_back(std::move(row));
+  request_commit_();
+}
+
 void ReplicaStore::Collect(Committer::Batch* batch) {
   for (auto& d : dirs_to_sync_) batch->dirs.push_back(d);
   dirs_to_sync_.clear();
+  for (auto& c : dirty_checkpoints_) batch->rows.checkpoints.push_back(std::move(c));
+  dirty_checkpoints_.clear();
   for (auto& r : dirty_) {
     if (!r->dirty) continue;  // listed twice
     r->dirty = false;

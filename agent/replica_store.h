@@ -68,7 +68,7 @@ class ReplicaStore {
 
   ReplicaStore(std::string data_dir, std::function<void()> request_commit);
   // Creates DATA_DIR/replicas if needed and takes the rows recorded in state.db.
-  Status Init(const std::vector<ReplicaRow>& rows);
+  Status Init(const std::vector<ReplicaRow>& rows, const std::vector<CheckpointRow>& checkpoints);
   // The replica of (origin, bolt, gen), opened; bytes past its verified size are kept, to be
   // proven by POSITION (more than kMaxUnverifiedBytes of them are cut).
   Result<std::shared_ptr<Replica>> Open(const std::string& origin, const std::string& bolt, uint64_t gen);
@@ -81,6 +81,10 @@ class ReplicaStore {
   void MaybeClose(Replica& r);
   void Collect(Committer::Batch* batch);
   const std::map<Key, std::shared_ptr<Replica>>& replicas() const { return replicas_; }
+  // The newest checkpoint of a peer's bolt (one per origin and bolt; an older generation's
+  // arriving late is ignored). Recorded with the next commit.
+  void SetCheckpoint(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t offset);
+  const std::map<std::pair<std::string, std::string>, CheckpointRow>& checkpoints() const { return checkpoints_; }
   // Called on the loop after a commit made `durable` bytes of `r` durable.
   std::function<void(Replica&)> on_durable;
 
@@ -94,6 +98,8 @@ class ReplicaStore {
   std::map<std::string, std::shared_ptr<Fd>> dirs_;  // relative path -> open directory
   std::vector<std::shared_ptr<Fd>> dirs_to_sync_;
   std::vector<std::shared_ptr<Replica>> dirty_;
+  std::map<std::pair<std::string, std::string>, CheckpointRow> checkpoints_;
+  std::vector<CheckpointRow> dirty_checkpoints_;
   bool record_all_ = false;
 };
 

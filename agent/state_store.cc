@@ -29,6 +29,9 @@ Result<StateStore> StateStore::Open(const std::string& path) {
     CREATE TABLE IF NOT EXISTS replica(
       origin TEXT NOT NULL, bolt TEXT NOT NULL, gen INTEGER NOT NULL, durable INTEGER NOT NULL,
       sealed INTEGER NOT NULL, PRIMARY KEY(origin, bolt, gen));
+    CREATE TABLE IF NOT EXISTS checkpoint(
+      origin TEXT NOT NULL, bolt TEXT NOT NULL, gen INTEGER NOT NULL, offset INTEGER NOT NULL,
+      PRIMARY KEY(origin, bolt));
   )sql");
   if (!st) return st;
   auto prep = [&](Stmt* out, const char* sql) -> Status {
@@ -40,6 +43,7 @@ Result<StateStore> StateStore::Open(const std::string& path) {
   if (Status e = prep(&s.put_gen_, "INSERT OR REPLACE INTO origin_gen VALUES(?,?,?,?,?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_ack_, "INSERT OR REPLACE INTO peer_ack VALUES(?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_replica_, "INSERT OR REPLACE INTO replica VALUES(?,?,?,?,?)"); !e) return e;
+  if (Status e = prep(&s.put_checkpoint_, "INSERT OR REPLACE INTO checkpoint VALUES(?,?,?,?)"); !e) return e;
   return s;
 }
 
@@ -92,6 +96,19 @@ Result<std::vector<ReplicaRow>> StateStore::LoadReplicas() {
   return rows;
 }
 
+Result<std::vector<CheckpointRow>> StateStore::LoadCheckpoints() {
+  Result<Stmt> q = db_.Prepare("SELECT origin,bolt,gen,offset FROM checkpoint");
+  if (!q) return q.status();
+  std::vector<CheckpointRow> rows;
+  for (;;) {
+    Result<bool> r = q->Step();
+    if (!r) return r.status();
+    if (!*r) break;
+    rows.push_back({q->Text(0), q->Text(1), static_cast<uint64_t>(q->Int(2)), static_cast<uint64_t>(q->Int(3))});
+  }
+  return rows;
+}
+
 Status StateStore::Apply(const StateBatch& batch) {
   if (batch.empty()) return Status::Ok();
   if (Status s = db_.Exec("BEGIN IMMEDIATE"); !s) return s;
@@ -112,6 +129,11 @@ Status StateStore::Apply(const StateBatch& batch) {
     const auto& r = batch.replicas[i];
     st = put_replica_.Bind(1, r.origin).Bind(2, r.bolt).Bind(3, static_cast<int64_t>(r.gen))
              .Bind(4, static_cast<int64_t>(r.durable)).Bind(5, static_cast<int64_t>(r.sealed ? 1 : 0)).Run();
+  }
+  for (size_t i = 0; st && i < batch.checkpoints.size(); ++i) {
+    const auto& c = batch.checkpoints[i];
+    st = put_checkpoint_.Bind(1, c.origin).Bind(2, c.bolt).Bind(3, static_cast<int64_t>(c.gen))
+             .Bind(4, static_cast<int64_t>(c.offset)).Run();
   }
   if (!st) {
     (void)db_.Exec("ROLLBACK");

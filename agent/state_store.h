@@ -11,6 +11,9 @@
 //   replica(origin, bolt, gen, durable, sealed)
 //       replicas of peers' generations held here. `durable` bytes of the replica file were
 //       fdatasync'd before the row was committed; bytes past it are discarded at the next open.
+//   checkpoint(origin, bolt, gen, offset)
+//       the newest checkpoint a peer's bolt reported (via CHECKPOINT): it has processed
+//       [0, offset) of generation `gen`; where a recovery of that bolt's tail starts.
 //
 // Threading: rows are loaded on the loop thread at start-up; after that only the committer's
 // worker thread writes, one batch per transaction (see committer.h).
@@ -54,12 +57,20 @@ struct ReplicaRow {
   bool sealed = false;
 };
 
+struct CheckpointRow {
+  std::string origin;
+  std::string bolt;
+  uint64_t gen = 0;
+  uint64_t offset = 0;
+};
+
 // What one group commit writes, in one transaction.
 struct StateBatch {
   std::vector<OriginGenRow> origin_gens;
   std::vector<PeerAckRow> peer_acks;
   std::vector<ReplicaRow> replicas;
-  bool empty() const { return origin_gens.empty() && peer_acks.empty() && replicas.empty(); }
+  std::vector<CheckpointRow> checkpoints;
+  bool empty() const { return origin_gens.empty() && peer_acks.empty() && replicas.empty() && checkpoints.empty(); }
 };
 
 class StateStore {
@@ -69,11 +80,12 @@ class StateStore {
   Result<std::vector<OriginGenRow>> LoadOriginGens();
   Result<std::vector<PeerAckRow>> LoadPeerAcks();
   Result<std::vector<ReplicaRow>> LoadReplicas();
+  Result<std::vector<CheckpointRow>> LoadCheckpoints();
   Status Apply(const StateBatch& batch);
 
  private:
   Db db_;
-  Stmt put_gen_, put_ack_, put_replica_;
+  Stmt put_gen_, put_ack_, put_replica_, put_checkpoint_;
 };
 
 }  // namespace tailsafe

@@ -17,7 +17,7 @@ uint64_t GetLE(const char* p, int bytes) {
 }
 
 bool KnownType(uint8_t t) {
-  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kCut);
+  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kCheckpoint);
 }
 
 // The payload hash is seeded with the header's hash, so the checksum covers both.
@@ -55,6 +55,7 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kSeal: return "SEAL";
     case MessageType::kAck: return "ACK";
     case MessageType::kCut: return "CUT";
+    case MessageType::kCheckpoint: return "CHECKPOINT";
   }
   return "UNKNOWN";
 }
@@ -201,6 +202,9 @@ std::string EncodeSeal(const SealMsg& m) {
 std::string EncodeCut(const CutMsg& m) {
   return FrameWriter(MessageType::kCut).U32(m.stream).U64(m.offset).Finish();
 }
+std::string EncodeCheckpoint(const CheckpointMsg& m) {
+  return FrameWriter(MessageType::kCheckpoint).U32(m.stream).U64(m.offset).Finish();
+}
 std::string EncodeAck(const AckMsg& m) {
   return FrameWriter(MessageType::kAck).U32(m.stream).U64(m.durable).Finish();
 }
@@ -307,6 +311,13 @@ Status DecodeSeal(const Frame& f, SealMsg* m) {
 }
 Status DecodeCut(const Frame& f, CutMsg* m) {
   if (Status s = ExpectType(f, MessageType::kCut); !s) return s;
+  PayloadReader r(f.payload);
+  m->stream = r.U32();
+  m->offset = r.U64();
+  return Finish(r, f.type);
+}
+Status DecodeCheckpoint(const Frame& f, CheckpointMsg* m) {
+  if (Status s = ExpectType(f, MessageType::kCheckpoint); !s) return s;
   PayloadReader r(f.payload);
   m->stream = r.U32();
   m->offset = r.U64();

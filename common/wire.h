@@ -27,6 +27,8 @@
 //   origin -> peer   CUT       stream id, offset                  (only in answer to POSITION)
 //   origin -> peer   DATA      stream id, offset, raw length, raw XXH3, body (zstd or raw)
 //   origin -> peer   SEAL      stream id, final size             (generation complete)
+//   origin -> peer   CHECKPOINT stream id, offset                 (the bolt has processed
+//                              [0, offset) of this generation; sent when it changes)
 //   peer -> origin   ACK       stream id, durable size           (after fdatasync)
 //
 // Stream ids are chosen by the origin and bind to (bolt, generation) for one connection's life.
@@ -58,9 +60,10 @@
 namespace tailsafe {
 
 constexpr uint32_t kWireMagic = 0x46415354;  // "TSAF" little-endian
-// Version 2: POSITION carries `verified`, and CUT exists. Nothing speaking version 1 was released.
-constexpr uint16_t kWireVersionMin = 2;
-constexpr uint16_t kWireVersionMax = 2;
+// Version 2: POSITION carries `verified`, and CUT exists. Version 3: CHECKPOINT. Nothing speaking
+// an earlier version was released, so only the newest is spoken.
+constexpr uint16_t kWireVersionMin = 3;
+constexpr uint16_t kWireVersionMax = 3;
 constexpr size_t kFrameHeaderSize = 16;
 constexpr uint32_t kMaxDataRaw = 1 << 20;           // largest DATA chunk before compression
 constexpr uint32_t kMaxFramePayload = (1 << 20) + (64 << 10);  // a raw 1 MiB chunk + slack
@@ -78,6 +81,7 @@ enum class MessageType : uint8_t {
   kSeal = 7,
   kAck = 8,
   kCut = 9,
+  kCheckpoint = 10,
 };
 constexpr uint8_t kFlagCompressed = 1;
 
@@ -178,6 +182,10 @@ struct CutMsg {
   uint32_t stream = 0;
   uint64_t offset = 0;  // the POSITION's `verified`: drop everything past it
 };
+struct CheckpointMsg {
+  uint32_t stream = 0;
+  uint64_t offset = 0;  // the bolt has processed [0, offset) of the stream's generation
+};
 struct DataMsg {
   uint32_t stream = 0;
   uint64_t offset = 0;
@@ -203,6 +211,7 @@ std::string EncodePosition(const PositionMsg& m);
 std::string EncodeSeal(const SealMsg& m);
 std::string EncodeAck(const AckMsg& m);
 std::string EncodeCut(const CutMsg& m);
+std::string EncodeCheckpoint(const CheckpointMsg& m);
 // Encodes a DATA frame for `raw` (1..kMaxDataRaw bytes) at `offset`; compresses with `c` when
 // that makes the frame smaller, otherwise sends the bytes raw.
 Result<std::string> EncodeData(uint32_t stream, uint64_t offset, std::string_view raw,
@@ -219,6 +228,7 @@ Status DecodeData(const Frame& f, DataMsg* m);
 Status DecodeSeal(const Frame& f, SealMsg* m);
 Status DecodeAck(const Frame& f, AckMsg* m);
 Status DecodeCut(const Frame& f, CutMsg* m);
+Status DecodeCheckpoint(const Frame& f, CheckpointMsg* m);
 // Produces the raw bytes of a decoded DATA message into out[0, m.raw_len) and checks raw_hash.
 Status InflateData(const DataMsg& m, Decompressor* d, char* out);
 

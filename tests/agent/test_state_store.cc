@@ -22,10 +22,12 @@ BOOST_AUTO_TEST_CASE(rows_round_trip_across_reopen) {
     b.origin_gens.push_back({"bolt-1", 2, 2049, 123457, 10, 5, GenState::kActive, 0});
     b.peer_acks.push_back({"h2", "bolt-1", 1, 777});
     b.replicas.push_back({"h3", "bolt-9", 4, 1u << 30, true});
+    b.checkpoints.push_back({"h3", "bolt-9", 4, 1000});
     BOOST_REQUIRE(s->Apply(b).ok());
-    // Upsert: the same key replaces the row.
+    // Upsert: the same key replaces the row (a checkpoint is kept per origin and bolt).
     StateBatch b2;
     b2.peer_acks.push_back({"h2", "bolt-1", 1, 778});
+    b2.checkpoints.push_back({"h3", "bolt-9", 5, 20});
     BOOST_REQUIRE(s->Apply(b2).ok());
   }
   auto s = StateStore::Open(path);
@@ -45,6 +47,11 @@ BOOST_AUTO_TEST_CASE(rows_round_trip_across_reopen) {
   BOOST_REQUIRE(reps->size() == 1u);
   BOOST_TEST((*reps)[0].durable == (1ull << 30));
   BOOST_TEST((*reps)[0].sealed);
+  auto cks = s->LoadCheckpoints();
+  BOOST_REQUIRE(cks.ok());
+  BOOST_REQUIRE(cks->size() == 1u);
+  BOOST_TEST((*cks)[0].gen == 5u);
+  BOOST_TEST((*cks)[0].offset == 20u);
   testing::RemoveTree(dir);
 }
 

@@ -104,6 +104,12 @@ BOOST_AUTO_TEST_CASE(control_messages_round_trip) {
   BOOST_TEST(cut2.stream == 7u);
   BOOST_TEST(cut2.offset == 5000u);
 
+  CheckpointMsg ck{7, 123456}, ck2;
+  FrameReader r8;
+  BOOST_TEST(DecodeCheckpoint(FrameOf(EncodeCheckpoint(ck), &r8), &ck2).ok());
+  BOOST_TEST(ck2.stream == 7u);
+  BOOST_TEST(ck2.offset == 123456u);
+
   AckMsg a{3, 99}, a2;
   BOOST_TEST(DecodeAck(FrameOf(EncodeAck(a), &r4), &a2).ok());
   BOOST_TEST(a2.durable == 99u);
@@ -204,6 +210,7 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_rejected) {
       EncodeAck({4, 77}),
       EncodePosition({4, 10000, 9000, 5096, 0xabcdef}),
       EncodeCut({4, 9000}),
+      EncodeCheckpoint({4, 8000}),
   };
   size_t flips = 0;
   for (const std::string& frame : frames) {

@@ -164,4 +164,44 @@ BOOST_AUTO_TEST_CASE(checkpoint_written_by_tailsafectl_reaches_status) {
   BOOST_TEST(c.Stop(0).ok());
 }
 
+// The checkpoint travels with the stream: the peer records it per (origin, bolt), keeps it across
+// its own restart, and gets the current one after being down while it changed.
+BOOST_AUTO_TEST_CASE(checkpoint_travels_to_the_peer_and_survives_its_restart) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.checkpoint_files = true;
+  TestCluster c("ckpt-travel", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  AppendWriter w(c.BoltFile(0, 0), 100000, 3);
+  w.Start();
+  w.Join();
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 10));
+  std::string ctl = BinDir() + "/tailsafectl -c " + c.ConfigPath(0);
+  auto peer_checkpoint = [&]() -> nlohmann::json {
+    auto st = c.AgentStatus(1);
+    if (!st.ok()) return nullptr;
+    for (const auto& ck : (*st)["peer_checkpoints"]) {
+      if (ck["origin"] == "h1" && ck["bolt"] == "bolt-1") return ck;
+    }
+    return nullptr;
+  };
+  nlohmann::json ck;
+  BOOST_TEST(Exec(ctl + " checkpoint bolt-1 5000").code == 0);
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { ck = peer_checkpoint(); return ck.is_object() && ck["offset"] == 5000; }, 10),
+                        ck.dump());
+  BOOST_TEST(ck["generation"] == 1);
+
+  BOOST_REQUIRE(c.Stop(1).ok());
+  BOOST_TEST(Exec(ctl + " checkpoint bolt-1 7000").code == 0);  // while the peer is down
+  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_TEST(WaitUntil([&] { ck = peer_checkpoint(); return ck.is_object() && ck["offset"] == 7000; }, 10), ck.dump());
+
+  // Recorded in the peer's state.db: still there after the peer restarts with the origin gone.
+  BOOST_REQUIRE(c.Stop(0).ok());
+  BOOST_REQUIRE(c.Stop(1).ok());
+  BOOST_REQUIRE(c.Start(1).ok());
+  ck = peer_checkpoint();
+  BOOST_TEST((ck.is_object() && ck["offset"] == 7000), ck.dump());
+  BOOST_TEST(c.Stop(1).ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
