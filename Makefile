@@ -46,8 +46,9 @@ OBJ := $(OUT)/obj
 
 COMMON_SRCS := $(sort $(wildcard common/*.cc))
 AGENT_LIB_SRCS := $(filter-out agent/main.cc,$(sort $(wildcard agent/*.cc)))
+COORD_LIB_SRCS := $(filter-out coordinator/main.cc,$(sort $(wildcard coordinator/*.cc)))
 CTL_SRCS := $(sort $(wildcard ctl/*.cc))
-UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc)) tests/unit_main.cc
+UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc tests/coordinator/*.cc)) tests/unit_main.cc
 INTEGRATION_TEST_SRCS := $(sort $(wildcard tests/integration/*.cc)) tests/integration_main.cc
 SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.cc))
@@ -57,6 +58,7 @@ objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
 LIBCOMMON := $(OBJ)/libcommon.a
 LIBAGENT := $(OBJ)/libagent.a
+LIBCOORD := $(OBJ)/libcoordinator.a
 LIBSUPPORT := $(OBJ)/libtestsupport.a
 
 AGENT_BIN := $(OUT)/tailsafe-agent
@@ -96,6 +98,9 @@ $(LIBCOMMON): $(call objs,$(COMMON_SRCS))
 $(LIBAGENT): $(call objs,$(AGENT_LIB_SRCS))
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBCOORD): $(call objs,$(COORD_LIB_SRCS))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
 $(LIBSUPPORT): $(call objs,$(SUPPORT_SRCS))
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -106,7 +111,7 @@ $(AGENT_BIN): $(call objs,agent/main.cc) $(LIBAGENT) $(LIBCOMMON)
 $(CTL_BIN): $(call objs,$(CTL_SRCS)) $(LIBCOMMON)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOMMON)
+$(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)

@@ -1,0 +1,62 @@
+// NamespaceStore: the coordinator's state as a tree of paths, each holding a JSON document:
+//
+//   /agents/ID             an agent: address, hooks, last heartbeat, alive or dead
+//   /bolts/ORIGIN/BOLT     a bolt: its process state, checkpoint, the replicas' sizes
+//   /recoveries/N          a recovery: range, elected agent, epoch, state
+//
+// Only documents (leaves) are stored; a path's children are whatever stored paths lie below it.
+// Every path component is a valid name ([A-Za-z0-9._-]+, not "." or ".."), so a path means the
+// same thing here, in `tailsafectl ls|get`, and in ZooKeeper znodes, where a later step keeps
+// the same tree: this interface is what that step implements again.
+//
+// SqliteNamespaceStore keeps everything in memory (the tree is small: agents, bolts,
+// recoveries) and writes through to STATE_DIR/namespace.db: a Commit returns only after SQLite
+// committed (WAL, synchronous=FULL), so what a coordinator said before a crash it still says
+// after the restart.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/sqlite.h"
+#include "common/status.h"
+
+namespace tailsafe {
+
+// Checks a namespace path: "/" or "/" followed by valid names joined by "/". The error says
+// which component is wrong.
+Status CheckNamespacePath(std::string_view path);
+
+class NamespaceStore {
+ public:
+  struct Write {
+    std::string path;
+    std::optional<std::string> value;  // nullopt: delete the document
+  };
+  virtual ~NamespaceStore() = default;
+  virtual std::optional<std::string> Get(const std::string& path) const = 0;
+  // The names directly below `path` (documents or inner nodes), sorted.
+  virtual std::vector<std::string> Children(const std::string& path) const = 0;
+  // Applies every write or none. Paths must pass CheckNamespacePath and not be "/".
+  virtual Status Commit(const std::vector<Write>& writes) = 0;
+};
+
+class SqliteNamespaceStore : public NamespaceStore {
+ public:
+  static Result<std::unique_ptr<SqliteNamespaceStore>> Open(const std::string& db_path);
+  std::optional<std::string> Get(const std::string& path) const override;
+  std::vector<std::string> Children(const std::string& path) const override;
+  Status Commit(const std::vector<Write>& writes) override;
+
+ private:
+  SqliteNamespaceStore() = default;
+  Db db_;
+  Stmt put_, del_;
+  std::map<std::string, std::string> docs_;
+};
+
+}  // namespace tailsafe
