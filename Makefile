@@ -63,12 +63,13 @@ LIBSUPPORT := $(OBJ)/libtestsupport.a
 
 AGENT_BIN := $(OUT)/tailsafe-agent
 CTL_BIN := $(OUT)/tailsafectl
+COORD_BIN := $(OUT)/tailsafe-coordinator
 UNIT_BIN := $(OUT)/tests/unit_tests
 INTEGRATION_BIN := $(OUT)/tests/integration_tests
 TOOL_BINS := $(patsubst tests/tools/%.cc,$(OUT)/tests/%,$(TOOL_SRCS))
 BENCH_BINS := $(patsubst bench/tools/%.cc,$(OUT)/bench/%,$(BENCH_TOOL_SRCS))
 
-BINS := $(AGENT_BIN) $(CTL_BIN)
+BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN)
 
 .PHONY: all deps test unit-test integration-test demo bench bench-build clean
 
@@ -106,6 +107,9 @@ $(LIBSUPPORT): $(call objs,$(SUPPORT_SRCS))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(AGENT_BIN): $(call objs,agent/main.cc) $(LIBAGENT) $(LIBCOMMON)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(COORD_BIN): $(call objs,coordinator/main.cc) $(LIBCOORD) $(LIBCOMMON)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(CTL_BIN): $(call objs,$(CTL_SRCS)) $(LIBCOMMON)

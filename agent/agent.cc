@@ -19,6 +19,7 @@ Agent::Agent(Config config) : config_(std::move(config)) {
 
 Agent::~Agent() {
   control_.reset();
+  coord_.reset();
   tracker_.reset();
   if (committer_) committer_->CloseTimer();
   links_.clear();
@@ -131,6 +132,10 @@ Status Agent::Init() {
                                              }
                                            });
   if (Status s = tracker_->Start(); !s) return s;
+  if (!config_.cluster.coordinator.empty()) {
+    coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, [this] { return BoltsJson(); });
+    if (Status s = coord_->Start(); !s) return s;
+  }
   auto flush = MakeUv<uv_timer_t>(uv_timer_init, &loop_);
   if (!flush) return flush.status();
   ack_flush_ = std::move(flush.value());
@@ -221,6 +226,7 @@ void Agent::Shutdown(const char* why) {
   // outstanding work keeps the loop alive until it completes.
   for (auto& src : sources_) src->Stop();
   if (tracker_) tracker_->Stop();
+  if (coord_) coord_->Stop();
   for (auto& link : links_) link->Stop();
   server_->Stop();
   control_->Stop();
@@ -232,6 +238,31 @@ void Agent::Shutdown(const char* why) {
     committer_->Flush();
   }
   kick_.Reset();
+}
+
+nlohmann::json Agent::BoltsJson() const {
+  using nlohmann::json;
+  json out = json::array();
+  for (const auto& src : sources_) {
+    json b = {{"name", src->name()}};
+    if (const BoltProcess* p = tracker_ ? tracker_->Find(src->name()) : nullptr) {
+      json proc = {{"state", ProcStateName(p->state)}, {"since_unix_ns", p->since_unix_ns}, {"deaths", p->deaths}};
+      if (p->pid != 0) proc["pid"] = static_cast<int>(p->pid);
+      if (!p->detail.empty()) proc["detail"] = p->detail;
+      b["process"] = proc;
+    }
+    if (const BoltCheckpoint* ck = tracker_ ? tracker_->FindCheckpoint(src->name()) : nullptr) {
+      json c = json::object();
+      if (ck->known) {
+        c["offset"] = ck->offset;
+        c["read_unix_ns"] = ck->read_unix_ns;
+      }
+      if (!ck->problem.empty()) c["problem"] = ck->problem;
+      b["checkpoint"] = c;
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
 }
 
 std::string Agent::AckLogJson() {
@@ -256,20 +287,10 @@ std::string Agent::StatusJson() const {
   for (const auto& src : sources_) {
     json b;
     b["name"] = src->name();
-    if (const BoltProcess* p = tracker_ ? tracker_->Find(src->name()) : nullptr) {
-      json proc = {{"state", ProcStateName(p->state)}, {"since_unix_ns", p->since_unix_ns}, {"deaths", p->deaths}};
-      if (p->pid != 0) proc["pid"] = static_cast<int>(p->pid);
-      if (!p->detail.empty()) proc["detail"] = p->detail;
-      b["process"] = proc;
-    }
-    if (const BoltCheckpoint* ck = tracker_ ? tracker_->FindCheckpoint(src->name()) : nullptr) {
-      json c = json::object();
-      if (ck->known) {
-        c["offset"] = ck->offset;
-        c["read_unix_ns"] = ck->read_unix_ns;
-      }
-      if (!ck->problem.empty()) c["problem"] = ck->problem;
-      b["checkpoint"] = c;
+    for (const auto& item : BoltsJson()) {
+      if (item["name"] != src->name()) continue;
+      if (item.contains("process")) b["process"] = item["process"];
+      if (item.contains("checkpoint")) b["checkpoint"] = item["checkpoint"];
     }
     b["file"] = src->path();
     const auto& st = src->stats();
@@ -360,6 +381,12 @@ std::string Agent::StatusJson() const {
     ckpts.push_back({{"origin", c.origin}, {"bolt", c.bolt}, {"generation", c.gen}, {"offset", c.offset}});
   }
   doc["peer_checkpoints"] = ckpts;
+  if (coord_) {
+    doc["coordinator"] = {{"address", config_.cluster.coordinator},
+                          {"registered", coord_->registered()},
+                          {"last_error", coord_->last_error()},
+                          {"membership", coord_->membership()}};
+  }
   auto& ss = server_->stats();
   doc["receiver"] = {{"sessions", ss.sessions},
                      {"rejected", ss.rejected},

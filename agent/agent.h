@@ -3,6 +3,7 @@
 //   BoltSource (one per [[bolt]])  --changed-->  PeerLink (one per peer)  --TCP-->  peer's ReplicaServer
 //   ReplicaServer/ReplicaStore     --dirty-->    Committer (worker thread: fdatasync + state.db)  --> ACKs
 //   BoltTracker                    pid file + pidfd per bolt: is the bolt's process alive?
+//   CoordinatorLink                --> tailsafe-coordinator: register, heartbeat with bolt states
 //   ControlServer                  <-- tailsafectl status
 //
 // Changes are coalesced: sources and sessions call Kick(), and one idle callback per loop
@@ -18,9 +19,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/bolt_source.h"
 #include "agent/bolt_tracker.h"
 #include "agent/committer.h"
+#include "agent/coordinator_link.h"
 #include "agent/control_server.h"
 #include "agent/peer_link.h"
 #include "agent/replica_server.h"
@@ -62,6 +66,8 @@ class Agent {
   std::vector<std::unique_ptr<BoltSource>> sources_;
   std::vector<std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<BoltTracker> tracker_;
+  std::unique_ptr<CoordinatorLink> coord_;  // with [cluster] coordinator
+  nlohmann::json BoltsJson() const;  // bolts' process and checkpoint, for status and heartbeats
   std::unique_ptr<ControlServer> control_;
   UvPtr<uv_idle_t> kick_;
   UvPtr<uv_timer_t> ack_flush_;

@@ -1,39 +1,22 @@
 // tailsafe-agent: replicates this host's bolt backup files to every peer and keeps replicas of
 // theirs. See tailsafe-agent(8) and docs/design.md.
-#include <CLI/CLI.hpp>
-
 #include <csignal>
 #include <cstdio>
 
 #include "agent/agent.h"
 #include "common/config.h"
+#include "common/daemon.h"
 #include "common/log.h"
 
 using namespace tailsafe;
 
 int main(int argc, char** argv) {
-  CLI::App app{"tailsafe-agent: replicate bolt backup files to peer agents"};
-  std::string config_path = kDefaultConfigPath;
-  std::string log_level = "info";
-  bool check_only = false;
-  app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
-  app.add_option("--log-level", log_level, "error, warning, notice, info or debug")->capture_default_str();
-  app.add_flag("--check-config", check_only, "parse the configuration, report, and exit");
-  app.set_version_flag("--version", "tailsafe-agent 0.1");
-  CLI11_PARSE(app, argc, argv);
-
-  LogLevel level;
-  if (!ParseLogLevel(log_level, &level)) {
-    fprintf(stderr, "tailsafe-agent: --log-level '%s' is not one of error, warning, notice, info, debug\n",
-            log_level.c_str());
-    return 2;
-  }
-  SetLogLevel(level);
-  Result<Config> config = LoadConfig(config_path);
-  if (!config) {
-    fprintf(stderr, "tailsafe-agent: %s\n", config.status().message().c_str());
-    return 2;
-  }
+  DaemonStart start =
+      ParseDaemonCommandLine("tailsafe-agent", "tailsafe-agent: replicate bolt backup files to peer agents", argc, argv);
+  if (!start.config) return start.exit_code;
+  std::optional<Config>& config = start.config;
+  const std::string& config_path = start.config_path;
+  bool check_only = start.check_only;
   if (!config->agent.present) {
     fprintf(stderr, "tailsafe-agent: %s has no [agent] table\n", config_path.c_str());
     return 2;

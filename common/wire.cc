@@ -17,7 +17,7 @@ uint64_t GetLE(const char* p, int bytes) {
 }
 
 bool KnownType(uint8_t t) {
-  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kCheckpoint);
+  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kControl);
 }
 
 // The payload hash is seeded with the header's hash, so the checksum covers both.
@@ -56,6 +56,7 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kAck: return "ACK";
     case MessageType::kCut: return "CUT";
     case MessageType::kCheckpoint: return "CHECKPOINT";
+    case MessageType::kControl: return "CONTROL";
   }
   return "UNKNOWN";
 }
@@ -322,6 +323,14 @@ Status DecodeCheckpoint(const Frame& f, CheckpointMsg* m) {
   m->stream = r.U32();
   m->offset = r.U64();
   return Finish(r, f.type);
+}
+std::string EncodeControl(std::string_view json) {
+  return FrameWriter(MessageType::kControl).Bytes(json).Finish();
+}
+Status DecodeControl(const Frame& f, std::string_view* json) {
+  if (Status s = ExpectType(f, MessageType::kControl); !s) return s;
+  *json = f.payload;
+  return Status::Ok();
 }
 Status DecodeAck(const Frame& f, AckMsg* m) {
   if (Status s = ExpectType(f, MessageType::kAck); !s) return s;

@@ -82,6 +82,7 @@ enum class MessageType : uint8_t {
   kAck = 8,
   kCut = 9,
   kCheckpoint = 10,
+  kControl = 11,  // the coordinator protocol: one JSON object (common/coord_protocol.h)
 };
 constexpr uint8_t kFlagCompressed = 1;
 
@@ -212,6 +213,8 @@ std::string EncodeSeal(const SealMsg& m);
 std::string EncodeAck(const AckMsg& m);
 std::string EncodeCut(const CutMsg& m);
 std::string EncodeCheckpoint(const CheckpointMsg& m);
+// A CONTROL frame carrying `json` (the caller's JSON text, at most kMaxFramePayload bytes).
+std::string EncodeControl(std::string_view json);
 // Encodes a DATA frame for `raw` (1..kMaxDataRaw bytes) at `offset`; compresses with `c` when
 // that makes the frame smaller, otherwise sends the bytes raw.
 Result<std::string> EncodeData(uint32_t stream, uint64_t offset, std::string_view raw,
@@ -229,6 +232,8 @@ Status DecodeSeal(const Frame& f, SealMsg* m);
 Status DecodeAck(const Frame& f, AckMsg* m);
 Status DecodeCut(const Frame& f, CutMsg* m);
 Status DecodeCheckpoint(const Frame& f, CheckpointMsg* m);
+// The JSON text of a CONTROL frame (points into the frame).
+Status DecodeControl(const Frame& f, std::string_view* json);
 // Produces the raw bytes of a decoded DATA message into out[0, m.raw_len) and checks raw_hash.
 Status InflateData(const DataMsg& m, Decompressor* d, char* out);
 

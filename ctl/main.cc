@@ -12,6 +12,7 @@
 #include "common/checkpoint.h"
 #include "common/config.h"
 #include "common/control_client.h"
+#include "common/coord_client.h"
 
 using namespace tailsafe;
 using nlohmann::json;
@@ -137,6 +138,51 @@ int RunCheckpoint(const std::string& config_path, const std::string& bolt, const
   return 2;
 }
 
+// `tailsafectl ls|get PATH`: reads the coordinator's namespace.
+int RunRead(const std::string& config_path, const std::string& coordinator, const std::string& type,
+            const std::string& path, bool as_json, int timeout_ms) {
+  std::string address = coordinator;
+  if (address.empty()) {
+    Result<Config> config = LoadConfig(config_path);
+    if (!config) {
+      fprintf(stderr, "tailsafectl: %s\n", config.status().message().c_str());
+      return 2;
+    }
+    address = config->cluster.coordinator;
+    if (address.empty()) {
+      fprintf(stderr, "tailsafectl: %s sets no [cluster] coordinator; give --coordinator HOST:PORT\n",
+              config_path.c_str());
+      return 2;
+    }
+  }
+  Result<json> reply = CoordinatorRequest(address, {{"type", type}, {"path", path}}, timeout_ms);
+  if (!reply) {
+    fprintf(stderr, "tailsafectl: %s\n", reply.status().message().c_str());
+    return 1;
+  }
+  std::string rtype = Get<std::string>(*reply, "type", "");
+  if (rtype == "error") {
+    fprintf(stderr, "tailsafectl: %s\n", Get<std::string>(*reply, "message", "?").c_str());
+    return 1;
+  }
+  if (type == "ls" && rtype == "children") {
+    const json& names = reply->value("names", json::array());
+    if (as_json) {
+      printf("%s\n", names.dump().c_str());
+    } else {
+      for (const auto& n : names) printf("%s\n", n.is_string() ? n.get<std::string>().c_str() : "?");
+    }
+    return 0;
+  }
+  if (type == "get" && rtype == "document") {
+    const json& value = reply->value("value", json());
+    printf("%s\n", as_json ? value.dump().c_str() : value.dump(2).c_str());
+    return 0;
+  }
+  fprintf(stderr, "tailsafectl: unexpected reply '%s' from the coordinator\n", rtype.c_str());
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,8 +204,24 @@ int main(int argc, char** argv) {
   std::string ckpt_bolt, ckpt_offset;
   checkpoint->add_option("BOLT", ckpt_bolt, "the bolt's name, from the configuration")->required();
   checkpoint->add_option("OFFSET", ckpt_offset, "byte offset in the bolt's current file processed so far")->required();
+  std::string read_path, coordinator;
+  bool read_json = false;
+  CLI::App* reads[2];
+  int i = 0;
+  for (const char* name : {"ls", "get"}) {
+    auto* sub = app.add_subcommand(name, std::string(name) == "ls" ? "list the names below a namespace path"
+                                                                    : "print the document at a namespace path");
+    sub->add_option("PATH", read_path, "a path such as /agents, /agents/ID, /bolts/ORIGIN/BOLT")->required();
+    sub->add_flag("--json", read_json, "print JSON on one line");
+    sub->add_option("--coordinator", coordinator, "HOST:PORT (default: [cluster] coordinator)");
+    sub->add_option("--timeout-ms", timeout_ms, "how long to wait for the coordinator")->check(CLI::Range(1, 600000));
+    reads[i++] = sub;
+  }
   CLI11_PARSE(app, argc, argv);
 
+  for (CLI::App* sub : reads) {
+    if (sub->parsed()) return RunRead(config_path, coordinator, sub->get_name(), read_path, read_json, timeout_ms);
+  }
   if (checkpoint->parsed()) return RunCheckpoint(config_path, ckpt_bolt, ckpt_offset);
 
   if (socket_path.empty()) {

@@ -19,22 +19,8 @@ using namespace tailsafe::testing;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Run Exec(const std::string& cmd) {
-  Run r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Run = CommandResult;
+Run Exec(const std::string& cmd) { return RunCommand(cmd); }
 
 bool Contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
@@ -112,6 +98,19 @@ BOOST_AUTO_TEST_CASE(bad_invocations_name_the_problem) {
   Run check = Exec(agent + " -c " + dir + "/good.conf --check-config");
   BOOST_TEST(check.code == 0, check.out);
   BOOST_TEST(Contains(check.out, "ok"), check.out);
+
+  std::string coordinator = BinDir() + "/tailsafe-coordinator";
+  Run notable = Exec(coordinator + " -c " + dir + "/good.conf");
+  BOOST_TEST(notable.code == 2, notable.out);
+  BOOST_TEST(Contains(notable.out, "has no [coordinator] table"), notable.out);
+  std::ofstream(dir + "/coord.conf") << "[cluster]\nname = \"x\"\n[coordinator]\nlisten = \"127.0.0.1:7400\"\n"
+                                        "state_dir = \"/tmp/x\"\nhost_timeout_ms = 5\n";
+  Run range = Exec(coordinator + " -c " + dir + "/coord.conf --check-config");
+  BOOST_TEST(range.code == 2, range.out);
+  BOOST_TEST(Contains(range.out, "coordinator.host_timeout_ms"), range.out);
+  Run unknown_flag = Exec(coordinator + " --frobnicate");
+  BOOST_TEST(unknown_flag.code != 0);
+  BOOST_TEST(Contains(unknown_flag.out, "frobnicate"), unknown_flag.out);
 
   Run nosub = Exec(ctl);
   BOOST_TEST(nosub.code != 0);

@@ -97,12 +97,20 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
   keep_ = keep && *keep == '1';
   agents_.resize(static_cast<size_t>(options_.agents));
   for (int i = 0; i < options_.agents; ++i) ports_.push_back(FreePort());
+  if (options_.coordinator) {
+    coordinator_port_ = FreePort();
+    std::ofstream(CoordinatorConfigPath()) << "[cluster]\nname = \"test\"\n\n[coordinator]\nlisten = \""
+                                           << CoordinatorAddress() << "\"\nstate_dir = \"" << root_
+                                           << "/coordinator\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
+  }
   for (int i = 0; i < options_.agents; ++i) {
     std::string dir = root_ + "/" + AgentId(i);
     ::mkdir(dir.c_str(), 0755);
     ::mkdir((dir + "/spool").c_str(), 0755);
     std::ostringstream c;
-    c << "[cluster]\nname = \"test\"\n\n[agent]\nid = \"" << AgentId(i) << "\"\nlisten = \"127.0.0.1:" << ports_[i]
+    c << "[cluster]\nname = \"test\"\n";
+    if (options_.coordinator) c << "coordinator = \"" << CoordinatorAddress() << "\"\n";
+    c << "\n[agent]\nid = \"" << AgentId(i) << "\"\nlisten = \"127.0.0.1:" << ports_[i]
       << "\"\ndata_dir = \"" << DataDir(i) << "\"\npeers = [";
     bool first = true;
     for (int j = 0; j < options_.agents; ++j) {
@@ -130,6 +138,8 @@ TestCluster::~TestCluster() {
     a.Signal(SIGKILL);
     a.Wait();
   }
+  coordinator_.Signal(SIGKILL);
+  coordinator_.Wait();
   if (keep_) {
     fprintf(stderr, "test cluster kept in %s\n", root_.c_str());
   } else {
@@ -155,6 +165,52 @@ std::string TestCluster::ReplicaFile(int holder, int origin, int bolt, uint64_t 
   char name[32];
   snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(gen));
   return DataDir(holder) + "/replicas/" + AgentId(origin) + "/" + BoltName(bolt) + "/" + name;
+}
+
+Status TestCluster::StartCoordinator(double ready_seconds) {
+  std::vector<std::string> argv = {BinDir() + "/tailsafe-coordinator", "-c", CoordinatorConfigPath(), "--log-level",
+                                   options_.log_level};
+  Result<Child> c = Child::Spawn(argv, CoordinatorLogPath());
+  if (!c) return c.status();
+  coordinator_ = std::move(c.value());
+  bool ready = WaitUntil([&] { return !coordinator_.running() || CoordinatorGet("/").ok() ||
+                                      CoordinatorLogTail().find("ready on") != std::string::npos; },
+                         ready_seconds);
+  if (!coordinator_.running()) return Status::Error("the coordinator exited at start:\n" + CoordinatorLogTail());
+  if (!ready) return Status::Error("the coordinator did not start within the deadline:\n" + CoordinatorLogTail());
+  return Status::Ok();
+}
+
+void TestCluster::KillCoordinator(int sig) {
+  coordinator_.Signal(sig);
+  coordinator_.Wait();
+}
+
+Status TestCluster::StopCoordinator(double seconds) {
+  coordinator_.Signal(SIGTERM);
+  if (!WaitUntil([&] { return !coordinator_.running(); }, seconds)) {
+    return Status::Error("the coordinator did not stop after SIGTERM:\n" + CoordinatorLogTail());
+  }
+  if (coordinator_.exit_code() != 0) {
+    return Status::Error("the coordinator exited with " + std::to_string(coordinator_.exit_code()) + ":\n" +
+                         CoordinatorLogTail());
+  }
+  return Status::Ok();
+}
+
+Result<nlohmann::json> TestCluster::CoordinatorGet(const std::string& path) {
+  CommandResult r = RunCommand(BinDir() + "/tailsafectl get --json --timeout-ms 2000 --coordinator " +
+                                CoordinatorAddress() + " '" + path + "'");
+  if (r.code != 0) return Status::Error("tailsafectl get " + path + ": " + r.out);
+  nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, false);
+  if (doc.is_discarded()) return Status::Error("tailsafectl get " + path + " printed no JSON: " + r.out);
+  return doc;
+}
+
+std::string TestCluster::CoordinatorLogTail(size_t bytes) const {
+  std::ifstream f(CoordinatorLogPath());
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return all.size() > bytes ? all.substr(all.size() - bytes) : all;
 }
 
 Status TestCluster::Start(int i, double ready_seconds) {

@@ -27,6 +27,8 @@ struct ClusterOptions {
   uint32_t commit_interval_ms = 0;  // every agent's; 0: the default (none)
   bool pid_files = false;           // each bolt gets pid_file = PidFile(agent, bolt)
   bool checkpoint_files = false;    // each bolt gets checkpoint_file = CheckpointFile(agent, bolt)
+  bool coordinator = false;         // a tailsafe-coordinator; agents get [cluster] coordinator
+  uint32_t host_timeout_ms = 1000;  // the coordinator's
   std::string log_level = "info";
 };
 
@@ -72,6 +74,17 @@ class TestCluster {
   // peer it lists in status.
   bool WaitAcked(int origin, int bolt, double seconds);
 
+  // The coordinator (options.coordinator): its config, log, address; start, stop, kill.
+  std::string CoordinatorConfigPath() const { return root_ + "/coordinator.toml"; }
+  std::string CoordinatorLogPath() const { return root_ + "/coordinator.log"; }
+  std::string CoordinatorAddress() const { return "127.0.0.1:" + std::to_string(coordinator_port_); }
+  Status StartCoordinator(double ready_seconds = 10);
+  void KillCoordinator(int sig = SIGKILL);
+  Status StopCoordinator(double seconds = 10);
+  // `tailsafectl get PATH --json` against the coordinator; an error if it fails.
+  Result<nlohmann::json> CoordinatorGet(const std::string& path);
+  std::string CoordinatorLogTail(size_t bytes = 3000) const;
+
   // Every peer's replica of every (origin, bolt) generation `gen` equals the origin's file
   // byte for byte. `why` says what differs first.
   bool AllReplicasMatch(std::string* why, uint64_t gen = 1);
@@ -85,6 +98,8 @@ class TestCluster {
   std::string root_;
   std::vector<uint16_t> ports_;
   std::vector<Child> agents_;
+  Child coordinator_;
+  uint16_t coordinator_port_ = 0;
   bool keep_ = false;
 };
 

@@ -39,6 +39,13 @@ class Child {
   int term_signal_ = 0;
 };
 
+// Runs `command` with /bin/sh, capturing stdout and stderr together.
+struct CommandResult {
+  int code = -1;    // exit status; -1 if it did not exit normally
+  std::string out;  // stdout and stderr
+};
+CommandResult RunCommand(const std::string& command);
+
 // Resident set size now (VmRSS) and at its peak (VmHWM) of a process, in bytes; 0 if unknown.
 uint64_t RssBytes(pid_t pid);
 uint64_t PeakRssBytes(pid_t pid);

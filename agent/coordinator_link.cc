@@ -1,0 +1,131 @@
+#include "agent/coordinator_link.h"
+
+#include <algorithm>
+
+#include "common/coord_protocol.h"
+#include "common/log.h"
+
+namespace tailsafe {
+
+using nlohmann::json;
+
+CoordinatorLink::CoordinatorLink(uv_loop_t* loop, const Config& config, std::function<json()> bolts_json)
+    : loop_(loop), config_(config), bolts_json_(std::move(bolts_json)) {}
+
+CoordinatorLink::~CoordinatorLink() { Stop(); }
+
+Status CoordinatorLink::Start() {
+  Result<HostPort> hp = ParseHostPort(config_.cluster.coordinator);
+  if (!hp) return hp.status().Context("cluster.coordinator");
+  address_ = *hp;
+  for (auto* slot : {&retry_timer_, &heartbeat_timer_}) {
+    auto t = MakeUv<uv_timer_t>(uv_timer_init, loop_);
+    if (!t) return t.status();
+    *slot = std::move(t.value());
+    (*slot)->data = this;
+  }
+  Connect();
+  return Status::Ok();
+}
+
+void CoordinatorLink::Stop() {
+  stopped_ = true;
+  alive_.reset();
+  retry_timer_.Reset();
+  heartbeat_timer_.Reset();
+  if (conn_) conn_->Close("agent stopping");
+  conn_.reset();
+  registered_ = false;
+}
+
+void CoordinatorLink::Connect() {
+  if (stopped_) return;
+  ConnectTcp(loop_, address_.host, address_.port, alive_,
+             [this](Result<UvPtr<uv_tcp_t>> tcp) { OnConnected(std::move(tcp)); });
+}
+
+void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
+  if (!tcp) {
+    if (last_error_ != tcp.status().message()) {
+      LOG_WARN("coordinator: %s (retrying)", tcp.status().message().c_str());
+    }
+    last_error_ = tcp.status().message();
+    return Retry();
+  }
+  conn_ = std::make_shared<FramedConn>(std::move(tcp.value()));
+  Status st = conn_->Start([this](const Frame& f) { return OnFrame(f); },
+                           [this](const std::string& why) { OnClosed(why); });
+  if (!st) return;
+  json bolts = json::array();
+  json hook_names = json::array();
+  for (const auto& [name, argv] : config_.hooks) hook_names.push_back(name);
+  for (const BoltConfig& b : config_.bolts) bolts.push_back({{"name", b.name}, {"hook", b.hook}});
+  conn_->Send(ControlFrame({{"type", "register"},
+                            {"cluster", config_.cluster.name},
+                            {"agent", config_.agent.id},
+                            {"address", config_.agent.listen.ToString()},
+                            {"hooks", hook_names},
+                            {"bolts", bolts}}));
+}
+
+Status CoordinatorLink::OnFrame(const Frame& f) {
+  std::string_view text;
+  if (Status s = DecodeControl(f, &text); !s) return s;
+  Result<json> msg = ParseControl(text);
+  if (!msg) return msg.status();
+  std::string type = (*msg)["type"].get<std::string>();
+  if (type == "welcome") {
+    uint64_t every = 0;
+    if (Status s = ReadUint(*msg, "heartbeat_ms", &every); !s) return s;
+    every = std::clamp<uint64_t>(every, 5, 60000);
+    registered_ = true;
+    backoff_ms_ = 50;
+    if (!last_error_.empty()) LOG_NOTICE("coordinator: registered with %s", address_.ToString().c_str());
+    last_error_.clear();
+    uv_timer_start(heartbeat_timer_.get(), [](uv_timer_t* t) {
+      if (auto* self = static_cast<CoordinatorLink*>(t->data)) self->Heartbeat();
+    }, 0, every);
+    return Status::Ok();
+  }
+  if (type == "reject") {
+    std::string reason;
+    (void)ReadString(*msg, "reason", &reason);
+    LOG_ERROR("coordinator %s refused this agent: %s", address_.ToString().c_str(), reason.c_str());
+    return Status::Error("refused: " + reason);
+  }
+  if (type == "membership") {
+    const json* agents = nullptr;
+    if (Status s = ReadArray(*msg, "agents", &agents); !s) return s;
+    membership_ = *agents;
+    return Status::Ok();
+  }
+  return Status::Error("unexpected message '" + type.substr(0, 64) + "' from the coordinator");
+}
+
+void CoordinatorLink::Heartbeat() {
+  if (!conn_ || !conn_->open()) return;
+  conn_->Send(ControlFrame({{"type", "heartbeat"}, {"bolts", bolts_json_()}}));
+}
+
+void CoordinatorLink::OnClosed(const std::string& why) {
+  bool was = registered_;
+  registered_ = false;
+  if (heartbeat_timer_) uv_timer_stop(heartbeat_timer_.get());
+  last_error_ = why;
+  if (was) LOG_WARN("coordinator: connection lost: %s (reconnecting)", why.c_str());
+  Retry();
+}
+
+void CoordinatorLink::Retry() {
+  if (stopped_ || !retry_timer_) return;
+  uint64_t wait = backoff_ms_;
+  backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
+  uv_timer_start(retry_timer_.get(), [](uv_timer_t* t) {
+    if (auto* self = static_cast<CoordinatorLink*>(t->data)) {
+      self->conn_.reset();
+      self->Connect();
+    }
+  }, wait, 0);
+}
+
+}  // namespace tailsafe

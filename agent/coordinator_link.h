@@ -1,0 +1,61 @@
+// CoordinatorLink: the agent's connection to tailsafe-coordinator ([cluster] coordinator).
+//
+// Connects (with backoff up to reconnect_max_ms), registers (id, listen address, hook names,
+// bolts), then heartbeats at the interval the coordinator asks for, each heartbeat carrying
+// every bolt's process state and checkpoint. Membership pushed by the coordinator is kept for
+// status (using it as the peer list comes next). The agent replicates the same whether or not
+// the coordinator is reachable.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/framed_conn.h"
+#include "common/status.h"
+#include "common/uv_handle.h"
+
+namespace tailsafe {
+
+class CoordinatorLink {
+ public:
+  // `bolts_json` builds the heartbeat's bolts array: [{name, process, checkpoint}].
+  CoordinatorLink(uv_loop_t* loop, const Config& config, std::function<nlohmann::json()> bolts_json);
+  ~CoordinatorLink();
+  Status Start();
+  void Stop();
+  // For status: connected and registered; the last error; the membership last pushed.
+  bool registered() const { return registered_; }
+  const std::string& last_error() const { return last_error_; }
+  const nlohmann::json& membership() const { return membership_; }
+
+ private:
+  void Connect();
+  void OnConnected(Result<UvPtr<uv_tcp_t>> tcp);
+  Status OnFrame(const Frame& f);
+  void OnClosed(const std::string& why);
+  void Retry();
+  void Heartbeat();
+
+  uv_loop_t* loop_;
+  const Config& config_;
+  HostPort address_;
+  std::function<nlohmann::json()> bolts_json_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  std::shared_ptr<FramedConn> conn_;
+  UvPtr<uv_timer_t> retry_timer_;
+  UvPtr<uv_timer_t> heartbeat_timer_;
+  uint64_t backoff_ms_ = 50;
+  bool registered_ = false;
+  bool stopped_ = false;
+  std::string last_error_;
+  nlohmann::json membership_ = nlohmann::json::array();
+};
+
+}  // namespace tailsafe

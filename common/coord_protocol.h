@@ -1,0 +1,38 @@
+// The coordinator protocol: agents and tailsafectl talk to tailsafe-coordinator over TCP in
+// CONTROL frames (common/wire.h: checksummed, length-limited), each holding one JSON object
+// whose "type" names the message:
+//
+//   agent -> coordinator   register   {cluster, agent, address, hooks: [name], bolts: [{name, hook}]}
+//   coordinator -> agent   welcome    {heartbeat_ms}            or  reject {reason}, then close
+//   agent -> coordinator   heartbeat  {bolts: [{name, process: {...}, checkpoint: {...}}]}
+//   coordinator -> agent   membership {agents: [{id, address, alive}]}   (on every change)
+//   tailsafectl -> coord.  ls {path} | get {path}
+//   coordinator -> ctl     children {path, names} | document {path, value} | error {message}
+//
+// A message that is not a JSON object, lacks a field or has one of the wrong type is a protocol
+// error naming the message and the field; the connection is closed (a peer that speaks nonsense
+// is not reasoned with).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace tailsafe {
+
+// Parses a CONTROL payload: a JSON object with a string "type".
+Result<nlohmann::json> ParseControl(std::string_view text);
+// Serialises `doc` (never throws on bad UTF-8: replaced) into a CONTROL frame.
+std::string ControlFrame(const nlohmann::json& doc);
+
+// Field readers: an error names the message type and the field.
+Status ReadString(const nlohmann::json& msg, const char* field, std::string* out);
+Status ReadUint(const nlohmann::json& msg, const char* field, uint64_t* out);
+Status ReadArray(const nlohmann::json& msg, const char* field, const nlohmann::json** out);
+
+}  // namespace tailsafe

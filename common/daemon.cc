@@ -1,0 +1,44 @@
+#include "common/daemon.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "common/log.h"
+
+namespace tailsafe {
+
+DaemonStart ParseDaemonCommandLine(const char* name, const char* about, int argc, char** argv) {
+  DaemonStart out;
+  CLI::App app{about};
+  out.config_path = kDefaultConfigPath;
+  std::string log_level = "info";
+  app.add_option("-c,--config", out.config_path, "configuration file")->capture_default_str();
+  app.add_option("--log-level", log_level, "error, warning, notice, info or debug")->capture_default_str();
+  app.add_flag("--check-config", out.check_only, "parse the configuration, report, and exit");
+  app.set_version_flag("--version", std::string(name) + " 0.1");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    out.exit_code = app.exit(e);
+    return out;
+  }
+  LogLevel level;
+  if (!ParseLogLevel(log_level, &level)) {
+    fprintf(stderr, "%s: --log-level '%s' is not one of error, warning, notice, info, debug\n", name,
+            log_level.c_str());
+    out.exit_code = 2;
+    return out;
+  }
+  SetLogLevel(level);
+  Result<Config> config = LoadConfig(out.config_path);
+  if (!config) {
+    fprintf(stderr, "%s: %s\n", name, config.status().message().c_str());
+    out.exit_code = 2;
+    return out;
+  }
+  out.config = std::move(config.value());
+  return out;
+}
+
+}  // namespace tailsafe

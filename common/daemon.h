@@ -1,0 +1,22 @@
+// The command line the two daemons share (tailsafe-agent, tailsafe-coordinator):
+//   -c/--config FILE, --log-level LEVEL, --check-config, --version, --help.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/config.h"
+
+namespace tailsafe {
+
+struct DaemonStart {
+  std::optional<Config> config;  // set when the daemon should go on
+  std::string config_path;
+  bool check_only = false;       // --check-config: report and exit 0
+  int exit_code = 0;             // when `config` is empty: 0 (--help, --version) or 2 (printed)
+};
+
+// Parses argv, sets the log level and loads the configuration. `name` prefixes messages.
+DaemonStart ParseDaemonCommandLine(const char* name, const char* about, int argc, char** argv);
+
+}  // namespace tailsafe

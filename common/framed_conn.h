@@ -1,0 +1,69 @@
+// FramedConn: one TCP connection that carries wire frames (common/wire.h) both ways, on a libuv
+// loop. Used for the coordinator protocol on both ends.
+//
+// The owner keeps a shared_ptr; frames arrive through `on_frame` (an error Status closes the
+// connection with that reason), and `on_close` runs once, whatever closed it (EOF, a socket
+// error, a bad frame, or Close()). A connection keeps itself alive while its own callbacks run,
+// so the owner may drop it from inside either callback.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "common/uv_handle.h"
+#include "common/wire.h"
+
+namespace tailsafe {
+
+class FramedConn : public std::enable_shared_from_this<FramedConn> {
+ public:
+  using OnFrame = std::function<Status(const Frame&)>;
+  using OnClose = std::function<void(const std::string& why)>;
+
+  // Takes an initialized (accepted or connected) TCP handle.
+  explicit FramedConn(UvPtr<uv_tcp_t> tcp, uint32_t max_payload = kMaxFramePayload);
+  ~FramedConn();
+  FramedConn(const FramedConn&) = delete;
+  FramedConn& operator=(const FramedConn&) = delete;
+
+  // Starts reading. An error if libuv refuses (the connection is then closed).
+  Status Start(OnFrame on_frame, OnClose on_close);
+  void Send(std::string frame);
+  void Close(const std::string& why);
+  bool open() const { return !closed_; }
+  // Bytes queued in the kernel-side write queue not yet written (a slow reader shows here).
+  size_t queued() const;
+
+ private:
+  void OnRead(ssize_t n, const uv_buf_t* buf);
+
+  UvPtr<uv_tcp_t> tcp_;
+  FrameReader reader_;
+  OnFrame on_frame_;
+  OnClose on_close_;
+  bool closed_ = false;
+};
+
+// A listening TCP socket; each accepted connection is handed to `on_accept` as a TCP handle.
+class TcpListener {
+ public:
+  using OnAccept = std::function<void(UvPtr<uv_tcp_t>)>;
+  // `host` must be an IP literal. The error names the address.
+  Status Listen(uv_loop_t* loop, const std::string& host, uint16_t port, OnAccept on_accept);
+  void Stop() { tcp_.Reset(); }
+
+ private:
+  UvPtr<uv_tcp_t> tcp_;
+  OnAccept on_accept_;
+};
+
+// Resolves `host` and connects to `port`; `done` gets the connected handle or the error (naming
+// the address). `done` is not called if `alive` has expired by then (its owner is gone).
+void ConnectTcp(uv_loop_t* loop, const std::string& host, uint16_t port, std::weak_ptr<void> alive,
+                std::function<void(Result<UvPtr<uv_tcp_t>>)> done);
+
+}  // namespace tailsafe

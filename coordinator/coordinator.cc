@@ -1,0 +1,296 @@
+#include "coordinator/coordinator.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+#include "common/clock.h"
+#include "common/coord_protocol.h"
+#include "common/log.h"
+#include "common/names.h"
+
+namespace tailsafe {
+
+using nlohmann::json;
+
+namespace {
+
+uint64_t UnixMs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+}  // namespace
+
+Coordinator::Coordinator(uv_loop_t* loop, Config config, std::unique_ptr<NamespaceStore> store)
+    : loop_(loop), config_(std::move(config)), store_(std::move(store)) {
+  // Four heartbeats per timeout: one late or lost heartbeat is never a death.
+  heartbeat_ms_ = std::max<uint64_t>(config_.coordinator.host_timeout_ms / 4, 5);
+}
+
+Coordinator::~Coordinator() { Stop(); }
+
+Status Coordinator::Start() {
+  Result<HostPort> listen = ParseHostPort(config_.coordinator.listen);
+  if (!listen) return listen.status().Context("coordinator.listen");
+  // Agents known from before a restart are not connected now; each gets a full timeout.
+  uint64_t now = NowNs();
+  for (const std::string& id : store_->Children("/agents")) {
+    auto doc = store_->Get("/agents/" + id);
+    if (!doc) continue;
+    json d = json::parse(*doc, nullptr, false);
+    if (!d.is_object()) continue;
+    Agent& a = agents_[id];
+    a.id = id;
+    a.address = d.value("address", "");
+    a.alive = d.value("alive", false);
+    a.last_heard_ns = now;
+  }
+  Status st = listener_.Listen(loop_, listen->host, listen->port, [this](UvPtr<uv_tcp_t> tcp) { OnAccept(std::move(tcp)); });
+  if (!st) return st;
+  auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
+  if (!timer) return timer.status();
+  silence_timer_ = std::move(timer.value());
+  silence_timer_->data = this;
+  uv_timer_start(silence_timer_.get(), [](uv_timer_t* t) {
+    if (auto* self = static_cast<Coordinator*>(t->data)) self->CheckSilence();
+  }, heartbeat_ms_, heartbeat_ms_);
+  return Status::Ok();
+}
+
+void Coordinator::Stop() {
+  listener_.Stop();
+  silence_timer_.Reset();
+  auto conns = std::move(conns_);
+  for (auto& [raw, c] : conns) c->Close("coordinator stopping");
+  for (auto& [id, a] : agents_) a.conn.reset();
+  if (!stopped_) {
+    stopped_ = true;
+    if (on_stopped) on_stopped();
+  }
+}
+
+void Coordinator::OnAccept(UvPtr<uv_tcp_t> tcp) {
+  auto conn = std::make_shared<FramedConn>(std::move(tcp));
+  FramedConn* raw = conn.get();
+  conns_[raw] = conn;
+  (void)conn->Start([this, raw](const Frame& f) { return OnFrame(raw, f); },
+                    [this, raw](const std::string& why) { OnClose(raw, why); });
+}
+
+Coordinator::Agent* Coordinator::AgentOf(FramedConn* conn) {
+  for (auto& [id, a] : agents_) {
+    if (a.conn.get() == conn) return &a;
+  }
+  return nullptr;
+}
+
+Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
+  std::string_view text;
+  if (Status s = DecodeControl(f, &text); !s) return s;
+  Result<json> msg = ParseControl(text);
+  if (!msg) return msg.status();
+  std::string type = (*msg)["type"].get<std::string>();
+  if (type == "register") return OnRegister(conn, *msg);
+  if (type == "heartbeat") return OnHeartbeat(conn, *msg);
+  if (type == "ls" || type == "get") return OnRead(conn, *msg);
+  return Status::Error("unknown message type '" + type.substr(0, 64) + "'");
+}
+
+Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
+  std::string cluster, id, address;
+  const json* hooks = nullptr;
+  const json* bolts = nullptr;
+  for (Status s : {ReadString(msg, "cluster", &cluster), ReadString(msg, "agent", &id),
+                   ReadString(msg, "address", &address), ReadArray(msg, "hooks", &hooks),
+                   ReadArray(msg, "bolts", &bolts)}) {
+    if (!s) return s;
+  }
+  auto reject = [&](const std::string& reason) {
+    conn->Send(ControlFrame({{"type", "reject"}, {"reason", reason}}));
+    LOG_WARN("refused agent '%s': %s", id.substr(0, 64).c_str(), reason.c_str());
+    return Status::Error(reason);
+  };
+  if (cluster != config_.cluster.name) {
+    return reject("agent is in cluster '" + cluster.substr(0, 64) + "', this coordinator serves '" +
+                  config_.cluster.name + "'");
+  }
+  if (!IsValidName(id)) return reject("agent id '" + id.substr(0, 64) + "' is not a valid name");
+  if (AgentOf(conn) != nullptr) return Status::Error("register: sent twice on one connection");
+  json bolt_names = json::array();
+  for (const json& b : *bolts) {
+    std::string name;
+    if (!b.is_object()) return Status::Error("register: bolts[] must be objects");
+    if (Status s = ReadString(b, "name", &name); !s) return s;
+    if (!IsValidName(name)) return reject("bolt name '" + name.substr(0, 64) + "' is not a valid name");
+    bolt_names.push_back(name);
+  }
+  Agent& a = agents_[id];
+  bool was_alive = a.alive;
+  if (a.conn && a.conn.get() != conn) a.conn->Close("the agent registered again on another connection");
+  a.id = id;
+  a.address = address;
+  a.conn = conns_[conn];
+  a.last_heard_ns = NowNs();
+  a.alive = true;
+  json doc = {{"address", address}, {"hooks", *hooks}, {"bolts", bolt_names}, {"alive", true},
+              {"since_unix_ms", UnixMs()}};
+  if (auto old = store_->Get("/agents/" + id)) {
+    json o = json::parse(*old, nullptr, false);
+    if (was_alive && o.is_object() && o.contains("since_unix_ms")) doc["since_unix_ms"] = o["since_unix_ms"];
+  }
+  std::vector<NamespaceStore::Write> writes;
+  if (Status s = PutIfChanged(&writes, "/agents/" + id, doc); !s) return s;
+  if (Status s = CommitOrFail(writes); !s) return s;
+  LOG_NOTICE("agent %s registered from %s%s", id.c_str(), address.c_str(), was_alive ? "" : " (alive)");
+  conn->Send(ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}}));
+  PushMembership();
+  return Status::Ok();
+}
+
+Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
+  Agent* a = AgentOf(conn);
+  if (a == nullptr) return Status::Error("heartbeat before register");
+  const json* bolts = nullptr;
+  if (Status s = ReadArray(msg, "bolts", &bolts); !s) return s;
+  a->last_heard_ns = NowNs();
+  std::vector<NamespaceStore::Write> writes;
+  bool revived = !a->alive;
+  if (revived) {  // silent past the timeout, then heard again on the same connection
+    a->alive = true;
+    json doc = json::parse(store_->Get("/agents/" + a->id).value_or("{}"), nullptr, false);
+    if (!doc.is_object()) doc = json::object();
+    doc["alive"] = true;
+    doc["since_unix_ms"] = UnixMs();
+    doc.erase("dead_since_unix_ms");
+    if (Status s = PutIfChanged(&writes, "/agents/" + a->id, doc); !s) return s;
+    LOG_NOTICE("agent %s is heard from again", a->id.c_str());
+  }
+  for (const json& b : *bolts) {
+    std::string name;
+    if (!b.is_object()) return Status::Error("heartbeat: bolts[] must be objects");
+    if (Status s = ReadString(b, "name", &name); !s) return s;
+    if (!IsValidName(name)) return Status::Error("heartbeat: bolt name '" + name.substr(0, 64) + "' is invalid");
+    json doc = {{"origin", a->id}, {"bolt", name}, {"host_alive", true}};
+    if (b.contains("process") && b["process"].is_object()) {
+      json p = b["process"];
+      p.erase("since_unix_ns");  // changes on every restart of the agent; not part of the state
+      doc["process"] = p;
+    }
+    if (b.contains("checkpoint") && b["checkpoint"].is_object()) doc["checkpoint"] = b["checkpoint"];
+    if (Status s = PutIfChanged(&writes, "/bolts/" + a->id + "/" + name, doc); !s) return s;
+  }
+  if (Status s = CommitOrFail(writes); !s) return s;
+  if (revived) PushMembership();
+  return Status::Ok();
+}
+
+Status Coordinator::OnRead(FramedConn* conn, const json& msg) {
+  std::string type = msg["type"].get<std::string>();
+  std::string path;
+  if (Status s = ReadString(msg, "path", &path); !s) return s;
+  if (Status s = CheckNamespacePath(path); !s) {
+    conn->Send(ControlFrame({{"type", "error"}, {"message", s.message()}}));
+    return Status::Ok();
+  }
+  if (type == "ls") {
+    auto names = store_->Children(path);
+    if (names.empty() && path != "/" && !store_->Get(path)) {
+      conn->Send(ControlFrame({{"type", "error"}, {"message", "no such path: " + path}}));
+    } else {
+      conn->Send(ControlFrame({{"type", "children"}, {"path", path}, {"names", names}}));
+    }
+    return Status::Ok();
+  }
+  auto doc = store_->Get(path);
+  if (!doc) {
+    std::string hint = store_->Children(path).empty() ? "" : " (it has children: use ls)";
+    conn->Send(ControlFrame({{"type", "error"}, {"message", "no document at " + path + hint}}));
+    return Status::Ok();
+  }
+  json value = json::parse(*doc, nullptr, false);
+  if (path.rfind("/agents/", 0) == 0 && value.is_object()) {
+    // Live facts, not stored: how long ago the agent was last heard from.
+    auto it = agents_.find(path.substr(8));
+    if (it != agents_.end() && it->second.alive) {
+      value["last_heard_ms_ago"] = (NowNs() - it->second.last_heard_ns) / 1000000;
+      value["connected"] = it->second.conn != nullptr;
+    }
+  }
+  conn->Send(ControlFrame({{"type", "document"}, {"path", path}, {"value", value}}));
+  return Status::Ok();
+}
+
+void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
+  if (Agent* a = AgentOf(conn)) {
+    LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());
+    a->conn.reset();
+  }
+  conns_.erase(conn);
+}
+
+void Coordinator::CheckSilence() {
+  uint64_t now = NowNs();
+  uint64_t timeout_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
+  bool changed = false;
+  for (auto& [id, a] : agents_) {
+    if (!a.alive || now - a.last_heard_ns <= timeout_ns) continue;
+    if (Status s = DeclareDead(a, (now - a.last_heard_ns) / 1000000); !s) return;
+    changed = true;
+  }
+  if (changed) PushMembership();
+}
+
+Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
+  a.alive = false;
+  std::vector<NamespaceStore::Write> writes;
+  json doc = json::parse(store_->Get("/agents/" + a.id).value_or("{}"), nullptr, false);
+  if (!doc.is_object()) doc = json::object();
+  doc["alive"] = false;
+  doc["dead_since_unix_ms"] = UnixMs();
+  if (Status s = PutIfChanged(&writes, "/agents/" + a.id, doc); !s) return s;
+  for (const std::string& bolt : store_->Children("/bolts/" + a.id)) {
+    std::string path = "/bolts/" + a.id + "/" + bolt;
+    json b = json::parse(store_->Get(path).value_or("{}"), nullptr, false);
+    if (!b.is_object()) b = json::object();
+    b["host_alive"] = false;
+    if (Status s = PutIfChanged(&writes, path, b); !s) return s;
+  }
+  if (Status s = CommitOrFail(writes); !s) return s;
+  LOG_NOTICE("agent %s is dead: silent for %llu ms (host_timeout_ms %u)", a.id.c_str(),
+             static_cast<unsigned long long>(silent_ms), config_.coordinator.host_timeout_ms);
+  if (a.conn) a.conn->Close("declared dead after " + std::to_string(silent_ms) + " ms of silence");
+  a.conn.reset();
+  return Status::Ok();
+}
+
+void Coordinator::PushMembership() {
+  json agents = json::array();
+  for (const auto& [id, a] : agents_) agents.push_back({{"id", id}, {"address", a.address}, {"alive", a.alive}});
+  std::string frame = ControlFrame({{"type", "membership"}, {"agents", agents}});
+  for (auto& [id, a] : agents_) {
+    if (a.conn) a.conn->Send(frame);
+  }
+}
+
+Status Coordinator::PutIfChanged(std::vector<NamespaceStore::Write>* writes, const std::string& path, const json& doc) {
+  std::string text = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  auto old = store_->Get(path);
+  if (old && *old == text) return Status::Ok();
+  writes->push_back({path, std::move(text)});
+  return Status::Ok();
+}
+
+Status Coordinator::CommitOrFail(const std::vector<NamespaceStore::Write>& writes) {
+  if (writes.empty()) return Status::Ok();
+  Status s = store_->Commit(writes);
+  if (!s) {
+    LOG_ERROR("cannot commit the coordinator's state, stopping: %s", s.message().c_str());
+    if (fatal_.ok()) fatal_ = s;
+    Stop();
+  }
+  return s;
+}
+
+}  // namespace tailsafe

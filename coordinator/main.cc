@@ -1,0 +1,86 @@
+// tailsafe-coordinator: membership, failure detection and (coming) recovery election for a
+// tailsafe cluster. See docs/design.md.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/config.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/uv_handle.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/namespace_store.h"
+
+using namespace tailsafe;
+
+int main(int argc, char** argv) {
+  DaemonStart start = ParseDaemonCommandLine(
+      "tailsafe-coordinator", "tailsafe-coordinator: membership and failure detection for tailsafe agents", argc, argv);
+  if (!start.config) return start.exit_code;
+  std::optional<Config>& config = start.config;
+  const std::string& config_path = start.config_path;
+  bool check_only = start.check_only;
+  if (!config->coordinator.present) {
+    fprintf(stderr, "tailsafe-coordinator: %s has no [coordinator] table\n", config_path.c_str());
+    return 2;
+  }
+  if (check_only) {
+    printf("%s: ok (coordinator of cluster %s on %s)\n", config_path.c_str(), config->cluster.name.c_str(),
+           config->coordinator.listen.c_str());
+    return 0;
+  }
+  SetLogIdent("tailsafe-coordinator");
+  const std::string& dir = config->coordinator.state_dir;
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    LOG_ERROR("cannot create coordinator.state_dir %s: %s", dir.c_str(), strerror(errno));
+    return 1;
+  }
+  auto store = SqliteNamespaceStore::Open(dir + "/namespace.db");
+  if (!store) {
+    LOG_ERROR("%s", store.status().message().c_str());
+    return 1;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int rc = 0;
+  {
+    Coordinator coordinator(&loop, std::move(config.value()), std::move(store.value()));
+    if (Status s = coordinator.Start(); !s) {
+      LOG_ERROR("%s", s.message().c_str());
+      rc = 1;
+    } else {
+      struct Signals {
+        Coordinator* coordinator;
+        UvPtr<uv_signal_t> term, intr;
+      } sig{&coordinator, {}, {}};
+      auto on_signal = [](uv_signal_t* h, int signum) {
+        if (auto* sg = static_cast<Signals*>(h->data)) {
+          LOG_NOTICE("stopping (%s)", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+          sg->coordinator->Stop();
+        }
+      };
+      for (auto [slot, signum] : {std::pair{&sig.term, SIGTERM}, std::pair{&sig.intr, SIGINT}}) {
+        auto h = MakeUv<uv_signal_t>(uv_signal_init, &loop);
+        if (!h) continue;
+        *slot = std::move(h.value());
+        (*slot)->data = &sig;
+        uv_signal_start(slot->get(), on_signal, signum);
+      }
+      // However the coordinator stops (a signal, a store failure), the loop may then end.
+      coordinator.on_stopped = [&sig] {
+        sig.term.Reset();
+        sig.intr.Reset();
+      };
+      LOG_NOTICE("coordinator of cluster %s ready on %s", coordinator.cluster().c_str(), coordinator.listen().c_str());
+      uv_run(&loop, UV_RUN_DEFAULT);
+      if (!coordinator.fatal().ok()) rc = 1;
+    }
+    coordinator.Stop();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  if (uv_loop_close(&loop) != 0) LOG_WARN("the loop still had handles at exit");
+  if (rc == 0) LOG_NOTICE("stopped");
+  return rc;
+}
