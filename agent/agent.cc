@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -10,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/names.h"
 
 namespace tailsafe {
 
@@ -76,23 +79,16 @@ Status Agent::Init() {
   kick_ = std::move(kick.value());
   kick_->data = this;
 
-  for (const PeerSpec& peer : ac.peers) {
-    PeerLink::Env env;
-    env.loop = &loop_;
-    env.cluster = config_.cluster.name;
-    env.self_id = ac.id;
-    env.window_bytes = ac.window_bytes;
-    env.reconnect_max_ms = ac.reconnect_max_ms;
-    env.sources = &sources_;
-    // Peer ACK offsets are informational in state.db (the peer's POSITION is the truth on
-    // resume), so they never cause a commit of their own: they ride along with the next one,
-    // or the once-a-second flush.
-    env.acks_changed = [this] {
-      for (auto& src : sources_) src->ReleaseAcked();
-      Kick(true, false);
-    };
-    env.request_commit = [this] { Kick(false, true); };
-    links_.push_back(std::make_unique<PeerLink>(std::move(env), peer, *acks));
+  initial_acks_ = std::move(acks.value());
+  for (const PeerSpec& peer : ac.peers) AddLink(peer);
+  // Members the coordinator named before: the peer list while it is away (static peers win).
+  auto members = store_->LoadMembers();
+  if (!members) return members.status();
+  for (const MemberRow& m : *members) {
+    Result<HostPort> address = ParseHostPort(m.address);
+    if (m.id == ac.id || !address) continue;
+    if (!FindLink(m.id)) AddLink({m.id, *address});
+    member_addresses_[m.id] = m.address;
   }
   for (const BoltConfig& bolt : config_.bolts) {
     BoltSource::Hooks hooks;
@@ -112,6 +108,8 @@ Status Agent::Init() {
     for (auto& src : sources_) src->Collect(b);
     for (auto& link : links_) link->Collect(b);
     replicas_->Collect(b);
+    for (auto& m : pending_members_) b->rows.members.push_back(std::move(m));
+    pending_members_.clear();
   });
 
   if (Status s = server_->Listen(); !s) return s;
@@ -133,7 +131,8 @@ Status Agent::Init() {
                                            });
   if (Status s = tracker_->Start(); !s) return s;
   if (!config_.cluster.coordinator.empty()) {
-    coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, [this] { return BoltsJson(); });
+    coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, [this] { return BoltsJson(); },
+                                               [this](const nlohmann::json& agents) { OnMembership(agents); });
     if (Status s = coord_->Start(); !s) return s;
   }
   auto flush = MakeUv<uv_timer_t>(uv_timer_init, &loop_);
@@ -205,6 +204,71 @@ void Agent::OnIdle() {
     commit_pending_ = false;
     committer_->Request();
   }
+}
+
+PeerLink* Agent::FindLink(const std::string& id) {
+  for (auto& link : links_) {
+    if (link->peer().id == id) return link.get();
+  }
+  return nullptr;
+}
+
+PeerLink* Agent::AddLink(const PeerSpec& peer) {
+  const AgentConfig& ac = config_.agent;
+  PeerLink::Env env;
+  env.loop = &loop_;
+  env.cluster = config_.cluster.name;
+  env.self_id = ac.id;
+  env.window_bytes = ac.window_bytes;
+  env.reconnect_max_ms = ac.reconnect_max_ms;
+  env.sources = &sources_;
+  // Peer ACK offsets are informational in state.db (the peer's POSITION is the truth on
+  // resume), so they never cause a commit of their own: they ride along with the next one,
+  // or the once-a-second flush.
+  env.acks_changed = [this] {
+    for (auto& src : sources_) src->ReleaseAcked();
+    Kick(true, false);
+  };
+  env.request_commit = [this] { Kick(false, true); };
+  links_.push_back(std::make_unique<PeerLink>(std::move(env), peer, initial_acks_));
+  return links_.back().get();
+}
+
+void Agent::OnMembership(const nlohmann::json& agents) {
+  if (stopping_) return;
+  bool changed = false;
+  for (const auto& a : agents) {
+    if (!a.is_object() || !a.contains("id") || !a["id"].is_string() || !a.contains("address") ||
+        !a["address"].is_string()) {
+      continue;
+    }
+    std::string id = a["id"].get<std::string>();
+    std::string address_text = a["address"].get<std::string>();
+    if (id == config_.agent.id || !IsValidName(id)) continue;
+    bool is_static = false;
+    for (const PeerSpec& p : config_.agent.peers) is_static = is_static || p.id == id;
+    if (is_static) continue;  // the configuration's address wins
+    Result<HostPort> address = ParseHostPort(address_text);
+    if (!address) {
+      LOG_WARN("coordinator: member %s has a bad address '%s': %s", id.c_str(), address_text.c_str(),
+               address.status().message().c_str());
+      continue;
+    }
+    auto known = member_addresses_.find(id);
+    if (known != member_addresses_.end() && known->second == address_text && FindLink(id)) continue;
+    if (PeerLink* old = FindLink(id)) {
+      // The member moved: replace its link (cursors restart from the peer's POSITION).
+      old->Stop();
+      links_.erase(std::remove_if(links_.begin(), links_.end(), [&](const auto& l) { return l.get() == old; }),
+                   links_.end());
+    }
+    LOG_NOTICE("coordinator: peer %s at %s", id.c_str(), address_text.c_str());
+    AddLink({id, *address})->Start();
+    member_addresses_[id] = address_text;
+    pending_members_.push_back({id, address_text});
+    changed = true;
+  }
+  if (changed) Kick(true, true);
 }
 
 uint64_t Agent::MinAcked(const Generation& g) const {

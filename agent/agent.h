@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,11 @@ class Agent {
   void Shutdown(const char* why);
   void Fatal(const Status& s);
   uint64_t MinAcked(const Generation& g) const;
+  PeerLink* FindLink(const std::string& id);
+  PeerLink* AddLink(const PeerSpec& peer);  // not started
+  // The coordinator's membership: every member not configured statically becomes a peer, and is
+  // remembered in state.db for restarts while the coordinator is away.
+  void OnMembership(const nlohmann::json& agents);
 
   Config config_;
   Fd lock_;  // flock on DATA_DIR/agent.lock while this agent runs
@@ -67,6 +73,9 @@ class Agent {
   std::vector<std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<BoltTracker> tracker_;
   std::unique_ptr<CoordinatorLink> coord_;  // with [cluster] coordinator
+  std::vector<PeerAckRow> initial_acks_;     // from state.db, for links added later
+  std::map<std::string, std::string> member_addresses_;  // id -> "HOST:PORT", as remembered
+  std::vector<MemberRow> pending_members_;   // to record with the next commit
   nlohmann::json BoltsJson() const;  // bolts' process and checkpoint, for status and heartbeats
   std::unique_ptr<ControlServer> control_;
   UvPtr<uv_idle_t> kick_;

@@ -9,8 +9,9 @@ namespace tailsafe {
 
 using nlohmann::json;
 
-CoordinatorLink::CoordinatorLink(uv_loop_t* loop, const Config& config, std::function<json()> bolts_json)
-    : loop_(loop), config_(config), bolts_json_(std::move(bolts_json)) {}
+CoordinatorLink::CoordinatorLink(uv_loop_t* loop, const Config& config, std::function<json()> bolts_json,
+                                 std::function<void(const json&)> on_membership)
+    : loop_(loop), config_(config), bolts_json_(std::move(bolts_json)), on_membership_(std::move(on_membership)) {}
 
 CoordinatorLink::~CoordinatorLink() { Stop(); }
 
@@ -97,6 +98,7 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     const json* agents = nullptr;
     if (Status s = ReadArray(*msg, "agents", &agents); !s) return s;
     membership_ = *agents;
+    if (on_membership_) on_membership_(membership_);
     return Status::Ok();
   }
   return Status::Error("unexpected message '" + type.substr(0, 64) + "' from the coordinator");

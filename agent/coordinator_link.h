@@ -2,9 +2,9 @@
 //
 // Connects (with backoff up to reconnect_max_ms), registers (id, listen address, hook names,
 // bolts), then heartbeats at the interval the coordinator asks for, each heartbeat carrying
-// every bolt's process state and checkpoint. Membership pushed by the coordinator is kept for
-// status (using it as the peer list comes next). The agent replicates the same whether or not
-// the coordinator is reachable.
+// every bolt's process state and checkpoint. Membership pushed by the coordinator goes to the
+// agent, which makes every member a peer. The agent replicates the same whether or not the
+// coordinator is reachable.
 #pragma once
 
 #include <uv.h>
@@ -25,8 +25,10 @@ namespace tailsafe {
 
 class CoordinatorLink {
  public:
-  // `bolts_json` builds the heartbeat's bolts array: [{name, process, checkpoint}].
-  CoordinatorLink(uv_loop_t* loop, const Config& config, std::function<nlohmann::json()> bolts_json);
+  // `bolts_json` builds the heartbeat's bolts array: [{name, process, checkpoint}];
+  // `on_membership` gets every membership push's agents array: [{id, address, alive}].
+  CoordinatorLink(uv_loop_t* loop, const Config& config, std::function<nlohmann::json()> bolts_json,
+                  std::function<void(const nlohmann::json&)> on_membership);
   ~CoordinatorLink();
   Status Start();
   void Stop();
@@ -47,6 +49,7 @@ class CoordinatorLink {
   const Config& config_;
   HostPort address_;
   std::function<nlohmann::json()> bolts_json_;
+  std::function<void(const nlohmann::json&)> on_membership_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<FramedConn> conn_;
   UvPtr<uv_timer_t> retry_timer_;

@@ -32,6 +32,7 @@ Result<StateStore> StateStore::Open(const std::string& path) {
     CREATE TABLE IF NOT EXISTS checkpoint(
       origin TEXT NOT NULL, bolt TEXT NOT NULL, gen INTEGER NOT NULL, offset INTEGER NOT NULL,
       PRIMARY KEY(origin, bolt));
+    CREATE TABLE IF NOT EXISTS member(id TEXT PRIMARY KEY, address TEXT NOT NULL);
   )sql");
   if (!st) return st;
   auto prep = [&](Stmt* out, const char* sql) -> Status {
@@ -44,6 +45,7 @@ Result<StateStore> StateStore::Open(const std::string& path) {
   if (Status e = prep(&s.put_ack_, "INSERT OR REPLACE INTO peer_ack VALUES(?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_replica_, "INSERT OR REPLACE INTO replica VALUES(?,?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_checkpoint_, "INSERT OR REPLACE INTO checkpoint VALUES(?,?,?,?)"); !e) return e;
+  if (Status e = prep(&s.put_member_, "INSERT OR REPLACE INTO member VALUES(?,?)"); !e) return e;
   return s;
 }
 
@@ -109,6 +111,19 @@ Result<std::vector<CheckpointRow>> StateStore::LoadCheckpoints() {
   return rows;
 }
 
+Result<std::vector<MemberRow>> StateStore::LoadMembers() {
+  Result<Stmt> q = db_.Prepare("SELECT id,address FROM member ORDER BY id");
+  if (!q) return q.status();
+  std::vector<MemberRow> rows;
+  for (;;) {
+    Result<bool> r = q->Step();
+    if (!r) return r.status();
+    if (!*r) break;
+    rows.push_back({q->Text(0), q->Text(1)});
+  }
+  return rows;
+}
+
 Status StateStore::Apply(const StateBatch& batch) {
   if (batch.empty()) return Status::Ok();
   if (Status s = db_.Exec("BEGIN IMMEDIATE"); !s) return s;
@@ -134,6 +149,9 @@ Status StateStore::Apply(const StateBatch& batch) {
     const auto& c = batch.checkpoints[i];
     st = put_checkpoint_.Bind(1, c.origin).Bind(2, c.bolt).Bind(3, static_cast<int64_t>(c.gen))
              .Bind(4, static_cast<int64_t>(c.offset)).Run();
+  }
+  for (size_t i = 0; st && i < batch.members.size(); ++i) {
+    st = put_member_.Bind(1, batch.members[i].id).Bind(2, batch.members[i].address).Run();
   }
   if (!st) {
     (void)db_.Exec("ROLLBACK");

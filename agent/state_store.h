@@ -11,6 +11,8 @@
 //   replica(origin, bolt, gen, durable, sealed)
 //       replicas of peers' generations held here. `durable` bytes of the replica file were
 //       fdatasync'd before the row was committed; bytes past it are discarded at the next open.
+//   member(id, address)
+//       agents the coordinator named as members: the peer list while the coordinator is away.
 //   checkpoint(origin, bolt, gen, offset)
 //       the newest checkpoint a peer's bolt reported (via CHECKPOINT): it has processed
 //       [0, offset) of generation `gen`; where a recovery of that bolt's tail starts.
@@ -57,6 +59,11 @@ struct ReplicaRow {
   bool sealed = false;
 };
 
+struct MemberRow {
+  std::string id;
+  std::string address;  // "HOST:PORT"
+};
+
 struct CheckpointRow {
   std::string origin;
   std::string bolt;
@@ -70,7 +77,10 @@ struct StateBatch {
   std::vector<PeerAckRow> peer_acks;
   std::vector<ReplicaRow> replicas;
   std::vector<CheckpointRow> checkpoints;
-  bool empty() const { return origin_gens.empty() && peer_acks.empty() && replicas.empty() && checkpoints.empty(); }
+  std::vector<MemberRow> members;
+  bool empty() const {
+    return origin_gens.empty() && peer_acks.empty() && replicas.empty() && checkpoints.empty() && members.empty();
+  }
 };
 
 class StateStore {
@@ -81,11 +91,12 @@ class StateStore {
   Result<std::vector<PeerAckRow>> LoadPeerAcks();
   Result<std::vector<ReplicaRow>> LoadReplicas();
   Result<std::vector<CheckpointRow>> LoadCheckpoints();
+  Result<std::vector<MemberRow>> LoadMembers();
   Status Apply(const StateBatch& batch);
 
  private:
   Db db_;
-  Stmt put_gen_, put_ack_, put_replica_, put_checkpoint_;
+  Stmt put_gen_, put_ack_, put_replica_, put_checkpoint_, put_member_;
 };
 
 }  // namespace tailsafe

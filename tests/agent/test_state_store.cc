@@ -28,6 +28,7 @@ BOOST_AUTO_TEST_CASE(rows_round_trip_across_reopen) {
     StateBatch b2;
     b2.peer_acks.push_back({"h2", "bolt-1", 1, 778});
     b2.checkpoints.push_back({"h3", "bolt-9", 5, 20});
+    b2.members.push_back({"h4", "10.0.0.4:7401"});
     BOOST_REQUIRE(s->Apply(b2).ok());
   }
   auto s = StateStore::Open(path);
@@ -52,6 +53,10 @@ BOOST_AUTO_TEST_CASE(rows_round_trip_across_reopen) {
   BOOST_REQUIRE(cks->size() == 1u);
   BOOST_TEST((*cks)[0].gen == 5u);
   BOOST_TEST((*cks)[0].offset == 20u);
+  auto members = s->LoadMembers();
+  BOOST_REQUIRE(members.ok());
+  BOOST_REQUIRE(members->size() == 1u);
+  BOOST_TEST((*members)[0].address == "10.0.0.4:7401");
   testing::RemoveTree(dir);
 }
 

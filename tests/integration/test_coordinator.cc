@@ -18,6 +18,7 @@
 
 #include "common/fd.h"
 #include "tests/support/cluster.h"
+#include "tests/support/writer.h"
 
 using namespace tailsafe;
 using namespace tailsafe::testing;
@@ -196,6 +197,38 @@ BOOST_AUTO_TEST_CASE(bad_paths_and_bad_peers_get_clear_errors) {
   stranger->Wait();
   BOOST_TEST(c.Stop(0).ok());
   BOOST_TEST(c.StopCoordinator().ok());
+}
+
+// Without static peers, the coordinator's membership is the peer list; each agent remembers it in
+// state.db, so replication goes on after a restart while the coordinator is down.
+BOOST_AUTO_TEST_CASE(membership_is_the_peer_list_and_is_remembered) {
+  ClusterOptions opt;
+  opt.agents = 3;
+  opt.bolts_per_agent = 1;
+  opt.coordinator = true;
+  opt.static_peers = false;
+  TestCluster c("coord-members", opt);
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  AppendWriter w(c.BoltFile(0, 0), 2'000'000, 5);
+  w.Start();
+  w.Join();
+  std::string why;
+  auto replicated = [&] {
+    return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why) &&
+           FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(2, 0, 0, 1), &why);
+  };
+  BOOST_REQUIRE_MESSAGE(WaitUntil(replicated, 20), why << "\n" << c.LogTail(0));
+  BOOST_TEST(Contains(c.LogTail(0), "coordinator: peer h2 at 127.0.0.1:"), c.LogTail(0));
+
+  BOOST_REQUIRE(c.StopAll().ok());
+  c.KillCoordinator(SIGKILL);
+  BOOST_REQUIRE(c.StartAll().ok());
+  AppendWriter more(c.BoltFile(0, 0), 1'000'000, 6);
+  more.Start();
+  more.Join();
+  BOOST_TEST(WaitUntil(replicated, 20), why << "\n" << c.LogTail(0));
+  BOOST_TEST(c.StopAll().ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -113,7 +113,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     c << "\n[agent]\nid = \"" << AgentId(i) << "\"\nlisten = \"127.0.0.1:" << ports_[i]
       << "\"\ndata_dir = \"" << DataDir(i) << "\"\npeers = [";
     bool first = true;
-    for (int j = 0; j < options_.agents; ++j) {
+    for (int j = 0; j < options_.agents && options_.static_peers; ++j) {
       if (j == i) continue;
       c << (first ? "" : ", ") << "\"" << AgentId(j) << "@127.0.0.1:" << ports_[j] << "\"";
       first = false;

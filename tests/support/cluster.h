@@ -28,6 +28,7 @@ struct ClusterOptions {
   bool pid_files = false;           // each bolt gets pid_file = PidFile(agent, bolt)
   bool checkpoint_files = false;    // each bolt gets checkpoint_file = CheckpointFile(agent, bolt)
   bool coordinator = false;         // a tailsafe-coordinator; agents get [cluster] coordinator
+  bool static_peers = true;         // false: no [agent] peers (membership comes from the coordinator)
   uint32_t host_timeout_ms = 1000;  // the coordinator's
   std::string log_level = "info";
 };
