@@ -230,9 +230,8 @@ void BoltTracker::Reconcile(Tracked& t) {
     }
     return;
   }
-  if (t.file_pid != 0 && st.st_mtim.tv_sec == t.file_mtime.tv_sec && st.st_mtim.tv_nsec == t.file_mtime.tv_nsec) {
-    return;  // unchanged since it was last examined
-  }
+  // The file is tiny: read it every time rather than trust its mtime (coarse, and a rewrite in
+  // the same tick keeps it).
   auto pid = ReadPidFile(path);
   if (!pid) {
     std::string problem = pid.status().message();
@@ -241,9 +240,12 @@ void BoltTracker::Reconcile(Tracked& t) {
     if (t.proc.state != ProcState::kRunning) SetState(t, ProcState::kWaiting, problem);
     return;  // examined again when it changes; a half-written file is normal
   }
+  if (t.proc.state == ProcState::kRunning && t.proc.pid == *pid) return;  // rewritten, same process
+  if (*pid == t.file_pid && st.st_mtim.tv_sec == t.file_mtime.tv_sec && st.st_mtim.tv_nsec == t.file_mtime.tv_nsec) {
+    return;  // this very file was examined already (and named no live bolt)
+  }
   t.file_pid = *pid;
   t.file_mtime = st.st_mtim;
-  if (t.proc.state == ProcState::kRunning && t.proc.pid == *pid) return;  // rewritten, same process
 
   auto proc = OpenBoltProcess(*pid, st.st_mtim);
   if (!proc) {

@@ -173,9 +173,9 @@ Status TestCluster::StartCoordinator(double ready_seconds) {
   Result<Child> c = Child::Spawn(argv, CoordinatorLogPath());
   if (!c) return c.status();
   coordinator_ = std::move(c.value());
-  bool ready = WaitUntil([&] { return !coordinator_.running() || CoordinatorGet("/").ok() ||
-                                      CoordinatorLogTail().find("ready on") != std::string::npos; },
-                         ready_seconds);
+  // Ready when it answers (its log may hold an earlier run's "ready" line).
+  std::string ls = BinDir() + "/tailsafectl ls / --timeout-ms 1000 --coordinator " + CoordinatorAddress();
+  bool ready = WaitUntil([&] { return !coordinator_.running() || RunCommand(ls).code == 0; }, ready_seconds);
   if (!coordinator_.running()) return Status::Error("the coordinator exited at start:\n" + CoordinatorLogTail());
   if (!ready) return Status::Error("the coordinator did not start within the deadline:\n" + CoordinatorLogTail());
   return Status::Ok();
