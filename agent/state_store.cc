@@ -49,79 +49,65 @@ Result<StateStore> StateStore::Open(const std::string& path) {
   return s;
 }
 
-Result<std::vector<OriginGenRow>> StateStore::LoadOriginGens() {
-  Result<Stmt> q = db_.Prepare("SELECT bolt,gen,dev,ino,head_len,head_hash,state,final_size FROM origin_gen ORDER BY bolt,gen");
+namespace {
+
+// Runs `sql` and turns each result row into a T with `row`.
+template <typename T, typename RowFn>
+Result<std::vector<T>> LoadRows(Db& db, const char* sql, RowFn row) {
+  Result<Stmt> q = db.Prepare(sql);
   if (!q) return q.status();
-  std::vector<OriginGenRow> rows;
+  std::vector<T> rows;
   for (;;) {
     Result<bool> r = q->Step();
     if (!r) return r.status();
     if (!*r) break;
-    OriginGenRow row;
-    row.bolt = q->Text(0);
-    row.gen = static_cast<uint64_t>(q->Int(1));
-    row.dev = static_cast<uint64_t>(q->Int(2));
-    row.ino = static_cast<uint64_t>(q->Int(3));
-    row.head_len = static_cast<uint32_t>(q->Int(4));
-    row.head_hash = static_cast<uint64_t>(q->Int(5));
-    row.state = static_cast<GenState>(q->Int(6));
-    row.final_size = static_cast<uint64_t>(q->Int(7));
-    rows.push_back(std::move(row));
+    rows.push_back(row(*q));
   }
   return rows;
+}
+
+uint64_t U64(const Stmt& q, int col) { return static_cast<uint64_t>(q.Int(col)); }
+
+}  // namespace
+
+Result<std::vector<OriginGenRow>> StateStore::LoadOriginGens() {
+  return LoadRows<OriginGenRow>(
+      db_, "SELECT bolt,gen,dev,ino,head_len,head_hash,state,final_size FROM origin_gen ORDER BY bolt,gen",
+      [](const Stmt& q) {
+        OriginGenRow row;
+        row.bolt = q.Text(0);
+        row.gen = U64(q, 1);
+        row.dev = U64(q, 2);
+        row.ino = U64(q, 3);
+        row.head_len = static_cast<uint32_t>(q.Int(4));
+        row.head_hash = U64(q, 5);
+        row.state = static_cast<GenState>(q.Int(6));
+        row.final_size = U64(q, 7);
+        return row;
+      });
 }
 
 Result<std::vector<PeerAckRow>> StateStore::LoadPeerAcks() {
-  Result<Stmt> q = db_.Prepare("SELECT peer,bolt,gen,acked FROM peer_ack");
-  if (!q) return q.status();
-  std::vector<PeerAckRow> rows;
-  for (;;) {
-    Result<bool> r = q->Step();
-    if (!r) return r.status();
-    if (!*r) break;
-    rows.push_back({q->Text(0), q->Text(1), static_cast<uint64_t>(q->Int(2)), static_cast<uint64_t>(q->Int(3))});
-  }
-  return rows;
+  return LoadRows<PeerAckRow>(db_, "SELECT peer,bolt,gen,acked FROM peer_ack", [](const Stmt& q) {
+    return PeerAckRow{q.Text(0), q.Text(1), U64(q, 2), U64(q, 3)};
+  });
 }
 
 Result<std::vector<ReplicaRow>> StateStore::LoadReplicas() {
-  Result<Stmt> q = db_.Prepare("SELECT origin,bolt,gen,durable,sealed FROM replica");
-  if (!q) return q.status();
-  std::vector<ReplicaRow> rows;
-  for (;;) {
-    Result<bool> r = q->Step();
-    if (!r) return r.status();
-    if (!*r) break;
-    rows.push_back({q->Text(0), q->Text(1), static_cast<uint64_t>(q->Int(2)), static_cast<uint64_t>(q->Int(3)),
-                    q->Int(4) != 0});
-  }
-  return rows;
+  return LoadRows<ReplicaRow>(db_, "SELECT origin,bolt,gen,durable,sealed FROM replica", [](const Stmt& q) {
+    return ReplicaRow{q.Text(0), q.Text(1), U64(q, 2), U64(q, 3), q.Int(4) != 0};
+  });
 }
 
 Result<std::vector<CheckpointRow>> StateStore::LoadCheckpoints() {
-  Result<Stmt> q = db_.Prepare("SELECT origin,bolt,gen,offset FROM checkpoint");
-  if (!q) return q.status();
-  std::vector<CheckpointRow> rows;
-  for (;;) {
-    Result<bool> r = q->Step();
-    if (!r) return r.status();
-    if (!*r) break;
-    rows.push_back({q->Text(0), q->Text(1), static_cast<uint64_t>(q->Int(2)), static_cast<uint64_t>(q->Int(3))});
-  }
-  return rows;
+  return LoadRows<CheckpointRow>(db_, "SELECT origin,bolt,gen,offset FROM checkpoint", [](const Stmt& q) {
+    return CheckpointRow{q.Text(0), q.Text(1), U64(q, 2), U64(q, 3)};
+  });
 }
 
 Result<std::vector<MemberRow>> StateStore::LoadMembers() {
-  Result<Stmt> q = db_.Prepare("SELECT id,address FROM member ORDER BY id");
-  if (!q) return q.status();
-  std::vector<MemberRow> rows;
-  for (;;) {
-    Result<bool> r = q->Step();
-    if (!r) return r.status();
-    if (!*r) break;
-    rows.push_back({q->Text(0), q->Text(1)});
-  }
-  return rows;
+  return LoadRows<MemberRow>(db_, "SELECT id,address FROM member ORDER BY id",
+                             [](const Stmt& q) { return MemberRow{q.Text(0), q.Text(1)}; });
 }
 
 Status StateStore::Apply(const StateBatch& batch) {

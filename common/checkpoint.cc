@@ -8,13 +8,12 @@
 #include <limits>
 
 #include "common/fd.h"
+#include "common/names.h"
 
 namespace tailsafe {
 
 Result<uint64_t> ParseCheckpoint(std::string_view text) {
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  text = TrimSpace(text);
   if (text.empty()) return Status::Error("it is empty");
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -23,11 +22,7 @@ Result<uint64_t> ParseCheckpoint(std::string_view text) {
     return Status::Error("offset " + std::string(text.substr(0, 32)) + " is too large");
   }
   if (ec != std::errc() || end != text.data() + text.size()) {
-    std::string shown(text.substr(0, 32));
-    for (char& c : shown) {
-      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-    }
-    return Status::Error("'" + shown + (text.size() > 32 ? "...'" : "'") + " is not a decimal byte offset");
+    return Status::Error("'" + Printable(text, 32) + (text.size() > 32 ? "...'" : "'") + " is not a decimal byte offset");
   }
   return value;
 }

@@ -21,6 +21,13 @@ std::string Printable(std::string_view text, size_t max) {
   return shown;
 }
 
+std::string_view TrimSpace(std::string_view text) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
 Status CheckName(std::string_view what, std::string_view name) {
   if (IsValidName(name)) return Status::Ok();
   return Status::Error(std::string(what) + " '" + Printable(name, 64) +

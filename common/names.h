@@ -16,6 +16,8 @@ bool IsValidName(std::string_view name);
 // `text` made safe for logs and JSON: printable ASCII kept, every other byte shown as '?',
 // cut to `max` bytes. For anything a peer sent.
 std::string Printable(std::string_view text, size_t max = 200);
+// `text` without leading and trailing spaces, tabs, CRs and LFs.
+std::string_view TrimSpace(std::string_view text);
 // Ok, or "<what> 'name' is invalid: ..." explaining the rule.
 Status CheckName(std::string_view what, std::string_view name);
 

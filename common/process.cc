@@ -11,6 +11,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/names.h"
+
 namespace tailsafe {
 
 namespace {
@@ -24,18 +26,12 @@ uint64_t ClockNs(clockid_t id) {
 }  // namespace
 
 Result<pid_t> ParsePid(std::string_view text) {
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  text = TrimSpace(text);
   if (text.empty()) return Status::Error("it is empty");
   long long value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) {
-    std::string shown(text.substr(0, 32));
-    for (char& c : shown) {
-      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-    }
-    return Status::Error("'" + shown + (text.size() > 32 ? "...'" : "'") + " is not a decimal pid");
+    return Status::Error("'" + Printable(text, 32) + (text.size() > 32 ? "...'" : "'") + " is not a decimal pid");
   }
   // pid_max is at most 2^22; 1 is init, which is never a bolt.
   if (value <= 1 || value > (1 << 22)) return Status::Error(std::to_string(value) + " is not a valid pid");
