@@ -348,10 +348,11 @@ std::string Agent::StatusJson() const {
   doc["pid"] = static_cast<int>(::getpid());
   doc["uptime_seconds"] = static_cast<double>(now - started_ns_) / 1e9;
   json bolts = json::array();
+  const json liveness = BoltsJson();  // once, not once per bolt
   for (const auto& src : sources_) {
     json b;
     b["name"] = src->name();
-    for (const auto& item : BoltsJson()) {
+    for (const auto& item : liveness) {
       if (item["name"] != src->name()) continue;
       if (item.contains("process")) b["process"] = item["process"];
       if (item.contains("checkpoint")) b["checkpoint"] = item["checkpoint"];

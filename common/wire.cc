@@ -303,26 +303,20 @@ Status DecodeData(const Frame& f, DataMsg* m) {
   if (m->offset > (UINT64_MAX >> 1) - m->raw_len) return Status::Error("DATA: offset out of range");
   return Status::Ok();
 }
+// SEAL, CUT, CHECKPOINT and ACK all carry (u32 stream, u64 offset).
+static Status DecodeStreamOffset(const Frame& f, MessageType type, uint32_t* stream, uint64_t* offset) {
+  if (Status s = ExpectType(f, type); !s) return s;
+  PayloadReader r(f.payload);
+  *stream = r.U32();
+  *offset = r.U64();
+  return Finish(r, f.type);
+}
 Status DecodeSeal(const Frame& f, SealMsg* m) {
-  if (Status s = ExpectType(f, MessageType::kSeal); !s) return s;
-  PayloadReader r(f.payload);
-  m->stream = r.U32();
-  m->final_size = r.U64();
-  return Finish(r, f.type);
+  return DecodeStreamOffset(f, MessageType::kSeal, &m->stream, &m->final_size);
 }
-Status DecodeCut(const Frame& f, CutMsg* m) {
-  if (Status s = ExpectType(f, MessageType::kCut); !s) return s;
-  PayloadReader r(f.payload);
-  m->stream = r.U32();
-  m->offset = r.U64();
-  return Finish(r, f.type);
-}
+Status DecodeCut(const Frame& f, CutMsg* m) { return DecodeStreamOffset(f, MessageType::kCut, &m->stream, &m->offset); }
 Status DecodeCheckpoint(const Frame& f, CheckpointMsg* m) {
-  if (Status s = ExpectType(f, MessageType::kCheckpoint); !s) return s;
-  PayloadReader r(f.payload);
-  m->stream = r.U32();
-  m->offset = r.U64();
-  return Finish(r, f.type);
+  return DecodeStreamOffset(f, MessageType::kCheckpoint, &m->stream, &m->offset);
 }
 std::string EncodeControl(std::string_view json) {
   return FrameWriter(MessageType::kControl).Bytes(json).Finish();
@@ -333,11 +327,7 @@ Status DecodeControl(const Frame& f, std::string_view* json) {
   return Status::Ok();
 }
 Status DecodeAck(const Frame& f, AckMsg* m) {
-  if (Status s = ExpectType(f, MessageType::kAck); !s) return s;
-  PayloadReader r(f.payload);
-  m->stream = r.U32();
-  m->durable = r.U64();
-  return Finish(r, f.type);
+  return DecodeStreamOffset(f, MessageType::kAck, &m->stream, &m->durable);
 }
 
 Status InflateData(const DataMsg& m, Decompressor* d, char* out) {
