@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   SetLogIdent("tailsafe-agent[" + config->agent.id + "]");
   // The sealing check takes and drops file leases; a lease break signal must not kill us.
   ::signal(SIGIO, SIG_IGN);
+  // A peer, the coordinator or a hook that closes its end makes a write fail with EPIPE, which is
+  // handled where it happens; the signal would kill the agent instead.
+  ::signal(SIGPIPE, SIG_IGN);
   Agent agent(std::move(config.value()));
   Status s = agent.Run();
   if (!s.ok()) {
