@@ -1,0 +1,72 @@
+// Which ranges of a dead bolt need a hook, and which agent runs each (coordinator/recovery_plan.h).
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include <sstream>
+
+#include "coordinator/recovery_plan.h"
+
+using namespace tailsafe;
+using State = RangeRecord::State;
+
+namespace tailsafe {
+std::ostream& operator<<(std::ostream& os, const PlannedRange& r) {
+  return os << "{gen " << r.gen << ", [" << r.from << ", " << r.to << ")}";
+}
+}  // namespace tailsafe
+
+BOOST_AUTO_TEST_SUITE(recovery_plan)
+
+using Ranges = std::vector<PlannedRange>;
+
+BOOST_AUTO_TEST_CASE(tail_starts_at_the_checkpoint_and_spans_later_generations) {
+  TailCheckpoint ck{2, 100};
+  // Generation 1 is older than the checkpoint's: the bolt had finished it.
+  BOOST_TEST((PlanTail(ck, {{1, 500}, {2, 300}, {3, 40}}, {}) == Ranges{{2, 100, 300}, {3, 0, 40}}));
+  // Nothing past the checkpoint: nothing to do.
+  BOOST_TEST(PlanTail(ck, {{2, 100}}, {}).empty());
+  // A checkpoint past what can be recovered (the survivors hold less): nothing either.
+  BOOST_TEST(PlanTail(ck, {{2, 60}}, {}).empty());
+}
+
+BOOST_AUTO_TEST_CASE(without_a_checkpoint_the_newest_generation_from_zero) {
+  BOOST_TEST((PlanTail(std::nullopt, {{1, 500}, {2, 300}}, {}) == Ranges{{2, 0, 300}}));
+  BOOST_TEST(PlanTail(std::nullopt, {}, {}).empty());
+}
+
+BOOST_AUTO_TEST_CASE(one_unfinished_or_failed_range_per_generation_blocks_more) {
+  TailCheckpoint ck{1, 10};
+  BOOST_TEST(PlanTail(ck, {{1, 900}}, {{1, 10, 500, 0, State::kUnfinished}}).empty());
+  BOOST_TEST(PlanTail(ck, {{1, 900}}, {{1, 10, 500, 0, State::kFailed}}).empty());
+  // Another generation is not blocked.
+  BOOST_TEST((PlanTail(ck, {{1, 900}, {2, 5}}, {{1, 10, 500, 0, State::kUnfinished}}) == Ranges{{2, 0, 5}}));
+}
+
+BOOST_AUTO_TEST_CASE(follow_up_starts_where_the_whole_records_ended) {
+  TailCheckpoint ck{1, 10};
+  // Asked [10, 500), the hook got whole records up to 480: nothing new, nothing planned.
+  std::vector<RangeRecord> done = {{1, 10, 500, 480, State::kRecovered}};
+  BOOST_TEST(PlanTail(ck, {{1, 500}}, done).empty());
+  // The host came back with bytes that never left it: [480, 700), the cut record whole.
+  BOOST_TEST((PlanTail(ck, {{1, 700}}, done) == Ranges{{1, 480, 700}}));
+  // The bolt ran again and checkpointed past the old range: the tail starts there.
+  BOOST_TEST((PlanTail(TailCheckpoint{1, 600}, {{1, 700}}, done) == Ranges{{1, 600, 700}}));
+  // A recorded range is never handed out again.
+  std::vector<RangeRecord> two = {{1, 10, 500, 500, State::kRecovered}, {1, 500, 700, 700, State::kRecovered}};
+  BOOST_TEST(PlanTail(ck, {{1, 700}}, two).empty());
+}
+
+BOOST_AUTO_TEST_CASE(election_prefers_other_hosts_then_coverage_then_load_then_id) {
+  // Other hosts first, even with less coverage; the origin is the fallback.
+  BOOST_TEST(*Elect({{"a", 1000, 0}, {"b", 10, 5}}, "a") == "b");
+  BOOST_TEST(*Elect({{"a", 1000, 0}}, "a") == "a");
+  // Most coverage.
+  BOOST_TEST(*Elect({{"b", 10, 0}, {"c", 20, 3}}, "a") == "c");
+  // Fewest unfinished recoveries.
+  BOOST_TEST(*Elect({{"b", 20, 2}, {"c", 20, 1}}, "a") == "c");
+  // Then the smallest id.
+  BOOST_TEST(*Elect({{"c", 20, 1}, {"b", 20, 1}}, "a") == "b");
+  BOOST_TEST(!Elect({}, "a").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
