@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
@@ -22,6 +23,7 @@ Agent::Agent(Config config) : config_(std::move(config)) {
 
 Agent::~Agent() {
   control_.reset();
+  runner_.reset();
   coord_.reset();
   tracker_.reset();
   if (committer_) committer_->CloseTimer();
@@ -122,8 +124,15 @@ Status Agent::Init() {
     if (Status s = src->Start(mine); !s) return s;
   }
   for (auto& link : links_) link->Start();
-  // Deaths are logged by the tracker; reporting them to the coordinator comes with it (issue 3).
-  tracker_ = std::make_unique<BoltTracker>(&loop_, config_.bolts, ac.rescan_interval_ms, nullptr,
+  // A death goes to the coordinator at once, with the file's size as of now (the bolt's last
+  // writes may not have been read yet) and the checkpoint the tracker re-read on the death.
+  auto on_death = [this](const std::string& bolt, const BoltProcess&) {
+    for (auto& src : sources_) {
+      if (src->name() == bolt) src->Check();
+    }
+    if (coord_) coord_->HeartbeatNow();
+  };
+  tracker_ = std::make_unique<BoltTracker>(&loop_, config_.bolts, ac.rescan_interval_ms, on_death,
                                            [this](const std::string& bolt, uint64_t offset) {
                                              for (auto& src : sources_) {
                                                if (src->name() == bolt) src->SetCheckpoint(offset);
@@ -131,9 +140,29 @@ Status Agent::Init() {
                                            });
   if (Status s = tracker_->Start(); !s) return s;
   if (!config_.cluster.coordinator.empty()) {
-    coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, [this] { return BoltsJson(); },
-                                               [this](const nlohmann::json& agents) { OnMembership(agents); });
+    RecoveryRunner::Env renv;
+    renv.loop = &loop_;
+    renv.config = &config_;
+    renv.held = [this](const std::string& o, const std::string& b, uint64_t g, uint64_t need) {
+      return Held(o, b, g, need);
+    };
+    renv.send = [this](const nlohmann::json& m) { return coord_ && coord_->Send(m); };
+    runner_ = std::make_unique<RecoveryRunner>(std::move(renv));
+    CoordinatorLink::Handlers h;
+    h.report = [this] { return HeartbeatJson(); };
+    h.on_membership = [this](const nlohmann::json& agents) { OnMembership(agents); };
+    h.on_recovery = [this](const nlohmann::json& m) {
+      return m["type"] == "assign" ? runner_->OnAssign(m) : runner_->OnRecorded(m);
+    };
+    h.on_registered = [this] { runner_->OnRegistered(); };
+    coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, std::move(h));
     if (Status s = coord_->Start(); !s) return s;
+    // A replica that grows may complete a range a recovery waits for.
+    auto ack = std::move(replicas_->on_durable);
+    replicas_->on_durable = [this, ack](Replica& r) {
+      if (ack) ack(r);
+      if (runner_) runner_->Poke();
+    };
   }
   auto flush = MakeUv<uv_timer_t>(uv_timer_init, &loop_);
   if (!flush) return flush.status();
@@ -204,6 +233,7 @@ void Agent::OnIdle() {
     commit_pending_ = false;
     committer_->Request();
   }
+  if (runner_ && !stopping_) runner_->Poke();  // the bolt's own file may have grown
 }
 
 PeerLink* Agent::FindLink(const std::string& id) {
@@ -290,6 +320,7 @@ void Agent::Shutdown(const char* why) {
   // outstanding work keeps the loop alive until it completes.
   for (auto& src : sources_) src->Stop();
   if (tracker_) tracker_->Stop();
+  runner_.reset();  // kills hooks still running: their recoveries are reassigned
   if (coord_) coord_->Stop();
   for (auto& link : links_) link->Stop();
   server_->Stop();
@@ -321,11 +352,74 @@ nlohmann::json Agent::BoltsJson() const {
         c["offset"] = ck->offset;
         c["read_unix_ns"] = ck->read_unix_ns;
       }
+      // The generation the checkpoint applies to: the newest that has one.
+      for (auto it = src->generations().rbegin(); it != src->generations().rend(); ++it) {
+        if ((*it)->has_checkpoint) {
+          c["gen"] = (*it)->gen;
+          c["offset"] = (*it)->checkpoint;
+          break;
+        }
+      }
       if (!ck->problem.empty()) c["problem"] = ck->problem;
       b["checkpoint"] = c;
     }
+    json gens = json::array();
+    for (const auto& g : src->generations()) {
+      if (g->state == GenState::kLost || g->state == GenState::kReleased || !g->persisted) continue;
+      gens.push_back({{"gen", g->gen}, {"size", g->state == GenState::kSealed ? g->final_size : g->size}});
+    }
+    b["gens"] = std::move(gens);
     out.push_back(std::move(b));
   }
+  return out;
+}
+
+nlohmann::json Agent::HeartbeatJson() const {
+  using nlohmann::json;
+  json replicas = json::array();
+  // Per (origin, bolt), the generations from its newest checkpoint's on (the only ones a tail
+  // can lie in), at most the newest 8.
+  std::map<std::pair<std::string, std::string>, std::vector<const Replica*>> by_bolt;
+  for (const auto& [key, r] : replicas_->replicas()) by_bolt[{r->origin, r->bolt}].push_back(r.get());
+  for (auto& [ob, reps] : by_bolt) {
+    uint64_t first = 0;
+    if (auto c = replicas_->checkpoints().find(ob); c != replicas_->checkpoints().end()) first = c->second.gen;
+    size_t n = 0;
+    for (auto it = reps.rbegin(); it != reps.rend() && n < 8; ++it, ++n) {
+      if ((*it)->gen < first) break;
+      replicas.push_back({{"origin", ob.first}, {"bolt", ob.second}, {"gen", (*it)->gen}, {"durable", (*it)->durable}});
+    }
+  }
+  json ckpts = json::array();
+  for (const auto& [key, c] : replicas_->checkpoints()) {
+    ckpts.push_back({{"origin", c.origin}, {"bolt", c.bolt}, {"gen", c.gen}, {"offset", c.offset}});
+  }
+  return {{"bolts", BoltsJson()}, {"replicas", replicas}, {"peer_checkpoints", ckpts}};
+}
+
+HeldRange Agent::Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const {
+  HeldRange out;
+  if (origin == config_.agent.id) {
+    for (const auto& src : sources_) {
+      if (src->name() != bolt) continue;
+      for (const auto& g : src->generations()) {
+        if (g->gen != gen || !g->fd || g->state == GenState::kLost) continue;
+        out.fd = g->fd;
+        out.durable = g->state == GenState::kSealed ? g->final_size : g->size;
+      }
+    }
+    return out;
+  }
+  auto it = replicas_->replicas().find({origin, bolt, gen});
+  if (it == replicas_->replicas().end()) return out;
+  out.durable = it->second->durable;
+  if (out.durable < need) return out;  // not yet: do not open it on every poke
+  int fd = ::open(it->second->path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    LOG_WARN("cannot open replica %s: %s", it->second->path.c_str(), strerror(errno));
+    return out;
+  }
+  out.fd = std::make_shared<Fd>(fd);
   return out;
 }
 
@@ -446,6 +540,7 @@ std::string Agent::StatusJson() const {
     ckpts.push_back({{"origin", c.origin}, {"bolt", c.bolt}, {"generation", c.gen}, {"offset", c.offset}});
   }
   doc["peer_checkpoints"] = ckpts;
+  if (runner_) doc["recoveries"] = runner_->StatusJson();
   if (coord_) {
     doc["coordinator"] = {{"address", config_.cluster.coordinator},
                           {"registered", coord_->registered()},

@@ -4,6 +4,8 @@
 //   ReplicaServer/ReplicaStore     --dirty-->    Committer (worker thread: fdatasync + state.db)  --> ACKs
 //   BoltTracker                    pid file + pidfd per bolt: is the bolt's process alive?
 //   CoordinatorLink                --> tailsafe-coordinator: register, heartbeat with bolt states
+//                                      and replica sizes; a bolt's death is reported at once
+//   RecoveryRunner                 <-- assignments: runs [hooks] on dead bolts' tails
 //   ControlServer                  <-- tailsafectl status
 //
 // Changes are coalesced: sources and sessions call Kick(), and one idle callback per loop
@@ -28,6 +30,7 @@
 #include "agent/coordinator_link.h"
 #include "agent/control_server.h"
 #include "agent/peer_link.h"
+#include "agent/recovery_runner.h"
 #include "agent/replica_server.h"
 #include "agent/replica_store.h"
 #include "agent/state_store.h"
@@ -76,7 +79,11 @@ class Agent {
   std::vector<PeerAckRow> initial_acks_;     // from state.db, for links added later
   std::map<std::string, std::string> member_addresses_;  // id -> "HOST:PORT", as remembered
   std::vector<MemberRow> pending_members_;   // to record with the next commit
-  nlohmann::json BoltsJson() const;  // bolts' process and checkpoint, for status and heartbeats
+  nlohmann::json BoltsJson() const;  // bolts' process, checkpoint and generations
+  nlohmann::json HeartbeatJson() const;  // BoltsJson plus what this agent holds of its peers
+  // What this agent holds of (origin, bolt, gen): its own file, or its replica.
+  HeldRange Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const;
+  std::unique_ptr<RecoveryRunner> runner_;
   std::unique_ptr<ControlServer> control_;
   UvPtr<uv_idle_t> kick_;
   UvPtr<uv_timer_t> ack_flush_;

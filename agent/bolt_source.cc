@@ -271,8 +271,9 @@ bool BoltSource::ReadEvents() {
 void BoltSource::SetCheckpoint(uint64_t offset) {
   Generation* g = Active();
   if (g == nullptr) {
-    LOG_DEBUG("bolt %s: checkpoint %llu ignored: no active generation", bolt_.name.c_str(),
-              static_cast<unsigned long long>(offset));
+    // The bolt's file is not seen yet (its checkpoint's event came first): the checkpoint is
+    // for the file about to be found.
+    pending_checkpoint_ = offset;
     return;
   }
   g->has_checkpoint = true;
@@ -418,6 +419,11 @@ Generation* BoltSource::AddGeneration(std::shared_ptr<Fd> fd) {
   g->last_growth_ns = NowNs();
   if (g->size > 0) g->growth.emplace_back(g->size, g->last_growth_ns);
   g->fd = std::move(fd);
+  if (pending_checkpoint_) {
+    g->has_checkpoint = true;
+    g->checkpoint = *pending_checkpoint_;
+    pending_checkpoint_.reset();
+  }
   UpdateHead(*g);
   gens_.push_back(g);
   hooks_.request_commit();

@@ -27,6 +27,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -181,6 +182,7 @@ class BoltSource {
   std::deque<std::shared_ptr<Generation>> gens_;
   std::vector<OriginGenRow> released_rows_;  // to persist
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // encode jobs check it on return
+  std::optional<uint64_t> pending_checkpoint_;  // read before the bolt's file was seen
   std::unique_ptr<Compressor> inline_compressor_;
   std::vector<std::unique_ptr<Compressor>> compressors_;  // idle ones, reused by encode jobs
   std::unique_ptr<char[]> read_buf_;

@@ -293,6 +293,8 @@ void BoltTracker::OnExit(Tracked& t) {
   ++t.proc.deaths;
   SetState(t, ProcState::kDead, "process " + std::to_string(t.proc.pid) + " exited");
   LOG_NOTICE("bolt %s: process %d exited", t.bolt.name.c_str(), static_cast<int>(t.proc.pid));
+  // Its last checkpoint may still wait in the inotify queue: read it now, before the death is told.
+  if (!t.bolt.checkpoint_file.empty()) ReadCheckpoint(t);
   if (on_death_) on_death_(t.bolt.name, t.proc);
 }
 

@@ -9,9 +9,8 @@ namespace tailsafe {
 
 using nlohmann::json;
 
-CoordinatorLink::CoordinatorLink(uv_loop_t* loop, const Config& config, std::function<json()> bolts_json,
-                                 std::function<void(const json&)> on_membership)
-    : loop_(loop), config_(config), bolts_json_(std::move(bolts_json)), on_membership_(std::move(on_membership)) {}
+CoordinatorLink::CoordinatorLink(uv_loop_t* loop, const Config& config, Handlers handlers)
+    : loop_(loop), config_(config), handlers_(std::move(handlers)) {}
 
 CoordinatorLink::~CoordinatorLink() { Stop(); }
 
@@ -86,6 +85,7 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     uv_timer_start(heartbeat_timer_.get(), [](uv_timer_t* t) {
       if (auto* self = static_cast<CoordinatorLink*>(t->data)) self->Heartbeat();
     }, 0, every);
+    if (handlers_.on_registered) handlers_.on_registered();
     return Status::Ok();
   }
   if (type == "reject") {
@@ -98,15 +98,25 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     const json* agents = nullptr;
     if (Status s = ReadArray(*msg, "agents", &agents); !s) return s;
     membership_ = *agents;
-    if (on_membership_) on_membership_(membership_);
+    if (handlers_.on_membership) handlers_.on_membership(membership_);
     return Status::Ok();
   }
+  if ((type == "assign" || type == "recorded") && handlers_.on_recovery) return handlers_.on_recovery(*msg);
   return Status::Error("unexpected message '" + type.substr(0, 64) + "' from the coordinator");
 }
 
 void CoordinatorLink::Heartbeat() {
-  if (!conn_ || !conn_->open()) return;
-  conn_->Send(ControlFrame({{"type", "heartbeat"}, {"bolts", bolts_json_()}}));
+  if (!registered_ || !conn_ || !conn_->open()) return;
+  json msg = handlers_.report ? handlers_.report() : json::object();
+  msg["type"] = "heartbeat";
+  if (!msg.contains("bolts")) msg["bolts"] = json::array();
+  conn_->Send(ControlFrame(msg));
+}
+
+bool CoordinatorLink::Send(const json& msg) {
+  if (!registered_ || !conn_ || !conn_->open()) return false;
+  conn_->Send(ControlFrame(msg));
+  return true;
 }
 
 void CoordinatorLink::OnClosed(const std::string& why) {

@@ -25,13 +25,24 @@ namespace tailsafe {
 
 class CoordinatorLink {
  public:
-  // `bolts_json` builds the heartbeat's bolts array: [{name, process, checkpoint}];
-  // `on_membership` gets every membership push's agents array: [{id, address, alive}].
-  CoordinatorLink(uv_loop_t* loop, const Config& config, std::function<nlohmann::json()> bolts_json,
-                  std::function<void(const nlohmann::json&)> on_membership);
+  struct Handlers {
+    // The heartbeat's body: {bolts: [{name, process, checkpoint, gens}], replicas, peer_checkpoints}.
+    std::function<nlohmann::json()> report;
+    // Every membership push's agents array: [{id, address, alive}].
+    std::function<void(const nlohmann::json&)> on_membership;
+    // Recovery messages ("assign", "recorded"); an error closes the connection.
+    std::function<Status(const nlohmann::json&)> on_recovery;
+    // Each time the coordinator welcomes this agent.
+    std::function<void()> on_registered;
+  };
+  CoordinatorLink(uv_loop_t* loop, const Config& config, Handlers handlers);
   ~CoordinatorLink();
   Status Start();
   void Stop();
+  // Sends a message now; false if not registered.
+  bool Send(const nlohmann::json& msg);
+  // Sends a heartbeat now (a bolt died: the coordinator should not wait for the next one).
+  void HeartbeatNow() { Heartbeat(); }
   // For status: connected and registered; the last error; the membership last pushed.
   bool registered() const { return registered_; }
   const std::string& last_error() const { return last_error_; }
@@ -48,8 +59,7 @@ class CoordinatorLink {
   uv_loop_t* loop_;
   const Config& config_;
   HostPort address_;
-  std::function<nlohmann::json()> bolts_json_;
-  std::function<void(const nlohmann::json&)> on_membership_;
+  Handlers handlers_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<FramedConn> conn_;
   UvPtr<uv_timer_t> retry_timer_;

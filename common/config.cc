@@ -327,6 +327,9 @@ void ParseAgent(const toml::table& table, Diagnostics& diag, AgentConfig& out) {
   reader.Integer("seal_after_ms", 10, 3600000, &out.seal_after_ms);
   reader.Integer("commit_interval_ms", 0, 1000, &out.commit_interval_ms);
   reader.Integer("linger_ms", 0, 1000, &out.linger_ms);
+  reader.Integer("hook_timeout_ms", 10, 86400000, &out.hook_timeout_ms);
+  reader.Integer("hook_retry_ms", 10, 3600000, &out.hook_retry_ms);
+  reader.Integer("hook_attempts", 1, 100, &out.hook_attempts);
   // zstd's level 0 means "the library default", which would hide a typo; the fast levels
   // below -5 barely compress log text.
   int32_t level = 0;

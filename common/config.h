@@ -72,6 +72,12 @@ struct AgentConfig {
   uint32_t reconnect_max_ms = 2000;     // backoff cap for reconnecting to a peer; 10..600000
   uint32_t seal_after_ms = 2000;        // a rotated-away generation that stops growing for this
                                         // long is sealed; 10..3600000
+  // Recovery hooks: a run longer than hook_timeout_ms is killed (10..86400000); a failed run is
+  // tried again after hook_retry_ms, doubling each time (10..3600000), hook_attempts times in all
+  // (1..100), then the recovery is reported failed.
+  uint32_t hook_timeout_ms = 600000;
+  uint32_t hook_retry_ms = 1000;
+  uint32_t hook_attempts = 3;
 };
 
 struct BoltMatch {

@@ -25,8 +25,10 @@ uint64_t UnixMs() {
 
 Coordinator::Coordinator(uv_loop_t* loop, Config config, std::unique_ptr<NamespaceStore> store)
     : loop_(loop), config_(std::move(config)), store_(std::move(store)) {
-  // Four heartbeats per timeout: one late or lost heartbeat is never a death.
+  // Four heartbeats per timeout: one late or lost heartbeat is never a death. Silence is checked
+  // twenty times per timeout, so a death is declared at most 5% of the timeout late.
   heartbeat_ms_ = std::max<uint64_t>(config_.coordinator.host_timeout_ms / 4, 5);
+  silence_check_ms_ = std::max<uint64_t>(config_.coordinator.host_timeout_ms / 20, 5);
 }
 
 Coordinator::~Coordinator() { Stop(); }
@@ -47,6 +49,7 @@ Status Coordinator::Start() {
     a.alive = d.value("alive", false);
     a.last_heard_ns = now;
   }
+  LoadRecoveries();
   Status st = listener_.Listen(loop_, listen->host, listen->port, [this](UvPtr<uv_tcp_t> tcp) { OnAccept(std::move(tcp)); });
   if (!st) return st;
   auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
@@ -55,7 +58,7 @@ Status Coordinator::Start() {
   silence_timer_->data = this;
   uv_timer_start(silence_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<Coordinator*>(t->data)) self->CheckSilence();
-  }, heartbeat_ms_, heartbeat_ms_);
+  }, silence_check_ms_, silence_check_ms_);
   return Status::Ok();
 }
 
@@ -95,6 +98,7 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   if (type == "register") return OnRegister(conn, *msg);
   if (type == "heartbeat") return OnHeartbeat(conn, *msg);
   if (type == "ls" || type == "get") return OnRead(conn, *msg);
+  if (type == "recovery") return OnRecoveryReport(conn, *msg);
   return Status::Error("unknown message type '" + type.substr(0, 64) + "'");
 }
 
@@ -119,12 +123,20 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   if (!IsValidName(id)) return reject("agent id '" + id.substr(0, 64) + "' is not a valid name");
   if (AgentOf(conn) != nullptr) return Status::Error("register: sent twice on one connection");
   json bolt_names = json::array();
+  std::map<std::string, std::string> bolt_hooks;
   for (const json& b : *bolts) {
-    std::string name;
+    std::string name, hook;
     if (!b.is_object()) return Status::Error("register: bolts[] must be objects");
     if (Status s = ReadString(b, "name", &name); !s) return s;
+    if (Status s = ReadString(b, "hook", &hook); !s) return s;
     if (!IsValidName(name)) return reject("bolt name '" + name.substr(0, 64) + "' is not a valid name");
     bolt_names.push_back(name);
+    bolt_hooks[name] = hook;
+  }
+  std::set<std::string> hook_names;
+  for (const json& h : *hooks) {
+    if (!h.is_string()) return Status::Error("register: hooks[] must be strings");
+    hook_names.insert(h.get<std::string>());
   }
   Agent& a = agents_[id];
   bool was_alive = a.alive;
@@ -134,6 +146,9 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   a.conn = conns_[conn];
   a.last_heard_ns = NowNs();
   a.alive = true;
+  a.hooks = std::move(hook_names);
+  a.bolt_hooks = std::move(bolt_hooks);
+  a.reported = false;
   json doc = {{"address", address}, {"hooks", *hooks}, {"bolts", bolt_names}, {"alive", true},
               {"since_unix_ms", UnixMs()}};
   if (auto old = store_->Get("/agents/" + id)) {
@@ -146,6 +161,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   LOG_NOTICE("agent %s registered from %s%s", id.c_str(), address.c_str(), was_alive ? "" : " (alive)");
   conn->Send(ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}}));
   PushMembership();
+  ResendAssignments(a);
   return Status::Ok();
 }
 
@@ -173,6 +189,7 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
     if (Status s = ReadString(b, "name", &name); !s) return s;
     if (!IsValidName(name)) return Status::Error("heartbeat: bolt name '" + name.substr(0, 64) + "' is invalid");
     json doc = {{"origin", a->id}, {"bolt", name}, {"host_alive", true}};
+    if (auto h = a->bolt_hooks.find(name); h != a->bolt_hooks.end()) doc["hook"] = h->second;
     if (b.contains("process") && b["process"].is_object()) {
       json p = b["process"];
       p.erase("since_unix_ns");  // changes on every restart of the agent; not part of the state
@@ -182,7 +199,9 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
     if (Status s = PutIfChanged(&writes, "/bolts/" + a->id + "/" + name, doc); !s) return s;
   }
   if (Status s = CommitOrFail(writes); !s) return s;
+  ReadReports(*a, msg);
   if (revived) PushMembership();
+  EvaluateRecoveries();
   return Status::Ok();
 }
 
@@ -226,6 +245,7 @@ void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
   if (Agent* a = AgentOf(conn)) {
     LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());
     a->conn.reset();
+    a->reported = false;
   }
   conns_.erase(conn);
 }
@@ -239,7 +259,10 @@ void Coordinator::CheckSilence() {
     if (Status s = DeclareDead(a, (now - a.last_heard_ns) / 1000000); !s) return;
     changed = true;
   }
-  if (changed) PushMembership();
+  if (changed) {
+    PushMembership();
+    EvaluateRecoveries();
+  }
 }
 
 Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
@@ -262,6 +285,8 @@ Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
              static_cast<unsigned long long>(silent_ms), config_.coordinator.host_timeout_ms);
   if (a.conn) a.conn->Close("declared dead after " + std::to_string(silent_ms) + " ms of silence");
   a.conn.reset();
+  a.reported = false;
+  ReassignFrom(a.id);
   return Status::Ok();
 }
 

@@ -10,7 +10,14 @@
 // before anyone is told. Heartbeats are kept in memory only: after a coordinator restart every
 // agent gets a fresh `host_timeout_ms` to reconnect before it is declared dead.
 //
-// Still to come (issue 3): election and recovery assignments with fencing epochs.
+// Recovery (coordinator/recovery.cc, the other half of this class): whenever a bolt is dead (its
+// process, as its agent reports, or its whole host), the coordinator plans the ranges of its tail
+// still to recover (coordinator/recovery_plan.h), creates /recoveries/N for each, elects an
+// agent and assigns the range under a fencing epoch: the epoch is committed to SQLite before the
+// assignment is sent, every assignment gets a new one, and a result is accepted only from the
+// assignee under the current epoch of a range not yet recorded. An assignee that dies is
+// replaced under a higher epoch; after a coordinator restart, assignees that reconnect get their
+// assignment again under the same epoch.
 #pragma once
 
 #include <uv.h>
@@ -18,8 +25,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -28,6 +37,7 @@
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "coordinator/namespace_store.h"
+#include "coordinator/recovery_plan.h"
 
 namespace tailsafe {
 
@@ -45,12 +55,37 @@ class Coordinator {
   const Status& fatal() const { return fatal_; }
 
  private:
+  using BoltKey = std::pair<std::string, std::string>;            // (origin, bolt)
+  using GenKey = std::tuple<std::string, std::string, uint64_t>;  // (origin, bolt, generation)
   struct Agent {
     std::string id;
     std::string address;
     std::shared_ptr<FramedConn> conn;  // null while not connected
     uint64_t last_heard_ns = 0;
     bool alive = false;
+    // From the registration and the heartbeats of the current connection (memory only):
+    std::set<std::string> hooks;                  // hook names it can run
+    std::map<std::string, std::string> bolt_hooks;  // its bolts -> hook name
+    bool reported = false;                        // a heartbeat arrived on this connection
+    std::map<std::string, std::map<uint64_t, uint64_t>> bolt_ends;  // its bolts: gen -> size
+    std::map<GenKey, uint64_t> coverage;          // peers' generations: durable bytes held
+    std::map<BoltKey, TailCheckpoint> checkpoints;  // peers' bolts: newest checkpoint seen
+  };
+  struct Recovery {
+    uint64_t id = 0;
+    std::string origin, bolt, hook;
+    uint64_t gen = 0, from = 0, to = 0, delivered_to = 0;
+    std::string state;  // waiting | assigned | running | recovered | failed
+    std::string agent;  // the assignee
+    uint64_t epoch = 0;
+    uint64_t attempts = 0;
+    std::string cause;  // why the range exists: "process died", "host died"
+    std::string error;  // the last failure
+    uint64_t created_unix_ms = 0, assigned_unix_ms = 0, finished_unix_ms = 0;
+    nlohmann::json assignments = nlohmann::json::array();  // [{epoch, agent, unix_ms}]
+    bool finished() const { return state == "recovered" || state == "failed"; }
+    nlohmann::json ToJson() const;
+    static std::optional<Recovery> FromJson(uint64_t id, const nlohmann::json& doc);
   };
 
   void OnAccept(UvPtr<uv_tcp_t> tcp);
@@ -67,6 +102,22 @@ class Coordinator {
   Status PutIfChanged(std::vector<NamespaceStore::Write>* writes, const std::string& path, const nlohmann::json& doc);
   Status CommitOrFail(const std::vector<NamespaceStore::Write>& writes);
 
+  // recovery.cc
+  void LoadRecoveries();
+  void ReadReports(Agent& a, const nlohmann::json& msg);
+  // Plans and assigns what every dead bolt still needs; retries waiting assignments.
+  void EvaluateRecoveries();
+  void EvaluateBolt(const std::string& origin, const std::string& bolt);
+  // Elects an agent for `r` and commits the assignment under a new epoch (or "waiting").
+  Status Assign(Recovery& r, const std::string& why);
+  void SendAssignment(const Recovery& r);
+  void ResendAssignments(Agent& a);
+  void ReassignFrom(const std::string& dead_agent);
+  Status OnRecoveryReport(FramedConn* conn, const nlohmann::json& msg);
+  Status PutRecovery(const Recovery& r);
+  uint32_t Unfinished(const std::string& agent) const;
+  uint64_t Coverage(const std::string& agent, const GenKey& key) const;
+
   uv_loop_t* loop_;
   Config config_;
   std::unique_ptr<NamespaceStore> store_;
@@ -74,7 +125,11 @@ class Coordinator {
   UvPtr<uv_timer_t> silence_timer_;
   std::map<FramedConn*, std::shared_ptr<FramedConn>> conns_;  // every open connection
   std::map<std::string, Agent> agents_;
+  std::map<uint64_t, Recovery> recoveries_;  // every /recoveries/N
+  uint64_t next_recovery_ = 1;
+  uint64_t next_epoch_ = 1;
   uint64_t heartbeat_ms_ = 250;
+  uint64_t silence_check_ms_ = 50;
   Status fatal_;
   bool stopped_ = false;
 };

@@ -124,10 +124,22 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     if (options_.seal_after_ms) c << "seal_after_ms = " << options_.seal_after_ms << "\n";
     if (options_.linger_ms) c << "linger_ms = " << options_.linger_ms << "\n";
     if (options_.commit_interval_ms) c << "commit_interval_ms = " << options_.commit_interval_ms << "\n";
+    if (options_.hook_timeout_ms) c << "hook_timeout_ms = " << options_.hook_timeout_ms << "\n";
+    if (options_.hook_retry_ms) c << "hook_retry_ms = " << options_.hook_retry_ms << "\n";
+    if (options_.hook_attempts) c << "hook_attempts = " << options_.hook_attempts << "\n";
+    if (options_.hooks) {
+      ::mkdir((root_ + "/hooks").c_str(), 0755);
+      char* bin = ::realpath(BinDir().c_str(), nullptr);
+      c << "\n[hooks]\ntest = [\"" << (bin ? bin : BinDir().c_str()) << "/tests/ts-hook\", \"" << HookDir(i) << "\"";
+      ::free(bin);
+      for (const std::string& a : options_.hook_args) c << ", \"" << a << "\"";
+      c << "]\n";
+    }
     for (int b = 0; b < options_.bolts_per_agent; ++b) {
       c << "\n[[bolt]]\nname = \"" << BoltName(b) << "\"\nfile = \"" << BoltFile(i, b) << "\"\n";
       if (options_.pid_files) c << "pid_file = \"" << PidFile(i, b) << "\"\n";
       if (options_.checkpoint_files) c << "checkpoint_file = \"" << CheckpointFile(i, b) << "\"\n";
+      if (options_.hooks) c << "hook = \"test\"\n";
     }
     std::ofstream(ConfigPath(i)) << c.str();
   }

@@ -30,6 +30,13 @@ struct ClusterOptions {
   bool coordinator = false;         // a tailsafe-coordinator; agents get [cluster] coordinator
   bool static_peers = true;         // false: no [agent] peers (membership comes from the coordinator)
   uint32_t host_timeout_ms = 1000;  // the coordinator's
+  // Recovery hooks: every agent gets [hooks] test = [ts-hook, HookDir(i), hook_args...] and every
+  // bolt hook = "test".
+  bool hooks = false;
+  std::vector<std::string> hook_args;
+  uint32_t hook_timeout_ms = 0;  // 0: the agent's default
+  uint32_t hook_retry_ms = 0;
+  uint32_t hook_attempts = 0;
   std::string log_level = "info";
 };
 
@@ -58,6 +65,8 @@ class TestCluster {
   std::string ConfigPath(int agent) const;
   std::string LogPath(int agent) const;
   std::string ControlSocket(int agent) const { return DataDir(agent) + "/agent.sock"; }
+  // Where agent i's ts-hook runs leave their records (tests/tools/ts-hook.cc).
+  std::string HookDir(int agent) const { return root_ + "/hooks/" + AgentId(agent); }
 
   // Starts agent i and waits until its control socket answers.
   Status Start(int i, double ready_seconds = 10);

@@ -1,0 +1,263 @@
+#include "agent/recovery_runner.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "common/coord_protocol.h"
+#include "common/log.h"
+#include "common/names.h"
+
+namespace tailsafe {
+
+using nlohmann::json;
+
+namespace {
+
+unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
+
+uint64_t UnixNs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The end of the last whole record in [from, to) of fd: one past its last newline, or `from`.
+Result<uint64_t> WholeRecordsEnd(int fd, uint64_t from, uint64_t to) {
+  std::vector<char> buf(64 << 10);
+  uint64_t end = to;
+  while (end > from) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - from));
+    uint64_t at = end - n;
+    ssize_t got = ::pread(fd, buf.data(), n, static_cast<off_t>(at));
+    if (got < 0) return Status::Error(std::string("cannot read the range: ") + strerror(errno));
+    if (static_cast<size_t>(got) != n) return Status::Error("the range ends early, at " + std::to_string(at + got));
+    for (size_t i = n; i > 0; --i) {
+      if (buf[i - 1] == '\n') return at + i;
+    }
+    end = at;
+  }
+  return from;
+}
+
+}  // namespace
+
+struct RecoveryRunner::Job {
+  RecoveryRunner* runner = nullptr;
+  uint64_t id = 0;
+  uint64_t epoch = 0;
+  std::string origin, bolt, hook;
+  uint64_t gen = 0, from = 0, to = 0;
+  enum class Phase { kWaiting, kRunning, kBackoff, kEnded } phase = Phase::kWaiting;
+  uint32_t attempt = 0;
+  uint64_t delivered_to = 0;
+  std::string error;
+  std::string end_state;  // recovered | failed, once ended
+  std::unique_ptr<HookProcess> proc;
+  UvPtr<uv_timer_t> timer;
+  uint64_t assigned_unix_ns = 0;
+  uint64_t started_unix_ns = 0;  // the last attempt's start
+};
+
+RecoveryRunner::RecoveryRunner(Env env) : env_(std::move(env)) {}
+
+RecoveryRunner::~RecoveryRunner() = default;
+
+Status RecoveryRunner::OnAssign(const json& msg) {
+  uint64_t id = 0, epoch = 0, gen = 0, from = 0, to = 0;
+  std::string origin, bolt, hook;
+  for (Status s : {ReadUint(msg, "recovery", &id), ReadUint(msg, "epoch", &epoch), ReadString(msg, "origin", &origin),
+                   ReadString(msg, "bolt", &bolt), ReadString(msg, "hook", &hook), ReadUint(msg, "generation", &gen),
+                   ReadUint(msg, "from", &from), ReadUint(msg, "to", &to)}) {
+    if (!s) return s;
+  }
+  if (!IsValidName(origin) || !IsValidName(bolt)) return Status::Error("assign: invalid origin or bolt name");
+  if (from > to) return Status::Error("assign: from " + std::to_string(from) + " is past to " + std::to_string(to));
+  auto it = jobs_.find(id);
+  if (it != jobs_.end()) {
+    Job& j = *it->second;
+    if (epoch > j.epoch) {  // assigned to us again under a newer epoch: report under it
+      LOG_NOTICE("recovery %llu: epoch %llu replaces %llu", U(id), U(epoch), U(j.epoch));
+      j.epoch = epoch;
+    }
+    if (j.phase == Job::Phase::kEnded) Report(j, j.end_state);
+    return Status::Ok();
+  }
+  auto job = std::make_unique<Job>();
+  Job& j = *job;
+  j.runner = this;
+  j.id = id;
+  j.epoch = epoch;
+  j.origin = origin;
+  j.bolt = bolt;
+  j.hook = hook;
+  j.gen = gen;
+  j.from = from;
+  j.to = to;
+  j.assigned_unix_ns = UnixNs();
+  jobs_[id] = std::move(job);
+  LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu) assigned under epoch %llu", U(id), origin.c_str(),
+             bolt.c_str(), U(gen), U(from), U(to), U(epoch));
+  TryStart(j);
+  return Status::Ok();
+}
+
+Status RecoveryRunner::OnRecorded(const json& msg) {
+  uint64_t id = 0, epoch = 0;
+  for (Status s : {ReadUint(msg, "recovery", &id), ReadUint(msg, "epoch", &epoch)}) {
+    if (!s) return s;
+  }
+  auto it = msg.find("accepted");
+  if (it == msg.end() || !it->is_boolean()) return Status::Error("recorded: field 'accepted' must be a boolean");
+  auto job = jobs_.find(id);
+  if (job == jobs_.end()) return Status::Ok();
+  Job& j = *job->second;
+  if (epoch != j.epoch) return Status::Ok();  // an answer to an older report
+  if (!it->get<bool>()) {
+    LOG_WARN("recovery %llu: the coordinator refused the result under epoch %llu: %s", U(id), U(epoch),
+             msg.value("reason", "").c_str());
+  }
+  jobs_.erase(job);  // recorded or refused: either way nothing more to say
+  return Status::Ok();
+}
+
+void RecoveryRunner::OnRegistered() {
+  for (auto& [id, j] : jobs_) {
+    if (j->phase == Job::Phase::kEnded) Report(*j, j->end_state);
+  }
+}
+
+void RecoveryRunner::Poke() {
+  std::vector<uint64_t> waiting;
+  for (auto& [id, j] : jobs_) {
+    if (j->phase == Job::Phase::kWaiting) waiting.push_back(id);
+  }
+  for (uint64_t id : waiting) {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) TryStart(*it->second);
+  }
+}
+
+void RecoveryRunner::TryStart(Job& j) {
+  HeldRange held = env_.held(j.origin, j.bolt, j.gen, j.to);
+  if (!held.fd || held.durable < j.to) return;  // the rest is on its way (Poke)
+  Result<uint64_t> whole = WholeRecordsEnd(held.fd->get(), j.from, j.to);
+  if (!whole) {
+    j.error = whole.status().message();
+    j.end_state = "failed";
+    j.phase = Job::Phase::kEnded;
+    LOG_ERROR("recovery %llu: %s", U(j.id), j.error.c_str());
+    return Report(j, "failed");
+  }
+  j.delivered_to = *whole;
+  if (j.delivered_to == j.from) {
+    LOG_NOTICE("recovery %llu: no whole record in [%llu, %llu); nothing to run", U(j.id), U(j.from), U(j.to));
+    j.end_state = "recovered";
+    j.phase = Job::Phase::kEnded;
+    return Report(j, "recovered");
+  }
+  RunAttempt(j);
+}
+
+void RecoveryRunner::RunAttempt(Job& j) {
+  const AgentConfig& ac = env_.config->agent;
+  ++j.attempt;
+  j.phase = Job::Phase::kRunning;
+  j.started_unix_ns = UnixNs();
+  HeldRange held = env_.held(j.origin, j.bolt, j.gen, j.delivered_to);
+  auto hook = env_.config->hooks.find(j.hook);
+  uint64_t id = j.id;
+  auto fail_now = [&](const std::string& why) {
+    HookOutcome out;
+    out.error = why;
+    OnAttemptDone(id, out);
+  };
+  if (hook == env_.config->hooks.end()) return fail_now("hook '" + j.hook + "' is not defined in this agent's [hooks]");
+  if (!held.fd || held.durable < j.delivered_to) return fail_now("the range is no longer held here");
+  HookSpec spec;
+  spec.argv = hook->second;
+  spec.env = {"TAILSAFE_BOLT=" + j.bolt,
+              "TAILSAFE_ORIGIN=" + j.origin,
+              "TAILSAFE_GENERATION=" + std::to_string(j.gen),
+              "TAILSAFE_FROM=" + std::to_string(j.from),
+              "TAILSAFE_TO=" + std::to_string(j.delivered_to),
+              "TAILSAFE_EPOCH=" + std::to_string(j.epoch),
+              "TAILSAFE_RECOVERY=" + std::to_string(j.id)};
+  spec.input = held.fd;
+  spec.from = j.from;
+  spec.to = j.delivered_to;
+  spec.timeout_ms = ac.hook_timeout_ms;
+  j.proc = std::make_unique<HookProcess>(env_.loop);
+  Status s = j.proc->Start(std::move(spec), [this, id](const HookOutcome& out) { OnAttemptDone(id, out); });
+  if (!s) {
+    j.proc.reset();
+    return fail_now(s.message());
+  }
+  LOG_NOTICE("recovery %llu: attempt %u: %s (pid %d) on [%llu, %llu) under epoch %llu", U(j.id), j.attempt,
+             hook->second[0].c_str(), static_cast<int>(j.proc->pid()), U(j.from), U(j.delivered_to), U(j.epoch));
+  Report(j, "running");
+}
+
+void RecoveryRunner::OnAttemptDone(uint64_t id, const HookOutcome& out) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  Job& j = *it->second;
+  // Safe even though the hook process is the caller: it touches nothing of itself after `done`.
+  j.proc.reset();
+  if (out.ok) {
+    j.end_state = "recovered";
+    j.phase = Job::Phase::kEnded;
+    j.error.clear();
+    LOG_NOTICE("recovery %llu: the hook succeeded on [%llu, %llu) (attempt %u)", U(j.id), U(j.from), U(j.delivered_to),
+               j.attempt);
+    return Report(j, "recovered");
+  }
+  j.error = out.error;
+  const AgentConfig& ac = env_.config->agent;
+  if (j.attempt >= ac.hook_attempts) {
+    j.end_state = "failed";
+    j.phase = Job::Phase::kEnded;
+    LOG_ERROR("recovery %llu: the hook failed %u time(s), giving up: %s", U(j.id), j.attempt, j.error.c_str());
+    return Report(j, "failed");
+  }
+  uint64_t wait = std::min<uint64_t>(uint64_t{ac.hook_retry_ms} << std::min<uint32_t>(j.attempt - 1, 20), 3600000);
+  LOG_WARN("recovery %llu: attempt %u failed: %s; trying again in %llu ms", U(j.id), j.attempt, j.error.c_str(), U(wait));
+  Report(j, "running");
+  j.phase = Job::Phase::kBackoff;
+  if (!j.timer) {
+    auto t = MakeUv<uv_timer_t>(uv_timer_init, env_.loop);
+    if (!t) return;
+    j.timer = std::move(t.value());
+  }
+  j.timer->data = &j;
+  uv_timer_start(j.timer.get(), [](uv_timer_t* t) {
+    if (auto* job = static_cast<Job*>(t->data)) job->runner->RunAttempt(*job);
+  }, wait, 0);
+}
+
+void RecoveryRunner::Report(Job& j, const std::string& state) {
+  json msg = {{"type", "recovery"}, {"recovery", j.id}, {"epoch", j.epoch}, {"state", state}, {"attempt", j.attempt}};
+  if (state == "recovered") msg["delivered_to"] = j.delivered_to;
+  if (!j.error.empty()) msg["error"] = j.error;
+  (void)env_.send(msg);  // not connected: sent again on registration (ends) or not needed (running)
+}
+
+json RecoveryRunner::StatusJson() const {
+  static const char* kPhase[] = {"waiting for bytes", "running", "backing off", "ended"};
+  json out = json::array();
+  for (const auto& [id, j] : jobs_) {
+    json d = {{"recovery", id}, {"epoch", j->epoch}, {"origin", j->origin}, {"bolt", j->bolt}, {"generation", j->gen},
+              {"from", j->from}, {"to", j->to}, {"phase", kPhase[static_cast<int>(j->phase)]}, {"attempt", j->attempt}};
+    if (j->phase == Job::Phase::kEnded) d["result"] = j->end_state;
+    if (!j->error.empty()) d["error"] = j->error;
+    if (j->proc) d["pid"] = static_cast<int>(j->proc->pid());
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace tailsafe

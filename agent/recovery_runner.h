@@ -1,0 +1,75 @@
+// RecoveryRunner: runs the recoveries the coordinator assigns to this agent.
+//
+// An assignment names a range [from, to) of a dead bolt's generation, the hook name and a
+// fencing epoch. The runner waits until this agent holds the range durably (its replica, or the
+// file itself when the bolt was its own), cuts the range back to whole records (up to its last
+// newline; a record cut at `to` waits for a follow-up range), and runs its own [hooks] entry on it
+// (agent/hook_process.h) with TAILSAFE_BOLT, _ORIGIN, _GENERATION, _FROM, _TO, _EPOCH and
+// _RECOVERY set. A failed run is tried again after hook_retry_ms, doubling, hook_attempts times
+// in all. Each attempt is reported ("running"), and so is the end ("recovered" with the end of
+// the whole records, or "failed" with the last error); the end is sent again after every
+// reconnection until the coordinator says it is recorded (or refused: a stale epoch).
+//
+// A range with no whole record in it is reported recovered at once, with nothing delivered, and
+// no hook runs.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/hook_process.h"
+#include "common/config.h"
+#include "common/fd.h"
+#include "common/status.h"
+#include "common/uv_handle.h"
+
+namespace tailsafe {
+
+// What this agent holds of a generation: a descriptor to read it and how much of it is durable.
+struct HeldRange {
+  std::shared_ptr<Fd> fd;
+  uint64_t durable = 0;
+};
+
+class RecoveryRunner {
+ public:
+  struct Env {
+    uv_loop_t* loop = nullptr;
+    const Config* config = nullptr;
+    // The descriptor is opened only if at least `need` bytes are durable.
+    std::function<HeldRange(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need)> held;
+    // Sends a message to the coordinator; false if not connected now.
+    std::function<bool(const nlohmann::json&)> send;
+  };
+  explicit RecoveryRunner(Env env);
+  ~RecoveryRunner();
+
+  // Coordinator messages: "assign" and "recorded". An error for a malformed message.
+  Status OnAssign(const nlohmann::json& msg);
+  Status OnRecorded(const nlohmann::json& msg);
+  // (Re)registered with the coordinator: send every unacknowledged end again.
+  void OnRegistered();
+  // This agent's replicas may have grown: start the ranges now covered.
+  void Poke();
+  // For status: every job this agent holds.
+  nlohmann::json StatusJson() const;
+
+ private:
+  struct Job;
+  void TryStart(Job& j);
+  void RunAttempt(Job& j);
+  void OnAttemptDone(uint64_t id, const HookOutcome& out);
+  void Report(Job& j, const std::string& state);
+
+  Env env_;
+  std::map<uint64_t, std::unique_ptr<Job>> jobs_;  // by recovery id
+};
+
+}  // namespace tailsafe

@@ -1,0 +1,402 @@
+// The coordinator's recovery half: planning dead bolts' tails, election, fencing epochs, results.
+// See coordinator/coordinator.h for the rules and coordinator/recovery_plan.h for the policy.
+#include <time.h>
+
+#include <algorithm>
+
+#include "common/clock.h"
+#include "common/coord_protocol.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "coordinator/coordinator.h"
+
+namespace tailsafe {
+
+using nlohmann::json;
+
+namespace {
+
+uint64_t NowUnixMs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
+
+// Reads an optional array field: absent is empty, present must be an array of objects.
+Status ReadObjects(const json& msg, const char* field, std::vector<const json*>* out) {
+  auto it = msg.find(field);
+  if (it == msg.end()) return Status::Ok();
+  if (!it->is_array()) return Status::Error(std::string("heartbeat: field '") + field + "' must be an array");
+  for (const json& e : *it) {
+    if (!e.is_object()) return Status::Error(std::string("heartbeat: ") + field + "[] must be objects");
+    out->push_back(&e);
+  }
+  return Status::Ok();
+}
+
+// Reads (origin, bolt, gen) with validated names.
+Status ReadGenKey(const json& e, const char* what, std::string* origin, std::string* bolt, uint64_t* gen) {
+  for (Status s : {ReadString(e, "origin", origin), ReadString(e, "bolt", bolt), ReadUint(e, "gen", gen)}) {
+    if (!s) return s.Context(what);
+  }
+  if (!IsValidName(*origin) || !IsValidName(*bolt)) return Status::Error(std::string(what) + ": invalid origin or bolt name");
+  return Status::Ok();
+}
+
+bool Newer(const TailCheckpoint& a, const TailCheckpoint& b) {
+  return a.gen != b.gen ? a.gen > b.gen : a.offset > b.offset;
+}
+
+}  // namespace
+
+json Coordinator::Recovery::ToJson() const {
+  json d = {{"origin", origin}, {"bolt", bolt}, {"hook", hook}, {"generation", gen}, {"from", from}, {"to", to},
+            {"state", state}, {"epoch", epoch}, {"agent", agent}, {"attempts", attempts}, {"cause", cause},
+            {"created_unix_ms", created_unix_ms}, {"assignments", assignments}};
+  if (state == "recovered") d["delivered_to"] = delivered_to;
+  if (assigned_unix_ms) d["assigned_unix_ms"] = assigned_unix_ms;
+  if (finished_unix_ms) d["finished_unix_ms"] = finished_unix_ms;
+  if (!error.empty()) d["error"] = error;
+  return d;
+}
+
+std::optional<Coordinator::Recovery> Coordinator::Recovery::FromJson(uint64_t id, const json& d) {
+  if (!d.is_object()) return std::nullopt;
+  Recovery r;
+  r.id = id;
+  try {
+    r.origin = d.at("origin").get<std::string>();
+    r.bolt = d.at("bolt").get<std::string>();
+    r.hook = d.at("hook").get<std::string>();
+    r.gen = d.at("generation").get<uint64_t>();
+    r.from = d.at("from").get<uint64_t>();
+    r.to = d.at("to").get<uint64_t>();
+    r.state = d.at("state").get<std::string>();
+    r.epoch = d.at("epoch").get<uint64_t>();
+    r.agent = d.at("agent").get<std::string>();
+    r.attempts = d.value("attempts", uint64_t{0});
+    r.cause = d.value("cause", "");
+    r.error = d.value("error", "");
+    r.delivered_to = d.value("delivered_to", uint64_t{0});
+    r.created_unix_ms = d.value("created_unix_ms", uint64_t{0});
+    r.assigned_unix_ms = d.value("assigned_unix_ms", uint64_t{0});
+    r.finished_unix_ms = d.value("finished_unix_ms", uint64_t{0});
+    if (d.contains("assignments") && d["assignments"].is_array()) r.assignments = d["assignments"];
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+void Coordinator::LoadRecoveries() {
+  for (const std::string& name : store_->Children("/recoveries")) {
+    char* end = nullptr;
+    uint64_t id = std::strtoull(name.c_str(), &end, 10);
+    auto doc = store_->Get("/recoveries/" + name);
+    std::optional<Recovery> r;
+    if (doc && end != nullptr && *end == '\0' && id > 0) r = Recovery::FromJson(id, json::parse(*doc, nullptr, false));
+    if (!r) {
+      LOG_WARN("ignoring /recoveries/%s: not a recovery document", name.c_str());
+      continue;
+    }
+    next_recovery_ = std::max(next_recovery_, id + 1);
+    next_epoch_ = std::max(next_epoch_, r->epoch + 1);
+    recoveries_[id] = std::move(*r);
+  }
+}
+
+uint32_t Coordinator::Unfinished(const std::string& agent) const {
+  uint32_t n = 0;
+  for (const auto& [id, r] : recoveries_) n += (!r.finished() && r.agent == agent) ? 1 : 0;
+  return n;
+}
+
+uint64_t Coordinator::Coverage(const std::string& agent, const GenKey& key) const {
+  auto it = agents_.find(agent);
+  if (it == agents_.end()) return 0;
+  const Agent& a = it->second;
+  if (std::get<0>(key) == agent) {  // its own bolt: the file itself
+    auto b = a.bolt_ends.find(std::get<1>(key));
+    if (b == a.bolt_ends.end()) return 0;
+    auto g = b->second.find(std::get<2>(key));
+    return g == b->second.end() ? 0 : g->second;
+  }
+  auto c = a.coverage.find(key);
+  return c == a.coverage.end() ? 0 : c->second;
+}
+
+void Coordinator::ReadReports(Agent& a, const json& msg) {
+  // Everything here is advisory (sizes for planning and election); a malformed entry is skipped
+  // with a warning rather than costing the agent its connection.
+  std::vector<const json*> bolts, replicas, checkpoints;
+  for (Status s : {ReadObjects(msg, "bolts", &bolts), ReadObjects(msg, "replicas", &replicas),
+                   ReadObjects(msg, "peer_checkpoints", &checkpoints)}) {
+    if (!s) {
+      LOG_WARN("agent %s: %s", a.id.c_str(), s.message().c_str());
+      return;
+    }
+  }
+  a.reported = true;
+  a.bolt_ends.clear();
+  for (const json* b : bolts) {
+    std::string name = b->value("name", "");
+    auto gens = b->find("gens");
+    auto& ends = a.bolt_ends[name];
+    if (gens == b->end() || !gens->is_array()) continue;
+    for (const json& g : *gens) {
+      if (g.is_object() && g.contains("gen") && g["gen"].is_number_unsigned() && g.contains("size") &&
+          g["size"].is_number_unsigned()) {
+        ends[g["gen"].get<uint64_t>()] = g["size"].get<uint64_t>();
+      }
+    }
+  }
+  a.coverage.clear();
+  for (const json* r : replicas) {
+    std::string origin, bolt;
+    uint64_t gen = 0, durable = 0;
+    Status s = ReadGenKey(*r, "heartbeat: replicas[]", &origin, &bolt, &gen);
+    if (s) s = ReadUint(*r, "durable", &durable);
+    if (!s) {
+      LOG_WARN("agent %s: %s", a.id.c_str(), s.message().c_str());
+      continue;
+    }
+    a.coverage[{origin, bolt, gen}] = durable;
+  }
+  a.checkpoints.clear();
+  for (const json* c : checkpoints) {
+    std::string origin, bolt;
+    TailCheckpoint ck;
+    Status s = ReadGenKey(*c, "heartbeat: peer_checkpoints[]", &origin, &bolt, &ck.gen);
+    if (s) s = ReadUint(*c, "offset", &ck.offset);
+    if (!s) {
+      LOG_WARN("agent %s: %s", a.id.c_str(), s.message().c_str());
+      continue;
+    }
+    a.checkpoints[{origin, bolt}] = ck;
+  }
+}
+
+void Coordinator::EvaluateRecoveries() {
+  if (stopped_) return;
+  for (auto& [id, r] : recoveries_) {
+    if (r.state == "waiting") {
+      if (!Assign(r, "waiting for a candidate")) return;
+    }
+  }
+  for (const std::string& origin : store_->Children("/bolts")) {
+    for (const std::string& bolt : store_->Children("/bolts/" + origin)) {
+      EvaluateBolt(origin, bolt);
+      if (stopped_) return;
+    }
+  }
+}
+
+void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bolt) {
+  auto oit = agents_.find(origin);
+  if (oit == agents_.end()) return;
+  const Agent& o = oit->second;
+  json doc = json::parse(store_->Get("/bolts/" + origin + "/" + bolt).value_or("{}"), nullptr, false);
+  if (!doc.is_object()) return;
+  std::string hook = doc.value("hook", "");
+  if (hook.empty()) return;  // a bolt without a hook is replicated, never recovered
+
+  std::vector<const Agent*> candidates;
+  for (const auto& [id, a] : agents_) {
+    if (a.alive && a.conn && a.reported && a.hooks.count(hook)) candidates.push_back(&a);
+  }
+  std::map<uint64_t, uint64_t> ends;
+  std::string cause;
+  if (o.alive) {
+    if (!o.reported) return;  // wait for a heartbeat of this connection
+    json proc = doc.value("process", json::object());
+    if (!proc.is_object() || proc.value("state", "") != "dead") return;
+    auto b = o.bolt_ends.find(bolt);
+    if (b == o.bolt_ends.end()) return;
+    ends = b->second;
+    cause = "process died";
+  } else {
+    for (const Agent* a : candidates) {
+      for (const auto& [key, durable] : a->coverage) {
+        if (std::get<0>(key) != origin || std::get<1>(key) != bolt) continue;
+        uint64_t& e = ends[std::get<2>(key)];
+        e = std::max(e, durable);
+      }
+    }
+    cause = "host died";
+  }
+
+  std::optional<TailCheckpoint> ck;
+  json c = doc.value("checkpoint", json::object());
+  if (c.is_object() && c.contains("gen") && c["gen"].is_number_unsigned() && c.contains("offset") &&
+      c["offset"].is_number_unsigned()) {
+    ck = TailCheckpoint{c["gen"].get<uint64_t>(), c["offset"].get<uint64_t>()};
+  }
+  for (const auto& [id, a] : agents_) {  // peers may have seen a newer checkpoint than the last heartbeat
+    if (!a.alive) continue;
+    auto it = a.checkpoints.find({origin, bolt});
+    if (it != a.checkpoints.end() && (!ck || Newer(it->second, *ck))) ck = it->second;
+  }
+
+  std::vector<RangeRecord> records;
+  for (const auto& [id, r] : recoveries_) {
+    if (r.origin != origin || r.bolt != bolt) continue;
+    RangeRecord::State st = r.state == "recovered" ? RangeRecord::State::kRecovered
+                            : r.state == "failed"  ? RangeRecord::State::kFailed
+                                                   : RangeRecord::State::kUnfinished;
+    records.push_back({r.gen, r.from, r.to, r.delivered_to, st});
+  }
+  for (const PlannedRange& p : PlanTail(ck, ends, records)) {
+    Recovery r;
+    r.id = next_recovery_++;
+    r.origin = origin;
+    r.bolt = bolt;
+    r.hook = hook;
+    r.gen = p.gen;
+    r.from = p.from;
+    r.to = p.to;
+    r.state = "waiting";
+    r.cause = cause;
+    r.created_unix_ms = NowUnixMs();
+    LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu): %s", U(r.id), origin.c_str(), bolt.c_str(),
+               U(r.gen), U(r.from), U(r.to), cause.c_str());
+    Recovery& stored = recoveries_[r.id] = std::move(r);
+    if (!Assign(stored, cause)) return;
+  }
+}
+
+Status Coordinator::Assign(Recovery& r, const std::string& why) {
+  std::vector<ElectionCandidate> candidates;
+  GenKey key{r.origin, r.bolt, r.gen};
+  for (const auto& [id, a] : agents_) {
+    if (!(a.alive && a.conn && a.reported && a.hooks.count(r.hook))) continue;
+    candidates.push_back({id, Coverage(id, key), Unfinished(id)});
+  }
+  std::optional<std::string> elected = Elect(candidates, r.origin);
+  if (!elected) {
+    std::string error = "no live agent defines hook '" + r.hook + "'";
+    bool changed = r.state != "waiting" || r.error != error;
+    r.state = "waiting";
+    r.agent.clear();
+    r.error = error;
+    if (changed) LOG_WARN("recovery %llu: %s; waiting", U(r.id), error.c_str());
+    return changed ? PutRecovery(r) : Status::Ok();
+  }
+  r.epoch = next_epoch_++;
+  r.agent = *elected;
+  r.state = "assigned";
+  r.assigned_unix_ms = NowUnixMs();
+  r.error.clear();
+  r.assignments.push_back({{"epoch", r.epoch}, {"agent", r.agent}, {"unix_ms", r.assigned_unix_ms}});
+  // The epoch is durable before anyone hears of it: a restart never hands out the same one twice.
+  if (Status s = PutRecovery(r); !s) return s;
+  LOG_NOTICE("recovery %llu: assigned to %s under epoch %llu (%s)", U(r.id), r.agent.c_str(), U(r.epoch), why.c_str());
+  SendAssignment(r);
+  return Status::Ok();
+}
+
+void Coordinator::SendAssignment(const Recovery& r) {
+  auto it = agents_.find(r.agent);
+  if (it == agents_.end() || !it->second.conn) return;
+  it->second.conn->Send(ControlFrame({{"type", "assign"},
+                                      {"recovery", r.id},
+                                      {"epoch", r.epoch},
+                                      {"origin", r.origin},
+                                      {"bolt", r.bolt},
+                                      {"hook", r.hook},
+                                      {"generation", r.gen},
+                                      {"from", r.from},
+                                      {"to", r.to}}));
+}
+
+void Coordinator::ResendAssignments(Agent& a) {
+  for (const auto& [id, r] : recoveries_) {
+    if (!r.finished() && r.state != "waiting" && r.agent == a.id) SendAssignment(r);
+  }
+}
+
+void Coordinator::ReassignFrom(const std::string& dead_agent) {
+  for (auto& [id, r] : recoveries_) {
+    if (r.finished() || r.state == "waiting" || r.agent != dead_agent) continue;
+    if (!Assign(r, "agent " + dead_agent + " is dead")) return;
+  }
+}
+
+Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
+  Agent* a = AgentOf(conn);
+  if (a == nullptr) return Status::Error("recovery report before register");
+  uint64_t id = 0, epoch = 0, attempt = 0;
+  std::string state;
+  for (Status s : {ReadUint(msg, "recovery", &id), ReadUint(msg, "epoch", &epoch), ReadString(msg, "state", &state),
+                   ReadUint(msg, "attempt", &attempt)}) {
+    if (!s) return s;
+  }
+  if (state != "running" && state != "recovered" && state != "failed") {
+    return Status::Error("recovery: state must be running, recovered or failed, not '" + state.substr(0, 32) + "'");
+  }
+  std::string error = msg.value("error", "");
+  auto reply = [&](bool accepted, const std::string& reason) {
+    conn->Send(ControlFrame({{"type", "recorded"}, {"recovery", id}, {"epoch", epoch}, {"accepted", accepted},
+                             {"reason", reason}}));
+  };
+  auto it = recoveries_.find(id);
+  if (it == recoveries_.end()) {
+    LOG_WARN("agent %s reported recovery %llu, which does not exist", a->id.c_str(), U(id));
+    if (state != "running") reply(false, "no recovery " + std::to_string(id));
+    return Status::Ok();
+  }
+  Recovery& r = it->second;
+  if (r.finished()) {
+    LOG_WARN("recovery %llu: refused %s from %s under epoch %llu: already recorded as %s under epoch %llu", U(id),
+             state.c_str(), a->id.c_str(), U(epoch), r.state.c_str(), U(r.epoch));
+    if (state != "running") reply(false, "already recorded as " + r.state + " under epoch " + std::to_string(r.epoch));
+    return Status::Ok();
+  }
+  if (r.agent != a->id || r.epoch != epoch) {
+    LOG_WARN("recovery %llu: refused %s from %s under stale epoch %llu (assigned to %s under epoch %llu)", U(id),
+             state.c_str(), a->id.c_str(), U(epoch), r.agent.empty() ? "nobody" : r.agent.c_str(), U(r.epoch));
+    if (state != "running") {
+      reply(false, "stale epoch " + std::to_string(epoch) + ": assigned to " + r.agent + " under epoch " +
+                       std::to_string(r.epoch));
+    }
+    return Status::Ok();
+  }
+  r.attempts = attempt;
+  r.error = error;
+  if (state == "running") {
+    r.state = "running";
+    return PutRecovery(r);
+  }
+  if (state == "recovered") {
+    uint64_t delivered = 0;
+    if (Status s = ReadUint(msg, "delivered_to", &delivered); !s) return s;
+    if (delivered < r.from || delivered > r.to) {
+      return Status::Error("recovery: delivered_to " + std::to_string(delivered) + " outside [" +
+                           std::to_string(r.from) + ", " + std::to_string(r.to) + "]");
+    }
+    r.delivered_to = delivered;
+  }
+  r.state = state;
+  r.finished_unix_ms = NowUnixMs();
+  if (Status s = PutRecovery(r); !s) return s;
+  if (state == "recovered") {
+    LOG_NOTICE("recovery %llu: recovered by %s under epoch %llu: %s/%s generation %llu [%llu, %llu) in %llu attempt(s)",
+               U(id), a->id.c_str(), U(epoch), r.origin.c_str(), r.bolt.c_str(), U(r.gen), U(r.from),
+               U(r.delivered_to), U(r.attempts));
+  } else {
+    LOG_ERROR("recovery %llu: failed on %s after %llu attempt(s): %s", U(id), a->id.c_str(), U(r.attempts),
+              r.error.c_str());
+  }
+  reply(true, "");
+  EvaluateRecoveries();  // a follow-up range may be due
+  return Status::Ok();
+}
+
+Status Coordinator::PutRecovery(const Recovery& r) {
+  std::vector<NamespaceStore::Write> writes;
+  writes.push_back({"/recoveries/" + std::to_string(r.id), r.ToJson().dump(-1, ' ', false, json::error_handler_t::replace)});
+  return CommitOrFail(writes);
+}
+
+}  // namespace tailsafe

@@ -1,0 +1,354 @@
+// Recovery of dead bolts' tails (issue 3): election, the hook contract, retries, host death and
+// return, and fencing epochs across coordinator and agent crashes. Real agents, a real
+// coordinator and tests/tools/ts-hook as the hook, on loopback.
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/cluster.h"
+
+using namespace tailsafe;
+using namespace tailsafe::testing;
+
+namespace {
+
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void WriteAtomically(const std::string& path, const std::string& text) {
+  std::ofstream(path + ".tmp") << text;
+  BOOST_REQUIRE(::rename((path + ".tmp").c_str(), path.c_str()) == 0);
+}
+
+void Append(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::app);
+  out << text;
+}
+
+std::string Lines(int from, int to) {
+  std::string s;
+  for (int i = from; i < to; ++i) s += "GET /page/" + std::to_string(i) + " host-" + std::to_string(i % 7) + "\n";
+  return s;
+}
+
+uint64_t UnixNs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// One run of ts-hook, as it recorded itself.
+struct HookRun {
+  int agent = -1;
+  std::string name;  // r<RECOVERY>-e<EPOCH>-a<ATTEMPT>
+  std::string input;
+  std::map<std::string, std::string> env;
+  std::vector<std::string> unexpected;
+};
+
+std::vector<HookRun> HookRuns(const TestCluster& c) {
+  std::vector<HookRun> runs;
+  for (int i = 0; i < c.size(); ++i) {
+    DIR* d = ::opendir(c.HookDir(i).c_str());
+    if (d == nullptr) continue;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() < 5 || n.compare(n.size() - 4, 4, ".env") != 0 || n[0] != 'r') continue;
+      HookRun r;
+      r.agent = i;
+      r.name = n.substr(0, n.size() - 4);
+      std::istringstream env(ReadAll(c.HookDir(i) + "/" + n));
+      for (std::string line; std::getline(env, line);) {
+        if (line.rfind("UNEXPECTED ", 0) == 0) {
+          r.unexpected.push_back(line);
+          continue;
+        }
+        auto eq = line.find('=');
+        if (eq != std::string::npos) r.env[line.substr(0, eq)] = line.substr(eq + 1);
+      }
+      r.input = ReadAll(c.HookDir(i) + "/" + r.name + ".in");
+      runs.push_back(std::move(r));
+    }
+    ::closedir(d);
+  }
+  return runs;
+}
+
+template <typename Pred>
+bool WaitDoc(TestCluster& c, const std::string& path, Pred pred, double seconds, nlohmann::json* last) {
+  return WaitUntil([&] {
+    auto d = c.CoordinatorGet(path);
+    if (!d.ok()) return false;
+    *last = *d;
+    return pred(*last);
+  }, seconds);
+}
+
+bool StateIs(const nlohmann::json& d, const char* state) { return d.value("state", "") == state; }
+
+// Lets every agent heartbeat a few more times, so that anything the coordinator would still plan
+// or assign would have been.
+void LetHeartbeatsPass(TestCluster& c, int agent, int beats = 4) {
+  int seen = 0;
+  uint64_t last = 0;
+  WaitUntil([&] {
+    auto d = c.CoordinatorGet("/agents/" + c.AgentId(agent));
+    if (!d.ok()) return false;
+    uint64_t ago = d->value("last_heard_ms_ago", uint64_t{0});
+    if (ago < last) ++seen;
+    last = ago;
+    return seen >= beats;
+  }, 10, 5);
+}
+
+std::string Ls(const TestCluster& c, const std::string& path) {
+  return RunCommand(BinDir() + "/tailsafectl ls " + path + " --coordinator " + c.CoordinatorAddress()).out;
+}
+
+ClusterOptions RecoveryCluster(int agents) {
+  ClusterOptions o;
+  o.agents = agents;
+  o.bolts_per_agent = 1;
+  o.coordinator = true;
+  o.pid_files = true;
+  o.checkpoint_files = true;
+  o.hooks = true;
+  o.host_timeout_ms = 1000;
+  return o;
+}
+
+// A stand-in bolt process: the test writes its file and checkpoints; the process is what dies.
+Child StartBolt(TestCluster& c, int agent) {
+  auto p = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt-" + c.AgentId(agent) + ".log");
+  BOOST_REQUIRE(p.ok());
+  WriteAtomically(c.PidFile(agent, 0), std::to_string(p->pid()) + "\n");
+  nlohmann::json doc;
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/bolts/" + c.AgentId(agent) + "/bolt-1", [](const auto& d) {
+    return d.contains("process") && d["process"].value("state", "") == "running";
+  }, 10, &doc), doc.dump() << c.CoordinatorLogTail());
+  return std::move(p.value());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(recovery)
+
+// Acceptance 1: SIGKILL of a bolt; another host's hook gets exactly the lines after the last
+// checkpoint, whole lines only, with the right TAILSAFE_* values, once.
+BOOST_AUTO_TEST_CASE(killed_bolt_tail_goes_to_another_hosts_hook_once) {
+  TestCluster c("rec-kill", RecoveryCluster(3));
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string file = c.BoltFile(0, 0);
+  std::string processed = Lines(0, 300);
+  Append(file, processed);
+  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
+  std::string unprocessed = Lines(300, 500);
+  Append(file, unprocessed + "GET /cut-in-the-middle-of-a-rec");  // the bolt died mid-write
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(1));
+  LetHeartbeatsPass(c, 0);
+
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  HookRun run = runs[0];
+  BOOST_TEST(run.agent != 0, "the hook ran on the dead bolt's own host although others could");
+  BOOST_TEST(run.input == unprocessed, "the hook got " << run.input.size() << " bytes, expected " << unprocessed.size());
+  uint64_t from = processed.size(), to = processed.size() + unprocessed.size();
+  BOOST_TEST(run.env["TAILSAFE_BOLT"] == "bolt-1");
+  BOOST_TEST(run.env["TAILSAFE_ORIGIN"] == "h1");
+  BOOST_TEST(run.env["TAILSAFE_GENERATION"] == "1");
+  BOOST_TEST(run.env["TAILSAFE_FROM"] == std::to_string(from));
+  BOOST_TEST(run.env["TAILSAFE_TO"] == std::to_string(to));
+  BOOST_TEST(run.env["TAILSAFE_EPOCH"] == std::to_string(rec.value("epoch", uint64_t{0})));
+  BOOST_TEST(run.env["TAILSAFE_RECOVERY"] == "1");
+  BOOST_TEST(run.unexpected.empty(), "the hook's environment leaked: " << run.unexpected.front());
+
+  BOOST_TEST(rec.value("origin", "") == "h1");
+  BOOST_TEST(rec.value("agent", "") == c.AgentId(run.agent));
+  BOOST_TEST(rec.value("from", uint64_t{0}) == from);
+  BOOST_TEST(rec.value("to", uint64_t{0}) == FileSize(file), "the range asked covers the cut record too");
+  BOOST_TEST(rec.value("delivered_to", uint64_t{0}) == to);
+  BOOST_TEST(rec.value("cause", "") == "process died");
+  BOOST_TEST(Ls(c, "/recoveries") == "1\n");
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().ok());
+}
+
+// A failing hook is tried again with backoff; one that keeps failing ends "failed", with the error.
+BOOST_AUTO_TEST_CASE(failing_hook_is_retried_then_shown_failed) {
+  ClusterOptions o = RecoveryCluster(2);
+  o.hook_args = {"--fail", "1"};  // the first run of each recovery fails
+  o.hook_attempts = 2;
+  o.hook_retry_ms = 20;
+  TestCluster c("rec-retry", o);
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  Append(c.BoltFile(0, 0), Lines(0, 50));
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(1));
+  BOOST_TEST(rec.value("attempts", 0) == 2, rec.dump());
+  BOOST_TEST(HookRuns(c).size() == 2u);
+  BOOST_TEST(c.StopAll().ok());
+
+  // Now a hook that always fails: two attempts, then "failed" with the reason.
+  ClusterOptions o2 = o;
+  o2.hook_args = {"--fail", "99"};
+  TestCluster c2("rec-fail", o2);
+  BOOST_REQUIRE(c2.StartCoordinator().ok());
+  BOOST_REQUIRE(c2.StartAll().ok());
+  Child bolt2 = StartBolt(c2, 0);
+  Append(c2.BoltFile(0, 0), Lines(0, 50));
+  bolt2.Signal(SIGKILL);
+  bolt2.Wait();
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c2, "/recoveries/1", [](const auto& d) { return StateIs(d, "failed"); }, 20, &rec),
+                        rec.dump() << c2.CoordinatorLogTail() << c2.LogTail(1));
+  BOOST_TEST(rec.value("attempts", 0) == 2, rec.dump());
+  BOOST_TEST(rec.value("error", "") == "exited with status 1", rec.dump());
+  LetHeartbeatsPass(c2, 0);
+  BOOST_TEST(HookRuns(c2).size() == 2u, "a failed recovery is not retried forever");
+  BOOST_TEST(c2.StopAll().ok());
+}
+
+// Acceptance 2: the whole host dies; a survivor recovers what the survivors hold; when the host
+// comes back with bytes that never left it, a follow-up range covers exactly those.
+BOOST_AUTO_TEST_CASE(host_death_then_return_recovers_the_unshipped_bytes_in_a_follow_up) {
+  TestCluster c("rec-host", RecoveryCluster(3));
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string file = c.BoltFile(0, 0);
+  std::string processed = Lines(0, 100), shipped = Lines(100, 400), unshipped = Lines(400, 450);
+  Append(file, processed);
+  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
+  Append(file, shipped);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  nlohmann::json doc;
+  // The checkpoint has reached the coordinator (a survivor would also know it from the stream).
+  BOOST_REQUIRE(WaitDoc(c, "/bolts/h1/bolt-1", [&](const auto& d) {
+    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
+  }, 10, &doc));
+
+  // The host dies: its agent and its bolt at once. Then bytes that never left it appear.
+  c.Kill(0, SIGKILL);
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  uint64_t killed_ns = UnixNs();
+  Append(file, unshipped);
+
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  BOOST_TEST(runs[0].agent != 0);
+  BOOST_TEST(runs[0].input == shipped);
+  BOOST_TEST(rec.value("cause", "") == "host died");
+  uint64_t started_ns = std::stoull(runs[0].env["START_UNIX_NS"]);
+  BOOST_TEST_MESSAGE("host death to hook start: " << (started_ns - killed_ns) / 1000000 << " ms (host_timeout_ms 1000)");
+
+  // The host returns: its agent ships the unshipped bytes; a follow-up range recovers them.
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/2", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(0));
+  runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 2u);
+  HookRun follow = runs[0].env["TAILSAFE_RECOVERY"] == "2" ? runs[0] : runs[1];
+  BOOST_TEST(follow.input == unshipped);
+  BOOST_TEST(follow.env["TAILSAFE_FROM"] == std::to_string(processed.size() + shipped.size()));
+  BOOST_TEST(rec.value("cause", "") == "process died");
+  LetHeartbeatsPass(c, 0);
+  BOOST_TEST(Ls(c, "/recoveries") == "1\n2\n");
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().ok());
+}
+
+// Acceptance 3: kill -9 of the coordinator during a recovery, then of the elected agent during
+// its hook. The range ends recovered once by the record, under a higher epoch.
+BOOST_AUTO_TEST_CASE(coordinator_and_elected_agent_killed_during_the_hook) {
+  ClusterOptions o = RecoveryCluster(3);
+  o.hook_args = {"--hold", "RELEASE"};
+  TestCluster c("rec-fence", o);
+  // ts-hook waits for this file before it finishes.
+  std::string release = c.root() + "/release";
+  {
+    // Rewrite the placeholder now that the root is known.
+    for (int i = 0; i < c.size(); ++i) {
+      std::string text = ReadAll(c.ConfigPath(i));
+      text.replace(text.find("RELEASE"), 7, release);
+      std::ofstream(c.ConfigPath(i)) << text;
+    }
+  }
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string tail = Lines(0, 200);
+  Append(c.BoltFile(0, 0), tail);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  int first = rec.value("agent", "") == "h2" ? 1 : 2;
+  uint64_t first_epoch = rec.value("epoch", uint64_t{0});
+  BOOST_REQUIRE(rec.value("agent", "") != "h1");
+
+  // The coordinator dies mid-recovery and comes back: it neither forgets nor repeats it.
+  c.KillCoordinator(SIGKILL);
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(WaitDoc(c, "/recoveries/1", [&](const auto& d) {
+    return d.value("epoch", uint64_t{0}) == first_epoch && d.value("agent", "") == c.AgentId(first);
+  }, 10, &rec));
+
+  // The elected agent dies during its hook: after host_timeout_ms the range is reassigned under
+  // a higher epoch, to the other survivor.
+  c.Kill(first, SIGKILL);
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [&](const auto& d) {
+    return d.value("epoch", uint64_t{0}) > first_epoch && d.value("agent", "") != c.AgentId(first);
+  }, 20, &rec), rec.dump() << c.CoordinatorLogTail());
+  std::string second = rec.value("agent", "");
+  BOOST_TEST(second != "h1", "another survivor is preferred to the bolt's own host");
+  WriteAtomically(release, "");
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  BOOST_TEST(rec.value("agent", "") == second);
+  BOOST_TEST(rec["assignments"].size() == 2u, rec.dump());
+  BOOST_TEST(rec["assignments"][0].value("epoch", 0) < rec["assignments"][1].value("epoch", 0));
+  LetHeartbeatsPass(c, 0);
+  BOOST_TEST(Ls(c, "/recoveries") == "1\n", "the range was recorded once");
+  // The dead agent's orphaned hook may have finished too (hooks run at least once); what
+  // counts is the record, which holds the second epoch.
+  for (const HookRun& r : HookRuns(c)) BOOST_TEST(r.input == tail, r.name);
+  for (int i = 0; i < c.size(); ++i) {
+    if (i != first) BOOST_TEST(c.Stop(i).ok());
+  }
+  BOOST_TEST(c.StopCoordinator().ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
