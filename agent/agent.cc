@@ -335,6 +335,21 @@ void Agent::Shutdown(const char* why) {
   kick_.Reset();
 }
 
+Agent::Lag Agent::LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) const {
+  Lag lag;
+  uint64_t oldest = 0;
+  for (const auto& g : src.generations()) {
+    if (g->state == GenState::kLost || g->state == GenState::kReleased) continue;
+    uint64_t end = g->state == GenState::kSealed ? g->final_size : g->size;
+    uint64_t a = std::min(link.Acked(*g), end);
+    lag.bytes += end - a;
+    uint64_t t = g->FirstUnackedNs(a);
+    if (t != 0 && (oldest == 0 || t < oldest)) oldest = t;
+  }
+  if (oldest != 0 && lag.bytes != 0) lag.seconds = static_cast<double>(now - oldest) / 1e9;
+  return lag;
+}
+
 nlohmann::json Agent::BoltsJson() const {
   using nlohmann::json;
   json out = json::array();
@@ -369,6 +384,16 @@ nlohmann::json Agent::BoltsJson() const {
       gens.push_back({{"gen", g->gen}, {"size", g->state == GenState::kSealed ? g->final_size : g->size}});
     }
     b["gens"] = std::move(gens);
+    // The worst peer's lag, for `tailsafectl check` through the coordinator.
+    Lag worst;
+    uint64_t now = NowNs();
+    for (const auto& link : links_) {
+      Lag l = LagTo(*src, *link, now);
+      worst.bytes = std::max(worst.bytes, l.bytes);
+      worst.seconds = std::max(worst.seconds, l.seconds);
+    }
+    b["lag_bytes"] = worst.bytes;
+    b["lag_seconds"] = worst.seconds;
     out.push_back(std::move(b));
   }
   return out;
@@ -477,26 +502,20 @@ std::string Agent::StatusJson() const {
     b["generations"] = gens;
     json peers = json::array();
     for (const auto& link : links_) {
-      uint64_t lag_bytes = 0, oldest = 0, shipped = 0, acked = 0;
+      uint64_t shipped = 0, acked = 0;
       for (const auto& g : src->generations()) {
-        if (g->state == GenState::kLost || g->state == GenState::kReleased) continue;
-        uint64_t end = g->state == GenState::kSealed ? g->final_size : g->size;
-        uint64_t a = std::min(link->Acked(*g), end);
+        if (g->state != GenState::kActive) continue;
+        acked = std::min(link->Acked(*g), g->size);
         const PeerLink::Cursor* c = link->CursorOf(*g);
-        lag_bytes += end - a;
-        uint64_t t = g->FirstUnackedNs(a);
-        if (t != 0 && (oldest == 0 || t < oldest)) oldest = t;
-        if (g->state == GenState::kActive) {
-          shipped = c ? c->sent : a;
-          acked = a;
-        }
+        shipped = c ? c->sent : acked;
       }
+      Lag lag = LagTo(*src, *link, now);
       peers.push_back({{"peer", link->peer().id},
                        {"connected", link->connected()},
                        {"shipped", shipped},
                        {"acked", acked},
-                       {"lag_bytes", lag_bytes},
-                       {"lag_seconds", oldest == 0 || lag_bytes == 0 ? 0.0 : static_cast<double>(now - oldest) / 1e9}});
+                       {"lag_bytes", lag.bytes},
+                       {"lag_seconds", lag.seconds}});
     }
     b["peers"] = peers;
     bolts.push_back(b);

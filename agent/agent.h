@@ -79,6 +79,11 @@ class Agent {
   std::vector<PeerAckRow> initial_acks_;     // from state.db, for links added later
   std::map<std::string, std::string> member_addresses_;  // id -> "HOST:PORT", as remembered
   std::vector<MemberRow> pending_members_;   // to record with the next commit
+  struct Lag {
+    uint64_t bytes = 0;     // not yet acknowledged
+    double seconds = 0;     // since the oldest of them was seen
+  };
+  Lag LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) const;
   nlohmann::json BoltsJson() const;  // bolts' process, checkpoint and generations
   nlohmann::json HeartbeatJson() const;  // BoltsJson plus what this agent holds of its peers
   // What this agent holds of (origin, bolt, gen): its own file, or its replica.

@@ -97,7 +97,7 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   std::string type = (*msg)["type"].get<std::string>();
   if (type == "register") return OnRegister(conn, *msg);
   if (type == "heartbeat") return OnHeartbeat(conn, *msg);
-  if (type == "ls" || type == "get") return OnRead(conn, *msg);
+  if (type == "ls" || type == "get" || type == "dump") return OnRead(conn, *msg);
   if (type == "recovery") return OnRecoveryReport(conn, *msg);
   return Status::Error("unknown message type '" + type.substr(0, 64) + "'");
 }
@@ -222,23 +222,50 @@ Status Coordinator::OnRead(FramedConn* conn, const json& msg) {
     }
     return Status::Ok();
   }
+  if (type == "dump") {
+    json docs = json::object();
+    CollectDocs(path, &docs);
+    conn->Send(ControlFrame({{"type", "documents"}, {"path", path}, {"documents", docs}}));
+    return Status::Ok();
+  }
   auto doc = store_->Get(path);
   if (!doc) {
     std::string hint = store_->Children(path).empty() ? "" : " (it has children: use ls)";
     conn->Send(ControlFrame({{"type", "error"}, {"message", "no document at " + path + hint}}));
     return Status::Ok();
   }
-  json value = json::parse(*doc, nullptr, false);
-  if (path.rfind("/agents/", 0) == 0 && value.is_object()) {
+  conn->Send(ControlFrame({{"type", "document"}, {"path", path}, {"value", LiveDoc(path, *doc)}}));
+  return Status::Ok();
+}
+
+void Coordinator::CollectDocs(const std::string& path, json* out) const {
+  if (auto doc = store_->Get(path)) (*out)[path] = LiveDoc(path, *doc);
+  for (const std::string& child : store_->Children(path)) CollectDocs(path == "/" ? "/" + child : path + "/" + child, out);
+}
+
+json Coordinator::LiveDoc(const std::string& path, const std::string& stored) const {
+  json value = json::parse(stored, nullptr, false);
+  if (!value.is_object()) return value;
+  if (path.rfind("/agents/", 0) == 0) {
     // Live facts, not stored: how long ago the agent was last heard from.
     auto it = agents_.find(path.substr(8));
     if (it != agents_.end() && it->second.alive) {
       value["last_heard_ms_ago"] = (NowNs() - it->second.last_heard_ns) / 1000000;
       value["connected"] = it->second.conn != nullptr;
     }
+  } else if (path.rfind("/bolts/", 0) == 0) {
+    // The replication lag the origin reported last (changes every heartbeat: not stored).
+    std::string rest = path.substr(7);
+    auto slash = rest.find('/');
+    if (slash != std::string::npos) {
+      auto it = agents_.find(rest.substr(0, slash));
+      if (it != agents_.end() && it->second.alive) {
+        auto lag = it->second.bolt_lag.find(rest.substr(slash + 1));
+        if (lag != it->second.bolt_lag.end()) value.update(lag->second);
+      }
+    }
   }
-  conn->Send(ControlFrame({{"type", "document"}, {"path", path}, {"value", value}}));
-  return Status::Ok();
+  return value;
 }
 
 void Coordinator::OnClose(FramedConn* conn, const std::string& why) {

@@ -70,6 +70,7 @@ class Coordinator {
     std::map<std::string, std::map<uint64_t, uint64_t>> bolt_ends;  // its bolts: gen -> size
     std::map<GenKey, uint64_t> coverage;          // peers' generations: durable bytes held
     std::map<BoltKey, TailCheckpoint> checkpoints;  // peers' bolts: newest checkpoint seen
+    std::map<std::string, nlohmann::json> bolt_lag;  // its bolts: {lag_bytes, lag_seconds}
   };
   struct Recovery {
     uint64_t id = 0;
@@ -93,6 +94,9 @@ class Coordinator {
   Status OnRegister(FramedConn* conn, const nlohmann::json& msg);
   Status OnHeartbeat(FramedConn* conn, const nlohmann::json& msg);
   Status OnRead(FramedConn* conn, const nlohmann::json& msg);
+  // A stored document plus the live facts kept in memory (last heard, lag).
+  nlohmann::json LiveDoc(const std::string& path, const std::string& stored) const;
+  void CollectDocs(const std::string& path, nlohmann::json* out) const;
   void OnClose(FramedConn* conn, const std::string& why);
   void CheckSilence();
   Status DeclareDead(Agent& a, uint64_t silent_ms);

@@ -140,8 +140,14 @@ void Coordinator::ReadReports(Agent& a, const json& msg) {
   }
   a.reported = true;
   a.bolt_ends.clear();
+  a.bolt_lag.clear();
   for (const json* b : bolts) {
     std::string name = b->value("name", "");
+    json lag = json::object();
+    for (const char* k : {"lag_bytes", "lag_seconds"}) {
+      if (b->contains(k) && (*b)[k].is_number()) lag[k] = (*b)[k];
+    }
+    a.bolt_lag[name] = lag;
     auto gens = b->find("gens");
     auto& ends = a.bolt_ends[name];
     if (gens == b->end() || !gens->is_array()) continue;

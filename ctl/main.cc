@@ -1,9 +1,15 @@
-// tailsafectl: inspect a tailsafe agent. See tailsafectl(1).
+// tailsafectl: inspect and control tailsafe. See tailsafectl(1).
 //
-//   tailsafectl [-c FILE] status [--json] [--socket PATH]
+//   tailsafectl [-c FILE] status [--json] [--socket PATH | --cluster] [--coordinator HOST:PORT]
+//   tailsafectl [-c FILE] ls|get PATH [--json] [--coordinator HOST:PORT]
+//   tailsafectl [-c FILE] watch PATH [--json] [--interval-ms N] [--count N]
+//   tailsafectl [-c FILE] check [--lag-warn BYTES] [--lag-crit BYTES]
+//   tailsafectl [-c FILE] checkpoint BOLT OFFSET
 //
-// Exit status: 0 success, 1 the agent could not be reached or answered an error, 2 usage or
-// configuration error.
+// `status` shows the whole cluster (from the coordinator) when one is configured or given, the
+// local agent otherwise (or with --socket). Exit status: 0 success, 1 the agent or coordinator
+// could not be reached or answered an error, 2 usage or configuration error; `check` follows
+// the monitoring-plugins convention instead (ctl/cluster_commands.h).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -13,6 +19,7 @@
 #include "common/config.h"
 #include "common/control_client.h"
 #include "common/coord_client.h"
+#include "ctl/cluster_commands.h"
 
 using namespace tailsafe;
 using nlohmann::json;
@@ -138,23 +145,27 @@ int RunCheckpoint(const std::string& config_path, const std::string& bolt, const
   return 2;
 }
 
+// The coordinator's address: --coordinator, else [cluster] coordinator. An error (printed) if
+// neither; `quiet` leaves it unprinted.
+Result<std::string> CoordinatorAddress(const std::string& config_path, const std::string& coordinator) {
+  if (!coordinator.empty()) return coordinator;
+  Result<Config> config = LoadConfig(config_path);
+  if (!config) return config.status();
+  if (config->cluster.coordinator.empty()) {
+    return Status::Error(config_path + " sets no [cluster] coordinator; give --coordinator HOST:PORT");
+  }
+  return config->cluster.coordinator;
+}
+
 // `tailsafectl ls|get PATH`: reads the coordinator's namespace.
 int RunRead(const std::string& config_path, const std::string& coordinator, const std::string& type,
             const std::string& path, bool as_json, int timeout_ms) {
-  std::string address = coordinator;
-  if (address.empty()) {
-    Result<Config> config = LoadConfig(config_path);
-    if (!config) {
-      fprintf(stderr, "tailsafectl: %s\n", config.status().message().c_str());
-      return 2;
-    }
-    address = config->cluster.coordinator;
-    if (address.empty()) {
-      fprintf(stderr, "tailsafectl: %s sets no [cluster] coordinator; give --coordinator HOST:PORT\n",
-              config_path.c_str());
-      return 2;
-    }
+  Result<std::string> resolved = CoordinatorAddress(config_path, coordinator);
+  if (!resolved) {
+    fprintf(stderr, "tailsafectl: %s\n", resolved.status().message().c_str());
+    return 2;
   }
+  std::string address = *resolved;
   Result<json> reply = CoordinatorRequest(address, {{"type", type}, {"path", path}}, timeout_ms);
   if (!reply) {
     fprintf(stderr, "tailsafectl: %s\n", reply.status().message().c_str());
@@ -192,19 +203,43 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   app.set_version_flag("--version", "tailsafectl 0.1");
 
-  auto* status = app.add_subcommand("status", "show the local agent's bolts, peers, lags and replicas");
-  bool as_json = false;
-  std::string socket_path;
+  auto* status = app.add_subcommand(
+      "status", "show the cluster (agents, bolts, lags, recoveries) or the local agent (bolts, peers, replicas)");
+  bool as_json = false, cluster = false, local = false;
+  std::string socket_path, coordinator;
   int timeout_ms = 5000;
   status->add_flag("--json", as_json, "print the status document as JSON");
+  status->add_flag("--cluster", cluster, "the whole cluster, from the coordinator (the default when one is configured)");
+  status->add_flag("--local", local, "the local agent, from its control socket");
   status->add_option("--socket", socket_path, "the agent's control socket (default: from the configuration)");
-  status->add_option("--timeout-ms", timeout_ms, "how long to wait for the agent")->check(CLI::Range(1, 600000));
+  status->add_option("--coordinator", coordinator, "HOST:PORT (default: [cluster] coordinator)");
+  status->add_option("--timeout-ms", timeout_ms, "how long to wait")->check(CLI::Range(1, 600000));
+
+  auto* check = app.add_subcommand("check", "health check with monitoring-plugins exit codes and perfdata");
+  CheckThresholds thresholds;
+  check->add_option("--lag-warn", thresholds.lag_warn_bytes, "WARNING when a bolt's replication lag reaches BYTES")
+      ->capture_default_str();
+  check->add_option("--lag-crit", thresholds.lag_crit_bytes, "CRITICAL when a bolt's replication lag reaches BYTES")
+      ->capture_default_str();
+  check->add_option("--coordinator", coordinator, "HOST:PORT (default: [cluster] coordinator)");
+  check->add_option("--timeout-ms", timeout_ms, "how long to wait for the coordinator")->check(CLI::Range(1, 600000));
+
+  auto* watch = app.add_subcommand("watch", "print the documents at or below a namespace path as they change");
+  std::string watch_path;
+  bool watch_json = false;
+  int interval_ms = 500, count = 0;
+  watch->add_option("PATH", watch_path, "a path such as /, /recoveries, /bolts/ORIGIN")->required();
+  watch->add_flag("--json", watch_json, "one JSON object per line");
+  watch->add_option("--interval-ms", interval_ms, "how often to look")->check(CLI::Range(10, 3600000))->capture_default_str();
+  watch->add_option("--count", count, "stop after this many changes (0: never)")->check(CLI::Range(0, 1000000));
+  watch->add_option("--coordinator", coordinator, "HOST:PORT (default: [cluster] coordinator)");
+  watch->add_option("--timeout-ms", timeout_ms, "how long to wait for the coordinator")->check(CLI::Range(1, 600000));
 
   auto* checkpoint = app.add_subcommand("checkpoint", "write a bolt's checkpoint file (atomically), as the bolt would");
   std::string ckpt_bolt, ckpt_offset;
   checkpoint->add_option("BOLT", ckpt_bolt, "the bolt's name, from the configuration")->required();
   checkpoint->add_option("OFFSET", ckpt_offset, "byte offset in the bolt's current file processed so far")->required();
-  std::string read_path, coordinator;
+  std::string read_path;
   bool read_json = false;
   CLI::App* reads[2];
   int i = 0;
@@ -223,6 +258,41 @@ int main(int argc, char** argv) {
     if (sub->parsed()) return RunRead(config_path, coordinator, sub->get_name(), read_path, read_json, timeout_ms);
   }
   if (checkpoint->parsed()) return RunCheckpoint(config_path, ckpt_bolt, ckpt_offset);
+  if (check->parsed()) {
+    if (thresholds.lag_warn_bytes > thresholds.lag_crit_bytes) {
+      printf("TAILSAFE UNKNOWN - --lag-warn %llu is above --lag-crit %llu\n",
+             static_cast<unsigned long long>(thresholds.lag_warn_bytes),
+             static_cast<unsigned long long>(thresholds.lag_crit_bytes));
+      return 3;
+    }
+    Result<std::string> address = CoordinatorAddress(config_path, coordinator);
+    if (!address) {
+      printf("TAILSAFE UNKNOWN - %s\n", address.status().message().c_str());
+      return 3;
+    }
+    return RunCheck(*address, thresholds, timeout_ms);
+  }
+  if (watch->parsed()) {
+    Result<std::string> address = CoordinatorAddress(config_path, coordinator);
+    if (!address) {
+      fprintf(stderr, "tailsafectl: %s\n", address.status().message().c_str());
+      return 2;
+    }
+    return RunWatch(*address, watch_path, watch_json, interval_ms, count, timeout_ms);
+  }
+  if (cluster && (local || !socket_path.empty())) {
+    fprintf(stderr, "tailsafectl: status: --cluster cannot be combined with --local or --socket\n");
+    return 2;
+  }
+  if (!local && socket_path.empty()) {
+    // The cluster's view when a coordinator is known; the local agent's otherwise.
+    Result<std::string> address = CoordinatorAddress(config_path, coordinator);
+    if (address) return RunClusterStatus(*address, as_json, timeout_ms);
+    if (cluster) {
+      fprintf(stderr, "tailsafectl: %s\n", address.status().message().c_str());
+      return 2;
+    }
+  }
 
   if (socket_path.empty()) {
     Result<Config> config = LoadConfig(config_path);

@@ -5,8 +5,11 @@
 
 #include <sys/wait.h>
 
+#include <signal.h>
+
 #include <cstdio>
 #include <fstream>
+#include <regex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +26,29 @@ using Run = CommandResult;
 Run Exec(const std::string& cmd) { return RunCommand(cmd); }
 
 bool Contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// One line of monitoring-plugins output: "SERVICE STATE - text | 'label'=value[UOM];warn;crit;min;max ..."
+bool IsPluginOutput(const std::string& out, const std::string& state) {
+  static const std::regex line(
+      R"(TAILSAFE (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+( \| ('[a-z_]+'=[0-9.]+(B|s|%)?;[0-9.]*;[0-9.]*;[0-9.]*;[0-9.]* ?)+)?\n)");
+  std::smatch m;
+  return std::regex_match(out, m, line) && m[1] == state;
+}
+
+template <typename Pred>
+bool WaitDoc(TestCluster& c, const std::string& path, Pred pred, double seconds, nlohmann::json* last) {
+  return WaitUntil([&] {
+    auto d = c.CoordinatorGet(path);
+    if (!d.ok()) return false;
+    *last = *d;
+    return pred(*last);
+  }, seconds);
+}
 
 }  // namespace
 
@@ -201,6 +227,97 @@ BOOST_AUTO_TEST_CASE(checkpoint_travels_to_the_peer_and_survives_its_restart) {
   ck = peer_checkpoint();
   BOOST_TEST((ck.is_object() && ck["offset"] == 7000), ck.dump());
   BOOST_TEST(c.Stop(1).ok());
+}
+
+// Acceptance 6: `tailsafectl check` exits 0 when healthy, 1 above the lag warning threshold,
+// 2 with a failed recovery or a dead agent, 3 without a coordinator; its output parses as
+// monitoring-plugins output. Also: watch and the cluster-wide status.
+BOOST_AUTO_TEST_CASE(check_follows_monitoring_plugins_and_watch_sees_recoveries) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.coordinator = true;
+  opt.pid_files = true;
+  opt.hooks = true;
+  opt.hook_args = {"--fail", "99"};
+  opt.hook_attempts = 1;
+  TestCluster c("cli-check", opt);
+  {
+    // h1 also ships to a peer that never answers, so its lag grows and stays.
+    std::string text = ReadAll(c.ConfigPath(0));
+    text.replace(text.find("peers = ["), 9, "peers = [\"ghost@127.0.0.1:9\", ");
+    std::ofstream(c.ConfigPath(0)) << text;
+  }
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  nlohmann::json doc;
+  BOOST_REQUIRE(WaitDoc(c, "/bolts/h2/bolt-1", [](const auto& d) { return d.contains("lag_bytes"); }, 10, &doc));
+  std::string check = BinDir() + "/tailsafectl -c " + c.ConfigPath(0) + " check";
+  Run ok = Exec(check);
+  BOOST_TEST(ok.code == 0, ok.out);
+  BOOST_TEST(IsPluginOutput(ok.out, "OK"), ok.out);
+
+  std::ofstream(c.BoltFile(0, 0), std::ios::app) << std::string(999, 'x') << "\n";
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/bolts/h1/bolt-1", [](const auto& d) { return d.value("lag_bytes", 0) >= 1000; },
+                                10, &doc), doc.dump());
+  Run warn = Exec(check + " --lag-warn 500 --lag-crit 100000");
+  BOOST_TEST(warn.code == 1, warn.out);
+  BOOST_TEST(IsPluginOutput(warn.out, "WARNING"), warn.out);
+  BOOST_TEST(Contains(warn.out, "lag 1000 B on h1/bolt-1 (warning at 500 B)"), warn.out);
+  BOOST_TEST(Contains(warn.out, "'lag_bytes'=1000B;500;100000;0;"), warn.out);
+  Run crit = Exec(check + " --lag-warn 500 --lag-crit 800");
+  BOOST_TEST(crit.code == 2, crit.out);
+  BOOST_TEST(IsPluginOutput(crit.out, "CRITICAL"), crit.out);
+  Run bad = Exec(check + " --lag-warn 5 --lag-crit 1");
+  BOOST_TEST(bad.code == 3, bad.out);
+  BOOST_TEST(IsPluginOutput(bad.out, "UNKNOWN"), bad.out);
+
+  // A recovery whose hook fails: watch sees it come and end; check says CRITICAL.
+  auto watch = Child::Spawn({BinDir() + "/tailsafectl", "-c", c.ConfigPath(0), "watch", "/recoveries", "--interval-ms",
+                             "20", "--count", "1"},
+                            c.root() + "/watch.out");
+  BOOST_REQUIRE(watch.ok());
+  BOOST_REQUIRE(WaitUntil([&] { return Contains(ReadAll(c.root() + "/watch.out"), "watching /recoveries: 0 documents"); }, 10));
+  auto bolt = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt.log");
+  BOOST_REQUIRE(bolt.ok());
+  std::ofstream(c.PidFile(0, 0)) << bolt->pid() << "\n";
+  BOOST_REQUIRE(WaitDoc(c, "/bolts/h1/bolt-1", [](const auto& d) {
+    return d.contains("process") && d["process"].value("state", "") == "running";
+  }, 10, &doc));
+  bolt->Signal(SIGKILL);
+  bolt->Wait();
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return d.value("state", "") == "failed"; }, 20,
+                                &doc), doc.dump() << c.CoordinatorLogTail());
+  BOOST_TEST(WaitUntil([&] { return !watch->running(); }, 20));
+  std::string watched = ReadAll(c.root() + "/watch.out");
+  BOOST_TEST(Contains(watched, " added /recoveries/1 {"), watched);
+  Run failed = Exec(check);
+  BOOST_TEST(failed.code == 2, failed.out);
+  BOOST_TEST(IsPluginOutput(failed.out, "CRITICAL"), failed.out);
+  BOOST_TEST(Contains(failed.out, "recovery 1 of h1/bolt-1 failed: exited with status 1"), failed.out);
+  BOOST_TEST(Contains(failed.out, "'recoveries_failed'=1;;1;0;"), failed.out);
+
+  Run status = Exec(BinDir() + "/tailsafectl -c " + c.ConfigPath(0) + " status");
+  BOOST_TEST(status.code == 0, status.out);
+  for (const char* want : {"AGENT", "h2", "alive", "h1/bolt-1", "dead", "RECOVERY", "failed", "exited with status 1"}) {
+    BOOST_TEST(Contains(status.out, want), want << " not in:\n" << status.out);
+  }
+  Run local = Exec(BinDir() + "/tailsafectl -c " + c.ConfigPath(0) + " status --local --json");
+  BOOST_TEST(local.code == 0, local.out);
+  BOOST_TEST(Contains(local.out, "\"recoveries\""), local.out);
+
+  // A dead agent is CRITICAL too.
+  c.Kill(1, SIGKILL);
+  BOOST_REQUIRE(WaitDoc(c, "/agents/h2", [](const auto& d) { return !d.value("alive", true); }, 10, &doc));
+  Run dead = Exec(check);
+  BOOST_TEST(dead.code == 2, dead.out);
+  BOOST_TEST(Contains(dead.out, "agent h2 is dead"), dead.out);
+  BOOST_TEST(Contains(dead.out, "'agents_dead'=1;;1;0;"), dead.out);
+
+  // No coordinator: UNKNOWN.
+  BOOST_TEST(c.StopCoordinator().ok());
+  Run unknown = Exec(check + " --timeout-ms 500");
+  BOOST_TEST(unknown.code == 3, unknown.out);
+  BOOST_TEST(IsPluginOutput(unknown.out, "UNKNOWN"), unknown.out);
+  BOOST_TEST(c.Stop(0).ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,258 @@
+#include "ctl/cluster_commands.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/coord_client.h"
+
+namespace tailsafe {
+
+using nlohmann::json;
+
+namespace {
+
+template <typename T>
+T Get(const json& j, const char* key, T fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
+std::string Bytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+// Every document at or below `path`: {path: document}.
+Result<json> Dump(const std::string& address, const std::string& path, int timeout_ms) {
+  Result<json> reply = CoordinatorRequest(address, {{"type", "dump"}, {"path", path}}, timeout_ms);
+  if (!reply) return reply.status();
+  std::string type = Get<std::string>(*reply, "type", "");
+  if (type == "error") return Status::Error(Get<std::string>(*reply, "message", "?"));
+  if (type != "documents" || !reply->contains("documents") || !(*reply)["documents"].is_object()) {
+    return Status::Error("unexpected reply '" + type + "' from the coordinator");
+  }
+  return (*reply)["documents"];
+}
+
+// Splits "/PREFIX/A/B" documents of a dump into those under PREFIX.
+std::vector<std::pair<std::string, const json*>> Under(const json& docs, const std::string& prefix) {
+  std::vector<std::pair<std::string, const json*>> out;
+  for (auto it = docs.begin(); it != docs.end(); ++it) {
+    if (it.key().rfind(prefix, 0) == 0) out.emplace_back(it.key().substr(prefix.size()), &it.value());
+  }
+  return out;
+}
+
+std::string IsoNow() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  ::gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  return buf;
+}
+
+}  // namespace
+
+int RunCheck(const std::string& address, const CheckThresholds& t, int timeout_ms) {
+  Result<json> docs = Dump(address, "/", timeout_ms);
+  if (!docs) {
+    printf("TAILSAFE UNKNOWN - %s\n", docs.status().message().c_str());
+    return 3;
+  }
+  std::vector<std::string> critical, warning;
+  int alive = 0, dead = 0;
+  for (const auto& [id, d] : Under(*docs, "/agents/")) {
+    if (Get<bool>(*d, "alive", false)) {
+      ++alive;
+    } else {
+      ++dead;
+      critical.push_back("agent " + id + " is dead");
+    }
+  }
+  uint64_t worst_lag = 0;
+  std::string worst_bolt;
+  int bolts = 0;
+  for (const auto& [name, d] : Under(*docs, "/bolts/")) {
+    ++bolts;
+    uint64_t lag = Get<uint64_t>(*d, "lag_bytes", 0);
+    if (lag > worst_lag || worst_bolt.empty()) {
+      worst_lag = lag;
+      worst_bolt = name;
+    }
+  }
+  if (worst_lag >= t.lag_crit_bytes) {
+    critical.push_back("lag " + Bytes(worst_lag) + " on " + worst_bolt + " (critical at " + Bytes(t.lag_crit_bytes) + ")");
+  } else if (worst_lag >= t.lag_warn_bytes) {
+    warning.push_back("lag " + Bytes(worst_lag) + " on " + worst_bolt + " (warning at " + Bytes(t.lag_warn_bytes) + ")");
+  }
+  int failed = 0, unfinished = 0, recovered = 0;
+  for (const auto& [id, d] : Under(*docs, "/recoveries/")) {
+    std::string state = Get<std::string>(*d, "state", "");
+    if (state == "failed") {
+      ++failed;
+      critical.push_back("recovery " + id + " of " + Get<std::string>(*d, "origin", "?") + "/" +
+                         Get<std::string>(*d, "bolt", "?") + " failed: " + Get<std::string>(*d, "error", "?"));
+    } else if (state == "recovered") {
+      ++recovered;
+    } else {
+      ++unfinished;
+    }
+  }
+  int code = !critical.empty() ? 2 : !warning.empty() ? 1 : 0;
+  const char* names[] = {"OK", "WARNING", "CRITICAL"};
+  std::string summary;
+  for (const auto* list : {&critical, &warning}) {
+    for (const std::string& s : *list) summary += (summary.empty() ? "" : "; ") + s;
+  }
+  if (summary.empty()) {
+    summary = std::to_string(alive) + " agents alive, " + std::to_string(bolts) + " bolts, " +
+              std::to_string(recovered) + " recoveries done, " + std::to_string(unfinished) + " under way";
+  }
+  // Perfdata: 'label'=value[UOM];warn;crit;min;max
+  printf("TAILSAFE %s - %s | 'agents_alive'=%d;;;0; 'agents_dead'=%d;;1;0; 'lag_bytes'=%lluB;%llu;%llu;0; "
+         "'recoveries_failed'=%d;;1;0; 'recoveries_unfinished'=%d;;;0;\n",
+         names[code], summary.c_str(), alive, dead, static_cast<unsigned long long>(worst_lag),
+         static_cast<unsigned long long>(t.lag_warn_bytes), static_cast<unsigned long long>(t.lag_crit_bytes), failed,
+         unfinished);
+  return code;
+}
+
+int RunClusterStatus(const std::string& address, bool as_json, int timeout_ms) {
+  Result<json> docs = Dump(address, "/", timeout_ms);
+  if (!docs) {
+    fprintf(stderr, "tailsafectl: %s\n", docs.status().message().c_str());
+    return 1;
+  }
+  if (as_json) {
+    printf("%s\n", docs->dump(2).c_str());
+    return 0;
+  }
+  printf("cluster, from the coordinator at %s\n\n", address.c_str());
+  printf("%-16s %-6s %-22s %s\n", "AGENT", "STATE", "ADDRESS", "LAST HEARD");
+  for (const auto& [id, d] : Under(*docs, "/agents/")) {
+    bool alive = Get<bool>(*d, "alive", false);
+    std::string heard = alive ? std::to_string(Get<uint64_t>(*d, "last_heard_ms_ago", 0)) + " ms ago" : "-";
+    printf("%-16s %-6s %-22s %s\n", id.c_str(), alive ? "alive" : "DEAD", Get<std::string>(*d, "address", "?").c_str(),
+           heard.c_str());
+  }
+  printf("\n%-24s %-8s %8s %-20s %12s %8s\n", "BOLT", "PROCESS", "PID", "CHECKPOINT", "LAG", "LAG S");
+  for (const auto& [name, d] : Under(*docs, "/bolts/")) {
+    json proc = d->value("process", json::object());
+    json ck = d->value("checkpoint", json::object());
+    std::string state = Get<bool>(*d, "host_alive", true) ? Get<std::string>(proc, "state", "-") : "host-dead";
+    std::string pid = proc.contains("pid") ? std::to_string(Get<int>(proc, "pid", 0)) : "-";
+    std::string checkpoint = "-";
+    if (ck.contains("offset")) {
+      checkpoint = std::to_string(Get<uint64_t>(ck, "offset", 0));
+      if (ck.contains("gen")) checkpoint += " (gen " + std::to_string(Get<uint64_t>(ck, "gen", 0)) + ")";
+    }
+    printf("%-24s %-8s %8s %-20s %12s %8.3f\n", name.c_str(), state.c_str(), pid.c_str(), checkpoint.c_str(),
+           Bytes(Get<uint64_t>(*d, "lag_bytes", 0)).c_str(), Get<double>(*d, "lag_seconds", 0));
+  }
+  auto recs = Under(*docs, "/recoveries/");
+  std::sort(recs.begin(), recs.end(), [](const auto& a, const auto& b) {
+    return std::stoull(a.first) < std::stoull(b.first);
+  });
+  printf("\n%-8s %-24s %4s %-24s %-10s %-12s %6s %4s\n", "RECOVERY", "BOLT", "GEN", "RANGE", "STATE", "AGENT", "EPOCH",
+         "TRY");
+  for (const auto& [id, d] : recs) {
+    std::string range = "[" + std::to_string(Get<uint64_t>(*d, "from", 0)) + ", " +
+                        std::to_string(Get<uint64_t>(*d, "to", 0)) + ")";
+    printf("%-8s %-24s %4llu %-24s %-10s %-12s %6llu %4llu\n", id.c_str(),
+           (Get<std::string>(*d, "origin", "?") + "/" + Get<std::string>(*d, "bolt", "?")).c_str(),
+           Get<unsigned long long>(*d, "generation", 0), range.c_str(), Get<std::string>(*d, "state", "?").c_str(),
+           Get<std::string>(*d, "agent", "-").c_str(), Get<unsigned long long>(*d, "epoch", 0),
+           Get<unsigned long long>(*d, "attempts", 0));
+    std::string error = Get<std::string>(*d, "error", "");
+    if (!error.empty()) printf("%-8s %s\n", "", error.c_str());
+  }
+  return 0;
+}
+
+int RunWatch(const std::string& address, const std::string& path, bool as_json, int interval_ms, int count,
+             int timeout_ms) {
+  std::map<std::string, std::string> last;
+  bool first = true;
+  int changes = 0;
+  auto print = [&](const char* what, const std::string& p, const json* d) {
+    if (as_json) {
+      json line = {{"time", IsoNow()}, {"event", what}, {"path", p}};
+      if (d) line["value"] = *d;
+      printf("%s\n", line.dump().c_str());
+    } else {
+      printf("%s %s %s%s%s\n", IsoNow().c_str(), what, p.c_str(), d ? " " : "", d ? d->dump().c_str() : "");
+    }
+    fflush(stdout);
+  };
+  for (;;) {
+    Result<json> docs = Dump(address, path, timeout_ms);
+    if (!docs) {
+      fprintf(stderr, "tailsafectl: %s\n", docs.status().message().c_str());
+      return 1;
+    }
+    std::map<std::string, std::string> now;
+    if (first) {
+      if (as_json) {
+        printf("%s\n", json{{"time", IsoNow()}, {"event", "watching"}, {"path", path}, {"documents", docs->size()}}.dump().c_str());
+      } else {
+        printf("%s watching %s: %zu documents\n", IsoNow().c_str(), path.c_str(), docs->size());
+      }
+      fflush(stdout);
+    }
+    for (auto it = docs->begin(); it != docs->end(); ++it) {
+      json stable = it.value();
+      if (stable.is_object()) {  // these change on every heartbeat
+        stable.erase("last_heard_ms_ago");
+        stable.erase("lag_seconds");
+      }
+      now[it.key()] = stable.dump();
+      auto old = last.find(it.key());
+      if (first) {
+        print("now", it.key(), &stable);
+      } else if (old == last.end()) {
+        print("added", it.key(), &stable);
+        ++changes;
+      } else if (old->second != now[it.key()]) {
+        print("changed", it.key(), &stable);
+        ++changes;
+      }
+    }
+    for (const auto& [p, text] : last) {
+      if (!now.count(p)) {
+        print("removed", p, nullptr);
+        ++changes;
+      }
+    }
+    last = std::move(now);
+    first = false;
+    if (count > 0 && changes >= count) return 0;
+    ::usleep(static_cast<useconds_t>(interval_ms) * 1000);
+  }
+}
+
+}  // namespace tailsafe

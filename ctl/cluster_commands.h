@@ -1,0 +1,32 @@
+// tailsafectl's cluster-wide commands, answered from the coordinator's namespace:
+//
+//   status --cluster   agents, bolts (process, checkpoint, lag), recoveries
+//   check              a monitoring-plugins check (Nagios, Icinga, Sensu, systemd timers)
+//   watch PATH         prints the documents at or below PATH as they change
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace tailsafe {
+
+struct CheckThresholds {
+  uint64_t lag_warn_bytes = 16 << 20;
+  uint64_t lag_crit_bytes = 256 << 20;
+};
+
+// Exit codes follow the monitoring-plugins convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+// Output: one line, "TAILSAFE STATE - summary | 'label'=value[UOM];warn;crit;min;max ...".
+//   CRITICAL  an agent is dead, a recovery failed, or a bolt's lag is at least lag_crit_bytes
+//   WARNING   a bolt's lag is at least lag_warn_bytes
+//   UNKNOWN   the coordinator cannot be reached or answers nonsense
+int RunCheck(const std::string& address, const CheckThresholds& t, int timeout_ms);
+
+int RunClusterStatus(const std::string& address, bool as_json, int timeout_ms);
+
+// Polls every `interval_ms`; prints each document that appeared, changed or went away, with the
+// time. Stops after `count` changes (0: never) or when the coordinator cannot be reached.
+int RunWatch(const std::string& address, const std::string& path, bool as_json, int interval_ms, int count,
+             int timeout_ms);
+
+}  // namespace tailsafe
