@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/checkpoint.h"
 #include "common/log.h"
+#include "common/proc_events.h"
 #include "common/process.h"
 
 namespace tailsafe {
@@ -46,6 +49,7 @@ struct BoltTracker::Tracked {
   std::string dir;   // the pid file's directory
   std::string base;  // and its name in it
   std::string ckpt_dir, ckpt_base;  // the same for the checkpoint file
+  std::string match_exe;            // a match rule's exe, canonical
   BoltProcess proc;
   BoltCheckpoint ckpt;
   Fd pidfd;
@@ -68,8 +72,15 @@ BoltTracker::BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, 
       SplitPath(b.pid_file, &t->dir, &t->base);
       t->proc.state = ProcState::kWaiting;
       t->proc.detail = "pid file not read yet";
+    } else if (b.match) {
+      char* real = ::realpath(b.match->exe.c_str(), nullptr);  // /proc/PID/exe is canonical
+      t->match_exe = real ? real : b.match->exe;
+      ::free(real);
+      t->proc.state = ProcState::kWaiting;
+      t->proc.detail = "no process runs " + t->match_exe +
+                       (b.match->arg.empty() ? "" : " with argument '" + b.match->arg + "'") + " yet";
     } else {
-      t->proc.detail = b.match ? "match rules are not tracked yet" : "no pid_file configured";
+      t->proc.detail = "no pid_file or match configured";
     }
     t->proc.since_unix_ns = UnixNowNs();
     bolts_.push_back(std::move(t));
@@ -80,6 +91,8 @@ BoltTracker::~BoltTracker() { Stop(); }
 
 void BoltTracker::Stop() {
   rescan_.Reset();
+  events_poll_.Reset();
+  events_.reset();
   inotify_poll_.Reset();
   inotify_.Reset();
   for (auto& t : bolts_) {
@@ -103,9 +116,30 @@ const BoltCheckpoint* BoltTracker::FindCheckpoint(const std::string& bolt) const
 }
 
 Status BoltTracker::Start() {
-  bool any = false;
-  for (auto& t : bolts_) any = any || !t->dir.empty() || !t->ckpt_dir.empty();
+  bool any = false, any_match = false;
+  for (auto& t : bolts_) {
+    any = any || !t->dir.empty() || !t->ckpt_dir.empty() || !t->match_exe.empty();
+    any_match = any_match || !t->match_exe.empty();
+  }
   if (!any) return Status::Ok();
+  if (any_match) {
+    auto events = ProcEventSocket::Open();
+    if (events) {
+      events_.emplace(std::move(events.value()));
+      auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, events_->fd());
+      if (!poll) return poll.status();
+      events_poll_ = std::move(poll.value());
+      events_poll_->data = this;
+      uv_poll_start(events_poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
+        auto* self = static_cast<BoltTracker*>(p->data);
+        if (self && status == 0) self->OnProcEvents();
+      });
+      LOG_INFO("bolts with match rules: found through process events");
+    } else {
+      LOG_NOTICE("bolts with match rules: %s; scanning /proc every %u ms instead", events.status().message().c_str(),
+                 rescan_ms_);
+    }
+  }
   int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (ifd < 0) return ErrnoStatus("inotify_init1 for pid files");
   inotify_.Reset(ifd);
@@ -129,12 +163,14 @@ Status BoltTracker::Start() {
       if (!t->dir.empty()) self->Reconcile(*t);
       if (!t->ckpt_dir.empty()) self->ReadCheckpoint(*t);
     }
+    if (!self->events_) self->ScanMatches();  // without process events, the scan is how bolts are found
   }, rescan_ms_, rescan_ms_);
   WatchAll();
   for (auto& t : bolts_) {
     if (!t->dir.empty()) Reconcile(*t);
     if (!t->ckpt_dir.empty()) ReadCheckpoint(*t);
   }
+  ScanMatches();  // bolts that started before the agent
   return Status::Ok();
 }
 
@@ -266,13 +302,17 @@ void BoltTracker::Reconcile(Tracked& t) {
   } else {
     LOG_INFO("bolt %s: tracking process %d", t.bolt.name.c_str(), static_cast<int>(*pid));
   }
+  Hold(t, std::move(proc->pidfd), proc->pid, proc->start_boottime_ns);
+}
+
+void BoltTracker::Hold(Tracked& t, Fd pidfd, pid_t pid, uint64_t start_boottime_ns) {
   t.poll.Reset();
-  t.pidfd = std::move(proc->pidfd);
-  t.proc.pid = proc->pid;
-  t.proc.start_boottime_ns = proc->start_boottime_ns;
+  t.pidfd = std::move(pidfd);
+  t.proc.pid = pid;
+  t.proc.start_boottime_ns = start_boottime_ns;
   auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, t.pidfd.get());
   if (!poll) {
-    LOG_ERROR("bolt %s: cannot poll the pidfd of process %d: %s", t.bolt.name.c_str(), static_cast<int>(*pid),
+    LOG_ERROR("bolt %s: cannot poll the pidfd of process %d: %s", t.bolt.name.c_str(), static_cast<int>(pid),
               poll.status().message().c_str());
     t.pidfd.Reset();
     SetState(t, ProcState::kWaiting, poll.status().message());
@@ -285,6 +325,54 @@ void BoltTracker::Reconcile(Tracked& t) {
   uv_poll_start(t.poll.get(), UV_READABLE, [](uv_poll_t* p, int, int) {
     if (auto* tracked = static_cast<Tracked*>(p->data)) tracked->owner->OnExit(*tracked);
   });
+}
+
+void BoltTracker::OnProcEvents() {
+  std::vector<pid_t> execs;
+  bool overflow = false;
+  events_->Drain(&execs, &overflow);
+  if (overflow) {
+    LOG_INFO("process events were lost (ENOBUFS); scanning /proc");
+    ScanMatches();
+  }
+  for (pid_t pid : execs) {
+    for (auto& t : bolts_) {
+      if (!t->match_exe.empty() && t->proc.state != ProcState::kRunning) TrackMatch(*t, pid);
+    }
+  }
+}
+
+void BoltTracker::ScanMatches() {
+  std::vector<Tracked*> wanted;
+  for (auto& t : bolts_) {
+    if (!t->match_exe.empty() && t->proc.state != ProcState::kRunning) wanted.push_back(t.get());
+  }
+  if (wanted.empty()) return;
+  // Several matches (a bolt that forks keeps its command line): the oldest is the bolt.
+  std::vector<std::pair<uint64_t, pid_t>> best(wanted.size(), {UINT64_MAX, 0});
+  for (pid_t pid : ListProcesses()) {
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      if (!ProcessMatches(pid, wanted[i]->match_exe, wanted[i]->bolt.match->arg)) continue;
+      auto start = ProcessStartBoottimeNs(pid);
+      if (start && *start < best[i].first) best[i] = {*start, pid};
+    }
+  }
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    if (best[i].second != 0) TrackMatch(*wanted[i], best[i].second);
+  }
+}
+
+void BoltTracker::TrackMatch(Tracked& t, pid_t pid) {
+  const std::string& arg = t.bolt.match->arg;
+  if (!ProcessMatches(pid, t.match_exe, arg)) return;
+  auto pidfd = OpenPidfd(pid);
+  if (!pidfd) return;  // gone already
+  // Checked again through the pidfd's process: the pid may have been reused in between.
+  auto start = ProcessStartBoottimeNs(pid);
+  if (!start || !PidfdAlive(pidfd->get()) || !ProcessMatches(pid, t.match_exe, arg)) return;
+  LOG_INFO("bolt %s: tracking process %d (runs %s%s)", t.bolt.name.c_str(), static_cast<int>(pid), t.match_exe.c_str(),
+           arg.empty() ? "" : (" with argument '" + arg + "'").c_str());
+  Hold(t, std::move(pidfd.value()), pid, *start);
 }
 
 void BoltTracker::OnExit(Tracked& t) {

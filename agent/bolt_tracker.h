@@ -8,8 +8,11 @@
 // process under the same number. A new pid in the file starts tracking anew; a pid file that
 // disappears changes nothing (the pidfd is the truth for death).
 //
-// Bolts with `match` rules are not tracked yet (process events come later); their state is
-// "untracked", as is a bolt with neither.
+// A bolt with a `match` rule is found among the host's processes (common/proc_events.h): through
+// the kernel's process events (every exec, as it happens) when the agent has CAP_NET_ADMIN, with
+// a /proc scan at start and after lost events; by a /proc scan every rescan interval otherwise.
+// Once found, it is held by a pidfd like a pid file's process; after it dies, the next matching
+// process is tracked anew. A bolt with neither rule is "untracked".
 //
 // A bolt's `checkpoint_file` is watched the same way (its directory, plus the rescan) and read
 // on every change: the last valid offset is kept, a bad file is logged once and keeps it.
@@ -21,18 +24,20 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 #include "common/fd.h"
+#include "common/proc_events.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 
 namespace tailsafe {
 
 enum class ProcState {
-  kUntracked,  // no pid_file (or a match rule, not implemented yet)
+  kUntracked,  // neither pid_file nor match
   kWaiting,    // no usable pid file yet (missing, unreadable, or a pid that is not the bolt)
   kRunning,    // the process is alive and held by a pidfd
   kDead,       // the tracked process exited (or the pid file names no process)
@@ -83,6 +88,11 @@ class BoltTracker {
   void OnExit(Tracked& t);
   void SetState(Tracked& t, ProcState s, std::string detail);
   void OnInotify();
+  // Holds `pidfd` as the bolt's process and polls it on the loop.
+  void Hold(Tracked& t, Fd pidfd, pid_t pid, uint64_t start_boottime_ns);
+  void OnProcEvents();
+  void ScanMatches();
+  void TrackMatch(Tracked& t, pid_t pid);
 
   uv_loop_t* loop_;
   uint32_t rescan_ms_;
@@ -93,6 +103,8 @@ class BoltTracker {
   std::map<int, std::string> dir_of_wd_;  // watched pid file directories
   UvPtr<uv_poll_t> inotify_poll_;
   UvPtr<uv_timer_t> rescan_;
+  std::optional<ProcEventSocket> events_;  // with match rules and CAP_NET_ADMIN
+  UvPtr<uv_poll_t> events_poll_;
 };
 
 }  // namespace tailsafe

@@ -7,9 +7,9 @@
 
 #include <signal.h>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -33,11 +33,37 @@ std::string ReadAll(const std::string& path) {
 }
 
 // One line of monitoring-plugins output: "SERVICE STATE - text | 'label'=value[UOM];warn;crit;min;max ..."
+// (std::regex would do, but trips g++ 12's -Wmaybe-uninitialized under ASan.)
 bool IsPluginOutput(const std::string& out, const std::string& state) {
-  static const std::regex line(
-      R"(TAILSAFE (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+( \| ('[a-z_]+'=[0-9.]+(B|s|%)?;[0-9.]*;[0-9.]*;[0-9.]*;[0-9.]* ?)+)?\n)");
-  std::smatch m;
-  return std::regex_match(out, m, line) && m[1] == state;
+  std::string head = "TAILSAFE " + state + " - ";
+  if (out.rfind(head, 0) != 0 || out.empty() || out.back() != '\n' || out.find('\n') != out.size() - 1) return false;
+  size_t bar = out.find(" | ");
+  if (bar == std::string::npos) return out.find('|') == std::string::npos;
+  if (bar <= head.size()) return false;  // no text
+  std::string perf = out.substr(bar + 3, out.size() - bar - 4);
+  size_t pos = 0;
+  while (pos < perf.size()) {
+    size_t end = perf.find(' ', pos);
+    std::string item = perf.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? perf.size() : end + 1;
+    size_t q = item.find("'=");
+    if (item.size() < 4 || item[0] != '\'' || q == std::string::npos || q < 2) return false;
+    std::string rest = item.substr(q + 2);
+    size_t i = 0;
+    while (i < rest.size() && (std::isdigit(static_cast<unsigned char>(rest[i])) || rest[i] == '.')) ++i;
+    if (i == 0) return false;  // a value is required
+    while (i < rest.size() && std::isalpha(static_cast<unsigned char>(rest[i]))) ++i;  // UOM
+    int semis = 0;
+    for (; i < rest.size(); ++i) {
+      if (rest[i] == ';') {
+        ++semis;
+      } else if (!std::isdigit(static_cast<unsigned char>(rest[i])) && rest[i] != '.') {
+        return false;
+      }
+    }
+    if (semis > 4) return false;
+  }
+  return true;
 }
 
 template <typename Pred>

@@ -351,4 +351,50 @@ BOOST_AUTO_TEST_CASE(coordinator_and_elected_agent_killed_during_the_hook) {
   BOOST_TEST(c.StopCoordinator().ok());
 }
 
+// Acceptance 5: a bolt found by a match rule (through process events as root, by /proc scans
+// otherwise) is tracked, and its death recovered. One bolt starts before its agent (found by the
+// start-up scan), the other after (found by its exec).
+BOOST_AUTO_TEST_CASE(bolt_found_by_match_rule_is_tracked_and_recovered) {
+  ClusterOptions o = RecoveryCluster(2);
+  o.pid_files = false;
+  o.match_sleep = true;
+  o.bolts_per_agent = 2;
+  TestCluster c("rec-match", o);
+  auto early = Child::Spawn({"/usr/bin/sleep", c.MatchArg(0, 0)}, c.root() + "/early.log");
+  BOOST_REQUIRE(early.ok());
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  auto late = Child::Spawn({"/usr/bin/sleep", c.MatchArg(0, 1)}, c.root() + "/late.log");
+  BOOST_REQUIRE(late.ok());
+  // An unrelated sleep with another argument is not taken for either.
+  auto other = Child::Spawn({"/usr/bin/sleep", "86399"}, c.root() + "/other.log");
+  BOOST_REQUIRE(other.ok());
+  nlohmann::json doc;
+  for (auto [bolt, pid] : {std::pair{"bolt-1", early->pid()}, std::pair{"bolt-2", late->pid()}}) {
+    BOOST_REQUIRE_MESSAGE(WaitDoc(c, std::string("/bolts/h1/") + bolt, [&](const auto& d) {
+      return d.contains("process") && d["process"].value("state", "") == "running" && d["process"].value("pid", 0) == pid;
+    }, 10, &doc), doc.dump() << c.LogTail(0));
+  }
+  std::string tail = Lines(0, 80);
+  Append(c.BoltFile(0, 1), tail);
+  late->Signal(SIGKILL);
+  late->Wait();
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(0));
+  BOOST_TEST(rec.value("bolt", "") == "bolt-2");
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  BOOST_TEST(runs[0].agent == 1);
+  BOOST_TEST(runs[0].input == tail);
+  // The bolt that started early is still running and still tracked.
+  auto still = c.CoordinatorGet("/bolts/h1/bolt-1");
+  BOOST_REQUIRE(still.ok());
+  BOOST_TEST((*still)["process"].value("state", "") == "running", still->dump());
+  other->Signal(SIGKILL);
+  early->Signal(SIGKILL);
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -138,6 +138,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     for (int b = 0; b < options_.bolts_per_agent; ++b) {
       c << "\n[[bolt]]\nname = \"" << BoltName(b) << "\"\nfile = \"" << BoltFile(i, b) << "\"\n";
       if (options_.pid_files) c << "pid_file = \"" << PidFile(i, b) << "\"\n";
+      if (options_.match_sleep) c << "match = { exe = \"/usr/bin/sleep\", arg = \"" << MatchArg(i, b) << "\" }\n";
       if (options_.checkpoint_files) c << "checkpoint_file = \"" << CheckpointFile(i, b) << "\"\n";
       if (options_.hooks) c << "hook = \"test\"\n";
     }

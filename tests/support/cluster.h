@@ -27,6 +27,9 @@ struct ClusterOptions {
   uint32_t commit_interval_ms = 0;  // every agent's; 0: the default (none)
   bool pid_files = false;           // each bolt gets pid_file = PidFile(agent, bolt)
   bool checkpoint_files = false;    // each bolt gets checkpoint_file = CheckpointFile(agent, bolt)
+  // Each bolt gets match = { exe = "/usr/bin/sleep", arg = MatchArg(agent, bolt) } instead of a
+  // pid file: `sleep MatchArg(...)` is the bolt's process.
+  bool match_sleep = false;
   bool coordinator = false;         // a tailsafe-coordinator; agents get [cluster] coordinator
   bool static_peers = true;         // false: no [agent] peers (membership comes from the coordinator)
   uint32_t host_timeout_ms = 1000;  // the coordinator's
@@ -59,6 +62,10 @@ class TestCluster {
   std::string BoltName(int b) const { return "bolt-" + std::to_string(b + 1); }
   std::string BoltFile(int agent, int bolt) const;
   std::string PidFile(int agent, int bolt) const;
+  // A number of seconds for sleep(1) unique to this cluster, agent and bolt (about a day).
+  std::string MatchArg(int agent, int bolt) const {
+    return "86400." + std::to_string(ports_[static_cast<size_t>(agent)]) + std::to_string(bolt);
+  }
   std::string CheckpointFile(int agent, int bolt) const;
   std::string DataDir(int agent) const;
   std::string ReplicaFile(int holder, int origin, int bolt, uint64_t gen) const;
