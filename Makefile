@@ -7,6 +7,7 @@
 #   make demo            install missing packages, build, run the replication demo
 #   make deps            install the missing Debian packages (root)
 #   make bench           run bench/replicate (needs DEPS_BENCH packages)
+#   make bench-failover  run bench/failover (death to hook start)
 #   V=1                  show the commands
 #
 # Objects live under $(OUT)/obj; a flags stamp rebuilds everything when the flags change;
@@ -71,7 +72,7 @@ BENCH_BINS := $(patsubst bench/tools/%.cc,$(OUT)/bench/%,$(BENCH_TOOL_SRCS))
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN)
 
-.PHONY: all deps test unit-test integration-test demo bench bench-build clean
+.PHONY: all deps test unit-test integration-test demo bench bench-failover bench-build clean
 
 bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
@@ -170,6 +171,10 @@ bench: deps
 	$(Q)DEPS_BENCH=1 scripts/deps.sh
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS) $(BENCH_BINS)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/replicate/run.sh
+
+bench-failover: deps
+	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/failover/run.sh
 
 clean:
 	rm -rf build
