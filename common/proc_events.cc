@@ -68,8 +68,10 @@ void ProcEventSocket::Drain(std::vector<pid_t>* execs, bool* overflow) {
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof(struct proc_event))) continue;
       auto* cn = static_cast<struct cn_msg*>(NLMSG_DATA(h));
       if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC) continue;
-      auto* ev = reinterpret_cast<struct proc_event*>(cn->data);
-      if (ev->what == proc_event::PROC_EVENT_EXEC) execs->push_back(ev->event_data.exec.process_tgid);
+      // The event sits 36 bytes into the message: copy it out rather than read it misaligned.
+      struct proc_event ev;
+      std::memcpy(&ev, cn->data, sizeof ev);
+      if (ev.what == proc_event::PROC_EVENT_EXEC) execs->push_back(ev.event_data.exec.process_tgid);
     }
   }
 }

@@ -399,4 +399,55 @@ BOOST_AUTO_TEST_CASE(bolt_found_by_match_rule_is_tracked_and_recovered) {
   BOOST_TEST(c.StopCoordinator().ok());
 }
 
+// A result under a stale epoch is refused: the elected agent is stopped (SIGSTOP) during its
+// hook, declared dead and replaced; when it resumes and reports, the record already holds the
+// replacement's result under the higher epoch.
+BOOST_AUTO_TEST_CASE(stale_epoch_result_is_refused) {
+  ClusterOptions o = RecoveryCluster(3);
+  o.hook_args = {"--hold", "RELEASE"};
+  TestCluster c("rec-stale", o);
+  std::string release = c.root() + "/release";
+  for (int i = 0; i < c.size(); ++i) {
+    std::string text = ReadAll(c.ConfigPath(i));
+    text.replace(text.find("RELEASE"), 7, release);
+    std::ofstream(c.ConfigPath(i)) << text;
+  }
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  Append(c.BoltFile(0, 0), Lines(0, 20));
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  int first = rec.value("agent", "") == "h2" ? 1 : 2;
+  uint64_t first_epoch = rec.value("epoch", uint64_t{0});
+  ::kill(c.Pid(first), SIGSTOP);
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [&](const auto& d) {
+    return d.value("epoch", uint64_t{0}) > first_epoch && StateIs(d, "running");
+  }, 20, &rec), rec.dump() << c.CoordinatorLogTail());
+  WriteAtomically(release, "");
+  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  std::string winner = rec.value("agent", "");
+  ::kill(c.Pid(first), SIGCONT);
+  std::string refused = "recovery 1: refused recovered from " + c.AgentId(first) + " under epoch " +
+                        std::to_string(first_epoch);
+  BOOST_TEST(WaitUntil([&] { return c.CoordinatorLogTail(20000).find(refused) != std::string::npos; }, 20),
+             c.CoordinatorLogTail());
+  BOOST_TEST(WaitUntil([&] {
+    return c.LogTail(first, 20000).find("the coordinator refused the result under epoch " +
+                                        std::to_string(first_epoch)) != std::string::npos;
+  }, 10), c.LogTail(first));
+  auto after = c.CoordinatorGet("/recoveries/1");
+  BOOST_REQUIRE(after.ok());
+  BOOST_TEST(after->value("agent", "") == winner);
+  BOOST_TEST(after->value("epoch", uint64_t{0}) == rec.value("epoch", uint64_t{0}));
+  BOOST_TEST(Ls(c, "/recoveries") == "1\n");
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
