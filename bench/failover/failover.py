@@ -10,7 +10,7 @@ append 100 lines and a checkpoint after the first 50, wait until both peers hold
 SIGKILL the bolt. Measured: SIGKILL (CLOCK_REALTIME just before kill(2)) to the hook's first
 instruction on the elected agent.
 
-Host deaths (BENCH_HOST_KILLS, 10): the same, but h1's agent and bolt are SIGKILLed together; the
+Host deaths (BENCH_HOST_KILLS, 100): the same, but h1's agent and bolt are SIGKILLed together; the
 coordinator must first notice the silence (host_timeout_ms). h1 is restarted after each round.
 
 Prints the report (markdown) on stdout and writes it to bench/failover/last-run.md. Exit 0 when
@@ -19,6 +19,7 @@ every death was recovered.
 
 import glob
 import json
+import math
 import os
 import platform
 import shutil
@@ -32,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-failover")
 BOLT_KILLS = int(os.environ.get("BENCH_BOLT_KILLS", "100"))
-HOST_KILLS = int(os.environ.get("BENCH_HOST_KILLS", "10"))
+HOST_KILLS = int(os.environ.get("BENCH_HOST_KILLS", "100"))
 HOST_TIMEOUT_MS = int(os.environ.get("BENCH_HOST_TIMEOUT_MS", "1000"))
 T0 = time.monotonic()
 
@@ -191,8 +192,9 @@ def one_death(c, n, host):
 
 
 def percentile(values, p):
+    """Nearest rank: the smallest value with at least p% of the values at or below it."""
     v = sorted(values)
-    k = min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    k = min(len(v) - 1, max(0, math.ceil(p / 100.0 * len(v)) - 1))
     return v[k]
 
 

@@ -7,7 +7,7 @@
 #   TAILSAFE_BIN_DIR       absolute path of build/ (required)
 #   BENCH_DIR              where the data goes (default /var/tmp/tailsafe-bench-failover; wiped)
 #   BENCH_BOLT_KILLS       bolt deaths to time (default 100)
-#   BENCH_HOST_KILLS       host deaths to time (default 10)
+#   BENCH_HOST_KILLS       host deaths to time (default 100)
 #   BENCH_HOST_TIMEOUT_MS  the coordinator's host_timeout_ms (default 1000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
