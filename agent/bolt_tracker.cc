@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/checkpoint.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/proc_events.h"
 #include "common/process.h"
@@ -25,11 +26,6 @@ void SplitPath(const std::string& path, std::string* dir, std::string* base) {
   *base = path.substr(slash + 1);
 }
 
-uint64_t UnixNowNs() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 }  // namespace
 

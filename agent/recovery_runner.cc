@@ -2,12 +2,12 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -20,11 +20,6 @@ namespace {
 
 unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 
-uint64_t UnixNs() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // The end of the last whole record in [from, to) of fd: one past its last newline, or `from`.
 Result<uint64_t> WholeRecordsEnd(int fd, uint64_t from, uint64_t to) {
@@ -98,7 +93,7 @@ Status RecoveryRunner::OnAssign(const json& msg) {
   j.gen = gen;
   j.from = from;
   j.to = to;
-  j.assigned_unix_ns = UnixNs();
+  j.assigned_unix_ns = UnixNowNs();
   jobs_[id] = std::move(job);
   LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu) assigned under epoch %llu", U(id), origin.c_str(),
              bolt.c_str(), U(gen), U(from), U(to), U(epoch));
@@ -167,7 +162,7 @@ void RecoveryRunner::RunAttempt(Job& j) {
   const AgentConfig& ac = env_.config->agent;
   ++j.attempt;
   j.phase = Job::Phase::kRunning;
-  j.started_unix_ns = UnixNs();
+  j.started_unix_ns = UnixNowNs();
   HeldRange held = env_.held(j.origin, j.bolt, j.gen, j.delivered_to);
   auto hook = env_.config->hooks.find(j.hook);
   uint64_t id = j.id;

@@ -1,4 +1,5 @@
-// Monotonic time in nanoseconds (CLOCK_MONOTONIC): for lags, timeouts and backoff.
+// Time. NowNs: monotonic (CLOCK_MONOTONIC), for lags, timeouts and backoff. UnixNowNs/Ms: wall
+// clock (CLOCK_REALTIME), for timestamps people and other hosts read.
 #pragma once
 
 #include <cstdint>
@@ -11,5 +12,13 @@ inline uint64_t NowNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+inline uint64_t UnixNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+inline uint64_t UnixNowMs() { return UnixNowNs() / 1000000; }
 
 }  // namespace tailsafe

@@ -1,7 +1,5 @@
 #include "coordinator/coordinator.h"
 
-#include <time.h>
-
 #include <algorithm>
 
 #include "common/clock.h"
@@ -12,16 +10,6 @@
 namespace tailsafe {
 
 using nlohmann::json;
-
-namespace {
-
-uint64_t UnixMs() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-}  // namespace
 
 Coordinator::Coordinator(uv_loop_t* loop, Config config, std::unique_ptr<NamespaceStore> store)
     : loop_(loop), config_(std::move(config)), store_(std::move(store)) {
@@ -150,7 +138,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   a.bolt_hooks = std::move(bolt_hooks);
   a.reported = false;
   json doc = {{"address", address}, {"hooks", *hooks}, {"bolts", bolt_names}, {"alive", true},
-              {"since_unix_ms", UnixMs()}};
+              {"since_unix_ms", UnixNowMs()}};
   if (auto old = store_->Get("/agents/" + id)) {
     json o = json::parse(*old, nullptr, false);
     if (was_alive && o.is_object() && o.contains("since_unix_ms")) doc["since_unix_ms"] = o["since_unix_ms"];
@@ -178,7 +166,7 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
     json doc = json::parse(store_->Get("/agents/" + a->id).value_or("{}"), nullptr, false);
     if (!doc.is_object()) doc = json::object();
     doc["alive"] = true;
-    doc["since_unix_ms"] = UnixMs();
+    doc["since_unix_ms"] = UnixNowMs();
     doc.erase("dead_since_unix_ms");
     if (Status s = PutIfChanged(&writes, "/agents/" + a->id, doc); !s) return s;
     LOG_NOTICE("agent %s is heard from again", a->id.c_str());
@@ -298,7 +286,7 @@ Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
   json doc = json::parse(store_->Get("/agents/" + a.id).value_or("{}"), nullptr, false);
   if (!doc.is_object()) doc = json::object();
   doc["alive"] = false;
-  doc["dead_since_unix_ms"] = UnixMs();
+  doc["dead_since_unix_ms"] = UnixNowMs();
   if (Status s = PutIfChanged(&writes, "/agents/" + a.id, doc); !s) return s;
   for (const std::string& bolt : store_->Children("/bolts/" + a.id)) {
     std::string path = "/bolts/" + a.id + "/" + bolt;

@@ -1,6 +1,5 @@
 // The coordinator's recovery half: planning dead bolts' tails, election, fencing epochs, results.
 // See coordinator/coordinator.h for the rules and coordinator/recovery_plan.h for the policy.
-#include <time.h>
 
 #include <algorithm>
 
@@ -15,12 +14,6 @@ namespace tailsafe {
 using nlohmann::json;
 
 namespace {
-
-uint64_t NowUnixMs() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 
@@ -264,7 +257,7 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
     r.to = p.to;
     r.state = "waiting";
     r.cause = cause;
-    r.created_unix_ms = NowUnixMs();
+    r.created_unix_ms = UnixNowMs();
     LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu): %s", U(r.id), origin.c_str(), bolt.c_str(),
                U(r.gen), U(r.from), U(r.to), cause.c_str());
     Recovery& stored = recoveries_[r.id] = std::move(r);
@@ -292,7 +285,7 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
   r.epoch = next_epoch_++;
   r.agent = *elected;
   r.state = "assigned";
-  r.assigned_unix_ms = NowUnixMs();
+  r.assigned_unix_ms = UnixNowMs();
   r.error.clear();
   r.assignments.push_back({{"epoch", r.epoch}, {"agent", r.agent}, {"unix_ms", r.assigned_unix_ms}});
   // The epoch is durable before anyone hears of it: a restart never hands out the same one twice.
@@ -384,7 +377,7 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
     r.delivered_to = delivered;
   }
   r.state = state;
-  r.finished_unix_ms = NowUnixMs();
+  r.finished_unix_ms = UnixNowMs();
   if (Status s = PutRecovery(r); !s) return s;
   if (state == "recovered") {
     LOG_NOTICE("recovery %llu: recovered by %s under epoch %llu: %s/%s generation %llu [%llu, %llu) in %llu attempt(s)",

@@ -12,37 +12,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/coord_client.h"
+#include "ctl/format.h"
 
 namespace tailsafe {
 
 using nlohmann::json;
 
 namespace {
-
-template <typename T>
-T Get(const json& j, const char* key, T fallback) {
-  if (!j.is_object()) return fallback;
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    return fallback;
-  }
-}
-
-std::string Bytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
 
 // Every document at or below `path`: {path: document}.
 Result<json> Dump(const std::string& address, const std::string& path, int timeout_ms) {
@@ -106,9 +82,11 @@ int RunCheck(const std::string& address, const CheckThresholds& t, int timeout_m
     }
   }
   if (worst_lag >= t.lag_crit_bytes) {
-    critical.push_back("lag " + Bytes(worst_lag) + " on " + worst_bolt + " (critical at " + Bytes(t.lag_crit_bytes) + ")");
+    critical.push_back("lag " + HumanBytes(worst_lag) + " on " + worst_bolt + " (critical at " +
+                       HumanBytes(t.lag_crit_bytes) + ")");
   } else if (worst_lag >= t.lag_warn_bytes) {
-    warning.push_back("lag " + Bytes(worst_lag) + " on " + worst_bolt + " (warning at " + Bytes(t.lag_warn_bytes) + ")");
+    warning.push_back("lag " + HumanBytes(worst_lag) + " on " + worst_bolt + " (warning at " +
+                      HumanBytes(t.lag_warn_bytes) + ")");
   }
   int failed = 0, unfinished = 0, recovered = 0;
   for (const auto& [id, d] : Under(*docs, "/recoveries/")) {
@@ -172,7 +150,7 @@ int RunClusterStatus(const std::string& address, bool as_json, int timeout_ms) {
       if (ck.contains("gen")) checkpoint += " (gen " + std::to_string(Get<uint64_t>(ck, "gen", 0)) + ")";
     }
     printf("%-24s %-8s %8s %-20s %12s %8.3f\n", name.c_str(), state.c_str(), pid.c_str(), checkpoint.c_str(),
-           Bytes(Get<uint64_t>(*d, "lag_bytes", 0)).c_str(), Get<double>(*d, "lag_seconds", 0));
+           HumanBytes(Get<uint64_t>(*d, "lag_bytes", 0)).c_str(), Get<double>(*d, "lag_seconds", 0));
   }
   auto recs = Under(*docs, "/recoveries/");
   std::sort(recs.begin(), recs.end(), [](const auto& a, const auto& b) {

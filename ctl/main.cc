@@ -20,35 +20,12 @@
 #include "common/control_client.h"
 #include "common/coord_client.h"
 #include "ctl/cluster_commands.h"
+#include "ctl/format.h"
 
 using namespace tailsafe;
 using nlohmann::json;
 
 namespace {
-
-std::string HumanBytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
-template <typename T>
-T Get(const json& j, const char* key, T fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    return fallback;
-  }
-}
 
 void PrintStatus(const json& s) {
   printf("agent %s (cluster %s), pid %d, up %.1f s\n", Get<std::string>(s, "agent", "?").c_str(),

@@ -21,7 +21,6 @@ import glob
 import json
 import math
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -30,6 +29,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import machine  # noqa: E402
+
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-failover")
 BOLT_KILLS = int(os.environ.get("BENCH_BOLT_KILLS", "100"))
@@ -196,22 +198,6 @@ def percentile(values, p):
     v = sorted(values)
     k = min(len(v) - 1, max(0, math.ceil(p / 100.0 * len(v)) - 1))
     return v[k]
-
-
-def machine():
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    nproc = subprocess.run(["nproc"], stdout=subprocess.PIPE).stdout.decode().strip()
-    return "%s cores (nproc), %s, Linux %s, %.1f GiB RAM" % (nproc, model, platform.release(), mem_kib / 1048576)
 
 
 def main():

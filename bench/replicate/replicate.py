@@ -26,7 +26,6 @@ bench/replicate/last-run.md. Exit 0 when every phase ran and every replica match
 import hashlib
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -36,6 +35,9 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import machine  # noqa: E402
+
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench")
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
@@ -680,22 +682,6 @@ def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
 
 # ---------------------------------------------------------------------------------------------
 # Report
-
-
-def machine():
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    nproc = subprocess.run(["nproc"], stdout=subprocess.PIPE).stdout.decode().strip()
-    return "%s cores (nproc), %s, Linux %s, %.1f GiB RAM" % (nproc, model, platform.release(), mem_kib / 1048576)
 
 
 def disk():

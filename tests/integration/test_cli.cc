@@ -66,16 +66,6 @@ bool IsPluginOutput(const std::string& out, const std::string& state) {
   return true;
 }
 
-template <typename Pred>
-bool WaitDoc(TestCluster& c, const std::string& path, Pred pred, double seconds, nlohmann::json* last) {
-  return WaitUntil([&] {
-    auto d = c.CoordinatorGet(path);
-    if (!d.ok()) return false;
-    *last = *d;
-    return pred(*last);
-  }, seconds);
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(cli)
@@ -266,23 +256,19 @@ BOOST_AUTO_TEST_CASE(check_follows_monitoring_plugins_and_watch_sees_recoveries)
   opt.hook_args = {"--fail", "99"};
   opt.hook_attempts = 1;
   TestCluster c("cli-check", opt);
-  {
-    // h1 also ships to a peer that never answers, so its lag grows and stays.
-    std::string text = ReadAll(c.ConfigPath(0));
-    text.replace(text.find("peers = ["), 9, "peers = [\"ghost@127.0.0.1:9\", ");
-    std::ofstream(c.ConfigPath(0)) << text;
-  }
+  // h1 also ships to a peer that never answers, so its lag grows and stays.
+  BOOST_REQUIRE(c.EditConfig(0, "peers = [", "peers = [\"ghost@127.0.0.1:9\", "));
   BOOST_REQUIRE(c.StartCoordinator().ok());
   BOOST_REQUIRE(c.StartAll().ok());
   nlohmann::json doc;
-  BOOST_REQUIRE(WaitDoc(c, "/bolts/h2/bolt-1", [](const auto& d) { return d.contains("lag_bytes"); }, 10, &doc));
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h2/bolt-1", [](const auto& d) { return d.contains("lag_bytes"); }, 10, &doc));
   std::string check = BinDir() + "/tailsafectl -c " + c.ConfigPath(0) + " check";
   Run ok = Exec(check);
   BOOST_TEST(ok.code == 0, ok.out);
   BOOST_TEST(IsPluginOutput(ok.out, "OK"), ok.out);
 
   std::ofstream(c.BoltFile(0, 0), std::ios::app) << std::string(999, 'x') << "\n";
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/bolts/h1/bolt-1", [](const auto& d) { return d.value("lag_bytes", 0) >= 1000; },
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/bolts/h1/bolt-1", [](const auto& d) { return d.value("lag_bytes", 0) >= 1000; },
                                 10, &doc), doc.dump());
   Run warn = Exec(check + " --lag-warn 500 --lag-crit 100000");
   BOOST_TEST(warn.code == 1, warn.out);
@@ -305,12 +291,12 @@ BOOST_AUTO_TEST_CASE(check_follows_monitoring_plugins_and_watch_sees_recoveries)
   auto bolt = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt.log");
   BOOST_REQUIRE(bolt.ok());
   std::ofstream(c.PidFile(0, 0)) << bolt->pid() << "\n";
-  BOOST_REQUIRE(WaitDoc(c, "/bolts/h1/bolt-1", [](const auto& d) {
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [](const auto& d) {
     return d.contains("process") && d["process"].value("state", "") == "running";
   }, 10, &doc));
   bolt->Signal(SIGKILL);
   bolt->Wait();
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return d.value("state", "") == "failed"; }, 20,
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return d.value("state", "") == "failed"; }, 20,
                                 &doc), doc.dump() << c.CoordinatorLogTail());
   BOOST_TEST(WaitUntil([&] { return !watch->running(); }, 20));
   std::string watched = ReadAll(c.root() + "/watch.out");
@@ -332,7 +318,7 @@ BOOST_AUTO_TEST_CASE(check_follows_monitoring_plugins_and_watch_sees_recoveries)
 
   // A dead agent is CRITICAL too.
   c.Kill(1, SIGKILL);
-  BOOST_REQUIRE(WaitDoc(c, "/agents/h2", [](const auto& d) { return !d.value("alive", true); }, 10, &doc));
+  BOOST_REQUIRE(c.WaitDoc("/agents/h2", [](const auto& d) { return !d.value("alive", true); }, 10, &doc));
   Run dead = Exec(check);
   BOOST_TEST(dead.code == 2, dead.out);
   BOOST_TEST(Contains(dead.out, "agent h2 is dead"), dead.out);

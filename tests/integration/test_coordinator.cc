@@ -31,17 +31,6 @@ Run Exec(const std::string& cmd) { return RunCommand(cmd); }
 
 bool Contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-// Waits until the document at `path` satisfies `pred`; `last` holds the last one read.
-template <typename Pred>
-bool WaitDoc(TestCluster& c, const std::string& path, Pred pred, double seconds, nlohmann::json* last) {
-  return WaitUntil([&] {
-    auto d = c.CoordinatorGet(path);
-    if (!d.ok()) return false;
-    *last = *d;
-    return pred(*last);
-  }, seconds);
-}
-
 void WritePidFile(const std::string& path, pid_t pid) {
   std::ofstream(path + ".tmp") << pid << "\n";
   BOOST_REQUIRE(::rename((path + ".tmp").c_str(), path.c_str()) == 0);
@@ -66,7 +55,7 @@ BOOST_AUTO_TEST_CASE(agents_register_report_bolts_and_die_by_silence) {
   BOOST_REQUIRE(c.StartAll().ok());
   nlohmann::json doc;
   for (const char* id : {"h1", "h2"}) {
-    BOOST_REQUIRE_MESSAGE(WaitDoc(c, std::string("/agents/") + id, [](const auto& d) { return d.value("alive", false); },
+    BOOST_REQUIRE_MESSAGE(c.WaitDoc(std::string("/agents/") + id, [](const auto& d) { return d.value("alive", false); },
                                   10, &doc),
                           doc.dump() << c.CoordinatorLogTail());
   }
@@ -85,10 +74,10 @@ BOOST_AUTO_TEST_CASE(agents_register_report_bolts_and_die_by_silence) {
     return d.contains("process") && d["process"].value("state", "") == "running" && d.contains("checkpoint") &&
            d["checkpoint"].value("offset", 0) == 42;
   };
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/bolts/h1/bolt-1", running, 10, &doc), doc.dump());
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/bolts/h1/bolt-1", running, 10, &doc), doc.dump());
   sleeper->Signal(SIGKILL);
   sleeper->Wait();
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/bolts/h1/bolt-1", [](const auto& d) {
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/bolts/h1/bolt-1", [](const auto& d) {
     return d.contains("process") && d["process"].value("state", "") == "dead";
   }, 10, &doc), doc.dump());
   BOOST_TEST(doc["process"].value("deaths", 0) == 1, doc.dump());
@@ -96,7 +85,7 @@ BOOST_AUTO_TEST_CASE(agents_register_report_bolts_and_die_by_silence) {
   // Whole-host death: the agent goes silent; after host_timeout_ms it and its bolts are dead.
   c.Kill(1, SIGKILL);
   auto killed = Clock::now();
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/agents/h2", [](const auto& d) { return !d.value("alive", true); }, 10, &doc),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/agents/h2", [](const auto& d) { return !d.value("alive", true); }, 10, &doc),
                         doc.dump() << c.CoordinatorLogTail());
   double took = std::chrono::duration<double>(Clock::now() - killed).count();
   BOOST_TEST_MESSAGE("h2 declared dead " << took << " s after SIGKILL (host_timeout_ms 1000)");
@@ -116,8 +105,8 @@ BOOST_AUTO_TEST_CASE(agents_register_report_bolts_and_die_by_silence) {
 
   // It returns.
   BOOST_REQUIRE(c.Start(1).ok());
-  BOOST_TEST(WaitDoc(c, "/agents/h2", [](const auto& d) { return d.value("alive", false); }, 10, &doc), doc.dump());
-  BOOST_TEST(WaitDoc(c, "/bolts/h2/bolt-1", [](const auto& d) { return d.value("host_alive", false); }, 10, &doc),
+  BOOST_TEST(c.WaitDoc("/agents/h2", [](const auto& d) { return d.value("alive", false); }, 10, &doc), doc.dump());
+  BOOST_TEST(c.WaitDoc("/bolts/h2/bolt-1", [](const auto& d) { return d.value("host_alive", false); }, 10, &doc),
              doc.dump());
   BOOST_TEST(c.StopAll().ok());
   BOOST_TEST(c.StopCoordinator().ok());
@@ -128,14 +117,14 @@ BOOST_AUTO_TEST_CASE(a_restarted_coordinator_remembers_and_agents_come_back) {
   BOOST_REQUIRE(c.StartCoordinator().ok());
   BOOST_REQUIRE(c.StartAll().ok());
   nlohmann::json doc;
-  BOOST_REQUIRE(WaitDoc(c, "/agents/h2", [](const auto& d) { return d.value("alive", false); }, 10, &doc));
+  BOOST_REQUIRE(c.WaitDoc("/agents/h2", [](const auto& d) { return d.value("alive", false); }, 10, &doc));
   c.KillCoordinator(SIGKILL);
   BOOST_REQUIRE(c.StartCoordinator().ok());
   auto remembered = c.CoordinatorGet("/agents/h1");
   BOOST_TEST(remembered.ok(), remembered.status().message());
   // Both agents reconnect and heartbeat again; neither is declared dead meanwhile.
-  BOOST_TEST(WaitDoc(c, "/agents/h1", [](const auto& d) { return d.value("connected", false); }, 10, &doc), doc.dump());
-  BOOST_TEST(WaitDoc(c, "/agents/h2", [](const auto& d) { return d.value("connected", false); }, 10, &doc), doc.dump());
+  BOOST_TEST(c.WaitDoc("/agents/h1", [](const auto& d) { return d.value("connected", false); }, 10, &doc), doc.dump());
+  BOOST_TEST(c.WaitDoc("/agents/h2", [](const auto& d) { return d.value("connected", false); }, 10, &doc), doc.dump());
   BOOST_TEST(!Contains(c.CoordinatorLogTail(), "is dead"), c.CoordinatorLogTail());
   BOOST_TEST(c.StopAll().ok());
   BOOST_TEST(c.StopCoordinator().ok());
@@ -150,7 +139,7 @@ BOOST_AUTO_TEST_CASE(bad_paths_and_bad_peers_get_clear_errors) {
   BOOST_TEST(Contains(bad.out, "'no such' is not a valid name"), bad.out);
   BOOST_REQUIRE(c.Start(0).ok());
   nlohmann::json doc;
-  BOOST_REQUIRE(WaitDoc(c, "/agents/h1", [](const auto& d) { return d.value("alive", false); }, 10, &doc));
+  BOOST_REQUIRE(c.WaitDoc("/agents/h1", [](const auto& d) { return d.value("alive", false); }, 10, &doc));
   Run inner = Exec(BinDir() + "/tailsafectl get /agents --coordinator " + c.CoordinatorAddress());
   BOOST_TEST(inner.code == 1, inner.out);
   BOOST_TEST(Contains(inner.out, "no document at /agents (it has children: use ls)"), inner.out);

@@ -88,16 +88,6 @@ std::vector<HookRun> HookRuns(const TestCluster& c) {
   return runs;
 }
 
-template <typename Pred>
-bool WaitDoc(TestCluster& c, const std::string& path, Pred pred, double seconds, nlohmann::json* last) {
-  return WaitUntil([&] {
-    auto d = c.CoordinatorGet(path);
-    if (!d.ok()) return false;
-    *last = *d;
-    return pred(*last);
-  }, seconds);
-}
-
 bool StateIs(const nlohmann::json& d, const char* state) { return d.value("state", "") == state; }
 
 // Lets every agent heartbeat a few more times, so that anything the coordinator would still plan
@@ -137,7 +127,7 @@ Child StartBolt(TestCluster& c, int agent) {
   BOOST_REQUIRE(p.ok());
   WriteAtomically(c.PidFile(agent, 0), std::to_string(p->pid()) + "\n");
   nlohmann::json doc;
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/bolts/" + c.AgentId(agent) + "/bolt-1", [](const auto& d) {
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/bolts/" + c.AgentId(agent) + "/bolt-1", [](const auto& d) {
     return d.contains("process") && d["process"].value("state", "") == "running";
   }, 10, &doc), doc.dump() << c.CoordinatorLogTail());
   return std::move(p.value());
@@ -165,7 +155,7 @@ BOOST_AUTO_TEST_CASE(killed_bolt_tail_goes_to_another_hosts_hook_once) {
   bolt.Signal(SIGKILL);
   bolt.Wait();
   nlohmann::json rec;
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail() << c.LogTail(1));
   LetHeartbeatsPass(c, 0);
 
@@ -211,7 +201,7 @@ BOOST_AUTO_TEST_CASE(failing_hook_is_retried_then_shown_failed) {
   bolt.Signal(SIGKILL);
   bolt.Wait();
   nlohmann::json rec;
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail() << c.LogTail(1));
   BOOST_TEST(rec.value("attempts", 0) == 2, rec.dump());
   BOOST_TEST(HookRuns(c).size() == 2u);
@@ -227,7 +217,7 @@ BOOST_AUTO_TEST_CASE(failing_hook_is_retried_then_shown_failed) {
   Append(c2.BoltFile(0, 0), Lines(0, 50));
   bolt2.Signal(SIGKILL);
   bolt2.Wait();
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c2, "/recoveries/1", [](const auto& d) { return StateIs(d, "failed"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c2.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "failed"); }, 20, &rec),
                         rec.dump() << c2.CoordinatorLogTail() << c2.LogTail(1));
   BOOST_TEST(rec.value("attempts", 0) == 2, rec.dump());
   BOOST_TEST(rec.value("error", "") == "exited with status 1", rec.dump());
@@ -251,7 +241,7 @@ BOOST_AUTO_TEST_CASE(host_death_then_return_recovers_the_unshipped_bytes_in_a_fo
   BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
   nlohmann::json doc;
   // The checkpoint has reached the coordinator (a survivor would also know it from the stream).
-  BOOST_REQUIRE(WaitDoc(c, "/bolts/h1/bolt-1", [&](const auto& d) {
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
     return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
   }, 10, &doc));
 
@@ -263,7 +253,7 @@ BOOST_AUTO_TEST_CASE(host_death_then_return_recovers_the_unshipped_bytes_in_a_fo
   Append(file, unshipped);
 
   nlohmann::json rec;
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail());
   auto runs = HookRuns(c);
   BOOST_REQUIRE_EQUAL(runs.size(), 1u);
@@ -275,7 +265,7 @@ BOOST_AUTO_TEST_CASE(host_death_then_return_recovers_the_unshipped_bytes_in_a_fo
 
   // The host returns: its agent ships the unshipped bytes; a follow-up range recovers them.
   BOOST_REQUIRE(c.Start(0).ok());
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/2", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/2", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail() << c.LogTail(0));
   runs = HookRuns(c);
   BOOST_REQUIRE_EQUAL(runs.size(), 2u);
@@ -296,15 +286,8 @@ BOOST_AUTO_TEST_CASE(coordinator_and_elected_agent_killed_during_the_hook) {
   o.hook_args = {"--hold", "RELEASE"};
   TestCluster c("rec-fence", o);
   // ts-hook waits for this file before it finishes.
-  std::string release = c.root() + "/release";
-  {
-    // Rewrite the placeholder now that the root is known.
-    for (int i = 0; i < c.size(); ++i) {
-      std::string text = ReadAll(c.ConfigPath(i));
-      text.replace(text.find("RELEASE"), 7, release);
-      std::ofstream(c.ConfigPath(i)) << text;
-    }
-  }
+  std::string release = c.root() + "/release";  // the placeholder, now that the root is known
+  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.EditConfig(i, "RELEASE", release));
   BOOST_REQUIRE(c.StartCoordinator().ok());
   BOOST_REQUIRE(c.StartAll().ok());
   Child bolt = StartBolt(c, 0);
@@ -315,7 +298,7 @@ BOOST_AUTO_TEST_CASE(coordinator_and_elected_agent_killed_during_the_hook) {
   bolt.Wait();
 
   nlohmann::json rec;
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail());
   int first = rec.value("agent", "") == "h2" ? 1 : 2;
   uint64_t first_epoch = rec.value("epoch", uint64_t{0});
@@ -324,20 +307,20 @@ BOOST_AUTO_TEST_CASE(coordinator_and_elected_agent_killed_during_the_hook) {
   // The coordinator dies mid-recovery and comes back: it neither forgets nor repeats it.
   c.KillCoordinator(SIGKILL);
   BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(WaitDoc(c, "/recoveries/1", [&](const auto& d) {
+  BOOST_REQUIRE(c.WaitDoc("/recoveries/1", [&](const auto& d) {
     return d.value("epoch", uint64_t{0}) == first_epoch && d.value("agent", "") == c.AgentId(first);
   }, 10, &rec));
 
   // The elected agent dies during its hook: after host_timeout_ms the range is reassigned under
   // a higher epoch, to the other survivor.
   c.Kill(first, SIGKILL);
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [&](const auto& d) {
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [&](const auto& d) {
     return d.value("epoch", uint64_t{0}) > first_epoch && d.value("agent", "") != c.AgentId(first);
   }, 20, &rec), rec.dump() << c.CoordinatorLogTail());
   std::string second = rec.value("agent", "");
   BOOST_TEST(second != "h1", "another survivor is preferred to the bolt's own host");
   WriteAtomically(release, "");
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail());
   BOOST_TEST(rec.value("agent", "") == second);
   BOOST_TEST(rec["assignments"].size() == 2u, rec.dump());
@@ -373,7 +356,7 @@ BOOST_AUTO_TEST_CASE(bolt_found_by_match_rule_is_tracked_and_recovered) {
   BOOST_REQUIRE(other.ok());
   nlohmann::json doc;
   for (auto [bolt, pid] : {std::pair{"bolt-1", early->pid()}, std::pair{"bolt-2", late->pid()}}) {
-    BOOST_REQUIRE_MESSAGE(WaitDoc(c, std::string("/bolts/h1/") + bolt, [&](const auto& d) {
+    BOOST_REQUIRE_MESSAGE(c.WaitDoc(std::string("/bolts/h1/") + bolt, [&](const auto& d) {
       return d.contains("process") && d["process"].value("state", "") == "running" && d["process"].value("pid", 0) == pid;
     }, 10, &doc), doc.dump() << c.LogTail(0));
   }
@@ -382,7 +365,7 @@ BOOST_AUTO_TEST_CASE(bolt_found_by_match_rule_is_tracked_and_recovered) {
   late->Signal(SIGKILL);
   late->Wait();
   nlohmann::json rec;
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail() << c.LogTail(0));
   BOOST_TEST(rec.value("bolt", "") == "bolt-2");
   auto runs = HookRuns(c);
@@ -406,12 +389,8 @@ BOOST_AUTO_TEST_CASE(stale_epoch_result_is_refused) {
   ClusterOptions o = RecoveryCluster(3);
   o.hook_args = {"--hold", "RELEASE"};
   TestCluster c("rec-stale", o);
-  std::string release = c.root() + "/release";
-  for (int i = 0; i < c.size(); ++i) {
-    std::string text = ReadAll(c.ConfigPath(i));
-    text.replace(text.find("RELEASE"), 7, release);
-    std::ofstream(c.ConfigPath(i)) << text;
-  }
+  std::string release = c.root() + "/release";  // the placeholder, now that the root is known
+  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.EditConfig(i, "RELEASE", release));
   BOOST_REQUIRE(c.StartCoordinator().ok());
   BOOST_REQUIRE(c.StartAll().ok());
   Child bolt = StartBolt(c, 0);
@@ -420,16 +399,16 @@ BOOST_AUTO_TEST_CASE(stale_epoch_result_is_refused) {
   bolt.Signal(SIGKILL);
   bolt.Wait();
   nlohmann::json rec;
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail());
   int first = rec.value("agent", "") == "h2" ? 1 : 2;
   uint64_t first_epoch = rec.value("epoch", uint64_t{0});
   ::kill(c.Pid(first), SIGSTOP);
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [&](const auto& d) {
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [&](const auto& d) {
     return d.value("epoch", uint64_t{0}) > first_epoch && StateIs(d, "running");
   }, 20, &rec), rec.dump() << c.CoordinatorLogTail());
   WriteAtomically(release, "");
-  BOOST_REQUIRE_MESSAGE(WaitDoc(c, "/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail());
   std::string winner = rec.value("agent", "");
   ::kill(c.Pid(first), SIGCONT);

@@ -255,6 +255,16 @@ Status TestCluster::Stop(int i, double seconds) {
   return Status::Ok();
 }
 
+bool TestCluster::EditConfig(int agent, const std::string& from, const std::string& to) {
+  std::ifstream in(ConfigPath(agent));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t at = text.find(from);
+  if (at == std::string::npos) return false;
+  text.replace(at, from.size(), to);
+  std::ofstream(ConfigPath(agent)) << text;
+  return true;
+}
+
 Status TestCluster::StartAll() {
   for (int i = 0; i < size(); ++i) {
     if (Status s = Start(i); !s) return s;

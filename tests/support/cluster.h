@@ -70,6 +70,8 @@ class TestCluster {
   std::string DataDir(int agent) const;
   std::string ReplicaFile(int holder, int origin, int bolt, uint64_t gen) const;
   std::string ConfigPath(int agent) const;
+  // Replaces the first `from` in agent i's config (before it starts) with `to`; false if absent.
+  bool EditConfig(int agent, const std::string& from, const std::string& to);
   std::string LogPath(int agent) const;
   std::string ControlSocket(int agent) const { return DataDir(agent) + "/agent.sock"; }
   // Where agent i's ts-hook runs leave their records (tests/tools/ts-hook.cc).
@@ -100,6 +102,16 @@ class TestCluster {
   Status StopCoordinator(double seconds = 10);
   // `tailsafectl get PATH --json` against the coordinator; an error if it fails.
   Result<nlohmann::json> CoordinatorGet(const std::string& path);
+  // Waits until the document at `path` satisfies `pred`; `last` holds the last one read.
+  template <typename Pred>
+  bool WaitDoc(const std::string& path, Pred pred, double seconds, nlohmann::json* last) {
+    return WaitUntil([&] {
+      auto d = CoordinatorGet(path);
+      if (!d.ok()) return false;
+      *last = *d;
+      return pred(*last);
+    }, seconds);
+  }
   std::string CoordinatorLogTail(size_t bytes = 3000) const;
 
   // Every peer's replica of every (origin, bolt) generation `gen` equals the origin's file
