@@ -133,6 +133,31 @@ Child StartBolt(TestCluster& c, int agent) {
   return std::move(p.value());
 }
 
+// Three agents whose hooks hold (ts-hook --hold) until KillBoltWithHeldHook's release file exists.
+ClusterOptions HeldHookCluster() {
+  ClusterOptions o = RecoveryCluster(3);
+  o.hook_args = {"--hold", "RELEASE"};
+  return o;
+}
+
+// Starts everything, appends `tail` to h1's bolt file, kills the bolt once the tail is replicated,
+// and waits until the elected agent's hook runs (and holds); `rec` is then /recoveries/1. Returns
+// the file that releases the hooks.
+std::string KillBoltWithHeldHook(TestCluster& c, const std::string& tail, nlohmann::json* rec) {
+  std::string release = c.root() + "/release";  // the placeholder, now that the root is known
+  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.EditConfig(i, "RELEASE", release));
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  Append(c.BoltFile(0, 0), tail);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, rec),
+                        rec->dump() << c.CoordinatorLogTail());
+  return release;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(recovery)
@@ -282,24 +307,10 @@ BOOST_AUTO_TEST_CASE(host_death_then_return_recovers_the_unshipped_bytes_in_a_fo
 // Acceptance 3: kill -9 of the coordinator during a recovery, then of the elected agent during
 // its hook. The range ends recovered once by the record, under a higher epoch.
 BOOST_AUTO_TEST_CASE(coordinator_and_elected_agent_killed_during_the_hook) {
-  ClusterOptions o = RecoveryCluster(3);
-  o.hook_args = {"--hold", "RELEASE"};
-  TestCluster c("rec-fence", o);
-  // ts-hook waits for this file before it finishes.
-  std::string release = c.root() + "/release";  // the placeholder, now that the root is known
-  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.EditConfig(i, "RELEASE", release));
-  BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(c.StartAll().ok());
-  Child bolt = StartBolt(c, 0);
+  TestCluster c("rec-fence", HeldHookCluster());
   std::string tail = Lines(0, 200);
-  Append(c.BoltFile(0, 0), tail);
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
-  bolt.Signal(SIGKILL);
-  bolt.Wait();
-
   nlohmann::json rec;
-  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, &rec),
-                        rec.dump() << c.CoordinatorLogTail());
+  std::string release = KillBoltWithHeldHook(c, tail, &rec);
   int first = rec.value("agent", "") == "h2" ? 1 : 2;
   uint64_t first_epoch = rec.value("epoch", uint64_t{0});
   BOOST_REQUIRE(rec.value("agent", "") != "h1");
@@ -386,21 +397,9 @@ BOOST_AUTO_TEST_CASE(bolt_found_by_match_rule_is_tracked_and_recovered) {
 // hook, declared dead and replaced; when it resumes and reports, the record already holds the
 // replacement's result under the higher epoch.
 BOOST_AUTO_TEST_CASE(stale_epoch_result_is_refused) {
-  ClusterOptions o = RecoveryCluster(3);
-  o.hook_args = {"--hold", "RELEASE"};
-  TestCluster c("rec-stale", o);
-  std::string release = c.root() + "/release";  // the placeholder, now that the root is known
-  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.EditConfig(i, "RELEASE", release));
-  BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(c.StartAll().ok());
-  Child bolt = StartBolt(c, 0);
-  Append(c.BoltFile(0, 0), Lines(0, 20));
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
-  bolt.Signal(SIGKILL);
-  bolt.Wait();
+  TestCluster c("rec-stale", HeldHookCluster());
   nlohmann::json rec;
-  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "running"); }, 20, &rec),
-                        rec.dump() << c.CoordinatorLogTail());
+  std::string release = KillBoltWithHeldHook(c, Lines(0, 20), &rec);
   int first = rec.value("agent", "") == "h2" ? 1 : 2;
   uint64_t first_epoch = rec.value("epoch", uint64_t{0});
   ::kill(c.Pid(first), SIGSTOP);
