@@ -49,11 +49,14 @@ COMMON_SRCS := $(sort $(wildcard common/*.cc))
 AGENT_LIB_SRCS := $(filter-out agent/main.cc,$(sort $(wildcard agent/*.cc)))
 COORD_LIB_SRCS := $(filter-out coordinator/main.cc,$(sort $(wildcard coordinator/*.cc)))
 CTL_SRCS := $(sort $(wildcard ctl/*.cc))
-UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc tests/coordinator/*.cc)) tests/unit_main.cc
+UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc tests/coordinator/*.cc tests/weblog/*.cc)) tests/unit_main.cc
 INTEGRATION_TEST_SRCS := $(sort $(wildcard tests/integration/*.cc)) tests/integration_main.cc
 SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.cc))
 BENCH_TOOL_SRCS := $(sort $(wildcard bench/tools/*.cc))
+# The weblog application (examples/weblog): a library, and one *_main.cc per program.
+WEBLOG_MAIN_SRCS := $(sort $(wildcard examples/weblog/*_main.cc))
+WEBLOG_LIB_SRCS := $(filter-out $(WEBLOG_MAIN_SRCS),$(sort $(wildcard examples/weblog/*.cc)))
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
@@ -61,6 +64,7 @@ LIBCOMMON := $(OBJ)/libcommon.a
 LIBAGENT := $(OBJ)/libagent.a
 LIBCOORD := $(OBJ)/libcoordinator.a
 LIBSUPPORT := $(OBJ)/libtestsupport.a
+LIBWEBLOG := $(OBJ)/libweblog.a
 
 AGENT_BIN := $(OUT)/tailsafe-agent
 CTL_BIN := $(OUT)/tailsafectl
@@ -70,7 +74,9 @@ INTEGRATION_BIN := $(OUT)/tests/integration_tests
 TOOL_BINS := $(patsubst tests/tools/%.cc,$(OUT)/tests/%,$(TOOL_SRCS))
 BENCH_BINS := $(patsubst bench/tools/%.cc,$(OUT)/bench/%,$(BENCH_TOOL_SRCS))
 
-BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN)
+WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAIN_SRCS))
+
+BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
 .PHONY: all deps test unit-test integration-test demo bench bench-failover bench-build clean
 
@@ -106,6 +112,9 @@ $(LIBCOORD): $(call objs,$(COORD_LIB_SRCS))
 $(LIBSUPPORT): $(call objs,$(SUPPORT_SRCS))
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBWEBLOG): $(call objs,$(WEBLOG_LIB_SRCS))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(AGENT_BIN): $(call objs,agent/main.cc) $(LIBAGENT) $(LIBCOMMON)
 	@$(if $(Q),echo "  LINK    $@")
@@ -116,7 +125,10 @@ $(COORD_BIN): $(call objs,coordinator/main.cc) $(LIBCOORD) $(LIBCOMMON)
 $(CTL_BIN): $(call objs,$(CTL_SRCS)) $(LIBCOMMON)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD) $(LIBCOMMON)
+$(OUT)/weblog-%: $(OBJ)/examples/weblog/%_main.o $(LIBWEBLOG) $(LIBCOMMON)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD) $(LIBWEBLOG) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
