@@ -138,8 +138,11 @@ std::string Generator::Hostile() {
     case 0:
       return "www.example.com:443 10.9.8.7 - - [18/Nov/2026:10:00:00 +0000] \"GET /" + std::string(20000, 'A') +
              " HTTP/1.1\" 200 1 \"-\" \"-\"\n";
-    case 1:
-      return std::string("www.example.com:443 10.9.8.7 - - [18/Nov/2026:10:00:00 +0000] \"GET /\0\x01\xff HTTP/1.1\" 200 1 \"-\" \"-\"\n", 92);
+    case 1: {
+      static const char kBinary[] =
+          "www.example.com:443 10.9.8.7 - - [18/Nov/2026:10:00:00 +0000] \"GET /\0\x01\xff HTTP/1.1\" 200 1 \"-\" \"-\"\n";
+      return std::string(kBinary, sizeof kBinary - 1);
+    }
     case 2:
       return "www.example.com:443 10.9.8.7 - - [18/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1 200 1 \"-\" \"-\n";
     case 3:

@@ -129,11 +129,17 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     if (options_.hook_attempts) c << "hook_attempts = " << options_.hook_attempts << "\n";
     if (options_.hooks) {
       ::mkdir((root_ + "/hooks").c_str(), 0755);
-      char* bin = ::realpath(BinDir().c_str(), nullptr);
-      c << "\n[hooks]\ntest = [\"" << (bin ? bin : BinDir().c_str()) << "/tests/ts-hook\", \"" << HookDir(i) << "\"";
-      ::free(bin);
-      for (const std::string& a : options_.hook_args) c << ", \"" << a << "\"";
-      c << "]\n";
+      if (!options_.hook_argv.empty()) {
+        c << "\n[hooks]\ntest = [";
+        for (size_t a = 0; a < options_.hook_argv.size(); ++a) c << (a ? ", " : "") << "\"" << options_.hook_argv[a] << "\"";
+        c << "]\n";
+      } else {
+        char* bin = ::realpath(BinDir().c_str(), nullptr);
+        c << "\n[hooks]\ntest = [\"" << (bin ? bin : BinDir().c_str()) << "/tests/ts-hook\", \"" << HookDir(i) << "\"";
+        ::free(bin);
+        for (const std::string& a : options_.hook_args) c << ", \"" << a << "\"";
+        c << "]\n";
+      }
     }
     for (int b = 0; b < options_.bolts_per_agent; ++b) {
       c << "\n[[bolt]]\nname = \"" << BoltName(b) << "\"\nfile = \"" << BoltFile(i, b) << "\"\n";

@@ -37,6 +37,8 @@ struct ClusterOptions {
   // bolt hook = "test".
   bool hooks = false;
   std::vector<std::string> hook_args;
+  // If set, the hook is this command instead of ts-hook (hook_args are then not used).
+  std::vector<std::string> hook_argv;
   uint32_t hook_timeout_ms = 0;  // 0: the agent's default
   uint32_t hook_retry_ms = 0;
   uint32_t hook_attempts = 0;

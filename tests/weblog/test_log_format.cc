@@ -2,6 +2,8 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <map>
 #include <random>
 #include <string>
 
@@ -169,7 +171,14 @@ BOOST_AUTO_TEST_CASE(the_generator_writes_only_parseable_requests_along_its_plan
     if (p.kind == LineKind::kRequest) ++requests;
     if (p.kind == LineKind::kMalformed) ++malformed;
   }
+  uint64_t lines_out = 0;
+  Generator h2(o);
+  while (h2.Next(&line)) {
+    ++lines_out;
+    BOOST_TEST(std::count(line.begin(), line.end(), '\n') == 1);  // a hostile line is still one line
+  }
   BOOST_TEST(requests == o.requests);
+  BOOST_TEST(malformed == lines_out - o.requests);
   BOOST_TEST(malformed == o.requests / 99);
 }
 
