@@ -136,6 +136,12 @@ ClusterOptions WeblogCluster(int agents) {
   return o;
 }
 
+boost::test_tools::assertion_result HaveGoaccess(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(::access("/usr/bin/goaccess", X_OK) == 0);
+  if (!r) r.message() << "skipped: /usr/bin/goaccess is not installed (apt-get install goaccess; make deps does)";
+  return r;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(weblog)
@@ -211,6 +217,52 @@ BOOST_AUTO_TEST_CASE(bolts_killed_mid_stream_lose_nothing_and_count_nothing_twic
   BOOST_TEST(recovered > 0u, "no request was counted by a hook; coordinator: " << c.CoordinatorLogTail());
   BOOST_TEST(recoveries >= 1);
   BOOST_TEST_MESSAGE(recovered << " requests counted by hooks");
+}
+
+// goaccess knows nothing of tailsafe: it reads the tail on stdin as any access log (the marker
+// lines start with '#', which it skips as comments) and writes its own report.
+BOOST_AUTO_TEST_CASE(goaccess_runs_unmodified_as_the_hook, *boost::unit_test::precondition(HaveGoaccess)) {
+  ClusterOptions o = WeblogCluster(2);
+  o.hook_argv = {"/usr/bin/goaccess", "--no-global-config", "--log-format=VCOMBINED", "-o", "REPORT", "-"};
+  TestCluster c("weblog-goaccess", o);
+  std::string report = c.root() + "/goaccess-report.json";
+  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.EditConfig(i, "REPORT", report));
+  std::string input = c.root() + "/input.log";
+  CommandResult gen = RunCommand(AbsBin("weblog-gen") + " -n 20000 --minutes 10 -o " + input);
+  BOOST_REQUIRE_MESSAGE(gen.code == 0, gen.out);
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  // One bolt (on h1) that analyses far slower than it receives: most of the input is its tail.
+  Weblog w(c, {"--commit-ms", "50", "--max-rate", "1000"});
+  w.StartBolt(0);
+  std::vector<std::string> argv = {AbsBin("weblog-spout"), "--quiet", "--bolt", w.Socket(0), input};
+  auto spout = Child::Spawn(argv, c.root() + "/spout.log");
+  BOOST_REQUIRE(spout.ok());
+  spout->Wait();
+  BOOST_REQUIRE_MESSAGE(spout->exit_code() == 0, ReadAll(c.root() + "/spout.log"));
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 30));
+  w.bolts[0].Signal(SIGKILL);
+  w.bolts[0].Wait();
+
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return d.value("state", "") == "recovered"; },
+                                  60, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(1));
+  BOOST_TEST(rec.value("agent", "") == "h2");
+  uint64_t from = rec.value("from", uint64_t{0}), to = rec.value("delivered_to", uint64_t{0});
+  std::string file = ReadAll(c.BoltFile(0, 0));
+  BOOST_REQUIRE(to <= file.size());
+  uint64_t tail_requests = 0;
+  for (const std::string& line : Lines(file.substr(from, to - from)))
+    if (line[0] != '#') ++tail_requests;
+  BOOST_TEST(tail_requests > 10000u, "the bolt had analysed most of its input already: " << rec.dump());
+
+  auto json = nlohmann::json::parse(ReadAll(report), nullptr, false);
+  BOOST_REQUIRE_MESSAGE(!json.is_discarded(), "goaccess wrote no JSON report at " << report << "; " << c.LogTail(1));
+  BOOST_TEST(json["general"].value("total_requests", uint64_t{0}) == tail_requests);
+  BOOST_TEST(json["general"].value("failed_requests", uint64_t{1}) == 0u);
+  BOOST_TEST_MESSAGE("goaccess as the hook counted " << tail_requests << " requests of the recovered tail ["
+                                                     << from << ", " << to << ")");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
