@@ -4,7 +4,8 @@
 #   make MODE=debug      -O0, binaries into build/debug/
 #   make MODE=asan       AddressSanitizer + UBSan, binaries into build/asan/
 #   make test            install missing packages, build, run every test suite
-#   make demo            install missing packages, build, run the replication demo
+#   make demo            install missing packages, build, run the weblog demo (examples/weblog)
+#   make demo-replication  the replication-only demo (examples/replication-demo)
 #   make deps            install the missing Debian packages (root)
 #   make bench           run bench/replicate (needs DEPS_BENCH packages)
 #   make bench-failover  run bench/failover (death to hook start)
@@ -78,7 +79,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all deps test unit-test integration-test demo bench bench-failover bench-build clean
+.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-build clean
 
 bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
@@ -175,7 +176,12 @@ test: deps
 	  scripts/test-report.sh tests $(OUT)/tests/unit.report.xml \
 	    $(OUT)/tests/integration.report.xml; exit $$rc
 
+# `make demo`: the README's main job, the weblog application under tailsafe (examples/weblog).
 demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) examples/weblog/demo.sh
+
+demo-replication: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) examples/replication-demo/run.sh
 

@@ -277,7 +277,36 @@ struct Row {
   const HostCounts* host = nullptr;
 };
 
-int Report(const std::string& db_path, size_t top, const std::string& by, const std::string& format) {
+// The period a report covers: every minute (the default), the last N minutes, or all minutes
+// added together (`total`).
+struct Period {
+  size_t last = 0;
+  bool total = false;
+};
+
+// Adds every minute's counts into one, under minute `into`.
+Tally Totals(const Tally& t, int64_t into) {
+  Tally out;
+  for (const auto& [k, v] : t.by_host()) {
+    HostCounts& h = out.by_host()[{into, k.second}];
+    h.requests += v.requests;
+    h.bytes += v.bytes;
+    for (size_t s = 0; s < 5; ++s) h.status[s] += v.status[s];
+  }
+  for (const auto& [k, v] : t.by_url()) {
+    Counts& c = out.by_url()[{into, std::get<1>(k), std::get<2>(k)}];
+    c.requests += v.requests;
+    c.bytes += v.bytes;
+  }
+  for (const auto& [k, v] : t.by_ip()) {
+    Counts& c = out.by_ip()[{into, k.second}];
+    c.requests += v.requests;
+    c.bytes += v.bytes;
+  }
+  return out;
+}
+
+int Report(const std::string& db_path, size_t top, const std::string& by, const std::string& format, Period period) {
   auto db = ResultsDb::Open(db_path);
   if (!db.ok()) {
     Log("%s", db.status().message().c_str());
@@ -288,9 +317,26 @@ int Report(const std::string& db_path, size_t top, const std::string& by, const 
     Log("%s", tally.status().message().c_str());
     return 2;
   }
+  std::map<int64_t, uint64_t> all_minutes = tally->PerMinute();
+  std::string period_name;
+  if (period.total && !all_minutes.empty()) {
+    period_name = FormatMinute(all_minutes.begin()->first) + " to " + FormatMinute(all_minutes.rbegin()->first);
+    *tally = Totals(*tally, all_minutes.begin()->first);
+  } else if (period.last > 0 && all_minutes.size() > period.last) {
+    int64_t first = std::next(all_minutes.begin(), static_cast<long>(all_minutes.size() - period.last))->first;
+    Tally cut;
+    for (const auto& [k, v] : tally->by_host())
+      if (k.first >= first) cut.by_host()[k] = v;
+    for (const auto& [k, v] : tally->by_url())
+      if (std::get<0>(k) >= first) cut.by_url()[k] = v;
+    for (const auto& [k, v] : tally->by_ip())
+      if (k.first >= first) cut.by_ip()[k] = v;
+    *tally = std::move(cut);
+  }
   // Rows per minute, each dimension sorted by requests (then key), cut to `top` (0: all).
   std::map<int64_t, std::vector<Row>> rows;
   std::map<int64_t, uint64_t> per_minute = tally->PerMinute();
+  auto label = [&](int64_t minute) { return period_name.empty() ? FormatMinute(minute) : period_name; };
   auto add = [&](int64_t minute, const std::string& dim, std::string key, uint64_t req, uint64_t bytes,
                  const HostCounts* h) { rows[minute].push_back({dim, std::move(key), req, bytes, h}); };
   if (by == "host" || by == "all")
@@ -317,7 +363,7 @@ int Report(const std::string& db_path, size_t top, const std::string& by, const 
   if (format == "json") {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [minute, list] : rows) {
-      nlohmann::json m = {{"minute", FormatMinute(minute)}, {"requests", per_minute[minute]}};
+      nlohmann::json m = {{period_name.empty() ? "minute" : "period", label(minute)}, {"requests", per_minute[minute]}};
       for (const Row& r : list) {
         nlohmann::json e = {{"key", r.key}, {"requests", r.requests}, {"bytes", r.bytes}};
         if (r.host != nullptr)
@@ -338,7 +384,7 @@ int Report(const std::string& db_path, size_t top, const std::string& by, const 
         std::string key = "\"";
         for (char c : r.key) key += c == '"' ? std::string("\"\"") : std::string(1, c);
         key += "\"";
-        printf("%s,%s,%s,%llu,%llu", FormatMinute(minute).c_str(), r.dim.c_str(), key.c_str(),
+        printf("%s,%s,%s,%llu,%llu", label(minute).c_str(), r.dim.c_str(), key.c_str(),
                static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.bytes));
         if (r.host != nullptr) {
           for (uint64_t s : r.host->status) printf(",%llu", static_cast<unsigned long long>(s));
@@ -351,7 +397,7 @@ int Report(const std::string& db_path, size_t top, const std::string& by, const 
     return 0;
   }
   for (const auto& [minute, list] : rows) {
-    printf("%s  %llu requests\n", FormatMinute(minute).c_str(), static_cast<unsigned long long>(per_minute[minute]));
+    printf("%s  %llu requests\n", label(minute).c_str(), static_cast<unsigned long long>(per_minute[minute]));
     std::string dim;
     for (const Row& r : list) {
       if (r.dim != dim) {
@@ -384,6 +430,9 @@ int main(int argc, char** argv) {
   report->add_option("--db", db, "results database (SQLite)")->required();
   report->add_option("--top", top, "rows per dimension and minute (0: all)")->capture_default_str();
   report->add_option("--by", by, "host, url, ip or all")->check(CLI::IsMember({"host", "url", "ip", "all"}))->capture_default_str();
+  Period period;
+  report->add_option("--last", period.last, "only the last N minutes (0: all)");
+  report->add_flag("--total", period.total, "all minutes added together");
   report->add_option("--format", format, "text, csv or json")->check(CLI::IsMember({"text", "csv", "json"}))->capture_default_str();
   auto* compare = app.add_subcommand("compare", "exit 0 if the database equals the analysis of the given logs");
   std::vector<std::string> logs;
@@ -398,7 +447,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (*report) return Report(db, top, by, format);
+  if (*report) return Report(db, top, by, format, period);
   if (*compare) return Compare(db, logs);
   if (*series) return Series(db, logs);
   if (*hook || std::getenv("TAILSAFE_BOLT") != nullptr) {

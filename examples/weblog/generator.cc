@@ -32,11 +32,10 @@ const char* const kAgents[] = {
 };
 const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-// Requests per minute over a day, relative: lowest around 04:00, highest around 20:00.
+// Requests per minute over a day, relative: lowest at 04:00, highest at 16:00.
 double Diurnal(int64_t minute_of_day) {
   double h = static_cast<double>(minute_of_day) / 60.0;
-  double x = std::cos(2 * M_PI * (h - 20.0) / 24.0);
-  return 0.55 + 0.45 * x;
+  return 0.2 + 0.8 * (1 - std::cos(2 * M_PI * (h - 4.0) / 24.0)) / 2;
 }
 
 }  // namespace
