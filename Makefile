@@ -9,6 +9,7 @@
 #   make deps            install the missing Debian packages (root)
 #   make bench           run bench/replicate (needs DEPS_BENCH packages)
 #   make bench-failover  run bench/failover (death to hook start)
+#   make bench-weblog    run bench/weblog (the weblog application with and without tailsafe)
 #   V=1                  show the commands
 #
 # Objects live under $(OUT)/obj; a flags stamp rebuilds everything when the flags change;
@@ -79,7 +80,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-build clean
+.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-build clean
 
 bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
@@ -189,6 +190,10 @@ bench: deps
 	$(Q)DEPS_BENCH=1 scripts/deps.sh
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS) $(BENCH_BINS)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/replicate/run.sh
+
+bench-weblog: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/weblog/run.sh
 
 bench-failover: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
