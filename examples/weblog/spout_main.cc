@@ -99,6 +99,7 @@ class Spout {
   // Reads and routes what is available; false at the end of the input.
   bool ReadInput();
   void Route(std::string_view line);
+  void Reject(std::string_view line, const std::string& error);
   void Connect(BoltLink& b);
   void Disconnect(BoltLink& b, const std::string& why);
   void ReadBolt(BoltLink& b);
@@ -114,6 +115,7 @@ class Spout {
   uint64_t input_offset_ = 0;
   std::string inbuf_;
   bool input_done_ = false;
+  bool skipping_ = false;  // inside an overlong line
   Clock::time_point input_idle_until_{};
   uint64_t lineno_ = 0, requests_ = 0, malformed_ = 0, other_ = 0;
   FILE* rejects_ = nullptr;
@@ -155,16 +157,7 @@ void Spout::Route(std::string_view line) {
     return;
   }
   if (p.kind == LineKind::kMalformed) {
-    ++malformed_;
-    if (malformed_ <= o_.report_malformed) {
-      Log("%s:%llu: malformed line skipped: %s", o_.input == "-" ? "stdin" : o_.input.c_str(),
-          static_cast<unsigned long long>(lineno_), p.error.c_str());
-      if (malformed_ == o_.report_malformed) Log("(further malformed lines are counted, not shown)");
-    }
-    if (rejects_ != nullptr) {
-      fwrite(line.data(), 1, line.size(), rejects_);
-      fputc('\n', rejects_);
-    }
+    Reject(line, p.error);
     return;
   }
   ++other_;  // blank lines and comments
@@ -194,13 +187,22 @@ bool Spout::ReadInput() {
         Log("%s was %s; reading it from the start", o_.input.c_str(), st.st_ino != input_ino_ ? "replaced" : "truncated");
         if (!inbuf_.empty()) Route(inbuf_);
         inbuf_.clear();
+        skipping_ = false;
         return OpenInput();
       }
     }
     return true;
   }
   input_offset_ += static_cast<uint64_t>(n);
-  inbuf_.append(buf, static_cast<size_t>(n));
+  std::string_view data(buf, static_cast<size_t>(n));
+  if (skipping_) {
+    // The rest of an overlong line already reported: dropped up to its newline.
+    size_t nl = data.find('\n');
+    if (nl == std::string_view::npos) return true;
+    data.remove_prefix(nl + 1);
+    skipping_ = false;
+  }
+  inbuf_.append(data);
   size_t pos = 0;
   for (;;) {
     size_t nl = inbuf_.find('\n', pos);
@@ -213,25 +215,27 @@ bool Spout::ReadInput() {
   }
   inbuf_.erase(0, pos);
   if (inbuf_.size() > kMaxLineBytes) {
-    // An overlong line: report it once, then skip to its end.
+    // A line longer than any request may be: reported now (its start kept in --rejects), its
+    // rest skipped as it comes.
     ++lineno_;
-    ++malformed_;
-    Log("%s:%llu: malformed line skipped: longer than %zu bytes", o_.input.c_str(), static_cast<unsigned long long>(lineno_),
-        kMaxLineBytes);
-    for (;;) {
-      size_t nl = inbuf_.find('\n');
-      if (nl != std::string::npos) {
-        inbuf_.erase(0, nl + 1);
-        break;
-      }
-      inbuf_.clear();
-      ssize_t m = ::read(input_.get(), buf, sizeof buf);
-      if (m <= 0) break;
-      input_offset_ += static_cast<uint64_t>(m);
-      inbuf_.assign(buf, static_cast<size_t>(m));
-    }
+    Reject(inbuf_.substr(0, kMaxLineBytes), "line is longer than the limit of " + std::to_string(kMaxLineBytes) + " bytes");
+    inbuf_.clear();
+    skipping_ = true;
   }
   return true;
+}
+
+void Spout::Reject(std::string_view line, const std::string& error) {
+  ++malformed_;
+  if (malformed_ <= o_.report_malformed) {
+    Log("%s:%llu: malformed line skipped: %s", o_.input == "-" ? "stdin" : o_.input.c_str(),
+        static_cast<unsigned long long>(lineno_), error.c_str());
+    if (malformed_ == o_.report_malformed) Log("(further malformed lines are counted, not shown)");
+  }
+  if (rejects_ != nullptr) {
+    fwrite(line.data(), 1, line.size(), rejects_);
+    fputc('\n', rejects_);
+  }
 }
 
 void Spout::Connect(BoltLink& b) {

@@ -219,6 +219,46 @@ BOOST_AUTO_TEST_CASE(bolts_killed_mid_stream_lose_nothing_and_count_nothing_twic
   BOOST_TEST_MESSAGE(recovered << " requests counted by hooks");
 }
 
+// Hostile input: overlong lines (one of 1 MiB), binary bytes, broken quoting, impossible dates,
+// CRLF line ends and a last line without a newline. The spout reports each malformed line with
+// its number and what is wrong, keeps them in --rejects, sends every good request, and the
+// results equal the analysis of the input.
+BOOST_AUTO_TEST_CASE(hostile_lines_are_counted_reported_and_skipped) {
+  std::string root = MakeTempDir("weblog-hostile");
+  std::string input = root + "/input.log";
+  CommandResult gen = RunCommand(AbsBin("weblog-gen") + " -n 5000 --minutes 5 --malformed-every 7 -o " + input);
+  BOOST_REQUIRE_MESSAGE(gen.code == 0, gen.out);
+  {
+    std::ofstream out(input, std::ios::app | std::ios::binary);
+    out << std::string(1 << 20, 'x') << "\n";  // 1 MiB in one line
+    out << "www.example.com:443 10.0.0.1 - - [18/Nov/2026:06:00:00 +0000] \"GET /crlf HTTP/1.1\" 200 1 \"-\" \"-\"\r\n";
+    out << std::string("\0\0\0\xff\xfe", 5) << "\n";
+    out << "www.example.com:443 10.0.0.1 - - [18/Nov/2026:06:00:00 +0000] \"GET /last HTTP/1.1\" 200 1 \"-\" \"-\"";
+  }
+  auto bolt = Child::Spawn({AbsBin("weblog-bolt"), "--name", "b", "--listen", root + "/b.sock", "--backup", root + "/b.log",
+                            "--checkpoint", root + "/b.ckpt", "--db", root + "/results.db", "--quiet"},
+                           root + "/bolt.log");
+  BOOST_REQUIRE(bolt.ok());
+  CommandResult spout = RunCommand(AbsBin("weblog-spout") + " --quiet --bolt " + root + "/b.sock --rejects " + root +
+                                   "/rejects.log " + input);
+  BOOST_TEST(spout.code == 0, spout.out);
+  // 5000 / 6 hostile lines from the generator (every 7th line), the 1 MiB line, the binary one.
+  uint64_t malformed = 5000 / 6 + 2;
+  BOOST_TEST(spout.out.find(std::to_string(5000 + 2) + " requests sent") != std::string::npos, spout.out);
+  BOOST_TEST(spout.out.find(std::to_string(malformed) + " malformed lines skipped") != std::string::npos, spout.out);
+  BOOST_TEST(spout.out.find(":7: malformed line skipped: ") != std::string::npos, spout.out);
+  BOOST_TEST(spout.out.find("(further malformed lines are counted, not shown)") != std::string::npos, spout.out);
+  // Every malformed line is in --rejects (an overlong one cut to 16 KiB).
+  BOOST_TEST(Lines(ReadAll(root + "/rejects.log")).size() == malformed);
+  bolt->Signal(SIGTERM);
+  bolt->Wait();
+  BOOST_TEST(bolt->exit_code() == 0);
+  CommandResult cmp = RunCommand(AbsBin("weblog-analyze") + " compare --db " + root + "/results.db " + input);
+  BOOST_TEST(cmp.code == 0, cmp.out);
+  BOOST_TEST(cmp.out.find("EQUAL: 5002 requests") == 0, cmp.out);
+  RemoveTree(root);
+}
+
 // goaccess knows nothing of tailsafe: it reads the tail on stdin as any access log (the marker
 // lines start with '#', which it skips as comments) and writes its own report.
 BOOST_AUTO_TEST_CASE(goaccess_runs_unmodified_as_the_hook, *boost::unit_test::precondition(HaveGoaccess)) {
