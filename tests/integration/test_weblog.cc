@@ -259,6 +259,76 @@ BOOST_AUTO_TEST_CASE(hostile_lines_are_counted_reported_and_skipped) {
   RemoveTree(root);
 }
 
+// --follow: the spout keeps reading a log as it grows and after logrotate renames it (the rest
+// of the old file first); SIGTERM ends it once everything read is acknowledged. The report
+// exports as CSV and JSON.
+BOOST_AUTO_TEST_CASE(spout_follows_a_growing_rotated_log_and_the_report_exports_csv_and_json) {
+  std::string root = MakeTempDir("weblog-follow");
+  std::string all = root + "/all.log", live = root + "/access.log";
+  CommandResult gen = RunCommand(AbsBin("weblog-gen") + " -n 30000 --minutes 10 -o " + all);
+  BOOST_REQUIRE_MESSAGE(gen.code == 0, gen.out);
+  std::vector<std::string> lines = Lines(ReadAll(all));
+  auto append = [&](const std::string& path, size_t from, size_t to) {
+    std::ofstream out(path, std::ios::app);
+    for (size_t i = from; i < to; ++i) out << lines[i] << "\n";
+  };
+  append(live, 0, 10000);
+  auto bolt = Child::Spawn({AbsBin("weblog-bolt"), "--name", "b", "--listen", root + "/b.sock", "--backup", root + "/b.log",
+                            "--checkpoint", root + "/b.ckpt", "--db", root + "/results.db", "--quiet"},
+                           root + "/bolt.log");
+  BOOST_REQUIRE(bolt.ok());
+  auto spout = Child::Spawn({AbsBin("weblog-spout"), "--follow", "--bolt", root + "/b.sock", live}, root + "/spout.log");
+  BOOST_REQUIRE(spout.ok());
+  auto backup_lines = [&] {
+    size_t n = 0;
+    for (const std::string& l : Lines(ReadAll(root + "/b.log"))) n += l[0] != '#';
+    return n;
+  };
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return backup_lines() == 10000; }, 30), ReadAll(root + "/spout.log"));
+  append(live, 10000, 20000);  // growth
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return backup_lines() == 20000; }, 30), ReadAll(root + "/spout.log"));
+  // logrotate "create": the old file gets its last lines after the rename, then a new file.
+  BOOST_REQUIRE(::rename(live.c_str(), (live + ".1").c_str()) == 0);
+  append(live + ".1", 20000, 25000);
+  append(live, 25000, 30000);
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return backup_lines() == 30000; }, 30), ReadAll(root + "/spout.log"));
+  spout->Signal(SIGTERM);
+  spout->Wait();
+  BOOST_TEST(spout->exit_code() == 0, ReadAll(root + "/spout.log"));
+  BOOST_TEST(ReadAll(root + "/spout.log").find("was replaced; reading it from the start") != std::string::npos);
+  bolt->Signal(SIGTERM);
+  bolt->Wait();
+  CommandResult cmp = RunCommand(AbsBin("weblog-analyze") + " compare --db " + root + "/results.db " + all);
+  BOOST_TEST(cmp.code == 0, cmp.out);
+
+  CommandResult json = RunCommand(AbsBin("weblog-analyze") + " report --db " + root + "/results.db --top 3 --format json");
+  BOOST_REQUIRE(json.code == 0);
+  auto doc = nlohmann::json::parse(json.out, nullptr, false);
+  BOOST_REQUIRE_MESSAGE(doc.is_array() && doc.size() == 10u, json.out.substr(0, 500));
+  uint64_t total = 0;
+  for (const auto& m : doc) {
+    total += m.value("requests", uint64_t{0});
+    BOOST_TEST(m["hosts"].size() == 3u);
+    BOOST_TEST(m["urls"].size() == 3u);
+    BOOST_TEST(m["ips"].size() == 3u);
+  }
+  BOOST_TEST(total == 30000u);
+  CommandResult csv = RunCommand(AbsBin("weblog-analyze") + " report --db " + root + "/results.db --by host --top 0 --format csv");
+  BOOST_REQUIRE(csv.code == 0);
+  std::vector<std::string> rows = Lines(csv.out);
+  BOOST_TEST(rows.at(0) == "minute,dimension,key,requests,bytes,s1xx,s2xx,s3xx,s4xx,s5xx");
+  uint64_t csv_total = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> f;
+    std::stringstream ss(rows[i]);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    BOOST_REQUIRE(f.size() == 10u);
+    csv_total += std::stoull(f[3]);
+  }
+  BOOST_TEST(csv_total == 30000u);
+  RemoveTree(root);
+}
+
 // goaccess knows nothing of tailsafe: it reads the tail on stdin as any access log (the marker
 // lines start with '#', which it skips as comments) and writes its own report.
 BOOST_AUTO_TEST_CASE(goaccess_runs_unmodified_as_the_hook, *boost::unit_test::precondition(HaveGoaccess)) {
