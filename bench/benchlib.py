@@ -1,7 +1,38 @@
-"""Helpers the benchmarks share (bench/replicate, bench/failover)."""
+"""Helpers the benchmarks share (bench/replicate, bench/failover, bench/weblog)."""
 
 import platform
+import socket
 import subprocess
+import sys
+import time
+
+T0 = time.monotonic()
+
+
+def log(msg):
+    """A progress line on stderr, with the seconds since the benchmark started."""
+    sys.stderr.write("[%6.1fs] %s\n" % (time.monotonic() - T0, msg))
+    sys.stderr.flush()
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(pred, seconds, what, poll=0.002):
+    """pred()'s first true value, polling every `poll` s; RuntimeError after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(poll)
+    raise RuntimeError("timed out waiting for " + what)
 
 
 def machine():

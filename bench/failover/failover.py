@@ -23,44 +23,22 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import machine  # noqa: E402
+from benchlib import free_port, log, machine, wait_until  # noqa: E402
 
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-failover")
 BOLT_KILLS = int(os.environ.get("BENCH_BOLT_KILLS", "100"))
 HOST_KILLS = int(os.environ.get("BENCH_HOST_KILLS", "100"))
 HOST_TIMEOUT_MS = int(os.environ.get("BENCH_HOST_TIMEOUT_MS", "1000"))
-T0 = time.monotonic()
 
 
-def log(msg):
-    sys.stderr.write("[%6.1fs] %s\n" % (time.monotonic() - T0, msg))
-    sys.stderr.flush()
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(pred, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.002)
-    raise RuntimeError("timed out waiting for " + what)
 
 
 def write_atomically(path, text):

@@ -20,10 +20,10 @@ CPU seconds are utime+stime from /proc/PID/stat just before each process is stop
 Prints the report (markdown) and writes it to bench/weblog/last-run.md. Exit 1 on any failure.
 """
 
+import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import machine  # noqa: E402
+from benchlib import free_port, log, machine, wait_until  # noqa: E402
 
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-weblog")
@@ -39,29 +39,9 @@ REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 HOSTS = ["h1", "h2", "h3"]
 TICKS = os.sysconf("SC_CLK_TCK")
-T0 = time.monotonic()
 
 
-def log(msg):
-    sys.stderr.write("[%6.1fs] %s\n" % (time.monotonic() - T0, msg))
-    sys.stderr.flush()
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(pred, seconds, what, poll=0.01):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(poll)
-    raise RuntimeError("timed out waiting for " + what)
 
 
 def cpu_seconds(pid):
@@ -132,7 +112,6 @@ class Run:
 
     def replicated(self):
         """Every byte of every bolt file durable on both peers (tailsafectl status of each origin)."""
-        import json
         for h in HOSTS:
             r = subprocess.run([BIN + "/tailsafectl", "-c", self.path(h, "tailsafe.conf"), "status", "--local", "--json"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

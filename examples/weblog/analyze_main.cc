@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "examples/weblog/log_format.h"
+#include "examples/weblog/program.h"
 #include "examples/weblog/results_db.h"
 #include "examples/weblog/tally.h"
 
@@ -35,15 +36,7 @@ namespace {
 
 constexpr size_t kCommitEvery = 32 << 20;  // a long tail is committed in parts of about this size
 
-void Log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-void Log(const char* fmt, ...) {
-  char buf[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "weblog-analyze: %s\n", buf);
-}
+#define Log(...) Logf("weblog-analyze", __VA_ARGS__)
 
 bool EnvNumber(const char* name, uint64_t* out, std::string* err) {
   const char* v = std::getenv(name);

@@ -30,6 +30,7 @@
 #include "common/fd.h"
 #include "examples/weblog/backup_file.h"
 #include "examples/weblog/log_format.h"
+#include "examples/weblog/program.h"
 #include "examples/weblog/results_db.h"
 #include "examples/weblog/spout_protocol.h"
 
@@ -100,7 +101,7 @@ void Bolt::Log(const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "weblog-bolt %s: %s\n", o_.name.c_str(), buf);
+  Logf(("weblog-bolt " + o_.name).c_str(), "%s", buf);
 }
 
 bool Bolt::Setup() {
@@ -118,13 +119,7 @@ bool Bolt::Setup() {
   }
   db_.emplace(std::move(*db));
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  signals_ = tailsafe::Fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  signals_ = StopSignals();
 
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

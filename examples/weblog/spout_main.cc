@@ -28,6 +28,7 @@
 
 #include "common/fd.h"
 #include "examples/weblog/log_format.h"
+#include "examples/weblog/program.h"
 #include "examples/weblog/spout_protocol.h"
 
 using namespace weblog;
@@ -47,15 +48,7 @@ struct Options {
   bool quiet = false;
 };
 
-void Log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-void Log(const char* fmt, ...) {
-  char buf[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "weblog-spout: %s\n", buf);
-}
+#define Log(...) Logf("weblog-spout", __VA_ARGS__)
 
 // One bolt: its socket, and every request sent to it that it has not acknowledged yet.
 struct BoltLink {
@@ -380,13 +373,7 @@ int Spout::Run() {
     }
   }
   if (!OpenInput()) return 2;
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  signals_ = tailsafe::Fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  signals_ = StopSignals();
 
   Clock::time_point drain_deadline{};
   for (;;) {

@@ -109,18 +109,6 @@ std::string Ls(const TestCluster& c, const std::string& path) {
   return RunCommand(BinDir() + "/tailsafectl ls " + path + " --coordinator " + c.CoordinatorAddress()).out;
 }
 
-ClusterOptions RecoveryCluster(int agents) {
-  ClusterOptions o;
-  o.agents = agents;
-  o.bolts_per_agent = 1;
-  o.coordinator = true;
-  o.pid_files = true;
-  o.checkpoint_files = true;
-  o.hooks = true;
-  o.host_timeout_ms = 1000;
-  return o;
-}
-
 // A stand-in bolt process: the test writes its file and checkpoints; the process is what dies.
 Child StartBolt(TestCluster& c, int agent) {
   auto p = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt-" + c.AgentId(agent) + ".log");

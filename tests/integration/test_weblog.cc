@@ -124,15 +124,8 @@ struct Weblog {
 };
 
 ClusterOptions WeblogCluster(int agents) {
-  ClusterOptions o;
-  o.agents = agents;
-  o.bolts_per_agent = 1;
-  o.coordinator = true;
-  o.pid_files = true;
-  o.checkpoint_files = true;
-  o.hooks = true;
+  ClusterOptions o = RecoveryCluster(agents);
   o.hook_retry_ms = 200;
-  o.host_timeout_ms = 1000;
   return o;
 }
 

@@ -53,6 +53,20 @@ inline ClusterOptions TwoAgentsOneBolt() {
   return o;
 }
 
+// The shape the recovery tests need: a coordinator, one bolt per agent with a pid file and a
+// checkpoint file, and hooks.
+inline ClusterOptions RecoveryCluster(int agents) {
+  ClusterOptions o;
+  o.agents = agents;
+  o.bolts_per_agent = 1;
+  o.coordinator = true;
+  o.pid_files = true;
+  o.checkpoint_files = true;
+  o.hooks = true;
+  o.host_timeout_ms = 1000;
+  return o;
+}
+
 class TestCluster {
  public:
   TestCluster(const std::string& name, ClusterOptions options);
