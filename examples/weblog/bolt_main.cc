@@ -73,7 +73,7 @@ class Bolt {
   void DropClient(const std::string& why);
   // Analyses and commits what is due; false on a fatal error.
   bool Process(bool drain);
-  bool CommitUnit(uint64_t end, uint64_t requests);
+  bool CommitUnit(uint64_t end);
   int NextTimeoutMs() const;
 
   Options o_;
@@ -222,12 +222,11 @@ bool Bolt::HandleInput() {
     }
     pos = nl + 1;
   }
-  uint64_t requests = count;
   if (Status s = backup_->Append(run_id_, next_seq_, count, lines); !s) {
     Log("%s; stopping", s.message().c_str());
     exit(1);
   }
-  chunks_.push_back({backup_->size(), requests});
+  chunks_.push_back({backup_->size(), count});
   next_seq_ += count;
   total_received_ += count;
   inbuf_.erase(0, last_nl + 1);
@@ -251,7 +250,7 @@ void Bolt::FlushAck() {
   }
 }
 
-bool Bolt::CommitUnit(uint64_t end, uint64_t requests) {
+bool Bolt::CommitUnit(uint64_t end) {
   std::string bytes(end - processed_, '\0');
   ssize_t got = pread(backup_->fd(), bytes.data(), bytes.size(), static_cast<off_t>(processed_));
   if (got != static_cast<ssize_t>(bytes.size())) {
@@ -278,7 +277,6 @@ bool Bolt::CommitUnit(uint64_t end, uint64_t requests) {
       return false;
     }
   }
-  (void)requests;
   total_counted_ += r->counted;
   total_skipped_ += r->skipped;
   total_malformed_ += r->malformed;
@@ -310,7 +308,7 @@ bool Bolt::Process(bool drain) {
       ++n;
     }
     if (n == 0) return true;
-    if (!CommitUnit(end, requests)) return false;
+    if (!CommitUnit(end)) return false;
     chunks_.erase(chunks_.begin(), chunks_.begin() + static_cast<long>(n));
     if (o_.max_rate > 0 && !drain) tokens_ -= static_cast<double>(requests);
     if (!drain) return true;  // one commit per commit interval
