@@ -257,6 +257,20 @@ void ParseCluster(const toml::table& table, Diagnostics& diag, ClusterConfig& ou
   reader.Name("name", "cluster name", Need::kRequired, &out.name);
   reader.AddressText("coordinator", Need::kOptional, &out.coordinator);
   reader.Path("key_file", Need::kOptional, &out.key_file);
+  if (const toml::array* previous = reader.Array("previous_key_files", Need::kOptional)) {
+    for (size_t i = 0; i < previous->size(); ++i) {
+      const toml::node& item = *previous->get(i);
+      std::string key = "previous_key_files[" + std::to_string(i) + "]";
+      const auto* text = item.as_string();
+      if (text == nullptr) {
+        reader.Error(item, key, "expected a string (an absolute path)");
+      } else if (std::string problem = PathProblem(text->get()); !problem.empty()) {
+        reader.Error(item, key, problem);
+      } else {
+        out.previous_key_files.push_back(text->get());
+      }
+    }
+  }
   reader.Finish();
 }
 

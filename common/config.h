@@ -39,7 +39,12 @@ Result<PeerSpec> ParsePeerSpec(std::string_view text);
 struct ClusterConfig {
   std::string name;         // [cluster] name; required, a valid name
   std::string coordinator;  // [cluster] coordinator, "HOST:PORT"; optional for now
-  std::string key_file;     // [cluster] key_file; optional for now
+  // [cluster] key_file: the cluster key (common/cluster_key.h). Parsing leaves it optional; the
+  // daemons and tailsafectl refuse to talk over the network without it.
+  std::string key_file;
+  // [cluster] previous_key_files: keys still accepted from nodes not yet given key_file's key
+  // (rotation without downtime).
+  std::vector<std::string> previous_key_files;
 };
 
 struct CoordinatorConfig {
