@@ -17,7 +17,7 @@
 
 namespace tailsafe {
 
-Agent::Agent(Config config) : config_(std::move(config)) {
+Agent::Agent(Config config, ClusterKeys keys) : config_(std::move(config)), keys_(std::move(keys)) {
   uv_loop_init(&loop_);
 }
 
@@ -74,7 +74,7 @@ Status Agent::Init() {
   committer_ = std::make_unique<Committer>(&loop_, &*store_, ac.commit_interval_ms, [this](const Status& s) { Fatal(s); });
   replicas_ = std::make_unique<ReplicaStore>(ac.data_dir, [this] { Kick(false, true); });
   if (Status s = replicas_->Init(*reps, *ckpts); !s) return s;
-  server_ = std::make_unique<ReplicaServer>(&loop_, config_, replicas_.get());
+  server_ = std::make_unique<ReplicaServer>(&loop_, config_, &keys_, replicas_.get());
 
   auto kick = MakeUv<uv_idle_t>(uv_idle_init, &loop_);
   if (!kick) return kick.status();
@@ -155,7 +155,7 @@ Status Agent::Init() {
       return m["type"] == "assign" ? runner_->OnAssign(m) : runner_->OnRecorded(m);
     };
     h.on_registered = [this] { runner_->OnRegistered(); };
-    coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, std::move(h));
+    coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, &keys_, std::move(h));
     if (Status s = coord_->Start(); !s) return s;
     // A replica that grows may complete a range a recovery waits for.
     auto ack = std::move(replicas_->on_durable);
@@ -249,6 +249,7 @@ PeerLink* Agent::AddLink(const PeerSpec& peer) {
   env.loop = &loop_;
   env.cluster = config_.cluster.name;
   env.self_id = ac.id;
+  env.keys = &keys_;
   env.window_bytes = ac.window_bytes;
   env.reconnect_max_ms = ac.reconnect_max_ms;
   env.sources = &sources_;
@@ -570,6 +571,7 @@ std::string Agent::StatusJson() const {
   doc["receiver"] = {{"sessions", ss.sessions},
                      {"rejected", ss.rejected},
                      {"protocol_errors", ss.protocol_errors},
+                     {"auth_failures", ss.auth_failures},
                      {"bytes_received", ss.bytes_received},
                      {"frames_received", ss.frames_received},
                      {"tail_cuts", ss.tail_cuts},

@@ -37,13 +37,15 @@
 #include "common/compress.h"
 #include "common/config.h"
 #include "common/fd.h"
+#include "common/cluster_key.h"
 #include "common/uv_handle.h"
 
 namespace tailsafe {
 
 class Agent {
  public:
-  explicit Agent(Config config);
+  // `keys`: the cluster key(s) every connection is authenticated and encrypted with.
+  Agent(Config config, ClusterKeys keys);
   ~Agent();
   // Runs until SIGTERM or SIGINT (ok) or a fatal error (its status).
   Status Run();
@@ -66,6 +68,7 @@ class Agent {
   void OnMembership(const nlohmann::json& agents);
 
   Config config_;
+  ClusterKeys keys_;
   Fd lock_;  // flock on DATA_DIR/agent.lock while this agent runs
   uv_loop_t loop_{};
   std::optional<StateStore> store_;

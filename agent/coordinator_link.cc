@@ -9,8 +9,8 @@ namespace tailsafe {
 
 using nlohmann::json;
 
-CoordinatorLink::CoordinatorLink(uv_loop_t* loop, const Config& config, Handlers handlers)
-    : loop_(loop), config_(config), handlers_(std::move(handlers)) {}
+CoordinatorLink::CoordinatorLink(uv_loop_t* loop, const Config& config, const ClusterKeys* keys, Handlers handlers)
+    : loop_(loop), config_(config), keys_(keys), handlers_(std::move(handlers)) {}
 
 CoordinatorLink::~CoordinatorLink() { Stop(); }
 
@@ -52,7 +52,7 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
     last_error_ = tcp.status().message();
     return Retry();
   }
-  conn_ = std::make_shared<FramedConn>(std::move(tcp.value()));
+  conn_ = std::make_shared<FramedConn>(std::move(tcp.value()), SecureChannel::Role::kClient, keys_);
   Status st = conn_->Start([this](const Frame& f) { return OnFrame(f); },
                            [this](const std::string& why) { OnClosed(why); });
   if (!st) return;
@@ -124,7 +124,14 @@ void CoordinatorLink::OnClosed(const std::string& why) {
   registered_ = false;
   if (heartbeat_timer_) uv_timer_stop(heartbeat_timer_.get());
   last_error_ = why;
-  if (was) LOG_WARN("coordinator: connection lost: %s (reconnecting)", why.c_str());
+  if (was) {
+    LOG_WARN("coordinator: connection lost: %s (reconnecting)", why.c_str());
+  } else if (conn_ && !conn_->authenticated() && why != last_logged_) {
+    // A coordinator that fails the secure handshake is an impostor or holds another key: say so
+    // once per distinct reason, not on every retry.
+    LOG_WARN("coordinator %s: %s (retrying)", address_.ToString().c_str(), why.c_str());
+    last_logged_ = why;
+  }
   Retry();
 }
 

@@ -35,7 +35,7 @@ class CoordinatorLink {
     // Each time the coordinator welcomes this agent.
     std::function<void()> on_registered;
   };
-  CoordinatorLink(uv_loop_t* loop, const Config& config, Handlers handlers);
+  CoordinatorLink(uv_loop_t* loop, const Config& config, const ClusterKeys* keys, Handlers handlers);
   ~CoordinatorLink();
   Status Start();
   void Stop();
@@ -58,6 +58,8 @@ class CoordinatorLink {
 
   uv_loop_t* loop_;
   const Config& config_;
+  const ClusterKeys* keys_;
+  std::string last_logged_;  // the last connection failure logged, to log each reason once
   HostPort address_;
   Handlers handlers_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

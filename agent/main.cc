@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   // A peer, the coordinator or a hook that closes its end makes a write fail with EPIPE, which is
   // handled where it happens; the signal would kill the agent instead.
   ::signal(SIGPIPE, SIG_IGN);
-  Agent agent(std::move(config.value()));
+  Agent agent(std::move(config.value()), std::move(start.keys));
   Status s = agent.Run();
   if (!s.ok()) {
     LOG_ERROR("%s", s.message().c_str());

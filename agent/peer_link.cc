@@ -21,6 +21,7 @@ struct PeerLink::Conn {
   PeerLink* link = nullptr;
   UvPtr<uv_tcp_t> tcp;
   UvPtr<uv_timer_t> handshake_timer;
+  std::unique_ptr<SecureChannel> channel;
   FrameReader reader;
   bool ready = false;  // WELCOME received
 };
@@ -123,6 +124,7 @@ void PeerLink::OnResolved(int status, addrinfo* res) {
   }
   conn->tcp = std::move(tcp.value());
   conn->tcp->data = conn.get();
+  conn->channel = std::make_unique<SecureChannel>(SecureChannel::Role::kClient, env_.keys);
   conn_ = conn;
   auto* c = new ConnectReq{};
   c->conn = conn;
@@ -158,9 +160,13 @@ void PeerLink::OnConnected(int status) {
     conn_->handshake_timer = std::move(timer.value());
     conn_->handshake_timer->data = conn_.get();
     uv_timer_start(conn_->handshake_timer.get(), [](uv_timer_t* t) {
-      if (auto* c = static_cast<Conn*>(t->data)) c->link->Drop("no WELCOME within 10 s");
+      auto* c = static_cast<Conn*>(t->data);
+      if (c == nullptr) return;
+      c->link->Drop(c->channel->established() ? "no WELCOME within 10 s" : "no secure handshake within 10 s");
     }, kHandshakeTimeoutMs, 0);
   }
+  // The secure handshake goes first; HELLO is held by the channel until it completes.
+  WriteRaw(std::make_shared<const std::string>(conn_->channel->Start()));
   HelloMsg hello;
   hello.cluster = env_.cluster;
   hello.origin = env_.self_id;
@@ -169,7 +175,8 @@ void PeerLink::OnConnected(int status) {
 
 void PeerLink::OnRead(ssize_t nread, const uv_buf_t* buf) {
   if (nread == UV_EOF) {
-    Status s = conn_->reader.AtEof();
+    Status s = conn_->channel->AtEof();
+    if (s.ok()) s = conn_->reader.AtEof();
     Drop(s.ok() ? "peer closed the connection" : s.message());
     return;
   }
@@ -177,7 +184,15 @@ void PeerLink::OnRead(ssize_t nread, const uv_buf_t* buf) {
     Drop(UvStatus("read", static_cast<int>(nread)).message());
     return;
   }
-  conn_->reader.Feed(buf->base, static_cast<size_t>(nread));
+  std::string reply, plain;
+  Status cs = conn_->channel->Receive(std::string_view(buf->base, static_cast<size_t>(nread)), &reply, &plain);
+  if (!reply.empty()) WriteRaw(std::make_shared<const std::string>(std::move(reply)));
+  if (!cs) {
+    Drop(cs.message());
+    return;
+  }
+  if (plain.empty() || !conn_) return;
+  conn_->reader.Feed(plain.data(), plain.size());
   std::weak_ptr<Conn> weak = conn_;
   for (;;) {
     auto c = weak.lock();
@@ -397,6 +412,15 @@ void PeerLink::Pump() {
 
 void PeerLink::Send(std::shared_ptr<const std::string> frame) {
   if (!conn_ || !conn_->tcp) return;
+  // Each connection has its own keys, so a DATA frame shared by every peer is encrypted once
+  // per peer here.
+  auto wire = std::make_shared<std::string>();
+  conn_->channel->Seal(*frame, wire.get());
+  if (!wire->empty()) WriteRaw(std::move(wire));
+}
+
+void PeerLink::WriteRaw(std::shared_ptr<const std::string> frame) {
+  if (!conn_ || !conn_->tcp || frame->empty()) return;
   auto* w = new WriteReq{};
   w->frame = std::move(frame);
   w->conn = conn_;

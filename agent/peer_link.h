@@ -25,6 +25,7 @@
 #include "agent/state_store.h"
 #include "common/compress.h"
 #include "common/config.h"
+#include "common/secure_channel.h"
 #include "common/uv_handle.h"
 #include "common/wire.h"
 
@@ -36,6 +37,7 @@ class PeerLink {
     uv_loop_t* loop = nullptr;
     std::string cluster;
     std::string self_id;
+    const ClusterKeys* keys = nullptr;  // the cluster key(s); outlive the link
     uint32_t window_bytes = 0;
     uint32_t reconnect_max_ms = 0;
     const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
@@ -104,7 +106,8 @@ class PeerLink {
   void OnFrame(const Frame& f);
   void OnPosition(const PositionMsg& m);
   void OnAck(const AckMsg& m);
-  void Send(std::shared_ptr<const std::string> frame);
+  void Send(std::shared_ptr<const std::string> frame);  // seals it into the secure channel
+  void WriteRaw(std::shared_ptr<const std::string> bytes);
   void Drop(const std::string& why, bool quiet = false);
   void ScheduleReconnect();
 

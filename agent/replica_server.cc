@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/framed_conn.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -18,28 +19,13 @@ namespace {
 
 constexpr uint32_t kHelloTimeoutMs = 10000;
 constexpr size_t kMaxStreamsPerSession = 4096;
+constexpr size_t kMaxSessions = 1024;
+constexpr size_t kMaxUnauthenticated = 64;
 
 struct AckWrite {
   uv_write_t req;
   std::string frame;
 };
-
-std::string PeerName(uv_tcp_t* tcp) {
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    uv_ip4_name(a, host, sizeof host);
-    port = ntohs(a->sin_port);
-    return std::string(host) + ":" + std::to_string(port);
-  }
-  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  uv_ip6_name(a6, host, sizeof host);
-  return "[" + std::string(host) + "]:" + std::to_string(ntohs(a6->sin6_port));
-}
 
 Status PwriteFull(int fd, const char* buf, size_t n, uint64_t offset) {
   size_t done = 0;
@@ -57,7 +43,11 @@ Status PwriteFull(int fd, const char* buf, size_t n, uint64_t offset) {
 // ---- ReplicaSession ----
 
 ReplicaSession::ReplicaSession(ReplicaServer* server, UvPtr<uv_tcp_t> tcp, std::string remote, uint64_t id)
-    : server_(server), tcp_(std::move(tcp)), remote_(std::move(remote)), id_(id) {
+    : server_(server),
+      tcp_(std::move(tcp)),
+      channel_(SecureChannel::Role::kServer, server->keys()),
+      remote_(std::move(remote)),
+      id_(id) {
   tcp_->data = this;
 }
 
@@ -71,7 +61,9 @@ void ReplicaSession::Start() {
     hello_timer_ = std::move(timer.value());
     hello_timer_->data = this;
     uv_timer_start(hello_timer_.get(), [](uv_timer_t* t) {
-      if (auto* s = static_cast<ReplicaSession*>(t->data)) s->Close("no HELLO within 10 s", true);
+      auto* s = static_cast<ReplicaSession*>(t->data);
+      if (s == nullptr) return;
+      s->Close(s->channel_.established() ? "no HELLO within 10 s" : "no secure handshake within 10 s", true);
     }, kHelloTimeoutMs, 0);
   }
   uv_read_start(
@@ -86,7 +78,8 @@ void ReplicaSession::Start() {
 void ReplicaSession::OnRead(ssize_t nread, const uv_buf_t* buf) {
   if (closed_) return;
   if (nread == UV_EOF) {
-    Status s = reader_.AtEof();
+    Status s = channel_.AtEof();
+    if (s.ok()) s = reader_.AtEof();
     Close(s.ok() ? "origin closed the connection" : s.message(), !s.ok());
     return;
   }
@@ -94,7 +87,23 @@ void ReplicaSession::OnRead(ssize_t nread, const uv_buf_t* buf) {
     Close(UvStatus("read", static_cast<int>(nread)).message(), false);
     return;
   }
-  reader_.Feed(buf->base, static_cast<size_t>(nread));
+  // Nothing reaches the frame layer before the secure handshake has proved that the other side
+  // holds the cluster key.
+  std::string reply, plain;
+  bool was_established = channel_.established();
+  Status cs = channel_.Receive(std::string_view(buf->base, static_cast<size_t>(nread)), &reply, &plain);
+  if (!reply.empty()) WriteRaw(std::move(reply));
+  if (!cs) {
+    if (was_established) ++server_->stats().protocol_errors;
+    else ++server_->stats().auth_failures;
+    Close(cs.message(), true);
+    return;
+  }
+  if (!was_established && channel_.established()) {
+    LOG_DEBUG("%s: secure handshake done (cluster key %s)", remote_.c_str(), KeyIdHex(channel_.key_id()).c_str());
+  }
+  if (plain.empty()) return;
+  reader_.Feed(plain.data(), plain.size());
   while (!closed_) {
     Frame f;
     Status err;
@@ -328,8 +337,15 @@ void ReplicaSession::SendAck(uint32_t stream, uint64_t durable) { Send(EncodeAck
 
 void ReplicaSession::Send(std::string frame) {
   if (closed_ || !tcp_) return;
+  std::string wire;
+  channel_.Seal(frame, &wire);
+  if (!wire.empty()) WriteRaw(std::move(wire));
+}
+
+void ReplicaSession::WriteRaw(std::string bytes) {
+  if (closed_ || !tcp_) return;
   auto* w = new AckWrite{};
-  w->frame = std::move(frame);
+  w->frame = std::move(bytes);
   uv_buf_t buf = uv_buf_init(w->frame.data(), static_cast<unsigned>(w->frame.size()));
   int rc = uv_write(&w->req, tcp_.stream(), &buf, 1, [](uv_write_t* req, int) {
     delete reinterpret_cast<AckWrite*>(req);  // a failed write shows up as a read error
@@ -351,15 +367,18 @@ void ReplicaSession::Unbind() {
 void ReplicaSession::Close(const std::string& why, bool error) {
   if (closed_) return;
   closed_ = true;
-  if (error && tcp_) {
+  if (error && tcp_ && channel_.established()) {
     // Tell the origin why, so its status names the cause. Best effort: a frame this small goes
-    // out at once unless the socket is already full, and the handle closes right after.
-    std::string frame = EncodeReject({Printable(why, 512)});
+    // out at once unless the socket is already full, and the handle closes right after. Only
+    // inside the secure channel: an unauthenticated client learns nothing.
+    std::string frame;
+    channel_.Seal(EncodeReject({Printable(why, 512)}), &frame);
     uv_buf_t buf = uv_buf_init(frame.data(), static_cast<unsigned>(frame.size()));
     (void)uv_try_write(tcp_.stream(), &buf, 1);
   }
   const char* who = origin_.empty() ? "unidentified peer" : origin_.c_str();
-  if (error) LOG_WARN("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());
+  if (!channel_.established()) LOG_WARN("refused a connection from %s: %s", remote_.c_str(), why.c_str());
+  else if (error) LOG_WARN("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());
   else LOG_INFO("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());
   Unbind();
   hello_timer_.Reset();
@@ -368,8 +387,8 @@ void ReplicaSession::Close(const std::string& why, bool error) {
 
 // ---- ReplicaServer ----
 
-ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, ReplicaStore* store)
-    : loop_(loop), config_(config), store_(store) {
+ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const ClusterKeys* keys, ReplicaStore* store)
+    : loop_(loop), config_(config), keys_(keys), store_(store) {
   store_->on_durable = [this](Replica& r) {
     if (r.session == nullptr) return store_->MaybeClose(r);
     if (!r.position_pending) {
@@ -426,7 +445,17 @@ void ReplicaServer::OnConnection(int status) {
   auto tcp = MakeUv<uv_tcp_t>(uv_tcp_init, loop_);
   if (!tcp) return;
   if (uv_accept(listener_.stream(), tcp->stream()) != 0) return;
-  std::string remote = PeerName(tcp->get());
+  std::string remote = RemoteAddress(tcp->get());
+  // A session that has not completed the secure handshake proves nothing yet: cap those, and
+  // sessions in all, so a flood of connections cannot starve the real peers.
+  size_t unauthenticated = 0;
+  for (const auto& [sid, s] : sessions_) unauthenticated += s->authenticated() ? 0 : 1;
+  if (unauthenticated >= kMaxUnauthenticated || sessions_.size() >= kMaxSessions) {
+    ++stats_.auth_failures;
+    LOG_WARN("refused a connection from %s: %zu sessions open, %zu of them not yet authenticated (limits %zu, %zu)",
+             remote.c_str(), sessions_.size(), unauthenticated, kMaxSessions, kMaxUnauthenticated);
+    return;  // `tcp` closes here
+  }
   uint64_t id = next_id_++;
   auto session = std::make_unique<ReplicaSession>(this, std::move(tcp.value()), remote, id);
   ReplicaSession* raw = session.get();

@@ -18,6 +18,7 @@
 #include "agent/replica_store.h"
 #include "common/compress.h"
 #include "common/config.h"
+#include "common/secure_channel.h"
 #include "common/uv_handle.h"
 #include "common/wire.h"
 
@@ -35,6 +36,7 @@ class ReplicaSession {
   Status SendPosition(uint32_t stream, Replica& rep);
   const std::string& origin() const { return origin_; }
   const std::string& remote() const { return remote_; }
+  bool authenticated() const { return channel_.established(); }
   uint64_t id() const { return id_; }
   // Ends the session; the object is destroyed later, never inside its own callback.
   void Close(const std::string& why, bool error);
@@ -49,11 +51,13 @@ class ReplicaSession {
   Status OnCut(const Frame& f);
   Status OnCheckpoint(const Frame& f);
   void Send(std::string frame);
+  void WriteRaw(std::string bytes);
   void Unbind();
 
   ReplicaServer* server_;
   UvPtr<uv_tcp_t> tcp_;
   UvPtr<uv_timer_t> hello_timer_;
+  SecureChannel channel_;
   std::string remote_;
   uint64_t id_;
   FrameReader reader_;
@@ -69,6 +73,7 @@ class ReplicaServer {
   struct Stats {
     uint64_t sessions = 0;
     uint64_t rejected = 0;
+    uint64_t auth_failures = 0;  // connections that failed the secure handshake
     uint64_t protocol_errors = 0;
     uint64_t bytes_received = 0;  // origin bytes written to replicas
     uint64_t frames_received = 0;
@@ -76,8 +81,8 @@ class ReplicaServer {
     uint64_t bytes_cut = 0;
   };
 
-  // `loop` and `store` outlive this server.
-  ReplicaServer(uv_loop_t* loop, const Config& config, ReplicaStore* store);
+  // `loop`, `keys` and `store` outlive this server.
+  ReplicaServer(uv_loop_t* loop, const Config& config, const ClusterKeys* keys, ReplicaStore* store);
   ~ReplicaServer();
   Status Listen();
   void Stop();
@@ -86,6 +91,7 @@ class ReplicaServer {
   ReplicaStore* store() { return store_; }
   Decompressor* decompressor() { return &decompressor_; }
   const Config& config() const { return config_; }
+  const ClusterKeys* keys() const { return keys_; }
   Stats& stats() { return stats_; }
   void Claim(ReplicaSession* s);  // s is now the session of its origin
   void Retire(ReplicaSession* s);
@@ -96,6 +102,7 @@ class ReplicaServer {
 
   uv_loop_t* loop_;
   const Config& config_;
+  const ClusterKeys* keys_;
   ReplicaStore* store_;
   Decompressor decompressor_;
   UvPtr<uv_tcp_t> listener_;

@@ -56,7 +56,9 @@ Result<std::shared_ptr<Fd>> ReplicaStore::OpenDir(const std::string& rel, std::v
   } else if (errno != EEXIST) {
     return ErrnoStatus("mkdir " + root_ + "/" + rel);
   }
-  int fd = ::openat((*parent)->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  // Names are validated before they get here ([a-zA-Z0-9._-], not "." or ".."); OpenBeneath is the
+  // second wall: a symlink planted in the replica tree is refused, never followed.
+  int fd = OpenBeneath((*parent)->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("open " + root_ + "/" + rel);
   auto dir = std::make_shared<Fd>(fd);
   dirs_[rel] = dir;
@@ -82,11 +84,12 @@ Result<std::shared_ptr<Replica>> ReplicaStore::Open(const std::string& origin, c
   Result<std::shared_ptr<Fd>> dir = OpenDir(origin + "/" + bolt, &created);
   if (!dir) return dir.status();
   std::string name = GenerationFileName(gen);
-  int fd = ::openat((*dir)->get(), name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  int fd = OpenBeneath((*dir)->get(), name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
   if (fd < 0) return ErrnoStatus("open replica " + r->path);
   auto file = std::make_shared<Fd>(fd);
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoStatus("fstat " + r->path);
+  if (!S_ISREG(st.st_mode)) return Status::Error("replica " + r->path + " is not a regular file");
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (!known) {
     created.push_back(*dir);

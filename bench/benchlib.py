@@ -1,5 +1,6 @@
 """Helpers the benchmarks share (bench/replicate, bench/failover, bench/weblog)."""
 
+import os
 import platform
 import socket
 import subprocess
@@ -33,6 +34,14 @@ def wait_until(pred, seconds, what, poll=0.002):
             return v
         time.sleep(poll)
     raise RuntimeError("timed out waiting for " + what)
+
+
+def cluster_key(bin_dir, directory):
+    """A new cluster key in `directory` (tailsafectl keygen); returns its path."""
+    path = os.path.join(directory, "cluster.key")
+    if not os.path.exists(path):
+        subprocess.run([os.path.join(bin_dir, "tailsafectl"), "keygen", path], check=True, stdout=subprocess.DEVNULL)
+    return path
 
 
 def machine():

@@ -37,7 +37,16 @@ DaemonStart ParseDaemonCommandLine(const char* name, const char* about, int argc
     out.exit_code = 2;
     return out;
   }
+  // Without a usable cluster key neither daemon may listen or connect: refuse at once, saying
+  // how to make one, rather than start and fail every connection.
+  Result<ClusterKeys> keys = LoadClusterKeys(config->cluster, out.config_path);
+  if (!keys) {
+    fprintf(stderr, "%s: %s\n", name, keys.status().message().c_str());
+    out.exit_code = 2;
+    return out;
+  }
   out.config = std::move(config.value());
+  out.keys = std::move(keys.value());
   return out;
 }
 

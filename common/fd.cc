@@ -1,15 +1,32 @@
 #include "common/fd.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace tailsafe {
 
 void Fd::Reset(int fd) {
   if (fd_ >= 0) ::close(fd_);  // close() errors on these fds carry no actionable information
   fd_ = fd;
+}
+
+int OpenBeneath(int dir, const char* path, int flags, mode_t mode) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags);
+  how.mode = (flags & (O_CREAT | O_TMPFILE)) != 0 ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, dir, path, &how, sizeof how);
+  if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
+  if (std::strchr(path, '/') != nullptr || std::strcmp(path, "..") == 0 || std::strcmp(path, ".") == 0) {
+    errno = EXDEV;
+    return -1;
+  }
+  return ::openat(dir, path, flags | O_NOFOLLOW, mode);
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, size_t limit) {

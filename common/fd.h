@@ -4,6 +4,8 @@
 // other children never inherit a descriptor.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 #include <utility>
@@ -37,6 +39,12 @@ class Fd {
  private:
   int fd_ = -1;
 };
+
+// openat(2) that cannot leave `dir`: `path` is resolved with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+// | RESOLVE_NO_MAGICLINKS (openat2), so "..", absolute paths and symlinks anywhere in it fail
+// (EXDEV, ELOOP). On a kernel without openat2 (before 5.6), `path` must be one component and is
+// opened with O_NOFOLLOW. Returns the descriptor or -1 with errno set, like openat.
+int OpenBeneath(int dir, const char* path, int flags, mode_t mode = 0);
 
 // Reads a small file whole, until EOF (procfs files report size 0). An error names the path, also
 // when the file is longer than `limit` bytes.

@@ -1,5 +1,7 @@
 #include "common/framed_conn.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 namespace tailsafe {
@@ -26,11 +28,31 @@ struct ConnectOp {
 
 }  // namespace
 
-FramedConn::FramedConn(UvPtr<uv_tcp_t> tcp, uint32_t max_payload) : tcp_(std::move(tcp)), reader_(max_payload) {
-  tcp_->data = this;
+std::string RemoteAddress(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  uv_ip6_name(a6, host, sizeof host);
+  return "[" + std::string(host) + "]:" + std::to_string(ntohs(a6->sin6_port));
 }
 
-FramedConn::~FramedConn() { tcp_.Reset(); }
+FramedConn::FramedConn(UvPtr<uv_tcp_t> tcp, SecureChannel::Role role, const ClusterKeys* keys, uint32_t max_payload)
+    : tcp_(std::move(tcp)), channel_(role, keys), reader_(max_payload) {
+  tcp_->data = this;
+  remote_ = RemoteAddress(tcp_.get());
+}
+
+FramedConn::~FramedConn() {
+  handshake_timer_.Reset();
+  tcp_.Reset();
+}
 
 size_t FramedConn::queued() const { return tcp_ ? uv_stream_get_write_queue_size(tcp_.stream()) : 0; }
 
@@ -51,14 +73,36 @@ Status FramedConn::Start(OnFrame on_frame, OnClose on_close) {
     Close(st.message());
     return st;
   }
+  auto timer = MakeUv<uv_timer_t>(uv_timer_init, tcp_->loop);
+  if (timer) {
+    handshake_timer_ = std::move(timer.value());
+    handshake_timer_->data = this;
+    uv_timer_start(handshake_timer_.get(), [](uv_timer_t* t) {
+      auto* c = static_cast<FramedConn*>(t->data);
+      if (c == nullptr) return;
+      auto keep = c->shared_from_this();
+      c->Close("no secure handshake within " + std::to_string(kHandshakeTimeoutMs) + " ms");
+    }, kHandshakeTimeoutMs, 0);
+  }
+  if (std::string hello = channel_.Start(); !hello.empty()) Write(std::move(hello));
   return Status::Ok();
 }
 
 void FramedConn::OnRead(ssize_t n, const uv_buf_t* buf) {
   std::unique_ptr<char[]> owned(buf->base);
-  if (n == UV_EOF) return Close("the other side closed the connection");
+  if (n == UV_EOF) {
+    Status s = channel_.AtEof();
+    return Close(s.ok() ? "the other side closed the connection" : s.message());
+  }
   if (n < 0) return Close(UvStatus("read", static_cast<int>(n)).message());
-  reader_.Feed(buf->base, static_cast<size_t>(n));
+  std::string reply, plain;
+  bool was_established = channel_.established();
+  Status cs = channel_.Receive(std::string_view(buf->base, static_cast<size_t>(n)), &reply, &plain);
+  if (!reply.empty()) Write(std::move(reply));
+  if (!cs) return Close(cs.message());
+  if (!was_established && channel_.established()) handshake_timer_.Reset();
+  if (plain.empty()) return;
+  reader_.Feed(plain.data(), plain.size());
   while (!closed_) {
     Frame f;
     Status err;
@@ -71,8 +115,15 @@ void FramedConn::OnRead(ssize_t n, const uv_buf_t* buf) {
 
 void FramedConn::Send(std::string frame) {
   if (closed_) return;
+  std::string wire;
+  channel_.Seal(frame, &wire);
+  if (!wire.empty()) Write(std::move(wire));
+}
+
+void FramedConn::Write(std::string bytes) {
+  if (closed_) return;
   auto* w = new WriteReq{};
-  w->frame = std::move(frame);
+  w->frame = std::move(bytes);
   uv_buf_t b = uv_buf_init(w->frame.data(), static_cast<unsigned>(w->frame.size()));
   int rc = uv_write(&w->req, tcp_.stream(), &b, 1, [](uv_write_t* req, int status) {
     std::unique_ptr<WriteReq> owned(reinterpret_cast<WriteReq*>(req));
@@ -92,6 +143,7 @@ void FramedConn::Close(const std::string& why) {
   if (closed_) return;
   closed_ = true;
   tcp_.Reset();
+  handshake_timer_.Reset();
   if (on_close_) {
     OnClose cb = std::move(on_close_);
     on_frame_ = nullptr;

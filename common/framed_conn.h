@@ -1,5 +1,10 @@
 // FramedConn: one TCP connection that carries wire frames (common/wire.h) both ways, on a libuv
-// loop. Used for the coordinator protocol on both ends.
+// loop, inside a SecureChannel (common/secure_channel.h). Used for the coordinator protocol on
+// both ends.
+//
+// The secure handshake runs first; frames sent before it completes are held and go out right
+// after it. A connection whose handshake has not completed within kHandshakeTimeoutMs is closed,
+// so a client that connects and says nothing holds nothing for long.
 //
 // The owner keeps a shared_ptr; frames arrive through `on_frame` (an error Status closes the
 // connection with that reason), and `on_close` runs once, whatever closed it (EOF, a socket
@@ -13,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "common/secure_channel.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "common/wire.h"
@@ -24,8 +30,11 @@ class FramedConn : public std::enable_shared_from_this<FramedConn> {
   using OnFrame = std::function<Status(const Frame&)>;
   using OnClose = std::function<void(const std::string& why)>;
 
-  // Takes an initialized (accepted or connected) TCP handle.
-  explicit FramedConn(UvPtr<uv_tcp_t> tcp, uint32_t max_payload = kMaxFramePayload);
+  static constexpr uint32_t kHandshakeTimeoutMs = 5000;
+
+  // Takes an initialized (accepted or connected) TCP handle. `keys` outlives the connection.
+  FramedConn(UvPtr<uv_tcp_t> tcp, SecureChannel::Role role, const ClusterKeys* keys,
+             uint32_t max_payload = kMaxFramePayload);
   ~FramedConn();
   FramedConn(const FramedConn&) = delete;
   FramedConn& operator=(const FramedConn&) = delete;
@@ -35,18 +44,28 @@ class FramedConn : public std::enable_shared_from_this<FramedConn> {
   void Send(std::string frame);
   void Close(const std::string& why);
   bool open() const { return !closed_; }
+  bool authenticated() const { return channel_.established(); }
+  // The other end's address ("10.0.0.2:51234"), for messages.
+  const std::string& remote() const { return remote_; }
   // Bytes queued in the kernel-side write queue not yet written (a slow reader shows here).
   size_t queued() const;
 
  private:
   void OnRead(ssize_t n, const uv_buf_t* buf);
+  void Write(std::string bytes);
 
   UvPtr<uv_tcp_t> tcp_;
+  UvPtr<uv_timer_t> handshake_timer_;
+  SecureChannel channel_;
+  std::string remote_;
   FrameReader reader_;
   OnFrame on_frame_;
   OnClose on_close_;
   bool closed_ = false;
 };
+
+// "HOST:PORT" of a connected TCP handle's other end ("?" if unknown).
+std::string RemoteAddress(uv_tcp_t* tcp);
 
 // A listening TCP socket; each accepted connection is handed to `on_accept` as a TCP handle.
 class TcpListener {

@@ -8,7 +8,6 @@ namespace tailsafe {
 namespace {
 
 constexpr char kMagic[4] = {'T', 'S', 'X', '1'};
-constexpr char kPlainMagic[4] = {'T', 'S', 'A', 'F'};  // common/wire.h frames, unencrypted
 constexpr size_t kPublicBytes = crypto_scalarmult_BYTES;
 constexpr size_t kProofBytes = 32;
 constexpr size_t kServerHelloHead = 4 + 1 + kPublicBytes;
@@ -120,7 +119,9 @@ Status SecureChannel::OnClientHello(std::string* to_send, bool* progressed) {
   const char* p = in_.data() + in_start_;
   if (avail < 5) return Status::Ok();
   if (memcmp(p, kMagic, 4) != 0) {
-    if (memcmp(p, kPlainMagic, 4) == 0) {
+    // An unencrypted wire frame (common/wire.h) starts with its length, then a type byte and three
+    // zero bytes; a HELLO is type 1.
+    if (avail >= 8 && p[4] == 1 && p[5] == 0 && p[6] == 0 && p[7] == 0) {
       return Fail("handshake: the client speaks the unencrypted protocol (a tailsafe without cluster keys)");
     }
     return Fail("handshake: the first bytes (" + Hex(std::string_view(p, 4)) +

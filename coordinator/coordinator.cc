@@ -11,8 +11,8 @@ namespace tailsafe {
 
 using nlohmann::json;
 
-Coordinator::Coordinator(uv_loop_t* loop, Config config, std::unique_ptr<NamespaceStore> store)
-    : loop_(loop), config_(std::move(config)), store_(std::move(store)) {
+Coordinator::Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::unique_ptr<NamespaceStore> store)
+    : loop_(loop), config_(std::move(config)), keys_(std::move(keys)), store_(std::move(store)) {
   // Four heartbeats per timeout: one late or lost heartbeat is never a death. Silence is checked
   // twenty times per timeout, so a death is declared at most 5% of the timeout late.
   heartbeat_ms_ = std::max<uint64_t>(config_.coordinator.host_timeout_ms / 4, 5);
@@ -63,7 +63,16 @@ void Coordinator::Stop() {
 }
 
 void Coordinator::OnAccept(UvPtr<uv_tcp_t> tcp) {
-  auto conn = std::make_shared<FramedConn>(std::move(tcp));
+  // Connections that have not yet completed the secure handshake cost memory and a descriptor
+  // but prove nothing: cap them, so a flood of idle or hostile clients cannot starve the agents.
+  size_t unauthenticated = 0;
+  for (const auto& [raw, c] : conns_) unauthenticated += c->authenticated() ? 0 : 1;
+  if (unauthenticated >= kMaxUnauthenticated || conns_.size() >= kMaxConnections) {
+    LOG_WARN("refused a connection from %s: %zu connections open, %zu of them not yet authenticated (limits %zu, %zu)",
+             RemoteAddress(tcp.get()).c_str(), conns_.size(), unauthenticated, kMaxConnections, kMaxUnauthenticated);
+    return;  // `tcp` closes here
+  }
+  auto conn = std::make_shared<FramedConn>(std::move(tcp), SecureChannel::Role::kServer, &keys_);
   FramedConn* raw = conn.get();
   conns_[raw] = conn;
   (void)conn->Start([this, raw](const Frame& f) { return OnFrame(raw, f); },
@@ -257,7 +266,10 @@ json Coordinator::LiveDoc(const std::string& path, const std::string& stored) co
 }
 
 void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
-  if (Agent* a = AgentOf(conn)) {
+  if (!conn->authenticated()) {
+    ++auth_failures_;
+    LOG_WARN("refused a connection from %s: %s", conn->remote().c_str(), why.c_str());
+  } else if (Agent* a = AgentOf(conn)) {
     LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());
     a->conn.reset();
     a->reported = false;

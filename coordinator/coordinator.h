@@ -43,7 +43,8 @@ namespace tailsafe {
 
 class Coordinator {
  public:
-  Coordinator(uv_loop_t* loop, Config config, std::unique_ptr<NamespaceStore> store);
+  // `keys`: the cluster key(s) every connection is authenticated and encrypted with.
+  Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::unique_ptr<NamespaceStore> store);
   ~Coordinator();
   Status Start();
   // Closes the listener, every connection and the timers; runs `on_stopped` once.
@@ -122,8 +123,12 @@ class Coordinator {
   uint32_t Unfinished(const std::string& agent) const;
   uint64_t Coverage(const std::string& agent, const GenKey& key) const;
 
+  static constexpr size_t kMaxConnections = 1024;
+  static constexpr size_t kMaxUnauthenticated = 64;
+
   uv_loop_t* loop_;
   Config config_;
+  ClusterKeys keys_;
   std::unique_ptr<NamespaceStore> store_;
   TcpListener listener_;
   UvPtr<uv_timer_t> silence_timer_;
@@ -134,6 +139,7 @@ class Coordinator {
   uint64_t next_epoch_ = 1;
   uint64_t heartbeat_ms_ = 250;
   uint64_t silence_check_ms_ = 50;
+  uint64_t auth_failures_ = 0;  // connections closed before completing the secure handshake
   Status fatal_;
   bool stopped_ = false;
 };

@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   uv_loop_init(&loop);
   int rc = 0;
   {
-    Coordinator coordinator(&loop, std::move(config.value()), std::move(store.value()));
+    Coordinator coordinator(&loop, std::move(config.value()), std::move(start.keys), std::move(store.value()));
     if (Status s = coordinator.Start(); !s) {
       LOG_ERROR("%s", s.message().c_str());
       rc = 1;

@@ -21,8 +21,8 @@ using nlohmann::json;
 namespace {
 
 // Every document at or below `path`: {path: document}.
-Result<json> Dump(const std::string& address, const std::string& path, int timeout_ms) {
-  Result<json> reply = CoordinatorRequest(address, {{"type", "dump"}, {"path", path}}, timeout_ms);
+Result<json> Dump(const CoordinatorEndpoint& coordinator, const std::string& path, int timeout_ms) {
+  Result<json> reply = CoordinatorRequest(coordinator, {{"type", "dump"}, {"path", path}}, timeout_ms);
   if (!reply) return reply.status();
   std::string type = Get<std::string>(*reply, "type", "");
   if (type == "error") return Status::Error(Get<std::string>(*reply, "message", "?"));
@@ -54,8 +54,8 @@ std::string IsoNow() {
 
 }  // namespace
 
-int RunCheck(const std::string& address, const CheckThresholds& t, int timeout_ms) {
-  Result<json> docs = Dump(address, "/", timeout_ms);
+int RunCheck(const CoordinatorEndpoint& coordinator, const CheckThresholds& t, int timeout_ms) {
+  Result<json> docs = Dump(coordinator, "/", timeout_ms);
   if (!docs) {
     printf("TAILSAFE UNKNOWN - %s\n", docs.status().message().c_str());
     return 3;
@@ -120,8 +120,8 @@ int RunCheck(const std::string& address, const CheckThresholds& t, int timeout_m
   return code;
 }
 
-int RunClusterStatus(const std::string& address, bool as_json, int timeout_ms) {
-  Result<json> docs = Dump(address, "/", timeout_ms);
+int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int timeout_ms) {
+  Result<json> docs = Dump(coordinator, "/", timeout_ms);
   if (!docs) {
     fprintf(stderr, "tailsafectl: %s\n", docs.status().message().c_str());
     return 1;
@@ -130,7 +130,7 @@ int RunClusterStatus(const std::string& address, bool as_json, int timeout_ms) {
     printf("%s\n", docs->dump(2).c_str());
     return 0;
   }
-  printf("cluster, from the coordinator at %s\n\n", address.c_str());
+  printf("cluster, from the coordinator at %s\n\n", coordinator.address.c_str());
   printf("%-16s %-6s %-22s %s\n", "AGENT", "STATE", "ADDRESS", "LAST HEARD");
   for (const auto& [id, d] : Under(*docs, "/agents/")) {
     bool alive = Get<bool>(*d, "alive", false);
@@ -172,7 +172,7 @@ int RunClusterStatus(const std::string& address, bool as_json, int timeout_ms) {
   return 0;
 }
 
-int RunWatch(const std::string& address, const std::string& path, bool as_json, int interval_ms, int count,
+int RunWatch(const CoordinatorEndpoint& coordinator, const std::string& path, bool as_json, int interval_ms, int count,
              int timeout_ms) {
   std::map<std::string, std::string> last;
   bool first = true;
@@ -188,7 +188,7 @@ int RunWatch(const std::string& address, const std::string& path, bool as_json, 
     fflush(stdout);
   };
   for (;;) {
-    Result<json> docs = Dump(address, path, timeout_ms);
+    Result<json> docs = Dump(coordinator, path, timeout_ms);
     if (!docs) {
       fprintf(stderr, "tailsafectl: %s\n", docs.status().message().c_str());
       return 1;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/coord_client.h"
+
 namespace tailsafe {
 
 struct CheckThresholds {
@@ -20,13 +22,13 @@ struct CheckThresholds {
 //   CRITICAL  an agent is dead, a recovery failed, or a bolt's lag is at least lag_crit_bytes
 //   WARNING   a bolt's lag is at least lag_warn_bytes
 //   UNKNOWN   the coordinator cannot be reached or answers nonsense
-int RunCheck(const std::string& address, const CheckThresholds& t, int timeout_ms);
+int RunCheck(const CoordinatorEndpoint& coordinator, const CheckThresholds& t, int timeout_ms);
 
-int RunClusterStatus(const std::string& address, bool as_json, int timeout_ms);
+int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int timeout_ms);
 
 // Polls every `interval_ms`; prints each document that appeared, changed or went away, with the
 // time. Stops after `count` changes (0: never) or when the coordinator cannot be reached.
-int RunWatch(const std::string& address, const std::string& path, bool as_json, int interval_ms, int count,
+int RunWatch(const CoordinatorEndpoint& coordinator, const std::string& path, bool as_json, int interval_ms, int count,
              int timeout_ms);
 
 }  // namespace tailsafe

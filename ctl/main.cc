@@ -5,6 +5,10 @@
 //   tailsafectl [-c FILE] watch PATH [--json] [--interval-ms N] [--count N]
 //   tailsafectl [-c FILE] check [--lag-warn BYTES] [--lag-crit BYTES]
 //   tailsafectl [-c FILE] checkpoint BOLT OFFSET
+//   tailsafectl keygen FILE [--force]
+//
+// Commands that ask the coordinator prove membership of the cluster with [cluster] key_file of
+// the configuration, or --key-file FILE.
 //
 // `status` shows the whole cluster (from the coordinator) when one is configured or given, the
 // local agent otherwise (or with --socket). Exit status: 0 success, 1 the agent or coordinator
@@ -16,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/checkpoint.h"
+#include "common/cluster_key.h"
 #include "common/config.h"
 #include "common/control_client.h"
 #include "common/coord_client.h"
@@ -122,8 +127,7 @@ int RunCheckpoint(const std::string& config_path, const std::string& bolt, const
   return 2;
 }
 
-// The coordinator's address: --coordinator, else [cluster] coordinator. An error (printed) if
-// neither; `quiet` leaves it unprinted.
+// The coordinator's address: --coordinator, else [cluster] coordinator. An error if neither.
 Result<std::string> CoordinatorAddress(const std::string& config_path, const std::string& coordinator) {
   if (!coordinator.empty()) return coordinator;
   Result<Config> config = LoadConfig(config_path);
@@ -134,16 +138,59 @@ Result<std::string> CoordinatorAddress(const std::string& config_path, const std
   return config->cluster.coordinator;
 }
 
+// The cluster key(s) to reach the coordinator with: --key-file, else [cluster] key_file (and
+// previous_key_files) of the configuration.
+Result<ClusterKeys> CtlKeys(const std::string& config_path, const std::string& key_file) {
+  if (!key_file.empty()) {
+    Result<ClusterKey> key = LoadClusterKey(key_file, "--key-file");
+    if (!key) return key.status();
+    ClusterKeys keys;
+    keys.keys.push_back(std::move(key.value()));
+    return keys;
+  }
+  Result<Config> config = LoadConfig(config_path);
+  if (!config) {
+    return Status::Error("no cluster key to reach the coordinator with: give --key-file FILE, or a configuration "
+                         "with [cluster] key_file (" + config.status().message() + ")");
+  }
+  return LoadClusterKeys(config->cluster, config_path);
+}
+
+Result<CoordinatorEndpoint> ResolveCoordinator(const std::string& config_path, const std::string& coordinator,
+                                               const std::string& key_file) {
+  Result<std::string> address = CoordinatorAddress(config_path, coordinator);
+  if (!address) return address.status();
+  Result<ClusterKeys> keys = CtlKeys(config_path, key_file);
+  if (!keys) return keys.status();
+  return CoordinatorEndpoint{*address, std::move(keys.value())};
+}
+
+// `tailsafectl keygen FILE`: a new cluster key.
+int RunKeygen(const std::string& path, bool force) {
+  if (Status s = WriteNewClusterKey(path, force); !s) {
+    fprintf(stderr, "tailsafectl: keygen: %s\n", s.message().c_str());
+    return 1;
+  }
+  Result<ClusterKey> key = LoadClusterKey(path, "the new key");
+  if (!key) {
+    fprintf(stderr, "tailsafectl: keygen: %s\n", key.status().message().c_str());
+    return 1;
+  }
+  printf("wrote a new cluster key to %s (mode 0600, key id %s); copy it to every host of the cluster and set "
+         "[cluster] key_file to its path\n",
+         path.c_str(), KeyIdHex(key->id).c_str());
+  return 0;
+}
+
 // `tailsafectl ls|get PATH`: reads the coordinator's namespace.
-int RunRead(const std::string& config_path, const std::string& coordinator, const std::string& type,
-            const std::string& path, bool as_json, int timeout_ms) {
-  Result<std::string> resolved = CoordinatorAddress(config_path, coordinator);
+int RunRead(const std::string& config_path, const std::string& coordinator, const std::string& key_file,
+            const std::string& type, const std::string& path, bool as_json, int timeout_ms) {
+  Result<CoordinatorEndpoint> resolved = ResolveCoordinator(config_path, coordinator, key_file);
   if (!resolved) {
     fprintf(stderr, "tailsafectl: %s\n", resolved.status().message().c_str());
     return 2;
   }
-  std::string address = *resolved;
-  Result<json> reply = CoordinatorRequest(address, {{"type", type}, {"path", path}}, timeout_ms);
+  Result<json> reply = CoordinatorRequest(*resolved, {{"type", type}, {"path", path}}, timeout_ms);
   if (!reply) {
     fprintf(stderr, "tailsafectl: %s\n", reply.status().message().c_str());
     return 1;
@@ -178,6 +225,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string config_path = kDefaultConfigPath;
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  std::string key_file;
+  app.add_option("--key-file", key_file, "the cluster key to reach the coordinator with (default: [cluster] key_file)");
   app.set_version_flag("--version", "tailsafectl 0.1");
 
   auto* status = app.add_subcommand(
@@ -216,6 +265,11 @@ int main(int argc, char** argv) {
   std::string ckpt_bolt, ckpt_offset;
   checkpoint->add_option("BOLT", ckpt_bolt, "the bolt's name, from the configuration")->required();
   checkpoint->add_option("OFFSET", ckpt_offset, "byte offset in the bolt's current file processed so far")->required();
+  auto* keygen = app.add_subcommand("keygen", "write a new cluster key (32 random bytes, mode 0600) to FILE");
+  std::string keygen_path;
+  bool keygen_force = false;
+  keygen->add_option("FILE", keygen_path, "where to write it; an existing file is kept unless --force")->required();
+  keygen->add_flag("--force", keygen_force, "replace an existing key file");
   std::string read_path;
   bool read_json = false;
   CLI::App* reads[2];
@@ -232,8 +286,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   for (CLI::App* sub : reads) {
-    if (sub->parsed()) return RunRead(config_path, coordinator, sub->get_name(), read_path, read_json, timeout_ms);
+    if (sub->parsed()) {
+      return RunRead(config_path, coordinator, key_file, sub->get_name(), read_path, read_json, timeout_ms);
+    }
   }
+  if (keygen->parsed()) return RunKeygen(keygen_path, keygen_force);
   if (checkpoint->parsed()) return RunCheckpoint(config_path, ckpt_bolt, ckpt_offset);
   if (check->parsed()) {
     if (thresholds.lag_warn_bytes > thresholds.lag_crit_bytes) {
@@ -242,20 +299,20 @@ int main(int argc, char** argv) {
              static_cast<unsigned long long>(thresholds.lag_crit_bytes));
       return 3;
     }
-    Result<std::string> address = CoordinatorAddress(config_path, coordinator);
-    if (!address) {
-      printf("TAILSAFE UNKNOWN - %s\n", address.status().message().c_str());
+    Result<CoordinatorEndpoint> endpoint = ResolveCoordinator(config_path, coordinator, key_file);
+    if (!endpoint) {
+      printf("TAILSAFE UNKNOWN - %s\n", endpoint.status().message().c_str());
       return 3;
     }
-    return RunCheck(*address, thresholds, timeout_ms);
+    return RunCheck(*endpoint, thresholds, timeout_ms);
   }
   if (watch->parsed()) {
-    Result<std::string> address = CoordinatorAddress(config_path, coordinator);
-    if (!address) {
-      fprintf(stderr, "tailsafectl: %s\n", address.status().message().c_str());
+    Result<CoordinatorEndpoint> endpoint = ResolveCoordinator(config_path, coordinator, key_file);
+    if (!endpoint) {
+      fprintf(stderr, "tailsafectl: %s\n", endpoint.status().message().c_str());
       return 2;
     }
-    return RunWatch(*address, watch_path, watch_json, interval_ms, count, timeout_ms);
+    return RunWatch(*endpoint, watch_path, watch_json, interval_ms, count, timeout_ms);
   }
   if (cluster && (local || !socket_path.empty())) {
     fprintf(stderr, "tailsafectl: status: --cluster cannot be combined with --local or --socket\n");
@@ -264,7 +321,14 @@ int main(int argc, char** argv) {
   if (!local && socket_path.empty()) {
     // The cluster's view when a coordinator is known; the local agent's otherwise.
     Result<std::string> address = CoordinatorAddress(config_path, coordinator);
-    if (address) return RunClusterStatus(*address, as_json, timeout_ms);
+    if (address) {
+      Result<ClusterKeys> keys = CtlKeys(config_path, key_file);
+      if (!keys) {
+        fprintf(stderr, "tailsafectl: %s\n", keys.status().message().c_str());
+        return 2;
+      }
+      return RunClusterStatus(CoordinatorEndpoint{*address, std::move(keys.value())}, as_json, timeout_ms);
+    }
     if (cluster) {
       fprintf(stderr, "tailsafectl: %s\n", address.status().message().c_str());
       return 2;

@@ -29,7 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import free_port, log, machine, wait_until  # noqa: E402
+from benchlib import cluster_key, free_port, log, machine, wait_until  # noqa: E402
 
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-failover")
@@ -56,18 +56,19 @@ class Cluster:
         self.coord_port = free_port()
         self.coord = "127.0.0.1:%d" % self.coord_port
         self.procs = {}
+        self.key = cluster_key(BIN, DATA)
         with open(os.path.join(DATA, "coordinator.toml"), "w") as f:
-            f.write('[cluster]\nname = "bench"\n\n[coordinator]\nlisten = "%s"\nstate_dir = "%s/coordinator"\n'
-                    "host_timeout_ms = %d\n" % (self.coord, DATA, HOST_TIMEOUT_MS))
+            f.write('[cluster]\nname = "bench"\nkey_file = "%s"\n\n[coordinator]\nlisten = "%s"\nstate_dir = "%s/coordinator"\n'
+                    "host_timeout_ms = %d\n" % (self.key, self.coord, DATA, HOST_TIMEOUT_MS))
         for i in self.ids:
             d = os.path.join(DATA, i)
             os.makedirs(d + "/spool")
             with open(self.config(i), "w") as f:
-                f.write('[cluster]\nname = "bench"\ncoordinator = "%s"\n\n[agent]\nid = "%s"\nlisten = "127.0.0.1:%d"\n'
+                f.write('[cluster]\nname = "bench"\nkey_file = "%s"\ncoordinator = "%s"\n\n[agent]\nid = "%s"\nlisten = "127.0.0.1:%d"\n'
                         'data_dir = "%s/data"\nreconnect_max_ms = 200\n\n[hooks]\nhook = ["%s/tests/ts-hook", "%s/hooks"]\n\n'
                         '[[bolt]]\nname = "bolt-1"\nfile = "%s/spool/bolt-1.log"\npid_file = "%s/spool/bolt-1.pid"\n'
                         'checkpoint_file = "%s/spool/bolt-1.ckpt"\nhook = "hook"\n'
-                        % (self.coord, i, self.ports[i], d, BIN, d, d, d, d))
+                        % (self.key, self.coord, i, self.ports[i], d, BIN, d, d, d, d))
 
     def config(self, i):
         return os.path.join(DATA, i, "tailsafe.conf")

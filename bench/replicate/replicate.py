@@ -36,7 +36,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import machine  # noqa: E402
+from benchlib import cluster_key, machine  # noqa: E402
 
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench")
@@ -344,7 +344,7 @@ def base_row(system, phase, w, cpu_s):
 
 def agent_config(d, agent_id, port, peers, bolt_file=None, tunables=None):
     path = os.path.join(d, agent_id + ".toml")
-    lines = ['[cluster]', 'name = "bench"', '[agent]', 'id = "%s"' % agent_id, 'listen = "127.0.0.1:%d"' % port,
+    lines = ['[cluster]', 'name = "bench"', 'key_file = "%s"' % cluster_key(BIN, d), '[agent]', 'id = "%s"' % agent_id, 'listen = "127.0.0.1:%d"' % port,
              'data_dir = "%s"' % os.path.join(d, agent_id + "-data"),
              'peers = [%s]' % ", ".join('"%s@127.0.0.1:%d"' % (pid, pport) for pid, pport in peers)]
     lines += ["%s = %d" % kv for kv in sorted((tunables or {}).items())]

@@ -31,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import free_port, log, machine, wait_until  # noqa: E402
+from benchlib import cluster_key, free_port, log, machine, wait_until  # noqa: E402
 
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-weblog")
@@ -90,21 +90,22 @@ class Run:
 
     def start_tailsafe(self):
         coord = "127.0.0.1:%d" % free_port()
+        key = cluster_key(BIN, self.dir)
         with open(os.path.join(self.dir, "coordinator.toml"), "w") as f:
-            f.write('[cluster]\nname = "bench"\n\n[coordinator]\nlisten = "%s"\nstate_dir = "%s/coordinator"\n'
-                    % (coord, self.dir))
+            f.write('[cluster]\nname = "bench"\nkey_file = "%s"\n\n[coordinator]\nlisten = "%s"\nstate_dir = "%s/coordinator"\n'
+                    % (key, coord, self.dir))
         self.spawn("coordinator", [BIN + "/tailsafe-coordinator", "-c", os.path.join(self.dir, "coordinator.toml")])
         for h in HOSTS:
             with open(self.path(h, "tailsafe.conf"), "w") as f:
-                f.write('[cluster]\nname = "bench"\ncoordinator = "%s"\n\n[agent]\nid = "%s"\nlisten = "127.0.0.1:%d"\n'
+                f.write('[cluster]\nname = "bench"\nkey_file = "%s"\ncoordinator = "%s"\n\n[agent]\nid = "%s"\nlisten = "127.0.0.1:%d"\n'
                         'data_dir = "%s"\n\n[hooks]\nweblog = ["%s/weblog-analyze", "--db", "%s"]\n\n'
                         '[[bolt]]\nname = "bolt"\nfile = "%s"\npid_file = "%s"\ncheckpoint_file = "%s"\nhook = "weblog"\n'
-                        % (coord, h, free_port(), self.path(h, "data"), BIN, self.db, self.path(h, "bolt.log"),
+                        % (key, coord, h, free_port(), self.path(h, "data"), BIN, self.db, self.path(h, "bolt.log"),
                            self.path(h, "bolt.pid"), self.path(h, "bolt.ckpt")))
             self.spawn("agent-" + h, [BIN + "/tailsafe-agent", "-c", self.path(h, "tailsafe.conf")])
 
         def registered():
-            r = subprocess.run([BIN + "/tailsafectl", "ls", "/agents", "--coordinator", coord],
+            r = subprocess.run([BIN + "/tailsafectl", "--key-file", key, "ls", "/agents", "--coordinator", coord],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             return r.returncode == 0 and len(r.stdout.split()) == 3
         wait_until(registered, 20, "three agents to register")

@@ -22,6 +22,7 @@ hosts=(host-a host-b host-c)
 declare -A port
 for h in "${hosts[@]}"; do port[$h]=$(free_port); done
 
+"$bin/tailsafectl" keygen "$work/cluster.key" > /dev/null  # every connection is authenticated with it
 for h in "${hosts[@]}"; do
   mkdir -p "$work/$h/spool"
   peers=""
@@ -29,6 +30,7 @@ for h in "${hosts[@]}"; do
   cat > "$work/$h/tailsafe.conf" <<CONF
 [cluster]
 name = "demo"
+key_file = "$work/cluster.key"
 
 [agent]
 id = "$h"

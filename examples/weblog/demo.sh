@@ -33,7 +33,7 @@ say() { printf '\033[1m[%5.1fs] %s\033[0m\n' "$(awk -v a="$EPOCHREALTIME" -v b="
 note() { printf '         %s\n' "$*"; }
 fail() { failed=1; echo "demo: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ctl() { "$bin/tailsafectl" "$@" --coordinator "127.0.0.1:$cport"; }
+ctl() { "$bin/tailsafectl" --key-file "$work/cluster.key" "$@" --coordinator "127.0.0.1:$cport"; }
 
 hosts=(host-a host-b host-c)
 declare -A port
@@ -44,9 +44,11 @@ say "generating a realistic access log: $requests requests over 3 simulated hour
 "$bin/weblog-gen" -n "$requests" --minutes 180 --start "2026-11-18 06:00" --malformed-every 50000 -o "$work/access.log"
 note "$work/access.log: $(stat -c %s "$work/access.log") bytes; a few hostile lines mixed in"
 
+"$bin/tailsafectl" keygen "$work/cluster.key" > /dev/null  # every connection is authenticated with it
 cat > "$work/coordinator.conf" <<CONF
 [cluster]
 name = "weblog-demo"
+key_file = "$work/cluster.key"
 
 [coordinator]
 listen = "127.0.0.1:$cport"
@@ -59,6 +61,7 @@ for h in "${hosts[@]}"; do
 [cluster]
 name = "weblog-demo"
 coordinator = "127.0.0.1:$cport"
+key_file = "$work/cluster.key"
 
 [agent]
 id = "$h"

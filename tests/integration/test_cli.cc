@@ -135,8 +135,11 @@ BOOST_AUTO_TEST_CASE(bad_invocations_name_the_problem) {
   BOOST_TEST(unknown.code != 0);
   BOOST_TEST(Contains(unknown.out, "frobnicate"), unknown.out);
 
-  std::ofstream(dir + "/good.conf") << "[cluster]\nname = \"x\"\n[agent]\nid = \"a\"\nlisten = \"127.0.0.1:1\"\n"
-                                       "data_dir = \"/tmp/x\"\n";
+  Run keygen = Exec(ctl + " keygen " + dir + "/cluster.key");
+  BOOST_TEST(keygen.code == 0, keygen.out);
+  BOOST_TEST(Contains(keygen.out, "key id"), keygen.out);
+  std::ofstream(dir + "/good.conf") << "[cluster]\nname = \"x\"\nkey_file = \"" << dir << "/cluster.key\"\n"
+                                       "[agent]\nid = \"a\"\nlisten = \"127.0.0.1:1\"\ndata_dir = \"/tmp/x\"\n";
   Run check = Exec(agent + " -c " + dir + "/good.conf --check-config");
   BOOST_TEST(check.code == 0, check.out);
   BOOST_TEST(Contains(check.out, "ok"), check.out);

@@ -133,20 +133,20 @@ BOOST_AUTO_TEST_CASE(a_restarted_coordinator_remembers_and_agents_come_back) {
 BOOST_AUTO_TEST_CASE(bad_paths_and_bad_peers_get_clear_errors) {
   TestCluster c("coord-bad", WithCoordinator());
   BOOST_REQUIRE(c.StartCoordinator().ok());
-  std::string ctl = BinDir() + "/tailsafectl --coordinator " + c.CoordinatorAddress();
-  Run bad = Exec(BinDir() + "/tailsafectl ls '/no such' --coordinator " + c.CoordinatorAddress());
+  std::string ctl = c.Ctl() + " --coordinator " + c.CoordinatorAddress();
+  Run bad = Exec(c.Ctl() + " ls '/no such' --coordinator " + c.CoordinatorAddress());
   BOOST_TEST(bad.code == 1, bad.out);
   BOOST_TEST(Contains(bad.out, "'no such' is not a valid name"), bad.out);
   BOOST_REQUIRE(c.Start(0).ok());
   nlohmann::json doc;
   BOOST_REQUIRE(c.WaitDoc("/agents/h1", [](const auto& d) { return d.value("alive", false); }, 10, &doc));
-  Run inner = Exec(BinDir() + "/tailsafectl get /agents --coordinator " + c.CoordinatorAddress());
+  Run inner = Exec(c.Ctl() + " get /agents --coordinator " + c.CoordinatorAddress());
   BOOST_TEST(inner.code == 1, inner.out);
   BOOST_TEST(Contains(inner.out, "no document at /agents (it has children: use ls)"), inner.out);
-  Run missing = Exec(BinDir() + "/tailsafectl get /agents/zz --coordinator " + c.CoordinatorAddress());
+  Run missing = Exec(c.Ctl() + " get /agents/zz --coordinator " + c.CoordinatorAddress());
   BOOST_TEST(missing.code == 1, missing.out);
   BOOST_TEST(Contains(missing.out, "no document at /agents/zz"), missing.out);
-  Run nowhere = Exec(BinDir() + "/tailsafectl ls / --coordinator 127.0.0.1:1");
+  Run nowhere = Exec(c.Ctl() + " ls / --coordinator 127.0.0.1:1");
   BOOST_TEST(nowhere.code == 1, nowhere.out);
   BOOST_TEST(Contains(nowhere.out, "cannot reach the coordinator at 127.0.0.1:1"), nowhere.out);
 
@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(bad_paths_and_bad_peers_get_clear_errors) {
     char b;
     BOOST_TEST(::recv(fd.get(), &b, 1, 0) <= 0);  // closed on us
   }
-  Run still = Exec(BinDir() + "/tailsafectl ls /agents --coordinator " + c.CoordinatorAddress());
+  Run still = Exec(c.Ctl() + " ls /agents --coordinator " + c.CoordinatorAddress());
   BOOST_TEST(still.code == 0, still.out);
 
   // An agent of another cluster is refused, and says so.

@@ -21,6 +21,7 @@
 #include "common/fd.h"
 #include "common/wire.h"
 #include "tests/support/cluster.h"
+#include "tests/support/net.h"
 #include "tests/support/writer.h"
 
 using namespace tailsafe;
@@ -52,44 +53,6 @@ boost::test_tools::assertion_result CanTuneInotify(boost::unit_test::test_unit_i
   boost::test_tools::assertion_result r(::geteuid() == 0 && ::access(kQueuedEvents, W_OK) == 0);
   if (!r) r.message() << "skipped: needs root to lower " << kQueuedEvents;
   return r;
-}
-
-int ConnectTo(uint16_t port) {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(s);
-    return -1;
-  }
-  return s;
-}
-
-uint16_t ListenPort(TestCluster& c, int agent) {
-  std::ifstream in(c.ConfigPath(agent));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("listen = \"127.0.0.1:", 0) == 0) return static_cast<uint16_t>(std::stoi(line.substr(20)));
-  }
-  return 0;
-}
-
-// Sends `bytes` on a fresh connection and waits for the agent to close it.
-bool SendAndExpectClose(uint16_t port, const std::string& bytes) {
-  Fd s(ConnectTo(port));
-  if (!s) return false;
-  ::send(s.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  ::shutdown(s.get(), SHUT_WR);
-  timeval tv{10, 0};
-  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
-    if (n == 0) return true;  // closed by the agent
-    if (n < 0) return errno == ECONNRESET;
-  }
 }
 
 size_t FilesUnder(const std::string& dir) {
@@ -141,8 +104,9 @@ BOOST_AUTO_TEST_CASE(inotify_overflow_rescans_and_loses_nothing, *boost::unit_te
   BOOST_TEST(c.StopAll().ok());
 }
 
-// Garbage, truncated and bit-flipped frames on the replication port: each connection is closed,
-// nothing is written, and a real peer keeps replicating meanwhile.
+// Garbage, truncated and bit-flipped frames on the replication port, from a client that holds the
+// cluster key (so they reach the frame layer): each connection is closed, nothing is written, and
+// a real peer keeps replicating meanwhile. (tests/integration/test_security.cc: without the key.)
 BOOST_AUTO_TEST_CASE(bad_frames_are_refused_and_write_nothing) {
   ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("badframes", opt);
@@ -151,32 +115,34 @@ BOOST_AUTO_TEST_CASE(bad_frames_are_refused_and_write_nothing) {
   BOOST_REQUIRE(port != 0);
   std::string replicas = c.DataDir(1) + "/replicas";
   size_t files_before = FilesUnder(replicas);
+  ClusterKeys keys = KeysOf(c);
+  auto send_and_expect_close = [&](const std::string& plain) { return SecureSendAndExpectClose(port, &keys, plain); };
 
   Compressor comp(1);
   std::string hello = EncodeHello({kWireVersionMin, kWireVersionMax, "test", "intruder"});
   std::string open = EncodeOpen({1, 1, "bolt-x"});
   std::string data = EncodeData(1, 0, "a line that must never land on disk\n", &comp).value();
-  // 1. Plain garbage.
-  BOOST_TEST(SendAndExpectClose(port, std::string(1000, '\x7f')));
+  // 1. Garbage.
+  BOOST_TEST(send_and_expect_close(std::string(1000, '\x7f')));
   // 2. An oversized length.
   std::string huge = data;
   huge[3] = '\x7f';
-  BOOST_TEST(SendAndExpectClose(port, hello + huge));
+  BOOST_TEST(send_and_expect_close(hello + huge));
   // 3. Every single-bit flip of a DATA frame after a valid handshake and OPEN.
   int closed = 0;
   for (size_t bit = 0; bit < data.size() * 8; bit += 7) {
     std::string bad = data;
     bad[bit / 8] = static_cast<char>(bad[bit / 8] ^ (1 << (bit % 8)));
-    closed += SendAndExpectClose(port, hello + open + bad) ? 1 : 0;
+    closed += send_and_expect_close(hello + open + bad) ? 1 : 0;
   }
   BOOST_TEST(closed > 0);
   // 4. Truncated: the connection ends inside the DATA frame.
-  BOOST_TEST(SendAndExpectClose(port, hello + open + data.substr(0, data.size() - 3)));
+  BOOST_TEST(send_and_expect_close(hello + open + data.substr(0, data.size() - 3)));
   // 5. A wrong cluster name is rejected before anything else is read.
-  BOOST_TEST(SendAndExpectClose(port, EncodeHello({kWireVersionMin, kWireVersionMax, "other-cluster", "intruder"}) + open + data));
+  BOOST_TEST(send_and_expect_close(EncodeHello({kWireVersionMin, kWireVersionMax, "other-cluster", "intruder"}) + open + data));
   // 6. DATA at an offset other than the expected one.
   std::string misplaced = EncodeData(1, 5, "misplaced\n", &comp).value();
-  BOOST_TEST(SendAndExpectClose(port, hello + open + misplaced));
+  BOOST_TEST(send_and_expect_close(hello + open + misplaced));
 
   // No replica got a byte: files may exist (OPEN creates an empty one) but are all empty.
   std::error_code ec;
@@ -208,16 +174,16 @@ BOOST_AUTO_TEST_CASE(repeated_hello_from_one_origin_replaces_its_session) {
   TestCluster c("rehello", opt);
   BOOST_REQUIRE(c.Start(1).ok());
   uint16_t port = ListenPort(c, 1);
-  std::vector<Fd> conns;
+  ClusterKeys keys = KeysOf(c);
+  std::vector<std::unique_ptr<SecureClient>> conns;
   for (const char* origin : {"x1", "y1", "x1", "y1", "x1"}) {
-    Fd s(ConnectTo(port));
-    BOOST_REQUIRE(s.valid());
-    std::string hello = EncodeHello({kWireVersionMin, kWireVersionMax, "test", origin});
-    BOOST_REQUIRE(::send(s.get(), hello.data(), hello.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(hello.size()));
-    char buf[256];
-    timeval tv{5, 0};
-    ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    BOOST_TEST(::recv(s.get(), buf, sizeof buf, 0) > 0);  // WELCOME
+    std::string why;
+    auto s = SecureTo(port, &keys, &why);
+    BOOST_REQUIRE_MESSAGE(s, why);
+    BOOST_REQUIRE(s->Send(EncodeHello({kWireVersionMin, kWireVersionMax, "test", origin})).ok());
+    std::string welcome;
+    Result<size_t> n = s->Receive(&welcome, 5000);
+    BOOST_TEST((n.ok() && *n > 0));  // WELCOME
     conns.push_back(std::move(s));
   }
   BOOST_TEST(c.Running(1));
@@ -296,11 +262,12 @@ BOOST_AUTO_TEST_CASE(receiver_closes_replicas_nobody_streams_into) {
   };
   size_t baseline = open_fds();
   {
-    Fd s(ConnectTo(ListenPort(c, 1)));
-    BOOST_REQUIRE(s.valid());
+    ClusterKeys keys = KeysOf(c);
+    auto s = SecureTo(ListenPort(c, 1), &keys);
+    BOOST_REQUIRE(s);
     std::string out = EncodeHello({kWireVersionMin, kWireVersionMax, "test", "many"});
     for (uint32_t g = 1; g <= 300; ++g) out += EncodeOpen({g, g, "bolt-1"});
-    BOOST_REQUIRE(::send(s.get(), out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
+    BOOST_REQUIRE(s->Send(out).ok());
     // Wait until all 300 replicas exist, then hang up.
     BOOST_REQUIRE(WaitUntil([&] {
       auto st = c.AgentStatus(1);

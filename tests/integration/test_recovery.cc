@@ -106,7 +106,7 @@ void LetHeartbeatsPass(TestCluster& c, int agent, int beats = 4) {
 }
 
 std::string Ls(const TestCluster& c, const std::string& path) {
-  return RunCommand(BinDir() + "/tailsafectl ls " + path + " --coordinator " + c.CoordinatorAddress()).out;
+  return RunCommand(c.Ctl() + " ls " + path + " --coordinator " + c.CoordinatorAddress()).out;
 }
 
 // A stand-in bolt process: the test writes its file and checkpoints; the process is what dies.

@@ -105,7 +105,7 @@ struct Weblog {
     int settled_rounds = 0;
     int count = -1;
     bool ok = WaitUntil([&] {
-      CommandResult ls = RunCommand(BinDir() + "/tailsafectl ls /recoveries --coordinator " + c.CoordinatorAddress());
+      CommandResult ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress());
       if (ls.code != 0) return false;
       std::vector<std::string> ids = Lines(ls.out);
       for (const std::string& id : ids) {

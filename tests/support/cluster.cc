@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/cluster_key.h"
 #include "common/control_client.h"
 #include "common/fd.h"
 
@@ -97,9 +98,15 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
   keep_ = keep && *keep == '1';
   agents_.resize(static_cast<size_t>(options_.agents));
   for (int i = 0; i < options_.agents; ++i) ports_.push_back(FreePort());
+  // One cluster key shared by every node, as `tailsafectl keygen` would make it.
+  if (Status s = WriteNewClusterKey(KeyPath(), false); !s) {
+    fprintf(stderr, "test cluster: %s\n", s.message().c_str());
+    std::abort();
+  }
   if (options_.coordinator) {
     coordinator_port_ = FreePort();
-    std::ofstream(CoordinatorConfigPath()) << "[cluster]\nname = \"test\"\n\n[coordinator]\nlisten = \""
+    std::ofstream(CoordinatorConfigPath()) << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath()
+                                           << "\"\n\n[coordinator]\nlisten = \""
                                            << CoordinatorAddress() << "\"\nstate_dir = \"" << root_
                                            << "/coordinator\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
   }
@@ -108,7 +115,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     ::mkdir(dir.c_str(), 0755);
     ::mkdir((dir + "/spool").c_str(), 0755);
     std::ostringstream c;
-    c << "[cluster]\nname = \"test\"\n";
+    c << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath() << "\"\n";
     if (options_.coordinator) c << "coordinator = \"" << CoordinatorAddress() << "\"\n";
     c << "\n[agent]\nid = \"" << AgentId(i) << "\"\nlisten = \"127.0.0.1:" << ports_[i]
       << "\"\ndata_dir = \"" << DataDir(i) << "\"\npeers = [";
@@ -193,7 +200,7 @@ Status TestCluster::StartCoordinator(double ready_seconds) {
   if (!c) return c.status();
   coordinator_ = std::move(c.value());
   // Ready when it answers (its log may hold an earlier run's "ready" line).
-  std::string ls = BinDir() + "/tailsafectl ls / --timeout-ms 1000 --coordinator " + CoordinatorAddress();
+  std::string ls = Ctl() + " ls / --timeout-ms 1000 --coordinator " + CoordinatorAddress();
   bool ready = WaitUntil([&] { return !coordinator_.running() || RunCommand(ls).code == 0; }, ready_seconds);
   if (!coordinator_.running()) return Status::Error("the coordinator exited at start:\n" + CoordinatorLogTail());
   if (!ready) return Status::Error("the coordinator did not start within the deadline:\n" + CoordinatorLogTail());
@@ -217,8 +224,10 @@ Status TestCluster::StopCoordinator(double seconds) {
   return Status::Ok();
 }
 
+std::string TestCluster::Ctl() const { return BinDir() + "/tailsafectl --key-file " + KeyPath(); }
+
 Result<nlohmann::json> TestCluster::CoordinatorGet(const std::string& path) {
-  CommandResult r = RunCommand(BinDir() + "/tailsafectl get --json --timeout-ms 2000 --coordinator " +
+  CommandResult r = RunCommand(Ctl() + " get --json --timeout-ms 2000 --coordinator " +
                                 CoordinatorAddress() + " '" + path + "'");
   if (r.code != 0) return Status::Error("tailsafectl get " + path + ": " + r.out);
   nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, false);

@@ -111,6 +111,11 @@ class TestCluster {
 
   // The coordinator (options.coordinator): its config, log, address; start, stop, kill.
   std::string CoordinatorConfigPath() const { return root_ + "/coordinator.toml"; }
+  // The cluster key every node of this test cluster shares (mode 0600).
+  std::string KeyPath() const { return root_ + "/cluster.key"; }
+  // "BIN/tailsafectl --key-file KEY": tailsafectl holding this cluster's key, for commands
+  // given --coordinator without a configuration.
+  std::string Ctl() const;
   std::string CoordinatorLogPath() const { return root_ + "/coordinator.log"; }
   std::string CoordinatorAddress() const { return "127.0.0.1:" + std::to_string(coordinator_port_); }
   Status StartCoordinator(double ready_seconds = 10);
