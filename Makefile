@@ -10,6 +10,8 @@
 #   make bench           run bench/replicate (needs DEPS_BENCH packages)
 #   make bench-failover  run bench/failover (death to hook start)
 #   make bench-weblog    run bench/weblog (the weblog application with and without tailsafe)
+#   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)
+#   make fuzz-seeds      rewrite the seed corpora in tests/fuzz/corpus/ from real messages
 #   V=1                  show the commands
 #
 # Objects live under $(OUT)/obj; a flags stamp rebuilds everything when the flags change;
@@ -80,7 +82,8 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-build clean
+.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-build \
+        fuzz fuzz-build fuzz-seeds clean
 
 bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
@@ -199,7 +202,33 @@ bench-failover: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/failover/run.sh
 
+# libFuzzer targets (tests/fuzz/fuzz_*.cc), built with clang under ASan + UBSan in build/fuzz,
+# whatever MODE is. The library code they exercise is compiled again with clang.
+FUZZ_CXX ?= clang++
+FUZZ_OUT := build/fuzz
+FUZZ_FLAGS := $(CXXSTD) -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all $(CPPFLAGS)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.cc,$(FUZZ_OUT)/%,$(sort $(wildcard tests/fuzz/fuzz_*.cc)))
+FUZZ_LIB_OBJS := $(patsubst %.cc,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRCS) coordinator/namespace_store.cc)
+
+$(FUZZ_OUT)/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCXX $<")
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz-build: deps
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_TARGETS)
+fuzz: fuzz-build
+	$(Q)scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz-seeds: $(OBJ)/tests/fuzz/seeds.o $(LIBCOMMON)
+	$(Q)$(CXX) $(LDFLAGS) -o $(OUT)/fuzz-seeds $^ $(LIBS)
+	$(Q)$(OUT)/fuzz-seeds tests/fuzz/corpus
+
 clean:
 	rm -rf build
 
--include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) $(FUZZ_OUT)/obj -name '*.d' 2>/dev/null)

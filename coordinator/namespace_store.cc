@@ -7,14 +7,14 @@
 namespace tailsafe {
 
 Status CheckNamespacePath(std::string_view path) {
-  if (path.empty() || path[0] != '/') return Status::Error("path '" + std::string(path.substr(0, 64)) + "' does not start with /");
+  if (path.empty() || path[0] != '/') return Status::Error("path '" + Printable(path, 64) + "' does not start with /");
   if (path == "/") return Status::Ok();
   std::string_view rest = path.substr(1);
   for (;;) {
     size_t slash = rest.find('/');
     std::string_view name = rest.substr(0, slash);
     if (!IsValidName(name)) {
-      return Status::Error("path '" + std::string(path.substr(0, 256)) + "': '" + std::string(name.substr(0, 64)) +
+      return Status::Error("path '" + Printable(path, 256) + "': '" + Printable(name, 64) +
                            "' is not a valid name (letters, digits, '.', '_', '-')");
     }
     if (slash == std::string_view::npos) return Status::Ok();

@@ -8,6 +8,7 @@ packages=(
   libuv1-dev libxxhash-dev libzstd-dev libsqlite3-dev libboost-test-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsodium-dev
   procps coreutils python3
+  clang libclang-rt-14-dev llvm  # the libFuzzer targets (make fuzz) and their symbolised reports
   goaccess gnuplot-nox      # the weblog demo: goaccess as a hook (tests), the requests-per-minute chart
 )
 # Extra tools for benchmarks (bench/): only with DEPS_BENCH=1.

@@ -1,0 +1,95 @@
+// Writes the fuzz targets' seed corpora into tests/fuzz/corpus/ (`make fuzz-seeds`; the output is
+// committed). Seeds are real messages, so the fuzzers start from inputs that reach deep.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/cluster_key.h"
+#include "common/compress.h"
+#include "common/coord_protocol.h"
+#include "common/secure_channel.h"
+#include "common/wire.h"
+
+using namespace tailsafe;
+
+namespace {
+
+void Write(const std::string& dir, const std::string& name, const std::string& bytes) {
+  ::mkdir(dir.c_str(), 0755);
+  std::ofstream(dir + "/" + name, std::ios::binary) << bytes;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string root = argc > 1 ? argv[1] : "tests/fuzz/corpus";
+  ::mkdir(root.c_str(), 0755);
+
+  // Frames, each after a step byte (the chunk size the stream arrives in).
+  Compressor comp(1);
+  std::string lines;
+  for (int i = 0; i < 200; ++i) lines += "10.0.0." + std::to_string(i % 250) + " - - \"GET /item/" + std::to_string(i) + "\" 200\n";
+  std::vector<std::pair<std::string, std::string>> frames = {
+      {"hello", EncodeHello({kWireVersionMin, kWireVersionMax, "weblog", "host-a"})},
+      {"welcome", EncodeWelcome({kWireVersionMax, "host-b"})},
+      {"reject", EncodeReject({"no common protocol version"})},
+      {"open", EncodeOpen({7, 3, "bolt-1"})},
+      {"position", EncodePosition({7, 8192, 4096, 4096, 0x1234})},
+      {"data-compressed", EncodeData(7, 0, lines, &comp).value()},
+      {"data-raw", EncodeData(7, 0, "x\n", &comp).value()},
+      {"seal", EncodeSeal({7, 100})},
+      {"ack", EncodeAck({7, 100})},
+      {"cut", EncodeCut({7, 50})},
+      {"checkpoint", EncodeCheckpoint({7, 64})},
+      {"control", ControlFrame({{"type", "heartbeat"}, {"bolts", nlohmann::json::array()}})},
+  };
+  std::string session;
+  for (const auto& [name, bytes] : frames) {
+    Write(root + "/fuzz_frame", name, std::string(1, '\xff') + bytes);
+    session += bytes;
+  }
+  Write(root + "/fuzz_frame", "session-whole", std::string(1, '\xff') + session);
+  Write(root + "/fuzz_frame", "session-split-7", std::string(1, '\x06') + session);
+
+  // Handshakes: a client's opening, and a whole client transcript, for the server side; a
+  // server's answer for the client side. First byte: 1 = server, 0 = client; second: step.
+  uint8_t bytes[kClusterKeyBytes];
+  for (size_t i = 0; i < sizeof bytes; ++i) bytes[i] = static_cast<uint8_t>(i * 29 + 3);
+  ClusterKeys keys;
+  keys.keys.push_back(MakeClusterKey(bytes, "fuzz"));
+  SecureChannel client(SecureChannel::Role::kClient, &keys), server(SecureChannel::Role::kServer, &keys);
+  std::string c2s = client.Start(), s2c, c2s2, plain;
+  (void)server.Receive(c2s, &s2c, &plain);
+  (void)client.Receive(s2c, &c2s2, &plain);
+  client.Seal(session, &c2s2);
+  Write(root + "/fuzz_handshake", "client-hello", std::string("\x01\xff", 2) + c2s);
+  Write(root + "/fuzz_handshake", "client-transcript", std::string("\x01\x1f", 2) + c2s + c2s2);
+  Write(root + "/fuzz_handshake", "server-hello", std::string("\x00\xff", 2) + s2c);
+  Write(root + "/fuzz_handshake", "plaintext-hello", std::string("\x01\xff", 2) + frames[0].second);
+
+  // Configurations.
+  Write(root + "/fuzz_config", "full.conf",
+        "[cluster]\nname = \"weblog\"\ncoordinator = \"10.0.0.1:7400\"\nkey_file = \"/etc/tailsafe/cluster.key\"\n"
+        "previous_key_files = [\"/etc/tailsafe/old.key\"]\n\n[coordinator]\nlisten = \"10.0.0.1:7400\"\n"
+        "state_dir = \"/var/lib/tailsafe/coordinator\"\nhost_timeout_ms = 1000\n\n[agent]\nid = \"host-a\"\n"
+        "listen = \"[::1]:7401\"\ndata_dir = \"/var/lib/tailsafe/agent\"\npeers = [\"host-b@10.0.0.3:7401\"]\n"
+        "window_bytes = 1048576\ncompression_level = -3\n\n[hooks]\nweblog = [\"/usr/bin/weblog-analyze\", \"--db\", "
+        "\"/var/lib/weblog/results.db\"]\n\n[[bolt]]\nname = \"bolt-1\"\nfile = \"/var/spool/storm/bolt-1.log\"\n"
+        "pid_file = \"/run/storm/bolt-1.pid\"\ncheckpoint_file = \"/var/spool/storm/bolt-1.ckpt\"\nhook = \"weblog\"\n\n"
+        "[[bolt]]\nname = \"bolt-2\"\nfile = \"/var/spool/storm/bolt-2.log\"\nmatch = { exe = \"/usr/bin/java\", "
+        "arg = \"bolt-2\" }\n");
+  Write(root + "/fuzz_config", "minimal.conf", "[cluster]\nname = \"c\"\n");
+  Write(root + "/fuzz_config", "bad.conf", "[cluster]\nname = \"c\"\n[agent]\nid = \"..\"\nbogus = 1\n");
+
+  // Namespace paths.
+  int i = 0;
+  for (const char* p : {"/", "/agents", "/agents/host-a", "/bolts/host-a/bolt-1", "/recoveries/12", "//", "/..",
+                        "/agents/", "agents"}) {
+    Write(root + "/fuzz_namespace_path", "path-" + std::to_string(i++), p);
+  }
+  printf("seed corpora written under %s\n", root.c_str());
+  return 0;
+}
