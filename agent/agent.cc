@@ -59,6 +59,9 @@ Status Agent::Init() {
   if (::ftruncate(lock_.get(), 0) != 0 || ::pwrite(lock_.get(), me.data(), me.size(), 0) < 0) {
     return ErrnoStatus("write " + lock_path);
   }
+  Result<std::map<std::string, HookUser>> users = ResolveHookUsers(config_.hook_users);
+  if (!users) return users.status();
+  hook_users_ = std::move(users.value());
   Result<StateStore> store = StateStore::Open(ac.data_dir + "/state.db");
   if (!store) return store.status();
   store_.emplace(std::move(store.value()));
@@ -143,6 +146,7 @@ Status Agent::Init() {
     RecoveryRunner::Env renv;
     renv.loop = &loop_;
     renv.config = &config_;
+    renv.hook_users = &hook_users_;
     renv.held = [this](const std::string& o, const std::string& b, uint64_t g, uint64_t need) {
       return Held(o, b, g, need);
     };

@@ -69,6 +69,7 @@ class Agent {
 
   Config config_;
   ClusterKeys keys_;
+  std::map<std::string, HookUser> hook_users_;  // [hooks] user = ..., resolved at start-up
   Fd lock_;  // flock on DATA_DIR/agent.lock while this agent runs
   uv_loop_t loop_{};
   std::optional<StateStore> store_;

@@ -1,5 +1,6 @@
 #include "agent/hook_process.h"
 
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,11 +23,29 @@ struct HookProcess::WriteReq {
   HookProcess* owner = nullptr;
 };
 
+Result<std::map<std::string, HookUser>> ResolveHookUsers(const std::map<std::string, std::string>& hook_users) {
+  std::map<std::string, HookUser> out;
+  for (const auto& [hook, user] : hook_users) {
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    int rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (rc != 0) return ErrnoStatus("[hooks] " + hook + ": cannot look up user '" + user + "'", rc);
+    if (found == nullptr) return Status::Error("[hooks] " + hook + ": user '" + user + "' does not exist");
+    if (::geteuid() != 0 && pw.pw_uid != ::geteuid()) {
+      return Status::Error("[hooks] " + hook + ": user = '" + user + "' needs the agent to run as root to switch to it "
+                           "(it runs as uid " + std::to_string(::geteuid()) + ")");
+    }
+    out[hook] = HookUser{pw.pw_uid, pw.pw_gid};
+  }
+  return out;
+}
+
 HookProcess::HookProcess(uv_loop_t* loop) : loop_(loop) {}
 
 HookProcess::~HookProcess() {
   alive_.reset();
-  if (running_ && pid_ > 0) ::kill(pid_, SIGKILL);
+  if (running_ && pid_ > 0) ::kill(-pid_, SIGKILL);
   stdin_.Reset();
   timer_.Reset();
   process_.Reset();
@@ -65,6 +84,14 @@ Status HookProcess::Start(HookSpec spec, std::function<void(const HookOutcome&)>
   opts.args = args.data();
   opts.env = env.data();
   opts.cwd = "/";
+  // Its own session (setsid): a timeout kills the hook's children too, and it has no terminal.
+  opts.flags = UV_PROCESS_DETACHED;
+  if (spec_.uid != static_cast<uid_t>(-1)) {
+    // libuv drops the supplementary groups (setgroups(0)) before setgid and setuid.
+    opts.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+    opts.uid = spec_.uid;
+    opts.gid = spec_.gid;
+  }
   opts.stdio_count = 3;
   opts.stdio = stdio;
   opts.exit_cb = [](uv_process_t* p, int64_t status, int sig) {
@@ -87,7 +114,7 @@ Status HookProcess::Start(HookSpec spec, std::function<void(const HookOutcome&)>
     auto* self = static_cast<HookProcess*>(t->data);
     if (self == nullptr || !self->running_) return;
     self->timed_out_ = true;
-    ::kill(self->pid_, SIGKILL);
+    ::kill(-self->pid_, SIGKILL);  // the hook's whole session (it leads its process group)
   }, spec_.timeout_ms, 0);
   Feed();
   return Status::Ok();

@@ -2,10 +2,13 @@
 //
 // The hook is a [hooks] entry run with no shell (argv[0] is an absolute path), a minimal
 // environment (PATH plus the TAILSAFE_* variables the caller gives), "/" as its working
-// directory, and its standard output and error on the agent's standard error (the journal).
+// directory, no descriptor of the agent's but its standard input (a pipe) and standard output and
+// error (the agent's standard error, the journal), in a session of its own, and as the hook's
+// `user =` if it has one. Nothing from the network chooses what runs: the coordinator names a
+// hook, and only a name from the local [hooks] table can run.
 // Standard input carries bytes [from, to) of `input`, fed through a pipe in chunks as the hook
 // reads them: the loop never waits for the hook, and the hook's input never sits in memory whole.
-// A hook that outlives `timeout_ms` is killed with SIGKILL. Exit status 0 is success; anything
+// A hook that outlives `timeout_ms` is killed with SIGKILL, with every process of its session. Exit status 0 is success; anything
 // else (a status, a signal, the timeout, an input that cannot be read) is a failure whose text
 // says which.
 //
@@ -17,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,7 +38,20 @@ struct HookSpec {
   uint64_t from = 0;
   uint64_t to = 0;
   uint32_t timeout_ms = 600000;
+  // Run as this user and group instead of the agent's (the hook's `user =`); -1: the agent's.
+  // Supplementary groups are dropped.
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
 };
+
+// The ids of a hook's `user =`, looked up once at start-up (the loop never waits on NSS).
+struct HookUser {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+// Looks up every [hooks] user of `hook_users` (hook name -> user name). An error names the hook
+// and the user if a user does not exist, or if the agent is not root and so cannot switch.
+Result<std::map<std::string, HookUser>> ResolveHookUsers(const std::map<std::string, std::string>& hook_users);
 
 struct HookOutcome {
   bool ok = false;

@@ -186,6 +186,12 @@ void RecoveryRunner::RunAttempt(Job& j) {
   spec.from = j.from;
   spec.to = j.delivered_to;
   spec.timeout_ms = ac.hook_timeout_ms;
+  if (env_.hook_users != nullptr) {
+    if (auto u = env_.hook_users->find(j.hook); u != env_.hook_users->end()) {
+      spec.uid = u->second.uid;
+      spec.gid = u->second.gid;
+    }
+  }
   j.proc = std::make_unique<HookProcess>(env_.loop);
   Status s = j.proc->Start(std::move(spec), [this, id](const HookOutcome& out) { OnAttemptDone(id, out); });
   if (!s) {

@@ -43,6 +43,7 @@ class RecoveryRunner {
   struct Env {
     uv_loop_t* loop = nullptr;
     const Config* config = nullptr;
+    const std::map<std::string, HookUser>* hook_users = nullptr;  // from ResolveHookUsers
     // The descriptor is opened only if at least `need` bytes are durable.
     std::function<HeldRange(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need)> held;
     // Sends a message to the coordinator; false if not connected now.

@@ -4,6 +4,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -358,45 +360,80 @@ void ParseAgent(const toml::table& table, Diagnostics& diag, AgentConfig& out) {
   reader.Finish();
 }
 
-// Every key of [hooks] is a hook name, so there is no fixed set of keys to check.
-void ParseHooks(const toml::table& table, Diagnostics& diag,
-                std::map<std::string, std::vector<std::string>>& out) {
+// A hook's command: a non-empty array of strings, argv[0] an absolute path. False (with the
+// error reported) if it is not.
+bool ParseHookCommand(const toml::node& node, const std::string& path, Diagnostics& diag,
+                      std::vector<std::string>* out) {
+  const toml::array* argv = node.as_array();
+  if (argv == nullptr || argv->empty()) {
+    diag.Error(LineOf(node), path + ": expected a non-empty array of strings, the program and its arguments");
+    return false;
+  }
+  for (size_t i = 0; i < argv->size(); ++i) {
+    const toml::node& item = *argv->get(i);
+    std::string item_path = path + "[" + std::to_string(i) + "]";
+    const auto* arg = item.as_string();
+    if (arg == nullptr) {
+      diag.Error(LineOf(item), item_path + ": expected a string");
+      return false;
+    }
+    // Hooks are exec'd without a shell and without a PATH search, so argv[0] is the one
+    // program that will run, and no argument can carry a NUL through execve().
+    std::string problem;
+    if (i == 0) {
+      problem = PathProblem(arg->get());
+    } else if (arg->get().find('\0') != std::string::npos) {
+      problem = "must not contain a NUL character";
+    }
+    if (!problem.empty()) {
+      diag.Error(LineOf(item), item_path + ": " + problem);
+      return false;
+    }
+    out->push_back(arg->get());
+  }
+  return true;
+}
+
+// Every key of [hooks] is a hook name, so there is no fixed set of keys to check. A hook is its
+// command (an array), or a table { command = [...], user = "NAME" } to run it as another user.
+void ParseHooks(const toml::table& table, Diagnostics& diag, Config& config) {
   for (auto&& [key, node] : table) {
     std::string path = "hooks." + Shown(key.str());
     if (Status status = CheckName("hook name", key.str()); !status.ok()) {
       diag.Error(LineOf(node), path + ": " + status.message());
       continue;
     }
-    const toml::array* argv = node.as_array();
-    if (argv == nullptr || argv->empty()) {
-      diag.Error(LineOf(node), path + ": expected a non-empty array of strings, the program "
-                                      "and its arguments");
+    std::vector<std::string> args;
+    if (const toml::table* t = node.as_table()) {
+      for (auto&& [k, v] : *t) {
+        if (k.str() != "command" && k.str() != "user") {
+          diag.Error(LineOf(v), path + ": unknown key '" + Shown(k.str()) + "' (a hook table has command and user)");
+        }
+      }
+      const toml::node* command = t->get("command");
+      if (command == nullptr) {
+        diag.Error(LineOf(node), path + ".command: required key is missing");
+        continue;
+      }
+      if (!ParseHookCommand(*command, path + ".command", diag, &args)) continue;
+      if (const toml::node* user = t->get("user")) {
+        const auto* name = user->as_string();
+        // A user name as useradd(8) accepts it: no path or option can hide in it.
+        bool ok = name != nullptr && !name->get().empty() && name->get().size() <= 32 && name->get()[0] != '-' &&
+                  std::all_of(name->get().begin(), name->get().end(), [](char ch) {
+                    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.';
+                  });
+        if (!ok) {
+          diag.Error(LineOf(*user), path + ".user: expected a user name (letters, digits, '_', '-', '.'), got '" +
+                                        (name ? Shown(name->get()) : std::string("not a string")) + "'");
+          continue;
+        }
+        config.hook_users[std::string(key.str())] = name->get();
+      }
+    } else if (!ParseHookCommand(node, path, diag, &args)) {
       continue;
     }
-    std::vector<std::string> args;
-    for (size_t i = 0; i < argv->size(); ++i) {
-      const toml::node& item = *argv->get(i);
-      std::string item_path = path + "[" + std::to_string(i) + "]";
-      const auto* arg = item.as_string();
-      if (arg == nullptr) {
-        diag.Error(LineOf(item), item_path + ": expected a string");
-        break;
-      }
-      // Hooks are exec'd without a shell and without a PATH search, so argv[0] is the one
-      // program that will run, and no argument can carry a NUL through execve().
-      std::string problem;
-      if (i == 0) {
-        problem = PathProblem(arg->get());
-      } else if (arg->get().find('\0') != std::string::npos) {
-        problem = "must not contain a NUL character";
-      }
-      if (!problem.empty()) {
-        diag.Error(LineOf(item), item_path + ": " + problem);
-        break;
-      }
-      args.push_back(arg->get());
-    }
-    if (args.size() == argv->size()) out.emplace(std::string(key.str()), std::move(args));
+    config.hooks.emplace(std::string(key.str()), std::move(args));
   }
 }
 
@@ -511,7 +548,7 @@ Result<Config> ParseConfigOrThrow(std::string_view text, std::string_view source
   BoltContext context;
   context.agent_present = config.agent.present;
   if (const toml::table* table = reader.Table("hooks", Need::kOptional)) {
-    ParseHooks(*table, diag, config.hooks);
+    ParseHooks(*table, diag, config);
     // Bolts check their hook against every name written, so that a hook with a bad command
     // is reported as such and not also as "not defined".
     for (auto&& [key, node] : *table) context.hook_names.emplace(key.str());

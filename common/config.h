@@ -106,6 +106,8 @@ struct Config {
   CoordinatorConfig coordinator;
   AgentConfig agent;
   std::map<std::string, std::vector<std::string>> hooks;  // name -> argv (argv[0] absolute)
+  // name -> the user a hook runs as (a hook given as { command = [...], user = "NAME" }).
+  std::map<std::string, std::string> hook_users;
   std::vector<BoltConfig> bolts;
 };
 

@@ -1,14 +1,38 @@
 #include "common/daemon.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
 
 #include "common/log.h"
 
 namespace tailsafe {
 
+void CloseInheritedOnExec() {
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  // Before Linux 5.11: each open descriptor in turn.
+  std::vector<int> fds;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d)) {
+      int fd = std::atoi(e->d_name);
+      if (e->d_name[0] != '.' && fd > 2 && fd != ::dirfd(d)) fds.push_back(fd);
+    }
+    ::closedir(d);
+  }
+  for (int fd : fds) ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+}
+
 DaemonStart ParseDaemonCommandLine(const char* name, const char* about, int argc, char** argv) {
+  // Whatever the daemon inherited beyond stdin, stdout and stderr stays with it: the hooks it
+  // runs get none of it (everything it opens itself is O_CLOEXEC already).
+  CloseInheritedOnExec();
   DaemonStart out;
   CLI::App app{about};
   out.config_path = kDefaultConfigPath;

@@ -18,7 +18,11 @@ struct DaemonStart {
   int exit_code = 0;             // when `config` is empty: 0 (--help, --version) or 2 (printed)
 };
 
-// Parses argv, sets the log level, loads the configuration and the cluster keys. `name` prefixes messages.
+// Marks every descriptor from 3 up close-on-exec (close_range(2)), so nothing a daemon inherited
+// reaches the programs it runs.
+void CloseInheritedOnExec();
+
+// Parses argv (after CloseInheritedOnExec), sets the log level, loads the configuration and the cluster keys. `name` prefixes messages.
 DaemonStart ParseDaemonCommandLine(const char* name, const char* about, int argc, char** argv);
 
 }  // namespace tailsafe

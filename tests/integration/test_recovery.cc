@@ -5,6 +5,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <dirent.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -188,6 +190,10 @@ BOOST_AUTO_TEST_CASE(killed_bolt_tail_goes_to_another_hosts_hook_once) {
   std::string leaked;
   for (const std::string& u : run.unexpected) leaked += u + "; ";
   BOOST_TEST(leaked.empty(), "the hook's environment leaked: " << leaked);
+  // No descriptor of the agent's (sockets, state.db, replicas, inotify) reaches the hook, and it
+  // runs in a session of its own, so a timeout kills its children too.
+  BOOST_TEST(run.env["HOOK_FDS"] == "0,1,2");
+  BOOST_TEST(run.env["HOOK_OWN_SESSION"] == "1");
 
   BOOST_TEST(rec.value("origin", "") == "h1");
   BOOST_TEST(rec.value("agent", "") == c.AgentId(run.agent));
@@ -414,6 +420,52 @@ BOOST_AUTO_TEST_CASE(stale_epoch_result_is_refused) {
   BOOST_TEST(Ls(c, "/recoveries") == "1\n");
   BOOST_TEST(c.StopAll().ok());
   BOOST_TEST(c.StopCoordinator().ok());
+}
+
+boost::test_tools::assertion_result RootWithNobody(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(::geteuid() == 0 && ::getpwnam("nobody") != nullptr);
+  if (!r) r.message() << "skipped: needs root and a user 'nobody' to switch a hook to";
+  return r;
+}
+
+// A hook given as { command = [...], user = "nobody" } runs as that user, with no supplementary
+// groups; an agent whose hook names a user that does not exist refuses to start, naming both.
+BOOST_AUTO_TEST_CASE(hook_runs_as_its_configured_user, *boost::unit_test::precondition(RootWithNobody)) {
+  TestCluster c("rec-user", RecoveryCluster(2));
+  passwd* nobody = ::getpwnam("nobody");
+  BOOST_REQUIRE(nobody != nullptr);
+  // nobody must reach and write the hook directories.
+  ::chmod(c.root().c_str(), 0755);
+  ::chmod((c.root() + "/hooks").c_str(), 0755);
+  for (int i = 0; i < c.size(); ++i) {
+    ::mkdir(c.HookDir(i).c_str(), 0777);
+    ::chmod(c.HookDir(i).c_str(), 0777);
+    BOOST_REQUIRE(c.EditConfig(i, "\ntest = [", "\ntest = { user = \"nobody\", command = ["));
+    BOOST_REQUIRE(c.EditConfig(i, c.HookDir(i) + "\"]", c.HookDir(i) + "\"] }"));
+  }
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  Append(c.BoltFile(0, 0), Lines(0, 100));
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.LogTail(1));
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  BOOST_TEST(runs[0].env["HOOK_UID"] == std::to_string(nobody->pw_uid));
+  BOOST_TEST(runs[0].env["HOOK_GID"] == std::to_string(nobody->pw_gid));
+  BOOST_TEST(runs[0].env["HOOK_GROUPS"] == "0");
+  BOOST_TEST(runs[0].input == Lines(0, 100));
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().ok());
+
+  BOOST_REQUIRE(c.EditConfig(1, "user = \"nobody\"", "user = \"no-such-user-here\""));
+  CommandResult r = RunCommand(BinDir() + "/tailsafe-agent -c " + c.ConfigPath(1) + " 2>&1");
+  BOOST_TEST(r.code != 0, r.out);
+  BOOST_TEST(r.out.find("[hooks] test: user 'no-such-user-here' does not exist") != std::string::npos, r.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

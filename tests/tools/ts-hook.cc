@@ -4,11 +4,14 @@
 //
 // Notes its start time (CLOCK_REALTIME), reads its whole standard input and writes, under OUTDIR,
 //   r<RECOVERY>-e<EPOCH>-a<ATTEMPT>.in    the bytes it read
-//   r<RECOVERY>-e<EPOCH>-a<ATTEMPT>.env   TAILSAFE_* variables and START_UNIX_NS, one per line
+//   r<RECOVERY>-e<EPOCH>-a<ATTEMPT>.env   TAILSAFE_* variables and START_UNIX_NS, one per line,
+//                                         then what it inherited: HOOK_FDS (its open descriptors),
+//                                         HOOK_OWN_SESSION, HOOK_UID, HOOK_GID, HOOK_GROUPS
 // each written to a temporary name and renamed, so a file that exists is complete. ATTEMPT
 // counts the runs of this recovery under this OUTDIR. `--fail N` exits 1 on the first N runs of
 // each recovery (after recording them); `--hold FILE` writes OUTDIR/holding-r<RECOVERY>-e<EPOCH>
 // and then waits until FILE exists (at most 10 minutes) before it records and exits.
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -69,6 +74,21 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // What the hook inherited, read before it opens anything itself: its descriptors, its session,
+  // its user and groups.
+  std::string fds;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    std::vector<int> open_fds;
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d)) open_fds.push_back(atoi(e->d_name));
+    }
+    closedir(d);
+    std::sort(open_fds.begin(), open_fds.end());
+    for (int fd : open_fds) fds += (fds.empty() ? "" : ",") + std::to_string(fd);
+  }
+  std::string identity = "HOOK_FDS=" + fds + "\nHOOK_OWN_SESSION=" + (getsid(0) == getpid() ? "1" : "0") +
+                         "\nHOOK_UID=" + std::to_string(getuid()) + "\nHOOK_GID=" + std::to_string(getgid()) +
+                         "\nHOOK_GROUPS=" + std::to_string(getgroups(0, nullptr)) + "\n";
   mkdir(dir.c_str(), 0755);
   std::string rec = Env("TAILSAFE_RECOVERY"), epoch = Env("TAILSAFE_EPOCH");
   std::string counter = dir + "/attempts-r" + rec;
@@ -93,7 +113,7 @@ int main(int argc, char** argv) {
                            "TAILSAFE_EPOCH", "TAILSAFE_RECOVERY", "PATH"}) {
     env << name << "=" << Env(name) << "\n";
   }
-  env << "START_UNIX_NS=" << start_ns << "\n";
+  env << "START_UNIX_NS=" << start_ns << "\n" << identity;
   // Anything else in the environment is a leak from the agent's.
   for (char** e = environ; *e != nullptr; ++e) {
     if (strncmp(*e, "TAILSAFE_", 9) != 0 && strncmp(*e, "PATH=", 5) != 0) env << "UNEXPECTED " << *e << "\n";
