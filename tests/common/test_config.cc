@@ -499,4 +499,21 @@ BOOST_AUTO_TEST_CASE(load_config_reports_unreadable_files) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(hooks_may_name_a_user_to_run_as) {
+  Result<Config> c = ParseConfig("[cluster]\nname = \"c\"\n[hooks]\nplain = [\"/bin/true\"]\n"
+                                 "as_nobody = { command = [\"/usr/bin/analyze\", \"--db\", \"/x\"], user = \"nobody\" }\n",
+                                 "test.conf");
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.status().message());
+  BOOST_TEST(c->hooks.at("as_nobody").size() == 3u);
+  BOOST_TEST(c->hook_users.at("as_nobody") == "nobody");
+  BOOST_TEST(c->hook_users.count("plain") == 0u);
+  std::string base = "[cluster]\nname = \"c\"\n[hooks]\n";
+  CheckContains(ErrorOf(base + "h = { command = [\"/bin/true\"], user = \"../root\" }\n"),
+                {"test.conf:4", "hooks.h.user: expected a user name"});
+  CheckContains(ErrorOf(base + "h = { command = [\"/bin/true\"], user = \"-x\" }\n"), {"hooks.h.user"});
+  CheckContains(ErrorOf(base + "h = { user = \"nobody\" }\n"), {"hooks.h.command: required key is missing"});
+  CheckContains(ErrorOf(base + "h = { command = [\"/bin/true\"], shell = true }\n"), {"hooks.h: unknown key 'shell'"});
+  CheckContains(ErrorOf(base + "h = { command = [\"true\"] }\n"), {"hooks.h.command[0]: must be an absolute path"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
