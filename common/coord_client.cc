@@ -12,7 +12,7 @@ Result<nlohmann::json> CoordinatorRequest(const CoordinatorEndpoint& coordinator
   auto conn = SecureClient::Connect(address, &coordinator.keys, timeout_ms, "the coordinator");
   if (!conn) {
     const std::string& m = conn.status().message();
-    if (m.find("cannot reach") != std::string::npos) return conn.status().Context("is tailsafe-coordinator running?");
+    if (m.find("cannot reach") != std::string::npos) return Status::Error(m + " (is tailsafe-coordinator running?)");
     return conn.status();
   }
   if (Status s = (*conn)->Send(ControlFrame(request)); !s) return s;

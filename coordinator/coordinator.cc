@@ -267,7 +267,6 @@ json Coordinator::LiveDoc(const std::string& path, const std::string& stored) co
 
 void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
   if (!conn->authenticated()) {
-    ++auth_failures_;
     LOG_WARN("refused a connection from %s: %s", conn->remote().c_str(), why.c_str());
   } else if (Agent* a = AgentOf(conn)) {
     LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());

@@ -139,7 +139,6 @@ class Coordinator {
   uint64_t next_epoch_ = 1;
   uint64_t heartbeat_ms_ = 250;
   uint64_t silence_check_ms_ = 50;
-  uint64_t auth_failures_ = 0;  // connections closed before completing the secure handshake
   Status fatal_;
   bool stopped_ = false;
 };
