@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -22,6 +23,7 @@
 
 using namespace tailsafe;
 using namespace tailsafe::testing;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -434,10 +436,15 @@ BOOST_AUTO_TEST_CASE(hook_runs_as_its_configured_user, *boost::unit_test::precon
   TestCluster c("rec-user", RecoveryCluster(2));
   passwd* nobody = ::getpwnam("nobody");
   BOOST_REQUIRE(nobody != nullptr);
-  // nobody must reach and write the hook directories.
+  // nobody must reach and write the hook directories, and run the hook: a copy of ts-hook in the
+  // cluster's directory, since the build tree may sit below a directory only root can enter.
   ::chmod(c.root().c_str(), 0755);
   ::chmod((c.root() + "/hooks").c_str(), 0755);
+  std::string hook = c.root() + "/ts-hook";
+  fs::copy_file(BinDir() + "/tests/ts-hook", hook);
+  ::chmod(hook.c_str(), 0755);
   for (int i = 0; i < c.size(); ++i) {
+    BOOST_REQUIRE(c.EditConfig(i, BinDir() + "/tests/ts-hook", hook));
     ::mkdir(c.HookDir(i).c_str(), 0777);
     ::chmod(c.HookDir(i).c_str(), 0777);
     BOOST_REQUIRE(c.EditConfig(i, "\ntest = [", "\ntest = { user = \"nobody\", command = ["));
