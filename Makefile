@@ -10,6 +10,7 @@
 #   make bench           run bench/replicate (needs DEPS_BENCH packages)
 #   make bench-failover  run bench/failover (death to hook start)
 #   make bench-weblog    run bench/weblog (the weblog application with and without tailsafe)
+#   make bench-ab BASE=REV  bench/replicate's tailsafe phases for REV and this build, alternating (PAIRS=3)
 #   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-seeds      rewrite the seed corpora in tests/fuzz/corpus/ from real messages
 #   V=1                  show the commands
@@ -82,7 +83,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-build \
+.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-ab bench-build \
         fuzz fuzz-build fuzz-seeds clean
 
 bench-build: all $(BENCH_BINS)
@@ -193,6 +194,12 @@ bench: deps
 	$(Q)DEPS_BENCH=1 scripts/deps.sh
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS) $(BENCH_BINS)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/replicate/run.sh
+
+bench-ab: deps
+	$(Q)test -n "$(BASE)" || { echo "make bench-ab: say which revision to compare with, e.g. make bench-ab BASE=075b5ec" >&2; exit 2; }
+	$(Q)DEPS_BENCH=1 scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BINS)
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) PAIRS=$(or $(PAIRS),3) bench/replicate/ab.py $(BASE)
 
 bench-weblog: deps
 	$(Q)$(MAKE) --no-print-directory all

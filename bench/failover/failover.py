@@ -56,7 +56,7 @@ class Cluster:
         self.coord_port = free_port()
         self.coord = "127.0.0.1:%d" % self.coord_port
         self.procs = {}
-        self.key = cluster_key(BIN, DATA)
+        self.key = cluster_key(DATA)
         with open(os.path.join(DATA, "coordinator.toml"), "w") as f:
             f.write('[cluster]\nname = "bench"\nkey_file = "%s"\n\n[coordinator]\nlisten = "%s"\nstate_dir = "%s/coordinator"\n'
                     "host_timeout_ms = %d\n" % (self.key, self.coord, DATA, HOST_TIMEOUT_MS))

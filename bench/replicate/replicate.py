@@ -42,6 +42,8 @@ BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench")
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "tailsafe,lsyncd,pipeline").split(",")))
+REPORT = os.environ.get("BENCH_REPORT", os.path.join(HERE, "last-run.md"))
+JSON_OUT = os.environ.get("BENCH_JSON", "")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MARKER = ".tailsafe-bench"
 T0 = time.monotonic()
@@ -344,7 +346,7 @@ def base_row(system, phase, w, cpu_s):
 
 def agent_config(d, agent_id, port, peers, bolt_file=None, tunables=None):
     path = os.path.join(d, agent_id + ".toml")
-    lines = ['[cluster]', 'name = "bench"', 'key_file = "%s"' % cluster_key(BIN, d), '[agent]', 'id = "%s"' % agent_id, 'listen = "127.0.0.1:%d"' % port,
+    lines = ['[cluster]', 'name = "bench"', 'key_file = "%s"' % cluster_key(d), '[agent]', 'id = "%s"' % agent_id, 'listen = "127.0.0.1:%d"' % port,
              'data_dir = "%s"' % os.path.join(d, agent_id + "-data"),
              'peers = [%s]' % ", ".join('"%s@127.0.0.1:%d"' % (pid, pport) for pid, pport in peers)]
     lines += ["%s = %d" % kv for kv in sorted((tunables or {}).items())]
@@ -897,10 +899,14 @@ def main():
     text = "\n".join(report) + "\n"
     sys.stdout.write(text)
     try:
-        with open(os.path.join(HERE, "last-run.md"), "w") as f:
+        with open(REPORT, "w") as f:
             f.write(text)
     except OSError as e:
-        log("cannot write last-run.md: %s" % e)
+        log("cannot write %s: %s" % (REPORT, e))
+    if JSON_OUT:
+        with open(JSON_OUT, "w") as f:
+            json.dump({"started": started, "machine": machine(), "scale": s, "problems": problems, "rows": rows},
+                      f, indent=1, default=str)
     return 1 if problems else 0
 
 

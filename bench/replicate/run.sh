@@ -8,6 +8,8 @@
 #   BENCH_DIR         where the data goes (default /var/tmp/tailsafe-bench; wiped before and after)
 #   BENCH_SCALE       multiplies every phase's duration/size (default 1; 0.2 for a smoke run)
 #   BENCH_ONLY        comma-separated systems to run: tailsafe,lsyncd,pipeline (default all)
+#   BENCH_REPORT      where the markdown report goes (default bench/replicate/last-run.md)
+#   BENCH_JSON        if set, every row as JSON goes there too (bench/replicate/ab.py reads it)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${TAILSAFE_BIN_DIR:?set TAILSAFE_BIN_DIR to the absolute path of build/ (make bench does)}"

@@ -90,7 +90,7 @@ class Run:
 
     def start_tailsafe(self):
         coord = "127.0.0.1:%d" % free_port()
-        key = cluster_key(BIN, self.dir)
+        key = cluster_key(self.dir)
         with open(os.path.join(self.dir, "coordinator.toml"), "w") as f:
             f.write('[cluster]\nname = "bench"\nkey_file = "%s"\n\n[coordinator]\nlisten = "%s"\nstate_dir = "%s/coordinator"\n'
                     % (key, coord, self.dir))
