@@ -39,7 +39,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wformat=2
 CPPFLAGS := -I. -D_GNU_SOURCE
 CXXFLAGS := $(CXXSTD) $(WARN) $(MODE_FLAGS) -pthread
 LDFLAGS := -pthread $(SAN_FLAGS)
-LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus -lsodium
+LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus -lsodium -lsystemd
 TEST_LIBS := -lboost_unit_test_framework
 
 ifeq ($(V),1)

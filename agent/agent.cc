@@ -34,6 +34,7 @@ Agent::~Agent() {
   ack_flush_.Reset();
   sigterm_.Reset();
   sigint_.Reset();
+  notify_.reset();
   // Let the close callbacks of everything above run, then close the loop.
   uv_run(&loop_, UV_RUN_DEFAULT);
   committer_.reset();
@@ -206,6 +207,7 @@ Status Agent::Init() {
   };
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
   uv_signal_start(sigint_.get(), on_signal, SIGINT);
+  notify_ = std::make_unique<ServiceNotifier>(&loop_);
   return Status::Ok();
 }
 
@@ -214,6 +216,7 @@ Status Agent::Run() {
   if (Status s = Init(); !s) return s;
   LOG_NOTICE("agent %s ready: listening on %s, %zu bolts, %zu peers, data in %s", config_.agent.id.c_str(),
              config_.agent.listen.ToString().c_str(), sources_.size(), links_.size(), config_.agent.data_dir.c_str());
+  notify_->Ready(ReadyLine());
   uv_run(&loop_, UV_RUN_DEFAULT);
   return fatal_;
 }
@@ -321,6 +324,10 @@ void Agent::Shutdown(const char* why) {
   if (stopping_) return;
   stopping_ = true;
   LOG_NOTICE("stopping (%s)", why);
+  if (notify_) {
+    notify_->Stopping(std::string("stopping (") + why + ")");
+    notify_.reset();  // no watchdog pings while the last commit drains
+  }
   // Stop producing and receiving; what is already written gets its last commit, whose
   // outstanding work keeps the loop alive until it completes.
   for (auto& src : sources_) src->Stop();
@@ -338,6 +345,11 @@ void Agent::Shutdown(const char* why) {
     committer_->Flush();
   }
   kick_.Reset();
+}
+
+std::string Agent::ReadyLine() const {
+  return "agent " + config_.agent.id + " on " + config_.agent.listen.ToString() + ": " +
+         std::to_string(sources_.size()) + " bolts, " + std::to_string(links_.size()) + " peers";
 }
 
 Agent::Lag Agent::LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) const {

@@ -37,6 +37,7 @@
 #include "common/compress.h"
 #include "common/config.h"
 #include "common/fd.h"
+#include "common/service_notify.h"
 #include "common/cluster_key.h"
 #include "common/uv_handle.h"
 
@@ -59,6 +60,7 @@ class Agent {
   void Kick(bool pump, bool commit);
   void OnIdle();
   void Shutdown(const char* why);
+  std::string ReadyLine() const;  // systemd's STATUS= once running
   void Fatal(const Status& s);
   uint64_t MinAcked(const Generation& g) const;
   PeerLink* FindLink(const std::string& id);
@@ -98,6 +100,7 @@ class Agent {
   UvPtr<uv_timer_t> ack_flush_;
   UvPtr<uv_signal_t> sigterm_;
   UvPtr<uv_signal_t> sigint_;
+  std::unique_ptr<ServiceNotifier> notify_;  // systemd Type=notify and watchdog
   bool pump_pending_ = false;
   bool commit_pending_ = false;
   bool stopping_ = false;

@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/service_notify.h"
 #include "common/uv_handle.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/namespace_store.h"
@@ -53,11 +54,14 @@ int main(int argc, char** argv) {
     } else {
       struct Signals {
         Coordinator* coordinator;
+        std::unique_ptr<ServiceNotifier> notify;  // systemd Type=notify and watchdog
         UvPtr<uv_signal_t> term, intr;
-      } sig{&coordinator, {}, {}};
+      } sig{&coordinator, std::make_unique<ServiceNotifier>(&loop), {}, {}};
       auto on_signal = [](uv_signal_t* h, int signum) {
         if (auto* sg = static_cast<Signals*>(h->data)) {
-          LOG_NOTICE("stopping (%s)", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+          const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+          LOG_NOTICE("stopping (%s)", name);
+          if (sg->notify) sg->notify->Stopping(std::string("stopping (") + name + ")");
           sg->coordinator->Stop();
         }
       };
@@ -70,10 +74,12 @@ int main(int argc, char** argv) {
       }
       // However the coordinator stops (a signal, a store failure), the loop may then end.
       coordinator.on_stopped = [&sig] {
+        sig.notify.reset();
         sig.term.Reset();
         sig.intr.Reset();
       };
       LOG_NOTICE("coordinator of cluster %s ready on %s", coordinator.cluster().c_str(), coordinator.listen().c_str());
+      sig.notify->Ready("coordinator of cluster " + coordinator.cluster() + " on " + coordinator.listen());
       uv_run(&loop, UV_RUN_DEFAULT);
       if (!coordinator.fatal().ok()) rc = 1;
     }

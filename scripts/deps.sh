@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ make pkg-config
   libuv1-dev libxxhash-dev libzstd-dev libsqlite3-dev libboost-test-dev
-  libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsodium-dev
+  libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsodium-dev libsystemd-dev
   procps coreutils python3
   clang libclang-rt-14-dev llvm  # the libFuzzer targets (make fuzz) and their symbolised reports
   goaccess gnuplot-nox      # the weblog demo: goaccess as a hook (tests), the requests-per-minute chart

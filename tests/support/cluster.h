@@ -119,6 +119,7 @@ class TestCluster {
   std::string CoordinatorLogPath() const { return root_ + "/coordinator.log"; }
   std::string CoordinatorAddress() const { return "127.0.0.1:" + std::to_string(coordinator_port_); }
   Status StartCoordinator(double ready_seconds = 10);
+  pid_t CoordinatorPid() const { return coordinator_.pid(); }
   void KillCoordinator(int sig = SIGKILL);
   Status StopCoordinator(double seconds = 10);
   // `tailsafectl get PATH --json` against the coordinator; an error if it fails.
