@@ -167,6 +167,7 @@ unit-test: $(UNIT_BIN)
 
 integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
 	@rm -f $(OUT)/tests/integration.report.xml
+	@scripts/promtool.sh $(OUT)
 	$(Q)$(TEST_ENV) $(INTEGRATION_BIN) --log_level=message $(call REPORT_ARGS,integration); rc=$$?; \
 	  scripts/test-report.sh integration $(OUT)/tests/integration.report.xml; \
 	  exit $$rc

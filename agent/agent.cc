@@ -23,6 +23,7 @@ Agent::Agent(Config config, ClusterKeys keys) : config_(std::move(config)), keys
 
 Agent::~Agent() {
   control_.reset();
+  metrics_.reset();
   runner_.reset();
   coord_.reset();
   tracker_.reset();
@@ -195,6 +196,16 @@ Status Agent::Init() {
     }
   });
   if (Status s = control_->Listen(); !s) return s;
+  if (ac.metrics_listen) {
+    metrics_ = std::make_unique<MetricsServer>(&loop_, "agent " + ac.id, [this] {
+      try {
+        return PrometheusText();
+      } catch (const std::exception& e) {  // never into libuv's C callbacks
+        return "# error: " + std::string(e.what()) + "\n";
+      }
+    });
+    if (Status s = metrics_->Listen(*ac.metrics_listen); !s) return s;
+  }
 
   for (auto* sig : {&sigterm_, &sigint_}) {
     auto h = MakeUv<uv_signal_t>(uv_signal_init, &loop_);
@@ -337,6 +348,7 @@ void Agent::Shutdown(const char* why) {
   for (auto& link : links_) link->Stop();
   server_->Stop();
   control_->Stop();
+  if (metrics_) metrics_->Stop();
   sigterm_.Reset();
   sigint_.Reset();
   ack_flush_.Reset();

@@ -37,6 +37,7 @@
 #include "common/compress.h"
 #include "common/config.h"
 #include "common/fd.h"
+#include "common/http_server.h"
 #include "common/service_notify.h"
 #include "common/cluster_key.h"
 #include "common/uv_handle.h"
@@ -52,6 +53,8 @@ class Agent {
   Status Run();
   // The status document served to `tailsafectl status` (JSON text).
   std::string StatusJson() const;
+  // The Prometheus text served at GET /metrics (agent/metrics.cc).
+  std::string PrometheusText() const;
   // ACK arrival times per peer since the last call: {"peer": [[t_ns, bolt, gen, durable], ...]}.
   std::string AckLogJson();
 
@@ -96,6 +99,7 @@ class Agent {
   HeldRange Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const;
   std::unique_ptr<RecoveryRunner> runner_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<MetricsServer> metrics_;  // with [agent] metrics_listen
   UvPtr<uv_idle_t> kick_;
   UvPtr<uv_timer_t> ack_flush_;
   UvPtr<uv_signal_t> sigterm_;

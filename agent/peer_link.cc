@@ -104,6 +104,7 @@ void PeerLink::Connect() {
   if (rc != 0) {
     delete r;
     last_error_ = UvStatus("resolve " + peer_.address.host, rc).message();
+    ++stats_.connect_failures;
     ScheduleReconnect();
   }
 }
@@ -447,6 +448,7 @@ void PeerLink::Drop(const std::string& why, bool quiet) {
   if (!conn_ && !reconnect_timer_) return;
   bool was_ready = connected();
   last_error_ = why;
+  if (!was_ready) ++stats_.connect_failures;
   if (was_ready) {
     ++stats_.disconnects;
     LOG_WARN("peer %s: connection lost: %s", peer_.id.c_str(), why.c_str());

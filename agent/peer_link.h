@@ -57,6 +57,7 @@ class PeerLink {
   struct Stats {
     uint64_t connects = 0;
     uint64_t disconnects = 0;
+    uint64_t connect_failures = 0;  // attempts that never became a ready connection
     uint64_t frames_sent = 0;
     uint64_t bytes_sent = 0;       // origin bytes shipped (before compression)
     uint64_t wire_bytes = 0;       // bytes written to the socket

@@ -143,16 +143,14 @@ void RecoveryRunner::TryStart(Job& j) {
   Result<uint64_t> whole = WholeRecordsEnd(held.fd->get(), j.from, j.to);
   if (!whole) {
     j.error = whole.status().message();
-    j.end_state = "failed";
-    j.phase = Job::Phase::kEnded;
+    End(j, "failed");
     LOG_ERROR("recovery %llu: %s", U(j.id), j.error.c_str());
     return Report(j, "failed");
   }
   j.delivered_to = *whole;
   if (j.delivered_to == j.from) {
     LOG_NOTICE("recovery %llu: no whole record in [%llu, %llu); nothing to run", U(j.id), U(j.from), U(j.to));
-    j.end_state = "recovered";
-    j.phase = Job::Phase::kEnded;
+    End(j, "recovered");
     return Report(j, "recovered");
   }
   RunAttempt(j);
@@ -207,11 +205,12 @@ void RecoveryRunner::OnAttemptDone(uint64_t id, const HookOutcome& out) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
   Job& j = *it->second;
+  if (j.proc) stats_.hook_seconds.Observe(static_cast<double>(UnixNowNs() - j.started_unix_ns) / 1e9);
+  ++(out.ok ? stats_.attempts_ok : stats_.attempts_failed);
   // Safe even though the hook process is the caller: it touches nothing of itself after `done`.
   j.proc.reset();
   if (out.ok) {
-    j.end_state = "recovered";
-    j.phase = Job::Phase::kEnded;
+    End(j, "recovered");
     j.error.clear();
     LOG_NOTICE("recovery %llu: the hook succeeded on [%llu, %llu) (attempt %u)", U(j.id), U(j.from), U(j.delivered_to),
                j.attempt);
@@ -220,8 +219,7 @@ void RecoveryRunner::OnAttemptDone(uint64_t id, const HookOutcome& out) {
   j.error = out.error;
   const AgentConfig& ac = env_.config->agent;
   if (j.attempt >= ac.hook_attempts) {
-    j.end_state = "failed";
-    j.phase = Job::Phase::kEnded;
+    End(j, "failed");
     LOG_ERROR("recovery %llu: the hook failed %u time(s), giving up: %s", U(j.id), j.attempt, j.error.c_str());
     return Report(j, "failed");
   }
@@ -245,6 +243,12 @@ void RecoveryRunner::Report(Job& j, const std::string& state) {
   if (state == "recovered") msg["delivered_to"] = j.delivered_to;
   if (!j.error.empty()) msg["error"] = j.error;
   (void)env_.send(msg);  // not connected: sent again on registration (ends) or not needed (running)
+}
+
+void RecoveryRunner::End(Job& j, const char* state) {
+  j.end_state = state;
+  j.phase = Job::Phase::kEnded;
+  ++(j.end_state == "recovered" ? stats_.recovered : stats_.failed);
 }
 
 json RecoveryRunner::StatusJson() const {

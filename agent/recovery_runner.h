@@ -27,6 +27,7 @@
 #include "agent/hook_process.h"
 #include "common/config.h"
 #include "common/fd.h"
+#include "common/prometheus.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 
@@ -62,6 +63,17 @@ class RecoveryRunner {
   // For status: every job this agent holds.
   nlohmann::json StatusJson() const;
 
+  // Since this agent started, for metrics.
+  struct Stats {
+    uint64_t recovered = 0;      // ranges that ended recovered here
+    uint64_t failed = 0;         // ranges that ended failed here (attempts used up, or unreadable)
+    uint64_t attempts_ok = 0;    // hook runs that exited 0
+    uint64_t attempts_failed = 0;  // hook runs that failed (exit status, signal, timeout, spawn error)
+    // Wall time of each hook process, start to exit.
+    Histogram hook_seconds{{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600}};
+  };
+  const Stats& stats() const { return stats_; }
+
  private:
   struct Job;
   void TryStart(Job& j);
@@ -69,8 +81,11 @@ class RecoveryRunner {
   void OnAttemptDone(uint64_t id, const HookOutcome& out);
   void Report(Job& j, const std::string& state);
 
+  void End(Job& j, const char* state);
+
   Env env_;
   std::map<uint64_t, std::unique_ptr<Job>> jobs_;  // by recovery id
+  Stats stats_;
 };
 
 }  // namespace tailsafe

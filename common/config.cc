@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -201,6 +202,19 @@ class TableReader {
     return true;
   }
 
+  // An address this process binds: an IP literal, not a name to resolve.
+  bool BindAddress(std::string_view key, std::optional<HostPort>* out) {
+    HostPort hp;
+    if (!Address(key, Need::kOptional, &hp)) return false;
+    in6_addr scratch;
+    if (::inet_pton(AF_INET, hp.host.c_str(), &scratch) != 1 && ::inet_pton(AF_INET6, hp.host.c_str(), &scratch) != 1) {
+      Error(*table_.get(key), key, "'" + Shown(hp.host) + "' is not an IP address; this address is bound, give one of this host's IPs");
+      return false;
+    }
+    *out = std::move(hp);
+    return true;
+  }
+
   // A validated address kept as the text the user wrote.
   bool AddressText(std::string_view key, Need need, std::string* out) {
     HostPort unused;
@@ -282,6 +296,7 @@ void ParseCoordinator(const toml::table& table, Diagnostics& diag, CoordinatorCo
   reader.AddressText("listen", Need::kRequired, &out.listen);
   reader.Path("state_dir", Need::kRequired, &out.state_dir);
   reader.Integer("host_timeout_ms", 10, 600000, &out.host_timeout_ms);
+  reader.BindAddress("metrics_listen", &out.metrics_listen);
   reader.Finish();
 }
 
@@ -336,6 +351,7 @@ void ParseAgent(const toml::table& table, Diagnostics& diag, AgentConfig& out) {
     }
   }
 
+  reader.BindAddress("metrics_listen", &out.metrics_listen);
   reader.Integer("rescan_interval_ms", 10, 3600000, &out.rescan_interval_ms);
   reader.Integer("chunk_bytes", 4096, 1048576, &out.chunk_bytes);
   reader.Integer("window_bytes", 65536, 268435456, &out.window_bytes);

@@ -52,6 +52,8 @@ struct CoordinatorConfig {
   std::string listen;         // "HOST:PORT"
   std::string state_dir;      // absolute path
   uint32_t host_timeout_ms = 1000;
+  // Where GET /metrics is served (Prometheus text); unset: not served. An IP literal.
+  std::optional<HostPort> metrics_listen;
 };
 
 struct AgentConfig {
@@ -62,6 +64,8 @@ struct AgentConfig {
   std::vector<PeerSpec> peers;  // static peers; ids unique, none equal to `id`
   // Where tailsafectl reaches this agent; default DATA_DIR/agent.sock.
   std::string control_socket;
+  // Where GET /metrics is served (Prometheus text); unset: not served. An IP literal.
+  std::optional<HostPort> metrics_listen;
   // Tunables (documented in tailsafe.conf(5)); defaults suit most hosts.
   uint32_t rescan_interval_ms = 1000;   // safety-net rescan of every bolt file; 10..3600000
   uint32_t chunk_bytes = 256 * 1024;    // largest DATA frame payload before compression; 4096..1048576

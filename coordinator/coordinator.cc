@@ -26,6 +26,7 @@ Status Coordinator::Start() {
   if (!listen) return listen.status().Context("coordinator.listen");
   // Agents known from before a restart are not connected now; each gets a full timeout.
   uint64_t now = NowNs();
+  started_ns_ = now;
   for (const std::string& id : store_->Children("/agents")) {
     auto doc = store_->Get("/agents/" + id);
     if (!doc) continue;
@@ -47,11 +48,22 @@ Status Coordinator::Start() {
   uv_timer_start(silence_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<Coordinator*>(t->data)) self->CheckSilence();
   }, silence_check_ms_, silence_check_ms_);
+  if (const auto& where = config_.coordinator.metrics_listen) {
+    metrics_ = std::make_unique<MetricsServer>(loop_, "coordinator", [this] {
+      try {
+        return PrometheusText();
+      } catch (const std::exception& e) {  // never into libuv's C callbacks
+        return "# error: " + std::string(e.what()) + "\n";
+      }
+    });
+    if (Status s = metrics_->Listen(*where); !s) return s;
+  }
   return Status::Ok();
 }
 
 void Coordinator::Stop() {
   listener_.Stop();
+  if (metrics_) metrics_->Stop();
   silence_timer_.Reset();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close("coordinator stopping");
@@ -68,6 +80,7 @@ void Coordinator::OnAccept(UvPtr<uv_tcp_t> tcp) {
   size_t unauthenticated = 0;
   for (const auto& [raw, c] : conns_) unauthenticated += c->authenticated() ? 0 : 1;
   if (unauthenticated >= kMaxUnauthenticated || conns_.size() >= kMaxConnections) {
+    ++stats_.refused_limit;
     LOG_WARN("refused a connection from %s: %zu connections open, %zu of them not yet authenticated (limits %zu, %zu)",
              RemoteAddress(tcp.get()).c_str(), conns_.size(), unauthenticated, kMaxConnections, kMaxUnauthenticated);
     return;  // `tcp` closes here
@@ -267,6 +280,7 @@ json Coordinator::LiveDoc(const std::string& path, const std::string& stored) co
 
 void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
   if (!conn->authenticated()) {
+    ++stats_.refused_auth;
     LOG_WARN("refused a connection from %s: %s", conn->remote().c_str(), why.c_str());
   } else if (Agent* a = AgentOf(conn)) {
     LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());
@@ -293,6 +307,7 @@ void Coordinator::CheckSilence() {
 
 Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
   a.alive = false;
+  ++stats_.host_deaths;
   std::vector<NamespaceStore::Write> writes;
   json doc = json::parse(store_->Get("/agents/" + a.id).value_or("{}"), nullptr, false);
   if (!doc.is_object()) doc = json::object();

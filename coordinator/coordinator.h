@@ -34,6 +34,7 @@
 
 #include "common/config.h"
 #include "common/framed_conn.h"
+#include "common/http_server.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "coordinator/namespace_store.h"
@@ -54,6 +55,8 @@ class Coordinator {
   const std::string& listen() const { return config_.coordinator.listen; }
   // Set when the store could not commit: the coordinator stops, since it cannot keep promises.
   const Status& fatal() const { return fatal_; }
+  // The Prometheus text served at GET /metrics (coordinator/metrics.cc).
+  std::string PrometheusText() const;
 
  private:
   using BoltKey = std::pair<std::string, std::string>;            // (origin, bolt)
@@ -141,6 +144,15 @@ class Coordinator {
   uint64_t silence_check_ms_ = 50;
   Status fatal_;
   bool stopped_ = false;
+  uint64_t started_ns_ = 0;
+  struct Stats {  // since this process started, for metrics
+    uint64_t refused_limit = 0;      // connections over the caps
+    uint64_t refused_auth = 0;       // connections that failed the secure handshake
+    uint64_t host_deaths = 0;        // agents declared dead after host_timeout_ms of silence
+    uint64_t assignments = 0;        // recoveries assigned (each under a new epoch)
+    uint64_t stale_reports = 0;      // results refused: finished already, or a stale epoch
+  } stats_;
+  std::unique_ptr<MetricsServer> metrics_;  // with [coordinator] metrics_listen
 };
 
 }  // namespace tailsafe

@@ -283,6 +283,7 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
     return changed ? PutRecovery(r) : Status::Ok();
   }
   r.epoch = next_epoch_++;
+  ++stats_.assignments;
   r.agent = *elected;
   r.state = "assigned";
   r.assigned_unix_ms = UnixNowMs();
@@ -347,12 +348,14 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
   }
   Recovery& r = it->second;
   if (r.finished()) {
+    ++stats_.stale_reports;
     LOG_WARN("recovery %llu: refused %s from %s under epoch %llu: already recorded as %s under epoch %llu", U(id),
              state.c_str(), a->id.c_str(), U(epoch), r.state.c_str(), U(r.epoch));
     if (state != "running") reply(false, "already recorded as " + r.state + " under epoch " + std::to_string(r.epoch));
     return Status::Ok();
   }
   if (r.agent != a->id || r.epoch != epoch) {
+    ++stats_.stale_reports;
     LOG_WARN("recovery %llu: refused %s from %s under stale epoch %llu (assigned to %s under epoch %llu)", U(id),
              state.c_str(), a->id.c_str(), U(epoch), r.agent.empty() ? "nobody" : r.agent.c_str(), U(r.epoch));
     if (state != "running") {

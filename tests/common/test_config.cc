@@ -321,6 +321,27 @@ BOOST_AUTO_TEST_CASE(bad_addresses_in_config_name_key_and_value) {
                 {"test.conf:4: ", "coordinator.listen", "brackets"});
 }
 
+BOOST_AUTO_TEST_CASE(metrics_listen_is_an_ip_address_to_bind) {
+  auto ok = ParseConfig("[cluster]\nname = \"c\"\n[coordinator]\nlisten = \"127.0.0.1:7400\"\nstate_dir = \"/s\"\n"
+                        "metrics_listen = \"[::1]:9740\"\n[agent]\nid = \"a\"\nlisten = \"127.0.0.1:7401\"\n"
+                        "data_dir = \"/d\"\nmetrics_listen = \"0.0.0.0:9741\"\n", "test.conf");
+  BOOST_REQUIRE_MESSAGE(ok, ok.status().message());
+  BOOST_REQUIRE(ok->agent.metrics_listen.has_value());
+  BOOST_TEST(ok->agent.metrics_listen->ToString() == "0.0.0.0:9741");
+  BOOST_REQUIRE(ok->coordinator.metrics_listen.has_value());
+  BOOST_TEST(ok->coordinator.metrics_listen->ToString() == "[::1]:9740");
+  auto unset = ParseConfig("[cluster]\nname = \"c\"\n[agent]\nid = \"a\"\nlisten = \"127.0.0.1:7401\"\ndata_dir = \"/d\"\n",
+                           "test.conf");
+  BOOST_REQUIRE(unset);
+  BOOST_TEST(!unset->agent.metrics_listen.has_value());
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\n[agent]\nid = \"a\"\nlisten = \"127.0.0.1:7401\"\n"
+                        "data_dir = \"/d\"\nmetrics_listen = \"localhost:9741\"\n"),
+                {"test.conf:7: ", "agent.metrics_listen", "'localhost' is not an IP address"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\n[agent]\nid = \"a\"\nlisten = \"127.0.0.1:7401\"\n"
+                        "data_dir = \"/d\"\nmetrics_listen = 9741\n"),
+                {"test.conf:7: ", "agent.metrics_listen", "expected a string"});
+}
+
 BOOST_AUTO_TEST_CASE(host_port_accepts_names_ipv4_and_bracketed_ipv6) {
   Result<HostPort> v4 = ParseHostPort("10.0.0.2:7401");
   BOOST_REQUIRE(v4.ok());

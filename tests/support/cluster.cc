@@ -98,6 +98,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
   keep_ = keep && *keep == '1';
   agents_.resize(static_cast<size_t>(options_.agents));
   for (int i = 0; i < options_.agents; ++i) ports_.push_back(FreePort());
+  for (int i = -1; i < options_.agents; ++i) metrics_ports_.push_back(options_.metrics ? FreePort() : 0);
   // One cluster key shared by every node, as `tailsafectl keygen` would make it.
   if (Status s = WriteNewClusterKey(KeyPath(), false); !s) {
     fprintf(stderr, "test cluster: %s\n", s.message().c_str());
@@ -109,6 +110,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
                                            << "\"\n\n[coordinator]\nlisten = \""
                                            << CoordinatorAddress() << "\"\nstate_dir = \"" << root_
                                            << "/coordinator\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
+    if (options_.metrics) std::ofstream(CoordinatorConfigPath(), std::ios::app) << "metrics_listen = \"127.0.0.1:" << MetricsPort(-1) << "\"\n";
   }
   for (int i = 0; i < options_.agents; ++i) {
     std::string dir = root_ + "/" + AgentId(i);
@@ -126,6 +128,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
       first = false;
     }
     c << "]\nreconnect_max_ms = 200\n";
+    if (options_.metrics) c << "metrics_listen = \"127.0.0.1:" << MetricsPort(i) << "\"\n";
     if (options_.window_bytes) c << "window_bytes = " << options_.window_bytes << "\n";
     if (options_.rescan_interval_ms) c << "rescan_interval_ms = " << options_.rescan_interval_ms << "\n";
     if (options_.seal_after_ms) c << "seal_after_ms = " << options_.seal_after_ms << "\n";

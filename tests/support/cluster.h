@@ -43,6 +43,8 @@ struct ClusterOptions {
   uint32_t hook_retry_ms = 0;
   uint32_t hook_attempts = 0;
   std::string log_level = "info";
+  // Every agent and the coordinator serve GET /metrics on a port of their own (MetricsPort).
+  bool metrics = false;
 };
 
 // The shape most tests need: an origin and one peer, one bolt file.
@@ -90,6 +92,8 @@ class TestCluster {
   bool EditConfig(int agent, const std::string& from, const std::string& to);
   std::string LogPath(int agent) const;
   std::string ControlSocket(int agent) const { return DataDir(agent) + "/agent.sock"; }
+  // With options.metrics: where agent i (or, for -1, the coordinator) serves /metrics.
+  uint16_t MetricsPort(int agent) const { return metrics_ports_[static_cast<size_t>(agent + 1)]; }
   // Where agent i's ts-hook runs leave their records (tests/tools/ts-hook.cc).
   std::string HookDir(int agent) const { return root_ + "/hooks/" + AgentId(agent); }
 
@@ -148,6 +152,7 @@ class TestCluster {
   ClusterOptions options_;
   std::string root_;
   std::vector<uint16_t> ports_;
+  std::vector<uint16_t> metrics_ports_;  // [0]: the coordinator's, then agent i's at [i + 1]
   std::vector<Child> agents_;
   Child coordinator_;
   uint16_t coordinator_port_ = 0;

@@ -1,0 +1,55 @@
+// Coordinator::PrometheusText: the coordinator's Prometheus metrics (GET /metrics on
+// [coordinator] metrics_listen). Listed in tailsafe-coordinator(8); counters count since this
+// coordinator process started, gauges describe the namespace as it is.
+#include "common/clock.h"
+#include "common/prometheus.h"
+#include "coordinator/coordinator.h"
+
+namespace tailsafe {
+
+std::string Coordinator::PrometheusText() const {
+  MetricsText m;
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  m.Family("tailsafe_coordinator_info", "gauge", "Always 1; the labels say which cluster this coordinator serves.");
+  m.Sample(1, {{"cluster", config_.cluster.name}, {"version", "0.1"}});
+  m.Family("tailsafe_coordinator_uptime_seconds", "gauge", "Seconds since this coordinator process started.");
+  m.Sample(d(NowNs() - started_ns_) / 1e9);
+
+  uint64_t alive = 0, dead = 0, connected = 0;
+  for (const auto& [id, a] : agents_) {
+    ++(a.alive ? alive : dead);
+    connected += a.conn ? 1 : 0;
+  }
+  m.Family("tailsafe_coordinator_agents", "gauge", "Agents the coordinator knows, by state.");
+  m.Sample(d(alive), {{"state", "alive"}});
+  m.Sample(d(dead), {{"state", "dead"}});
+  m.Family("tailsafe_coordinator_connected_agents", "gauge", "Agents connected now.");
+  m.Sample(d(connected));
+  m.Family("tailsafe_coordinator_connections", "gauge", "Open connections, authenticated or not.");
+  m.Sample(d(conns_.size()));
+
+  static const char* kStates[] = {"waiting", "assigned", "running", "recovered", "failed"};
+  std::map<std::string, uint64_t> by_state;
+  for (const auto& [id, r] : recoveries_) ++by_state[r.state];
+  m.Family("tailsafe_coordinator_recoveries", "gauge",
+           "Recoveries in the namespace (/recoveries), by state; recovered and failed ones stay.");
+  for (const char* st : kStates) m.Sample(d(by_state[st]), {{"state", st}});
+  m.Family("tailsafe_coordinator_epoch", "gauge", "The last fencing epoch handed out.");
+  m.Sample(d(next_epoch_ - 1));
+
+  m.Family("tailsafe_coordinator_assignments_total", "counter", "Recoveries assigned to an agent, each under a new epoch.");
+  m.Sample(d(stats_.assignments));
+  m.Family("tailsafe_coordinator_host_deaths_total", "counter",
+           "Agents declared dead after host_timeout_ms without a heartbeat.");
+  m.Sample(d(stats_.host_deaths));
+  m.Family("tailsafe_coordinator_stale_reports_total", "counter",
+           "Recovery results refused: the range was finished already, or the report came under a stale epoch.");
+  m.Sample(d(stats_.stale_reports));
+  m.Family("tailsafe_coordinator_refused_connections_total", "counter",
+           "Connections refused, by reason: auth (no or wrong cluster key), limit (too many open).");
+  m.Sample(d(stats_.refused_auth), {{"reason", "auth"}});
+  m.Sample(d(stats_.refused_limit), {{"reason", "limit"}});
+  return m.Take();
+}
+
+}  // namespace tailsafe
