@@ -11,6 +11,7 @@
 #   make bench-failover  run bench/failover (death to hook start)
 #   make bench-weblog    run bench/weblog (the weblog application with and without tailsafe)
 #   make bench-ab BASE=REV  bench/replicate's tailsafe phases for REV and this build, alternating (PAIRS=3)
+#   make check-units     systemd-analyze verify and security scores of packaging/systemd/ (also in make test)
 #   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-seeds      rewrite the seed corpora in tests/fuzz/corpus/ from real messages
 #   V=1                  show the commands
@@ -83,7 +84,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-ab bench-build \
+.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
         fuzz fuzz-build fuzz-seeds clean
 
 bench-build: all $(BENCH_BINS)
@@ -179,8 +180,13 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEGRATION_BIN) $(TOOL_BINS)
 	$(Q)rc=0; $(MAKE) --no-print-directory unit-test || rc=1; \
 	  $(MAKE) --no-print-directory integration-test || rc=1; \
+	  packaging/systemd/check.sh $(abspath $(OUT)) || rc=1; \
 	  scripts/test-report.sh tests $(OUT)/tests/unit.report.xml \
 	    $(OUT)/tests/integration.report.xml; exit $$rc
+
+# The systemd units: systemd-analyze verify clean, each daemon's exposure 2.0 or better.
+check-units: all
+	$(Q)packaging/systemd/check.sh $(abspath $(OUT))
 
 # `make demo`: the README's main job, the weblog application under tailsafe (examples/weblog).
 demo: deps
