@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "tests/support/cluster.h"
 
 using namespace tailsafe;
 
@@ -90,19 +91,7 @@ std::string HostPortError(std::string_view text) {
   return result.status().message();
 }
 
-// A scratch directory removed at the end of the test.
-struct TempDir {
-  TempDir() {
-    char templ[] = "/tmp/tailsafe-test-config-XXXXXX";
-    BOOST_REQUIRE(mkdtemp(templ) != nullptr);
-    path = templ;
-  }
-  ~TempDir() {
-    std::string command = "rm -rf '" + path + "'";
-    [[maybe_unused]] int rc = std::system(command.c_str());
-  }
-  std::string path;
-};
+using TempDir = tailsafe::testing::ScopedTempDir;
 
 }  // namespace
 

@@ -18,7 +18,7 @@
 #include "tests/support/cluster.h"
 
 using namespace tailsafe;
-using tailsafe::testing::MakeTempDir;
+using tailsafe::testing::ScopedTempDir;
 
 namespace {
 
@@ -394,7 +394,8 @@ std::string LoadError(const std::string& path) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(keygen_makes_a_private_32_byte_key_and_will_not_overwrite) {
-  std::string dir = MakeTempDir("keygen");
+  ScopedTempDir scratch("keygen");
+  const std::string& dir = scratch.path;
   std::string path = dir + "/cluster.key";
   BOOST_TEST_REQUIRE(WriteNewClusterKey(path, false).ok());
   struct stat st {};
@@ -413,7 +414,8 @@ BOOST_AUTO_TEST_CASE(keygen_makes_a_private_32_byte_key_and_will_not_overwrite) 
 }
 
 BOOST_AUTO_TEST_CASE(unusable_key_files_are_refused_saying_how_to_make_one) {
-  std::string dir = MakeTempDir("badkey");
+  ScopedTempDir scratch("badkey");
+  const std::string& dir = scratch.path;
   std::string good(32, '\0');
   for (size_t i = 0; i < good.size(); ++i) good[i] = static_cast<char>(i * 37 + 5);
   struct Case {

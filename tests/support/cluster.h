@@ -169,5 +169,13 @@ uint16_t FreePort();
 // A fresh directory under $TMPDIR (or /var/tmp), named after `name`.
 std::string MakeTempDir(const std::string& name);
 void RemoveTree(const std::string& path);
+// A MakeTempDir directory, removed with everything in it when this goes out of scope.
+struct ScopedTempDir {
+  explicit ScopedTempDir(const std::string& name = "scratch") : path(MakeTempDir(name)) {}
+  ~ScopedTempDir() { RemoveTree(path); }
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  std::string path;
+};
 
 }  // namespace tailsafe::testing

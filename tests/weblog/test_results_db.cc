@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -16,20 +15,13 @@
 #include "examples/weblog/generator.h"
 #include "examples/weblog/log_format.h"
 #include "examples/weblog/results_db.h"
+#include "tests/support/cluster.h"
 
 using namespace weblog;
 
 namespace {
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/tailsafe-weblog-XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
+using TempDir = tailsafe::testing::ScopedTempDir;
 
 // `n` generated request lines, whole.
 std::string Lines(uint64_t n, uint64_t seed) {
