@@ -11,13 +11,15 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "agent/reload_plan.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/names.h"
 
 namespace tailsafe {
 
-Agent::Agent(Config config, ClusterKeys keys) : config_(std::move(config)), keys_(std::move(keys)) {
+Agent::Agent(Config config, ClusterKeys keys, std::string config_path)
+    : config_(std::move(config)), keys_(std::move(keys)), config_path_(std::move(config_path)) {
   uv_loop_init(&loop_);
 }
 
@@ -30,11 +32,13 @@ Agent::~Agent() {
   if (committer_) committer_->CloseTimer();
   links_.clear();
   sources_.clear();
+  drained_.clear();
   server_.reset();
   kick_.Reset();
   ack_flush_.Reset();
   sigterm_.Reset();
   sigint_.Reset();
+  sighup_.Reset();
   notify_.reset();
   // Let the close callbacks of everything above run, then close the loop.
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -97,20 +101,7 @@ Status Agent::Init() {
     if (!FindLink(m.id)) AddLink({m.id, *address});
     member_addresses_[m.id] = m.address;
   }
-  for (const BoltConfig& bolt : config_.bolts) {
-    BoltSource::Hooks hooks;
-    hooks.changed = [this] { Kick(true, false); };
-    hooks.min_acked = [this](const Generation& g) { return MinAcked(g); };
-    hooks.min_cursor = [this](const Generation& g) {
-      uint64_t m = UINT64_MAX;
-      for (const auto& link : links_) {
-        if (const PeerLink::Cursor* c = link->CursorOf(g)) m = std::min(m, c->positioned ? c->sent : c->acked);
-      }
-      return m;
-    };
-    hooks.request_commit = [this] { Kick(false, true); };
-    sources_.push_back(std::make_unique<BoltSource>(&loop_, bolt, ac, std::move(hooks), &next_stream_));
-  }
+  for (const BoltConfig& bolt : config_.bolts) AddSource(bolt);
   committer_->AddCollector([this](Committer::Batch* b) {
     for (auto& src : sources_) src->Collect(b);
     for (auto& link : links_) link->Collect(b);
@@ -120,10 +111,11 @@ Status Agent::Init() {
   });
 
   if (Status s = server_->Listen(); !s) return s;
+  initial_gens_ = std::move(gens.value());
   std::vector<OriginGenRow> mine;
   for (auto& src : sources_) {
     mine.clear();
-    for (const auto& row : *gens) {
+    for (const auto& row : initial_gens_) {
       if (row.bolt == src->name()) mine.push_back(row);
     }
     if (Status s = src->Start(mine); !s) return s;
@@ -177,6 +169,7 @@ Status Agent::Init() {
   uv_timer_start(ack_flush_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<Agent*>(t->data);
     if (self == nullptr) return;
+    self->SweepDrained();
     for (auto& link : self->links_) {
       if (link->has_dirty_acks()) return self->Kick(false, true);
     }
@@ -207,17 +200,21 @@ Status Agent::Init() {
     if (Status s = metrics_->Listen(*ac.metrics_listen); !s) return s;
   }
 
-  for (auto* sig : {&sigterm_, &sigint_}) {
+  for (auto* sig : {&sigterm_, &sigint_, &sighup_}) {
     auto h = MakeUv<uv_signal_t>(uv_signal_init, &loop_);
     if (!h) return h.status();
     *sig = std::move(h.value());
     (*sig)->data = this;
   }
   auto on_signal = [](uv_signal_t* h, int signum) {
-    if (auto* self = static_cast<Agent*>(h->data)) self->Shutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    auto* self = static_cast<Agent*>(h->data);
+    if (self == nullptr) return;
+    if (signum == SIGHUP) return self->Reload();
+    self->Shutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
   };
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
   uv_signal_start(sigint_.get(), on_signal, SIGINT);
+  uv_signal_start(sighup_.get(), on_signal, SIGHUP);
   notify_ = std::make_unique<ServiceNotifier>(&loop_);
   return Status::Ok();
 }
@@ -241,8 +238,114 @@ void Agent::Kick(bool pump, bool commit) {
   });
 }
 
+BoltSource* Agent::AddSource(const BoltConfig& bolt) {
+  BoltSource::Hooks hooks;
+  hooks.changed = [this] { Kick(true, false); };
+  hooks.min_acked = [this](const Generation& g) { return MinAcked(g); };
+  hooks.min_cursor = [this](const Generation& g) {
+    uint64_t m = UINT64_MAX;
+    for (const auto& link : links_) {
+      if (const PeerLink::Cursor* c = link->CursorOf(g)) m = std::min(m, c->positioned ? c->sent : c->acked);
+    }
+    return m;
+  };
+  hooks.request_commit = [this] { Kick(false, true); };
+  sources_.push_back(std::make_unique<BoltSource>(&loop_, bolt, config_.agent, std::move(hooks), &next_stream_));
+  return sources_.back().get();
+}
+
+void Agent::SweepDrained() {
+  for (auto it = sources_.begin(); it != sources_.end();) {
+    if (!(*it)->Drained()) {
+      ++it;
+      continue;
+    }
+    LOG_NOTICE("bolt %s: every peer has its last bytes; it is no longer replicated", (*it)->name().c_str());
+    drained_next_gen_[(*it)->name()] = (*it)->next_gen();
+    drained_.push_back(std::move(*it));
+    it = sources_.erase(it);
+  }
+}
+
+void Agent::Reload() {
+  if (stopping_) return;
+  if (config_path_.empty()) {
+    LOG_WARN("SIGHUP: this agent was started without a configuration file to re-read");
+    return;
+  }
+  LOG_NOTICE("SIGHUP: reloading %s", config_path_.c_str());
+  if (notify_) notify_->Reloading("reloading " + config_path_);
+  if (Status s = ApplyReload(); !s) {
+    LOG_ERROR("%s was not loaded, the running configuration stays: %s", config_path_.c_str(), s.message().c_str());
+  }
+  if (notify_) notify_->Ready(ReadyLine());
+}
+
+Status Agent::ApplyReload() {
+  Result<Config> next = LoadConfig(config_path_);
+  if (!next) return next.status();
+  Result<ReloadPlan> plan = PlanReload(config_, *next);
+  if (!plan) return plan.status();
+  SweepDrained();
+  for (const std::string& name : plan->added) {
+    for (const auto& src : sources_) {
+      if (src->name() == name) {
+        return Status::Error("bolt " + name + " was removed by an earlier reload and its last bytes are still "
+                             "on their way to the peers; add it back once `tailsafectl status` no longer lists it");
+      }
+    }
+  }
+  Result<std::map<std::string, HookUser>> users = ResolveHookUsers(next->hook_users);
+  if (!users) return users.status();
+  if (plan->empty()) {
+    LOG_NOTICE("configuration reloaded: nothing changed");
+    return Status::Ok();
+  }
+  // From here on nothing is refused: the new configuration is in force.
+  config_ = std::move(next.value());
+  hook_users_ = std::move(users.value());
+  auto bolt_config = [this](const std::string& name) -> const BoltConfig* {
+    for (const BoltConfig& b : config_.bolts) {
+      if (b.name == name) return &b;
+    }
+    return nullptr;
+  };
+  for (auto& src : sources_) {
+    if (src->retiring()) continue;
+    if (const BoltConfig* b = bolt_config(src->name())) {
+      src->Reconfigure(*b);
+    } else {
+      src->Retire();
+    }
+  }
+  for (const std::string& name : plan->added) {
+    std::vector<OriginGenRow> rows;
+    if (auto it = drained_next_gen_.find(name); it != drained_next_gen_.end()) {
+      // Removed and drained in this process: state.db's start-up rows are stale; only the
+      // numbering carries on.
+      OriginGenRow last;
+      last.bolt = name;
+      last.gen = it->second - 1;
+      last.state = GenState::kReleased;
+      rows.push_back(last);
+    } else {
+      for (const OriginGenRow& row : initial_gens_) {
+        if (row.bolt == name) rows.push_back(row);
+      }
+    }
+    BoltSource* src = AddSource(*bolt_config(name));
+    if (Status s = src->Start(rows); !s) LOG_ERROR("bolt %s: %s", name.c_str(), s.message().c_str());
+  }
+  if (Status s = tracker_->Update(config_.bolts); !s) LOG_ERROR("bolt tracking: %s", s.message().c_str());
+  if (coord_) coord_->ConfigChanged();
+  Kick(true, true);
+  LOG_NOTICE("configuration reloaded: %s", plan->Summary().c_str());
+  return Status::Ok();
+}
+
 void Agent::OnIdle() {
   uv_idle_stop(kick_.get());
+  SweepDrained();
   if (pump_pending_ && !stopping_) {
     pump_pending_ = false;
     for (auto& link : links_) link->Pump();
@@ -351,6 +454,7 @@ void Agent::Shutdown(const char* why) {
   if (metrics_) metrics_->Stop();
   sigterm_.Reset();
   sigint_.Reset();
+  sighup_.Reset();
   ack_flush_.Reset();
   if (fatal_.ok()) {
     replicas_->RecordAll();  // a clean restart then has nothing to prove
@@ -361,7 +465,7 @@ void Agent::Shutdown(const char* why) {
 
 std::string Agent::ReadyLine() const {
   return "agent " + config_.agent.id + " on " + config_.agent.listen.ToString() + ": " +
-         std::to_string(sources_.size()) + " bolts, " + std::to_string(links_.size()) + " peers";
+         std::to_string(config_.bolts.size()) + " bolts, " + std::to_string(links_.size()) + " peers";
 }
 
 Agent::Lag Agent::LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) const {
@@ -383,6 +487,7 @@ nlohmann::json Agent::BoltsJson() const {
   using nlohmann::json;
   json out = json::array();
   for (const auto& src : sources_) {
+    if (src->retiring()) continue;  // not this agent's bolt any more
     json b = {{"name", src->name()}};
     if (const BoltProcess* p = tracker_ ? tracker_->Find(src->name()) : nullptr) {
       json proc = {{"state", ProcStateName(p->state)}, {"since_unix_ns", p->since_unix_ns}, {"deaths", p->deaths}};
@@ -506,6 +611,7 @@ std::string Agent::StatusJson() const {
       if (item.contains("checkpoint")) b["checkpoint"] = item["checkpoint"];
     }
     b["file"] = src->path();
+    if (src->retiring()) b["removed"] = true;  // draining: sealed, still reaching the peers
     const auto& st = src->stats();
     b["rescans"] = {{"timer", st.rescans_timer}, {"overflow", st.rescans_overflow}};
     b["inotify_events"] = st.events;

@@ -8,6 +8,12 @@
 //   RecoveryRunner                 <-- assignments: runs [hooks] on dead bolts' tails
 //   ControlServer                  <-- tailsafectl status
 //
+// SIGHUP re-reads the configuration file (agent/reload_plan.h says what may change): new bolts
+// start, removed ones are sealed where their files end and dropped once every peer has them
+// all, a bolt given a new file rotates to it, and [hooks] apply to the next hook run. A file
+// that does not parse, or that changes what takes a restart, is refused with the reason in the
+// log; the agent goes on as it was.
+//
 // Changes are coalesced: sources and sessions call Kick(), and one idle callback per loop
 // iteration pumps every peer link and submits a commit. SIGTERM/SIGINT stop the agent: sources
 // and connections close, the last commit completes, the loop drains; nothing acknowledged is
@@ -47,7 +53,8 @@ namespace tailsafe {
 class Agent {
  public:
   // `keys`: the cluster key(s) every connection is authenticated and encrypted with.
-  Agent(Config config, ClusterKeys keys);
+  // `config_path`: the file SIGHUP re-reads ("": SIGHUP only logs that it cannot reload).
+  Agent(Config config, ClusterKeys keys, std::string config_path = "");
   ~Agent();
   // Runs until SIGTERM or SIGINT (ok) or a fatal error (its status).
   Status Run();
@@ -63,6 +70,14 @@ class Agent {
   void Kick(bool pump, bool commit);
   void OnIdle();
   void Shutdown(const char* why);
+  // SIGHUP: re-read config_path_ and apply what changed, or refuse it all.
+  void Reload();
+  Status ApplyReload();
+  // A BoltSource for `bolt` wired to the peer links and the committer, appended to sources_
+  // (not started).
+  BoltSource* AddSource(const BoltConfig& bolt);
+  // Moves removed bolts whose last bytes every peer has out of sources_.
+  void SweepDrained();
   std::string ReadyLine() const;  // systemd's STATUS= once running
   void Fatal(const Status& s);
   uint64_t MinAcked(const Generation& g) const;
@@ -74,6 +89,7 @@ class Agent {
 
   Config config_;
   ClusterKeys keys_;
+  std::string config_path_;
   std::map<std::string, HookUser> hook_users_;  // [hooks] user = ..., resolved at start-up
   Fd lock_;  // flock on DATA_DIR/agent.lock while this agent runs
   uv_loop_t loop_{};
@@ -81,7 +97,12 @@ class Agent {
   std::unique_ptr<Committer> committer_;
   std::unique_ptr<ReplicaStore> replicas_;
   std::unique_ptr<ReplicaServer> server_;
-  std::vector<std::unique_ptr<BoltSource>> sources_;
+  std::vector<std::unique_ptr<BoltSource>> sources_;  // configured bolts, and removed ones draining
+  // Removed bolts fully drained: kept (peer cursors and commit callbacks may still name them) but
+  // no longer shipped or shown. Their next generation number, for a bolt added back later.
+  std::vector<std::unique_ptr<BoltSource>> drained_;
+  std::map<std::string, uint64_t> drained_next_gen_;
+  std::vector<OriginGenRow> initial_gens_;  // state.db's generation rows at start, for bolts added later
   std::vector<std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<BoltTracker> tracker_;
   std::unique_ptr<CoordinatorLink> coord_;  // with [cluster] coordinator
@@ -104,6 +125,7 @@ class Agent {
   UvPtr<uv_timer_t> ack_flush_;
   UvPtr<uv_signal_t> sigterm_;
   UvPtr<uv_signal_t> sigint_;
+  UvPtr<uv_signal_t> sighup_;
   std::unique_ptr<ServiceNotifier> notify_;  // systemd Type=notify and watchdog
   bool pump_pending_ = false;
   bool commit_pending_ = false;

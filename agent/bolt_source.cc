@@ -73,12 +73,66 @@ BoltSource::BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfi
       linger_ms_(agent.linger_ms),
       hooks_(std::move(hooks)),
       next_stream_(next_stream) {
+  SplitPath();
+}
+
+BoltSource::~BoltSource() { Stop(); }
+
+void BoltSource::SplitPath() {
   size_t slash = bolt_.file.rfind('/');
   dir_ = slash == 0 ? "/" : bolt_.file.substr(0, slash);
   base_ = bolt_.file.substr(slash + 1);
 }
 
-BoltSource::~BoltSource() { Stop(); }
+void BoltSource::Reconfigure(const BoltConfig& bolt) {
+  if (retiring_ || bolt.file == bolt_.file) {
+    bolt_ = bolt;
+    return;
+  }
+  Check();  // the old file's last bytes belong to its generation
+  if (Generation* g = Active()) {
+    g->state = GenState::kRetired;
+    g->last_growth_ns = NowNs();
+    g->row_dirty = true;
+    ++stats_.rotations;
+    LOG_INFO("bolt %s: the configuration moved it from %s to %s; generation %llu continues until it stops growing",
+             bolt.name.c_str(), bolt_.file.c_str(), bolt.file.c_str(), static_cast<unsigned long long>(g->gen));
+  }
+  pending_checkpoint_.reset();  // it was about the old file
+  bolt_ = bolt;
+  SplitPath();
+  if (inotify_ && dir_wd_ >= 0) inotify_rm_watch(inotify_.get(), dir_wd_);
+  dir_wd_ = -1;
+  if (inotify_) {
+    Status w = SetUpWatches();
+    if (!w) LOG_WARN("bolt %s: %s; retrying every rescan", bolt_.name.c_str(), w.message().c_str());
+  }
+  Check();  // opens the new path's generation, if the file is there
+}
+
+void BoltSource::Retire() {
+  if (retiring_) return;
+  Check();  // read every generation to the end the files have now
+  for (auto& g : gens_) {
+    if (g->state != GenState::kActive && g->state != GenState::kRetired) continue;
+    g->state = GenState::kSealed;
+    g->final_size = g->size;
+    g->row_dirty = true;
+    LOG_INFO("bolt %s: removed from the configuration; generation %llu sealed at %llu bytes", bolt_.name.c_str(),
+             static_cast<unsigned long long>(g->gen), static_cast<unsigned long long>(g->size));
+  }
+  retiring_ = true;
+  // No more watching; encode jobs in flight (alive_) still deliver, for the peers to catch up.
+  poll_.Reset();
+  rescan_timer_.Reset();
+  seal_timer_.Reset();
+  linger_timer_.Reset();
+  inotify_.Reset();
+  dir_wd_ = -1;
+  ReleaseAcked();
+  hooks_.request_commit();
+  hooks_.changed();
+}
 
 void BoltSource::Stop() {
   alive_.reset();  // encode jobs still in flight deliver nothing after this
@@ -282,6 +336,10 @@ void BoltSource::SetCheckpoint(uint64_t offset) {
 }
 
 void BoltSource::Check() {
+  if (retiring_) {  // sealed: only acknowledgements matter now
+    ReleaseAcked();
+    return;
+  }
   uint64_t now = NowNs();
   bool changed = false;
 

@@ -106,6 +106,17 @@ class BoltSource {
   // Restores generations from state.db rows (of this bolt) and starts watching.
   Status Start(const std::vector<OriginGenRow>& rows);
   void Stop();
+  // A reloaded configuration for this bolt (same name). A new `file` is a rotation: the old
+  // file's generation is read to its end and sealed as usual, and the new path starts the next
+  // generation. Nothing else here depends on the other keys.
+  void Reconfigure(const BoltConfig& bolt);
+  // The bolt left the configuration: what its files hold now is sealed, and shipped to every
+  // peer; nothing appended later is. Watching stops. Drained() once every peer has it all.
+  void Retire();
+  bool retiring() const { return retiring_; }
+  bool Drained() const { return retiring_ && gens_.empty() && released_rows_.empty(); }
+  // The number the next generation of this bolt gets (gens continue across remove and re-add).
+  uint64_t next_gen() const { return next_gen_; }
   // Reconciles generations with the file system; safe to call any time.
   void Check();
   // The bolt's checkpoint file now says `offset`: it applies to the active generation (the
@@ -133,6 +144,7 @@ class BoltSource {
   const Stats& stats() const { return stats_; }
 
  private:
+  void SplitPath();  // dir_ and base_ from bolt_.file
   Status SetUpWatches();
   void WatchInode(int fd);
   void StartPolling();
@@ -172,6 +184,7 @@ class BoltSource {
   Hooks hooks_;
   uint32_t* next_stream_;
   uint64_t next_gen_ = 1;
+  bool retiring_ = false;
 
   Fd inotify_;
   int dir_wd_ = -1;

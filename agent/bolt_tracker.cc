@@ -59,28 +59,91 @@ struct BoltTracker::Tracked {
 BoltTracker::BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death,
                          OnCheckpoint on_checkpoint)
     : loop_(loop), rescan_ms_(rescan_ms), on_death_(std::move(on_death)), on_checkpoint_(std::move(on_checkpoint)) {
-  for (const BoltConfig& b : bolts) {
-    auto t = std::make_unique<Tracked>();
-    t->owner = this;
-    t->bolt = b;
-    if (!b.checkpoint_file.empty()) SplitPath(b.checkpoint_file, &t->ckpt_dir, &t->ckpt_base);
-    if (!b.pid_file.empty()) {
-      SplitPath(b.pid_file, &t->dir, &t->base);
-      t->proc.state = ProcState::kWaiting;
-      t->proc.detail = "pid file not read yet";
-    } else if (b.match) {
-      char* real = ::realpath(b.match->exe.c_str(), nullptr);  // /proc/PID/exe is canonical
-      t->match_exe = real ? real : b.match->exe;
-      ::free(real);
-      t->proc.state = ProcState::kWaiting;
-      t->proc.detail = "no process runs " + t->match_exe +
-                       (b.match->arg.empty() ? "" : " with argument '" + b.match->arg + "'") + " yet";
-    } else {
-      t->proc.detail = "no pid_file or match configured";
-    }
-    t->proc.since_unix_ns = UnixNowNs();
-    bolts_.push_back(std::move(t));
+  for (const BoltConfig& b : bolts) bolts_.push_back(MakeTracked(b));
+}
+
+std::unique_ptr<BoltTracker::Tracked> BoltTracker::MakeTracked(const BoltConfig& b) {
+  auto t = std::make_unique<Tracked>();
+  t->owner = this;
+  t->bolt = b;
+  if (!b.checkpoint_file.empty()) SplitPath(b.checkpoint_file, &t->ckpt_dir, &t->ckpt_base);
+  if (!b.pid_file.empty()) {
+    SplitPath(b.pid_file, &t->dir, &t->base);
+    t->proc.state = ProcState::kWaiting;
+    t->proc.detail = "pid file not read yet";
+  } else if (b.match) {
+    char* real = ::realpath(b.match->exe.c_str(), nullptr);  // /proc/PID/exe is canonical
+    t->match_exe = real ? real : b.match->exe;
+    ::free(real);
+    t->proc.state = ProcState::kWaiting;
+    t->proc.detail = "no process runs " + t->match_exe +
+                     (b.match->arg.empty() ? "" : " with argument '" + b.match->arg + "'") + " yet";
+  } else {
+    t->proc.detail = "no pid_file or match configured";
   }
+  t->proc.since_unix_ns = UnixNowNs();
+  return t;
+}
+
+Status BoltTracker::Update(const std::vector<BoltConfig>& bolts) {
+  std::vector<std::unique_ptr<Tracked>> next;
+  std::vector<Tracked*> fresh;
+  for (const BoltConfig& b : bolts) {
+    std::unique_ptr<Tracked> kept;
+    for (auto& t : bolts_) {
+      if (!t || t->bolt.name != b.name) continue;
+      bool same_match = t->bolt.match.has_value() == b.match.has_value() &&
+                        (!b.match || (t->bolt.match->exe == b.match->exe && t->bolt.match->arg == b.match->arg));
+      if (t->bolt.pid_file == b.pid_file && same_match && t->bolt.checkpoint_file == b.checkpoint_file) {
+        kept = std::move(t);  // the process held, its deaths and its checkpoint carry over
+        kept->bolt = b;
+      }
+      break;
+    }
+    if (!kept) {
+      kept = MakeTracked(b);
+      fresh.push_back(kept.get());
+    }
+    next.push_back(std::move(kept));
+  }
+  bolts_ = std::move(next);  // bolts removed or re-ruled: their pidfds and polls close
+  if (!started_) return Status::Ok();
+  if (!inotify_) return Start();  // nothing needed watching before
+  if (!events_ && !proc_events_failed_) {
+    for (auto& t : bolts_) {
+      if (t->match_exe.empty()) continue;
+      if (Status s = OpenProcEvents(); !s) return s;
+      break;
+    }
+  }
+  WatchAll();
+  for (Tracked* t : fresh) {
+    if (!t->dir.empty()) Reconcile(*t);
+    if (!t->ckpt_dir.empty()) ReadCheckpoint(*t);
+  }
+  ScanMatches();
+  return Status::Ok();
+}
+
+Status BoltTracker::OpenProcEvents() {
+  auto events = ProcEventSocket::Open();
+  if (!events) {
+    LOG_NOTICE("bolts with match rules: %s; scanning /proc every %u ms instead", events.status().message().c_str(),
+               rescan_ms_);
+    proc_events_failed_ = true;
+    return Status::Ok();
+  }
+  events_.emplace(std::move(events.value()));
+  auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, events_->fd());
+  if (!poll) return poll.status();
+  events_poll_ = std::move(poll.value());
+  events_poll_->data = this;
+  uv_poll_start(events_poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
+    auto* self = static_cast<BoltTracker*>(p->data);
+    if (self && status == 0) self->OnProcEvents();
+  });
+  LOG_INFO("bolts with match rules: found through process events");
+  return Status::Ok();
 }
 
 BoltTracker::~BoltTracker() { Stop(); }
@@ -112,6 +175,7 @@ const BoltCheckpoint* BoltTracker::FindCheckpoint(const std::string& bolt) const
 }
 
 Status BoltTracker::Start() {
+  started_ = true;
   bool any = false, any_match = false;
   for (auto& t : bolts_) {
     any = any || !t->dir.empty() || !t->ckpt_dir.empty() || !t->match_exe.empty();
@@ -119,22 +183,7 @@ Status BoltTracker::Start() {
   }
   if (!any) return Status::Ok();
   if (any_match) {
-    auto events = ProcEventSocket::Open();
-    if (events) {
-      events_.emplace(std::move(events.value()));
-      auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, events_->fd());
-      if (!poll) return poll.status();
-      events_poll_ = std::move(poll.value());
-      events_poll_->data = this;
-      uv_poll_start(events_poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
-        auto* self = static_cast<BoltTracker*>(p->data);
-        if (self && status == 0) self->OnProcEvents();
-      });
-      LOG_INFO("bolts with match rules: found through process events");
-    } else {
-      LOG_NOTICE("bolts with match rules: %s; scanning /proc every %u ms instead", events.status().message().c_str(),
-                 rescan_ms_);
-    }
+    if (Status s = OpenProcEvents(); !s) return s;
   }
   int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (ifd < 0) return ErrnoStatus("inotify_init1 for pid files");

@@ -76,11 +76,17 @@ class BoltTracker {
   // Sets up watches and reads every pid file once. An error only if inotify itself fails.
   Status Start();
   void Stop();
+  // A reloaded configuration: bolts whose pid_file, match and checkpoint_file are unchanged keep
+  // their tracked process and checkpoint; new or re-ruled ones start afresh; removed ones go.
+  Status Update(const std::vector<BoltConfig>& bolts);
   const BoltProcess* Find(const std::string& bolt) const;
   const BoltCheckpoint* FindCheckpoint(const std::string& bolt) const;
 
  private:
   struct Tracked;
+  std::unique_ptr<Tracked> MakeTracked(const BoltConfig& b);
+  // Process events for match rules; without them (no CAP_NET_ADMIN) the rescan scans /proc.
+  Status OpenProcEvents();
   void Reconcile(Tracked& t);
   void ReadCheckpoint(Tracked& t);
   void Watch(const std::string& dir);
@@ -105,6 +111,8 @@ class BoltTracker {
   UvPtr<uv_timer_t> rescan_;
   std::optional<ProcEventSocket> events_;  // with match rules and CAP_NET_ADMIN
   UvPtr<uv_poll_t> events_poll_;
+  bool started_ = false;
+  bool proc_events_failed_ = false;  // said once; the rescan scans /proc instead
 };
 
 }  // namespace tailsafe

@@ -56,16 +56,24 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   Status st = conn_->Start([this](const Frame& f) { return OnFrame(f); },
                            [this](const std::string& why) { OnClosed(why); });
   if (!st) return;
+  json msg = BoltsAndHooks("register");
+  msg["cluster"] = config_.cluster.name;
+  msg["agent"] = config_.agent.id;
+  msg["address"] = config_.agent.listen.ToString();
+  conn_->Send(ControlFrame(msg));
+}
+
+json CoordinatorLink::BoltsAndHooks(const char* type) const {
   json bolts = json::array();
   json hook_names = json::array();
   for (const auto& [name, argv] : config_.hooks) hook_names.push_back(name);
   for (const BoltConfig& b : config_.bolts) bolts.push_back({{"name", b.name}, {"hook", b.hook}});
-  conn_->Send(ControlFrame({{"type", "register"},
-                            {"cluster", config_.cluster.name},
-                            {"agent", config_.agent.id},
-                            {"address", config_.agent.listen.ToString()},
-                            {"hooks", hook_names},
-                            {"bolts", bolts}}));
+  return {{"type", type}, {"hooks", hook_names}, {"bolts", bolts}};
+}
+
+void CoordinatorLink::ConfigChanged() {
+  // Not registered: the next registration carries the new bolts and hooks anyway.
+  if (registered_) Send(BoltsAndHooks("reconfigure"));
 }
 
 Status CoordinatorLink::OnFrame(const Frame& f) {

@@ -43,6 +43,8 @@ class CoordinatorLink {
   bool Send(const nlohmann::json& msg);
   // Sends a heartbeat now (a bolt died: the coordinator should not wait for the next one).
   void HeartbeatNow() { Heartbeat(); }
+  // The configuration was reloaded: tell the coordinator this agent's bolts and hooks now.
+  void ConfigChanged();
   // For status: connected and registered; the last error; the membership last pushed.
   bool registered() const { return registered_; }
   const std::string& last_error() const { return last_error_; }
@@ -55,6 +57,7 @@ class CoordinatorLink {
   void OnClosed(const std::string& why);
   void Retry();
   void Heartbeat();
+  nlohmann::json BoltsAndHooks(const char* type) const;  // {"type", "hooks", "bolts"}
 
   uv_loop_t* loop_;
   const Config& config_;

@@ -1,6 +1,10 @@
 // tailsafe-agent: replicates this host's bolt backup files to every peer and keeps replicas of
 // theirs. See tailsafe-agent(8) and docs/design.md.
+#include <sys/prctl.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 
 #include "agent/agent.h"
@@ -32,7 +36,12 @@ int main(int argc, char** argv) {
   // A peer, the coordinator or a hook that closes its end makes a write fail with EPIPE, which is
   // handled where it happens; the signal would kill the agent instead.
   ::signal(SIGPIPE, SIG_IGN);
-  Agent agent(std::move(config.value()), std::move(start.keys));
+  // systemd hands CAP_NET_ADMIN (process events) over as an ambient capability, which every
+  // program the agent runs would inherit: hooks must get none. The agent keeps its own.
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
+    LOG_WARN("cannot clear the ambient capabilities hooks would inherit: %s", strerror(errno));
+  }
+  Agent agent(std::move(config.value()), std::move(start.keys), config_path);
   Status s = agent.Run();
   if (!s.ok()) {
     LOG_ERROR("%s", s.message().c_str());

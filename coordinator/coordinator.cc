@@ -99,6 +99,35 @@ Coordinator::Agent* Coordinator::AgentOf(FramedConn* conn) {
   return nullptr;
 }
 
+Status Coordinator::CheckReload(const Config& next) const {
+  if (!next.coordinator.present) return Status::Error("the new configuration has no [coordinator] table");
+  const Config& o = config_;
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const std::string& s : v) out += (out.empty() ? "" : ", ") + s;
+    return "[" + out + "]";
+  };
+  auto address = [](const std::optional<HostPort>& hp) { return hp ? hp->ToString() : std::string("(unset)"); };
+  const std::pair<const char*, std::pair<std::string, std::string>> fields[] = {
+      {"cluster.name", {o.cluster.name, next.cluster.name}},
+      {"cluster.key_file", {o.cluster.key_file, next.cluster.key_file}},
+      {"cluster.previous_key_files", {join(o.cluster.previous_key_files), join(next.cluster.previous_key_files)}},
+      {"coordinator.listen", {o.coordinator.listen, next.coordinator.listen}},
+      {"coordinator.state_dir", {o.coordinator.state_dir, next.coordinator.state_dir}},
+      {"coordinator.host_timeout_ms",
+       {std::to_string(o.coordinator.host_timeout_ms), std::to_string(next.coordinator.host_timeout_ms)}},
+      {"coordinator.metrics_listen", {address(o.coordinator.metrics_listen), address(next.coordinator.metrics_listen)}},
+  };
+  std::string changed;
+  for (const auto& [key, values] : fields) {
+    if (values.first == values.second) continue;
+    changed += (changed.empty() ? "" : "; ") + std::string(key) + " changed from '" + values.first + "' to '" +
+               values.second + "'";
+  }
+  if (!changed.empty()) return Status::Error(changed + "; the coordinator applies that only when restarted");
+  return Status::Ok();
+}
+
 Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   std::string_view text;
   if (Status s = DecodeControl(f, &text); !s) return s;
@@ -109,6 +138,7 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   if (type == "heartbeat") return OnHeartbeat(conn, *msg);
   if (type == "ls" || type == "get" || type == "dump") return OnRead(conn, *msg);
   if (type == "recovery") return OnRecoveryReport(conn, *msg);
+  if (type == "reconfigure") return OnReconfigure(conn, *msg);
   return Status::Error("unknown message type '" + type.substr(0, 64) + "'");
 }
 
@@ -134,19 +164,9 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   if (AgentOf(conn) != nullptr) return Status::Error("register: sent twice on one connection");
   json bolt_names = json::array();
   std::map<std::string, std::string> bolt_hooks;
-  for (const json& b : *bolts) {
-    std::string name, hook;
-    if (!b.is_object()) return Status::Error("register: bolts[] must be objects");
-    if (Status s = ReadString(b, "name", &name); !s) return s;
-    if (Status s = ReadString(b, "hook", &hook); !s) return s;
-    if (!IsValidName(name)) return reject("bolt name '" + name.substr(0, 64) + "' is not a valid name");
-    bolt_names.push_back(name);
-    bolt_hooks[name] = hook;
-  }
   std::set<std::string> hook_names;
-  for (const json& h : *hooks) {
-    if (!h.is_string()) return Status::Error("register: hooks[] must be strings");
-    hook_names.insert(h.get<std::string>());
+  if (Status s = ReadBoltsAndHooks("register", *bolts, *hooks, &bolt_names, &bolt_hooks, &hook_names); !s) {
+    return reject(s.message());
   }
   Agent& a = agents_[id];
   bool was_alive = a.alive;
@@ -172,6 +192,55 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   conn->Send(ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}}));
   PushMembership();
   ResendAssignments(a);
+  return Status::Ok();
+}
+
+Status Coordinator::ReadBoltsAndHooks(const char* what, const json& bolts, const json& hooks, json* bolt_names,
+                                      std::map<std::string, std::string>* bolt_hooks,
+                                      std::set<std::string>* hook_names) {
+  for (const json& b : bolts) {
+    std::string name, hook;
+    if (!b.is_object()) return Status::Error(std::string(what) + ": bolts[] must be objects");
+    if (Status s = ReadString(b, "name", &name); !s) return s;
+    if (Status s = ReadString(b, "hook", &hook); !s) return s;
+    if (!IsValidName(name)) return Status::Error("bolt name '" + name.substr(0, 64) + "' is not a valid name");
+    bolt_names->push_back(name);
+    (*bolt_hooks)[name] = hook;
+  }
+  for (const json& h : hooks) {
+    if (!h.is_string()) return Status::Error(std::string(what) + ": hooks[] must be strings");
+    hook_names->insert(h.get<std::string>());
+  }
+  return Status::Ok();
+}
+
+// A registered agent reloaded its configuration: its bolts and hooks from now on.
+Status Coordinator::OnReconfigure(FramedConn* conn, const json& msg) {
+  Agent* a = AgentOf(conn);
+  if (a == nullptr) return Status::Error("reconfigure before register");
+  const json* hooks = nullptr;
+  const json* bolts = nullptr;
+  for (Status s : {ReadArray(msg, "hooks", &hooks), ReadArray(msg, "bolts", &bolts)}) {
+    if (!s) return s;
+  }
+  json bolt_names = json::array();
+  std::map<std::string, std::string> bolt_hooks;
+  std::set<std::string> hook_names;
+  if (Status s = ReadBoltsAndHooks("reconfigure", *bolts, *hooks, &bolt_names, &bolt_hooks, &hook_names); !s) {
+    return s;
+  }
+  a->hooks = std::move(hook_names);
+  a->bolt_hooks = std::move(bolt_hooks);
+  json doc = json::parse(store_->Get("/agents/" + a->id).value_or("{}"), nullptr, false);
+  if (!doc.is_object()) doc = json::object();
+  doc["hooks"] = *hooks;
+  doc["bolts"] = bolt_names;
+  std::vector<NamespaceStore::Write> writes;
+  if (Status s = PutIfChanged(&writes, "/agents/" + a->id, doc); !s) return s;
+  if (Status s = CommitOrFail(writes); !s) return s;
+  LOG_NOTICE("agent %s reloaded its configuration: %zu bolts, %zu hooks", a->id.c_str(), bolt_names.size(),
+             a->hooks.size());
+  EvaluateRecoveries();  // a hook that was missing may be there now
   return Status::Ok();
 }
 

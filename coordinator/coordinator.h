@@ -53,6 +53,10 @@ class Coordinator {
   std::function<void()> on_stopped;
   const std::string& cluster() const { return config_.cluster.name; }
   const std::string& listen() const { return config_.coordinator.listen; }
+  // SIGHUP: a coordinator has no setting that changes while it runs. A new configuration is
+  // checked and each difference in [cluster] or [coordinator] named (it takes a restart); the
+  // other tables, which a file shared with an agent may change, are not the coordinator's.
+  Status CheckReload(const Config& next) const;
   // Set when the store could not commit: the coordinator stops, since it cannot keep promises.
   const Status& fatal() const { return fatal_; }
   // The Prometheus text served at GET /metrics (coordinator/metrics.cc).
@@ -97,6 +101,11 @@ class Coordinator {
   Status OnFrame(FramedConn* conn, const Frame& f);
   Status OnRegister(FramedConn* conn, const nlohmann::json& msg);
   Status OnHeartbeat(FramedConn* conn, const nlohmann::json& msg);
+  Status OnReconfigure(FramedConn* conn, const nlohmann::json& msg);
+  // bolts[] ({name, hook}) and hooks[] (names) of a register or reconfigure message.
+  static Status ReadBoltsAndHooks(const char* what, const nlohmann::json& bolts, const nlohmann::json& hooks,
+                                  nlohmann::json* bolt_names, std::map<std::string, std::string>* bolt_hooks,
+                                  std::set<std::string>* hook_names);
   Status OnRead(FramedConn* conn, const nlohmann::json& msg);
   // A stored document plus the live facts kept in memory (last heard, lag).
   nlohmann::json LiveDoc(const std::string& path, const std::string& stored) const;

@@ -54,18 +54,37 @@ int main(int argc, char** argv) {
     } else {
       struct Signals {
         Coordinator* coordinator;
+        std::string config_path;
         std::unique_ptr<ServiceNotifier> notify;  // systemd Type=notify and watchdog
-        UvPtr<uv_signal_t> term, intr;
-      } sig{&coordinator, std::make_unique<ServiceNotifier>(&loop), {}, {}};
+        UvPtr<uv_signal_t> term, intr, hup;
+      } sig{&coordinator, config_path, std::make_unique<ServiceNotifier>(&loop), {}, {}, {}};
       auto on_signal = [](uv_signal_t* h, int signum) {
         if (auto* sg = static_cast<Signals*>(h->data)) {
+          if (signum == SIGHUP) {
+            LOG_NOTICE("SIGHUP: checking %s", sg->config_path.c_str());
+            if (sg->notify) sg->notify->Reloading("checking " + sg->config_path);
+            Result<Config> next = LoadConfig(sg->config_path);
+            Status checked = next ? sg->coordinator->CheckReload(*next) : next.status();
+            if (checked) {
+              LOG_NOTICE("configuration reloaded: nothing the coordinator uses changed");
+            } else {
+              LOG_ERROR("%s was not loaded, the running configuration stays: %s", sg->config_path.c_str(),
+                        checked.message().c_str());
+            }
+            if (sg->notify) {
+              sg->notify->Ready("coordinator of cluster " + sg->coordinator->cluster() + " on " +
+                                sg->coordinator->listen());
+            }
+            return;
+          }
           const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
           LOG_NOTICE("stopping (%s)", name);
           if (sg->notify) sg->notify->Stopping(std::string("stopping (") + name + ")");
           sg->coordinator->Stop();
         }
       };
-      for (auto [slot, signum] : {std::pair{&sig.term, SIGTERM}, std::pair{&sig.intr, SIGINT}}) {
+      for (auto [slot, signum] :
+           {std::pair{&sig.term, SIGTERM}, std::pair{&sig.intr, SIGINT}, std::pair{&sig.hup, SIGHUP}}) {
         auto h = MakeUv<uv_signal_t>(uv_signal_init, &loop);
         if (!h) continue;
         *slot = std::move(h.value());
@@ -77,6 +96,7 @@ int main(int argc, char** argv) {
         sig.notify.reset();
         sig.term.Reset();
         sig.intr.Reset();
+        sig.hup.Reset();
       };
       LOG_NOTICE("coordinator of cluster %s ready on %s", coordinator.cluster().c_str(), coordinator.listen().c_str());
       sig.notify->Ready("coordinator of cluster " + coordinator.cluster() + " on " + coordinator.listen());

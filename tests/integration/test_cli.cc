@@ -27,11 +27,6 @@ Run Exec(const std::string& cmd) { return RunCommand(cmd); }
 
 bool Contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // One line of monitoring-plugins output: "SERVICE STATE - text | 'label'=value[UOM];warn;crit;min;max ..."
 // (std::regex would do, but trips g++ 12's -Wmaybe-uninitialized under ASan.)
 bool IsPluginOutput(const std::string& out, const std::string& state) {
@@ -132,8 +127,14 @@ BOOST_AUTO_TEST_CASE(bad_invocations_name_the_problem) {
   BOOST_TEST(Contains(level.out, "chatty"), level.out);
 
   Run unknown = Exec(agent + " --frobnicate");
-  BOOST_TEST(unknown.code != 0);
+  BOOST_TEST(unknown.code == 2);
   BOOST_TEST(Contains(unknown.out, "frobnicate"), unknown.out);
+  // tailsafectl: a command-line error exits 2, and 3 (UNKNOWN) for check, which monitoring reads.
+  Run ctl_unknown = Exec(ctl + " status --frobnicate");
+  BOOST_TEST(ctl_unknown.code == 2, ctl_unknown.out);
+  Run check_usage = Exec(ctl + " check --lag-warn many");
+  BOOST_TEST(check_usage.code == 3, check_usage.out);
+  BOOST_TEST(Contains(check_usage.out, "lag-warn"), check_usage.out);
 
   Run keygen = Exec(ctl + " keygen " + dir + "/cluster.key");
   BOOST_TEST(keygen.code == 0, keygen.out);

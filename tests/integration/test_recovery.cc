@@ -28,11 +28,6 @@ namespace fs = std::filesystem;
 namespace {
 
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 void WriteAtomically(const std::string& path, const std::string& text) {
   std::ofstream(path + ".tmp") << text;
   BOOST_REQUIRE(::rename((path + ".tmp").c_str(), path.c_str()) == 0);
@@ -443,8 +438,10 @@ BOOST_AUTO_TEST_CASE(hook_runs_as_its_configured_user, *boost::unit_test::precon
   std::string hook = c.root() + "/ts-hook";
   fs::copy_file(BinDir() + "/tests/ts-hook", hook);
   ::chmod(hook.c_str(), 0755);
+  // The configuration names ts-hook by its real path (TestCluster resolves BinDir()).
+  std::string built = fs::canonical(BinDir() + "/tests/ts-hook").string();
   for (int i = 0; i < c.size(); ++i) {
-    BOOST_REQUIRE(c.EditConfig(i, BinDir() + "/tests/ts-hook", hook));
+    BOOST_REQUIRE(c.EditConfig(i, built, hook));
     ::mkdir(c.HookDir(i).c_str(), 0777);
     ::chmod(c.HookDir(i).c_str(), 0777);
     BOOST_REQUIRE(c.EditConfig(i, "\ntest = [", "\ntest = { user = \"nobody\", command = ["));

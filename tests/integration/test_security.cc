@@ -38,11 +38,6 @@ namespace {
 
 bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // Every regular file below `dir` with its size, to prove nothing was written.
 std::map<std::string, uintmax_t> Snapshot(const std::string& dir) {
   std::map<std::string, uintmax_t> out;

@@ -49,6 +49,11 @@ uint64_t FileSize(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 bool FilesEqual(const std::string& a, const std::string& b, std::string* why) {
   std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
   if (!fa) {

@@ -162,6 +162,7 @@ class TestCluster {
 // Byte-for-byte comparison of two files; `why` names the first difference.
 bool FilesEqual(const std::string& a, const std::string& b, std::string* why);
 uint64_t FileSize(const std::string& path);  // 0 if missing
+std::string ReadAll(const std::string& path);  // the whole file; "" if missing
 // Hex SHA-256 of a file (via sha256sum), for messages.
 std::string Sha256(const std::string& path);
 // A TCP port on 127.0.0.1 that was free a moment ago.
