@@ -44,7 +44,8 @@ DaemonStart ParseDaemonCommandLine(const char* name, const char* about, int argc
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    out.exit_code = app.exit(e);
+    // --help and --version exit 0; every command-line error exits 2, like a bad configuration.
+    out.exit_code = app.exit(e) == 0 ? 0 : 2;
     return out;
   }
   LogLevel level;

@@ -283,7 +283,17 @@ int main(int argc, char** argv) {
     sub->add_option("--timeout-ms", timeout_ms, "how long to wait for the coordinator")->check(CLI::Range(1, 600000));
     reads[i++] = sub;
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0. A command-line error exits 2, or 3 (UNKNOWN) for `check`, whose exit
+    // codes a monitoring system reads.
+    if (app.exit(e) == 0) return 0;
+    for (int a = 1; a < argc; ++a) {
+      if (std::string_view(argv[a]) == "check") return 3;
+    }
+    return 2;
+  }
 
   for (CLI::App* sub : reads) {
     if (sub->parsed()) {
