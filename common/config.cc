@@ -80,7 +80,13 @@ int LineOf(const toml::node& node) { return static_cast<int>(node.source().begin
 // the report does not depend on the order in which sections happen to be checked.
 class Diagnostics {
  public:
-  explicit Diagnostics(std::string_view source) : source_(source) {}
+  explicit Diagnostics(std::string_view source, std::set<std::string>* keys_read = nullptr)
+      : source_(source), keys_read_(keys_read) {}
+
+  // Every key name the parser looked up, asked for by ConfigKeysRead().
+  void Read(std::string_view key) {
+    if (keys_read_ != nullptr) keys_read_->emplace(key);
+  }
 
   // line 0: the problem has no place in the file (a missing table); it ranks last.
   void Error(int line, std::string message) {
@@ -97,6 +103,7 @@ class Diagnostics {
 
  private:
   std::string source_;
+  std::set<std::string>* keys_read_;
   bool has_error_ = false;
   int rank_ = INT_MAX;
   std::string message_;
@@ -130,6 +137,7 @@ class TableReader {
   // Marks `key` as understood; returns its node, or nullptr (an error if required).
   const toml::node* Get(std::string_view key, Need need) {
     known_.emplace(key);
+    diag_.Read(key);
     const toml::node* node = table_.get(key);
     if (node == nullptr && need == Need::kRequired) {
       diag_.Error(line(), KeyPath(key) + ": required key is missing");
@@ -139,6 +147,7 @@ class TableReader {
 
   const toml::table* Table(std::string_view key, Need need) {
     known_.emplace(key);
+    diag_.Read(key);
     const toml::node* node = table_.get(key);
     if (node == nullptr) {
       if (need == Need::kRequired) diag_.Error(0, "missing required table [" + KeyPath(key) + "]");
@@ -426,6 +435,8 @@ void ParseHooks(const toml::table& table, Diagnostics& diag, Config& config) {
           diag.Error(LineOf(v), path + ": unknown key '" + Shown(k.str()) + "' (a hook table has command and user)");
         }
       }
+      diag.Read("command");
+      diag.Read("user");
       const toml::node* command = t->get("command");
       if (command == nullptr) {
         diag.Error(LineOf(node), path + ".command: required key is missing");
@@ -538,7 +549,8 @@ void ParseBolts(const toml::node& node, const BoltContext& context, Diagnostics&
   }
 }
 
-Result<Config> ParseConfigOrThrow(std::string_view text, std::string_view source) {
+Result<Config> ParseConfigOrThrow(std::string_view text, std::string_view source,
+                                  std::set<std::string>* keys_read = nullptr) {
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -550,7 +562,7 @@ Result<Config> ParseConfigOrThrow(std::string_view text, std::string_view source
 
   Config config;
   config.source = std::string(source);
-  Diagnostics diag(source);
+  Diagnostics diag(source, keys_read);
   TableReader reader(root, "", diag);
   if (const toml::table* table = reader.Table("cluster", Need::kRequired)) {
     ParseCluster(*table, diag, config.cluster);
@@ -674,6 +686,15 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source) {
   } catch (const std::exception& error) {
     return Status::Error(std::string(source) + ": " + error.what());
   }
+}
+
+std::set<std::string> ConfigKeysRead(std::string_view text) {
+  std::set<std::string> keys;
+  try {
+    (void)ParseConfigOrThrow(text, "<keys>", &keys);
+  } catch (const std::exception&) {
+  }
+  return keys;
 }
 
 Result<Config> LoadConfig(const std::string& path) {

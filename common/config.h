@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -117,6 +118,10 @@ struct Config {
 
 // Parses TOML text. `source` names it in error messages.
 Result<Config> ParseConfig(std::string_view text, std::string_view source);
+// Every key name a parse of `text` looks up (table names too), whether present or not: with
+// every table present, the keys the code knows. The man page coverage test compares them with
+// tailsafe.conf(5).
+std::set<std::string> ConfigKeysRead(std::string_view text);
 // Reads and parses a file; a missing or unreadable file is an error naming the path.
 Result<Config> LoadConfig(const std::string& path);
 

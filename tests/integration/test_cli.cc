@@ -10,6 +10,8 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <set>
+#include <cstdlib>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +28,23 @@ using Run = CommandResult;
 Run Exec(const std::string& cmd) { return RunCommand(cmd); }
 
 bool Contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+// The long options a --help text lists ("--lag-warn", ...), without --help itself.
+std::set<std::string> LongOptions(const std::string& help) {
+  std::set<std::string> out;
+  for (size_t at = help.find("--"); at != std::string::npos; at = help.find("--", at + 2)) {
+    size_t end = at + 2;
+    while (end < help.size() && (std::islower(static_cast<unsigned char>(help[end])) || help[end] == '-')) ++end;
+    std::string name = help.substr(at, end - at);
+    if (name.size() > 2 && name != "--help") out.insert(name);
+  }
+  return out;
+}
+
+std::string ManPage(const std::string& name) {
+  const char* dir = std::getenv("TAILSAFE_SOURCE_DIR");
+  return ReadAll(std::string(dir ? dir : ".") + "/man/" + name);
+}
 
 // One line of monitoring-plugins output: "SERVICE STATE - text | 'label'=value[UOM];warn;crit;min;max ..."
 // (std::regex would do, but trips g++ 12's -Wmaybe-uninitialized under ASan.)
@@ -334,6 +353,45 @@ BOOST_AUTO_TEST_CASE(check_follows_monitoring_plugins_and_watch_sees_recoveries)
   BOOST_TEST(unknown.code == 3, unknown.out);
   BOOST_TEST(IsPluginOutput(unknown.out, "UNKNOWN"), unknown.out);
   BOOST_TEST(c.Stop(0).ok());
+}
+
+// Every option each program's --help lists, and every tailsafectl command, is in its man page
+// (written there as mdoc's `.Fl \-name` and `.Cm name`).
+BOOST_AUTO_TEST_CASE(every_option_and_command_is_in_its_man_page) {
+  struct Page {
+    std::string program, page;
+    std::vector<std::string> commands;
+  };
+  const Page pages[] = {
+      {"tailsafe-agent", "tailsafe-agent.8", {}},
+      {"tailsafe-coordinator", "tailsafe-coordinator.8", {}},
+      {"tailsafectl", "tailsafectl.1", {"status", "check", "watch", "checkpoint", "keygen", "ls", "get"}},
+  };
+  for (const Page& p : pages) {
+    std::string text = ManPage(p.page);
+    BOOST_REQUIRE_MESSAGE(!text.empty(), "man/" << p.page << " not found; run from the checkout or set TAILSAFE_SOURCE_DIR");
+    Run help = Exec(BinDir() + "/" + p.program + " --help");
+    BOOST_REQUIRE_EQUAL(help.code, 0);
+    std::set<std::string> options = LongOptions(help.out);
+    for (const std::string& command : p.commands) {
+      BOOST_TEST(Contains(help.out, command), p.program << " --help does not list " << command);
+      BOOST_TEST(Contains(text, ".Cm " + command), p.page << " does not describe the command " << command);
+      Run sub = Exec(BinDir() + "/" + p.program + " " + command + " --help");
+      BOOST_TEST(sub.code == 0, sub.out);
+      for (const std::string& o : LongOptions(sub.out)) options.insert(o);
+    }
+    BOOST_TEST(options.size() >= 3u, p.program << ": only " << options.size() << " options found in --help");
+    for (const std::string& o : options) {
+      // "Fl \-name" followed by something that cannot continue the name.
+      const std::string mark = "Fl \\-" + o.substr(2);
+      bool found = false;
+      for (size_t at = text.find(mark); at != std::string::npos && !found; at = text.find(mark, at + 1)) {
+        size_t end = at + mark.size();
+        found = end == text.size() || !(std::islower(static_cast<unsigned char>(text[end])) || text[end] == '-');
+      }
+      BOOST_TEST(found, p.page << " does not describe " << o);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
