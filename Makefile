@@ -12,6 +12,10 @@
 #   make bench-weblog    run bench/weblog (the weblog application with and without tailsafe)
 #   make bench-ab BASE=REV  bench/replicate's tailsafe phases for REV and this build, alternating (PAIRS=3)
 #   make check-units     systemd-analyze verify and security scores of packaging/systemd/ (also in make test)
+#   make install         programs, man pages, units, sysusers/tmpfiles, example config (PREFIX, DESTDIR)
+#   make deb | rpm       packages under build/pkg/ (lintian for the .deb)
+#   make package-test    build the .deb, install it here, check it, purge it (also in make test)
+#   make man-lint        mandoc -Tlint man/* prints nothing (also in make test)
 #   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-seeds      rewrite the seed corpora in tests/fuzz/corpus/ from real messages
 #   V=1                  show the commands
@@ -38,8 +42,10 @@ CXX ?= g++
 CXXSTD := -std=c++20
 WARN := -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wformat=2
 CPPFLAGS := -I. -D_GNU_SOURCE
-CXXFLAGS := $(CXXSTD) $(WARN) $(MODE_FLAGS) -pthread
-LDFLAGS := -pthread $(SAN_FLAGS)
+# EXTRA_*: flags a packager adds (debian/rules passes dpkg-buildflags' hardening flags).
+CPPFLAGS += $(EXTRA_CPPFLAGS)
+CXXFLAGS := $(CXXSTD) $(WARN) $(MODE_FLAGS) -pthread $(EXTRA_CXXFLAGS)
+LDFLAGS := -pthread $(SAN_FLAGS) $(EXTRA_LDFLAGS)
 LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus -lsodium -lsystemd
 TEST_LIBS := -lboost_unit_test_framework
 
@@ -84,13 +90,58 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
+.PHONY: all tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
         fuzz fuzz-build fuzz-seeds clean
 
 bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
 
 all: $(BINS)
+
+# What the packages ship: the three programs (the weblog example's are not installed).
+tailsafe: $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN)
+
+# `make install`: programs, man pages, systemd units (their ExecStart= pointed at PREFIX), the
+# tailsafe user (sysusers.d) and /var/lib/tailsafe (tmpfiles.d), and an example configuration as
+# SYSCONFDIR/tailsafe/tailsafe.conf unless one is there. An empty UNITDIR, SYSUSERSDIR or
+# TMPFILESDIR skips that part (debhelper installs them its own way).
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
+install: tailsafe
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(DESTDIR)$(PREFIX)/bin/
+	for page in $(MAN_PAGES); do \
+	  section=$${page##*.}; install -d $(DESTDIR)$(MANDIR)/man$$section; \
+	  install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$section/; done
+	if [ -n "$(UNITDIR)" ]; then install -d $(DESTDIR)$(UNITDIR); \
+	  for unit in packaging/systemd/*.service packaging/systemd/*.timer; do \
+	    sed 's#/usr/bin/tailsafe#$(PREFIX)/bin/tailsafe#; s#/etc/tailsafe/#$(SYSCONFDIR)/tailsafe/#' $$unit \
+	      > $(DESTDIR)$(UNITDIR)/$$(basename $$unit); chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$unit); done; fi
+	if [ -n "$(SYSUSERSDIR)" ]; then install -D -m 0644 packaging/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/tailsafe.conf; fi
+	if [ -n "$(TMPFILESDIR)" ]; then install -D -m 0644 packaging/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/tailsafe.conf; fi
+	install -d $(DESTDIR)$(SYSCONFDIR)/tailsafe
+	[ -e $(DESTDIR)$(SYSCONFDIR)/tailsafe/tailsafe.conf ] || \
+	  install -m 0644 packaging/tailsafe.conf.example $(DESTDIR)$(SYSCONFDIR)/tailsafe/tailsafe.conf
+
+# The man pages: mandoc -Tlint must print nothing.
+man-lint:
+	$(Q)out=$$(mandoc -Tlint $(MAN_PAGES) 2>&1); if [ -n "$$out" ]; then echo "$$out" >&2; exit 1; fi; \
+	  echo "man-lint: mandoc -Tlint: clean ($(words $(MAN_PAGES)) pages)"
+
+# Packages, built from a copy of this tree under build/pkg/: .deb (dpkg-buildpackage, then
+# lintian) and .rpm (rpmbuild from Debian's rpm package). package-test installs the .deb on this
+# machine, checks it, and purges it (root).
+deb: deps
+	$(Q)packaging/build-deb.sh
+rpm: deps
+	$(Q)packaging/build-rpm.sh
+package-test: deb
+	$(Q)packaging/test-deb.sh
 
 deps:
 	$(Q)scripts/deps.sh
@@ -154,7 +205,7 @@ $(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Tests find the binaries under test through TAILSAFE_BIN_DIR.
-TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT))
+TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT)) TAILSAFE_SOURCE_DIR=$(CURDIR)
 
 # Each suite writes a Boost.Test XML report beside its binary; scripts/test-report.sh turns the
 # reports into the plain "N passed, N failed" closing line that CI reads (no colour codes, which
@@ -181,6 +232,8 @@ test: deps
 	$(Q)rc=0; $(MAKE) --no-print-directory unit-test || rc=1; \
 	  $(MAKE) --no-print-directory integration-test || rc=1; \
 	  packaging/systemd/check.sh $(abspath $(OUT)) || rc=1; \
+	  $(MAKE) --no-print-directory man-lint || rc=1; \
+	  $(MAKE) --no-print-directory package-test rpm || rc=1; \
 	  scripts/test-report.sh tests $(OUT)/tests/unit.report.xml \
 	    $(OUT)/tests/integration.report.xml; exit $$rc
 

@@ -10,6 +10,7 @@ packages=(
   procps coreutils python3
   clang libclang-rt-14-dev llvm  # the libFuzzer targets (make fuzz) and their symbolised reports
   goaccess gnuplot-nox      # the weblog demo: goaccess as a hook (tests), the requests-per-minute chart
+  mandoc man-db debhelper lintian rpm  # man page lint, make deb (and its lintian), make rpm, the package test
 )
 # Extra tools for benchmarks (bench/): only with DEPS_BENCH=1.
 if [[ "${DEPS_BENCH:-0}" == 1 ]]; then
