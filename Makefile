@@ -16,6 +16,9 @@
 #   make deb | rpm       packages under build/pkg/ (lintian for the .deb)
 #   make package-test    build the .deb, install it here, check it, purge it (also in make test)
 #   make man-lint        mandoc -Tlint man/* prints nothing (also in make test)
+#   make faults          the fault suite (tests/faults/, root): FAULT_SECONDS of kills, pauses,
+#                        partitions and full disks (default 600), then the checker; FAULT_SEED
+#                        replays a schedule; figures in $(OUT)/tests/faults.json
 #   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-seeds      rewrite the seed corpora in tests/fuzz/corpus/ from real messages
 #   V=1                  show the commands
@@ -63,6 +66,7 @@ COORD_LIB_SRCS := $(filter-out coordinator/main.cc,$(sort $(wildcard coordinator
 CTL_SRCS := $(sort $(wildcard ctl/*.cc))
 UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc tests/coordinator/*.cc tests/weblog/*.cc)) tests/unit_main.cc
 INTEGRATION_TEST_SRCS := $(sort $(wildcard tests/integration/*.cc)) tests/integration_main.cc
+FAULT_TEST_SRCS := $(sort $(wildcard tests/faults/*.cc))
 SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.cc))
 BENCH_TOOL_SRCS := $(sort $(wildcard bench/tools/*.cc))
@@ -83,6 +87,7 @@ CTL_BIN := $(OUT)/tailsafectl
 COORD_BIN := $(OUT)/tailsafe-coordinator
 UNIT_BIN := $(OUT)/tests/unit_tests
 INTEGRATION_BIN := $(OUT)/tests/integration_tests
+FAULT_BIN := $(OUT)/tests/fault_tests
 TOOL_BINS := $(patsubst tests/tools/%.cc,$(OUT)/tests/%,$(TOOL_SRCS))
 BENCH_BINS := $(patsubst bench/tools/%.cc,$(OUT)/bench/%,$(BENCH_TOOL_SRCS))
 
@@ -90,7 +95,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
+.PHONY: all faults tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
         fuzz fuzz-build fuzz-seeds clean
 
 bench-build: all $(BENCH_BINS)
@@ -194,6 +199,10 @@ $(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOM
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+$(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 $(OUT)/tests/%: $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
@@ -223,6 +232,17 @@ integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
 	$(Q)$(TEST_ENV) $(INTEGRATION_BIN) --log_level=message $(call REPORT_ARGS,integration); rc=$$?; \
 	  scripts/test-report.sh integration $(OUT)/tests/integration.report.xml; \
 	  exit $$rc
+
+# The fault suite: one run of FAULT_SECONDS of faults (tests/faults/test_faults.cc says what).
+FAULT_SECONDS ?= 600
+faults: deps
+	$(Q)$(MAKE) --no-print-directory all $(FAULT_BIN)
+	@rm -f $(OUT)/tests/faults.report.xml
+	$(Q)$(TEST_ENV) TAILSAFE_FAULT_SECONDS=$(FAULT_SECONDS) TAILSAFE_FAULT_FIGURES=$(OUT)/tests/faults.json \
+	  $(if $(FAULT_SEED),TAILSAFE_FAULT_SEED=$(FAULT_SEED)) $(if $(FAULT_HOSTS),TAILSAFE_FAULT_HOSTS=$(FAULT_HOSTS)) \
+	  $(if $(FAULT_KINDS),TAILSAFE_FAULT_KINDS=$(FAULT_KINDS)) \
+	  $(FAULT_BIN) --log_level=message $(call REPORT_ARGS,faults); rc=$$?; \
+	  scripts/test-report.sh faults $(OUT)/tests/faults.report.xml; exit $$rc
 
 # `make test`: the README's command. Installs what is missing, builds, runs every suite (the
 # integration suite runs even if a unit test failed), and ends with one total line.

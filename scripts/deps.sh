@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev llvm  # the libFuzzer targets (make fuzz) and their symbolised reports
   goaccess gnuplot-nox      # the weblog demo: goaccess as a hook (tests), the requests-per-minute chart
   mandoc man-db debhelper lintian rpm  # man page lint, make deb (and its lintian), make rpm, the package test
+  iproute2 nftables         # the fault suite (make faults): hosts as network namespaces, partitions
 )
 # Extra tools for benchmarks (bench/): only with DEPS_BENCH=1.
 if [[ "${DEPS_BENCH:-0}" == 1 ]]; then

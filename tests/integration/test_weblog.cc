@@ -19,110 +19,12 @@
 #include <vector>
 
 #include "tests/support/cluster.h"
+#include "tests/support/weblog_deployment.h"
 
 using namespace tailsafe;
 using namespace tailsafe::testing;
 
 namespace {
-
-std::string AbsBin(const std::string& name) {
-  char* dir = ::realpath(BinDir().c_str(), nullptr);
-  std::string out = std::string(dir ? dir : BinDir().c_str()) + "/" + name;
-  ::free(dir);
-  return out;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(line);
-  return out;
-}
-
-// A weblog deployment on a TestCluster: agent i's host runs bolt "bolt-1" as a weblog-bolt
-// listening on Socket(i), with its backup file, pid file and checkpoint where the agent looks.
-struct Weblog {
-  TestCluster& c;
-  std::string db;
-  std::vector<std::string> extra_bolt_args;
-  std::vector<Child> bolts;
-  std::vector<int> starts;
-
-  Weblog(TestCluster& cluster, std::vector<std::string> bolt_args)
-      : c(cluster), db(cluster.root() + "/results.db"), extra_bolt_args(std::move(bolt_args)) {
-    bolts.resize(static_cast<size_t>(c.size()));
-    starts.resize(static_cast<size_t>(c.size()));
-  }
-  std::string Socket(int i) const { return c.root() + "/" + c.AgentId(i) + "/bolt.sock"; }
-
-  void StartBolt(int i) {
-    std::vector<std::string> argv = {AbsBin("weblog-bolt"), "--name", c.AgentId(i) + "/bolt-1", "--listen", Socket(i),
-                                     "--backup", c.BoltFile(i, 0), "--checkpoint", c.CheckpointFile(i, 0),
-                                     "--pid-file", c.PidFile(i, 0), "--db", db, "--quiet"};
-    argv.insert(argv.end(), extra_bolt_args.begin(), extra_bolt_args.end());
-    auto p = Child::Spawn(argv, c.root() + "/bolt-" + c.AgentId(i) + ".log");
-    BOOST_REQUIRE(p.ok());
-    bolts[static_cast<size_t>(i)] = std::move(*p);
-    ++starts[static_cast<size_t>(i)];
-    // Ready when its socket exists (the spout retries until then anyway).
-    BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
-      struct stat st;
-      return ::stat(Socket(i).c_str(), &st) == 0;
-    }, 20), ReadAll(c.root() + "/bolt-" + c.AgentId(i) + ".log"));
-  }
-
-  Child StartSpout(const std::string& input, const std::string& rate) {
-    std::vector<std::string> argv = {AbsBin("weblog-spout"), "--rate", rate, "--quiet"};
-    for (int i = 0; i < c.size(); ++i) {
-      argv.push_back("--bolt");
-      argv.push_back(Socket(i));
-    }
-    argv.push_back(input);
-    auto p = Child::Spawn(argv, c.root() + "/spout.log");
-    BOOST_REQUIRE(p.ok());
-    return std::move(*p);
-  }
-
-  void StopBolts() {
-    for (int i = 0; i < c.size(); ++i) {
-      Child& b = bolts[static_cast<size_t>(i)];
-      b.Signal(SIGTERM);
-      b.Wait();
-      BOOST_TEST(b.exit_code() == 0, "bolt on " << c.AgentId(i) << " did not stop cleanly: "
-                                               << ReadAll(c.root() + "/bolt-" + c.AgentId(i) + ".log"));
-    }
-  }
-
-  // Waits until every recovery the coordinator holds is recovered and some heartbeats have
-  // passed with none new; returns their number, or -1 on timeout.
-  int WaitRecoveriesSettled(double seconds) {
-    int settled_rounds = 0;
-    int count = -1;
-    bool ok = WaitUntil([&] {
-      CommandResult ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress());
-      if (ls.code != 0) return false;
-      std::vector<std::string> ids = Lines(ls.out);
-      for (const std::string& id : ids) {
-        auto d = c.CoordinatorGet("/recoveries/" + id);
-        if (!d.ok() || d->value("state", "") != "recovered") {
-          settled_rounds = 0;
-          return false;
-        }
-      }
-      if (static_cast<int>(ids.size()) != count) settled_rounds = 0;
-      count = static_cast<int>(ids.size());
-      return ++settled_rounds >= 10;  // 10 polls of 200 ms: several heartbeats with nothing new
-    }, seconds, 200);
-    return ok ? count : -1;
-  }
-};
-
-ClusterOptions WeblogCluster(int agents) {
-  ClusterOptions o = RecoveryCluster(agents);
-  o.hook_retry_ms = 200;
-  return o;
-}
 
 boost::test_tools::assertion_result HaveGoaccess(boost::unit_test::test_unit_id) {
   boost::test_tools::assertion_result r(::access("/usr/bin/goaccess", X_OK) == 0);
@@ -141,21 +43,24 @@ BOOST_AUTO_TEST_CASE(bolts_killed_mid_stream_lose_nothing_and_count_nothing_twic
   std::mt19937_64 rng(seed);
 
   ClusterOptions o = WeblogCluster(3);
-  o.hook_argv = {AbsBin("weblog-analyze"), "hook", "--db", "RESULTS_DB"};
   TestCluster c("weblog-kill", o);
-  for (int i = 0; i < c.size(); ++i) BOOST_REQUIRE(c.EditConfig(i, "RESULTS_DB", c.root() + "/results.db"));
   std::string input = c.root() + "/input.log";
   CommandResult gen = RunCommand(AbsBin("weblog-gen") + " -n 200000 --minutes 60 --malformed-every 20000 -o " + input);
   BOOST_REQUIRE_MESSAGE(gen.code == 0, gen.out);
   uint64_t input_bytes = FileSize(input);
 
-  BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(c.StartAll().ok());
   // Bolts analyse at most 12,000 requests a second, the spout sends 30,000: the busiest bolt
   // builds a backlog, so kills leave tails of every size.
-  Weblog w(c, {"--commit-ms", "50", "--max-rate", "12000"});
-  for (int i = 0; i < c.size(); ++i) w.StartBolt(i);
-  Child spout = w.StartSpout(input, "30000");
+  WeblogDeployment w(c, {"--commit-ms", "50", "--max-rate", "12000"});
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  for (int i = 0; i < c.size(); ++i) {
+    Status started = w.StartBolt(i);
+    BOOST_REQUIRE_MESSAGE(started.ok(), started.message());
+  }
+  auto spout_or = w.StartSpout(input, "30000");
+  BOOST_REQUIRE(spout_or.ok());
+  Child spout = std::move(*spout_or);
 
   for (int k = 0; k < 5; ++k) {
     // Kill when about (k + 1) / 6 of the input is in backup files.
@@ -167,7 +72,7 @@ BOOST_AUTO_TEST_CASE(bolts_killed_mid_stream_lose_nothing_and_count_nothing_twic
     }, 120), "the bolts' backup files did not grow to " << want << " bytes; spout: "
                                                         << ReadAll(c.root() + "/spout.log"));
     int victim = static_cast<int>(rng() % static_cast<uint64_t>(c.size()));
-    Child& b = w.bolts[static_cast<size_t>(victim)];
+    Child& b = w.bolt(victim);
     b.Signal(SIGKILL);
     b.Wait();
     BOOST_TEST_MESSAGE("kill " << k + 1 << ": SIGKILL of the bolt on " << c.AgentId(victim) << " at "
@@ -176,23 +81,25 @@ BOOST_AUTO_TEST_CASE(bolts_killed_mid_stream_lose_nothing_and_count_nothing_twic
     // A supervisor restarts it after a moment (sometimes before tailsafe has even planned the
     // tail: the restarted bolt appends to the same file meanwhile).
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));  // the schedule, not a wait for a condition
-    w.StartBolt(victim);
+    Status restarted = w.StartBolt(victim);
+    BOOST_REQUIRE_MESSAGE(restarted.ok(), restarted.message());
   }
 
   spout.Wait();
   BOOST_REQUIRE_MESSAGE(spout.exit_code() == 0, ReadAll(c.root() + "/spout.log"));
-  w.StopBolts();
+  Status stopped = w.StopBolts();
+  BOOST_TEST(stopped.ok(), stopped.message());
   int recoveries = w.WaitRecoveriesSettled(120);
   BOOST_REQUIRE_MESSAGE(recoveries >= 0, "recoveries did not settle: " << c.CoordinatorLogTail());
   BOOST_TEST_MESSAGE(recoveries << " recoveries; spout: " << Lines(ReadAll(c.root() + "/spout.log")).back());
 
-  CommandResult cmp = RunCommand(AbsBin("weblog-analyze") + " compare --db " + w.db + " " + input);
+  CommandResult cmp = RunCommand(AbsBin("weblog-analyze") + " compare --db " + w.db() + " " + input);
   if (cmp.code != 0) c.Keep();
   BOOST_TEST(cmp.code == 0, cmp.out);
   BOOST_TEST(cmp.out.find("EQUAL: 200000 requests in 60 minutes") == 0, cmp.out);
   BOOST_TEST_MESSAGE(cmp.out);
   // tailsafe did part of it: the hooks counted requests the killed bolts had not.
-  CommandResult series = RunCommand(AbsBin("weblog-analyze") + " series --db " + w.db);
+  CommandResult series = RunCommand(AbsBin("weblog-analyze") + " series --db " + w.db());
   uint64_t recovered = 0;
   for (const std::string& line : Lines(series.out)) {
     if (line[0] == '#') continue;
@@ -328,19 +235,20 @@ BOOST_AUTO_TEST_CASE(goaccess_runs_unmodified_as_the_hook, *boost::unit_test::pr
   std::string input = c.root() + "/input.log";
   CommandResult gen = RunCommand(AbsBin("weblog-gen") + " -n 20000 --minutes 10 -o " + input);
   BOOST_REQUIRE_MESSAGE(gen.code == 0, gen.out);
+  // One bolt (on h1) that analyses far slower than it receives: most of the input is its tail.
+  WeblogDeployment w(c, {"--commit-ms", "50", "--max-rate", "1000"});
   BOOST_REQUIRE(c.StartCoordinator().ok());
   BOOST_REQUIRE(c.StartAll().ok());
-  // One bolt (on h1) that analyses far slower than it receives: most of the input is its tail.
-  Weblog w(c, {"--commit-ms", "50", "--max-rate", "1000"});
-  w.StartBolt(0);
+  Status started = w.StartBolt(0);
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.message());
   std::vector<std::string> argv = {AbsBin("weblog-spout"), "--quiet", "--bolt", w.Socket(0), input};
   auto spout = Child::Spawn(argv, c.root() + "/spout.log");
   BOOST_REQUIRE(spout.ok());
   spout->Wait();
   BOOST_REQUIRE_MESSAGE(spout->exit_code() == 0, ReadAll(c.root() + "/spout.log"));
   BOOST_REQUIRE(c.WaitAcked(0, 0, 30));
-  w.bolts[0].Signal(SIGKILL);
-  w.bolts[0].Wait();
+  w.bolt(0).Signal(SIGKILL);
+  w.bolt(0).Wait();
 
   nlohmann::json rec;
   BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return d.value("state", "") == "recovered"; },

@@ -115,25 +115,35 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
                                            << "\"\n\n[coordinator]\nlisten = \""
                                            << CoordinatorAddress() << "\"\nstate_dir = \"" << root_
                                            << "/coordinator\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
-    if (options_.metrics) std::ofstream(CoordinatorConfigPath(), std::ios::app) << "metrics_listen = \"127.0.0.1:" << MetricsPort(-1) << "\"\n";
+    if (options_.metrics) std::ofstream(CoordinatorConfigPath(), std::ios::app) << "metrics_listen = \"" << HostAddress(-1) << ":" << MetricsPort(-1) << "\"\n";
   }
   for (int i = 0; i < options_.agents; ++i) {
     std::string dir = root_ + "/" + AgentId(i);
     ::mkdir(dir.c_str(), 0755);
     ::mkdir((dir + "/spool").c_str(), 0755);
+    if (options_.data_dir_tmpfs_bytes) {
+      ::mkdir(DataDir(i).c_str(), 0755);
+      CommandResult m = RunCommand("mount -t tmpfs -o size=" + std::to_string(options_.data_dir_tmpfs_bytes) +
+                                   " tailsafe-test " + DataDir(i));
+      if (m.code != 0) {
+        fprintf(stderr, "test cluster: mounting a tmpfs on %s: %s\n", DataDir(i).c_str(), m.out.c_str());
+        std::abort();
+      }
+      mounts_.push_back(DataDir(i));
+    }
     std::ostringstream c;
     c << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath() << "\"\n";
     if (options_.coordinator) c << "coordinator = \"" << CoordinatorAddress() << "\"\n";
-    c << "\n[agent]\nid = \"" << AgentId(i) << "\"\nlisten = \"127.0.0.1:" << ports_[i]
+    c << "\n[agent]\nid = \"" << AgentId(i) << "\"\nlisten = \"" << HostAddress(i) << ":" << ports_[i]
       << "\"\ndata_dir = \"" << DataDir(i) << "\"\npeers = [";
     bool first = true;
     for (int j = 0; j < options_.agents && options_.static_peers; ++j) {
       if (j == i) continue;
-      c << (first ? "" : ", ") << "\"" << AgentId(j) << "@127.0.0.1:" << ports_[j] << "\"";
+      c << (first ? "" : ", ") << "\"" << AgentId(j) << "@" << HostAddress(j) << ":" << ports_[j] << "\"";
       first = false;
     }
     c << "]\nreconnect_max_ms = 200\n";
-    if (options_.metrics) c << "metrics_listen = \"127.0.0.1:" << MetricsPort(i) << "\"\n";
+    if (options_.metrics) c << "metrics_listen = \"" << HostAddress(i) << ":" << MetricsPort(i) << "\"\n";
     if (options_.window_bytes) c << "window_bytes = " << options_.window_bytes << "\n";
     if (options_.rescan_interval_ms) c << "rescan_interval_ms = " << options_.rescan_interval_ms << "\n";
     if (options_.seal_after_ms) c << "seal_after_ms = " << options_.seal_after_ms << "\n";
@@ -163,6 +173,9 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
       if (options_.checkpoint_files) c << "checkpoint_file = \"" << CheckpointFile(i, b) << "\"\n";
       if (options_.hooks) c << "hook = \"test\"\n";
     }
+    for (int b = options_.bolts_per_agent; b < bolts(); ++b) {
+      c << "\n[[bolt]]\nname = \"" << BoltName(b) << "\"\nfile = \"" << BoltFile(i, b) << "\"\n";
+    }
     std::ofstream(ConfigPath(i)) << c.str();
   }
 }
@@ -174,11 +187,22 @@ TestCluster::~TestCluster() {
   }
   coordinator_.Signal(SIGKILL);
   coordinator_.Wait();
+  for (const std::string& m : mounts_) {
+    if (keep_) {  // keep the files: copy them off the tmpfs first
+      RunCommand("cp -a '" + m + "' '" + m + ".kept'");
+    }
+    RunCommand("umount '" + m + "'");
+  }
   if (keep_) {
     fprintf(stderr, "test cluster kept in %s\n", root_.c_str());
   } else {
     RemoveTree(root_);
   }
+}
+
+std::string TestCluster::HostAddress(int agent) const {
+  if (!options_.network) return "127.0.0.1";
+  return options_.network->Address(agent < 0 ? "co" : AgentId(agent));
 }
 
 std::string TestCluster::PidFile(int agent, int bolt) const {
@@ -204,7 +228,8 @@ std::string TestCluster::ReplicaFile(int holder, int origin, int bolt, uint64_t 
 Status TestCluster::StartCoordinator(double ready_seconds) {
   std::vector<std::string> argv = {BinDir() + "/tailsafe-coordinator", "-c", CoordinatorConfigPath(), "--log-level",
                                    options_.log_level};
-  Result<Child> c = Child::Spawn(argv, CoordinatorLogPath());
+  Result<Child> c =
+      Child::Spawn(argv, CoordinatorLogPath(), options_.network ? options_.network->NamespacePath("co") : "");
   if (!c) return c.status();
   coordinator_ = std::move(c.value());
   // Ready when it answers (its log may hold an earlier run's "ready" line).
@@ -251,7 +276,8 @@ std::string TestCluster::CoordinatorLogTail(size_t bytes) const {
 
 Status TestCluster::Start(int i, double ready_seconds) {
   std::vector<std::string> argv = {BinDir() + "/tailsafe-agent", "-c", ConfigPath(i), "--log-level", options_.log_level};
-  Result<Child> c = Child::Spawn(argv, LogPath(i));
+  Result<Child> c =
+      Child::Spawn(argv, LogPath(i), options_.network ? options_.network->NamespacePath(AgentId(i)) : "");
   if (!c) return c.status();
   agents_[static_cast<size_t>(i)] = std::move(c.value());
   bool ready = WaitUntil([&] { return !Running(i) || AgentStatus(i).ok(); }, ready_seconds);
@@ -330,7 +356,7 @@ bool TestCluster::WaitAcked(int origin, int bolt, double seconds) {
 
 bool TestCluster::AllReplicasMatch(std::string* why, uint64_t gen) {
   for (int o = 0; o < size(); ++o) {
-    for (int b = 0; b < options_.bolts_per_agent; ++b) {
+    for (int b = 0; b < bolts(); ++b) {
       for (int h = 0; h < size(); ++h) {
         if (h == o) continue;
         if (!FilesEqual(BoltFile(o, b), ReplicaFile(h, o, b, gen), why)) return false;

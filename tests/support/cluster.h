@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "tests/support/process.h"
+#include "tests/support/virtual_network.h"
 
 namespace tailsafe::testing {
 
@@ -45,6 +46,15 @@ struct ClusterOptions {
   std::string log_level = "info";
   // Every agent and the coordinator serve GET /metrics on a port of their own (MetricsPort).
   bool metrics = false;
+  // Bolts after the first bolts_per_agent with a file only: no pid file, checkpoint or hook
+  // (files a test appends to itself). Their indexes follow the others'.
+  int plain_bolts = 0;
+  // If set, agent i runs in network->NamespacePath(AgentId(i)) at network->Address(AgentId(i)),
+  // and the coordinator in the host named "co". The network must outlive the cluster.
+  const VirtualNetwork* network = nullptr;
+  // If not 0, each agent's data_dir is a tmpfs of this many bytes (mounted here, unmounted by
+  // the destructor; root), so a test can fill it.
+  uint64_t data_dir_tmpfs_bytes = 0;
 };
 
 // The shape most tests need: an origin and one peer, one bolt file.
@@ -75,6 +85,9 @@ class TestCluster {
   ~TestCluster();
 
   int size() const { return options_.agents; }
+  int bolts() const { return options_.bolts_per_agent + options_.plain_bolts; }
+  // The address agent i (or, for -1, the coordinator) listens on: 127.0.0.1, or its host's.
+  std::string HostAddress(int agent) const;
   const std::string& root() const { return root_; }
   std::string AgentId(int i) const { return "h" + std::to_string(i + 1); }
   std::string BoltName(int b) const { return "bolt-" + std::to_string(b + 1); }
@@ -121,7 +134,7 @@ class TestCluster {
   // given --coordinator without a configuration.
   std::string Ctl() const;
   std::string CoordinatorLogPath() const { return root_ + "/coordinator.log"; }
-  std::string CoordinatorAddress() const { return "127.0.0.1:" + std::to_string(coordinator_port_); }
+  std::string CoordinatorAddress() const { return HostAddress(-1) + ":" + std::to_string(coordinator_port_); }
   Status StartCoordinator(double ready_seconds = 10);
   pid_t CoordinatorPid() const { return coordinator_.pid(); }
   void KillCoordinator(int sig = SIGKILL);
@@ -155,6 +168,7 @@ class TestCluster {
   std::vector<uint16_t> metrics_ports_;  // [0]: the coordinator's, then agent i's at [i + 1]
   std::vector<Child> agents_;
   Child coordinator_;
+  std::vector<std::string> mounts_;  // tmpfs data_dirs to unmount
   uint16_t coordinator_port_ = 0;
   bool keep_ = false;
 };

@@ -1,6 +1,7 @@
 #include "tests/support/process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,20 +37,36 @@ Child& Child::operator=(Child&& o) noexcept {
   return *this;
 }
 
-Result<Child> Child::Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+Result<Child> Child::Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+                           const std::string& netns) {
   int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) return ErrnoStatus("open " + log_path);
+  int ns = -1;
+  if (!netns.empty()) {
+    ns = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0) {
+      Status s = ErrnoStatus("open " + netns);
+      ::close(log);
+      return s;
+    }
+  }
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) {
+    Status s = ErrnoStatus("fork");
     ::close(log);
-    return ErrnoStatus("fork");
+    if (ns >= 0) ::close(ns);
+    return s;
   }
   if (pid == 0) {
     ::dup2(log, STDOUT_FILENO);
     ::dup2(log, STDERR_FILENO);
+    if (ns >= 0 && ::setns(ns, CLONE_NEWNET) != 0) {
+      dprintf(STDERR_FILENO, "setns %s: %s\n", netns.c_str(), strerror(errno));
+      _exit(127);
+    }
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     ::execv(args[0], args.data());
@@ -57,6 +74,7 @@ Result<Child> Child::Spawn(const std::vector<std::string>& argv, const std::stri
     _exit(127);
   }
   ::close(log);
+  if (ns >= 0) ::close(ns);
   Child c;
   c.pid_ = pid;
   return c;

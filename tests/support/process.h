@@ -20,8 +20,10 @@ class Child {
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
-  // Starts argv[0] (a path) with stdout and stderr appended to `log_path`.
-  static Result<Child> Spawn(const std::vector<std::string>& argv, const std::string& log_path);
+  // Starts argv[0] (a path) with stdout and stderr appended to `log_path`. With `netns` (a
+  // path such as /run/netns/NAME), the child joins that network namespace before exec.
+  static Result<Child> Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+                             const std::string& netns = "");
 
   pid_t pid() const { return pid_; }
   bool running();            // not yet exited (reaps it if it has)

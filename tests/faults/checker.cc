@@ -1,0 +1,156 @@
+#include "tests/faults/checker.h"
+
+#include <algorithm>
+#include <fstream>
+#include <tuple>
+
+namespace tailsafe::testing {
+
+namespace {
+
+uint64_t CountOccurrences(const std::string& text, const std::string& what) {
+  uint64_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+void CheckSanitizers(const std::string& what, const std::string& log, FaultReport* r) {
+  for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:"}) {
+    size_t at = log.find(marker);
+    if (at != std::string::npos) {
+      r->findings.push_back(what + " reported '" + marker + "': " + log.substr(at > 200 ? at - 200 : 0, 1200));
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+nlohmann::json FaultReport::ToJson(const FaultOptions& o, double seconds) const {
+  return {{"seed", o.seed},
+          {"hosts", o.hosts},
+          {"nemesis_seconds", o.seconds},
+          {"run_seconds", seconds},
+          {"faults", faults},
+          {"faults_total", faults_total},
+          {"bytes_written", bytes_written},
+          {"bytes_replicated", bytes_replicated},
+          {"bytes_lost", bytes_lost},
+          {"recoveries", recoveries},
+          {"recovered_bytes", recovered_bytes},
+          {"duplicates", duplicates},
+          {"stale_results_refused", stale_results_refused},
+          {"requests", requests},
+          {"results_equal", results_equal},
+          {"invariant_samples", invariant_samples},
+          {"findings", findings}};
+}
+
+FaultReport CheckFaultRun(FaultRun& run) {
+  FaultReport r;
+  TestCluster& c = run.cluster();
+  for (const FaultEvent& e : run.events()) ++r.faults[FaultName(e.kind)];
+  r.faults_total = static_cast<int>(run.events().size());
+  r.invariant_samples = run.invariant_samples();
+  for (const std::string& v : run.violations()) r.findings.push_back("during the run: " + v);
+
+  // Replicas: every peer holds every generation of every bolt, byte for byte.
+  for (int o = 0; o < c.size(); ++o) {
+    auto st = c.AgentStatus(o);
+    if (!st) {
+      r.findings.push_back(c.AgentId(o) + " does not answer status: " + st.status().message());
+      continue;
+    }
+    for (int b = 0; b < c.bolts(); ++b) {
+      const auto& bolt = (*st)["bolts"][static_cast<size_t>(b)];
+      uint64_t size = FileSize(c.BoltFile(o, b));
+      r.bytes_written += size;
+      for (const char* counter : {"divergences", "generations_lost"}) {
+        if (bolt.value(counter, uint64_t{0}) != 0) {
+          r.findings.push_back(c.AgentId(o) + "/" + c.BoltName(b) + ": " + counter + " " + bolt[counter].dump());
+        }
+      }
+      // No rotation in these runs: one generation per bolt.
+      for (const auto& g : bolt["generations"]) {
+        if (g.value("generation", uint64_t{0}) != 1) {
+          r.findings.push_back(c.AgentId(o) + "/" + c.BoltName(b) + " has generation " + g["generation"].dump() +
+                               " though its file was never rotated");
+        }
+      }
+      for (int h = 0; h < c.size(); ++h) {
+        if (h == o) continue;
+        r.bytes_replicated += size;
+        std::string replica = c.ReplicaFile(h, o, b, 1);
+        std::string why;
+        if (!FilesEqual(c.BoltFile(o, b), replica, &why)) {
+          uint64_t have = FileSize(replica);
+          r.bytes_lost += have < size ? size - have : 0;
+          r.findings.push_back("replica on " + c.AgentId(h) + " of " + c.AgentId(o) + "/" + c.BoltName(b) + ": " + why);
+        }
+      }
+    }
+    for (const auto& p : (*st)["peers"]) {
+      if (p.value("lost_bytes", uint64_t{0}) != 0) {
+        r.findings.push_back(c.AgentId(o) + " counts " + p["lost_bytes"].dump() + " lost bytes to " + p["peer"].dump());
+        r.bytes_lost += p["lost_bytes"].get<uint64_t>();
+      }
+    }
+  }
+
+  // Recoveries: all recovered; recorded ranges of a bolt generation never overlap.
+  CommandResult ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress());
+  if (ls.code != 0) {
+    r.findings.push_back("tailsafectl ls /recoveries: " + ls.out);
+  } else {
+    using Key = std::tuple<std::string, std::string, uint64_t>;
+    std::map<Key, std::vector<std::tuple<uint64_t, uint64_t, std::string>>> ranges;
+    for (const std::string& id : Lines(ls.out)) {
+      auto d = c.CoordinatorGet("/recoveries/" + id);
+      if (!d) {
+        r.findings.push_back(d.status().message());
+        continue;
+      }
+      ++r.recoveries;
+      if (d->value("state", "") != "recovered") {
+        r.findings.push_back("recovery " + id + " is " + d->value("state", "?") + ": " + d->dump());
+        continue;
+      }
+      uint64_t from = d->value("from", uint64_t{0}), to = d->value("delivered_to", uint64_t{0});
+      r.recovered_bytes += to > from ? to - from : 0;
+      ranges[{d->value("origin", ""), d->value("bolt", ""), d->value("generation", uint64_t{0})}].push_back(
+          {from, to, id + " (epoch " + std::to_string(d->value("epoch", uint64_t{0})) + ")"});
+    }
+    for (auto& [key, list] : ranges) {
+      std::sort(list.begin(), list.end());
+      for (size_t i = 1; i < list.size(); ++i) {
+        if (std::get<0>(list[i]) < std::get<1>(list[i - 1])) {
+          ++r.duplicates;
+          r.findings.push_back("recoveries " + std::get<2>(list[i - 1]) + " and " + std::get<2>(list[i]) + " of " +
+                               std::get<0>(key) + "/" + std::get<1>(key) + " overlap: [" +
+                               std::to_string(std::get<0>(list[i - 1])) + ", " + std::to_string(std::get<1>(list[i - 1])) +
+                               ") and [" + std::to_string(std::get<0>(list[i])) + ", " +
+                               std::to_string(std::get<1>(list[i])) + ")");
+        }
+      }
+    }
+  }
+  std::string coordinator_log = ReadAll(c.CoordinatorLogPath());
+  r.stale_results_refused = CountOccurrences(coordinator_log, "refused ");
+
+  // The application's results: exactly the input.
+  r.requests = run.input_requests();
+  CommandResult cmp = RunCommand(AbsBin("weblog-analyze") + " compare --db " + run.weblog().db() + " " + run.input());
+  r.results_equal = cmp.code == 0;
+  if (!r.results_equal) r.findings.push_back("weblog results differ from the input: " + cmp.out.substr(0, 3000));
+
+  // Sanitizer reports anywhere (agents' logs hold their hooks' output too).
+  for (int i = 0; i < c.size(); ++i) {
+    CheckSanitizers("agent " + c.AgentId(i), ReadAll(c.LogPath(i)), &r);
+    CheckSanitizers("bolt on " + c.AgentId(i), ReadAll(run.weblog().BoltLog(i)), &r);
+  }
+  CheckSanitizers("the coordinator", coordinator_log, &r);
+  CheckSanitizers("the spout", ReadAll(run.weblog().SpoutLog()), &r);
+  return r;
+}
+
+}  // namespace tailsafe::testing

@@ -1,0 +1,445 @@
+#include "tests/faults/fault_run.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace tailsafe::testing {
+
+namespace {
+
+constexpr double kWeblogRequestsPerHost = 250;  // per second, what the spout sends per agent host
+constexpr const char* kBoltMaxRate = "400";      // requests a second each bolt analyses at most
+constexpr double kRawBytesPerSecond = 20000;     // each raw appender
+constexpr uint64_t kDataDirBytes = 512ull << 20;  // each agent's tmpfs
+
+struct KindInfo {
+  FaultKind kind;
+  const char* name;
+  double min_hold, max_hold;  // seconds
+};
+// Holds: kills are restarted after up to 3 s (beyond host_timeout_ms = 1 s: sometimes declared
+// dead, sometimes back in time); pauses are always longer than host_timeout_ms.
+constexpr KindInfo kKinds[] = {
+    {FaultKind::kKillBolt, "kill-bolt", 0.1, 2.0},
+    {FaultKind::kKillAgent, "kill-agent", 0.1, 3.0},
+    {FaultKind::kKillCoordinator, "kill-coordinator", 0.1, 3.0},
+    {FaultKind::kPauseAgent, "pause-agent", 1.5, 4.0},
+    {FaultKind::kPauseElected, "pause-elected", 1.5, 4.0},
+    {FaultKind::kPartitionFull, "partition-full", 0.5, 5.0},
+    {FaultKind::kPartitionOneWay, "partition-one-way", 0.5, 5.0},
+    {FaultKind::kPartitionBridge, "partition-bridge", 0.5, 5.0},
+    {FaultKind::kDiskFull, "disk-full", 1.0, 5.0},
+};
+
+const KindInfo& Info(FaultKind k) {
+  for (const KindInfo& i : kKinds)
+    if (i.kind == k) return i;
+  std::abort();
+}
+
+}  // namespace
+
+const char* FaultName(FaultKind k) { return Info(k).name; }
+
+std::vector<FaultKind> AllFaultKinds() {
+  std::vector<FaultKind> out;
+  for (const KindInfo& i : kKinds) out.push_back(i.kind);
+  return out;
+}
+
+Result<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
+  std::vector<FaultKind> out;
+  std::istringstream in(list);
+  for (std::string name; std::getline(in, name, ',');) {
+    if (name.empty()) continue;
+    bool found = false;
+    for (const KindInfo& i : kKinds) {
+      if (name == i.name) {
+        out.push_back(i.kind);
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string known;
+      for (const KindInfo& i : kKinds) known += std::string(known.empty() ? "" : ", ") + i.name;
+      return Status::Error("unknown fault kind '" + name + "' (known: " + known + ")");
+    }
+  }
+  if (out.empty()) return Status::Error("no fault kinds in '" + list + "'");
+  return out;
+}
+
+FaultRun::FaultRun(FaultOptions options) : options_(std::move(options)), rng_(options_.seed) {}
+
+FaultRun::~FaultRun() {
+  // Nothing may stay stopped or cut off: the cluster's destructor kills what runs.
+  for (const Active& a : active_) (void)Heal(a);  // best effort: the cluster is going away
+  if (network_) (void)network_->HealAll();
+  spout_.Signal(SIGKILL);
+  spout_.Wait();
+}
+
+double FaultRun::Now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+void FaultRun::Log(const std::string& line) {
+  char prefix[32];
+  snprintf(prefix, sizeof prefix, "[faults %7.2fs] ", Now());
+  fprintf(stderr, "%s%s\n", prefix, line.c_str());
+  if (cluster_) std::ofstream(cluster_->root() + "/nemesis.log", std::ios::app) << prefix << line << "\n";
+}
+
+Status FaultRun::Start() {
+  started_ = std::chrono::steady_clock::now();
+  if (options_.hosts == 0) options_.hosts = 3 + static_cast<int>(rng_() % 3);
+  std::vector<std::string> names = {"co"};
+  for (int i = 0; i < options_.hosts; ++i) names.push_back("h" + std::to_string(i + 1));
+  auto net = VirtualNetwork::Create(names);
+  if (!net) return net.status();
+  network_ = std::move(*net);
+
+  ClusterOptions o = WeblogCluster(options_.hosts);
+  o.network = network_.get();
+  o.plain_bolts = 1;
+  o.data_dir_tmpfs_bytes = kDataDirBytes;
+  cluster_ = std::make_unique<TestCluster>("faults", o);
+  TestCluster& c = *cluster_;
+  Log("seed " + std::to_string(options_.seed) + ", " + std::to_string(options_.hosts) + " agents, " +
+      std::to_string(static_cast<int>(options_.seconds)) + " s of faults; files in " + c.root());
+
+  input_ = c.root() + "/input.log";
+  double rate = kWeblogRequestsPerHost * options_.hosts;
+  input_requests_ = static_cast<uint64_t>(rate * options_.seconds);
+  CommandResult gen = RunCommand(AbsBin("weblog-gen") + " -n " + std::to_string(input_requests_) + " --minutes " +
+                                 std::to_string(std::max<uint64_t>(10, input_requests_ / 2000)) +
+                                 " --malformed-every 5000 --seed " + std::to_string(options_.seed % 1000000 + 1) +
+                                 " -o " + input_);
+  if (gen.code != 0) return Status::Error("weblog-gen: " + gen.out);
+
+  // Before the agents start: it writes the results database's path into their hooks.
+  weblog_ = std::make_unique<WeblogDeployment>(c, std::vector<std::string>{"--commit-ms", "50", "--max-rate", kBoltMaxRate});
+  if (Status s = c.StartCoordinator(); !s) return s;
+  if (Status s = c.StartAll(); !s) return s;
+  for (int i = 0; i < c.size(); ++i) {
+    if (Status s = weblog_->StartBolt(i); !s) return s;
+  }
+  auto spout = weblog_->StartSpout(input_, std::to_string(static_cast<int>(rate)));
+  if (!spout) return spout.status();
+  spout_ = std::move(*spout);
+  for (int i = 0; i < c.size(); ++i) {
+    auto w = std::make_unique<AppendWriter>(c.BoltFile(i, 1),
+                                            static_cast<uint64_t>(kRawBytesPerSecond * options_.seconds),
+                                            options_.seed + static_cast<uint64_t>(i), kRawBytesPerSecond / 1e6, 16384);
+    w->Start();
+    appenders_.push_back(std::move(w));
+  }
+  return Status::Ok();
+}
+
+uint64_t FaultRun::raw_bytes_written() const {
+  uint64_t n = 0;
+  for (const auto& w : appenders_) n += w->written();
+  return n;
+}
+
+bool FaultRun::Busy(int target) const {
+  for (const Active& a : active_)
+    if (a.target == target && a.kind != FaultKind::kKillBolt && a.kind != FaultKind::kDiskFull) return true;
+  return false;
+}
+
+int FaultRun::PickAgent(bool may_be_busy) {
+  std::vector<int> free;
+  for (int i = 0; i < cluster_->size(); ++i)
+    if (may_be_busy || !Busy(i)) free.push_back(i);
+  if (free.empty()) return -1;
+  return free[rng_() % free.size()];
+}
+
+int FaultRun::ElectedAgent() {
+  std::vector<int> running;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (Busy(i) || !cluster_->Running(i)) continue;
+    auto st = cluster_->AgentStatus(i);
+    if (st.ok() && st->contains("recoveries") && !(*st)["recoveries"].empty()) running.push_back(i);
+  }
+  if (running.empty()) return -1;
+  return running[rng_() % running.size()];
+}
+
+Status FaultRun::StartAgent(int i) { return cluster_->Start(i, 20); }
+
+Status FaultRun::RestartBolt(int i) { return weblog_->StartBolt(i); }
+
+Result<bool> FaultRun::Inject(FaultKind kind, Active* a) {
+  TestCluster& c = *cluster_;
+  a->kind = kind;
+  switch (kind) {
+    case FaultKind::kKillBolt: {
+      // The bolt's target is its host; a bolt already down is not killed twice.
+      std::vector<int> up;
+      for (int i = 0; i < c.size(); ++i) {
+        bool down = false;
+        for (const Active& x : active_) down |= x.kind == FaultKind::kKillBolt && x.target == i;
+        if (!down) up.push_back(i);
+      }
+      if (up.empty()) return false;
+      a->target = up[rng_() % up.size()];
+      weblog_->bolt(a->target).Signal(SIGKILL);
+      weblog_->bolt(a->target).Wait();
+      return true;
+    }
+    case FaultKind::kKillAgent:
+      if ((a->target = PickAgent()) < 0) return false;
+      c.Kill(a->target, SIGKILL);
+      return true;
+    case FaultKind::kKillCoordinator:
+      if (coordinator_down_) return false;
+      coordinator_down_ = true;
+      c.KillCoordinator(SIGKILL);
+      return true;
+    case FaultKind::kPauseAgent:
+    case FaultKind::kPauseElected:
+      a->target = kind == FaultKind::kPauseElected ? ElectedAgent() : PickAgent();
+      if (a->target < 0) return false;
+      if (!c.Running(a->target)) return false;
+      ::kill(c.Pid(a->target), SIGSTOP);
+      return true;
+    case FaultKind::kPartitionFull:
+    case FaultKind::kPartitionOneWay: {
+      if (partitioned_) return false;
+      a->target = static_cast<int>(rng_() % static_cast<uint64_t>(c.size()));
+      std::string me = c.AgentId(a->target);
+      bool inbound = kind == FaultKind::kPartitionFull || rng_() % 2 == 0;
+      bool outbound = kind == FaultKind::kPartitionFull || !inbound;
+      for (const std::string& other : network_->hosts()) {
+        if (other == me) continue;
+        if (inbound) {
+          if (Status s = network_->Block(me, other); !s) return s;
+        }
+        if (outbound) {
+          if (Status s = network_->Block(other, me); !s) return s;
+        }
+      }
+      partitioned_ = true;
+      return true;
+    }
+    case FaultKind::kPartitionBridge: {
+      if (partitioned_) return false;
+      // One agent sees everyone; the coordinator and the rest are split in two groups that
+      // cannot reach each other.
+      a->target = static_cast<int>(rng_() % static_cast<uint64_t>(c.size()));
+      std::vector<std::string> left = {"co"}, right;
+      for (int i = 0; i < c.size(); ++i) {
+        if (i == a->target) continue;
+        (rng_() % 2 == 0 ? left : right).push_back(c.AgentId(i));
+      }
+      if (right.empty()) {  // both groups must hold someone
+        right.push_back(left.back());
+        left.pop_back();
+      }
+      for (const std::string& l : left) {
+        for (const std::string& r : right) {
+          if (Status s = network_->Block(l, r); !s) return s;
+          if (Status s = network_->Block(r, l); !s) return s;
+        }
+      }
+      partitioned_ = true;
+      return true;
+    }
+    case FaultKind::kDiskFull: {
+      std::vector<int> free;
+      for (int i = 0; i < c.size(); ++i) {
+        bool full = false;
+        for (const Active& x : active_) full |= x.kind == FaultKind::kDiskFull && x.target == i;
+        if (!full) free.push_back(i);
+      }
+      if (free.empty()) return false;
+      a->target = free[rng_() % free.size()];
+      a->filler = c.DataDir(a->target) + "/fault-filler";
+      struct statvfs vfs;
+      if (::statvfs(c.DataDir(a->target).c_str(), &vfs) != 0) return ErrnoStatus("statvfs " + c.DataDir(a->target));
+      int fd = ::open(a->filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0) return ErrnoStatus("open " + a->filler);
+      // Everything that is free, then whatever a racing write freed up, byte by byte.
+      off_t free_bytes = static_cast<off_t>(vfs.f_bavail * vfs.f_frsize);
+      if (free_bytes > 0) ::posix_fallocate(fd, 0, free_bytes);
+      char zero[4096] = {0};
+      while (::write(fd, zero, sizeof zero) > 0) {
+      }
+      while (::write(fd, zero, 1) > 0) {
+      }
+      ::close(fd);
+      return true;
+    }
+  }
+  return false;
+}
+
+Status FaultRun::Heal(const Active& a) {
+  TestCluster& c = *cluster_;
+  switch (a.kind) {
+    case FaultKind::kKillBolt:
+      return RestartBolt(a.target);
+    case FaultKind::kKillAgent:
+      return StartAgent(a.target);
+    case FaultKind::kKillCoordinator:
+      coordinator_down_ = false;
+      return c.StartCoordinator(20);
+    case FaultKind::kPauseAgent:
+    case FaultKind::kPauseElected:
+      ::kill(c.Pid(a.target), SIGCONT);
+      return Status::Ok();
+    case FaultKind::kPartitionFull:
+    case FaultKind::kPartitionOneWay:
+    case FaultKind::kPartitionBridge:
+      partitioned_ = false;
+      return network_->HealAll();
+    case FaultKind::kDiskFull:
+      if (::unlink(a.filler.c_str()) != 0) return ErrnoStatus("unlink " + a.filler);
+      return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+void FaultRun::SampleInvariant() {
+  TestCluster& c = *cluster_;
+  for (int o = 0; o < c.size(); ++o) {
+    if (Busy(o) || !c.Running(o)) continue;
+    auto st = c.AgentStatus(o);
+    if (!st) continue;
+    ++samples_;
+    const auto& bolts = (*st)["bolts"];
+    for (int b = 0; b < static_cast<int>(bolts.size()) && b < c.bolts(); ++b) {
+      uint64_t gen = bolts[static_cast<size_t>(b)].value("generation", uint64_t{0});
+      if (gen == 0) continue;
+      for (const auto& p : bolts[static_cast<size_t>(b)]["peers"]) {
+        std::string id = p.value("peer", "");
+        int holder = std::atoi(id.c_str() + 1) - 1;
+        if (holder < 0 || holder >= c.size()) continue;
+        uint64_t acked = p.value("acked", uint64_t{0});
+        // Read after the status: a replica only grows, so this is never an older size.
+        uint64_t on_disk = FileSize(c.ReplicaFile(holder, o, b, gen));
+        if (acked > on_disk) {
+          violations_.push_back("at " + std::to_string(Now()) + " s: " + c.AgentId(o) + "/" + c.BoltName(b) +
+                                " generation " + std::to_string(gen) + ": " + id + " acknowledged " +
+                                std::to_string(acked) + " bytes but its replica holds " + std::to_string(on_disk));
+        }
+      }
+    }
+  }
+}
+
+Status FaultRun::RunNemesis() {
+  TestCluster& c = *cluster_;
+  auto start = std::chrono::steady_clock::now();
+  auto end = start + std::chrono::duration<double>(options_.seconds);
+  auto next_inject = start;
+  auto next_sample = start;
+  std::uniform_real_distribution<double> unit(0, 1);
+  while (std::chrono::steady_clock::now() < end) {
+    auto now = std::chrono::steady_clock::now();
+    // Heal what is due.
+    for (size_t k = 0; k < active_.size();) {
+      if (active_[k].heal_at <= now) {
+        Active a = active_[k];
+        active_.erase(active_.begin() + static_cast<long>(k));
+        if (Status s = Heal(a); !s) return Status::Error(std::string("healing ") + FaultName(a.kind) + ": " + s.message());
+      } else {
+        ++k;
+      }
+    }
+    // Anything that died without being told to is a crash.
+    for (int i = 0; i < c.size(); ++i) {
+      bool killed = false;
+      for (const Active& a : active_) killed |= a.kind == FaultKind::kKillAgent && a.target == i;
+      if (!killed && !c.Running(i)) {
+        return Status::Error("agent " + c.AgentId(i) + " exited on its own at " + std::to_string(Now()) + " s:\n" +
+                             c.LogTail(i));
+      }
+    }
+    if (static_cast<int>(active_.size()) < options_.max_active && now >= next_inject) {
+      FaultKind kind = options_.kinds[rng_() % options_.kinds.size()];
+      Active a;
+      Result<bool> injected = Inject(kind, &a);
+      if (!injected) return Status::Error(std::string(FaultName(kind)) + ": " + injected.status().message());
+      if (*injected) {
+        const KindInfo& info = Info(kind);
+        double hold = info.min_hold + (info.max_hold - info.min_hold) * unit(rng_);
+        a.heal_at = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(hold));
+        std::string target = a.target < 0 ? "coordinator" : c.AgentId(a.target);
+        events_.push_back({kind, target, Now(), hold});
+        Log("fault " + std::to_string(events_.size()) + ": " + FaultName(kind) + " " + target + " for " +
+            std::to_string(hold).substr(0, 4) + " s");
+        active_.push_back(a);
+      }
+      double gap = 0.2 + 1.0 * unit(rng_);
+      next_inject = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(gap));
+    }
+    if (now >= next_sample) {
+      SampleInvariant();
+      next_sample = now + std::chrono::milliseconds(500);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the nemesis's clock tick, not a wait for a condition
+  }
+  return Status::Ok();
+}
+
+Status FaultRun::HealAndSettle(double seconds) {
+  TestCluster& c = *cluster_;
+  while (!active_.empty()) {
+    Active a = active_.back();
+    active_.pop_back();
+    if (Status s = Heal(a); !s) return Status::Error(std::string("healing ") + FaultName(a.kind) + ": " + s.message());
+  }
+  if (Status s = network_->HealAll(); !s) return s;
+  Log("healed; letting the workload finish");
+  if (!WaitUntil([&] { return !spout_.running(); }, seconds, 200)) {
+    return Status::Error("the spout did not finish within " + std::to_string(seconds) + " s after healing: " +
+                         ReadAll(weblog_->SpoutLog()));
+  }
+  if (spout_.exit_code() != 0) return Status::Error("weblog-spout failed: " + ReadAll(weblog_->SpoutLog()));
+  for (auto& w : appenders_) {
+    w->Join();
+    if (!w->error().empty()) return Status::Error("raw appender: " + w->error());
+  }
+  if (Status s = weblog_->StopBolts(); !s) return s;
+  Log("workload done; waiting until every byte is acknowledged by every peer");
+  for (int o = 0; o < c.size(); ++o) {
+    for (int b = 0; b < c.bolts(); ++b) {
+      if (!c.WaitAcked(o, b, seconds)) {
+        return Status::Error(c.AgentId(o) + "/" + c.BoltName(b) + " was not acknowledged by every peer within " +
+                             std::to_string(seconds) + " s after healing:\n" + c.LogTail(o));
+      }
+    }
+  }
+  Log("replicated; waiting for recoveries to settle");
+  if (weblog_->WaitRecoveriesSettled(seconds) < 0) {
+    return Status::Error("recoveries did not settle within " + std::to_string(seconds) + " s:\n" + c.CoordinatorLogTail());
+  }
+  return Status::Ok();
+}
+
+Status FaultRun::StopAll() {
+  TestCluster& c = *cluster_;
+  Status first;
+  for (int i = 0; i < c.size(); ++i) {
+    Status s = c.Stop(i, 20);
+    if (first.ok() && !s.ok()) first = s;
+  }
+  Status s = c.StopCoordinator(20);
+  if (first.ok() && !s.ok()) first = s;
+  return first;
+}
+
+}  // namespace tailsafe::testing

@@ -1,0 +1,135 @@
+// FaultRun: a tailsafe cluster on hosts that are apart (one network namespace each, joined by
+// a bridge), a workload, and a nemesis that injects faults into the real processes while the
+// workload runs. The checker (checker.h) then says whether anything was lost.
+//
+// The hosts: a coordinator ("co") and 3 to 5 agents (h1..hN), each agent's data_dir on a tmpfs
+// of its own (so one can be filled). Each agent host runs a weblog-bolt (bolt-1: pid file,
+// checkpoint, weblog-analyze as its hook) fed by one weblog-spout, and a raw appender (bolt-2:
+// a plain file a thread of this process appends to). The nemesis keeps up to two faults active
+// at once, each healed after a random hold:
+//   kill-bolt, kill-agent, kill-coordinator   SIGKILL, restarted when healed
+//   pause-agent, pause-elected                SIGSTOP longer than host_timeout_ms, then SIGCONT;
+//                                             pause-elected picks an agent running a recovery
+//   partition-full, partition-one-way,        nftables rules in the namespaces: a host cut off
+//   partition-bridge                          from everyone; one that hears nobody (but is
+//                                             heard); the others split in two groups that only
+//                                             one host sees both of
+//   disk-full                                 a host's data_dir filled to the last byte
+// Every choice comes from one seeded generator: the seed is printed and replays the schedule
+// (the timing of the processes themselves is not replayed).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "tests/support/cluster.h"
+#include "tests/support/virtual_network.h"
+#include "tests/support/weblog_deployment.h"
+#include "tests/support/writer.h"
+
+namespace tailsafe::testing {
+
+enum class FaultKind {
+  kKillBolt,
+  kKillAgent,
+  kKillCoordinator,
+  kPauseAgent,
+  kPauseElected,
+  kPartitionFull,
+  kPartitionOneWay,
+  kPartitionBridge,
+  kDiskFull,
+};
+const char* FaultName(FaultKind k);
+std::vector<FaultKind> AllFaultKinds();
+// "kill-agent,disk-full" -> kinds; an error naming an unknown one.
+Result<std::vector<FaultKind>> ParseFaultKinds(const std::string& list);
+
+struct FaultOptions {
+  uint64_t seed = 1;
+  double seconds = 60;  // how long the nemesis runs
+  int hosts = 0;        // agents; 0: the seed picks 3 to 5
+  std::vector<FaultKind> kinds = AllFaultKinds();
+  int max_active = 2;  // faults active at once
+};
+
+// One injected fault, as the log and the figures report it.
+struct FaultEvent {
+  FaultKind kind;
+  std::string target;
+  double at = 0;    // seconds since the nemesis started
+  double hold = 0;  // seconds until healed
+};
+
+class FaultRun {
+ public:
+  explicit FaultRun(FaultOptions options);
+  ~FaultRun();
+
+  // Makes the network and the cluster, starts the coordinator, the agents, the bolts, the
+  // spout and the appenders.
+  Status Start();
+  // Runs the nemesis for options.seconds, sampling the acknowledgement invariant as it goes.
+  Status RunNemesis();
+  // Heals every fault, restarts what is down, lets the workload finish (spout done, appenders
+  // done, bolts stopped cleanly), and waits for replication and recoveries to settle.
+  Status HealAndSettle(double seconds);
+  // Stops every agent and the coordinator with SIGTERM: an error unless each exits 0.
+  Status StopAll();
+
+  TestCluster& cluster() { return *cluster_; }
+  WeblogDeployment& weblog() { return *weblog_; }
+  const FaultOptions& options() const { return options_; }
+  const std::string& input() const { return input_; }
+  uint64_t input_requests() const { return input_requests_; }
+  const std::vector<FaultEvent>& events() const { return events_; }
+  // Invariant violations seen during the run (acknowledged bytes missing from a replica).
+  const std::vector<std::string>& violations() const { return violations_; }
+  uint64_t invariant_samples() const { return samples_; }
+  uint64_t raw_bytes_written() const;
+  void Keep() { cluster_->Keep(); }
+
+ private:
+  struct Active {
+    FaultKind kind;
+    int target = -1;  // agent index; -1: the coordinator or the network
+    std::chrono::steady_clock::time_point heal_at;
+    std::string filler;  // disk-full: the file that fills the tmpfs
+  };
+  double Now() const;
+  // False if this kind has no target now (everything it could hit is already down).
+  Result<bool> Inject(FaultKind kind, Active* a);
+  Status Heal(const Active& a);
+  bool Busy(int target) const;  // a fault already holds this agent
+  int PickAgent(bool may_be_busy = false);
+  int ElectedAgent();  // an agent running or assigned a recovery, or -1
+  Status StartAgent(int i);
+  Status RestartBolt(int i);
+  void SampleInvariant();
+  void Log(const std::string& line);
+
+  FaultOptions options_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<VirtualNetwork> network_;
+  std::unique_ptr<TestCluster> cluster_;
+  std::unique_ptr<WeblogDeployment> weblog_;
+  Child spout_;
+  std::vector<std::unique_ptr<AppendWriter>> appenders_;
+  std::string input_;
+  uint64_t input_requests_ = 0;
+  std::vector<Active> active_;
+  std::vector<FaultEvent> events_;
+  std::vector<std::string> violations_;
+  uint64_t samples_ = 0;
+  bool partitioned_ = false;
+  bool coordinator_down_ = false;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace tailsafe::testing
