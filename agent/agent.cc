@@ -108,6 +108,10 @@ Status Agent::Init() {
     replicas_->Collect(b);
     for (auto& m : pending_members_) b->rows.members.push_back(std::move(m));
     pending_members_.clear();
+    for (auto& r : pending_process_rows_) b->rows.bolt_processes.push_back(std::move(r));
+    pending_process_rows_.clear();
+    for (auto& d : pending_death_rows_) b->rows.deaths.push_back(std::move(d));
+    pending_death_rows_.clear();
   });
 
   if (Status s = server_->Listen(); !s) return s;
@@ -123,19 +127,18 @@ Status Agent::Init() {
   for (auto& link : links_) link->Start();
   // A death goes to the coordinator at once, with the file's size as of now (the bolt's last
   // writes may not have been read yet) and the checkpoint the tracker re-read on the death.
-  auto on_death = [this](const std::string& bolt, const BoltProcess&) {
-    for (auto& src : sources_) {
-      if (src->name() == bolt) src->Check();
-    }
-    if (coord_) coord_->HeartbeatNow();
-  };
-  tracker_ = std::make_unique<BoltTracker>(&loop_, config_.bolts, ac.rescan_interval_ms, on_death,
-                                           [this](const std::string& bolt, uint64_t offset) {
-                                             for (auto& src : sources_) {
-                                               if (src->name() == bolt) src->SetCheckpoint(offset);
-                                             }
-                                           });
+  auto deaths = store_->LoadDeaths();
+  if (!deaths) return deaths.status();
+  deaths_ = std::move(deaths.value());
+  auto processes = store_->LoadBoltProcesses();
+  if (!processes) return processes.status();
+  tracker_ = std::make_unique<BoltTracker>(
+      &loop_, config_.bolts, ac.rescan_interval_ms,
+      [this](const std::string& bolt, const BoltProcess& p, uint64_t successor) { OnBoltDeath(bolt, p, successor); },
+      [this](const std::string& bolt, uint64_t offset, uint64_t mtime_ns) { OnBoltCheckpoint(bolt, offset, mtime_ns); });
+  tracker_->set_on_track([this](const std::string& bolt, pid_t pid, uint64_t start) { OnBoltTracked(bolt, pid, start); });
   if (Status s = tracker_->Start(); !s) return s;
+  ReportDeathsWhileDown(*processes);
   if (!config_.cluster.coordinator.empty()) {
     RecoveryRunner::Env renv;
     renv.loop = &loop_;
@@ -153,6 +156,7 @@ Status Agent::Init() {
       return m["type"] == "assign" ? runner_->OnAssign(m) : runner_->OnRecorded(m);
     };
     h.on_registered = [this] { runner_->OnRegistered(); };
+    h.on_deaths_recorded = [this](const nlohmann::json& m) { return OnDeathsRecorded(m); };
     coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, &keys_, std::move(h));
     if (Status s = coord_->Start(); !s) return s;
     // A replica that grows may complete a range a recovery waits for.
@@ -512,6 +516,7 @@ nlohmann::json Agent::BoltsJson() const {
       if (!ck->problem.empty()) c["problem"] = ck->problem;
       b["checkpoint"] = c;
     }
+    if (json d = DeathsJson(src->name()); !d.empty()) b["deaths"] = std::move(d);
     json gens = json::array();
     for (const auto& g : src->generations()) {
       if (g->state == GenState::kLost || g->state == GenState::kReleased || !g->persisted) continue;

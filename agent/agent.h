@@ -109,6 +109,25 @@ class Agent {
   std::vector<PeerAckRow> initial_acks_;     // from state.db, for links added later
   std::map<std::string, std::string> member_addresses_;  // id -> "HOST:PORT", as remembered
   std::vector<MemberRow> pending_members_;   // to record with the next commit
+  // Bolt deaths (agent/bolt_deaths.cc). A death is reported in every heartbeat until the
+  // coordinator has it on record; it survives restarts in state.db meanwhile. The process each
+  // bolt runs is recorded too, so that one that died while this agent was down is reported.
+  struct CheckpointReading {
+    uint64_t gen = 0, offset = 0, mtime_ns = 0;
+  };
+  void OnBoltDeath(const std::string& bolt, const BoltProcess& p, uint64_t successor_start_ns);
+  void OnBoltCheckpoint(const std::string& bolt, uint64_t offset, uint64_t mtime_ns);
+  void OnBoltTracked(const std::string& bolt, pid_t pid, uint64_t start_ns);
+  // After the tracker's first look: bolts whose recorded process is not the one running now.
+  void ReportDeathsWhileDown(const std::vector<BoltProcessRow>& recorded);
+  Status OnDeathsRecorded(const nlohmann::json& msg);
+  // The newest checkpoint the dead process wrote: one written before its successor started.
+  std::optional<CheckpointReading> DeadProcessCheckpoint(const std::string& bolt, uint64_t successor_start_ns) const;
+  nlohmann::json DeathsJson(const std::string& bolt) const;
+  std::vector<DeathRow> deaths_;                 // not yet on the coordinator's record
+  std::vector<DeathRow> pending_death_rows_;     // to record with the next commit
+  std::vector<BoltProcessRow> pending_process_rows_;
+  std::map<std::string, std::vector<CheckpointReading>> checkpoint_history_;  // the last few, per bolt
   struct Lag {
     uint64_t bytes = 0;     // not yet acknowledged
     double seconds = 0;     // since the oldest of them was seen

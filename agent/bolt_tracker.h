@@ -16,6 +16,11 @@
 //
 // A bolt's `checkpoint_file` is watched the same way (its directory, plus the rescan) and read
 // on every change: the last valid offset is kept, a bad file is logged once and keeps it.
+//
+// Every death of a tracked process is told (OnDeath) exactly once, however it is noticed: its
+// pidfd, or a pid file that names a new process while the old one is already gone (a pause of
+// the agent can deliver both at once). OnDeath says when the successor started, if one is
+// already running: checkpoints written since are the successor's, not the dead process's.
 #pragma once
 
 #include <uv.h>
@@ -62,10 +67,16 @@ struct BoltCheckpoint {
 
 class BoltTracker {
  public:
-  // Called on the loop when a tracked process exits.
-  using OnDeath = std::function<void(const std::string& bolt, const BoltProcess& p)>;
-  // Called on the loop when a bolt's checkpoint file holds a new valid offset.
-  using OnCheckpoint = std::function<void(const std::string& bolt, uint64_t offset)>;
+  // Called on the loop when a tracked process exits. `successor_start_ns` (boot-time clock) is
+  // when the process the pid file names now started, or 0 if none runs yet.
+  using OnDeath =
+      std::function<void(const std::string& bolt, const BoltProcess& p, uint64_t successor_start_ns)>;
+  // Called on the loop when a bolt's checkpoint file holds a new valid offset; `mtime_ns` is the
+  // file's modification time (wall clock) as read.
+  using OnCheckpoint = std::function<void(const std::string& bolt, uint64_t offset, uint64_t mtime_ns)>;
+  // Called on the loop when a process starts being tracked (pid, start time on the boot-time clock).
+  using OnTrack = std::function<void(const std::string& bolt, pid_t pid, uint64_t start_ns)>;
+  void set_on_track(OnTrack f) { on_track_ = std::move(f); }
 
   BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death,
               OnCheckpoint on_checkpoint);
@@ -91,7 +102,9 @@ class BoltTracker {
   void ReadCheckpoint(Tracked& t);
   void Watch(const std::string& dir);
   void WatchAll();
-  void OnExit(Tracked& t);
+  void OnExit(Tracked& t, uint64_t successor_start_ns);
+  // When the process the pid file names now started, if it is not `t`'s (boot-time ns), else 0.
+  uint64_t SuccessorStart(const Tracked& t) const;
   void SetState(Tracked& t, ProcState s, std::string detail);
   void OnInotify();
   // Holds `pidfd` as the bolt's process and polls it on the loop.
@@ -104,6 +117,7 @@ class BoltTracker {
   uint32_t rescan_ms_;
   OnDeath on_death_;
   OnCheckpoint on_checkpoint_;
+  OnTrack on_track_;
   std::vector<std::unique_ptr<Tracked>> bolts_;
   Fd inotify_;
   std::map<int, std::string> dir_of_wd_;  // watched pid file directories

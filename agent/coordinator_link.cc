@@ -110,6 +110,7 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     return Status::Ok();
   }
   if ((type == "assign" || type == "recorded") && handlers_.on_recovery) return handlers_.on_recovery(*msg);
+  if (type == "deaths_recorded" && handlers_.on_deaths_recorded) return handlers_.on_deaths_recorded(*msg);
   return Status::Error("unexpected message '" + type.substr(0, 64) + "' from the coordinator");
 }
 

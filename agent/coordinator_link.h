@@ -34,6 +34,8 @@ class CoordinatorLink {
     std::function<Status(const nlohmann::json&)> on_recovery;
     // Each time the coordinator welcomes this agent.
     std::function<void()> on_registered;
+    // "deaths_recorded": the coordinator has these bolt deaths on record.
+    std::function<Status(const nlohmann::json&)> on_deaths_recorded;
   };
   CoordinatorLink(uv_loop_t* loop, const Config& config, const ClusterKeys* keys, Handlers handlers);
   ~CoordinatorLink();

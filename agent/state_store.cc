@@ -33,6 +33,10 @@ Result<StateStore> StateStore::Open(const std::string& path) {
       origin TEXT NOT NULL, bolt TEXT NOT NULL, gen INTEGER NOT NULL, offset INTEGER NOT NULL,
       PRIMARY KEY(origin, bolt));
     CREATE TABLE IF NOT EXISTS member(id TEXT PRIMARY KEY, address TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS bolt_process(bolt TEXT PRIMARY KEY, pid INTEGER NOT NULL, start_ns INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS death(
+      bolt TEXT NOT NULL, pid INTEGER NOT NULL, start_ns INTEGER NOT NULL, has_checkpoint INTEGER NOT NULL,
+      gen INTEGER NOT NULL, offset INTEGER NOT NULL, unix_ms INTEGER NOT NULL, PRIMARY KEY(bolt, pid, start_ns));
   )sql");
   if (!st) return st;
   auto prep = [&](Stmt* out, const char* sql) -> Status {
@@ -46,6 +50,10 @@ Result<StateStore> StateStore::Open(const std::string& path) {
   if (Status e = prep(&s.put_replica_, "INSERT OR REPLACE INTO replica VALUES(?,?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_checkpoint_, "INSERT OR REPLACE INTO checkpoint VALUES(?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_member_, "INSERT OR REPLACE INTO member VALUES(?,?)"); !e) return e;
+  if (Status e = prep(&s.put_process_, "INSERT OR REPLACE INTO bolt_process VALUES(?,?,?)"); !e) return e;
+  if (Status e = prep(&s.del_process_, "DELETE FROM bolt_process WHERE bolt = ?"); !e) return e;
+  if (Status e = prep(&s.put_death_, "INSERT OR REPLACE INTO death VALUES(?,?,?,?,?,?,?)"); !e) return e;
+  if (Status e = prep(&s.del_death_, "DELETE FROM death WHERE bolt = ? AND pid = ? AND start_ns = ?"); !e) return e;
   return s;
 }
 
@@ -110,6 +118,27 @@ Result<std::vector<MemberRow>> StateStore::LoadMembers() {
                              [](const Stmt& q) { return MemberRow{q.Text(0), q.Text(1)}; });
 }
 
+Result<std::vector<BoltProcessRow>> StateStore::LoadBoltProcesses() {
+  return LoadRows<BoltProcessRow>(db_, "SELECT bolt,pid,start_ns FROM bolt_process", [](const Stmt& q) {
+    return BoltProcessRow{q.Text(0), U64(q, 1), U64(q, 2)};
+  });
+}
+
+Result<std::vector<DeathRow>> StateStore::LoadDeaths() {
+  return LoadRows<DeathRow>(
+      db_, "SELECT bolt,pid,start_ns,has_checkpoint,gen,offset,unix_ms FROM death ORDER BY unix_ms", [](const Stmt& q) {
+        DeathRow d;
+        d.bolt = q.Text(0);
+        d.pid = U64(q, 1);
+        d.start_ns = U64(q, 2);
+        d.has_checkpoint = q.Int(3) != 0;
+        d.gen = U64(q, 4);
+        d.offset = U64(q, 5);
+        d.unix_ms = U64(q, 6);
+        return d;
+      });
+}
+
 Status StateStore::Apply(const StateBatch& batch) {
   if (batch.empty()) return Status::Ok();
   if (Status s = db_.Exec("BEGIN IMMEDIATE"); !s) return s;
@@ -138,6 +167,21 @@ Status StateStore::Apply(const StateBatch& batch) {
   }
   for (size_t i = 0; st && i < batch.members.size(); ++i) {
     st = put_member_.Bind(1, batch.members[i].id).Bind(2, batch.members[i].address).Run();
+  }
+  for (size_t i = 0; st && i < batch.bolt_processes.size(); ++i) {
+    const auto& p = batch.bolt_processes[i];
+    st = p.pid == 0 ? del_process_.Bind(1, p.bolt).Run()
+                    : put_process_.Bind(1, p.bolt).Bind(2, static_cast<int64_t>(p.pid))
+                          .Bind(3, static_cast<int64_t>(p.start_ns)).Run();
+  }
+  for (size_t i = 0; st && i < batch.deaths.size(); ++i) {
+    const auto& d = batch.deaths[i];
+    st = d.remove ? del_death_.Bind(1, d.bolt).Bind(2, static_cast<int64_t>(d.pid))
+                        .Bind(3, static_cast<int64_t>(d.start_ns)).Run()
+                  : put_death_.Bind(1, d.bolt).Bind(2, static_cast<int64_t>(d.pid))
+                        .Bind(3, static_cast<int64_t>(d.start_ns)).Bind(4, static_cast<int64_t>(d.has_checkpoint ? 1 : 0))
+                        .Bind(5, static_cast<int64_t>(d.gen)).Bind(6, static_cast<int64_t>(d.offset))
+                        .Bind(7, static_cast<int64_t>(d.unix_ms)).Run();
   }
   if (!st) {
     (void)db_.Exec("ROLLBACK");

@@ -16,6 +16,12 @@
 //   checkpoint(origin, bolt, gen, offset)
 //       the newest checkpoint a peer's bolt reported (via CHECKPOINT): it has processed
 //       [0, offset) of generation `gen`; where a recovery of that bolt's tail starts.
+//   bolt_process(bolt, pid, start_ns)
+//       the process this agent last tracked for each of its bolts. One that is gone when the
+//       agent starts died while it was down: a death to report.
+//   death(bolt, pid, start_ns, has_checkpoint, gen, offset, unix_ms)
+//       deaths of this host's bolts not yet on the coordinator's record; reported in every
+//       heartbeat until the coordinator says it has them (deaths_recorded).
 //
 // Threading: rows are loaded on the loop thread at start-up; after that only the committer's
 // worker thread writes, one batch per transaction (see committer.h).
@@ -71,6 +77,21 @@ struct CheckpointRow {
   uint64_t offset = 0;
 };
 
+struct BoltProcessRow {
+  std::string bolt;
+  uint64_t pid = 0;
+  uint64_t start_ns = 0;  // boot-time clock; 0 with pid 0: no process (the row is deleted)
+};
+struct DeathRow {
+  std::string bolt;
+  uint64_t pid = 0;
+  uint64_t start_ns = 0;
+  bool has_checkpoint = false;  // the checkpoint it last wrote, if known
+  uint64_t gen = 0;
+  uint64_t offset = 0;
+  uint64_t unix_ms = 0;  // when the death was seen
+  bool remove = false;   // in a batch: delete the row (the coordinator has it)
+};
 // What one group commit writes, in one transaction.
 struct StateBatch {
   std::vector<OriginGenRow> origin_gens;
@@ -78,8 +99,11 @@ struct StateBatch {
   std::vector<ReplicaRow> replicas;
   std::vector<CheckpointRow> checkpoints;
   std::vector<MemberRow> members;
+  std::vector<BoltProcessRow> bolt_processes;  // in order; the last for a bolt wins
+  std::vector<DeathRow> deaths;                // in order
   bool empty() const {
-    return origin_gens.empty() && peer_acks.empty() && replicas.empty() && checkpoints.empty() && members.empty();
+    return origin_gens.empty() && peer_acks.empty() && replicas.empty() && checkpoints.empty() && members.empty() &&
+           bolt_processes.empty() && deaths.empty();
   }
 };
 
@@ -92,11 +116,14 @@ class StateStore {
   Result<std::vector<ReplicaRow>> LoadReplicas();
   Result<std::vector<CheckpointRow>> LoadCheckpoints();
   Result<std::vector<MemberRow>> LoadMembers();
+  Result<std::vector<BoltProcessRow>> LoadBoltProcesses();
+  Result<std::vector<DeathRow>> LoadDeaths();
   Status Apply(const StateBatch& batch);
 
  private:
   Db db_;
-  Stmt put_gen_, put_ack_, put_replica_, put_checkpoint_, put_member_;
+  Stmt put_gen_, put_ack_, put_replica_, put_checkpoint_, put_member_, put_process_, del_process_, put_death_,
+      del_death_;
 };
 
 }  // namespace tailsafe

@@ -262,11 +262,15 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
     if (Status s = PutIfChanged(&writes, "/agents/" + a->id, doc); !s) return s;
     LOG_NOTICE("agent %s is heard from again", a->id.c_str());
   }
+  json acks = json::array();  // deaths now on record, told back to the agent after the commit
   for (const json& b : *bolts) {
     std::string name;
     if (!b.is_object()) return Status::Error("heartbeat: bolts[] must be objects");
     if (Status s = ReadString(b, "name", &name); !s) return s;
     if (!IsValidName(name)) return Status::Error("heartbeat: bolt name '" + name.substr(0, 64) + "' is invalid");
+    std::string path = "/bolts/" + a->id + "/" + name;
+    json old = json::parse(store_->Get(path).value_or("{}"), nullptr, false);
+    if (!old.is_object()) old = json::object();
     json doc = {{"origin", a->id}, {"bolt", name}, {"host_alive", true}};
     if (auto h = a->bolt_hooks.find(name); h != a->bolt_hooks.end()) doc["hook"] = h->second;
     if (b.contains("process") && b["process"].is_object()) {
@@ -275,12 +279,65 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
       doc["process"] = p;
     }
     if (b.contains("checkpoint") && b["checkpoint"].is_object()) doc["checkpoint"] = b["checkpoint"];
-    if (Status s = PutIfChanged(&writes, "/bolts/" + a->id + "/" + name, doc); !s) return s;
+    for (const char* key : {"deaths_pending", "deaths_done"}) {
+      if (old.contains(key) && old[key].is_array()) doc[key] = old[key];
+    }
+    if (b.contains("deaths")) {
+      json ack;
+      if (Status s = RecordDeaths(old, b["deaths"], &doc, &ack); !s) return s.Context("heartbeat: bolt " + name);
+      acks.push_back({{"bolt", name}, {"deaths", std::move(ack)}});
+    }
+    if (Status s = PutIfChanged(&writes, path, doc); !s) return s;
   }
   if (Status s = CommitOrFail(writes); !s) return s;
+  for (const json& ack : acks) {
+    conn->Send(ControlFrame({{"type", "deaths_recorded"}, {"bolt", ack["bolt"]}, {"deaths", ack["deaths"]}}));
+  }
   ReadReports(*a, msg);
   if (revived) PushMembership();
   EvaluateRecoveries();
+  return Status::Ok();
+}
+
+// A bolt's deaths as its agent reports them until they are on record: each is kept in the
+// bolt's document (deaths_pending) until EvaluateBolt has planned its tail, then remembered
+// among the last few done (deaths_done) so a report repeated after a lost acknowledgement is
+// not planned twice. A death reported without a checkpoint (its agent was down when it
+// happened, and the file now holds a successor's) takes the checkpoint this document last held
+// for that very process, if it did: any checkpoint of the dead process is a safe start.
+// `ack` gets the {pid, start_ns} of every death reported.
+Status Coordinator::RecordDeaths(const json& old, const json& deaths, json* doc, json* ack_out) {
+  if (!deaths.is_array() || deaths.size() > 64) return Status::Error("deaths must be an array of at most 64");
+  json& pending = (*doc)["deaths_pending"];
+  if (!pending.is_array()) pending = json::array();
+  json done = doc->value("deaths_done", json::array());
+  json ack = json::array();
+  for (const json& d : deaths) {
+    uint64_t pid = 0, start_ns = 0;
+    if (!d.is_object()) return Status::Error("deaths[] must be objects");
+    if (Status s = ReadUint(d, "pid", &pid); !s) return s;
+    if (Status s = ReadUint(d, "start_ns", &start_ns); !s) return s;
+    ack.push_back({{"pid", pid}, {"start_ns", start_ns}});
+    auto same = [&](const json& x) { return x.value("pid", uint64_t{0}) == pid && x.value("start_ns", uint64_t{0}) == start_ns; };
+    if (std::any_of(pending.begin(), pending.end(), same) || std::any_of(done.begin(), done.end(), same)) continue;
+    json rec = {{"pid", pid}, {"start_ns", start_ns}, {"recorded_unix_ms", UnixNowMs()}};
+    uint64_t gen = 0, offset = 0;
+    if (d.contains("gen") && d.contains("offset")) {
+      if (Status s = ReadUint(d, "gen", &gen); !s) return s;
+      if (Status s = ReadUint(d, "offset", &offset); !s) return s;
+      rec["checkpoint"] = {{"gen", gen}, {"offset", offset}};
+    } else {
+      json p = old.value("process", json::object());
+      json c = old.value("checkpoint", json::object());
+      if (p.is_object() && p.value("pid", uint64_t{0}) == pid && c.is_object() && c.contains("gen") && c.contains("offset")) {
+        rec["checkpoint"] = {{"gen", c["gen"]}, {"offset", c["offset"]}};
+      }
+    }
+    LOG_NOTICE("bolt %s/%s: process %llu died, reported after the fact (%s)", doc->value("origin", "").c_str(), doc->value("bolt", "").c_str(),
+               static_cast<unsigned long long>(pid), rec.contains("checkpoint") ? ("checkpoint " + rec["checkpoint"].dump()).c_str() : "no checkpoint known");
+    pending.push_back(std::move(rec));
+  }
+  *ack_out = std::move(ack);
   return Status::Ok();
 }
 

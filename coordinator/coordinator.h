@@ -117,6 +117,11 @@ class Coordinator {
   Agent* AgentOf(FramedConn* conn);
   // Writes a document if it differs from what the store holds.
   Status PutIfChanged(std::vector<NamespaceStore::Write>* writes, const std::string& path, const nlohmann::json& doc);
+  bool StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
+                   const std::vector<PlannedRange>& ranges, const std::string& cause);
+  void PlanReportedDeaths(const std::string& origin, const std::string& bolt, const std::string& hook,
+                          nlohmann::json doc, const std::map<uint64_t, uint64_t>& ends, std::vector<RangeRecord> records);
+  Status RecordDeaths(const nlohmann::json& old, const nlohmann::json& deaths, nlohmann::json* doc, nlohmann::json* ack);
   Status CommitOrFail(const std::vector<NamespaceStore::Write>& writes);
 
   // recovery.cc

@@ -207,10 +207,16 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   }
   std::map<uint64_t, uint64_t> ends;
   std::string cause;
+  std::vector<RangeRecord> records;
+  for (const auto& [id, r] : recoveries_) {
+    if (r.origin != origin || r.bolt != bolt) continue;
+    RangeRecord::State st = r.state == "recovered" ? RangeRecord::State::kRecovered
+                            : r.state == "failed"  ? RangeRecord::State::kFailed
+                                                   : RangeRecord::State::kUnfinished;
+    records.push_back({r.gen, r.from, r.to, r.delivered_to, st});
+  }
   if (o.alive) {
     if (!o.reported) return;  // wait for a heartbeat of this connection
-    json proc = doc.value("process", json::object());
-    if (!proc.is_object() || proc.value("state", "") != "dead") return;
     auto b = o.bolt_ends.find(bolt);
     if (b == o.bolt_ends.end()) return;
     ends = b->second;
@@ -225,6 +231,16 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
     }
     cause = "host died";
   }
+  // Deaths reported after the fact come first: their checkpoints may be older than the one the
+  // bolt's successor wrote since.
+  if (json pending = doc.value("deaths_pending", json::array()); pending.is_array() && !pending.empty()) {
+    PlanReportedDeaths(origin, bolt, hook, doc, ends, records);
+    return;
+  }
+  if (o.alive) {
+    json proc = doc.value("process", json::object());
+    if (!proc.is_object() || proc.value("state", "") != "dead") return;
+  }
 
   std::optional<TailCheckpoint> ck;
   json c = doc.value("checkpoint", json::object());
@@ -238,15 +254,12 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
     if (it != a.checkpoints.end() && (!ck || Newer(it->second, *ck))) ck = it->second;
   }
 
-  std::vector<RangeRecord> records;
-  for (const auto& [id, r] : recoveries_) {
-    if (r.origin != origin || r.bolt != bolt) continue;
-    RangeRecord::State st = r.state == "recovered" ? RangeRecord::State::kRecovered
-                            : r.state == "failed"  ? RangeRecord::State::kFailed
-                                                   : RangeRecord::State::kUnfinished;
-    records.push_back({r.gen, r.from, r.to, r.delivered_to, st});
-  }
-  for (const PlannedRange& p : PlanTail(ck, ends, records)) {
+  StartRanges(origin, bolt, hook, PlanTail(ck, ends, records), cause);
+}
+
+bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
+                              const std::vector<PlannedRange>& ranges, const std::string& cause) {
+  for (const PlannedRange& p : ranges) {
     Recovery r;
     r.id = next_recovery_++;
     r.origin = origin;
@@ -261,8 +274,46 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
     LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu): %s", U(r.id), origin.c_str(), bolt.c_str(),
                U(r.gen), U(r.from), U(r.to), cause.c_str());
     Recovery& stored = recoveries_[r.id] = std::move(r);
-    if (!Assign(stored, cause)) return;
+    if (!Assign(stored, cause)) return false;
   }
+  return true;
+}
+
+// Deaths on record in the bolt's document (RecordDeaths), oldest first: each plans its tail from
+// its own checkpoint, once no range of the bolt is unfinished (PlanTail would plan nothing, and
+// the death must not be forgotten for that). A planned death moves to deaths_done.
+void Coordinator::PlanReportedDeaths(const std::string& origin, const std::string& bolt, const std::string& hook,
+                                     json doc, const std::map<uint64_t, uint64_t>& ends,
+                                     std::vector<RangeRecord> records) {
+  json& pending = doc["deaths_pending"];
+  json done = doc.value("deaths_done", json::array());
+  bool changed = false;
+  while (!pending.empty()) {
+    bool blocked = std::any_of(records.begin(), records.end(),
+                               [](const RangeRecord& r) { return r.state != RangeRecord::State::kRecovered; });
+    if (blocked) break;
+    json death = pending[0];
+    std::optional<TailCheckpoint> ck;
+    json c = death.value("checkpoint", json::object());
+    if (c.is_object() && c.contains("gen") && c["gen"].is_number_unsigned() && c.contains("offset") &&
+        c["offset"].is_number_unsigned()) {
+      ck = TailCheckpoint{c["gen"].get<uint64_t>(), c["offset"].get<uint64_t>()};
+    }
+    std::vector<PlannedRange> ranges = PlanTail(ck, ends, records);
+    for (const PlannedRange& p : ranges) records.push_back({p.gen, p.from, p.to, 0, RangeRecord::State::kUnfinished});
+    std::string cause = "process died";
+    bool ok = StartRanges(origin, bolt, hook, ranges, cause);
+    pending.erase(pending.begin());
+    done.push_back({{"pid", death["pid"]}, {"start_ns", death["start_ns"]}});
+    while (done.size() > 16) done.erase(done.begin());
+    changed = true;
+    if (!ok) break;
+  }
+  if (!changed) return;
+  doc["deaths_done"] = done;
+  std::vector<NamespaceStore::Write> writes;
+  writes.push_back({"/bolts/" + origin + "/" + bolt, doc.dump(-1, ' ', false, json::error_handler_t::replace)});
+  (void)CommitOrFail(writes);
 }
 
 Status Coordinator::Assign(Recovery& r, const std::string& why) {

@@ -145,6 +145,28 @@ std::string KillBoltWithHeldHook(TestCluster& c, const std::string& tail, nlohma
   return release;
 }
 
+// A successor bolt started while nobody watches: a new process in the pid file, the lines it
+// appended, and a checkpoint that claims them (the dead process's tail is not its business).
+Child StartSuccessor(TestCluster& c, int agent, const std::string& lines) {
+  auto p = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt-" + c.AgentId(agent) + ".log");
+  BOOST_REQUIRE(p.ok());
+  WriteAtomically(c.PidFile(agent, 0), std::to_string(p->pid()) + "\n");
+  Append(c.BoltFile(agent, 0), lines);
+  WriteAtomically(c.CheckpointFile(agent, 0), std::to_string(FileSize(c.BoltFile(agent, 0))) + "\n");
+  return std::move(p.value());
+}
+
+// The first recovery of h1/bolt-1 ends recovered, and its hook got exactly `tail` first.
+void ExpectTailRecovered(TestCluster& c, uint64_t from, const std::string& tail) {
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 30, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(0));
+  BOOST_TEST(rec.value("from", uint64_t{0}) == from, rec.dump());
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE(!runs.empty());
+  BOOST_TEST(runs[0].input.substr(0, tail.size()) == tail, "the hook got " << runs[0].input.size() << " bytes");
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(recovery)
@@ -470,6 +492,81 @@ BOOST_AUTO_TEST_CASE(hook_runs_as_its_configured_user, *boost::unit_test::precon
   CommandResult r = RunCommand(BinDir() + "/tailsafe-agent -c " + c.ConfigPath(1) + " 2>&1");
   BOOST_TEST(r.code != 0, r.out);
   BOOST_TEST(r.out.find("[hooks] test: user 'no-such-user-here' does not exist") != std::string::npos, r.out);
+}
+
+// Deaths nobody saw happen (found by the fault suite, tests/faults/): a bolt killed and restarted
+// by its supervisor while the coordinator is down, while its agent is down, or while its agent
+// is paused. The successor's checkpoints claim the dead process's tail; the death is still
+// reported, with the dead process's own checkpoint, and its tail recovered.
+BOOST_AUTO_TEST_CASE(a_bolt_death_while_the_coordinator_is_down_is_recovered) {
+  TestCluster c("rec-unseen-coord", RecoveryCluster(3));
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
+  Append(c.BoltFile(0, 0), processed);
+  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
+  Append(c.BoltFile(0, 0), unprocessed);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  nlohmann::json doc;  // the agent has read the checkpoint
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
+    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
+  }, 10, &doc));
+  c.KillCoordinator();
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  Child successor = StartSuccessor(c, 0, Lines(250, 300));
+  BOOST_REQUIRE(WaitUntil([&] {
+    auto st = c.AgentStatus(0);
+    return st.ok() && (*st)["bolts"][0]["process"].value("pid", 0) == successor.pid();
+  }, 10));
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  ExpectTailRecovered(c, processed.size(), unprocessed);
+}
+
+BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_down_is_recovered) {
+  TestCluster c("rec-unseen-agent", RecoveryCluster(3));
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
+  Append(c.BoltFile(0, 0), processed);
+  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
+  Append(c.BoltFile(0, 0), unprocessed);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  nlohmann::json doc;  // the coordinator has heard of the checkpoint
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
+    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
+  }, 10, &doc));
+  c.Kill(0);
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  Child successor = StartSuccessor(c, 0, Lines(250, 300));
+  BOOST_REQUIRE(c.Start(0).ok());
+  ExpectTailRecovered(c, processed.size(), unprocessed);
+}
+
+BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_paused_is_recovered) {
+  TestCluster c("rec-unseen-pause", RecoveryCluster(3));
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
+  Append(c.BoltFile(0, 0), processed);
+  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
+  Append(c.BoltFile(0, 0), unprocessed);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  nlohmann::json doc;  // the agent has read the checkpoint
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
+    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
+  }, 10, &doc));
+  // Shorter than host_timeout_ms: the host is never declared dead, only the bolt is.
+  ::kill(c.Pid(0), SIGSTOP);
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  Child successor = StartSuccessor(c, 0, Lines(250, 300));
+  ::kill(c.Pid(0), SIGCONT);
+  ExpectTailRecovered(c, processed.size(), unprocessed);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
