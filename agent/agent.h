@@ -116,6 +116,7 @@ class Agent {
     uint64_t gen = 0, offset = 0, mtime_ns = 0;
   };
   void OnBoltDeath(const std::string& bolt, const BoltProcess& p, uint64_t successor_start_ns);
+  void RecordDeath(const DeathRow& d);  // into deaths_ and state.db, if there is a coordinator
   void OnBoltCheckpoint(const std::string& bolt, uint64_t offset, uint64_t mtime_ns);
   void OnBoltTracked(const std::string& bolt, pid_t pid, uint64_t start_ns);
   // After the tracker's first look: bolts whose recorded process is not the one running now.

@@ -26,6 +26,7 @@ namespace tailsafe {
 namespace {
 
 constexpr size_t kCheckpointHistory = 16;
+constexpr size_t kMaxDeathsPerBolt = 32;
 
 uint64_t ClockNs(clockid_t id) {
   timespec ts{};
@@ -74,6 +75,28 @@ void Agent::OnBoltTracked(const std::string& bolt, pid_t pid, uint64_t start_ns)
   Kick(false, true);
 }
 
+void Agent::RecordDeath(const DeathRow& d) {
+  if (config_.cluster.coordinator.empty()) return;  // nobody to tell: no recovery without a coordinator
+  size_t mine = 0;
+  for (const DeathRow& x : deaths_) mine += x.bolt == d.bolt;
+  if (mine >= kMaxDeathsPerBolt) {
+    // The coordinator takes at most 64 per heartbeat; one unreachable that long has missed more
+    // than one restart already. The oldest goes, loudly.
+    for (auto it = deaths_.begin(); it != deaths_.end(); ++it) {
+      if (it->bolt != d.bolt) continue;
+      LOG_ERROR("bolt %s: %zu deaths not yet on the coordinator's record; forgetting process %llu's",
+                d.bolt.c_str(), mine, static_cast<unsigned long long>(it->pid));
+      DeathRow gone = *it;
+      gone.remove = true;
+      pending_death_rows_.push_back(gone);
+      deaths_.erase(it);
+      break;
+    }
+  }
+  deaths_.push_back(d);
+  pending_death_rows_.push_back(d);
+}
+
 void Agent::OnBoltDeath(const std::string& bolt, const BoltProcess& p, uint64_t successor_start_ns) {
   DeathRow d;
   d.bolt = bolt;
@@ -85,8 +108,7 @@ void Agent::OnBoltDeath(const std::string& bolt, const BoltProcess& p, uint64_t 
     d.gen = ck->gen;
     d.offset = ck->offset;
   }
-  deaths_.push_back(d);
-  pending_death_rows_.push_back(d);
+  RecordDeath(d);
   pending_process_rows_.push_back({bolt, 0, 0});  // no process recorded until the next is tracked
   Kick(false, true);
   // A death goes to the coordinator at once, with the file's size as of now (the bolt's last
@@ -128,8 +150,7 @@ void Agent::ReportDeathsWhileDown(const std::vector<BoltProcessRow>& recorded) {
       d.gen = ck->gen;
       d.offset = ck->offset;
     }
-    deaths_.push_back(d);
-    pending_death_rows_.push_back(d);
+    RecordDeath(d);
     if (!running) pending_process_rows_.push_back({row.bolt, 0, 0});
   }
   Kick(false, true);

@@ -320,6 +320,7 @@ Status Coordinator::RecordDeaths(const json& old, const json& deaths, json* doc,
     ack.push_back({{"pid", pid}, {"start_ns", start_ns}});
     auto same = [&](const json& x) { return x.value("pid", uint64_t{0}) == pid && x.value("start_ns", uint64_t{0}) == start_ns; };
     if (std::any_of(pending.begin(), pending.end(), same) || std::any_of(done.begin(), done.end(), same)) continue;
+    if (!doc->contains("hook")) continue;  // replicated, never recovered: nothing to plan
     json rec = {{"pid", pid}, {"start_ns", start_ns}, {"recorded_unix_ms", UnixNowMs()}};
     uint64_t gen = 0, offset = 0;
     if (d.contains("gen") && d.contains("offset")) {
