@@ -158,6 +158,16 @@ bool FaultRun::Busy(int target) const {
   return false;
 }
 
+std::vector<int> FaultRun::AgentsWithout(FaultKind kind) const {
+  std::vector<int> out;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    bool hit = false;
+    for (const Active& a : active_) hit |= a.kind == kind && a.target == i;
+    if (!hit) out.push_back(i);
+  }
+  return out;
+}
+
 int FaultRun::PickAgent(bool may_be_busy) {
   std::vector<int> free;
   for (int i = 0; i < cluster_->size(); ++i)
@@ -187,12 +197,7 @@ Result<bool> FaultRun::Inject(FaultKind kind, Active* a) {
   switch (kind) {
     case FaultKind::kKillBolt: {
       // The bolt's target is its host; a bolt already down is not killed twice.
-      std::vector<int> up;
-      for (int i = 0; i < c.size(); ++i) {
-        bool down = false;
-        for (const Active& x : active_) down |= x.kind == FaultKind::kKillBolt && x.target == i;
-        if (!down) up.push_back(i);
-      }
+      std::vector<int> up = AgentsWithout(FaultKind::kKillBolt);
       if (up.empty()) return false;
       a->target = up[rng_() % up.size()];
       weblog_->bolt(a->target).Signal(SIGKILL);
@@ -258,12 +263,7 @@ Result<bool> FaultRun::Inject(FaultKind kind, Active* a) {
       return true;
     }
     case FaultKind::kDiskFull: {
-      std::vector<int> free;
-      for (int i = 0; i < c.size(); ++i) {
-        bool full = false;
-        for (const Active& x : active_) full |= x.kind == FaultKind::kDiskFull && x.target == i;
-        if (!full) free.push_back(i);
-      }
+      std::vector<int> free = AgentsWithout(FaultKind::kDiskFull);
       if (free.empty()) return false;
       a->target = free[rng_() % free.size()];
       a->filler = c.DataDir(a->target) + "/fault-filler";

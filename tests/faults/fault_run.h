@@ -108,6 +108,7 @@ class FaultRun {
   Status Heal(const Active& a);
   bool Busy(int target) const;  // a fault already holds this agent
   int PickAgent(bool may_be_busy = false);
+  std::vector<int> AgentsWithout(FaultKind kind) const;  // agents no active fault of `kind` holds
   int ElectedAgent();  // an agent running or assigned a recovery, or -1
   Status StartAgent(int i);
   Status RestartBolt(int i);

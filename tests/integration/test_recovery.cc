@@ -156,6 +156,22 @@ Child StartSuccessor(TestCluster& c, int agent, const std::string& lines) {
   return std::move(p.value());
 }
 
+// Starts c, a bolt on h1 that processed `processed` and left `unprocessed`, replicated, with the
+// checkpoint known to the coordinator.
+void StartWithTail(TestCluster& c, Child* bolt, const std::string& processed, const std::string& unprocessed) {
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  *bolt = StartBolt(c, 0);
+  Append(c.BoltFile(0, 0), processed);
+  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
+  Append(c.BoltFile(0, 0), unprocessed);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  nlohmann::json doc;
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
+    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
+  }, 10, &doc));
+}
+
 // The first recovery of h1/bolt-1 ends recovered, and its hook got exactly `tail` first.
 void ExpectTailRecovered(TestCluster& c, uint64_t from, const std::string& tail) {
   nlohmann::json rec;
@@ -500,18 +516,9 @@ BOOST_AUTO_TEST_CASE(hook_runs_as_its_configured_user, *boost::unit_test::precon
 // reported, with the dead process's own checkpoint, and its tail recovered.
 BOOST_AUTO_TEST_CASE(a_bolt_death_while_the_coordinator_is_down_is_recovered) {
   TestCluster c("rec-unseen-coord", RecoveryCluster(3));
-  BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(c.StartAll().ok());
-  Child bolt = StartBolt(c, 0);
+  Child bolt;
   std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
-  Append(c.BoltFile(0, 0), processed);
-  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
-  Append(c.BoltFile(0, 0), unprocessed);
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
-  nlohmann::json doc;  // the agent has read the checkpoint
-  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
-    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
-  }, 10, &doc));
+  StartWithTail(c, &bolt, processed, unprocessed);
   c.KillCoordinator();
   bolt.Signal(SIGKILL);
   bolt.Wait();
@@ -526,18 +533,9 @@ BOOST_AUTO_TEST_CASE(a_bolt_death_while_the_coordinator_is_down_is_recovered) {
 
 BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_down_is_recovered) {
   TestCluster c("rec-unseen-agent", RecoveryCluster(3));
-  BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(c.StartAll().ok());
-  Child bolt = StartBolt(c, 0);
+  Child bolt;
   std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
-  Append(c.BoltFile(0, 0), processed);
-  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
-  Append(c.BoltFile(0, 0), unprocessed);
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
-  nlohmann::json doc;  // the coordinator has heard of the checkpoint
-  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
-    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
-  }, 10, &doc));
+  StartWithTail(c, &bolt, processed, unprocessed);
   c.Kill(0);
   bolt.Signal(SIGKILL);
   bolt.Wait();
@@ -548,18 +546,9 @@ BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_down_is_recovered) {
 
 BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_paused_is_recovered) {
   TestCluster c("rec-unseen-pause", RecoveryCluster(3));
-  BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(c.StartAll().ok());
-  Child bolt = StartBolt(c, 0);
+  Child bolt;
   std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
-  Append(c.BoltFile(0, 0), processed);
-  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
-  Append(c.BoltFile(0, 0), unprocessed);
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
-  nlohmann::json doc;  // the agent has read the checkpoint
-  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
-    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
-  }, 10, &doc));
+  StartWithTail(c, &bolt, processed, unprocessed);
   // Shorter than host_timeout_ms: the host is never declared dead, only the bolt is.
   ::kill(c.Pid(0), SIGSTOP);
   bolt.Signal(SIGKILL);
