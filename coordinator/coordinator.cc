@@ -269,7 +269,8 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
     if (Status s = ReadString(b, "name", &name); !s) return s;
     if (!IsValidName(name)) return Status::Error("heartbeat: bolt name '" + name.substr(0, 64) + "' is invalid");
     std::string path = "/bolts/" + a->id + "/" + name;
-    json old = json::parse(store_->Get(path).value_or("{}"), nullptr, false);
+    std::optional<std::string> stored = store_->Get(path);  // read once a heartbeat: compared below too
+    json old = json::parse(stored.value_or("{}"), nullptr, false);
     if (!old.is_object()) old = json::object();
     json doc = {{"origin", a->id}, {"bolt", name}, {"host_alive", true}};
     if (auto h = a->bolt_hooks.find(name); h != a->bolt_hooks.end()) doc["hook"] = h->second;
@@ -287,7 +288,8 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
       if (Status s = RecordDeaths(old, b["deaths"], &doc, &ack); !s) return s.Context("heartbeat: bolt " + name);
       acks.push_back({{"bolt", name}, {"deaths", std::move(ack)}});
     }
-    if (Status s = PutIfChanged(&writes, path, doc); !s) return s;
+    std::string text = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (!stored || *stored != text) writes.push_back({path, std::move(text)});
   }
   if (Status s = CommitOrFail(writes); !s) return s;
   for (const json& ack : acks) {
