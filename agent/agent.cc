@@ -558,7 +558,14 @@ nlohmann::json Agent::HeartbeatJson() const {
   for (const auto& [key, c] : replicas_->checkpoints()) {
     ckpts.push_back({{"origin", c.origin}, {"bolt", c.bolt}, {"gen", c.gen}, {"offset", c.offset}});
   }
-  return {{"bolts", BoltsJson()}, {"replicas", replicas}, {"peer_checkpoints", ckpts}};
+  json out = {{"bolts", BoltsJson()}, {"replicas", replicas}, {"peer_checkpoints", ckpts}};
+  if (std::string e = StorageError(); !e.empty()) out["storage_error"] = e;
+  return out;
+}
+
+std::string Agent::StorageError() const {
+  if (!committer_->stall_error().empty()) return "state commits stalled: " + committer_->stall_error();
+  return server_->write_error();
 }
 
 HeldRange Agent::Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const {
@@ -715,7 +722,10 @@ std::string Agent::StatusJson() const {
                      {"frames_received", ss.frames_received},
                      {"tail_cuts", ss.tail_cuts},
                      {"bytes_cut", ss.bytes_cut}};
-  doc["commits"] = {{"batches", committer_->commits()}, {"files_synced", committer_->files_synced()}};
+  doc["commits"] = {{"batches", committer_->commits()},
+                    {"files_synced", committer_->files_synced()},
+                    {"full_disk_retries", committer_->full_retries()}};
+  if (std::string e = StorageError(); !e.empty()) doc["storage_error"] = e;
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -136,6 +136,9 @@ class Agent {
   Lag LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) const;
   nlohmann::json BoltsJson() const;  // bolts' process, checkpoint and generations
   nlohmann::json HeartbeatJson() const;  // BoltsJson plus what this agent holds of its peers
+  // Why this agent cannot write its data_dir (a replica write or a state commit failed, e.g. on
+  // a full disk), or empty. Reported in status and heartbeats: `tailsafectl check` is CRITICAL.
+  std::string StorageError() const;
   // What this agent holds of (origin, bolt, gen): its own file, or its replica.
   HeldRange Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const;
   std::unique_ptr<RecoveryRunner> runner_;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -19,6 +20,7 @@ struct Committer::Work {
   StateStore* store;
   int delay_ms;
   Status result;
+  bool full = false;  // the state commit failed on a full disk: retryable
 };
 
 Committer::Committer(uv_loop_t* loop, StateStore* store, uint32_t interval_ms,
@@ -34,6 +36,7 @@ void Committer::Request() {
 }
 
 void Committer::Flush() {
+  flushing_ = true;
   interval_ns_ = 0;
   timer_.Reset();  // closed while the loop still runs, so its memory is freed
   Request();
@@ -41,7 +44,9 @@ void Committer::Flush() {
 
 void Committer::SubmitWhenDue() {
   uint64_t now = NowNs();
-  if (interval_ns_ == 0 || now - last_start_ns_ >= interval_ns_) {
+  uint64_t due = std::max(interval_ns_ == 0 ? 0 : last_start_ns_ + interval_ns_, retry_at_ns_);
+  if (flushing_) due = 0;
+  if (now >= due) {
     if (timer_) uv_timer_stop(timer_.get());
     Submit();
     return;
@@ -56,7 +61,7 @@ void Committer::SubmitWhenDue() {
     timer_->data = this;
   }
   if (uv_is_active(timer_.handle())) return;
-  uint64_t wait_ms = (last_start_ns_ + interval_ns_ - now + 999999) / 1000000;
+  uint64_t wait_ms = (due - now + 999999) / 1000000;
   uv_timer_start(
       timer_.get(),
       [](uv_timer_t* t) {
@@ -72,7 +77,15 @@ void Committer::Submit() {
   w->self = this;
   w->store = store_;
   w->delay_ms = test_delay_ms_;
-  for (auto& c : collectors_) c(&w->batch);
+  // A stalled batch goes first: rows are upserts applied in order, so the newer ones win.
+  w->batch = std::move(stalled_);
+  stalled_ = Batch();
+  Batch fresh;
+  for (auto& c : collectors_) c(&fresh);
+  w->batch.rows.Append(std::move(fresh.rows));
+  for (auto& f : fresh.files) w->batch.files.push_back(std::move(f));
+  for (auto& d : fresh.dirs) w->batch.dirs.push_back(std::move(d));
+  for (auto& cb : fresh.on_durable) w->batch.on_durable.push_back(std::move(cb));
   if (w->batch.empty()) {
     delete w;
     return;
@@ -102,7 +115,7 @@ void Committer::Submit() {
             return;
           }
         }
-        work->result = work->store->Apply(work->batch.rows);
+        work->result = work->store->Apply(work->batch.rows, &work->full);
       },
       [](uv_work_t* req, int status) {
         auto* work = static_cast<Work*>(req->data);
@@ -122,12 +135,31 @@ void Committer::Completed(Work* w, int uv_status) {
   in_flight_ = false;
   Status st = work->result;
   if (uv_status != 0 && st.ok()) st = UvStatus("commit", uv_status);
+  if (!st.ok() && work->full && !flushing_) {
+    // Rolled back whole: keep it, say so, try again when space may have returned.
+    if (stall_error_.empty()) {
+      LOG_ERROR("commit stalled, nothing is acknowledged until it succeeds (retrying every %llu ms): %s",
+                static_cast<unsigned long long>(kFullRetryMs), st.message().c_str());
+    }
+    stall_error_ = st.message();
+    ++full_retries_;
+    stalled_ = std::move(work->batch);
+    retry_at_ns_ = NowNs() + kFullRetryMs * 1000000;
+    requested_ = true;
+    SubmitWhenDue();
+    return;
+  }
   if (!st.ok()) {
     failed_ = true;
     LOG_ERROR("commit failed, nothing in it will be acknowledged: %s", st.message().c_str());
     on_error_(st);
     return;
   }
+  if (!stall_error_.empty()) {
+    LOG_NOTICE("commits resumed after %llu retries on a full disk", static_cast<unsigned long long>(full_retries_));
+    stall_error_.clear();
+  }
+  retry_at_ns_ = 0;
   ++commits_;
   files_synced_ += work->batch.files.size();
   for (auto& cb : work->batch.on_durable) cb();

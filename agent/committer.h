@@ -10,15 +10,21 @@
 // after the previous one started: at low rates each fdatasync then covers more writes, trading
 // up to that much acknowledgement lag for fewer syncs (each costs ~0.1 ms of CPU on a VM).
 //
-// An fsync or commit failure is fatal for what it covers (PostgreSQL's lesson): the error handler
-// is called and nothing in the batch is ever acknowledged. The agent then exits; on restart every
-// replica is cut back to its recorded durable size and resumes from there.
+// An fsync failure is fatal for what it covers (PostgreSQL's lesson: after a failed fsync the
+// page cache cannot be trusted): the error handler is called and nothing in the batch is ever
+// acknowledged. The agent then exits; on restart every replica is cut back to its recorded
+// durable size and resumes from there. A state commit that fails because the disk is full is
+// different: SQLite rolled it back whole, so the committer keeps the batch, reports itself
+// stalled (stall_error(), which health checks turn CRITICAL) and retries it, merged with
+// whatever came since, every kFullRetryMs until space returns. Nothing in it is acknowledged
+// meanwhile. During a clean stop (Flush) a full disk is an error like any other.
 #pragma once
 
 #include <uv.h>
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "agent/state_store.h"
@@ -63,6 +69,11 @@ class Committer {
   // Batches committed and files synced, for status.
   uint64_t commits() const { return commits_; }
   uint64_t files_synced() const { return files_synced_; }
+  // Why commits are stalled (the disk is full), or empty.
+  const std::string& stall_error() const { return stall_error_; }
+  uint64_t full_retries() const { return full_retries_; }
+
+  static constexpr uint64_t kFullRetryMs = 1000;
 
  private:
   struct Work;
@@ -79,6 +90,11 @@ class Committer {
   bool failed_ = false;
   uint64_t interval_ns_ = 0;
   uint64_t last_start_ns_ = 0;
+  uint64_t retry_at_ns_ = 0;  // with a stalled batch: no attempt before this
+  bool flushing_ = false;
+  Batch stalled_;             // a batch that met a full disk, retried first
+  std::string stall_error_;
+  uint64_t full_retries_ = 0;
   UvPtr<uv_timer_t> timer_;  // armed while a request waits for the interval
   int test_delay_ms_ = 0;  // TAILSAFE_TEST_COMMIT_DELAY_MS, for tests only
   uint64_t commits_ = 0;

@@ -124,6 +124,9 @@ std::string Agent::PrometheusText() const {
   m.Sample(d(durable));
   m.Family("tailsafe_commits_total", "counter", "Group commits: one fdatasync batch plus one state.db transaction.");
   m.Sample(d(committer_->commits()));
+  m.Family("tailsafe_storage_error", "gauge",
+           "1 while this agent cannot write its data_dir (a replica write or a state commit failed, e.g. on a full disk).");
+  m.Sample(d(StorageError().empty() ? 0 : 1));
 
   // Recoveries this agent ran.
   if (runner_) {

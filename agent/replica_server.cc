@@ -176,6 +176,7 @@ Status ReplicaSession::OnOpen(const Frame& f) {
   Result<std::shared_ptr<Replica>> r = server_->store()->Open(origin_, m.bolt, m.generation);
   if (!r) {
     LOG_ERROR("origin %s: %s", origin_.c_str(), r.status().message().c_str());
+    server_->SetWriteError(r.status().message());
     return Status::Error("cannot open the replica: " + r.status().message());
   }
   std::shared_ptr<Replica> rep = r.value();
@@ -232,7 +233,12 @@ Status ReplicaSession::OnData(const Frame& f) {
   if (Status s = PwriteFull(r.fd->get(), inflate_buf_.data(), m.raw_len, m.offset); !s) {
     LOG_ERROR("replica %s: %s; nothing past %llu is acknowledged", r.path.c_str(), s.message().c_str(),
               static_cast<unsigned long long>(r.durable));
+    server_->SetWriteError("cannot write " + r.path + ": " + s.message());
     return Status::Error("cannot write " + r.path + ": " + s.message());
+  }
+  if (!server_->write_error().empty()) {
+    LOG_NOTICE("replica %s: writes succeed again", r.path.c_str());
+    server_->SetWriteError("");
   }
   r.written += m.raw_len;
   r.verified = r.written;  // DATA at our end: the origin accepted everything before it

@@ -93,6 +93,10 @@ class ReplicaServer {
   const Config& config() const { return config_; }
   const ClusterKeys* keys() const { return keys_; }
   Stats& stats() { return stats_; }
+  // Why the last replica write (or file creation) failed, until one succeeds again; empty when
+  // writes succeed. A full disk shows here first: health checks turn it CRITICAL.
+  const std::string& write_error() const { return write_error_; }
+  void SetWriteError(std::string e) { write_error_ = std::move(e); }
   void Claim(ReplicaSession* s);  // s is now the session of its origin
   void Retire(ReplicaSession* s);
   const std::map<uint64_t, std::unique_ptr<ReplicaSession>>& sessions() const { return sessions_; }
@@ -111,6 +115,7 @@ class ReplicaServer {
   std::map<uint64_t, std::unique_ptr<ReplicaSession>> sessions_;
   std::vector<std::unique_ptr<ReplicaSession>> graveyard_;
   Stats stats_;
+  std::string write_error_;
 };
 
 }  // namespace tailsafe

@@ -139,9 +139,33 @@ Result<std::vector<DeathRow>> StateStore::LoadDeaths() {
       });
 }
 
-Status StateStore::Apply(const StateBatch& batch) {
+namespace {
+template <typename T>
+void AppendRows(std::vector<T>* to, std::vector<T>&& from) {
+  to->insert(to->end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+}  // namespace
+
+void StateBatch::Append(StateBatch&& later) {
+  AppendRows(&origin_gens, std::move(later.origin_gens));
+  AppendRows(&peer_acks, std::move(later.peer_acks));
+  AppendRows(&replicas, std::move(later.replicas));
+  AppendRows(&checkpoints, std::move(later.checkpoints));
+  AppendRows(&members, std::move(later.members));
+  AppendRows(&bolt_processes, std::move(later.bolt_processes));
+  AppendRows(&deaths, std::move(later.deaths));
+}
+
+Status StateStore::Apply(const StateBatch& batch, bool* full) {
+  if (full) *full = false;
   if (batch.empty()) return Status::Ok();
-  if (Status s = db_.Exec("BEGIN IMMEDIATE"); !s) return s;
+  // Whatever failed, the transaction is rolled back (a failed COMMIT may leave it open).
+  auto fail = [&](Status st) {
+    if (full) *full = db_.LastErrorWasFull();
+    (void)db_.Exec("ROLLBACK");  // fails harmlessly when SQLite already rolled back
+    return st;
+  };
+  if (Status s = db_.Exec("BEGIN IMMEDIATE"); !s) return fail(s);
   Status st;
   for (const auto& g : batch.origin_gens) {
     st = put_gen_.Bind(1, g.bolt).Bind(2, static_cast<int64_t>(g.gen)).Bind(3, static_cast<int64_t>(g.dev))
@@ -183,11 +207,9 @@ Status StateStore::Apply(const StateBatch& batch) {
                         .Bind(5, static_cast<int64_t>(d.gen)).Bind(6, static_cast<int64_t>(d.offset))
                         .Bind(7, static_cast<int64_t>(d.unix_ms)).Run();
   }
-  if (!st) {
-    (void)db_.Exec("ROLLBACK");
-    return st;
-  }
-  return db_.Exec("COMMIT");
+  if (!st) return fail(st);
+  if (Status s = db_.Exec("COMMIT"); !s) return fail(s);
+  return Status::Ok();
 }
 
 }  // namespace tailsafe

@@ -101,6 +101,8 @@ struct StateBatch {
   std::vector<MemberRow> members;
   std::vector<BoltProcessRow> bolt_processes;  // in order; the last for a bolt wins
   std::vector<DeathRow> deaths;                // in order
+  // Adds `later`'s rows after this batch's: applied in one transaction, later rows win.
+  void Append(StateBatch&& later);
   bool empty() const {
     return origin_gens.empty() && peer_acks.empty() && replicas.empty() && checkpoints.empty() && members.empty() &&
            bolt_processes.empty() && deaths.empty();
@@ -118,7 +120,9 @@ class StateStore {
   Result<std::vector<MemberRow>> LoadMembers();
   Result<std::vector<BoltProcessRow>> LoadBoltProcesses();
   Result<std::vector<DeathRow>> LoadDeaths();
-  Status Apply(const StateBatch& batch);
+  // One transaction. On failure nothing of it is applied; *full says whether it failed
+  // because the disk is full (a state a later retry of the same batch can get past).
+  Status Apply(const StateBatch& batch, bool* full = nullptr);
 
  private:
   Db db_;

@@ -71,6 +71,8 @@ Status Db::Exec(std::string_view sql) {
   return Status::Ok();
 }
 
+bool Db::LastErrorWasFull() const { return (sqlite3_extended_errcode(db_.get()) & 0xff) == SQLITE_FULL; }
+
 Result<Stmt> Db::Prepare(std::string_view sql) {
   sqlite3_stmt* s = nullptr;
   int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, nullptr);

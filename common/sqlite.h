@@ -41,6 +41,9 @@ class Db {
   Status Exec(std::string_view sql);
   Result<Stmt> Prepare(std::string_view sql);
   const std::string& path() const { return path_; }
+  // The last failed statement failed because the disk (or the database's size limit) is full
+  // (SQLITE_FULL). Read before anything else runs on this connection.
+  bool LastErrorWasFull() const;
 
  private:
   struct Free { void operator()(sqlite3* db) const; };

@@ -179,6 +179,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   a.hooks = std::move(hook_names);
   a.bolt_hooks = std::move(bolt_hooks);
   a.reported = false;
+  a.storage_error.clear();  // the doc below has none; the first heartbeat says if it still holds
   json doc = {{"address", address}, {"hooks", *hooks}, {"bolts", bolt_names}, {"alive", true},
               {"since_unix_ms", UnixNowMs()}};
   if (auto old = store_->Get("/agents/" + id)) {
@@ -250,17 +251,38 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
   const json* bolts = nullptr;
   if (Status s = ReadArray(msg, "bolts", &bolts); !s) return s;
   a->last_heard_ns = NowNs();
+  std::string storage_error;  // optional: the agent cannot write its data_dir
+  if (msg.contains("storage_error")) {
+    if (Status s = ReadString(msg, "storage_error", &storage_error); !s) return s;
+    storage_error = Printable(storage_error, 512);
+  }
   std::vector<NamespaceStore::Write> writes;
   bool revived = !a->alive;
-  if (revived) {  // silent past the timeout, then heard again on the same connection
-    a->alive = true;
+  if (revived || storage_error != a->storage_error) {
     json doc = json::parse(store_->Get("/agents/" + a->id).value_or("{}"), nullptr, false);
     if (!doc.is_object()) doc = json::object();
-    doc["alive"] = true;
-    doc["since_unix_ms"] = UnixNowMs();
-    doc.erase("dead_since_unix_ms");
+    if (revived) {  // silent past the timeout, then heard again on the same connection
+      a->alive = true;
+      doc["alive"] = true;
+      doc["since_unix_ms"] = UnixNowMs();
+      doc.erase("dead_since_unix_ms");
+      LOG_NOTICE("agent %s is heard from again", a->id.c_str());
+    }
+    if (storage_error != a->storage_error) {
+      if (storage_error.empty()) {
+        LOG_NOTICE("agent %s can write its data_dir again", a->id.c_str());
+        doc.erase("storage_error");
+        doc.erase("storage_error_since_unix_ms");
+      } else {
+        if (a->storage_error.empty()) {
+          LOG_ERROR("agent %s cannot write its data_dir: %s", a->id.c_str(), storage_error.c_str());
+          doc["storage_error_since_unix_ms"] = UnixNowMs();
+        }
+        doc["storage_error"] = storage_error;
+      }
+      a->storage_error = storage_error;
+    }
     if (Status s = PutIfChanged(&writes, "/agents/" + a->id, doc); !s) return s;
-    LOG_NOTICE("agent %s is heard from again", a->id.c_str());
   }
   json acks = json::array();  // deaths now on record, told back to the agent after the commit
   for (const json& b : *bolts) {

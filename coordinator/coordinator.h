@@ -79,6 +79,7 @@ class Coordinator {
     std::map<GenKey, uint64_t> coverage;          // peers' generations: durable bytes held
     std::map<BoltKey, TailCheckpoint> checkpoints;  // peers' bolts: newest checkpoint seen
     std::map<std::string, nlohmann::json> bolt_lag;  // its bolts: {lag_bytes, lag_seconds}
+    std::string storage_error;  // what its last heartbeat said it cannot write; stored in its doc
   };
   struct Recovery {
     uint64_t id = 0;

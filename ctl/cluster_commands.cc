@@ -69,6 +69,9 @@ int RunCheck(const CoordinatorEndpoint& coordinator, const CheckThresholds& t, i
       ++dead;
       critical.push_back("agent " + id + " is dead");
     }
+    if (std::string e = Get<std::string>(*d, "storage_error", ""); !e.empty()) {
+      critical.push_back("agent " + id + " cannot write its data_dir (nothing more is acknowledged): " + e);
+    }
   }
   uint64_t worst_lag = 0;
   std::string worst_bolt;

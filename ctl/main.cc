@@ -35,6 +35,9 @@ namespace {
 void PrintStatus(const json& s) {
   printf("agent %s (cluster %s), pid %d, up %.1f s\n", Get<std::string>(s, "agent", "?").c_str(),
          Get<std::string>(s, "cluster", "?").c_str(), Get<int>(s, "pid", 0), Get<double>(s, "uptime_seconds", 0));
+  if (std::string e = Get<std::string>(s, "storage_error", ""); !e.empty()) {
+    printf("STORAGE: cannot write the data_dir, nothing more is acknowledged: %s\n", e.c_str());
+  }
   printf("\n%-16s %5s %12s  %-16s %-5s %12s %12s %12s %8s\n", "BOLT", "GEN", "ORIGIN SIZE", "PEER", "LINK", "SHIPPED",
          "ACKED", "LAG", "LAG S");
   for (const auto& b : s.value("bolts", json::array())) {

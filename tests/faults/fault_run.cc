@@ -1,8 +1,6 @@
 #include "tests/faults/fault_run.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -267,19 +265,7 @@ Result<bool> FaultRun::Inject(FaultKind kind, Active* a) {
       if (free.empty()) return false;
       a->target = free[rng_() % free.size()];
       a->filler = c.DataDir(a->target) + "/fault-filler";
-      struct statvfs vfs;
-      if (::statvfs(c.DataDir(a->target).c_str(), &vfs) != 0) return ErrnoStatus("statvfs " + c.DataDir(a->target));
-      int fd = ::open(a->filler.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (fd < 0) return ErrnoStatus("open " + a->filler);
-      // Everything that is free, then whatever a racing write freed up, byte by byte.
-      off_t free_bytes = static_cast<off_t>(vfs.f_bavail * vfs.f_frsize);
-      if (free_bytes > 0) ::posix_fallocate(fd, 0, free_bytes);
-      char zero[4096] = {0};
-      while (::write(fd, zero, sizeof zero) > 0) {
-      }
-      while (::write(fd, zero, 1) > 0) {
-      }
-      ::close(fd);
+      if (Status s = FillFilesystem(a->filler); !s) return s;
       return true;
     }
   }

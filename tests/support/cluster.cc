@@ -2,7 +2,9 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -47,6 +49,26 @@ void RemoveTree(const std::string& path) {
 uint64_t FileSize(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+Status FillFilesystem(const std::string& file) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("open " + file);
+  struct statvfs vfs;
+  if (::fstatvfs(fd, &vfs) == 0) {
+    off_t free_bytes = static_cast<off_t>(vfs.f_bavail * vfs.f_frsize);
+    if (free_bytes > 0) (void)::posix_fallocate(fd, 0, free_bytes);  // most of it at once
+  }
+  ::lseek(fd, 0, SEEK_END);
+  char zero[4096] = {0};
+  while (::write(fd, zero, sizeof zero) > 0) {
+  }
+  while (::write(fd, zero, 1) > 0) {
+  }
+  int err = errno;
+  ::close(fd);
+  if (err != ENOSPC) return ErrnoStatus("filling " + file + " stopped before the disk was full", err);
+  return Status::Ok();
 }
 
 std::string ReadAll(const std::string& path) {

@@ -176,6 +176,9 @@ class TestCluster {
 // Byte-for-byte comparison of two files; `why` names the first difference.
 bool FilesEqual(const std::string& a, const std::string& b, std::string* why);
 uint64_t FileSize(const std::string& path);  // 0 if missing
+// Creates `file` and grows it until its filesystem has not one byte left (what is free, then
+// whatever racing writers free up, byte by byte). Removing the file gives the space back.
+Status FillFilesystem(const std::string& file);
 std::string ReadAll(const std::string& path);  // the whole file; "" if missing
 // Hex SHA-256 of a file (via sha256sum), for messages.
 std::string Sha256(const std::string& path);
