@@ -17,8 +17,9 @@
 #   make package-test    build the .deb, install it here, check it, purge it (also in make test)
 #   make man-lint        mandoc -Tlint man/* prints nothing (also in make test)
 #   make faults          the fault suite (tests/faults/, root): FAULT_SECONDS of kills, pauses,
-#                        partitions and full disks (default 600), then the checker; FAULT_SEED
-#                        replays a schedule; figures in $(OUT)/tests/faults.json
+#                        partitions, full disks and rotation storms under small inotify queues
+#                        (default 600), then the checker; FAULT_SEED replays a schedule; figures
+#                        in $(OUT)/tests/faults.json (.ci/run runs 120 s in both modes)
 #   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-seeds      rewrite the seed corpora in tests/fuzz/corpus/ from real messages
 #   V=1                  show the commands

@@ -43,6 +43,8 @@ nlohmann::json FaultReport::ToJson(const FaultOptions& o, double seconds) const 
           {"requests", requests},
           {"results_equal", results_equal},
           {"invariant_samples", invariant_samples},
+          {"rotations", rotations},
+          {"inotify_overflow_rescans", overflow_rescans},
           {"findings", findings}};
 }
 
@@ -52,6 +54,7 @@ FaultReport CheckFaultRun(FaultRun& run) {
   for (const FaultEvent& e : run.events()) ++r.faults[FaultName(e.kind)];
   r.faults_total = static_cast<int>(run.events().size());
   r.invariant_samples = run.invariant_samples();
+  r.rotations = run.rotations();
   for (const std::string& v : run.violations()) r.findings.push_back("during the run: " + v);
 
   // Replicas: every peer holds every generation of every bolt, byte for byte.
@@ -63,29 +66,48 @@ FaultReport CheckFaultRun(FaultRun& run) {
     }
     for (int b = 0; b < c.bolts(); ++b) {
       const auto& bolt = (*st)["bolts"][static_cast<size_t>(b)];
-      uint64_t size = FileSize(c.BoltFile(o, b));
-      r.bytes_written += size;
+      std::string name = c.AgentId(o) + "/" + c.BoltName(b);
       for (const char* counter : {"divergences", "generations_lost"}) {
-        if (bolt.value(counter, uint64_t{0}) != 0) {
-          r.findings.push_back(c.AgentId(o) + "/" + c.BoltName(b) + ": " + counter + " " + bolt[counter].dump());
-        }
+        if (bolt.value(counter, uint64_t{0}) != 0) r.findings.push_back(name + ": " + counter + " " + bolt[counter].dump());
       }
-      // No rotation in these runs: one generation per bolt.
+      r.overflow_rescans += bolt["rescans"].value("overflow", uint64_t{0});
+      // What each generation must hold: the raw appender remembers it; the weblog bolt's file
+      // is never rotated, so it is its one generation.
+      std::vector<std::string> expected;
+      if (b == run.raw_bolt()) {
+        const auto& contents = run.appender(o).contents();
+        for (size_t g = 0; g < contents.size(); ++g) {
+          expected.push_back(c.root() + "/expected-" + c.AgentId(o) + "-" + c.BoltName(b) + "-" + std::to_string(g + 1));
+          std::ofstream(expected.back(), std::ios::binary) << contents[g];
+        }
+      } else {
+        expected.push_back(c.BoltFile(o, b));
+      }
+      uint64_t size = 0;
+      for (const std::string& e : expected) size += FileSize(e);
+      r.bytes_written += size;
       for (const auto& g : bolt["generations"]) {
-        if (g.value("generation", uint64_t{0}) != 1) {
-          r.findings.push_back(c.AgentId(o) + "/" + c.BoltName(b) + " has generation " + g["generation"].dump() +
-                               " though its file was never rotated");
+        if (g.value("generation", uint64_t{0}) > expected.size()) {
+          r.findings.push_back(name + " has generation " + g["generation"].dump() + " though its file had only " +
+                               std::to_string(expected.size()));
         }
       }
       for (int h = 0; h < c.size(); ++h) {
         if (h == o) continue;
         r.bytes_replicated += size;
-        std::string replica = c.ReplicaFile(h, o, b, 1);
-        std::string why;
-        if (!FilesEqual(c.BoltFile(o, b), replica, &why)) {
-          uint64_t have = FileSize(replica);
-          r.bytes_lost += have < size ? size - have : 0;
-          r.findings.push_back("replica on " + c.AgentId(h) + " of " + c.AgentId(o) + "/" + c.BoltName(b) + ": " + why);
+        for (size_t g = 0; g < expected.size(); ++g) {
+          std::string replica = c.ReplicaFile(h, o, b, g + 1);
+          std::string why;
+          if (!FilesEqual(expected[g], replica, &why)) {
+            uint64_t want = FileSize(expected[g]), have = FileSize(replica);
+            r.bytes_lost += have < want ? want - have : 0;
+            r.findings.push_back("replica on " + c.AgentId(h) + " of " + name + " generation " + std::to_string(g + 1) +
+                                 ": " + why);
+          }
+        }
+        if (FileSize(c.ReplicaFile(h, o, b, expected.size() + 1)) != 0) {
+          r.findings.push_back(c.AgentId(h) + " holds a generation " + std::to_string(expected.size() + 1) + " of " +
+                               name + " that was never written");
         }
       }
     }

@@ -1,6 +1,8 @@
 // The fault suite's checker: after a FaultRun has healed and settled, is everything there?
-//   - every peer's replica of every bolt generation equals the origin's file byte for byte
-//     (so every acknowledged byte is on every live peer; the run samples acked <= on disk too);
+//   - every peer's replica of every bolt generation equals what was written into that
+//     generation byte for byte (the origin's file, or what the rotating appender remembers), and
+//     no peer holds a generation that was never written (so every acknowledged byte is on every
+//     live peer; the run samples acked <= on disk too);
 //   - every recovery the coordinator planned is recovered, and no two recorded ranges of one
 //     bolt generation overlap (no range recorded twice, under two epochs or one);
 //   - the weblog results equal the analysis of the input exactly (nothing lost, nothing twice);
@@ -33,6 +35,8 @@ struct FaultReport {
   uint64_t requests = 0;       // weblog requests in the input
   bool results_equal = false;  // weblog-analyze compare
   uint64_t invariant_samples = 0;
+  std::map<std::string, int> rotations;  // by kind
+  uint64_t overflow_rescans = 0;         // rescans after an inotify queue overflow, all agents
 
   nlohmann::json ToJson(const FaultOptions& o, double seconds) const;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -36,7 +37,11 @@ constexpr KindInfo kKinds[] = {
     {FaultKind::kPartitionOneWay, "partition-one-way", 0.5, 5.0},
     {FaultKind::kPartitionBridge, "partition-bridge", 0.5, 5.0},
     {FaultKind::kDiskFull, "disk-full", 1.0, 5.0},
+    {FaultKind::kRotationStorm, "rotation-storm", 1.0, 4.0},
 };
+constexpr const char* kQueuedEvents = "/proc/sys/fs/inotify/max_queued_events";
+constexpr int kRunQueuedEvents = 64;  // small enough for a paused agent's queue to overflow
+constexpr double kFollowSeconds = 5;  // an agent that is not paused sees a rotation within this
 
 const KindInfo& Info(FaultKind k) {
   for (const KindInfo& i : kKinds)
@@ -84,6 +89,8 @@ FaultRun::~FaultRun() {
   if (network_) (void)network_->HealAll();
   spout_.Signal(SIGKILL);
   spout_.Wait();
+  for (auto& w : appenders_) w->Hold(false);
+  if (!queued_events_.empty()) std::ofstream(kQueuedEvents) << queued_events_;
 }
 
 double FaultRun::Now() const {
@@ -106,6 +113,14 @@ Status FaultRun::Start() {
   if (!net) return net.status();
   network_ = std::move(*net);
 
+  // Agents started from here on get small inotify queues.
+  {
+    std::ifstream in(kQueuedEvents);
+    std::getline(in, queued_events_);
+    std::ofstream out(kQueuedEvents);
+    out << kRunQueuedEvents;
+    if (queued_events_.empty() || !out.flush()) return Status::Error(std::string("cannot lower ") + kQueuedEvents);
+  }
   ClusterOptions o = WeblogCluster(options_.hosts);
   o.network = network_.get();
   o.plain_bolts = 1;
@@ -135,10 +150,11 @@ Status FaultRun::Start() {
   if (!spout) return spout.status();
   spout_ = std::move(*spout);
   for (int i = 0; i < c.size(); ++i) {
-    auto w = std::make_unique<AppendWriter>(c.BoltFile(i, 1),
-                                            static_cast<uint64_t>(kRawBytesPerSecond * options_.seconds),
-                                            options_.seed + static_cast<uint64_t>(i), kRawBytesPerSecond / 1e6, 16384);
+    auto w = std::make_unique<RotatingAppender>(c.BoltFile(i, raw_bolt()),
+                                                static_cast<uint64_t>(kRawBytesPerSecond * options_.seconds),
+                                                options_.seed + static_cast<uint64_t>(i), kRawBytesPerSecond, 16384);
     w->Start();
+    if (!w->error().empty()) return Status::Error("raw appender: " + w->error());
     appenders_.push_back(std::move(w));
   }
   return Status::Ok();
@@ -179,7 +195,13 @@ int FaultRun::ElectedAgent() {
   for (int i = 0; i < cluster_->size(); ++i) {
     if (Busy(i) || !cluster_->Running(i)) continue;
     auto st = cluster_->AgentStatus(i);
-    if (st.ok() && st->contains("recoveries") && !(*st)["recoveries"].empty()) running.push_back(i);
+    if (!st.ok() || !st->contains("recoveries")) continue;
+    for (const auto& job : (*st)["recoveries"]) {
+      if (job.value("phase", "") != "ended") {
+        running.push_back(i);
+        break;
+      }
+    }
   }
   if (running.empty()) return -1;
   return running[rng_() % running.size()];
@@ -268,8 +290,51 @@ Result<bool> FaultRun::Inject(FaultKind kind, Active* a) {
       if (Status s = FillFilesystem(a->filler); !s) return s;
       return true;
     }
+    case FaultKind::kRotationStorm:
+      // Its agent stays up and running meanwhile (Busy): see docs/reliability.md for why.
+      if ((a->target = PickAgent()) < 0) return false;
+      return true;
   }
   return false;
+}
+
+uint64_t FaultRun::RawGeneration(int i) {
+  auto st = cluster_->AgentStatus(i);
+  if (!st) return 0;
+  const auto& bolts = (*st)["bolts"];
+  if (bolts.size() <= static_cast<size_t>(raw_bolt())) return 0;
+  return bolts[static_cast<size_t>(raw_bolt())].value("generation", uint64_t{0});
+}
+
+Status FaultRun::StormStep(Active& a) {
+  RotatingAppender& w = *appenders_[static_cast<size_t>(a.target)];
+  auto now = std::chrono::steady_clock::now();
+  if (a.awaited_gen != 0) {
+    if (RawGeneration(a.target) >= a.awaited_gen) {
+      a.awaited_gen = 0;
+      w.Hold(false);
+    } else if (now > a.await_deadline) {
+      w.Hold(false);
+      violations_.push_back("at " + std::to_string(Now()) + " s: " + cluster_->AgentId(a.target) + " did not open " +
+                            cluster_->BoltName(raw_bolt()) + " generation " + std::to_string(a.awaited_gen) +
+                            " within " + std::to_string(kFollowSeconds) + " s of its rotation");
+      a.awaited_gen = 0;
+    }
+    return Status::Ok();
+  }
+  // A generation needs a byte or more: a rotation of an empty file is no rotation.
+  if (w.current_bytes() == 0) return Status::Ok();
+  RotationKind kind = rng_() % 2 == 0 ? RotationKind::kRename : RotationKind::kCopyTruncate;
+  if (kind == RotationKind::kCopyTruncate) w.Hold(true);
+  if (std::string e = w.Rotate(kind); !e.empty()) {
+    w.Hold(false);
+    return Status::Error("rotation-storm: " + e);
+  }
+  ++rotations_[RotationName(kind)];
+  a.awaited_gen = w.generations();
+  a.await_deadline = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(kFollowSeconds));
+  return Status::Ok();
 }
 
 Status FaultRun::Heal(const Active& a) {
@@ -293,6 +358,9 @@ Status FaultRun::Heal(const Active& a) {
       return network_->HealAll();
     case FaultKind::kDiskFull:
       if (::unlink(a.filler.c_str()) != 0) return ErrnoStatus("unlink " + a.filler);
+      return Status::Ok();
+    case FaultKind::kRotationStorm:
+      appenders_[static_cast<size_t>(a.target)]->Hold(false);  // the last rotation is followed later
       return Status::Ok();
   }
   return Status::Ok();
@@ -326,6 +394,23 @@ void FaultRun::SampleInvariant() {
   }
 }
 
+Result<bool> FaultRun::TryInject(FaultKind kind, std::chrono::steady_clock::time_point now) {
+  Active a;
+  Result<bool> injected = Inject(kind, &a);
+  if (!injected) return Status::Error(std::string(FaultName(kind)) + ": " + injected.status().message());
+  if (!*injected) return false;
+  const KindInfo& info = Info(kind);
+  std::uniform_real_distribution<double> unit(0, 1);
+  double hold = info.min_hold + (info.max_hold - info.min_hold) * unit(rng_);
+  a.heal_at = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(hold));
+  std::string target = a.target < 0 ? "coordinator" : cluster_->AgentId(a.target);
+  events_.push_back({kind, target, Now(), hold});
+  Log("fault " + std::to_string(events_.size()) + ": " + FaultName(kind) + " " + target + " for " +
+      std::to_string(hold).substr(0, 4) + " s");
+  active_.push_back(a);
+  return true;
+}
+
 Status FaultRun::RunNemesis() {
   TestCluster& c = *cluster_;
   auto start = std::chrono::steady_clock::now();
@@ -356,24 +441,25 @@ Status FaultRun::RunNemesis() {
     }
     if (static_cast<int>(active_.size()) < options_.max_active && now >= next_inject) {
       FaultKind kind = options_.kinds[rng_() % options_.kinds.size()];
-      Active a;
-      Result<bool> injected = Inject(kind, &a);
-      if (!injected) return Status::Error(std::string(FaultName(kind)) + ": " + injected.status().message());
-      if (*injected) {
-        const KindInfo& info = Info(kind);
-        double hold = info.min_hold + (info.max_hold - info.min_hold) * unit(rng_);
-        a.heal_at = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(hold));
-        std::string target = a.target < 0 ? "coordinator" : c.AgentId(a.target);
-        events_.push_back({kind, target, Now(), hold});
-        Log("fault " + std::to_string(events_.size()) + ": " + FaultName(kind) + " " + target + " for " +
-            std::to_string(hold).substr(0, 4) + " s");
-        active_.push_back(a);
-      }
+      Result<bool> injected = TryInject(kind, now);
+      if (!injected) return injected.status();
+      // An agent runs a recovery only for a moment now and then: a pause-elected that found
+      // none is injected as soon as the sampling sees one.
+      if (!*injected && kind == FaultKind::kPauseElected) pending_pause_elected_ = true;
       double gap = 0.2 + 1.0 * unit(rng_);
       next_inject = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(gap));
     }
+    for (Active& a : active_) {
+      if (a.kind != FaultKind::kRotationStorm) continue;
+      if (Status s = StormStep(a); !s) return s;
+    }
     if (now >= next_sample) {
       SampleInvariant();
+      if (pending_pause_elected_ && static_cast<int>(active_.size()) < options_.max_active) {
+        Result<bool> injected = TryInject(FaultKind::kPauseElected, now);
+        if (!injected) return injected.status();
+        pending_pause_elected_ = !*injected;
+      }
       next_sample = now + std::chrono::milliseconds(500);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the nemesis's clock tick, not a wait for a condition
@@ -409,6 +495,24 @@ Status FaultRun::HealAndSettle(double seconds) {
       }
     }
   }
+  // Rotated generations too: every peer holds each one whole (the checker compares the bytes).
+  std::string missing;
+  bool whole = WaitUntil([&] {
+    for (int o = 0; o < c.size(); ++o) {
+      const auto& contents = appenders_[static_cast<size_t>(o)]->contents();
+      for (int h = 0; h < c.size(); ++h) {
+        for (size_t g = 0; h != o && g < contents.size(); ++g) {
+          if (FileSize(c.ReplicaFile(h, o, raw_bolt(), g + 1)) < contents[g].size()) {
+            missing = c.AgentId(h) + "'s replica of " + c.AgentId(o) + "/" + c.BoltName(raw_bolt()) + " generation " +
+                      std::to_string(g + 1);
+            return false;
+          }
+        }
+      }
+    }
+    return true;
+  }, seconds, 200);
+  if (!whole) return Status::Error(missing + " is not whole " + std::to_string(seconds) + " s after healing");
   Log("replicated; waiting for recoveries to settle");
   if (weblog_->WaitRecoveriesSettled(seconds) < 0) {
     return Status::Error("recoveries did not settle within " + std::to_string(seconds) + " s:\n" + c.CoordinatorLogTail());

@@ -15,6 +15,12 @@
 //                                             heard); the others split in two groups that only
 //                                             one host sees both of
 //   disk-full                                 a host's data_dir filled to the last byte
+//   rotation-storm                            the raw appender's file rotated again and again
+//                                             (rename or copytruncate, the seed picks each), as
+//                                             fast as its agent follows; no kill or pause of
+//                                             that agent meanwhile (see docs/reliability.md)
+// For the whole run, inotify's max_queued_events is lowered (agents started under it get small
+// queues, so pauses overflow them) and restored afterwards.
 // Every choice comes from one seeded generator: the seed is printed and replays the schedule
 // (the timing of the processes themselves is not replayed).
 #pragma once
@@ -31,7 +37,7 @@
 #include "tests/support/cluster.h"
 #include "tests/support/virtual_network.h"
 #include "tests/support/weblog_deployment.h"
-#include "tests/support/writer.h"
+#include "tests/faults/rotating_appender.h"
 
 namespace tailsafe::testing {
 
@@ -45,6 +51,7 @@ enum class FaultKind {
   kPartitionOneWay,
   kPartitionBridge,
   kDiskFull,
+  kRotationStorm,
 };
 const char* FaultName(FaultKind k);
 std::vector<FaultKind> AllFaultKinds();
@@ -93,6 +100,10 @@ class FaultRun {
   const std::vector<std::string>& violations() const { return violations_; }
   uint64_t invariant_samples() const { return samples_; }
   uint64_t raw_bytes_written() const;
+  // Agent i's raw appender (its last bolt), and rotations done, by kind.
+  const RotatingAppender& appender(int i) const { return *appenders_[static_cast<size_t>(i)]; }
+  int raw_bolt() const { return cluster_->bolts() - 1; }
+  const std::map<std::string, int>& rotations() const { return rotations_; }
   void Keep() { cluster_->Keep(); }
 
  private:
@@ -101,18 +112,27 @@ class FaultRun {
     int target = -1;  // agent index; -1: the coordinator or the network
     std::chrono::steady_clock::time_point heal_at;
     std::string filler;  // disk-full: the file that fills the tmpfs
+    // rotation-storm: the generation the agent must open before the next rotation (0: none
+    // awaited), and by when.
+    uint64_t awaited_gen = 0;
+    std::chrono::steady_clock::time_point await_deadline;
   };
   double Now() const;
   // False if this kind has no target now (everything it could hit is already down).
   Result<bool> Inject(FaultKind kind, Active* a);
+  // Inject, then log it, count it and hold it for a random time; false as Inject.
+  Result<bool> TryInject(FaultKind kind, std::chrono::steady_clock::time_point now);
   Status Heal(const Active& a);
   bool Busy(int target) const;  // a fault already holds this agent
   int PickAgent(bool may_be_busy = false);
   std::vector<int> AgentsWithout(FaultKind kind) const;  // agents no active fault of `kind` holds
-  int ElectedAgent();  // an agent running or assigned a recovery, or -1
+  int ElectedAgent();  // an agent with a recovery not yet ended, or -1
   Status StartAgent(int i);
   Status RestartBolt(int i);
   void SampleInvariant();
+  // One step of an active rotation storm: rotate again once the agent followed the last one.
+  Status StormStep(Active& a);
+  uint64_t RawGeneration(int i);  // the raw bolt's generation agent i is on, or 0
   void Log(const std::string& line);
 
   FaultOptions options_;
@@ -121,7 +141,9 @@ class FaultRun {
   std::unique_ptr<TestCluster> cluster_;
   std::unique_ptr<WeblogDeployment> weblog_;
   Child spout_;
-  std::vector<std::unique_ptr<AppendWriter>> appenders_;
+  std::vector<std::unique_ptr<RotatingAppender>> appenders_;
+  std::map<std::string, int> rotations_;
+  std::string queued_events_;  // max_queued_events before the run, restored after
   std::string input_;
   uint64_t input_requests_ = 0;
   std::vector<Active> active_;
@@ -130,6 +152,7 @@ class FaultRun {
   uint64_t samples_ = 0;
   bool partitioned_ = false;
   bool coordinator_down_ = false;
+  bool pending_pause_elected_ = false;  // picked while no agent ran a recovery: injected later
   std::chrono::steady_clock::time_point started_;
 };
 
