@@ -14,20 +14,28 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
   for (auto it = ends.lower_bound(first_gen); it != ends.end(); ++it) {
     uint64_t gen = it->first;
     uint64_t end = it->second;
-    uint64_t from = (checkpoint && checkpoint->gen == gen) ? checkpoint->offset : 0;
-    uint64_t asked = from;
+    uint64_t start = (checkpoint && checkpoint->gen == gen) ? checkpoint->offset : 0;
+    std::vector<const RangeRecord*> recs;
     bool blocked = false;
     for (const RangeRecord& r : records) {
       if (r.gen != gen) continue;
-      if (r.state != RangeRecord::State::kRecovered) {
-        blocked = true;
-        break;
-      }
-      asked = std::max(asked, r.to);
-      from = std::max(from, r.delivered_to);
+      blocked |= r.state != RangeRecord::State::kRecovered;
+      recs.push_back(&r);
     }
-    if (blocked || end <= asked || end <= from) continue;
-    out.push_back({gen, from, end});
+    if (blocked) continue;
+    std::sort(recs.begin(), recs.end(), [](const RangeRecord* a, const RangeRecord* b) { return a->from < b->from; });
+    // Walk the recorded ranges in order: a gap between the tail's start (or one range's whole
+    // records) and the next range is planned too. It happens when a death is reported after
+    // the fact with a checkpoint older than ranges planned since (from its successor's).
+    uint64_t cursor = start;  // everything before it is covered, or not this tail's
+    uint64_t asked = start;
+    for (const RangeRecord* r : recs) {
+      uint64_t gap_end = std::min(r->from, end);
+      if (gap_end > cursor) out.push_back({gen, cursor, gap_end});
+      cursor = std::max(cursor, r->delivered_to);
+      asked = std::max(asked, r->to);
+    }
+    if (end > asked && end > cursor) out.push_back({gen, cursor, end});
   }
   return out;
 }

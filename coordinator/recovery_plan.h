@@ -12,6 +12,9 @@
 // planned only for bytes past every range asked so far (a host that comes back ships bytes
 // that never left it), starting where the hook's input really ended: the recovered range's
 // whole records (`delivered_to`), so a record cut at the old end is delivered whole, once.
+// Bytes between the tail's start and a recorded range that begins later (a death reported after
+// the fact, whose checkpoint is older than a range planned from its successor's) are a gap,
+// planned as a range of their own; recorded ranges are never handed out again.
 //
 // Elect picks the agent that runs a range: among live agents that define the bolt's hook
 // (the caller filters), prefer agents other than the bolt's own host (the patent's method) and

@@ -56,6 +56,24 @@ BOOST_AUTO_TEST_CASE(follow_up_starts_where_the_whole_records_ended) {
   BOOST_TEST(PlanTail(ck, {{1, 700}}, two).empty());
 }
 
+// Found by the fault suite (seed 87671248): a bolt died while its death could not reach the
+// coordinator; its successor checkpointed, then its host was declared dead and [18042492,
+// 18044137) was recovered from the successor's checkpoint. The death, reported after the fact
+// with its own checkpoint 17799563, was planned from 18044137: the dead process's unprocessed
+// request in [17799563, 17799873) was never recovered.
+BOOST_AUTO_TEST_CASE(an_older_checkpoint_plans_the_gap_before_a_later_recorded_range) {
+  std::vector<RangeRecord> later = {{1, 18042492, 18044137, 18044137, State::kRecovered}};
+  BOOST_TEST((PlanTail(TailCheckpoint{1, 17799563}, {{1, 18045518}}, later) ==
+              Ranges{{1, 17799563, 18042492}, {1, 18044137, 18045518}}));
+  // Gaps between several recorded ranges, and none past what can be recovered.
+  std::vector<RangeRecord> two = {{1, 200, 300, 290, State::kRecovered}, {1, 400, 500, 500, State::kRecovered}};
+  BOOST_TEST((PlanTail(TailCheckpoint{1, 100}, {{1, 500}}, two) == Ranges{{1, 100, 200}, {1, 290, 400}}));
+  BOOST_TEST((PlanTail(TailCheckpoint{1, 100}, {{1, 150}}, two) == Ranges{{1, 100, 150}}));
+  // A range that starts before the checkpoint is no gap.
+  std::vector<RangeRecord> before = {{1, 50, 300, 300, State::kRecovered}};
+  BOOST_TEST((PlanTail(TailCheckpoint{1, 100}, {{1, 400}}, before) == Ranges{{1, 300, 400}}));
+}
+
 BOOST_AUTO_TEST_CASE(election_prefers_other_hosts_then_coverage_then_load_then_id) {
   // Other hosts first, even with less coverage; the origin is the fallback.
   BOOST_TEST(*Elect({{"a", 1000, 0}, {"b", 10, 5}}, "a") == "b");

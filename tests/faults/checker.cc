@@ -120,27 +120,23 @@ FaultReport CheckFaultRun(FaultRun& run) {
   }
 
   // Recoveries: all recovered; recorded ranges of a bolt generation never overlap.
-  CommandResult ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress());
-  if (ls.code != 0) {
-    r.findings.push_back("tailsafectl ls /recoveries: " + ls.out);
+  auto docs = c.CoordinatorDocs("/recoveries/");
+  if (!docs) {
+    r.findings.push_back(docs.status().message());
   } else {
     using Key = std::tuple<std::string, std::string, uint64_t>;
     std::map<Key, std::vector<std::tuple<uint64_t, uint64_t, std::string>>> ranges;
-    for (const std::string& id : Lines(ls.out)) {
-      auto d = c.CoordinatorGet("/recoveries/" + id);
-      if (!d) {
-        r.findings.push_back(d.status().message());
-        continue;
-      }
+    for (const auto& [path, d] : *docs) {
+      std::string id = path.substr(path.rfind('/') + 1);
       ++r.recoveries;
-      if (d->value("state", "") != "recovered") {
-        r.findings.push_back("recovery " + id + " is " + d->value("state", "?") + ": " + d->dump());
+      if (d.value("state", "") != "recovered") {
+        r.findings.push_back("recovery " + id + " is " + d.value("state", "?") + ": " + d.dump());
         continue;
       }
-      uint64_t from = d->value("from", uint64_t{0}), to = d->value("delivered_to", uint64_t{0});
+      uint64_t from = d.value("from", uint64_t{0}), to = d.value("delivered_to", uint64_t{0});
       r.recovered_bytes += to > from ? to - from : 0;
-      ranges[{d->value("origin", ""), d->value("bolt", ""), d->value("generation", uint64_t{0})}].push_back(
-          {from, to, id + " (epoch " + std::to_string(d->value("epoch", uint64_t{0})) + ")"});
+      ranges[{d.value("origin", ""), d.value("bolt", ""), d.value("generation", uint64_t{0})}].push_back(
+          {from, to, id + " (epoch " + std::to_string(d.value("epoch", uint64_t{0})) + ")"});
     }
     for (auto& [key, list] : ranges) {
       std::sort(list.begin(), list.end());

@@ -290,6 +290,19 @@ Result<nlohmann::json> TestCluster::CoordinatorGet(const std::string& path) {
   return doc;
 }
 
+Result<std::map<std::string, nlohmann::json>> TestCluster::CoordinatorDocs(const std::string& prefix) {
+  CommandResult r = RunCommand(Ctl() + " status --cluster --json --timeout-ms 5000 --coordinator " + CoordinatorAddress() +
+                               " 2>&1");
+  if (r.code != 0) return Status::Error("tailsafectl status --json: " + r.out);
+  nlohmann::json all = nlohmann::json::parse(r.out, nullptr, false);
+  if (!all.is_object()) return Status::Error("tailsafectl status --json printed no JSON object: " + r.out.substr(0, 500));
+  std::map<std::string, nlohmann::json> out;
+  for (auto it = all.begin(); it != all.end(); ++it) {
+    if (it.key().rfind(prefix, 0) == 0) out[it.key()] = it.value();
+  }
+  return out;
+}
+
 std::string TestCluster::CoordinatorLogTail(size_t bytes) const {
   std::ifstream f(CoordinatorLogPath());
   std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

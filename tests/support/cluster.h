@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -141,6 +142,8 @@ class TestCluster {
   Status StopCoordinator(double seconds = 10);
   // `tailsafectl get PATH --json` against the coordinator; an error if it fails.
   Result<nlohmann::json> CoordinatorGet(const std::string& path);
+  // Every document whose path starts with `prefix` ("/recoveries/"), in one request.
+  Result<std::map<std::string, nlohmann::json>> CoordinatorDocs(const std::string& prefix);
   // Waits until the document at `path` satisfies `pred`; `last` holds the last one read.
   template <typename Pred>
   bool WaitDoc(const std::string& path, Pred pred, double seconds, nlohmann::json* last) {

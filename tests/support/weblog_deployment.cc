@@ -85,18 +85,16 @@ int WeblogDeployment::WaitRecoveriesSettled(double seconds) {
   int settled_rounds = 0;
   int count = -1;
   bool ok = WaitUntil([&] {
-    CommandResult ls = RunCommand(c_.Ctl() + " ls /recoveries --coordinator " + c_.CoordinatorAddress());
-    if (ls.code != 0) return false;
-    std::vector<std::string> ids = Lines(ls.out);
-    for (const std::string& id : ids) {
-      auto d = c_.CoordinatorGet("/recoveries/" + id);
-      if (!d.ok() || d->value("state", "") != "recovered") {
+    auto docs = c_.CoordinatorDocs("/recoveries/");  // one request, however many there are
+    if (!docs.ok()) return false;
+    for (const auto& [path, d] : *docs) {
+      if (d.value("state", "") != "recovered") {
         settled_rounds = 0;
         return false;
       }
     }
-    if (static_cast<int>(ids.size()) != count) settled_rounds = 0;
-    count = static_cast<int>(ids.size());
+    if (static_cast<int>(docs->size()) != count) settled_rounds = 0;
+    count = static_cast<int>(docs->size());
     return ++settled_rounds >= 10;  // 10 polls of 200 ms: several heartbeats with nothing new
   }, seconds, 200);
   return ok ? count : -1;
