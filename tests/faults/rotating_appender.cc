@@ -8,7 +8,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "tests/support/loglines.h"
+#include "tests/support/writer.h"
 
 namespace tailsafe::testing {
 
@@ -69,25 +69,21 @@ std::string RotatingAppender::Rotate(RotationKind kind) {
 }
 
 void RotatingAppender::Run() {
-  LogLines lines(seed_);
-  std::mt19937_64 rng(seed_ * 31 + 7);
-  std::string buf;
+  WriteChunks chunks(seed_, max_write_);
   auto start = std::chrono::steady_clock::now();
   uint64_t written = 0;
   while (written < total_) {
-    size_t n = RandomWriteSize(rng, max_write_);
-    if (n > total_ - written) n = static_cast<size_t>(total_ - written);
-    if (buf.size() < n) lines.AppendBytes(&buf, n - buf.size() + 4096);
+    std::string_view chunk = chunks.Next(total_ - written);
     while (held_) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the writer's own pace
     {
       std::lock_guard<std::mutex> lock(mu_);
-      ssize_t w = ::write(fd_, buf.data(), n);
+      ssize_t w = ::write(fd_, chunk.data(), chunk.size());
       if (w < 0) {
         error_ = path_ + ": write: " + strerror(errno);
         return;
       }
-      gens_.back().append(buf, 0, static_cast<size_t>(w));
-      buf.erase(0, static_cast<size_t>(w));
+      gens_.back().append(chunk.substr(0, static_cast<size_t>(w)));
+      chunks.Consumed(static_cast<size_t>(w));
       written += static_cast<uint64_t>(w);
     }
     written_ = written;

@@ -7,9 +7,15 @@
 #include <chrono>
 #include <cstring>
 
-#include "tests/support/loglines.h"
 
 namespace tailsafe::testing {
+
+std::string_view WriteChunks::Next(uint64_t limit) {
+  size_t n = RandomWriteSize(rng_, max_write_);
+  if (n > limit) n = static_cast<size_t>(limit);
+  if (buf_.size() < n) lines_.AppendBytes(&buf_, n - buf_.size() + 4096);
+  return std::string_view(buf_).substr(0, n);
+}
 
 AppendWriter::AppendWriter(std::string path, uint64_t total, uint64_t seed, double rate_mbps, size_t max_write)
     : path_(std::move(path)), total_(total), seed_(seed), rate_(rate_mbps), max_write_(max_write) {}
@@ -29,21 +35,17 @@ void AppendWriter::Run() {
     done_ = true;
     return;
   }
-  LogLines lines(seed_);
-  std::mt19937_64 rng(seed_ * 31 + 7);
-  std::string buf;
+  WriteChunks chunks(seed_, max_write_);
   auto start = std::chrono::steady_clock::now();
   uint64_t written = 0;
   while (written < total_) {
-    size_t n = RandomWriteSize(rng, max_write_);
-    if (n > total_ - written) n = static_cast<size_t>(total_ - written);
-    if (buf.size() < n) lines.AppendBytes(&buf, n - buf.size() + 4096);
-    ssize_t w = ::write(fd, buf.data(), n);
+    std::string_view chunk = chunks.Next(total_ - written);
+    ssize_t w = ::write(fd, chunk.data(), chunk.size());
     if (w < 0) {
       error_ = path_ + ": write: " + strerror(errno);
       break;
     }
-    buf.erase(0, static_cast<size_t>(w));
+    chunks.Consumed(static_cast<size_t>(w));
     written += static_cast<uint64_t>(w);
     written_ = written;
     if (rate_ > 0) {

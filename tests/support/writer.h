@@ -4,10 +4,29 @@
 
 #include <atomic>
 #include <cstdint>
+#include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include "tests/support/loglines.h"
+
 namespace tailsafe::testing {
+
+// What an appender writes: access-log lines from a seed, cut into writes of random size.
+class WriteChunks {
+ public:
+  WriteChunks(uint64_t seed, size_t max_write) : lines_(seed), rng_(seed * 31 + 7), max_write_(max_write) {}
+  // The next write's bytes, at most `limit` of them; Consumed(n) drops what was written.
+  std::string_view Next(uint64_t limit);
+  void Consumed(size_t n) { buf_.erase(0, n); }
+
+ private:
+  LogLines lines_;
+  std::mt19937_64 rng_;
+  size_t max_write_;
+  std::string buf_;
+};
 
 class AppendWriter {
  public:
