@@ -83,8 +83,19 @@ void Committer::Submit() {
   Batch fresh;
   for (auto& c : collectors_) c(&fresh);
   w->batch.rows.Append(std::move(fresh.rows));
-  for (auto& f : fresh.files) w->batch.files.push_back(std::move(f));
-  for (auto& d : fresh.dirs) w->batch.dirs.push_back(std::move(d));
+  // Each file and directory once, however many retries a stall takes.
+  for (auto& f : fresh.files) {
+    auto same = [&](const Batch::File& have) { return have.fd == f.fd; };
+    auto it = std::find_if(w->batch.files.begin(), w->batch.files.end(), same);
+    if (it == w->batch.files.end()) {
+      w->batch.files.push_back(std::move(f));
+    } else {
+      it->drop_below = std::max(it->drop_below, f.drop_below);
+    }
+  }
+  for (auto& d : fresh.dirs) {
+    if (std::find(w->batch.dirs.begin(), w->batch.dirs.end(), d) == w->batch.dirs.end()) w->batch.dirs.push_back(std::move(d));
+  }
   for (auto& cb : fresh.on_durable) w->batch.on_durable.push_back(std::move(cb));
   if (w->batch.empty()) {
     delete w;
