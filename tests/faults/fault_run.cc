@@ -40,6 +40,7 @@ constexpr KindInfo kKinds[] = {
     {FaultKind::kRotationStorm, "rotation-storm", 1.0, 4.0},
 };
 constexpr const char* kQueuedEvents = "/proc/sys/fs/inotify/max_queued_events";
+constexpr const char* kQueuedEventsSaved = "/var/tmp/tailsafe-faults.max_queued_events";
 constexpr int kRunQueuedEvents = 64;  // small enough for a paused agent's queue to overflow
 constexpr double kFollowSeconds = 5;  // an agent that is not paused sees a rotation within this
 
@@ -90,7 +91,10 @@ FaultRun::~FaultRun() {
   spout_.Signal(SIGKILL);
   spout_.Wait();
   for (auto& w : appenders_) w->Hold(false);
-  if (!queued_events_.empty()) std::ofstream(kQueuedEvents) << queued_events_;
+  if (!queued_events_.empty()) {
+    std::ofstream(kQueuedEvents) << queued_events_;
+    ::unlink(kQueuedEventsSaved);
+  }
 }
 
 double FaultRun::Now() const {
@@ -113,10 +117,17 @@ Status FaultRun::Start() {
   if (!net) return net.status();
   network_ = std::move(*net);
 
-  // Agents started from here on get small inotify queues.
+  // Agents started from here on get small inotify queues. The value to restore is kept in a
+  // file too, so that a run killed outright does not leave the machine with small queues: the
+  // next run restores it.
   {
-    std::ifstream in(kQueuedEvents);
-    std::getline(in, queued_events_);
+    std::ifstream saved(kQueuedEventsSaved);
+    std::getline(saved, queued_events_);
+    if (queued_events_.empty()) {
+      std::ifstream in(kQueuedEvents);
+      std::getline(in, queued_events_);
+      std::ofstream(kQueuedEventsSaved) << queued_events_ << "\n";
+    }
     std::ofstream out(kQueuedEvents);
     out << kRunQueuedEvents;
     if (queued_events_.empty() || !out.flush()) return Status::Error(std::string("cannot lower ") + kQueuedEvents);
@@ -322,6 +333,7 @@ Status FaultRun::StormStep(Active& a) {
     }
     return Status::Ok();
   }
+  if (now >= a.heal_at) return Status::Ok();  // over: no new rotation
   // A generation needs a byte or more: a rotation of an empty file is no rotation.
   if (w.current_bytes() == 0) return Status::Ok();
   RotationKind kind = rng_() % 2 == 0 ? RotationKind::kRename : RotationKind::kCopyTruncate;
@@ -422,7 +434,10 @@ Status FaultRun::RunNemesis() {
     auto now = std::chrono::steady_clock::now();
     // Heal what is due.
     for (size_t k = 0; k < active_.size();) {
-      if (active_[k].heal_at <= now) {
+      // A storm ends once its agent followed its last rotation: released earlier, a
+      // copy-truncated file could regrow past what the agent read before it saw the shrink.
+      bool following = active_[k].kind == FaultKind::kRotationStorm && active_[k].awaited_gen != 0;
+      if (active_[k].heal_at <= now && !following) {
         Active a = active_[k];
         active_.erase(active_.begin() + static_cast<long>(k));
         if (Status s = Heal(a); !s) return Status::Error(std::string("healing ") + FaultName(a.kind) + ": " + s.message());
@@ -469,6 +484,14 @@ Status FaultRun::RunNemesis() {
 
 Status FaultRun::HealAndSettle(double seconds) {
   TestCluster& c = *cluster_;
+  for (Active& a : active_) {
+    if (a.kind != FaultKind::kRotationStorm) continue;
+    a.heal_at = std::chrono::steady_clock::now();  // no new rotation
+    while (a.awaited_gen != 0) {  // StormStep ends the wait by kFollowSeconds at the latest
+      if (Status s = StormStep(a); !s) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the nemesis's tick
+    }
+  }
   while (!active_.empty()) {
     Active a = active_.back();
     active_.pop_back();

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ Result<Child> Child::Spawn(const std::vector<std::string>& argv, const std::stri
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     Status s = ErrnoStatus("fork");
@@ -61,6 +63,10 @@ Result<Child> Child::Spawn(const std::vector<std::string>& argv, const std::stri
     return s;
   }
   if (pid == 0) {
+    // A test killed outright (SIGKILL, a hangup) takes its processes with it: nothing keeps
+    // running into the next test. Children are spawned from the thread that runs the test.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(127);  // it died before the prctl
     ::dup2(log, STDOUT_FILENO);
     ::dup2(log, STDERR_FILENO);
     if (ns >= 0 && ::setns(ns, CLONE_NEWNET) != 0) {
