@@ -30,8 +30,11 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
     uint64_t cursor = start;  // everything before it is covered, or not this tail's
     uint64_t asked = start;
     for (const RangeRecord* r : recs) {
+      // Only a gap holding bytes no range asked for: bytes asked for and not delivered (a
+      // record cut at a range's end) are the follow-up's, and planning them again before a
+      // range that starts right there would deliver nothing, forever.
       uint64_t gap_end = std::min(r->from, end);
-      if (gap_end > cursor) out.push_back({gen, cursor, gap_end});
+      if (r->from > asked && gap_end > cursor) out.push_back({gen, cursor, gap_end});
       cursor = std::max(cursor, r->delivered_to);
       asked = std::max(asked, r->to);
     }
