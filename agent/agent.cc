@@ -134,8 +134,8 @@ Status Agent::Init() {
   if (!processes) return processes.status();
   tracker_ = std::make_unique<BoltTracker>(
       &loop_, config_.bolts, ac.rescan_interval_ms,
-      [this](const std::string& bolt, const BoltProcess& p, uint64_t successor) { OnBoltDeath(bolt, p, successor); },
-      [this](const std::string& bolt, uint64_t offset, uint64_t mtime_ns) { OnBoltCheckpoint(bolt, offset, mtime_ns); });
+      [this](const std::string& bolt, const BoltProcess& p, bool successor) { OnBoltDeath(bolt, p, successor); },
+      [this](const std::string& bolt, uint64_t offset, BoltTracker::Writer w) { OnBoltCheckpoint(bolt, offset, w); });
   tracker_->set_on_track([this](const std::string& bolt, pid_t pid, uint64_t start) { OnBoltTracked(bolt, pid, start); });
   if (Status s = tracker_->Start(); !s) return s;
   ReportDeathsWhileDown(*processes);

@@ -113,17 +113,19 @@ class Agent {
   // coordinator has it on record; it survives restarts in state.db meanwhile. The process each
   // bolt runs is recorded too, so that one that died while this agent was down is reported.
   struct CheckpointReading {
-    uint64_t gen = 0, offset = 0, mtime_ns = 0;
+    uint64_t gen = 0, offset = 0;
+    BoltTracker::Writer writer;  // the process alive when it was read, if any
   };
-  void OnBoltDeath(const std::string& bolt, const BoltProcess& p, uint64_t successor_start_ns);
+  void OnBoltDeath(const std::string& bolt, const BoltProcess& p, bool successor);
   void RecordDeath(const DeathRow& d);  // into deaths_ and state.db, if there is a coordinator
-  void OnBoltCheckpoint(const std::string& bolt, uint64_t offset, uint64_t mtime_ns);
+  void OnBoltCheckpoint(const std::string& bolt, uint64_t offset, BoltTracker::Writer writer);
   void OnBoltTracked(const std::string& bolt, pid_t pid, uint64_t start_ns);
   // After the tracker's first look: bolts whose recorded process is not the one running now.
   void ReportDeathsWhileDown(const std::vector<BoltProcessRow>& recorded);
   Status OnDeathsRecorded(const nlohmann::json& msg);
   // The newest checkpoint the dead process wrote: one written before its successor started.
-  std::optional<CheckpointReading> DeadProcessCheckpoint(const std::string& bolt, uint64_t successor_start_ns) const;
+  std::optional<CheckpointReading> DeadProcessCheckpoint(const std::string& bolt, uint64_t pid, uint64_t start_ns,
+                                                         bool successor) const;
   nlohmann::json DeathsJson(const std::string& bolt) const;
   std::vector<DeathRow> deaths_;                 // not yet on the coordinator's record
   std::vector<DeathRow> pending_death_rows_;     // to record with the next commit

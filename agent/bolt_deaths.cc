@@ -10,12 +10,14 @@
 // bolt runs is recorded in state.db as well: one that is gone when the agent starts died while
 // it was down, and is reported the same way.
 //
-// The dead process's checkpoint is the newest one read whose file was written before its
-// successor started (the successor's own checkpoints come after), with a margin for the
-// coarse clock of file times. Start times are rounded down to a clock tick. Both can only make
-// the chosen checkpoint older: a longer tail, never a shorter one.
-#include <time.h>
-
+// The dead process's checkpoint: without a successor (the pid file still names it, or the bolt
+// has no pid file), the newest checkpoint read, even after the death, is its last word. Once the
+// pid file names another process, the checkpoint file may hold any successor's: only a reading
+// taken while the dead process was alive is surely its own (BoltTracker tags each reading).
+// After a restart of the agent no such reading exists for a process that died meanwhile; the
+// death goes without a checkpoint and the coordinator takes the one it last held for that
+// process. Either way the chosen checkpoint is the dead process's or an older one: a longer
+// tail, never a shorter one.
 #include "agent/agent.h"
 #include "common/clock.h"
 #include "common/coord_protocol.h"
@@ -28,15 +30,9 @@ namespace {
 constexpr size_t kCheckpointHistory = 16;
 constexpr size_t kMaxDeathsPerBolt = 32;
 
-uint64_t ClockNs(clockid_t id) {
-  timespec ts{};
-  ::clock_gettime(id, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 }  // namespace
 
-void Agent::OnBoltCheckpoint(const std::string& bolt, uint64_t offset, uint64_t mtime_ns) {
+void Agent::OnBoltCheckpoint(const std::string& bolt, uint64_t offset, BoltTracker::Writer writer) {
   for (auto& src : sources_) {
     if (src->name() != bolt) continue;
     src->SetCheckpoint(offset);
@@ -44,7 +40,7 @@ void Agent::OnBoltCheckpoint(const std::string& bolt, uint64_t offset, uint64_t 
     for (auto it = src->generations().rbegin(); it != src->generations().rend(); ++it) {
       if ((*it)->has_checkpoint) {
         auto& h = checkpoint_history_[bolt];
-        h.push_back({(*it)->gen, (*it)->checkpoint, mtime_ns});
+        h.push_back({(*it)->gen, (*it)->checkpoint, writer});
         if (h.size() > kCheckpointHistory) h.erase(h.begin());
         break;
       }
@@ -52,20 +48,13 @@ void Agent::OnBoltCheckpoint(const std::string& bolt, uint64_t offset, uint64_t 
   }
 }
 
-std::optional<Agent::CheckpointReading> Agent::DeadProcessCheckpoint(const std::string& bolt,
-                                                                      uint64_t successor_start_ns) const {
+std::optional<Agent::CheckpointReading> Agent::DeadProcessCheckpoint(const std::string& bolt, uint64_t pid,
+                                                                      uint64_t start_ns, bool successor) const {
   auto it = checkpoint_history_.find(bolt);
   if (it == checkpoint_history_.end() || it->second.empty()) return std::nullopt;
-  if (successor_start_ns == 0) return it->second.back();
-  // The successor's start on the wall clock, as the checkpoint files' mtimes are.
-  uint64_t boot_now = ClockNs(CLOCK_BOOTTIME), wall_now = ClockNs(CLOCK_REALTIME);
-  uint64_t successor_wall = wall_now - (boot_now > successor_start_ns ? boot_now - successor_start_ns : 0);
-  // A successor's checkpoint was written after it started, but its mtime comes from the
-  // kernel's coarse clock (up to a jiffy, at most 10 ms, behind): only a checkpoint older than
-  // that is surely the dead process's.
-  constexpr uint64_t kCoarseClockNs = 10000000;
+  if (!successor) return it->second.back();
   for (auto r = it->second.rbegin(); r != it->second.rend(); ++r) {
-    if (r->mtime_ns + kCoarseClockNs < successor_wall) return *r;
+    if (static_cast<uint64_t>(r->writer.pid) == pid && r->writer.start_ns == start_ns) return *r;
   }
   return std::nullopt;
 }
@@ -97,13 +86,13 @@ void Agent::RecordDeath(const DeathRow& d) {
   pending_death_rows_.push_back(d);
 }
 
-void Agent::OnBoltDeath(const std::string& bolt, const BoltProcess& p, uint64_t successor_start_ns) {
+void Agent::OnBoltDeath(const std::string& bolt, const BoltProcess& p, bool successor) {
   DeathRow d;
   d.bolt = bolt;
   d.pid = static_cast<uint64_t>(p.pid);
   d.start_ns = p.start_boottime_ns;
   d.unix_ms = UnixNowNs() / 1000000;
-  if (auto ck = DeadProcessCheckpoint(bolt, successor_start_ns)) {
+  if (auto ck = DeadProcessCheckpoint(bolt, d.pid, d.start_ns, successor)) {
     d.has_checkpoint = true;
     d.gen = ck->gen;
     d.offset = ck->offset;
@@ -135,17 +124,16 @@ void Agent::ReportDeathsWhileDown(const std::vector<BoltProcessRow>& recorded) {
     if (known) continue;
     LOG_NOTICE("bolt %s: process %llu died while this agent was down%s", row.bolt.c_str(),
                static_cast<unsigned long long>(row.pid), running ? "; its successor runs" : "");
-    BoltProcess dead;
-    dead.pid = static_cast<pid_t>(row.pid);
-    dead.start_boottime_ns = row.start_ns;
-    // Without a successor the checkpoint file is the dead process's last word; with one, only a
-    // checkpoint written before the successor started is.
+    // The pid file names another process (running, or dead as well): a successor ran, and the
+    // checkpoint file may be any successor's. Otherwise it is the dead process's last word.
+    bool successor = now && now->pid != 0 &&
+                     (static_cast<uint64_t>(now->pid) != row.pid || (running && now->start_boottime_ns != row.start_ns));
     DeathRow d;
     d.bolt = row.bolt;
     d.pid = row.pid;
     d.start_ns = row.start_ns;
     d.unix_ms = UnixNowNs() / 1000000;
-    if (auto ck = DeadProcessCheckpoint(row.bolt, running ? now->start_boottime_ns : 0)) {
+    if (auto ck = DeadProcessCheckpoint(row.bolt, row.pid, row.start_ns, successor)) {
       d.has_checkpoint = true;
       d.gen = ck->gen;
       d.offset = ck->offset;

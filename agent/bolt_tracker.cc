@@ -250,15 +250,17 @@ void BoltTracker::ReadCheckpoint(Tracked& t) {
   }
   t.ckpt.problem.clear();
   if (t.ckpt.known && t.ckpt.offset == *offset) return;
-  struct stat st;
-  uint64_t mtime_ns = ::stat(t.bolt.checkpoint_file.c_str(), &st) == 0
-                          ? static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec)
-                          : UnixNowNs();
+  // Alive after the read: no successor can have written what was read (a supervisor starts the
+  // next process only once this one is gone).
+  Writer writer;
+  if (t.proc.state == ProcState::kRunning && t.pidfd && PidfdAlive(t.pidfd.get())) {
+    writer = {t.proc.pid, t.proc.start_boottime_ns};
+  }
   t.ckpt.known = true;
   t.ckpt.offset = *offset;
   t.ckpt.read_unix_ns = UnixNowNs();
   LOG_DEBUG("bolt %s: checkpoint %llu", t.bolt.name.c_str(), static_cast<unsigned long long>(*offset));
-  if (on_checkpoint_) on_checkpoint_(t.bolt.name, *offset, mtime_ns);
+  if (on_checkpoint_) on_checkpoint_(t.bolt.name, *offset, writer);
 }
 
 void BoltTracker::OnInotify() {
@@ -348,7 +350,7 @@ void BoltTracker::Reconcile(Tracked& t) {
   if (t.proc.state == ProcState::kRunning && !PidfdAlive(t.pidfd.get())) {
     // The process held exited, and its pidfd's wake-up is still queued behind this event (the
     // agent was paused, or busy): that is its death, told before the successor is tracked.
-    OnExit(t, proc->start_boottime_ns);
+    OnExit(t, true);
   }
   if (t.proc.state == ProcState::kRunning) {
     LOG_NOTICE("bolt %s: the pid file now names process %d (was %d); tracking it", t.bolt.name.c_str(),
@@ -378,7 +380,7 @@ void BoltTracker::Hold(Tracked& t, Fd pidfd, pid_t pid, uint64_t start_boottime_
   if (on_track_) on_track_(t.bolt.name, pid, start_boottime_ns);
   // A Tracked lives as long as its tracker; the handle's data is cleared when it closes.
   uv_poll_start(t.poll.get(), UV_READABLE, [](uv_poll_t* p, int, int) {
-    if (auto* tracked = static_cast<Tracked*>(p->data)) tracked->owner->OnExit(*tracked, tracked->owner->SuccessorStart(*tracked));
+    if (auto* tracked = static_cast<Tracked*>(p->data)) tracked->owner->OnExit(*tracked, tracked->owner->SuccessorSeen(*tracked));
   });
 }
 
@@ -430,24 +432,22 @@ void BoltTracker::TrackMatch(Tracked& t, pid_t pid) {
   Hold(t, std::move(pidfd.value()), pid, *start);
 }
 
-uint64_t BoltTracker::SuccessorStart(const Tracked& t) const {
-  if (t.bolt.pid_file.empty()) return 0;
+bool BoltTracker::SuccessorSeen(const Tracked& t) const {
+  if (t.bolt.pid_file.empty()) return false;
   auto pid = ReadPidFile(t.bolt.pid_file);
-  if (!pid || *pid == t.proc.pid) return 0;
-  auto start = ProcessStartBoottimeNs(*pid);
-  return start && *start > t.proc.start_boottime_ns ? *start : 0;
+  return pid && *pid != t.proc.pid;
 }
 
-void BoltTracker::OnExit(Tracked& t, uint64_t successor_start_ns) {
+void BoltTracker::OnExit(Tracked& t, bool successor) {
   t.poll.Reset();
   t.pidfd.Reset();
   ++t.proc.deaths;
   SetState(t, ProcState::kDead, "process " + std::to_string(t.proc.pid) + " exited");
   LOG_NOTICE("bolt %s: process %d exited", t.bolt.name.c_str(), static_cast<int>(t.proc.pid));
   // Its last checkpoint may still wait in the inotify queue: read it now, before the death is
-  // told (the listener tells a successor's checkpoints apart by their time).
+  // told (without a successor it is the dead process's last word).
   if (!t.bolt.checkpoint_file.empty()) ReadCheckpoint(t);
-  if (on_death_) on_death_(t.bolt.name, t.proc, successor_start_ns);
+  if (on_death_) on_death_(t.bolt.name, t.proc, successor);
 }
 
 }  // namespace tailsafe

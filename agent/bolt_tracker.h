@@ -19,8 +19,11 @@
 //
 // Every death of a tracked process is told (OnDeath) exactly once, however it is noticed: its
 // pidfd, or a pid file that names a new process while the old one is already gone (a pause of
-// the agent can deliver both at once). OnDeath says when the successor started, if one is
-// already running: checkpoints written since are the successor's, not the dead process's.
+// the agent can deliver both at once). OnDeath says whether the pid file names another process
+// by then (running or not): the checkpoint file may then hold a successor's checkpoint, even
+// one of several successors that came and went while the agent was paused. So every
+// checkpoint reading says which process was alive, and tracked, right after it was read: a
+// reading taken while the process lived was written by it (or before it), never by a successor.
 #pragma once
 
 #include <uv.h>
@@ -67,13 +70,17 @@ struct BoltCheckpoint {
 
 class BoltTracker {
  public:
-  // Called on the loop when a tracked process exits. `successor_start_ns` (boot-time clock) is
-  // when the process the pid file names now started, or 0 if none runs yet.
-  using OnDeath =
-      std::function<void(const std::string& bolt, const BoltProcess& p, uint64_t successor_start_ns)>;
-  // Called on the loop when a bolt's checkpoint file holds a new valid offset; `mtime_ns` is the
-  // file's modification time (wall clock) as read.
-  using OnCheckpoint = std::function<void(const std::string& bolt, uint64_t offset, uint64_t mtime_ns)>;
+  // Called on the loop when a tracked process exits. `successor` is true when the pid file names
+  // another process by then, alive or not (a match rule never knows: false).
+  using OnDeath = std::function<void(const std::string& bolt, const BoltProcess& p, bool successor)>;
+  // Called on the loop when a bolt's checkpoint file holds a new valid offset. `writer` is the
+  // tracked process if it was alive right after the read (pid 0 otherwise): the checkpoint is
+  // then its own or an older one.
+  struct Writer {
+    pid_t pid = 0;
+    uint64_t start_ns = 0;  // boot-time clock
+  };
+  using OnCheckpoint = std::function<void(const std::string& bolt, uint64_t offset, Writer writer)>;
   // Called on the loop when a process starts being tracked (pid, start time on the boot-time clock).
   using OnTrack = std::function<void(const std::string& bolt, pid_t pid, uint64_t start_ns)>;
   void set_on_track(OnTrack f) { on_track_ = std::move(f); }
@@ -102,9 +109,9 @@ class BoltTracker {
   void ReadCheckpoint(Tracked& t);
   void Watch(const std::string& dir);
   void WatchAll();
-  void OnExit(Tracked& t, uint64_t successor_start_ns);
-  // When the process the pid file names now started, if it is not `t`'s (boot-time ns), else 0.
-  uint64_t SuccessorStart(const Tracked& t) const;
+  void OnExit(Tracked& t, bool successor);
+  // Whether the pid file names a process other than `t`'s, alive or not.
+  bool SuccessorSeen(const Tracked& t) const;
   void SetState(Tracked& t, ProcState s, std::string detail);
   void OnInotify();
   // Holds `pidfd` as the bolt's process and polls it on the loop.

@@ -558,4 +558,38 @@ BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_paused_is_recovered) {
   ExpectTailRecovered(c, processed.size(), unprocessed);
 }
 
+// A bolt killed twice while nobody watched (found by the fault suite, seed 922028498): its
+// successor checkpointed and died too, so the checkpoint file holds a dead successor's offset
+// and the pid file names a dead successor. The first process's tail starts at a checkpoint of
+// its own (the last one its agent read while it lived), never at the successor's.
+BOOST_AUTO_TEST_CASE(a_bolt_killed_twice_while_its_agent_is_down_has_the_first_tail_recovered) {
+  TestCluster c("rec-twice-down", RecoveryCluster(3));
+  Child bolt;
+  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
+  StartWithTail(c, &bolt, processed, unprocessed);
+  c.Kill(0);
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  Child successor = StartSuccessor(c, 0, Lines(250, 300));
+  successor.Signal(SIGKILL);
+  successor.Wait();
+  BOOST_REQUIRE(c.Start(0).ok());
+  ExpectTailRecovered(c, processed.size(), unprocessed);
+}
+
+BOOST_AUTO_TEST_CASE(a_bolt_killed_twice_while_its_agent_is_paused_has_the_first_tail_recovered) {
+  TestCluster c("rec-twice-pause", RecoveryCluster(3));
+  Child bolt;
+  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
+  StartWithTail(c, &bolt, processed, unprocessed);
+  ::kill(c.Pid(0), SIGSTOP);  // shorter than host_timeout_ms: only the bolt is declared dead
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  Child successor = StartSuccessor(c, 0, Lines(250, 300));
+  successor.Signal(SIGKILL);
+  successor.Wait();
+  ::kill(c.Pid(0), SIGCONT);
+  ExpectTailRecovered(c, processed.size(), unprocessed);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
