@@ -132,7 +132,12 @@ class FaultRun {
   void SampleInvariant();
   // One step of an active rotation storm: rotate again once the agent followed the last one.
   Status StormStep(Active& a);
-  uint64_t RawGeneration(int i);  // the raw bolt's generation agent i is on, or 0
+  // The raw bolt's generation agent i is on (0 if unknown) and how many of its bytes it read.
+  struct RawFollow {
+    uint64_t gen = 0;
+    uint64_t size = 0;
+  };
+  RawFollow RawGeneration(int i);
   void Log(const std::string& line);
 
   FaultOptions options_;
