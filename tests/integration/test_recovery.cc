@@ -183,6 +183,36 @@ void ExpectTailRecovered(TestCluster& c, uint64_t from, const std::string& tail)
   BOOST_TEST(runs[0].input.substr(0, tail.size()) == tail, "the hook got " << runs[0].input.size() << " bytes");
 }
 
+// The bolt on h1 is killed while its agent is down (killed, restarted after) or paused
+// (shorter than host_timeout_ms: only the bolt is declared dead), and a successor started; with
+// `successor_dies` the successor is killed as well before the agent is back. Either way the
+// first process's tail, from the checkpoint the agent last read while it lived, is recovered.
+enum class Away { kDown, kPaused };
+void KillBoltWhileAgentAway(const char* name, Away away, bool successor_dies) {
+  TestCluster c(name, RecoveryCluster(3));
+  Child bolt;
+  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
+  StartWithTail(c, &bolt, processed, unprocessed);
+  if (away == Away::kDown) {
+    c.Kill(0);
+  } else {
+    ::kill(c.Pid(0), SIGSTOP);
+  }
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  Child successor = StartSuccessor(c, 0, Lines(250, 300));
+  if (successor_dies) {
+    successor.Signal(SIGKILL);
+    successor.Wait();
+  }
+  if (away == Away::kDown) {
+    BOOST_REQUIRE(c.Start(0).ok());
+  } else {
+    ::kill(c.Pid(0), SIGCONT);
+  }
+  ExpectTailRecovered(c, processed.size(), unprocessed);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(recovery)
@@ -532,30 +562,11 @@ BOOST_AUTO_TEST_CASE(a_bolt_death_while_the_coordinator_is_down_is_recovered) {
 }
 
 BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_down_is_recovered) {
-  TestCluster c("rec-unseen-agent", RecoveryCluster(3));
-  Child bolt;
-  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
-  StartWithTail(c, &bolt, processed, unprocessed);
-  c.Kill(0);
-  bolt.Signal(SIGKILL);
-  bolt.Wait();
-  Child successor = StartSuccessor(c, 0, Lines(250, 300));
-  BOOST_REQUIRE(c.Start(0).ok());
-  ExpectTailRecovered(c, processed.size(), unprocessed);
+  KillBoltWhileAgentAway("rec-unseen-agent", Away::kDown, false);
 }
 
 BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_paused_is_recovered) {
-  TestCluster c("rec-unseen-pause", RecoveryCluster(3));
-  Child bolt;
-  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
-  StartWithTail(c, &bolt, processed, unprocessed);
-  // Shorter than host_timeout_ms: the host is never declared dead, only the bolt is.
-  ::kill(c.Pid(0), SIGSTOP);
-  bolt.Signal(SIGKILL);
-  bolt.Wait();
-  Child successor = StartSuccessor(c, 0, Lines(250, 300));
-  ::kill(c.Pid(0), SIGCONT);
-  ExpectTailRecovered(c, processed.size(), unprocessed);
+  KillBoltWhileAgentAway("rec-unseen-pause", Away::kPaused, false);
 }
 
 // A bolt killed twice while nobody watched (found by the fault suite, seed 922028498): its
@@ -563,33 +574,11 @@ BOOST_AUTO_TEST_CASE(a_bolt_death_while_its_agent_is_paused_is_recovered) {
 // and the pid file names a dead successor. The first process's tail starts at a checkpoint of
 // its own (the last one its agent read while it lived), never at the successor's.
 BOOST_AUTO_TEST_CASE(a_bolt_killed_twice_while_its_agent_is_down_has_the_first_tail_recovered) {
-  TestCluster c("rec-twice-down", RecoveryCluster(3));
-  Child bolt;
-  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
-  StartWithTail(c, &bolt, processed, unprocessed);
-  c.Kill(0);
-  bolt.Signal(SIGKILL);
-  bolt.Wait();
-  Child successor = StartSuccessor(c, 0, Lines(250, 300));
-  successor.Signal(SIGKILL);
-  successor.Wait();
-  BOOST_REQUIRE(c.Start(0).ok());
-  ExpectTailRecovered(c, processed.size(), unprocessed);
+  KillBoltWhileAgentAway("rec-twice-down", Away::kDown, true);
 }
 
 BOOST_AUTO_TEST_CASE(a_bolt_killed_twice_while_its_agent_is_paused_has_the_first_tail_recovered) {
-  TestCluster c("rec-twice-pause", RecoveryCluster(3));
-  Child bolt;
-  std::string processed = Lines(0, 100), unprocessed = Lines(100, 250);
-  StartWithTail(c, &bolt, processed, unprocessed);
-  ::kill(c.Pid(0), SIGSTOP);  // shorter than host_timeout_ms: only the bolt is declared dead
-  bolt.Signal(SIGKILL);
-  bolt.Wait();
-  Child successor = StartSuccessor(c, 0, Lines(250, 300));
-  successor.Signal(SIGKILL);
-  successor.Wait();
-  ::kill(c.Pid(0), SIGCONT);
-  ExpectTailRecovered(c, processed.size(), unprocessed);
+  KillBoltWhileAgentAway("rec-twice-pause", Away::kPaused, true);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

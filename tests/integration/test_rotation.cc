@@ -25,6 +25,25 @@ using namespace tailsafe::testing;
 
 namespace {
 
+// As logrotate's copytruncate does: copy `path` to `aside`, then truncate `path` in place.
+void CopyTruncate(const std::string& path, const std::string& aside) {
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::ofstream out(aside, std::ios::binary);
+    out << in.rdbuf();
+    out.close();
+    BOOST_REQUIRE_MESSAGE(out, "copy " << path << " to " << aside);
+  }
+  BOOST_REQUIRE(::truncate(path.c_str(), 0) == 0);
+}
+
+// Appends `bytes` of `lines` to `path` in one write.
+void AppendLines(LogLines* lines, const std::string& path, size_t bytes) {
+  std::string text;
+  lines->AppendBytes(&text, bytes);
+  std::ofstream(path, std::ios::app | std::ios::binary) << text;
+}
+
 enum class Rotation { kRenameCreate, kCopyTruncate, kDeleteRecreate };
 
 // A bolt that rotates its own file, remembering every generation's content.
@@ -63,16 +82,10 @@ class RotatingWriter {
         gens_.emplace_back();
         Open();
         break;
-      case Rotation::kCopyTruncate: {
-        // As logrotate copytruncate does: copy, then truncate the original in place.
-        std::ifstream in(path_, std::ios::binary);
-        std::ofstream out(aside, std::ios::binary);
-        out << in.rdbuf();
-        out.close();
-        BOOST_REQUIRE(::truncate(path_.c_str(), 0) == 0);
+      case Rotation::kCopyTruncate:
+        CopyTruncate(path_, aside);
         gens_.emplace_back();  // O_APPEND: the next write lands at offset 0 of the same inode
         break;
-      }
     }
   }
 
@@ -241,22 +254,12 @@ BOOST_AUTO_TEST_CASE(copytruncate_while_agent_down_continues_from_the_copy) {
   BOOST_REQUIRE(c.StartAll().ok());
   std::string path = c.BoltFile(0, 0);
   LogLines lines(7);
-  auto append = [&](size_t bytes) {
-    std::string text;
-    lines.AppendBytes(&text, bytes);
-    std::ofstream(path, std::ios::app | std::ios::binary) << text;
-  };
-  append(300000);
+  AppendLines(&lines, path, 300000);
   BOOST_REQUIRE(c.WaitAcked(0, 0, 10));
   BOOST_REQUIRE(c.Stop(0).ok());
-  append(200000);  // never shipped before the rotation
-  {
-    std::ifstream in(path, std::ios::binary);
-    std::ofstream out(path + ".1", std::ios::binary);
-    out << in.rdbuf();
-  }
-  BOOST_REQUIRE(::truncate(path.c_str(), 0) == 0);
-  append(50000);  // the next generation, written before the agent is back
+  AppendLines(&lines, path, 200000);  // never shipped before the rotation
+  CopyTruncate(path, path + ".1");
+  AppendLines(&lines, path, 50000);  // the next generation, written before the agent is back
   BOOST_REQUIRE(c.Start(0).ok());
   std::string why;
   BOOST_TEST(WaitUntil([&] { return FilesEqual(path + ".1", c.ReplicaFile(1, 0, 0, 1), &why); }, 10), why);
@@ -280,29 +283,16 @@ BOOST_AUTO_TEST_CASE(copytruncate_again_while_agent_stopped_is_told_apart_from_g
   BOOST_REQUIRE(c.StartAll().ok());
   std::string path = c.BoltFile(0, 0);
   LogLines lines(11);
-  auto append = [&](size_t bytes) {
-    std::string text;
-    lines.AppendBytes(&text, bytes);
-    std::ofstream(path, std::ios::app | std::ios::binary) << text;
-  };
-  auto copytruncate = [&](int k) {
-    {
-      std::ifstream in(path, std::ios::binary);
-      std::ofstream out(path + "." + std::to_string(k), std::ios::binary);
-      out << in.rdbuf();
-    }
-    BOOST_REQUIRE(::truncate(path.c_str(), 0) == 0);
-  };
-  append(200000);
+  AppendLines(&lines, path, 200000);
   BOOST_REQUIRE(c.WaitAcked(0, 0, 10));
-  copytruncate(1);
+  CopyTruncate(path, path + ".1");
   BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return ActiveGeneration(c, 0) == 2; }, 10),
                         "agent never saw generation 2\n" << c.LogTail(0));
-  append(3000);  // generation 2's first bytes, read by the agent
+  AppendLines(&lines, path, 3000);  // generation 2's first bytes, read by the agent
   BOOST_REQUIRE(c.WaitAcked(0, 0, 10));
   BOOST_REQUIRE(::kill(c.Pid(0), SIGSTOP) == 0);
-  copytruncate(2);
-  append(50000);  // generation 3, already past generation 2's size when the agent looks again
+  CopyTruncate(path, path + ".2");
+  AppendLines(&lines, path, 50000);  // generation 3, already past generation 2's size when the agent looks again
   BOOST_REQUIRE(::kill(c.Pid(0), SIGCONT) == 0);
   std::string why;
   BOOST_TEST(WaitUntil([&] { return FilesEqual(path + ".1", c.ReplicaFile(1, 0, 0, 1), &why); }, 10), why);
