@@ -123,7 +123,8 @@ class Agent {
   // After the tracker's first look: bolts whose recorded process is not the one running now.
   void ReportDeathsWhileDown(const std::vector<BoltProcessRow>& recorded);
   Status OnDeathsRecorded(const nlohmann::json& msg);
-  // The newest checkpoint the dead process wrote: one written before its successor started.
+  // The dead process's checkpoint: the newest read if no successor took over, else the newest
+  // read while it was alive (none after a restart of this agent). See bolt_deaths.cc.
   std::optional<CheckpointReading> DeadProcessCheckpoint(const std::string& bolt, uint64_t pid, uint64_t start_ns,
                                                          bool successor) const;
   nlohmann::json DeathsJson(const std::string& bolt) const;
