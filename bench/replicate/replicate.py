@@ -4,7 +4,8 @@
 Systems and phases (same access-log workload from build/bench/bench_writer everywhere):
   tailsafe           origin agent + two peer agents on loopback, zstd + XXH3, durable ACKs
                      (fdatasync on the peers): max throughput, 5, 10 and 100 MB/s
-  tailsafe batched   the same with linger_ms = commit_interval_ms = 10: 5 and 10 MB/s
+  tailsafe linger N  the same with linger_ms = N (the origin reads and ships a growing file at most
+                     every N ms): N = 1, 2, 5, 10, 20 at 5 MB/s (the CPU/lag curve), N = 10 at 10 MB/s
   lsyncd as shipped  lsyncd + rsync, default settings (default.rsync: delay 15 s,
                      inotifyMode CloseWrite), two sync{} targets: 5 MB/s
   lsyncd fastest     inotifyMode = "Modify", delay = 0, rsync append = true: 5 and 10 MB/s
@@ -42,6 +43,9 @@ BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench")
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "tailsafe,lsyncd,pipeline").split(",")))
+# BENCH_PHASES: run only these tailsafe phases (5, 10, 100, max, linger-Nms@5 for each N in
+# LINGER_SWEEP_MS, linger-10ms@10), e.g. to profile one phase. Unset: all of them.
+PHASES = set(filter(None, os.environ.get("BENCH_PHASES", "").split(",")))
 REPORT = os.environ.get("BENCH_REPORT", os.path.join(HERE, "last-run.md"))
 JSON_OUT = os.environ.get("BENCH_JSON", "")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -379,15 +383,24 @@ def agent_log_findings(d, ids):
     return out
 
 
-# The batched profile: the origin lingers before shipping and the peers space their fdatasyncs,
-# trading up to ~2 x BATCH_MS of lag for far fewer wake-ups and syncs (docs/performance.md).
-BATCH_MS = 10
-BATCHED = {"linger_ms": BATCH_MS, "commit_interval_ms": BATCH_MS}
-BATCHED_SYSTEM = "tailsafe batched %d ms" % BATCH_MS
+# The linger profiles: the origin waits linger_ms after a growth before reading, so the writes
+# meanwhile travel as one frame and each peer syncs once for them: about N ms more lag for far
+# fewer wake-ups and fdatasyncs (docs/performance.md). commit_interval_ms stays 0: with one origin
+# the peers then sync once per frame anyway, and spacing the syncs as well only adds lag. At
+# 5 MB/s the benchmark sweeps N to draw the CPU/lag curve; 10 ms also runs at 10 MB/s.
+LINGER_SWEEP_MS = (1, 2, 5, 10, 20)
+
+
+def lingering(ms):
+    return {"linger_ms": ms}
+
+
+def linger_system(ms):
+    return "tailsafe linger %d ms" % ms
 
 
 def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, tunables=None):
-    system = BATCHED_SYSTEM if tunables else "tailsafe"
+    system = linger_system(tunables["linger_ms"]) if tunables else "tailsafe"
     phase = system + " " + label
     log("%s: starting 3 agents" % phase)
     d = fresh_dir("tailsafe")
@@ -815,16 +828,23 @@ def main():
     s = SCALE
     plan = []
     if "tailsafe" in ONLY:
-        plan += [
+        tailsafe_plan = [
             (1, lambda: phase_tailsafe("5 MB/s", 5, seconds=20 * s), ("tailsafe", "5 MB/s")),
             (2, lambda: phase_tailsafe("10 MB/s", 10, seconds=20 * s), ("tailsafe", "10 MB/s")),
             (3, lambda: phase_tailsafe("100 MB/s", 100, seconds=10 * s), ("tailsafe", "100 MB/s")),
             (0, lambda: phase_tailsafe("max", 0, nbytes=int(MAX_BYTES * s), max_write=WRITE_MAX_FAST),
              ("tailsafe", "max")),
-            (3.1, lambda: phase_tailsafe("5 MB/s", 5, seconds=20 * s, tunables=BATCHED), (BATCHED_SYSTEM, "5 MB/s")),
-            (3.2, lambda: phase_tailsafe("10 MB/s", 10, seconds=20 * s, tunables=BATCHED),
-             (BATCHED_SYSTEM, "10 MB/s")),
         ]
+        tailsafe_plan += [(3 + ms / 100, lambda ms=ms: phase_tailsafe("5 MB/s", 5, seconds=20 * s, tunables=lingering(ms)),
+                           (linger_system(ms), "5 MB/s")) for ms in LINGER_SWEEP_MS]
+        tailsafe_plan.append((3.5, lambda: phase_tailsafe("10 MB/s", 10, seconds=20 * s, tunables=lingering(10)),
+                              (linger_system(10), "10 MB/s")))
+        keys = ["5", "10", "100", "max"] + ["linger-%dms@5" % ms for ms in LINGER_SWEEP_MS] + ["linger-10ms@10"]
+        unknown = PHASES - set(keys)
+        if unknown:
+            sys.exit("bench/replicate: BENCH_PHASES names unknown phases %s; known: %s" %
+                     (",".join(sorted(unknown)), ",".join(keys)))
+        plan += [p for k, p in zip(keys, tailsafe_plan) if not PHASES or k in PHASES]
     if "lsyncd" in ONLY:
         plan += [
             (4, lambda: phase_lsyncd("lsyncd+rsync as shipped", LSYNCD_SHIPPED, 5, 30 * s, 0, 45, 0),
