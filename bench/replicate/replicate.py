@@ -499,6 +499,10 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, 
         disc = sum(x.get("disconnects", 0) for x in peers)
         if resent or disc:
             problem(phase, "peer links: %d disconnects, %d bytes resent" % (disc, resent))
+        frames = sum(b.get("frames_encoded", 0) for b in st.get("bolts", []))
+        if frames:
+            row["frames"] = frames
+            row["notes"].append("%d frames (%.0f a second)" % (frames, frames / max(w["write_window_s"], 1e-9)))
         row["notes"].append("%d ACK events drained in %d acklog requests" %
                             (w["acklog"]["events"], w["acklog"]["requests"]))
         if w["acklog"]["errors"]:
@@ -764,6 +768,32 @@ def goal_text(row):
     return ""
 
 
+def cost_model(rows):
+    """CPU s = per_frame x frames + per_byte x bytes, fitted by least squares over the linger rows
+    at 5 MB/s (the same bytes, different frame counts; each frame is one fdatasync on each peer,
+    which the defaults' group commit does not promise). The per-frame cost is what lingering buys
+    back; the per-byte cost is the floor that no setting removes."""
+    pts = [(r["frames"], r["cpu_s"], r["writer"]["total_bytes"]) for r in rows
+           if r["system"].startswith("tailsafe linger") and r["phase"] == "5 MB/s" and r.get("frames")
+           and not r.get("failed")]
+    if len(pts) < 3:
+        return ""
+    n = len(pts)
+    mx = sum(p[0] for p in pts) / n
+    my = sum(p[1] for p in pts) / n
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    if sxx == 0:
+        return ""
+    a = sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+    c = my - a * mx
+    nbytes = sum(p[2] for p in pts) / n
+    resid = max(abs(p[1] - (a * p[0] + c)) for p in pts)
+    return ("CPU model at 5 MB/s (least squares over the %d linger rows, all three agents together): "
+            "%.0f us per frame + %.2f CPU s per GB (largest residual %.2f s). At 5 MB/s the per-byte part "
+            "alone is %.1f%% of one core; each 100 frames a second add %.1f%%." %
+            (n, a * 1e6, c / nbytes * 1e9, resid, c / nbytes * 5e6 * 100, a * 100 * 100))
+
+
 def table(rows):
     head = ["System", "Phase", "MB/s", "Lag p50 (ms)", "Lag p99 (ms)", "Lag max (ms)", "CPU s/GB",
             "CPU % of 1 core", "Peak RSS (MiB)", "Goal (tailsafe)"]
@@ -906,6 +936,10 @@ def main():
                   "the live ones, sampled every 20 ms). In max rows the lag is mostly backlog (the writer outruns replication).")
     report.append("")
     report.append(notes(rows))
+    model = cost_model(rows)
+    if model:
+        report.append("")
+        report.append(model)
     report.append("")
     if problems:
         report.append("Problems seen:")
