@@ -238,7 +238,7 @@ void BoltTracker::Watch(const std::string& dir) {
   dir_of_wd_[wd] = dir;
 }
 
-void BoltTracker::ReadCheckpoint(Tracked& t) {
+void BoltTracker::ReadCheckpoint(Tracked& t, bool force) {
   auto offset = ReadCheckpointFile(t.bolt.checkpoint_file);
   if (!offset) {
     // Missing before the bolt's first checkpoint is normal; anything else is worth one line.
@@ -249,7 +249,7 @@ void BoltTracker::ReadCheckpoint(Tracked& t) {
     return;
   }
   t.ckpt.problem.clear();
-  if (t.ckpt.known && t.ckpt.offset == *offset) return;
+  if (t.ckpt.known && t.ckpt.offset == *offset && !force) return;
   // Alive after the read: no successor can have written what was read (a supervisor starts the
   // next process only once this one is gone).
   Writer writer;
@@ -445,8 +445,10 @@ void BoltTracker::OnExit(Tracked& t, bool successor) {
   SetState(t, ProcState::kDead, "process " + std::to_string(t.proc.pid) + " exited");
   LOG_NOTICE("bolt %s: process %d exited", t.bolt.name.c_str(), static_cast<int>(t.proc.pid));
   // Its last checkpoint may still wait in the inotify queue: read it now, before the death is
-  // told (without a successor it is the dead process's last word).
-  if (!t.bolt.checkpoint_file.empty()) ReadCheckpoint(t);
+  // told (without a successor it is the dead process's last word). Told even when unchanged: a
+  // checkpoint read before the bolt's file was opened reached no generation, so the agent may
+  // hold no reading of it yet.
+  if (!t.bolt.checkpoint_file.empty()) ReadCheckpoint(t, true);
   if (on_death_) on_death_(t.bolt.name, t.proc, successor);
 }
 

@@ -106,7 +106,8 @@ class BoltTracker {
   // Process events for match rules; without them (no CAP_NET_ADMIN) the rescan scans /proc.
   Status OpenProcEvents();
   void Reconcile(Tracked& t);
-  void ReadCheckpoint(Tracked& t);
+  // `force`: tell the reading even if the offset is the one already known (at a death).
+  void ReadCheckpoint(Tracked& t, bool force = false);
   void Watch(const std::string& dir);
   void WatchAll();
   void OnExit(Tracked& t, bool successor);
