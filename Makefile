@@ -23,9 +23,18 @@
 #   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-seeds      rewrite the seed corpora in tests/fuzz/corpus/ from real messages
 #   V=1                  show the commands
+#   JOBS=N               compile with N jobs (default: every core, nproc); a top-level -jN is
+#                        overridden, so say JOBS=1 for a serial build
 #
 # Objects live under $(OUT)/obj; a flags stamp rebuilds everything when the flags change;
 # -MMD -MP gives automatic header dependencies.
+
+# Every core by default: the top-level make sets -j (sub-makes share its jobserver). GNU make 4.3
+# does not show a command-line -j to the makefile, hence JOBS instead.
+JOBS ?= $(shell nproc)
+ifeq ($(MAKELEVEL),0)
+  MAKEFLAGS += -j$(JOBS)
+endif
 
 MODE ?= release
 ifeq ($(MODE),release)
@@ -76,6 +85,9 @@ WEBLOG_MAIN_SRCS := $(sort $(wildcard examples/weblog/*_main.cc))
 WEBLOG_LIB_SRCS := $(filter-out $(WEBLOG_MAIN_SRCS),$(sort $(wildcard examples/weblog/*.cc)))
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
+# Objects that only pattern rules name would be intermediate and deleted after each build, and
+# so compiled again by the next one.
+.SECONDARY: $(call objs,$(WEBLOG_MAIN_SRCS) $(TOOL_SRCS) $(BENCH_TOOL_SRCS))
 
 LIBCOMMON := $(OBJ)/libcommon.a
 LIBAGENT := $(OBJ)/libagent.a
@@ -250,12 +262,13 @@ faults: deps
 # packages are built and install-tested in the release mode only (they are built release).
 test: deps
 	@echo "== make test (MODE=$(MODE))"
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEGRATION_BIN) $(TOOL_BINS)
-	$(Q)rc=0; $(MAKE) --no-print-directory unit-test || rc=1; \
-	  $(MAKE) --no-print-directory integration-test || rc=1; \
+	$(Q)scripts/timed.sh "build ($(MODE))" $(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEGRATION_BIN) $(TOOL_BINS)
+	$(Q)rc=0; scripts/timed.sh "unit tests" $(MAKE) --no-print-directory unit-test || rc=1; \
+	  scripts/timed.sh "integration tests" $(MAKE) --no-print-directory integration-test || rc=1; \
 	  packaging/systemd/check.sh $(abspath $(OUT)) || rc=1; \
 	  $(MAKE) --no-print-directory man-lint || rc=1; \
-	  if [ "$(MODE)" = release ]; then $(MAKE) --no-print-directory package-test rpm || rc=1; fi; \
+	  if [ "$(MODE)" = release ]; then scripts/timed.sh "deb and rpm packages" \
+	    $(MAKE) --no-print-directory package-test rpm || rc=1; fi; \
 	  scripts/test-report.sh tests $(OUT)/tests/unit.report.xml \
 	    $(OUT)/tests/integration.report.xml; exit $$rc
 
