@@ -61,6 +61,8 @@ CXXFLAGS := $(CXXSTD) $(WARN) $(MODE_FLAGS) -pthread $(EXTRA_CXXFLAGS)
 LDFLAGS := -pthread $(SAN_FLAGS) $(EXTRA_LDFLAGS)
 LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus -lsodium -lsystemd
 TEST_LIBS := -lboost_unit_test_framework
+# The coordinator's ZooKeeper store: Debian's single-threaded C client (libzookeeper-st-dev).
+ZK_LIBS := -lzookeeper_st
 
 ifeq ($(V),1)
   Q :=
@@ -197,7 +199,7 @@ $(AGENT_BIN): $(call objs,agent/main.cc) $(LIBAGENT) $(LIBCOMMON)
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(COORD_BIN): $(call objs,coordinator/main.cc) $(LIBCOORD) $(LIBCOMMON)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS)
 $(CTL_BIN): $(call objs,$(CTL_SRCS)) $(LIBCOMMON)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -207,11 +209,11 @@ $(OUT)/weblog-%: $(OBJ)/examples/weblog/%_main.o $(LIBWEBLOG) $(LIBCOMMON)
 $(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD) $(LIBWEBLOG) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
-$(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOMMON)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(TEST_LIBS)
+$(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(TEST_LIBS)
 $(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")

@@ -139,7 +139,7 @@ Status Agent::Init() {
   tracker_->set_on_track([this](const std::string& bolt, pid_t pid, uint64_t start) { OnBoltTracked(bolt, pid, start); });
   if (Status s = tracker_->Start(); !s) return s;
   ReportDeathsWhileDown(*processes);
-  if (!config_.cluster.coordinator.empty()) {
+  if (!config_.cluster.coordinators.empty()) {
     RecoveryRunner::Env renv;
     renv.loop = &loop_;
     renv.config = &config_;
@@ -708,7 +708,7 @@ std::string Agent::StatusJson() const {
   doc["peer_checkpoints"] = ckpts;
   if (runner_) doc["recoveries"] = runner_->StatusJson();
   if (coord_) {
-    doc["coordinator"] = {{"address", config_.cluster.coordinator},
+    doc["coordinator"] = {{"address", coord_->address()},
                           {"registered", coord_->registered()},
                           {"last_error", coord_->last_error()},
                           {"membership", coord_->membership()}};

@@ -65,7 +65,7 @@ void Agent::OnBoltTracked(const std::string& bolt, pid_t pid, uint64_t start_ns)
 }
 
 void Agent::RecordDeath(const DeathRow& d) {
-  if (config_.cluster.coordinator.empty()) return;  // nobody to tell: no recovery without a coordinator
+  if (config_.cluster.coordinators.empty()) return;  // nobody to tell: no recovery without a coordinator
   size_t mine = 0;
   for (const DeathRow& x : deaths_) mine += x.bolt == d.bolt;
   if (mine >= kMaxDeathsPerBolt) {

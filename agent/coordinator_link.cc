@@ -1,6 +1,7 @@
 #include "agent/coordinator_link.h"
 
 #include <algorithm>
+#include <random>
 
 #include "common/coord_protocol.h"
 #include "common/log.h"
@@ -9,15 +10,28 @@ namespace tailsafe {
 
 using nlohmann::json;
 
+namespace {
+// `ms` give or take a quarter.
+uint64_t JitteredMs(uint64_t ms) {
+  static std::minstd_rand rng(std::random_device{}());
+  uint64_t quarter = ms / 4;
+  return quarter == 0 ? ms : ms - quarter + rng() % (2 * quarter + 1);
+}
+}  // namespace
+
 CoordinatorLink::CoordinatorLink(uv_loop_t* loop, const Config& config, const ClusterKeys* keys, Handlers handlers)
     : loop_(loop), config_(config), keys_(keys), handlers_(std::move(handlers)) {}
 
 CoordinatorLink::~CoordinatorLink() { Stop(); }
 
 Status CoordinatorLink::Start() {
-  Result<HostPort> hp = ParseHostPort(config_.cluster.coordinator);
-  if (!hp) return hp.status().Context("cluster.coordinator");
-  address_ = *hp;
+  for (const std::string& text : config_.cluster.coordinators) {
+    Result<HostPort> hp = ParseHostPort(text);
+    if (!hp) return hp.status().Context("cluster.coordinator");
+    addresses_.push_back(*hp);
+  }
+  if (addresses_.empty()) return Status::Error("cluster.coordinator: no address");
+  address_ = addresses_[0];
   for (auto* slot : {&retry_timer_, &heartbeat_timer_}) {
     auto t = MakeUv<uv_timer_t>(uv_timer_init, loop_);
     if (!t) return t.status();
@@ -146,8 +160,15 @@ void CoordinatorLink::OnClosed(const std::string& why) {
 
 void CoordinatorLink::Retry() {
   if (stopped_ || !retry_timer_) return;
-  uint64_t wait = backoff_ms_;
-  backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
+  // With several coordinator instances, try the next one; back off once per round, jittered so
+  // that agents that lost the same coordinator do not all come back in step.
+  next_ = (next_ + 1) % addresses_.size();
+  address_ = addresses_[next_];
+  uint64_t wait = 0;
+  if (next_ == 0) {
+    wait = JitteredMs(backoff_ms_);
+    backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
+  }
   uv_timer_start(retry_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<CoordinatorLink*>(t->data)) {
       self->conn_.reset();

@@ -1,6 +1,7 @@
 // CoordinatorLink: the agent's connection to tailsafe-coordinator ([cluster] coordinator).
 //
-// Connects (with backoff up to reconnect_max_ms), registers (id, listen address, hook names,
+// Connects (to each listed instance in turn, backing off after each round up to
+// reconnect_max_ms, jittered), registers (id, listen address, hook names,
 // bolts), then heartbeats at the interval the coordinator asks for, each heartbeat carrying
 // every bolt's process state and checkpoint. Membership pushed by the coordinator goes to the
 // agent, which makes every member a peer. The agent replicates the same whether or not the
@@ -51,6 +52,8 @@ class CoordinatorLink {
   bool registered() const { return registered_; }
   const std::string& last_error() const { return last_error_; }
   const nlohmann::json& membership() const { return membership_; }
+  // The coordinator instance this link talks to, or tries next.
+  std::string address() const { return address_.ToString(); }
 
  private:
   void Connect();
@@ -65,6 +68,8 @@ class CoordinatorLink {
   const Config& config_;
   const ClusterKeys* keys_;
   std::string last_logged_;  // the last connection failure logged, to log each reason once
+  std::vector<HostPort> addresses_;  // [cluster] coordinator, in order
+  size_t next_ = 0;                  // the one address_ is
   HostPort address_;
   Handlers handlers_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

@@ -62,7 +62,7 @@ Result<ReloadPlan> PlanReload(const Config& o, const Config& n) {
   if (!n.agent.present) return Status::Error("the new configuration has no [agent] table");
   Fixed f;
   f.Compare("cluster.name", Quoted(o.cluster.name), Quoted(n.cluster.name));
-  f.Compare("cluster.coordinator", Quoted(o.cluster.coordinator), Quoted(n.cluster.coordinator));
+  f.Compare("cluster.coordinator", "[" + Join(o.cluster.coordinators) + "]", "[" + Join(n.cluster.coordinators) + "]");
   f.Compare("cluster.key_file", Quoted(o.cluster.key_file), Quoted(n.cluster.key_file));
   f.Compare("cluster.previous_key_files", "[" + Join(o.cluster.previous_key_files) + "]",
             "[" + Join(n.cluster.previous_key_files) + "]");

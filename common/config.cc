@@ -280,7 +280,32 @@ class TableReader {
 void ParseCluster(const toml::table& table, Diagnostics& diag, ClusterConfig& out) {
   TableReader reader(table, "cluster", diag);
   reader.Name("name", "cluster name", Need::kRequired, &out.name);
-  reader.AddressText("coordinator", Need::kOptional, &out.coordinator);
+  // A string or an array of strings, each HOST:PORT.
+  if (const toml::node* node = reader.Get("coordinator", Need::kOptional)) {
+    if (node->is_string()) {
+      std::string one;
+      if (reader.AddressText("coordinator", Need::kOptional, &one)) out.coordinators.push_back(one);
+    } else if (const toml::array* list = node->as_array()) {
+      std::set<std::string> seen;
+      if (list->empty()) reader.Error(*node, "coordinator", "an empty list; give at least one HOST:PORT");
+      for (size_t i = 0; i < list->size(); ++i) {
+        const toml::node& item = *list->get(i);
+        std::string key = "coordinator[" + std::to_string(i) + "]";
+        const auto* text = item.as_string();
+        if (text == nullptr) {
+          reader.Error(item, key, "expected a string \"HOST:PORT\"");
+        } else if (Result<HostPort> hp = ParseHostPort(text->get()); !hp) {
+          reader.Error(item, key, hp.status().message());
+        } else if (!seen.insert(hp->ToString()).second) {
+          reader.Error(item, key, "'" + Shown(text->get()) + "' is listed twice");
+        } else {
+          out.coordinators.push_back(text->get());
+        }
+      }
+    } else {
+      reader.Error(*node, "coordinator", "expected a string \"HOST:PORT\" or an array of them");
+    }
+  }
   reader.Path("key_file", Need::kOptional, &out.key_file);
   if (const toml::array* previous = reader.Array("previous_key_files", Need::kOptional)) {
     for (size_t i = 0; i < previous->size(); ++i) {
@@ -299,13 +324,76 @@ void ParseCluster(const toml::table& table, Diagnostics& diag, ClusterConfig& ou
   reader.Finish();
 }
 
-void ParseCoordinator(const toml::table& table, Diagnostics& diag, CoordinatorConfig& out) {
+// A znode path: absolute, each component a valid name, not "/" itself.
+std::string ZnodePathProblem(std::string_view path) {
+  if (path.empty() || path.front() != '/') return "must be an absolute znode path, got '" + Shown(path) + "'";
+  if (path == "/") return "must not be the root '/': give the tree its own node, as in /tailsafe/CLUSTER";
+  std::string_view rest = path.substr(1);
+  for (;;) {
+    size_t slash = rest.find('/');
+    std::string_view name = rest.substr(0, slash);
+    if (!IsValidName(name)) {
+      return "'" + Shown(path) + "': component '" + Shown(name) + "' is not a valid name (letters, digits, '.', '_', '-')";
+    }
+    if (slash == std::string_view::npos) return "";
+    rest = rest.substr(slash + 1);
+  }
+}
+
+void ParseCoordinator(const toml::table& table, const std::string& cluster_name, Diagnostics& diag,
+                      CoordinatorConfig& out) {
   out.present = true;
   TableReader reader(table, "coordinator", diag);
   reader.AddressText("listen", Need::kRequired, &out.listen);
   reader.Path("state_dir", Need::kRequired, &out.state_dir);
   reader.Integer("host_timeout_ms", 10, 600000, &out.host_timeout_ms);
   reader.BindAddress("metrics_listen", &out.metrics_listen);
+  std::string store = "sqlite";
+  reader.String("store", Need::kOptional, &store);
+  if (store == "zookeeper") {
+    out.store = CoordinatorConfig::Store::kZookeeper;
+  } else if (store != "sqlite") {
+    reader.Error(*table.get("store"), "store", "expected \"sqlite\" or \"zookeeper\", got '" + Shown(store) + "'");
+  }
+  bool zookeeper = out.store == CoordinatorConfig::Store::kZookeeper;
+  // The ZooKeeper keys mean nothing to the SQLite store: a file that sets them without
+  // store = "zookeeper" most likely forgot that line.
+  for (const char* key : {"zookeeper", "zookeeper_root", "zookeeper_session_ms"}) {
+    if (!zookeeper && reader.Has(key)) {
+      reader.Error(*table.get(key), key, "only used with store = \"zookeeper\" (this coordinator's store is sqlite)");
+    }
+  }
+  std::string ensemble;
+  if (reader.String("zookeeper", zookeeper ? Need::kRequired : Need::kOptional, &ensemble) && zookeeper) {
+    // ZooKeeper's own connect string: HOST:PORT,HOST:PORT,... (a chroot suffix is zookeeper_root).
+    std::set<std::string> seen;
+    size_t start = 0;
+    for (;;) {
+      size_t comma = ensemble.find(',', start);
+      std::string_view item = std::string_view(ensemble).substr(start, comma == std::string::npos ? comma : comma - start);
+      Result<HostPort> hp = ParseHostPort(item);
+      if (!hp) {
+        reader.Error(*table.get("zookeeper"), "zookeeper",
+                     "member " + std::to_string(out.zookeeper.size() + 1) + ": " + hp.status().message() +
+                         " (a list is HOST:PORT,HOST:PORT,...)");
+        break;
+      }
+      if (!seen.insert(hp->ToString()).second) {
+        reader.Error(*table.get("zookeeper"), "zookeeper", "'" + Shown(item) + "' is listed twice");
+        break;
+      }
+      out.zookeeper.push_back(std::move(hp.value()));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  out.zookeeper_root = "/tailsafe/" + cluster_name;
+  if (reader.String("zookeeper_root", Need::kOptional, &out.zookeeper_root)) {
+    if (std::string problem = ZnodePathProblem(out.zookeeper_root); !problem.empty()) {
+      reader.Error(*table.get("zookeeper_root"), "zookeeper_root", problem);
+    }
+  }
+  reader.Integer("zookeeper_session_ms", 100, 600000, &out.zookeeper_session_ms);
   reader.Finish();
 }
 
@@ -568,7 +656,7 @@ Result<Config> ParseConfigOrThrow(std::string_view text, std::string_view source
     ParseCluster(*table, diag, config.cluster);
   }
   if (const toml::table* table = reader.Table("coordinator", Need::kOptional)) {
-    ParseCoordinator(*table, diag, config.coordinator);
+    ParseCoordinator(*table, config.cluster.name, diag, config.coordinator);
   }
   if (const toml::table* table = reader.Table("agent", Need::kOptional)) {
     ParseAgent(*table, diag, config.agent);

@@ -39,7 +39,9 @@ Result<PeerSpec> ParsePeerSpec(std::string_view text);
 
 struct ClusterConfig {
   std::string name;         // [cluster] name; required, a valid name
-  std::string coordinator;  // [cluster] coordinator, "HOST:PORT"; optional for now
+  // [cluster] coordinator: "HOST:PORT", or a list of them (every instance of a coordinator run
+  // on ZooKeeper, in the order agents and tailsafectl try them). Empty: no coordinator.
+  std::vector<std::string> coordinators;
   // [cluster] key_file: the cluster key (common/cluster_key.h). Parsing leaves it optional; the
   // daemons and tailsafectl refuse to talk over the network without it.
   std::string key_file;
@@ -55,6 +57,13 @@ struct CoordinatorConfig {
   uint32_t host_timeout_ms = 1000;
   // Where GET /metrics is served (Prometheus text); unset: not served. An IP literal.
   std::optional<HostPort> metrics_listen;
+  // Where the coordinator keeps its state: its own SQLite file under state_dir (one instance),
+  // or a ZooKeeper ensemble shared by several instances, one of them the leader.
+  enum class Store { kSqlite, kZookeeper };
+  Store store = Store::kSqlite;
+  std::vector<HostPort> zookeeper;  // the ensemble's client addresses; required with kZookeeper
+  std::string zookeeper_root;       // absolute znode path; default /tailsafe/CLUSTER_NAME
+  uint32_t zookeeper_session_ms = 6000;
 };
 
 struct AgentConfig {

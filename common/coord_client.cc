@@ -6,15 +6,12 @@
 
 namespace tailsafe {
 
-Result<nlohmann::json> CoordinatorRequest(const CoordinatorEndpoint& coordinator, const nlohmann::json& request,
-                                          int timeout_ms) {
-  const std::string& address = coordinator.address;
-  auto conn = SecureClient::Connect(address, &coordinator.keys, timeout_ms, "the coordinator");
-  if (!conn) {
-    const std::string& m = conn.status().message();
-    if (m.find("cannot reach") != std::string::npos) return Status::Error(m + " (is tailsafe-coordinator running?)");
-    return conn.status();
-  }
+namespace {
+
+Result<nlohmann::json> RequestOne(const std::string& address, const ClusterKeys& keys, const nlohmann::json& request,
+                                  int timeout_ms) {
+  auto conn = SecureClient::Connect(address, &keys, timeout_ms, "the coordinator");
+  if (!conn) return conn.status();
   if (Status s = (*conn)->Send(ControlFrame(request)); !s) return s;
   FrameReader reader;
   std::string plain;
@@ -34,6 +31,27 @@ Result<nlohmann::json> CoordinatorRequest(const CoordinatorEndpoint& coordinator
     if (*n == 0) return Status::Error("the coordinator at " + address + " closed the connection without a reply");
     reader.Feed(plain.data(), plain.size());
   }
+}
+
+}  // namespace
+
+Result<nlohmann::json> CoordinatorRequest(const CoordinatorEndpoint& coordinator, const nlohmann::json& request,
+                                          int timeout_ms, std::string* answered) {
+  if (coordinator.addresses.empty()) return Status::Error("no coordinator address");
+  std::string errors;
+  bool unreachable = true;
+  for (const std::string& address : coordinator.addresses) {
+    Result<nlohmann::json> reply = RequestOne(address, coordinator.keys, request, timeout_ms);
+    if (reply) {
+      if (answered != nullptr) *answered = address;
+      return reply;
+    }
+    const std::string& m = reply.status().message();
+    if (coordinator.addresses.size() == 1 && m.find("cannot reach") == std::string::npos) return reply.status();
+    unreachable = unreachable && m.find("cannot reach") != std::string::npos;
+    errors += (errors.empty() ? "" : "; ") + m;
+  }
+  return Status::Error(errors + (unreachable ? " (is tailsafe-coordinator running?)" : ""));
 }
 
 }  // namespace tailsafe

@@ -27,6 +27,11 @@ int main(int argc, char** argv) {
     fprintf(stderr, "tailsafe-coordinator: %s has no [coordinator] table\n", config_path.c_str());
     return 2;
   }
+  if (config->coordinator.store == CoordinatorConfig::Store::kZookeeper) {
+    fprintf(stderr, "tailsafe-coordinator: %s: coordinator.store = \"zookeeper\" is not available in this version yet; "
+            "use \"sqlite\"\n", config_path.c_str());
+    return 2;
+  }
   if (check_only) {
     printf("%s: ok (coordinator of cluster %s on %s)\n", config_path.c_str(), config->cluster.name.c_str(),
            config->coordinator.listen.c_str());

@@ -21,8 +21,9 @@ using nlohmann::json;
 namespace {
 
 // Every document at or below `path`: {path: document}.
-Result<json> Dump(const CoordinatorEndpoint& coordinator, const std::string& path, int timeout_ms) {
-  Result<json> reply = CoordinatorRequest(coordinator, {{"type", "dump"}, {"path", path}}, timeout_ms);
+Result<json> Dump(const CoordinatorEndpoint& coordinator, const std::string& path, int timeout_ms,
+                  std::string* answered = nullptr) {
+  Result<json> reply = CoordinatorRequest(coordinator, {{"type", "dump"}, {"path", path}}, timeout_ms, answered);
   if (!reply) return reply.status();
   std::string type = Get<std::string>(*reply, "type", "");
   if (type == "error") return Status::Error(Get<std::string>(*reply, "message", "?"));
@@ -124,7 +125,8 @@ int RunCheck(const CoordinatorEndpoint& coordinator, const CheckThresholds& t, i
 }
 
 int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int timeout_ms) {
-  Result<json> docs = Dump(coordinator, "/", timeout_ms);
+  std::string answered;
+  Result<json> docs = Dump(coordinator, "/", timeout_ms, &answered);
   if (!docs) {
     fprintf(stderr, "tailsafectl: %s\n", docs.status().message().c_str());
     return 1;
@@ -133,7 +135,7 @@ int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int t
     printf("%s\n", docs->dump(2).c_str());
     return 0;
   }
-  printf("cluster, from the coordinator at %s\n\n", coordinator.address.c_str());
+  printf("cluster, from the coordinator at %s\n\n", answered.c_str());
   printf("%-16s %-6s %-22s %s\n", "AGENT", "STATE", "ADDRESS", "LAST HEARD");
   for (const auto& [id, d] : Under(*docs, "/agents/")) {
     bool alive = Get<bool>(*d, "alive", false);

@@ -130,15 +130,27 @@ int RunCheckpoint(const std::string& config_path, const std::string& bolt, const
   return 2;
 }
 
-// The coordinator's address: --coordinator, else [cluster] coordinator. An error if neither.
-Result<std::string> CoordinatorAddress(const std::string& config_path, const std::string& coordinator) {
-  if (!coordinator.empty()) return coordinator;
+// The coordinator's addresses: --coordinator (HOST:PORT, or several joined by commas), else
+// [cluster] coordinator. An error if neither.
+Result<std::vector<std::string>> CoordinatorAddress(const std::string& config_path, const std::string& coordinator) {
+  if (!coordinator.empty()) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (;;) {
+      size_t comma = coordinator.find(',', start);
+      std::string one = coordinator.substr(start, comma == std::string::npos ? comma : comma - start);
+      if (Result<HostPort> hp = ParseHostPort(one); !hp) return hp.status().Context("--coordinator");
+      out.push_back(one);
+      if (comma == std::string::npos) return out;
+      start = comma + 1;
+    }
+  }
   Result<Config> config = LoadConfig(config_path);
   if (!config) return config.status();
-  if (config->cluster.coordinator.empty()) {
+  if (config->cluster.coordinators.empty()) {
     return Status::Error(config_path + " sets no [cluster] coordinator; give --coordinator HOST:PORT");
   }
-  return config->cluster.coordinator;
+  return config->cluster.coordinators;
 }
 
 // The cluster key(s) to reach the coordinator with: --key-file, else [cluster] key_file (and
@@ -161,7 +173,7 @@ Result<ClusterKeys> CtlKeys(const std::string& config_path, const std::string& k
 
 Result<CoordinatorEndpoint> ResolveCoordinator(const std::string& config_path, const std::string& coordinator,
                                                const std::string& key_file) {
-  Result<std::string> address = CoordinatorAddress(config_path, coordinator);
+  Result<std::vector<std::string>> address = CoordinatorAddress(config_path, coordinator);
   if (!address) return address.status();
   Result<ClusterKeys> keys = CtlKeys(config_path, key_file);
   if (!keys) return keys.status();
@@ -333,7 +345,7 @@ int main(int argc, char** argv) {
   }
   if (!local && socket_path.empty()) {
     // The cluster's view when a coordinator is known; the local agent's otherwise.
-    Result<std::string> address = CoordinatorAddress(config_path, coordinator);
+    Result<std::vector<std::string>> address = CoordinatorAddress(config_path, coordinator);
     if (address) {
       Result<ClusterKeys> keys = CtlKeys(config_path, key_file);
       if (!keys) {

@@ -12,6 +12,8 @@ packages=(
   goaccess gnuplot-nox      # the weblog demo: goaccess as a hook (tests), the requests-per-minute chart
   mandoc man-db debhelper lintian rpm  # man page lint, make deb (and its lintian), make rpm, the package test
   iproute2 nftables         # the fault suite (make faults): hosts as network namespaces, partitions
+  libzookeeper-st-dev       # the coordinator's ZooKeeper store (single-threaded C client; conflicts with -mt-dev)
+  zookeeper                 # the tests' ensembles: QuorumPeerMain on Debian's jars (and a Java runtime)
 )
 # Extra tools for benchmarks (bench/): only with DEPS_BENCH=1.
 if [[ "${DEPS_BENCH:-0}" == 1 ]]; then

@@ -101,7 +101,7 @@ BOOST_AUTO_TEST_CASE(full_example_parses_with_all_fields) {
   Config config = MustParse(kFullConfig);
   BOOST_TEST(config.source == "test.conf");
   BOOST_TEST(config.cluster.name == "weblog");
-  BOOST_TEST(config.cluster.coordinator == "10.0.0.1:7400");
+  BOOST_TEST(config.cluster.coordinators == std::vector<std::string>{"10.0.0.1:7400"});
   BOOST_TEST(config.cluster.key_file == "/etc/tailsafe/cluster.key");
 
   BOOST_TEST(config.coordinator.present);
@@ -146,7 +146,7 @@ BOOST_AUTO_TEST_CASE(defaults_are_applied) {
   Config config = MustParse(kAgentPrefix);
   BOOST_TEST(!config.coordinator.present);
   BOOST_TEST(config.coordinator.host_timeout_ms == 1000u);
-  BOOST_TEST(config.cluster.coordinator.empty());
+  BOOST_TEST(config.cluster.coordinators.empty());
   BOOST_TEST(config.cluster.key_file.empty());
   const AgentConfig& agent = config.agent;
   BOOST_TEST(agent.present);
@@ -527,3 +527,81 @@ BOOST_AUTO_TEST_CASE(hooks_may_name_a_user_to_run_as) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(cluster_coordinator_is_one_address_or_a_list) {
+  auto one = ParseConfig("[cluster]\nname = \"c\"\ncoordinator = \"10.0.0.1:7400\"\n", "test.conf");
+  BOOST_REQUIRE_MESSAGE(one, one.status().message());
+  BOOST_TEST(one->cluster.coordinators == std::vector<std::string>{"10.0.0.1:7400"});
+  auto three = ParseConfig("[cluster]\nname = \"c\"\ncoordinator = [\"10.0.0.1:7400\", \"10.0.0.2:7400\", \"[::1]:7400\"]\n",
+                           "test.conf");
+  BOOST_REQUIRE_MESSAGE(three, three.status().message());
+  BOOST_TEST((three->cluster.coordinators == std::vector<std::string>{"10.0.0.1:7400", "10.0.0.2:7400", "[::1]:7400"}));
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\ncoordinator = []\n"),
+                {"test.conf:3: ", "cluster.coordinator", "empty list"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\ncoordinator = [\"10.0.0.1:7400\", \"h\"]\n"),
+                {"test.conf:3: ", "cluster.coordinator[1]", "missing port"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\ncoordinator = [\"10.0.0.1:7400\", 7400]\n"),
+                {"test.conf:3: ", "cluster.coordinator[1]", "expected a string"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\ncoordinator = [\"10.0.0.1:7400\", \"10.0.0.1:7400\"]\n"),
+                {"test.conf:3: ", "cluster.coordinator[1]", "listed twice"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\ncoordinator = 7400\n"),
+                {"test.conf:3: ", "cluster.coordinator", "a string \"HOST:PORT\" or an array"});
+}
+
+constexpr std::string_view kCoordinatorPrefix =
+    "[cluster]\nname = \"weblog\"\n[coordinator]\nlisten = \"127.0.0.1:7400\"\nstate_dir = \"/s\"\n";
+
+BOOST_AUTO_TEST_CASE(coordinator_store_defaults_to_sqlite) {
+  auto c = ParseConfig(kCoordinatorPrefix, "test.conf");
+  BOOST_REQUIRE_MESSAGE(c, c.status().message());
+  BOOST_TEST((c->coordinator.store == CoordinatorConfig::Store::kSqlite));
+  BOOST_TEST(c->coordinator.zookeeper.empty());
+  auto explicit_sqlite = ParseConfig(std::string(kCoordinatorPrefix) + "store = \"sqlite\"\n", "test.conf");
+  BOOST_REQUIRE_MESSAGE(explicit_sqlite, explicit_sqlite.status().message());
+  CheckContains(ErrorOf(std::string(kCoordinatorPrefix) + "store = \"etcd\"\n"),
+                {"test.conf:6: ", "coordinator.store", "\"sqlite\" or \"zookeeper\"", "'etcd'"});
+  // ZooKeeper keys without the ZooKeeper store are a forgotten line, not something to ignore.
+  CheckContains(ErrorOf(std::string(kCoordinatorPrefix) + "zookeeper = \"127.0.0.1:2181\"\n"),
+                {"test.conf:6: ", "coordinator.zookeeper", "only used with store = \"zookeeper\""});
+  CheckContains(ErrorOf(std::string(kCoordinatorPrefix) + "zookeeper_session_ms = 4000\n"),
+                {"test.conf:6: ", "coordinator.zookeeper_session_ms", "only used with store"});
+}
+
+BOOST_AUTO_TEST_CASE(zookeeper_store_reads_the_ensemble_root_and_session) {
+  auto c = ParseConfig(std::string(kCoordinatorPrefix) +
+                           "store = \"zookeeper\"\nzookeeper = \"10.0.0.1:2181,10.0.0.2:2181,[::1]:2181\"\n",
+                       "test.conf");
+  BOOST_REQUIRE_MESSAGE(c, c.status().message());
+  BOOST_TEST((c->coordinator.store == CoordinatorConfig::Store::kZookeeper));
+  BOOST_REQUIRE(c->coordinator.zookeeper.size() == 3u);
+  BOOST_TEST(c->coordinator.zookeeper[0].ToString() == "10.0.0.1:2181");
+  BOOST_TEST(c->coordinator.zookeeper[2].ToString() == "[::1]:2181");
+  BOOST_TEST(c->coordinator.zookeeper_root == "/tailsafe/weblog");
+  BOOST_TEST(c->coordinator.zookeeper_session_ms == 6000u);
+  auto set = ParseConfig(std::string(kCoordinatorPrefix) +
+                             "store = \"zookeeper\"\nzookeeper = \"127.0.0.1:2181\"\nzookeeper_root = \"/prod/ts\"\n"
+                             "zookeeper_session_ms = 2000\n",
+                         "test.conf");
+  BOOST_REQUIRE_MESSAGE(set, set.status().message());
+  BOOST_TEST(set->coordinator.zookeeper_root == "/prod/ts");
+  BOOST_TEST(set->coordinator.zookeeper_session_ms == 2000u);
+}
+
+BOOST_AUTO_TEST_CASE(zookeeper_store_errors_name_the_key) {
+  std::string zk = std::string(kCoordinatorPrefix) + "store = \"zookeeper\"\n";
+  CheckContains(ErrorOf(zk), {"test.conf:3: ", "coordinator.zookeeper", "missing"});
+  CheckContains(ErrorOf(zk + "zookeeper = \"127.0.0.1:2181,,127.0.0.2:2181\"\n"),
+                {"test.conf:7: ", "coordinator.zookeeper", "member 2", "got ''"});
+  CheckContains(ErrorOf(zk + "zookeeper = \"127.0.0.1\"\n"),
+                {"test.conf:7: ", "coordinator.zookeeper", "member 1", "missing port"});
+  CheckContains(ErrorOf(zk + "zookeeper = \"127.0.0.1:2181,127.0.0.1:2181\"\n"),
+                {"test.conf:7: ", "coordinator.zookeeper", "listed twice"});
+  CheckContains(ErrorOf(zk + "zookeeper = \"127.0.0.1:2181\"\nzookeeper_root = \"tailsafe\"\n"),
+                {"test.conf:8: ", "coordinator.zookeeper_root", "absolute znode path"});
+  CheckContains(ErrorOf(zk + "zookeeper = \"127.0.0.1:2181\"\nzookeeper_root = \"/\"\n"),
+                {"test.conf:8: ", "coordinator.zookeeper_root", "not be the root"});
+  CheckContains(ErrorOf(zk + "zookeeper = \"127.0.0.1:2181\"\nzookeeper_root = \"/a//b\"\n"),
+                {"test.conf:8: ", "coordinator.zookeeper_root", "component ''"});
+  CheckContains(ErrorOf(zk + "zookeeper = \"127.0.0.1:2181\"\nzookeeper_session_ms = 50\n"),
+                {"test.conf:8: ", "coordinator.zookeeper_session_ms", "100..600000"});
+}
