@@ -709,6 +709,7 @@ std::string Agent::StatusJson() const {
   if (runner_) doc["recoveries"] = runner_->StatusJson();
   if (coord_) {
     doc["coordinator"] = {{"address", coord_->address()},
+                          {"term", coord_->term()},
                           {"registered", coord_->registered()},
                           {"last_error", coord_->last_error()},
                           {"membership", coord_->membership()}};

@@ -96,12 +96,33 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
   Result<json> msg = ParseControl(text);
   if (!msg) return msg.status();
   std::string type = (*msg)["type"].get<std::string>();
+  // Each leadership is a term; a coordinator that leads in an older term than one this agent
+  // has heard from is a deposed leader that does not know it yet: nothing it says counts.
+  uint64_t term = 0;
+  if (msg->contains("term")) {
+    if (Status s = ReadUint(*msg, "term", &term); !s) return s;
+    if (term < max_term_) {
+      LOG_WARN("coordinator %s speaks for term %llu, older than term %llu: ignoring it", address_.ToString().c_str(),
+               static_cast<unsigned long long>(term), static_cast<unsigned long long>(max_term_));
+      return Status::Error("a coordinator of an older term");
+    }
+    max_term_ = term;
+  }
+  if (type == "not_leader") {
+    std::string leader;
+    (void)ReadString(*msg, "leader", &leader);
+    Result<HostPort> hp = ParseHostPort(leader);
+    if (hp && hp->host != "0.0.0.0" && hp->host != "::") redirect_ = *hp;
+    return Status::Error("coordinator " + address_.ToString() + " does not lead" +
+                         (leader.empty() ? std::string() : "; the leader is " + leader));
+  }
   if (type == "welcome") {
     uint64_t every = 0;
     if (Status s = ReadUint(*msg, "heartbeat_ms", &every); !s) return s;
     every = std::clamp<uint64_t>(every, 5, 60000);
     registered_ = true;
     backoff_ms_ = 50;
+    redirects_ = 0;
     if (!last_error_.empty()) LOG_NOTICE("coordinator: registered with %s", address_.ToString().c_str());
     last_error_.clear();
     uv_timer_start(heartbeat_timer_.get(), [](uv_timer_t* t) {
@@ -147,7 +168,9 @@ void CoordinatorLink::OnClosed(const std::string& why) {
   registered_ = false;
   if (heartbeat_timer_) uv_timer_stop(heartbeat_timer_.get());
   last_error_ = why;
-  if (was) {
+  if (redirect_) {
+    LOG_INFO("coordinator: %s", why.c_str());
+  } else if (was) {
     LOG_WARN("coordinator: connection lost: %s (reconnecting)", why.c_str());
   } else if (conn_ && !conn_->authenticated() && why != last_logged_) {
     // A coordinator that fails the secure handshake is an impostor or holds another key: say so
@@ -162,12 +185,22 @@ void CoordinatorLink::Retry() {
   if (stopped_ || !retry_timer_) return;
   // With several coordinator instances, try the next one; back off once per round, jittered so
   // that agents that lost the same coordinator do not all come back in step.
-  next_ = (next_ + 1) % addresses_.size();
-  address_ = addresses_[next_];
   uint64_t wait = 0;
-  if (next_ == 0) {
-    wait = JitteredMs(backoff_ms_);
-    backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
+  if (redirect_) {  // told where the leader is: go there, after a short jittered pause
+    address_ = *std::exchange(redirect_, std::nullopt);
+    wait = JitteredMs(20);
+    if (++redirects_ > addresses_.size() + 1) {  // instances that point at each other: back off
+      redirects_ = 0;
+      wait = JitteredMs(backoff_ms_);
+      backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
+    }
+  } else {
+    next_ = (next_ + 1) % addresses_.size();
+    address_ = addresses_[next_];
+    if (next_ == 0) {
+      wait = JitteredMs(backoff_ms_);
+      backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
+    }
   }
   uv_timer_start(retry_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<CoordinatorLink*>(t->data)) {

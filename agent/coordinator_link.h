@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,8 @@ class CoordinatorLink {
   bool registered() const { return registered_; }
   const std::string& last_error() const { return last_error_; }
   const nlohmann::json& membership() const { return membership_; }
+  // The newest coordinator term heard from: messages of older terms are refused.
+  uint64_t term() const { return max_term_; }
   // The coordinator instance this link talks to, or tries next.
   std::string address() const { return address_.ToString(); }
 
@@ -71,6 +74,9 @@ class CoordinatorLink {
   std::vector<HostPort> addresses_;  // [cluster] coordinator, in order
   size_t next_ = 0;                  // the one address_ is
   HostPort address_;
+  std::optional<HostPort> redirect_;  // "not_leader" named the leader: try it next
+  size_t redirects_ = 0;              // redirects followed since the last registration
+  uint64_t max_term_ = 0;             // the newest leadership term heard from
   Handlers handlers_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<FramedConn> conn_;

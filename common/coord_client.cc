@@ -1,5 +1,7 @@
 #include "common/coord_client.h"
 
+#include <algorithm>
+
 #include "common/coord_protocol.h"
 #include "common/secure_client.h"
 #include "common/wire.h"
@@ -40,8 +42,22 @@ Result<nlohmann::json> CoordinatorRequest(const CoordinatorEndpoint& coordinator
   if (coordinator.addresses.empty()) return Status::Error("no coordinator address");
   std::string errors;
   bool unreachable = true;
-  for (const std::string& address : coordinator.addresses) {
+  // The listed instances in order; one that does not lead names the leader, which is tried
+  // next (once).
+  std::vector<std::string> order = coordinator.addresses;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const std::string address = order[i];
     Result<nlohmann::json> reply = RequestOne(address, coordinator.keys, request, timeout_ms);
+    if (reply && reply->value("type", "") == "not_leader") {
+      std::string leader = reply->value("leader", "");
+      errors += (errors.empty() ? "" : "; ") + address + " does not lead";
+      unreachable = false;
+      bool seen = std::find(order.begin(), order.begin() + static_cast<long>(i) + 1, leader) != order.begin() + static_cast<long>(i) + 1;
+      if (!leader.empty() && !seen && order.size() < coordinator.addresses.size() * 2 + 2) {
+        order.insert(order.begin() + static_cast<long>(i) + 1, leader);
+      }
+      continue;
+    }
     if (reply) {
       if (answered != nullptr) *answered = address;
       return reply;

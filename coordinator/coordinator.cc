@@ -11,8 +11,13 @@ namespace tailsafe {
 
 using nlohmann::json;
 
-Coordinator::Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::unique_ptr<NamespaceStore> store)
-    : loop_(loop), config_(std::move(config)), keys_(std::move(keys)), store_(std::move(store)) {
+Coordinator::Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::unique_ptr<NamespaceStore> store,
+                         std::unique_ptr<Leadership> leadership)
+    : loop_(loop),
+      config_(std::move(config)),
+      keys_(std::move(keys)),
+      store_(std::move(store)),
+      leadership_(std::move(leadership)) {
   // Four heartbeats per timeout: one late or lost heartbeat is never a death. Silence is checked
   // twenty times per timeout, so a death is declared at most 5% of the timeout late.
   heartbeat_ms_ = std::max<uint64_t>(config_.coordinator.host_timeout_ms / 4, 5);
@@ -24,30 +29,24 @@ Coordinator::~Coordinator() { Stop(); }
 Status Coordinator::Start() {
   Result<HostPort> listen = ParseHostPort(config_.coordinator.listen);
   if (!listen) return listen.status().Context("coordinator.listen");
-  // Agents known from before a restart are not connected now; each gets a full timeout.
-  uint64_t now = NowNs();
-  started_ns_ = now;
-  for (const std::string& id : store_->Children("/agents")) {
-    auto doc = store_->Get("/agents/" + id);
-    if (!doc) continue;
-    json d = json::parse(*doc, nullptr, false);
-    if (!d.is_object()) continue;
-    Agent& a = agents_[id];
-    a.id = id;
-    a.address = d.value("address", "");
-    a.alive = d.value("alive", false);
-    a.last_heard_ns = now;
-  }
-  LoadRecoveries();
+  started_ns_ = NowNs();
   Status st = listener_.Listen(loop_, listen->host, listen->port, [this](UvPtr<uv_tcp_t> tcp) { OnAccept(std::move(tcp)); });
   if (!st) return st;
   auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
   if (!timer) return timer.status();
   silence_timer_ = std::move(timer.value());
   silence_timer_->data = this;
-  uv_timer_start(silence_timer_.get(), [](uv_timer_t* t) {
-    if (auto* self = static_cast<Coordinator*>(t->data)) self->CheckSilence();
-  }, silence_check_ms_, silence_check_ms_);
+  store_->on_durable = [this] { FlushOutbox(); };
+  store_->on_failed = [this](const Status& s) {
+    LOG_ERROR("the store lost a commit: %s", s.message().c_str());
+    if (!leadership_->StepDown(s.message())) {
+      if (fatal_.ok()) fatal_ = s;
+      Stop();
+    }
+  };
+  leadership_->on_lead = [this](uint64_t term) { Lead(term); };
+  leadership_->on_follow = [this](const std::string& why) { Follow(why); };
+  if (Status s = leadership_->Start(); !s) return s;
   if (const auto& where = config_.coordinator.metrics_listen) {
     metrics_ = std::make_unique<MetricsServer>(loop_, "coordinator", [this] {
       try {
@@ -61,7 +60,68 @@ Status Coordinator::Start() {
   return Status::Ok();
 }
 
+// This instance leads: the state in the store is the cluster's. Agents known from before are
+// not connected to this instance yet; each gets a full timeout.
+void Coordinator::Lead(uint64_t term) {
+  uint64_t now = NowNs();
+  agents_.clear();
+  recoveries_.clear();
+  for (const std::string& id : store_->Children("/agents")) {
+    auto doc = store_->Get("/agents/" + id);
+    if (!doc) continue;
+    json d = json::parse(*doc, nullptr, false);
+    if (!d.is_object()) continue;
+    Agent& a = agents_[id];
+    a.id = id;
+    a.address = d.value("address", "");
+    a.alive = d.value("alive", false);
+    a.last_heard_ns = now;
+  }
+  LoadRecoveries();
+  leading_ = true;
+  term_ = term;
+  if (term > 1 || config_.coordinator.store != CoordinatorConfig::Store::kSqlite) {
+    LOG_NOTICE("leading in term %llu: %zu agents, %zu recoveries on record", static_cast<unsigned long long>(term),
+               agents_.size(), recoveries_.size());
+  }
+  uv_timer_start(silence_timer_.get(), [](uv_timer_t* t) {
+    if (auto* self = static_cast<Coordinator*>(t->data)) self->CheckSilence();
+  }, silence_check_ms_, silence_check_ms_);
+}
+
+// This instance no longer leads: it forgets the state (the next leader loads it from the
+// store), sends nothing more that waited for a commit, and closes every connection, so agents
+// and tailsafectl find the leader.
+void Coordinator::Follow(const std::string& why) {
+  bool was = leading_;
+  leading_ = false;
+  if (silence_timer_) uv_timer_stop(silence_timer_.get());
+  outbox_.clear();
+  agents_.clear();
+  recoveries_.clear();
+  auto conns = std::move(conns_);
+  for (auto& [raw, c] : conns) c->Close(was ? "this coordinator no longer leads" : "this coordinator does not lead");
+  if (was) LOG_WARN("no longer leading (term %llu): %s", static_cast<unsigned long long>(term_), why.c_str());
+}
+
+void Coordinator::Deliver(FramedConn* conn, std::string frame) {
+  if (store_->durable() >= store_->committed() && outbox_.empty()) {
+    conn->Send(std::move(frame));
+    return;
+  }
+  outbox_.push_back({conn->weak_from_this(), std::move(frame), store_->committed()});
+}
+
+void Coordinator::FlushOutbox() {
+  while (!outbox_.empty() && outbox_.front().after <= store_->durable()) {
+    Outgoing o = std::move(outbox_.front());
+    outbox_.pop_front();
+    if (auto c = o.conn.lock(); c && c->open()) c->Send(std::move(o.frame));
+  }
+}
+
 void Coordinator::Stop() {
+  if (leadership_) leadership_->Stop();
   listener_.Stop();
   if (metrics_) metrics_->Stop();
   silence_timer_.Reset();
@@ -134,6 +194,11 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   Result<json> msg = ParseControl(text);
   if (!msg) return msg.status();
   std::string type = (*msg)["type"].get<std::string>();
+  if (!leading_) {
+    std::string leader = leadership_->leader_address();
+    conn->Send(ControlFrame({{"type", "not_leader"}, {"leader", leader}}));
+    return Status::Error("not the leader" + (leader.empty() ? std::string(" (no leader known)") : "; the leader is " + leader));
+  }
   if (type == "register") return OnRegister(conn, *msg);
   if (type == "heartbeat") return OnHeartbeat(conn, *msg);
   if (type == "ls" || type == "get" || type == "dump") return OnRead(conn, *msg);
@@ -190,7 +255,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   if (Status s = PutIfChanged(&writes, "/agents/" + id, doc); !s) return s;
   if (Status s = CommitOrFail(writes); !s) return s;
   LOG_NOTICE("agent %s registered from %s%s", id.c_str(), address.c_str(), was_alive ? "" : " (alive)");
-  conn->Send(ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}}));
+  Deliver(conn, ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}, {"term", term_}}));
   PushMembership();
   ResendAssignments(a);
   return Status::Ok();
@@ -315,7 +380,7 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
   }
   if (Status s = CommitOrFail(writes); !s) return s;
   for (const json& ack : acks) {
-    conn->Send(ControlFrame({{"type", "deaths_recorded"}, {"bolt", ack["bolt"]}, {"deaths", ack["deaths"]}}));
+    Deliver(conn, ControlFrame({{"type", "deaths_recorded"}, {"bolt", ack["bolt"]}, {"deaths", ack["deaths"]}}));
   }
   ReadReports(*a, msg);
   if (revived) PushMembership();
@@ -371,31 +436,31 @@ Status Coordinator::OnRead(FramedConn* conn, const json& msg) {
   std::string path;
   if (Status s = ReadString(msg, "path", &path); !s) return s;
   if (Status s = CheckNamespacePath(path); !s) {
-    conn->Send(ControlFrame({{"type", "error"}, {"message", s.message()}}));
+    Deliver(conn, ControlFrame({{"type", "error"}, {"message", s.message()}}));
     return Status::Ok();
   }
   if (type == "ls") {
     auto names = store_->Children(path);
     if (names.empty() && path != "/" && !store_->Get(path)) {
-      conn->Send(ControlFrame({{"type", "error"}, {"message", "no such path: " + path}}));
+      Deliver(conn, ControlFrame({{"type", "error"}, {"message", "no such path: " + path}}));
     } else {
-      conn->Send(ControlFrame({{"type", "children"}, {"path", path}, {"names", names}}));
+      Deliver(conn, ControlFrame({{"type", "children"}, {"path", path}, {"names", names}}));
     }
     return Status::Ok();
   }
   if (type == "dump") {
     json docs = json::object();
     CollectDocs(path, &docs);
-    conn->Send(ControlFrame({{"type", "documents"}, {"path", path}, {"documents", docs}}));
+    Deliver(conn, ControlFrame({{"type", "documents"}, {"path", path}, {"documents", docs}}));
     return Status::Ok();
   }
   auto doc = store_->Get(path);
   if (!doc) {
     std::string hint = store_->Children(path).empty() ? "" : " (it has children: use ls)";
-    conn->Send(ControlFrame({{"type", "error"}, {"message", "no document at " + path + hint}}));
+    Deliver(conn, ControlFrame({{"type", "error"}, {"message", "no document at " + path + hint}}));
     return Status::Ok();
   }
-  conn->Send(ControlFrame({{"type", "document"}, {"path", path}, {"value", LiveDoc(path, *doc)}}));
+  Deliver(conn, ControlFrame({{"type", "document"}, {"path", path}, {"value", LiveDoc(path, *doc)}}));
   return Status::Ok();
 }
 
@@ -487,7 +552,7 @@ void Coordinator::PushMembership() {
   for (const auto& [id, a] : agents_) agents.push_back({{"id", id}, {"address", a.address}, {"alive", a.alive}});
   std::string frame = ControlFrame({{"type", "membership"}, {"agents", agents}});
   for (auto& [id, a] : agents_) {
-    if (a.conn) a.conn->Send(frame);
+    if (a.conn) Deliver(a.conn.get(), frame);
   }
 }
 
@@ -501,11 +566,16 @@ Status Coordinator::PutIfChanged(std::vector<NamespaceStore::Write>* writes, con
 
 Status Coordinator::CommitOrFail(const std::vector<NamespaceStore::Write>& writes) {
   if (writes.empty()) return Status::Ok();
+  if (!leading_) return Status::Error("not leading: nothing is decided");
   Status s = store_->Commit(writes);
   if (!s) {
-    LOG_ERROR("cannot commit the coordinator's state, stopping: %s", s.message().c_str());
-    if (fatal_.ok()) fatal_ = s;
-    Stop();
+    if (leadership_->StepDown(s.message())) {
+      LOG_ERROR("cannot commit the coordinator's state, giving up the leadership: %s", s.message().c_str());
+    } else {
+      LOG_ERROR("cannot commit the coordinator's state, stopping: %s", s.message().c_str());
+      if (fatal_.ok()) fatal_ = s;
+      Stop();
+    }
   }
   return s;
 }

@@ -6,9 +6,14 @@
 // connection that closes is not a death by itself (an agent restarting reconnects within the
 // timeout); silence is. Every change of an agent's membership is pushed to every connected agent.
 //
-// State lives in the NamespaceStore (coordinator/namespace_store.h), written through to SQLite
-// before anyone is told. Heartbeats are kept in memory only: after a coordinator restart every
-// agent gets a fresh `host_timeout_ms` to reconnect before it is declared dead.
+// State lives in the NamespaceStore (coordinator/namespace_store.h), and nothing leaves the
+// coordinator before every commit made before it is durable (a frame sent after a commit waits
+// in an outbox until then). Heartbeats are kept in memory only: after a coordinator restart, or
+// when an instance starts leading, every agent gets a fresh `host_timeout_ms` to reconnect
+// before it is declared dead.
+//
+// Only the leading instance (coordinator/leadership.h) holds state and decides; the others
+// answer every agent and tailsafectl with "not_leader" and the leader's address, and close.
 //
 // Recovery (coordinator/recovery.cc, the other half of this class): whenever a bolt is dead (its
 // process, as its agent reports, or its whole host), the coordinator plans the ranges of its tail
@@ -22,6 +27,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,6 +43,7 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
+#include "coordinator/leadership.h"
 #include "coordinator/namespace_store.h"
 #include "coordinator/recovery_plan.h"
 
@@ -45,7 +52,8 @@ namespace tailsafe {
 class Coordinator {
  public:
   // `keys`: the cluster key(s) every connection is authenticated and encrypted with.
-  Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::unique_ptr<NamespaceStore> store);
+  Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::unique_ptr<NamespaceStore> store,
+              std::unique_ptr<Leadership> leadership);
   ~Coordinator();
   Status Start();
   // Closes the listener, every connection and the timers; runs `on_stopped` once.
@@ -61,6 +69,8 @@ class Coordinator {
   const Status& fatal() const { return fatal_; }
   // The Prometheus text served at GET /metrics (coordinator/metrics.cc).
   std::string PrometheusText() const;
+  bool leading() const { return leading_; }
+  uint64_t term() const { return term_; }
 
  private:
   using BoltKey = std::pair<std::string, std::string>;            // (origin, bolt)
@@ -98,6 +108,11 @@ class Coordinator {
     static std::optional<Recovery> FromJson(uint64_t id, const nlohmann::json& doc);
   };
 
+  void Lead(uint64_t term);
+  void Follow(const std::string& why);
+  // Sends `frame` once every commit made so far is durable (at once if they are).
+  void Deliver(FramedConn* conn, std::string frame);
+  void FlushOutbox();
   void OnAccept(UvPtr<uv_tcp_t> tcp);
   Status OnFrame(FramedConn* conn, const Frame& f);
   Status OnRegister(FramedConn* conn, const nlohmann::json& msg);
@@ -148,6 +163,15 @@ class Coordinator {
   Config config_;
   ClusterKeys keys_;
   std::unique_ptr<NamespaceStore> store_;
+  std::unique_ptr<Leadership> leadership_;
+  bool leading_ = false;
+  uint64_t term_ = 0;
+  struct Outgoing {
+    std::weak_ptr<FramedConn> conn;
+    std::string frame;
+    uint64_t after = 0;  // the commit it waits for
+  };
+  std::deque<Outgoing> outbox_;
   TcpListener listener_;
   UvPtr<uv_timer_t> silence_timer_;
   std::map<FramedConn*, std::shared_ptr<FramedConn>> conns_;  // every open connection

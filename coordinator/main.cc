@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
   uv_loop_init(&loop);
   int rc = 0;
   {
-    Coordinator coordinator(&loop, std::move(config.value()), std::move(start.keys), std::move(store.value()));
+    auto leadership = std::make_unique<SoleLeadership>(config->coordinator.listen);
+    Coordinator coordinator(&loop, std::move(config.value()), std::move(start.keys), std::move(store.value()),
+                            std::move(leadership));
     if (Status s = coordinator.Start(); !s) {
       LOG_ERROR("%s", s.message().c_str());
       rc = 1;

@@ -90,6 +90,7 @@ Status SqliteNamespaceStore::Commit(const std::vector<Write>& writes) {
       docs_.erase(w.path);
     }
   }
+  durable_ = ++committed_;
   return Status::Ok();
 }
 

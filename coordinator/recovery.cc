@@ -350,7 +350,8 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
 void Coordinator::SendAssignment(const Recovery& r) {
   auto it = agents_.find(r.agent);
   if (it == agents_.end() || !it->second.conn) return;
-  it->second.conn->Send(ControlFrame({{"type", "assign"},
+  Deliver(it->second.conn.get(), ControlFrame({{"type", "assign"},
+                                      {"term", term_},
                                       {"recovery", r.id},
                                       {"epoch", r.epoch},
                                       {"origin", r.origin},
@@ -388,8 +389,8 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
   }
   std::string error = msg.value("error", "");
   auto reply = [&](bool accepted, const std::string& reason) {
-    conn->Send(ControlFrame({{"type", "recorded"}, {"recovery", id}, {"epoch", epoch}, {"accepted", accepted},
-                             {"reason", reason}}));
+    Deliver(conn, ControlFrame({{"type", "recorded"}, {"recovery", id}, {"epoch", epoch}, {"accepted", accepted},
+                                {"term", term_}, {"reason", reason}}));
   };
   auto it = recoveries_.find(id);
   if (it == recoveries_.end()) {
