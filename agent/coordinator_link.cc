@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
 
@@ -74,6 +75,7 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   msg["cluster"] = config_.cluster.name;
   msg["agent"] = config_.agent.id;
   msg["address"] = config_.agent.listen.ToString();
+  msg["acks"] = true;  // answer every heartbeat, so that a stopped coordinator is found silent
   conn_->Send(ControlFrame(msg));
 }
 
@@ -96,6 +98,8 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
   Result<json> msg = ParseControl(text);
   if (!msg) return msg.status();
   std::string type = (*msg)["type"].get<std::string>();
+  last_heard_ns_ = NowNs();
+  if (type == "heartbeat_ack") return Status::Ok();
   // Each leadership is a term; a coordinator that leads in an older term than one this agent
   // has heard from is a deposed leader that does not know it yet: nothing it says counts.
   uint64_t term = 0;
@@ -120,6 +124,9 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     uint64_t every = 0;
     if (Status s = ReadUint(*msg, "heartbeat_ms", &every); !s) return s;
     every = std::clamp<uint64_t>(every, 5, 60000);
+    heartbeat_ms_ = every;
+    // A coordinator that answers heartbeats can be found silent: stopped, or cut off one way.
+    acks_ = msg->value("acks", false);
     registered_ = true;
     backoff_ms_ = 50;
     redirects_ = 0;
@@ -151,6 +158,13 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
 
 void CoordinatorLink::Heartbeat() {
   if (!registered_ || !conn_ || !conn_->open()) return;
+  // Five heartbeats unanswered (the coordinator's host timeout and one more): it is gone, or
+  // stopped; another instance may lead by now.
+  uint64_t silent_ms = (NowNs() - last_heard_ns_) / 1000000;
+  if (acks_ && silent_ms > 5 * heartbeat_ms_) {
+    conn_->Close("the coordinator at " + address_.ToString() + " answered nothing for " + std::to_string(silent_ms) + " ms");
+    return;
+  }
   json msg = handlers_.report ? handlers_.report() : json::object();
   msg["type"] = "heartbeat";
   if (!msg.contains("bolts")) msg["bolts"] = json::array();

@@ -77,6 +77,9 @@ class CoordinatorLink {
   std::optional<HostPort> redirect_;  // "not_leader" named the leader: try it next
   size_t redirects_ = 0;              // redirects followed since the last registration
   uint64_t max_term_ = 0;             // the newest leadership term heard from
+  uint64_t heartbeat_ms_ = 250;       // as the coordinator asked
+  uint64_t last_heard_ns_ = 0;        // the last frame from the coordinator
+  bool acks_ = false;                 // it answers every heartbeat (silence means it is gone)
   Handlers handlers_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<FramedConn> conn_;

@@ -244,6 +244,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   a.hooks = std::move(hook_names);
   a.bolt_hooks = std::move(bolt_hooks);
   a.reported = false;
+  a.acks = msg.value("acks", false);  // it wants every heartbeat answered (and older agents do not)
   a.storage_error.clear();  // the doc below has none; the first heartbeat says if it still holds
   json doc = {{"address", address}, {"hooks", *hooks}, {"bolts", bolt_names}, {"alive", true},
               {"since_unix_ms", UnixNowMs()}};
@@ -255,7 +256,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   if (Status s = PutIfChanged(&writes, "/agents/" + id, doc); !s) return s;
   if (Status s = CommitOrFail(writes); !s) return s;
   LOG_NOTICE("agent %s registered from %s%s", id.c_str(), address.c_str(), was_alive ? "" : " (alive)");
-  Deliver(conn, ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}, {"term", term_}}));
+  Deliver(conn, ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}, {"term", term_}, {"acks", a.acks}}));
   PushMembership();
   ResendAssignments(a);
   return Status::Ok();
@@ -382,6 +383,8 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
   for (const json& ack : acks) {
     Deliver(conn, ControlFrame({{"type", "deaths_recorded"}, {"bolt", ack["bolt"]}, {"deaths", ack["deaths"]}}));
   }
+  // Answered at once, not after the commit: it says this instance runs, not what it decided.
+  if (a->acks) conn->Send(ControlFrame({{"type", "heartbeat_ack"}}));
   ReadReports(*a, msg);
   if (revived) PushMembership();
   EvaluateRecoveries();

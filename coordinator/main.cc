@@ -13,6 +13,8 @@
 #include "common/uv_handle.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/namespace_store.h"
+#include "coordinator/zk_election.h"
+#include "coordinator/zk_store.h"
 
 using namespace tailsafe;
 
@@ -27,11 +29,6 @@ int main(int argc, char** argv) {
     fprintf(stderr, "tailsafe-coordinator: %s has no [coordinator] table\n", config_path.c_str());
     return 2;
   }
-  if (config->coordinator.store == CoordinatorConfig::Store::kZookeeper) {
-    fprintf(stderr, "tailsafe-coordinator: %s: coordinator.store = \"zookeeper\" is not available in this version yet; "
-            "use \"sqlite\"\n", config_path.c_str());
-    return 2;
-  }
   if (check_only) {
     printf("%s: ok (coordinator of cluster %s on %s)\n", config_path.c_str(), config->cluster.name.c_str(),
            config->coordinator.listen.c_str());
@@ -43,17 +40,30 @@ int main(int argc, char** argv) {
     LOG_ERROR("cannot create coordinator.state_dir %s: %s", dir.c_str(), strerror(errno));
     return 1;
   }
-  auto store = SqliteNamespaceStore::Open(dir + "/namespace.db");
-  if (!store) {
-    LOG_ERROR("%s", store.status().message().c_str());
-    return 1;
-  }
   uv_loop_t loop;
   uv_loop_init(&loop);
+  // One instance on its own SQLite file, which always leads; or instances that elect a leader
+  // on a ZooKeeper ensemble and keep the namespace there.
+  std::unique_ptr<NamespaceStore> store;
+  std::unique_ptr<Leadership> leadership;
+  const CoordinatorConfig& cc = config->coordinator;
+  if (cc.store == CoordinatorConfig::Store::kZookeeper) {
+    auto election = std::make_unique<ZkElection>(
+        &loop, ZkElection::Options{cc.zookeeper, cc.zookeeper_session_ms, cc.zookeeper_root, cc.listen});
+    store = std::make_unique<ZkStore>(*election);
+    leadership = std::move(election);
+  } else {
+    auto sqlite = SqliteNamespaceStore::Open(dir + "/namespace.db");
+    if (!sqlite) {
+      LOG_ERROR("%s", sqlite.status().message().c_str());
+      return 1;
+    }
+    store = std::move(sqlite.value());
+    leadership = std::make_unique<SoleLeadership>(cc.listen);
+  }
   int rc = 0;
   {
-    auto leadership = std::make_unique<SoleLeadership>(config->coordinator.listen);
-    Coordinator coordinator(&loop, std::move(config.value()), std::move(start.keys), std::move(store.value()),
+    Coordinator coordinator(&loop, std::move(config.value()), std::move(start.keys), std::move(store),
                             std::move(leadership));
     if (Status s = coordinator.Start(); !s) {
       LOG_ERROR("%s", s.message().c_str());
@@ -113,6 +123,7 @@ int main(int argc, char** argv) {
     coordinator.Stop();
     uv_run(&loop, UV_RUN_DEFAULT);
   }
+  uv_run(&loop, UV_RUN_DEFAULT);  // what the coordinator's destruction closed (a ZooKeeper session)
   if (uv_loop_close(&loop) != 0) LOG_WARN("the loop still had handles at exit");
   if (rc == 0) LOG_NOTICE("stopped");
   return rc;

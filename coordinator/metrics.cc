@@ -36,6 +36,10 @@ std::string Coordinator::PrometheusText() const {
   for (const char* st : kStates) m.Sample(d(by_state[st]), {{"state", st}});
   m.Family("tailsafe_coordinator_epoch", "gauge", "The last fencing epoch handed out.");
   m.Sample(d(next_epoch_ - 1));
+  m.Family("tailsafe_coordinator_leading", "gauge", "1 while this instance leads (decides for the cluster), else 0.");
+  m.Sample(leading_ ? 1 : 0);
+  m.Family("tailsafe_coordinator_term", "gauge", "The leadership term this instance leads in; 0 while it does not lead.");
+  m.Sample(leading_ ? d(term_) : 0);
 
   m.Family("tailsafe_coordinator_assignments_total", "counter", "Recoveries assigned to an agent, each under a new epoch.");
   m.Sample(d(stats_.assignments));

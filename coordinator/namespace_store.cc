@@ -40,7 +40,7 @@ Result<std::unique_ptr<SqliteNamespaceStore>> SqliteNamespaceStore::Open(const s
     if (Status bad = CheckNamespacePath(path); !bad || path == "/") {
       return Status::Error(db_path + " holds an invalid path: " + bad.message());
     }
-    s->docs_[path] = q->Text(1);
+    s->docs_.Put(path, q->Text(1));
   }
   Result<Stmt> put = s->db_.Prepare("INSERT OR REPLACE INTO node VALUES(?, ?)");
   if (!put) return put.status();
@@ -51,13 +51,13 @@ Result<std::unique_ptr<SqliteNamespaceStore>> SqliteNamespaceStore::Open(const s
   return s;
 }
 
-std::optional<std::string> SqliteNamespaceStore::Get(const std::string& path) const {
+std::optional<std::string> DocumentTree::Get(const std::string& path) const {
   auto it = docs_.find(path);
   if (it == docs_.end()) return std::nullopt;
   return it->second;
 }
 
-std::vector<std::string> SqliteNamespaceStore::Children(const std::string& path) const {
+std::vector<std::string> DocumentTree::Children(const std::string& path) const {
   std::string prefix = path == "/" ? "/" : path + "/";
   std::set<std::string> names;  // "/a/b-c" sorts between "/a/b" and "/a/b/d": dedupe with a set
   for (auto it = docs_.lower_bound(prefix); it != docs_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
@@ -66,6 +66,10 @@ std::vector<std::string> SqliteNamespaceStore::Children(const std::string& path)
   }
   return {names.begin(), names.end()};
 }
+
+std::optional<std::string> SqliteNamespaceStore::Get(const std::string& path) const { return docs_.Get(path); }
+
+std::vector<std::string> SqliteNamespaceStore::Children(const std::string& path) const { return docs_.Children(path); }
 
 Status SqliteNamespaceStore::Commit(const std::vector<Write>& writes) {
   for (const Write& w : writes) {
@@ -85,9 +89,9 @@ Status SqliteNamespaceStore::Commit(const std::vector<Write>& writes) {
   }
   for (const Write& w : writes) {
     if (w.value) {
-      docs_[w.path] = *w.value;
+      docs_.Put(w.path, *w.value);
     } else {
-      docs_.erase(w.path);
+      docs_.Erase(w.path);
     }
   }
   durable_ = ++committed_;

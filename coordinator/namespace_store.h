@@ -40,6 +40,20 @@ namespace tailsafe {
 // which component is wrong.
 Status CheckNamespacePath(std::string_view path);
 
+// The documents of a tree, in memory: what every store's Get and Children read.
+class DocumentTree {
+ public:
+  std::optional<std::string> Get(const std::string& path) const;
+  std::vector<std::string> Children(const std::string& path) const;
+  void Put(const std::string& path, std::string value) { docs_[path] = std::move(value); }
+  void Erase(const std::string& path) { docs_.erase(path); }
+  void Clear() { docs_.clear(); }
+  size_t size() const { return docs_.size(); }
+
+ private:
+  std::map<std::string, std::string> docs_;
+};
+
 class NamespaceStore {
  public:
   struct Write {
@@ -77,7 +91,7 @@ class SqliteNamespaceStore : public NamespaceStore {
   SqliteNamespaceStore() = default;
   Db db_;
   Stmt put_, del_;
-  std::map<std::string, std::string> docs_;
+  DocumentTree docs_;
 };
 
 }  // namespace tailsafe

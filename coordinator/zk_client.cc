@@ -214,8 +214,9 @@ void ZkClient::Drive(int zk_events, bool from_poll) {
       LOG_DEBUG("zookeeper: process: %s", ZkError(rc).c_str());
     }
   }
-  if (zh_ == nullptr || closed_) {  // a callback closed the client
+  if (zh_ == nullptr || closed_) {  // a callback closed the client: hand the handle off now
     in_drive_ = false;
+    HandOff();
     return;
   }
   int fd = -1, interest = 0;
@@ -471,6 +472,13 @@ void ZkClient::Close() {
   closed_ = true;
   self_.reset();
   StopPoll();
+  // Inside a callback the library is still running on the handle: Drive hands it off on return.
+  if (!in_drive_) HandOff();
+}
+
+void ZkClient::HandOff() {
+  if (handed_off_) return;
+  handed_off_ = true;
   poll_.Reset();
   timer_.Reset();
   // Pending callbacks are dropped here, on the loop, and what the library still holds becomes

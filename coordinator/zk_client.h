@@ -96,6 +96,7 @@ class ZkClient {
   // Starts the session: resolves names (thread pool), then connects. on_state reports progress.
   Status Start();
   // Ends the session (its ephemeral nodes go at once) off the loop; drops pending callbacks.
+  // May be called from a callback; the client itself must then be destroyed later, outside it.
   void Close();
 
   std::function<void(State)> on_state;
@@ -126,6 +127,7 @@ class ZkClient {
   void Drive(int zk_events, bool from_poll);
   void Kick();
   void StopPoll();
+  void HandOff();
   void OnSessionEvent(int state);
   Call* NewCall();
   void* WatchCtx(WatchFn fn);
@@ -143,6 +145,7 @@ class ZkClient {
   UvPtr<uv_timer_t> timer_;
   bool in_drive_ = false;
   bool closed_ = false;
+  bool handed_off_ = false;
   std::shared_ptr<ZkClient*> self_;  // reset at Close: a name resolution finishing later sees null
   std::set<Call*> calls_;
   std::map<Watch*, std::unique_ptr<Watch>> watches_;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tests/support/cluster.h"
+#include "tests/support/hook_runs.h"
 
 using namespace tailsafe;
 using namespace tailsafe::testing;
@@ -48,43 +49,6 @@ uint64_t UnixNs() {
   struct timespec ts;
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// One run of ts-hook, as it recorded itself.
-struct HookRun {
-  int agent = -1;
-  std::string name;  // r<RECOVERY>-e<EPOCH>-a<ATTEMPT>
-  std::string input;
-  std::map<std::string, std::string> env;
-  std::vector<std::string> unexpected;
-};
-
-std::vector<HookRun> HookRuns(const TestCluster& c) {
-  std::vector<HookRun> runs;
-  for (int i = 0; i < c.size(); ++i) {
-    DIR* d = ::opendir(c.HookDir(i).c_str());
-    if (d == nullptr) continue;
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() < 5 || n.compare(n.size() - 4, 4, ".env") != 0 || n[0] != 'r') continue;
-      HookRun r;
-      r.agent = i;
-      r.name = n.substr(0, n.size() - 4);
-      std::istringstream env(ReadAll(c.HookDir(i) + "/" + n));
-      for (std::string line; std::getline(env, line);) {
-        if (line.rfind("UNEXPECTED ", 0) == 0) {
-          r.unexpected.push_back(line);
-          continue;
-        }
-        auto eq = line.find('=');
-        if (eq != std::string::npos) r.env[line.substr(0, eq)] = line.substr(eq + 1);
-      }
-      r.input = ReadAll(c.HookDir(i) + "/" + r.name + ".in");
-      runs.push_back(std::move(r));
-    }
-    ::closedir(d);
-  }
-  return runs;
 }
 
 bool StateIs(const nlohmann::json& d, const char* state) { return d.value("state", "") == state; }

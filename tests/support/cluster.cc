@@ -1,4 +1,5 @@
 #include "tests/support/cluster.h"
+#include "tests/support/prometheus_check.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -132,12 +133,25 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     std::abort();
   }
   if (options_.coordinator) {
-    coordinator_port_ = FreePort();
-    std::ofstream(CoordinatorConfigPath()) << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath()
-                                           << "\"\n\n[coordinator]\nlisten = \""
-                                           << CoordinatorAddress() << "\"\nstate_dir = \"" << root_
-                                           << "/coordinator\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
-    if (options_.metrics) std::ofstream(CoordinatorConfigPath(), std::ios::app) << "metrics_listen = \"" << HostAddress(-1) << ":" << MetricsPort(-1) << "\"\n";
+    int n = options_.zookeeper.empty() ? 1 : options_.coordinators;
+    coordinators_.resize(static_cast<size_t>(n));
+    for (int k = 0; k < n; ++k) {
+      coordinator_ports_.push_back(FreePort());
+      coordinator_metrics_ports_.push_back(k == 0 && options_.metrics ? MetricsPort(-1) : (n > 1 ? FreePort() : 0));
+    }
+    for (int k = 0; k < n; ++k) {
+      std::ofstream cfg(CoordinatorConfigPath(k));
+      cfg << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath() << "\"\n\n[coordinator]\nlisten = \""
+          << CoordinatorInstance(k) << "\"\nstate_dir = \"" << root_ << "/coordinator" << (k ? std::to_string(k + 1) : "")
+          << "\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
+      if (coordinator_metrics_ports_[static_cast<size_t>(k)]) {
+        cfg << "metrics_listen = \"" << HostAddress(-1) << ":" << coordinator_metrics_ports_[static_cast<size_t>(k)] << "\"\n";
+      }
+      if (!options_.zookeeper.empty()) {
+        cfg << "store = \"zookeeper\"\nzookeeper = \"" << options_.zookeeper << "\"\nzookeeper_root = \"/tailsafe-test/"
+            << root_.substr(root_.rfind('/') + 1) << "\"\nzookeeper_session_ms = " << options_.zookeeper_session_ms << "\n";
+      }
+    }
   }
   for (int i = 0; i < options_.agents; ++i) {
     std::string dir = root_ + "/" + AgentId(i);
@@ -155,7 +169,11 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     }
     std::ostringstream c;
     c << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath() << "\"\n";
-    if (options_.coordinator) c << "coordinator = \"" << CoordinatorAddress() << "\"\n";
+    if (options_.coordinator) {
+      c << "coordinator = [";
+      for (int k = 0; k < coordinators(); ++k) c << (k ? ", " : "") << "\"" << CoordinatorInstance(k) << "\"";
+      c << "]\n";
+    }
     c << "\n[agent]\nid = \"" << AgentId(i) << "\"\nlisten = \"" << HostAddress(i) << ":" << ports_[i]
       << "\"\ndata_dir = \"" << DataDir(i) << "\"\npeers = [";
     bool first = true;
@@ -207,8 +225,11 @@ TestCluster::~TestCluster() {
     a.Signal(SIGKILL);
     a.Wait();
   }
-  coordinator_.Signal(SIGKILL);
-  coordinator_.Wait();
+  for (Child& co : coordinators_) {
+    co.Signal(SIGCONT);
+    co.Signal(SIGKILL);
+    co.Wait();
+  }
   for (const std::string& m : mounts_) {
     if (keep_) {  // keep the files: copy them off the tmpfs first
       RunCommand("cp -a '" + m + "' '" + m + ".kept'");
@@ -247,36 +268,66 @@ std::string TestCluster::ReplicaFile(int holder, int origin, int bolt, uint64_t 
   return DataDir(holder) + "/replicas/" + AgentId(origin) + "/" + BoltName(bolt) + "/" + name;
 }
 
-Status TestCluster::StartCoordinator(double ready_seconds) {
-  std::vector<std::string> argv = {BinDir() + "/tailsafe-coordinator", "-c", CoordinatorConfigPath(), "--log-level",
+std::string TestCluster::CoordinatorAddress() const {
+  std::string out;
+  for (int k = 0; k < coordinators(); ++k) out += (k ? "," : "") + CoordinatorInstance(k);
+  return out;
+}
+
+Status TestCluster::StartCoordinator(double ready_seconds, int k) {
+  std::vector<std::string> argv = {BinDir() + "/tailsafe-coordinator", "-c", CoordinatorConfigPath(k), "--log-level",
                                    options_.log_level};
   Result<Child> c =
-      Child::Spawn(argv, CoordinatorLogPath(), options_.network ? options_.network->NamespacePath("co") : "");
+      Child::Spawn(argv, CoordinatorLogPath(k), options_.network ? options_.network->NamespacePath("co") : "");
   if (!c) return c.status();
-  coordinator_ = std::move(c.value());
-  // Ready when it answers (its log may hold an earlier run's "ready" line).
-  std::string ls = Ctl() + " ls / --timeout-ms 1000 --coordinator " + CoordinatorAddress();
-  bool ready = WaitUntil([&] { return !coordinator_.running() || RunCommand(ls).code == 0; }, ready_seconds);
-  if (!coordinator_.running()) return Status::Error("the coordinator exited at start:\n" + CoordinatorLogTail());
+  Child& co = coordinators_[static_cast<size_t>(k)];
+  co = std::move(c.value());
+  // Ready when it answers (its log may hold an earlier run's "ready" line): as the leader, or
+  // saying that it does not lead.
+  std::string ls = Ctl() + " ls / --timeout-ms 1000 --coordinator " + CoordinatorInstance(k) + " 2>&1";
+  bool ready = WaitUntil([&] {
+    if (!co.running()) return true;
+    CommandResult r = RunCommand(ls);
+    return r.code == 0 || r.out.find("does not lead") != std::string::npos;
+  }, ready_seconds);
+  if (!co.running()) return Status::Error("the coordinator exited at start:\n" + CoordinatorLogTail());
   if (!ready) return Status::Error("the coordinator did not start within the deadline:\n" + CoordinatorLogTail());
   return Status::Ok();
 }
 
-void TestCluster::KillCoordinator(int sig) {
-  coordinator_.Signal(sig);
-  coordinator_.Wait();
+void TestCluster::KillCoordinator(int sig, int k) {
+  Child& co = coordinators_[static_cast<size_t>(k)];
+  co.Signal(sig);
+  if (sig != SIGSTOP && sig != SIGCONT) co.Wait();
 }
 
-Status TestCluster::StopCoordinator(double seconds) {
-  coordinator_.Signal(SIGTERM);
-  if (!WaitUntil([&] { return !coordinator_.running(); }, seconds)) {
+Status TestCluster::StopCoordinator(double seconds, int k) {
+  Child& co = coordinators_[static_cast<size_t>(k)];
+  co.Signal(SIGTERM);
+  if (!WaitUntil([&] { return !co.running(); }, seconds)) {
     return Status::Error("the coordinator did not stop after SIGTERM:\n" + CoordinatorLogTail());
   }
-  if (coordinator_.exit_code() != 0) {
-    return Status::Error("the coordinator exited with " + std::to_string(coordinator_.exit_code()) + ":\n" +
-                         CoordinatorLogTail());
+  if (co.exit_code() != 0) {
+    return Status::Error("the coordinator exited with " + std::to_string(co.exit_code()) + ":\n" + CoordinatorLogTail());
   }
   return Status::Ok();
+}
+
+int TestCluster::LeadingCoordinator(uint64_t* term) const {
+  for (int k = 0; k < coordinators(); ++k) {
+    uint16_t port = CoordinatorMetricsPort(k);
+    if (port == 0) continue;
+    // A stopped instance accepts the connection but never answers: ask briefly.
+    Result<std::string> text = HttpGet(port, "/metrics", 0.5);
+    if (!text) continue;
+    Result<MetricSamples> m = ParsePrometheusText(*text);
+    if (!m) continue;
+    auto leading = m->find("tailsafe_coordinator_leading");
+    if (leading == m->end() || leading->second != 1) continue;
+    if (term) *term = static_cast<uint64_t>(m->count("tailsafe_coordinator_term") ? m->at("tailsafe_coordinator_term") : 0);
+    return k;
+  }
+  return -1;
 }
 
 std::string TestCluster::Ctl() const { return BinDir() + "/tailsafectl --key-file " + KeyPath(); }
@@ -304,9 +355,14 @@ Result<std::map<std::string, nlohmann::json>> TestCluster::CoordinatorDocs(const
 }
 
 std::string TestCluster::CoordinatorLogTail(size_t bytes) const {
-  std::ifstream f(CoordinatorLogPath());
-  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return all.size() > bytes ? all.substr(all.size() - bytes) : all;
+  std::string out;
+  for (int k = 0; k < std::max(coordinators(), 1); ++k) {
+    std::ifstream f(CoordinatorLogPath(k));
+    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (coordinators() > 1) out += "--- coordinator " + std::to_string(k + 1) + "\n";
+    out += all.size() > bytes ? all.substr(all.size() - bytes) : all;
+  }
+  return out;
 }
 
 Status TestCluster::Start(int i, double ready_seconds) {

@@ -33,6 +33,11 @@ struct ClusterOptions {
   // pid file: `sleep MatchArg(...)` is the bolt's process.
   bool match_sleep = false;
   bool coordinator = false;         // a tailsafe-coordinator; agents get [cluster] coordinator
+  // With `zookeeper` (an ensemble's connect string): that many coordinator instances with
+  // store = "zookeeper", each with its own port, config, log and metrics port.
+  int coordinators = 1;
+  std::string zookeeper;
+  uint32_t zookeeper_session_ms = 2000;
   bool static_peers = true;         // false: no [agent] peers (membership comes from the coordinator)
   uint32_t host_timeout_ms = 1000;  // the coordinator's
   // Recovery hooks: every agent gets [hooks] test = [ts-hook, HookDir(i), hook_args...] and every
@@ -127,19 +132,35 @@ class TestCluster {
   // peer it lists in status.
   bool WaitAcked(int origin, int bolt, double seconds);
 
-  // The coordinator (options.coordinator): its config, log, address; start, stop, kill.
-  std::string CoordinatorConfigPath() const { return root_ + "/coordinator.toml"; }
+  // The coordinator (options.coordinator): its config, log, address; start, stop, kill. With
+  // several instances, `k` says which (0 is the first); CoordinatorAddress() lists them all.
+  std::string CoordinatorConfigPath(int k = 0) const {
+    return root_ + (k == 0 ? std::string("/coordinator.toml") : "/coordinator-" + std::to_string(k + 1) + ".toml");
+  }
+  int coordinators() const { return static_cast<int>(coordinator_ports_.size()); }
   // The cluster key every node of this test cluster shares (mode 0600).
   std::string KeyPath() const { return root_ + "/cluster.key"; }
   // "BIN/tailsafectl --key-file KEY": tailsafectl holding this cluster's key, for commands
   // given --coordinator without a configuration.
   std::string Ctl() const;
-  std::string CoordinatorLogPath() const { return root_ + "/coordinator.log"; }
-  std::string CoordinatorAddress() const { return HostAddress(-1) + ":" + std::to_string(coordinator_port_); }
-  Status StartCoordinator(double ready_seconds = 10);
-  pid_t CoordinatorPid() const { return coordinator_.pid(); }
-  void KillCoordinator(int sig = SIGKILL);
-  Status StopCoordinator(double seconds = 10);
+  std::string CoordinatorLogPath(int k = 0) const {
+    return root_ + (k == 0 ? std::string("/coordinator.log") : "/coordinator-" + std::to_string(k + 1) + ".log");
+  }
+  std::string CoordinatorAddress() const;
+  std::string CoordinatorInstance(int k) const {
+    return HostAddress(-1) + ":" + std::to_string(coordinator_ports_[static_cast<size_t>(k)]);
+  }
+  // Starts instance k; ready once it answers (as the leader, or saying it does not lead).
+  Status StartCoordinator(double ready_seconds = 10, int k = 0);
+  pid_t CoordinatorPid(int k = 0) const { return coordinators_[static_cast<size_t>(k)].pid(); }
+  // Sends `sig`; reaps the instance unless the signal leaves it alive (SIGSTOP, SIGCONT).
+  void KillCoordinator(int sig = SIGKILL, int k = 0);
+  Status StopCoordinator(double seconds = 10, int k = 0);
+  bool CoordinatorRunning(int k = 0) { return coordinators_[static_cast<size_t>(k)].running(); }
+  // Where instance k serves /metrics (with options.metrics, or several instances).
+  uint16_t CoordinatorMetricsPort(int k) const { return coordinator_metrics_ports_[static_cast<size_t>(k)]; }
+  // The instance whose metrics say it leads now, and its term; -1 if none does.
+  int LeadingCoordinator(uint64_t* term = nullptr) const;
   // `tailsafectl get PATH --json` against the coordinator; an error if it fails.
   Result<nlohmann::json> CoordinatorGet(const std::string& path);
   // Every document whose path starts with `prefix` ("/recoveries/"), in one request.
@@ -170,9 +191,10 @@ class TestCluster {
   std::vector<uint16_t> ports_;
   std::vector<uint16_t> metrics_ports_;  // [0]: the coordinator's, then agent i's at [i + 1]
   std::vector<Child> agents_;
-  Child coordinator_;
+  std::vector<Child> coordinators_;
   std::vector<std::string> mounts_;  // tmpfs data_dirs to unmount
-  uint16_t coordinator_port_ = 0;
+  std::vector<uint16_t> coordinator_ports_;
+  std::vector<uint16_t> coordinator_metrics_ports_;  // 0: none
   bool keep_ = false;
 };
 

@@ -199,8 +199,8 @@ Result<std::string> HttpExchange(uint16_t port, const std::string& request, doub
   }
 }
 
-Result<std::string> HttpGet(uint16_t port, const std::string& path) {
-  auto r = HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: tailsafe-test\r\n\r\n");
+Result<std::string> HttpGet(uint16_t port, const std::string& path, double seconds) {
+  auto r = HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: tailsafe-test\r\n\r\n", seconds);
   if (!r) return r.status();
   size_t eol = r->find("\r\n");
   std::string status_line = r->substr(0, eol);

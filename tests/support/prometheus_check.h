@@ -24,7 +24,7 @@ Result<MetricSamples> ParsePrometheusText(std::string_view text);
 // error. `request` is sent as given.
 Result<std::string> HttpExchange(uint16_t port, const std::string& request, double seconds = 10);
 // GET `path`: the body of a 200 response, or an error with the status line.
-Result<std::string> HttpGet(uint16_t port, const std::string& path);
+Result<std::string> HttpGet(uint16_t port, const std::string& path, double seconds = 10);
 
 // promtool (Debian's prometheus package): on PATH, or BIN/tools/promtool (scripts/promtool.sh
 // puts it there); empty if neither.

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "common/fd.h"
+#include "coordinator/zk_client.h"
 
 namespace tailsafe::testing {
 
@@ -43,7 +45,75 @@ std::string FourLetterWord(uint16_t port, const char* word) {
   }
 }
 
+// Runs `issue` on a fresh session and turns a loop until `done` is set or 30 s pass.
+template <typename Issue>
+Status OneRequest(const std::string& connect, Issue issue) {
+  std::vector<HostPort> members;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = connect.find(',', start);
+    Result<HostPort> hp = ParseHostPort(connect.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (!hp) return hp.status();
+    members.push_back(*hp);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  Status result = Status::Error("no answer from " + connect);
+  {
+    ZkClient zk(&loop, {members, 4000});
+    bool done = false;
+    bool issued = false;
+    zk.on_state = [&](ZkClient::State s) {
+      if (s == ZkClient::State::kConnected && !issued) {
+        issued = true;
+        if (!issue(zk, [&](Status st) {
+              result = st;
+              done = true;
+            })) {
+          result = Status::Error("the request could not be queued");
+          done = true;
+        }
+      } else if (s == ZkClient::State::kExpired) {
+        done = true;
+      }
+    };
+    if (Status s = zk.Start(); !s) return s;
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, [](uv_timer_t*) {}, 20, 20);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!done && std::chrono::steady_clock::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    zk.Close();
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return result;
+}
+
 }  // namespace
+
+Result<std::vector<std::string>> ZkChildren(const std::string& connect, const std::string& path) {
+  std::vector<std::string> names;
+  Status s = OneRequest(connect, [&](ZkClient& zk, auto done) {
+    return zk.Children(path, nullptr, [&, done](int rc, std::vector<std::string> n) {
+      names = std::move(n);
+      done(rc == ZOK ? Status::Ok() : Status::Error("ls " + path + ": " + ZkError(rc)));
+    });
+  });
+  if (!s) return s;
+  return names;
+}
+
+Status ZkDelete(const std::string& connect, const std::string& path) {
+  return OneRequest(connect, [&](ZkClient& zk, auto done) {
+    return zk.Delete(path, -1, [&, done](int rc) {
+      done(rc == ZOK ? Status::Ok() : Status::Error("delete " + path + ": " + ZkError(rc)));
+    });
+  });
+}
 
 std::string ZookeeperMissing() {
   if (::access(kJava, X_OK) != 0) return std::string(kJava) + " is missing (make deps installs the zookeeper package, which brings Java)";

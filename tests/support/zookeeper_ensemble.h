@@ -21,6 +21,11 @@ namespace tailsafe::testing {
 // Why this machine cannot run an ensemble (no Java, no zookeeper package), or "" if it can.
 std::string ZookeeperMissing();
 
+// One request to an ensemble, from a session of its own, on a loop of its own (for tests that
+// act on ZooKeeper as an operator would).
+Result<std::vector<std::string>> ZkChildren(const std::string& connect, const std::string& path);
+Status ZkDelete(const std::string& connect, const std::string& path);
+
 class ZookeeperEnsemble {
  public:
   struct Options {
