@@ -214,10 +214,10 @@ $(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOO
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(TEST_LIBS)
-$(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOMMON)
+$(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(TEST_LIBS)
 $(OUT)/tests/%: $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
@@ -255,7 +255,7 @@ faults: deps
 	@rm -f $(OUT)/tests/faults.report.xml
 	$(Q)$(TEST_ENV) TAILSAFE_FAULT_SECONDS=$(FAULT_SECONDS) TAILSAFE_FAULT_FIGURES=$(OUT)/tests/faults.json \
 	  $(if $(FAULT_SEED),TAILSAFE_FAULT_SEED=$(FAULT_SEED)) $(if $(FAULT_HOSTS),TAILSAFE_FAULT_HOSTS=$(FAULT_HOSTS)) \
-	  $(if $(FAULT_KINDS),TAILSAFE_FAULT_KINDS=$(FAULT_KINDS)) \
+	  $(if $(FAULT_KINDS),TAILSAFE_FAULT_KINDS=$(FAULT_KINDS)) $(if $(FAULT_STORE),TAILSAFE_FAULT_STORE=$(FAULT_STORE)) \
 	  $(FAULT_BIN) --log_level=message $(call REPORT_ARGS,faults); rc=$$?; \
 	  scripts/test-report.sh faults $(OUT)/tests/faults.report.xml; exit $$rc
 

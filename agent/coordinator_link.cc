@@ -117,6 +117,7 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     (void)ReadString(*msg, "leader", &leader);
     Result<HostPort> hp = ParseHostPort(leader);
     if (hp && hp->host != "0.0.0.0" && hp->host != "::") redirect_ = *hp;
+    answered_ = true;
     return Status::Error("coordinator " + address_.ToString() + " does not lead" +
                          (leader.empty() ? std::string() : "; the leader is " + leader));
   }
@@ -130,6 +131,7 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     registered_ = true;
     backoff_ms_ = 50;
     redirects_ = 0;
+    answered_ = false;
     if (!last_error_.empty()) LOG_NOTICE("coordinator: registered with %s", address_.ToString().c_str());
     last_error_.clear();
     uv_timer_start(heartbeat_timer_.get(), [](uv_timer_t* t) {
@@ -195,6 +197,13 @@ void CoordinatorLink::OnClosed(const std::string& why) {
   Retry();
 }
 
+uint64_t CoordinatorLink::Backoff() {
+  uint64_t wait = JitteredMs(answered_ ? std::min(backoff_ms_, heartbeat_ms_) : backoff_ms_);
+  backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
+  answered_ = false;
+  return wait;
+}
+
 void CoordinatorLink::Retry() {
   if (stopped_ || !retry_timer_) return;
   // With several coordinator instances, try the next one; back off once per round, jittered so
@@ -205,16 +214,12 @@ void CoordinatorLink::Retry() {
     wait = JitteredMs(20);
     if (++redirects_ > addresses_.size() + 1) {  // instances that point at each other: back off
       redirects_ = 0;
-      wait = JitteredMs(backoff_ms_);
-      backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
+      wait = Backoff();
     }
   } else {
     next_ = (next_ + 1) % addresses_.size();
     address_ = addresses_[next_];
-    if (next_ == 0) {
-      wait = JitteredMs(backoff_ms_);
-      backoff_ms_ = std::min<uint64_t>(backoff_ms_ * 2, config_.agent.reconnect_max_ms);
-    }
+    if (next_ == 0) wait = Backoff();
   }
   uv_timer_start(retry_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<CoordinatorLink*>(t->data)) {

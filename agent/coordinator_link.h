@@ -64,6 +64,8 @@ class CoordinatorLink {
   Status OnFrame(const Frame& f);
   void OnClosed(const std::string& why);
   void Retry();
+  // The pause before the next round of instances, jittered; grows the backoff.
+  uint64_t Backoff();
   void Heartbeat();
   nlohmann::json BoltsAndHooks(const char* type) const;  // {"type", "hooks", "bolts"}
 
@@ -76,6 +78,10 @@ class CoordinatorLink {
   HostPort address_;
   std::optional<HostPort> redirect_;  // "not_leader" named the leader: try it next
   size_t redirects_ = 0;              // redirects followed since the last registration
+  // An instance answered "not_leader" since the last backoff: the instances are up and an
+  // election is on, so the next round comes within a heartbeat period, not a backoff (a new
+  // leader must hear from every agent within its host timeout).
+  bool answered_ = false;
   uint64_t max_term_ = 0;             // the newest leadership term heard from
   uint64_t heartbeat_ms_ = 250;       // as the coordinator asked
   uint64_t last_heard_ns_ = 0;        // the last frame from the coordinator

@@ -3,7 +3,12 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <chrono>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
 
 #include "common/log.h"
 
@@ -11,12 +16,45 @@ namespace tailsafe {
 
 namespace {
 
-// The library's own log lines (connection attempts, timeouts), into ours. It may call this
-// from the thread pool while a handle closes; LogPrintf is safe there.
+// The library's own log lines (connection attempts, timeouts), into ours, without its
+// timestamp and pid ("2026-12-03 05:57:20,103:26101:ZOO_WARN@fn@2561: text"). While no member
+// answers it writes a few lines every 40 ms per member, for as long as the outage lasts; each
+// of its call sites ("ZOO_WARN@fn@2561") is logged at most once per kRepeatSeconds, with a count
+// of the lines held back. It may call this from the thread pool while a handle closes, hence
+// the mutex (LogPrintf is safe there).
 void ZkLog(const char* message) {
+  constexpr double kRepeatSeconds = 10;
   std::string text(message);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  LOG_INFO("zookeeper: %s", text.c_str());
+  size_t zoo = text.find("ZOO_");
+  if (zoo != std::string::npos) text.erase(0, zoo);
+  std::string site = text.substr(0, text.find(':'));
+  struct Seen {
+    std::chrono::steady_clock::time_point at;
+    uint64_t held = 0;
+  };
+  static std::mutex mu;
+  static std::map<std::string, Seen> seen;
+  uint64_t held = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto now = std::chrono::steady_clock::now();
+    auto [it, fresh] = seen.try_emplace(site, Seen{now, 0});
+    if (!fresh) {
+      if (std::chrono::duration<double>(now - it->second.at).count() < kRepeatSeconds) {
+        ++it->second.held;
+        return;
+      }
+      held = std::exchange(it->second.held, 0);
+      it->second.at = now;
+    }
+  }
+  if (held == 0) {
+    LOG_INFO("zookeeper: %s", text.c_str());
+  } else {
+    LOG_INFO("zookeeper: %s (%llu more like it since the last one shown)", text.c_str(),
+             static_cast<unsigned long long>(held));
+  }
 }
 
 bool IsIpLiteral(const std::string& host) {

@@ -159,7 +159,8 @@ void ZkElection::Evaluate() {
     auto mine = std::find(ordered.begin(), ordered.end(), Basename(candidate_));
     if (mine == ordered.end()) return Restart("this instance's candidate " + candidate_ + " is gone");
     if (mine == ordered.begin()) {
-      leader_address_ = options_.address;
+      // Named as the leader only once it leads: until then a client sent here is refused again.
+      if (!leading_) leader_address_.clear();
       if (!leading_ && !claiming_) Claim();
       return;
     }
@@ -217,6 +218,7 @@ void ZkElection::Claim() {
         if (!s) return Restart("cannot load the namespace: " + s.message());
         if (client_->state() != ZkClient::State::kConnected) return;  // lost meanwhile; evaluated again
         leading_ = true;
+        leader_address_ = options_.address;
         if (on_lead) on_lead(next);
       };
       if (prepare) {
@@ -232,6 +234,8 @@ void ZkElection::Lose(const std::string& why) {
   claiming_ = false;
   if (!leading_) return;
   leading_ = false;
+  // Nobody is known to lead now; naming this instance would send clients back to it.
+  if (leader_address_ == options_.address) leader_address_.clear();
   if (on_reset) on_reset();
   if (on_follow) on_follow(why);
 }

@@ -29,6 +29,7 @@ void CheckSanitizers(const std::string& what, const std::string& log, FaultRepor
 nlohmann::json FaultReport::ToJson(const FaultOptions& o, double seconds) const {
   return {{"seed", o.seed},
           {"hosts", o.hosts},
+          {"store", o.zookeeper ? "zookeeper" : "sqlite"},
           {"nemesis_seconds", o.seconds},
           {"run_seconds", seconds},
           {"faults", faults},
@@ -152,7 +153,8 @@ FaultReport CheckFaultRun(FaultRun& run) {
       }
     }
   }
-  std::string coordinator_log = ReadAll(c.CoordinatorLogPath());
+  std::string coordinator_log;  // every instance's
+  for (int k = 0; k < c.coordinators(); ++k) coordinator_log += ReadAll(c.CoordinatorLogPath(k));
   r.stale_results_refused = CountOccurrences(coordinator_log, "refused ");
 
   // The application's results: exactly the input.

@@ -20,10 +20,13 @@ constexpr const char* kBoltMaxRate = "400";      // requests a second each bolt 
 constexpr double kRawBytesPerSecond = 20000;     // each raw appender
 constexpr uint64_t kDataDirBytes = 512ull << 20;  // each agent's tmpfs
 
+constexpr uint32_t kSessionMs = 2000;  // the coordinators' zookeeper_session_ms
+
 struct KindInfo {
   FaultKind kind;
   const char* name;
   double min_hold, max_hold;  // seconds
+  bool zookeeper_only = false;
 };
 // Holds: kills are restarted after up to 3 s (beyond host_timeout_ms = 1 s: sometimes declared
 // dead, sometimes back in time); pauses are always longer than host_timeout_ms.
@@ -38,6 +41,13 @@ constexpr KindInfo kKinds[] = {
     {FaultKind::kPartitionBridge, "partition-bridge", 0.5, 5.0},
     {FaultKind::kDiskFull, "disk-full", 1.0, 5.0},
     {FaultKind::kRotationStorm, "rotation-storm", 1.0, 4.0},
+    // A leader stopped for longer than its session (kSessionMs) is replaced; killed, it may
+    // come back before its session ends or after.
+    {FaultKind::kKillLeader, "kill-leader", 0.1, 4.0, true},
+    {FaultKind::kPauseLeader, "pause-leader", 2.5, 5.0, true},
+    {FaultKind::kKillZookeeper, "kill-zookeeper", 0.5, 5.0, true},
+    {FaultKind::kQuorumLoss, "quorum-loss", 0.5, 6.0, true},
+    {FaultKind::kPartitionZookeeper, "partition-zookeeper", 0.5, 5.0, true},
 };
 constexpr const char* kQueuedEvents = "/proc/sys/fs/inotify/max_queued_events";
 constexpr const char* kQueuedEventsSaved = "/var/tmp/tailsafe-faults.max_queued_events";
@@ -54,13 +64,14 @@ const KindInfo& Info(FaultKind k) {
 
 const char* FaultName(FaultKind k) { return Info(k).name; }
 
-std::vector<FaultKind> AllFaultKinds() {
+std::vector<FaultKind> AllFaultKinds(bool zookeeper) {
   std::vector<FaultKind> out;
-  for (const KindInfo& i : kKinds) out.push_back(i.kind);
+  for (const KindInfo& i : kKinds)
+    if (zookeeper || !i.zookeeper_only) out.push_back(i.kind);
   return out;
 }
 
-Result<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
+Result<std::vector<FaultKind>> ParseFaultKinds(const std::string& list, bool zookeeper) {
   std::vector<FaultKind> out;
   std::istringstream in(list);
   for (std::string name; std::getline(in, name, ',');) {
@@ -68,6 +79,9 @@ Result<std::vector<FaultKind>> ParseFaultKinds(const std::string& list) {
     bool found = false;
     for (const KindInfo& i : kKinds) {
       if (name == i.name) {
+        if (i.zookeeper_only && !zookeeper) {
+          return Status::Error("fault kind '" + name + "' needs the zookeeper store (TAILSAFE_FAULT_STORE=zookeeper)");
+        }
         out.push_back(i.kind);
         found = true;
       }
@@ -112,6 +126,7 @@ Status FaultRun::Start() {
   started_ = std::chrono::steady_clock::now();
   if (options_.hosts == 0) options_.hosts = 3 + static_cast<int>(rng_() % 3);
   std::vector<std::string> names = {"co"};
+  if (options_.zookeeper) names.insert(names.end(), {"co2", "co3", "zk"});
   for (int i = 0; i < options_.hosts; ++i) names.push_back("h" + std::to_string(i + 1));
   auto net = VirtualNetwork::Create(names);
   if (!net) return net.status();
@@ -134,11 +149,24 @@ Status FaultRun::Start() {
   }
   ClusterOptions o = WeblogCluster(options_.hosts);
   o.network = network_.get();
+  if (options_.zookeeper) {
+    ZookeeperEnsemble::Options zo;
+    zo.address = network_->Address("zk");
+    zo.netns = network_->NamespacePath("zk");
+    auto zk = ZookeeperEnsemble::Start("faults", zo);
+    if (!zk) return zk.status();
+    zk_ = std::move(*zk);
+    if (!zk_->WaitServing(60)) return Status::Error("the ZooKeeper ensemble does not serve:\n" + zk_->LogTail(0));
+    o.zookeeper = zk_->connect_string();
+    o.coordinators = 3;
+    o.zookeeper_session_ms = kSessionMs;
+  }
   o.plain_bolts = 1;
   o.data_dir_tmpfs_bytes = kDataDirBytes;
   cluster_ = std::make_unique<TestCluster>("faults", o);
   TestCluster& c = *cluster_;
   Log("seed " + std::to_string(options_.seed) + ", " + std::to_string(options_.hosts) + " agents, " +
+      (options_.zookeeper ? "3 coordinators on ZooKeeper, " : "a coordinator on SQLite, ") +
       std::to_string(static_cast<int>(options_.seconds)) + " s of faults; files in " + c.root());
 
   input_ = c.root() + "/input.log";
@@ -152,7 +180,12 @@ Status FaultRun::Start() {
 
   // Before the agents start: it writes the results database's path into their hooks.
   weblog_ = std::make_unique<WeblogDeployment>(c, std::vector<std::string>{"--commit-ms", "50", "--max-rate", kBoltMaxRate});
-  if (Status s = c.StartCoordinator(); !s) return s;
+  for (int k = 0; k < c.coordinators(); ++k) {
+    if (Status s = c.StartCoordinator(30, k); !s) return s;
+  }
+  if (!WaitUntil([&] { return c.LeadingCoordinator() >= 0 || !options_.zookeeper; }, 30, 100)) {
+    return Status::Error("no coordinator instance leads:\n" + c.CoordinatorLogTail());
+  }
   if (Status s = c.StartAll(); !s) return s;
   for (int i = 0; i < c.size(); ++i) {
     if (Status s = weblog_->StartBolt(i); !s) return s;
@@ -220,6 +253,19 @@ int FaultRun::ElectedAgent() {
 
 Status FaultRun::StartAgent(int i) { return cluster_->Start(i, 20); }
 
+int FaultRun::FreeLeader() const {
+  int k = cluster_->LeadingCoordinator();
+  return k >= 0 && !held_instances_.count(k) ? k : -1;
+}
+
+int FaultRun::FreeInstance() {
+  std::vector<int> free;
+  for (int k = 0; k < cluster_->coordinators(); ++k)
+    if (!held_instances_.count(k)) free.push_back(k);
+  if (free.empty()) return -1;
+  return free[rng_() % free.size()];
+}
+
 Status FaultRun::RestartBolt(int i) { return weblog_->StartBolt(i); }
 
 Result<bool> FaultRun::Inject(FaultKind kind, Active* a) {
@@ -240,10 +286,35 @@ Result<bool> FaultRun::Inject(FaultKind kind, Active* a) {
       c.Kill(a->target, SIGKILL);
       return true;
     case FaultKind::kKillCoordinator:
-      if (coordinator_down_) return false;
-      coordinator_down_ = true;
-      c.KillCoordinator(SIGKILL);
+    case FaultKind::kKillLeader:
+    case FaultKind::kPauseLeader:
+      a->instance = kind == FaultKind::kKillCoordinator ? FreeInstance() : FreeLeader();
+      if (a->instance < 0) return false;
+      held_instances_.insert(a->instance);
+      c.KillCoordinator(kind == FaultKind::kPauseLeader ? SIGSTOP : SIGKILL, a->instance);
       return true;
+    case FaultKind::kKillZookeeper:
+    case FaultKind::kQuorumLoss: {
+      if (zk_fault_) return false;
+      std::vector<int> members = {0, 1, 2};
+      std::shuffle(members.begin(), members.end(), rng_);
+      members.resize(kind == FaultKind::kKillZookeeper ? 1 : 2);
+      for (int m : members) zk_->Kill(m);
+      a->members = members;
+      zk_fault_ = true;
+      return true;
+    }
+    case FaultKind::kPartitionZookeeper: {
+      if (partitioned_) return false;
+      a->instance = FreeLeader();
+      if (a->instance < 0) a->instance = FreeInstance();
+      if (a->instance < 0) return false;
+      std::string co = InstanceName(a->instance);
+      if (Status s = network_->Block("zk", co); !s) return s;
+      if (Status s = network_->Block(co, "zk"); !s) return s;
+      partitioned_ = true;
+      return true;
+    }
     case FaultKind::kPauseAgent:
     case FaultKind::kPauseElected:
       a->target = kind == FaultKind::kPauseElected ? ElectedAgent() : PickAgent();
@@ -364,8 +435,20 @@ Status FaultRun::Heal(const Active& a) {
     case FaultKind::kKillAgent:
       return StartAgent(a.target);
     case FaultKind::kKillCoordinator:
-      coordinator_down_ = false;
-      return c.StartCoordinator(20);
+    case FaultKind::kKillLeader:
+      held_instances_.erase(a.instance);
+      return c.StartCoordinator(20, a.instance);
+    case FaultKind::kPauseLeader:
+      held_instances_.erase(a.instance);
+      c.KillCoordinator(SIGCONT, a.instance);
+      return Status::Ok();
+    case FaultKind::kKillZookeeper:
+    case FaultKind::kQuorumLoss:
+      zk_fault_ = false;
+      for (int m : a.members) {
+        if (Status s = zk_->Restart(m); !s) return s;
+      }
+      return Status::Ok();
     case FaultKind::kPauseAgent:
     case FaultKind::kPauseElected:
       ::kill(c.Pid(a.target), SIGCONT);
@@ -373,6 +456,7 @@ Status FaultRun::Heal(const Active& a) {
     case FaultKind::kPartitionFull:
     case FaultKind::kPartitionOneWay:
     case FaultKind::kPartitionBridge:
+    case FaultKind::kPartitionZookeeper:
       partitioned_ = false;
       return network_->HealAll();
     case FaultKind::kDiskFull:
@@ -422,7 +506,15 @@ Result<bool> FaultRun::TryInject(FaultKind kind, std::chrono::steady_clock::time
   std::uniform_real_distribution<double> unit(0, 1);
   double hold = info.min_hold + (info.max_hold - info.min_hold) * unit(rng_);
   a.heal_at = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(hold));
-  std::string target = a.target < 0 ? "coordinator" : cluster_->AgentId(a.target);
+  std::string target = "coordinator";
+  if (a.target >= 0) {
+    target = cluster_->AgentId(a.target);
+  } else if (a.instance >= 0) {
+    target = InstanceName(a.instance);
+  } else if (!a.members.empty()) {
+    target = "zk member";
+    for (size_t i = 0; i < a.members.size(); ++i) target += (i ? ", " : " ") + std::to_string(a.members[i] + 1);
+  }
   events_.push_back({kind, target, Now(), hold});
   Log("fault " + std::to_string(events_.size()) + ": " + FaultName(kind) + " " + target + " for " +
       std::to_string(hold).substr(0, 4) + " s");
@@ -459,6 +551,12 @@ Status FaultRun::RunNemesis() {
       if (!killed && !c.Running(i)) {
         return Status::Error("agent " + c.AgentId(i) + " exited on its own at " + std::to_string(Now()) + " s:\n" +
                              c.LogTail(i));
+      }
+    }
+    for (int k = 0; k < c.coordinators(); ++k) {
+      if (!held_instances_.count(k) && !c.CoordinatorRunning(k)) {
+        return Status::Error("coordinator " + InstanceName(k) + " exited on its own at " + std::to_string(Now()) +
+                             " s:\n" + c.CoordinatorLogTail());
       }
     }
     if (static_cast<int>(active_.size()) < options_.max_active && now >= next_inject) {
@@ -505,6 +603,11 @@ Status FaultRun::HealAndSettle(double seconds) {
     if (Status s = Heal(a); !s) return Status::Error(std::string("healing ") + FaultName(a.kind) + ": " + s.message());
   }
   if (Status s = network_->HealAll(); !s) return s;
+  if (zk_ && !zk_->WaitServing(60)) return Status::Error("the ensemble does not serve after healing:\n" + zk_->LogTail(0));
+  if (!WaitUntil([&] { return !options_.zookeeper || c.LeadingCoordinator() >= 0; }, seconds, 200)) {
+    return Status::Error("no coordinator instance leads " + std::to_string(seconds) + " s after healing:\n" +
+                         c.CoordinatorLogTail());
+  }
   Log("healed; letting the workload finish");
   if (!WaitUntil([&] { return !spout_.running(); }, seconds, 200)) {
     return Status::Error("the spout did not finish within " + std::to_string(seconds) + " s after healing: " +
@@ -557,8 +660,10 @@ Status FaultRun::StopAll() {
     Status s = c.Stop(i, 20);
     if (first.ok() && !s.ok()) first = s;
   }
-  Status s = c.StopCoordinator(20);
-  if (first.ok() && !s.ok()) first = s;
+  for (int k = 0; k < c.coordinators(); ++k) {
+    Status s = c.StopCoordinator(20, k);
+    if (first.ok() && !s.ok()) first = s;
+  }
   return first;
 }
 

@@ -3,7 +3,8 @@
 // workload runs. The checker (checker.h) then says whether anything was lost.
 //
 // The hosts: a coordinator ("co") and 3 to 5 agents (h1..hN), each agent's data_dir on a tmpfs
-// of its own (so one can be filled). Each agent host runs a weblog-bolt (bolt-1: pid file,
+// of its own (so one can be filled). With store = zookeeper, three coordinator instances
+// ("co", "co2", "co3") on a 3-member ZooKeeper ensemble whose members share host "zk". Each agent host runs a weblog-bolt (bolt-1: pid file,
 // checkpoint, weblog-analyze as its hook) fed by one weblog-spout, and a raw appender (bolt-2:
 // a plain file a thread of this process appends to). The nemesis keeps up to two faults active
 // at once, each healed after a random hold:
@@ -19,6 +20,15 @@
 //                                             (rename or copytruncate, the seed picks each), as
 //                                             fast as its agent follows; no kill or pause of
 //                                             that agent meanwhile (see docs/reliability.md)
+// and with store = zookeeper only:
+//   kill-leader, pause-leader                 the leading instance SIGKILLed (restarted when
+//                                             healed), or SIGSTOPped for longer than its session
+//   kill-zookeeper, quorum-loss               one ensemble member SIGKILLed, or two of three
+//                                             (no quorum); restarted when healed
+//   partition-zookeeper                       nftables rules cut a coordinator instance (the
+//                                             leader, when one leads) off from the ensemble,
+//                                             not from the agents
+// (kill-coordinator then kills any instance).
 // For the whole run, inotify's max_queued_events is lowered (agents started under it get small
 // queues, so pauses overflow them) and restored afterwards.
 // Every choice comes from one seeded generator: the seed is printed and replays the schedule
@@ -30,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +48,7 @@
 #include "tests/support/cluster.h"
 #include "tests/support/virtual_network.h"
 #include "tests/support/weblog_deployment.h"
+#include "tests/support/zookeeper_ensemble.h"
 #include "tests/faults/rotating_appender.h"
 
 namespace tailsafe::testing {
@@ -52,16 +64,24 @@ enum class FaultKind {
   kPartitionBridge,
   kDiskFull,
   kRotationStorm,
+  kKillLeader,
+  kPauseLeader,
+  kKillZookeeper,
+  kQuorumLoss,
+  kPartitionZookeeper,
 };
 const char* FaultName(FaultKind k);
-std::vector<FaultKind> AllFaultKinds();
-// "kill-agent,disk-full" -> kinds; an error naming an unknown one.
-Result<std::vector<FaultKind>> ParseFaultKinds(const std::string& list);
+// Every kind a run on this store can inject (the ZooKeeper kinds only with zookeeper).
+std::vector<FaultKind> AllFaultKinds(bool zookeeper = false);
+// "kill-agent,disk-full" -> kinds; an error naming an unknown one, or one of the ZooKeeper
+// kinds without zookeeper.
+Result<std::vector<FaultKind>> ParseFaultKinds(const std::string& list, bool zookeeper = false);
 
 struct FaultOptions {
   uint64_t seed = 1;
   double seconds = 60;  // how long the nemesis runs
   int hosts = 0;        // agents; 0: the seed picks 3 to 5
+  bool zookeeper = false;  // the coordinator's store: three instances on an ensemble, or SQLite
   std::vector<FaultKind> kinds = AllFaultKinds();
   int max_active = 2;  // faults active at once
 };
@@ -110,6 +130,8 @@ class FaultRun {
   struct Active {
     FaultKind kind;
     int target = -1;  // agent index; -1: the coordinator or the network
+    int instance = -1;  // the coordinator instance it holds, or -1
+    std::vector<int> members;  // the ensemble members it killed
     std::chrono::steady_clock::time_point heal_at;
     std::string filler;  // disk-full: the file that fills the tmpfs
     // rotation-storm: the generation the agent must open before the next rotation (0: none
@@ -128,6 +150,11 @@ class FaultRun {
   std::vector<int> AgentsWithout(FaultKind kind) const;  // agents no active fault of `kind` holds
   int ElectedAgent();  // an agent with a recovery not yet ended, or -1
   Status StartAgent(int i);
+  // A coordinator instance no fault holds now: the leader (-1 if none leads or it is held), or
+  // any (-1 if all are held).
+  int FreeLeader() const;
+  int FreeInstance();
+  std::string InstanceName(int k) const { return TestCluster::CoordinatorHost(k); }
   Status RestartBolt(int i);
   void SampleInvariant();
   // One step of an active rotation storm: rotate again once the agent followed the last one.
@@ -143,6 +170,7 @@ class FaultRun {
   FaultOptions options_;
   std::mt19937_64 rng_;
   std::unique_ptr<VirtualNetwork> network_;
+  std::unique_ptr<ZookeeperEnsemble> zk_;  // with options.zookeeper
   std::unique_ptr<TestCluster> cluster_;
   std::unique_ptr<WeblogDeployment> weblog_;
   Child spout_;
@@ -156,7 +184,8 @@ class FaultRun {
   std::vector<std::string> violations_;
   uint64_t samples_ = 0;
   bool partitioned_ = false;
-  bool coordinator_down_ = false;
+  std::set<int> held_instances_;  // coordinator instances a fault holds (killed, stopped)
+  bool zk_fault_ = false;         // a fault holds ensemble members
   bool pending_pause_elected_ = false;  // picked while no agent ran a recovery: injected later
   std::chrono::steady_clock::time_point started_;
 };

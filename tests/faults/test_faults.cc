@@ -5,7 +5,9 @@
 // Environment: TAILSAFE_FAULT_SECONDS (how long the nemesis runs, default 60),
 // TAILSAFE_FAULT_SEED (replay a run's schedule; default: from the clock, printed),
 // TAILSAFE_FAULT_HOSTS (3 to 5 agents; default: the seed picks), TAILSAFE_FAULT_KINDS
-// (comma-separated kinds, default all), TAILSAFE_FAULT_FIGURES (write the figures as JSON here).
+// (comma-separated kinds, default all), TAILSAFE_FAULT_STORE (sqlite, the default, or zookeeper:
+// three coordinator instances on a ZooKeeper ensemble, with the ZooKeeper fault kinds),
+// TAILSAFE_FAULT_FIGURES (write the figures as JSON here).
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
@@ -15,6 +17,7 @@
 
 #include "tests/faults/checker.h"
 #include "tests/faults/fault_run.h"
+#include "tests/support/zookeeper_ensemble.h"
 
 using namespace tailsafe;
 using namespace tailsafe::testing;
@@ -28,6 +31,18 @@ boost::test_tools::assertion_result CanMakeHosts(boost::unit_test::test_unit_id)
   return r;
 }
 
+bool ZookeeperStore() {
+  const char* s = std::getenv("TAILSAFE_FAULT_STORE");
+  return s && std::string(s) == "zookeeper";
+}
+
+boost::test_tools::assertion_result CanRunStore(boost::unit_test::test_unit_id) {
+  std::string why = ZookeeperStore() ? ZookeeperMissing() : "";
+  boost::test_tools::assertion_result r(why.empty());
+  if (!why.empty()) r.message() << "skipped: TAILSAFE_FAULT_STORE=zookeeper, and " << why;
+  return r;
+}
+
 const char* Env(const char* name) {
   const char* v = std::getenv(name);
   return v && *v ? v : nullptr;
@@ -37,20 +52,28 @@ const char* Env(const char* name) {
 
 BOOST_AUTO_TEST_SUITE(faults)
 
-BOOST_AUTO_TEST_CASE(random_faults_lose_nothing, *boost::unit_test::precondition(CanMakeHosts)) {
+BOOST_AUTO_TEST_CASE(random_faults_lose_nothing, *boost::unit_test::precondition(CanMakeHosts) *
+                                                       boost::unit_test::precondition(CanRunStore)) {
   FaultOptions o;
+  if (const char* s = Env("TAILSAFE_FAULT_STORE")) {
+    BOOST_REQUIRE_MESSAGE(std::string(s) == "sqlite" || std::string(s) == "zookeeper",
+                          "TAILSAFE_FAULT_STORE must be sqlite or zookeeper, not '" << s << "'");
+  }
+  o.zookeeper = ZookeeperStore();
+  o.kinds = AllFaultKinds(o.zookeeper);
   o.seed = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) % 1000000000;
   if (const char* s = Env("TAILSAFE_FAULT_SEED")) o.seed = std::strtoull(s, nullptr, 10);
   if (const char* s = Env("TAILSAFE_FAULT_SECONDS")) o.seconds = std::strtod(s, nullptr);
   if (const char* s = Env("TAILSAFE_FAULT_HOSTS")) o.hosts = std::atoi(s);
   if (const char* s = Env("TAILSAFE_FAULT_KINDS")) {
-    auto kinds = ParseFaultKinds(s);
+    auto kinds = ParseFaultKinds(s, o.zookeeper);
     BOOST_REQUIRE_MESSAGE(kinds.ok(), "TAILSAFE_FAULT_KINDS: " << kinds.status().message());
     o.kinds = *kinds;
   }
   BOOST_REQUIRE_MESSAGE(o.seconds > 0, "TAILSAFE_FAULT_SECONDS must be a positive number of seconds");
   BOOST_REQUIRE_MESSAGE(o.hosts == 0 || (o.hosts >= 3 && o.hosts <= 5), "TAILSAFE_FAULT_HOSTS must be 3, 4 or 5");
-  BOOST_TEST_MESSAGE("fault run: seed " << o.seed << " (TAILSAFE_FAULT_SEED=" << o.seed << " replays the schedule)");
+  BOOST_TEST_MESSAGE("fault run: seed " << o.seed << " (TAILSAFE_FAULT_SEED=" << o.seed << " replays the schedule), store "
+                                        << (o.zookeeper ? "zookeeper" : "sqlite"));
   auto started = std::chrono::steady_clock::now();
 
   FaultRun run(o);

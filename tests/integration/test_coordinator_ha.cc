@@ -15,6 +15,7 @@
 
 #include "tests/support/cluster.h"
 #include "tests/support/hook_runs.h"
+#include "tests/support/virtual_network.h"
 #include "tests/support/zookeeper_ensemble.h"
 
 using namespace tailsafe;
@@ -27,6 +28,13 @@ boost::test_tools::assertion_result HaveZookeeper(boost::unit_test::test_unit_id
   std::string missing = ZookeeperMissing();
   boost::test_tools::assertion_result r(missing.empty());
   if (!r) r.message() << "skipped: " << missing;
+  return r;
+}
+
+boost::test_tools::assertion_result HaveHostsApart(boost::unit_test::test_unit_id) {
+  std::string why = VirtualNetwork::Unavailable();
+  boost::test_tools::assertion_result r(why.empty());
+  if (!r) r.message() << "skipped: this case needs hosts apart, and " << why;
   return r;
 }
 
@@ -44,12 +52,18 @@ std::string Lines(int from, int to) {
 }
 
 // An ensemble and a cluster of three coordinator instances on it, every instance started and
-// one of them leading.
+// one of them leading. With a network (hosts "co", "co2", "co3", "zk", "h1".."hN"), each
+// instance and each agent is a host of its own and the ensemble's members share host "zk".
 struct HaCluster {
   std::unique_ptr<ZookeeperEnsemble> zk;
   std::unique_ptr<TestCluster> c;
-  explicit HaCluster(const std::string& name, int agents = 3) {
-    auto e = ZookeeperEnsemble::Start(name);
+  explicit HaCluster(const std::string& name, int agents = 3, const VirtualNetwork* network = nullptr) {
+    ZookeeperEnsemble::Options zo;
+    if (network) {
+      zo.address = network->Address("zk");
+      zo.netns = network->NamespacePath("zk");
+    }
+    auto e = ZookeeperEnsemble::Start(name, zo);
     BOOST_REQUIRE_MESSAGE(e, e.status().message());
     zk = std::move(e.value());
     BOOST_REQUIRE_MESSAGE(zk->WaitServing(60), "the ensemble does not serve: " << zk->LogTail(0));
@@ -57,11 +71,36 @@ struct HaCluster {
     o.zookeeper = zk->connect_string();
     o.coordinators = 3;
     o.zookeeper_session_ms = kSessionMs;
+    o.network = network;
     c = std::make_unique<TestCluster>(name, o);
     for (int k = 0; k < 3; ++k) BOOST_REQUIRE_MESSAGE(c->StartCoordinator(30, k).ok(), c->CoordinatorLogTail());
     BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return c->LeadingCoordinator() >= 0; }, 30), c->CoordinatorLogTail());
   }
 };
+
+std::string AllCoordinatorLogs(TestCluster& c) {
+  std::string out;
+  for (int k = 0; k < c.coordinators(); ++k) out += "--- coordinator " + std::to_string(k) + "\n" + ReadAll(c.CoordinatorLogPath(k));
+  return out;
+}
+
+// Every agent alive in /agents, and no instance ever declared one dead.
+void ExpectNoAgentDeclaredDead(TestCluster& c) {
+  nlohmann::json doc;
+  for (int i = 0; i < c.size(); ++i) {
+    BOOST_REQUIRE(c.WaitDoc("/agents/" + c.AgentId(i), [](const auto&) { return true; }, 10, &doc));
+    BOOST_TEST(doc.value("alive", false), c.AgentId(i) << " " << doc.dump());
+    BOOST_TEST(!doc.contains("dead_since_unix_ms"), c.AgentId(i) << " " << doc.dump());
+  }
+  std::string logs = AllCoordinatorLogs(c);
+  BOOST_TEST(logs.find(" is dead: silent") == std::string::npos, logs.substr(logs.size() > 6000 ? logs.size() - 6000 : 0));
+}
+
+std::string BoltProcessState(TestCluster& c, int agent) {
+  auto st = c.AgentStatus(agent);
+  if (!st.ok() || !(*st)["bolts"].is_array() || (*st)["bolts"].empty()) return "";
+  return (*st)["bolts"][0]["process"].value("state", "");
+}
 
 Child StartBolt(TestCluster& c, int agent) {
   auto p = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt-" + c.AgentId(agent) + ".log");
@@ -256,6 +295,125 @@ BOOST_AUTO_TEST_CASE(a_leader_whose_candidate_is_deleted_cannot_commit_and_gives
   BOOST_TEST(HookRuns(c).size() == 1u);
   CommandResult ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress());
   BOOST_TEST(ls.out == "1\n", "one range, recorded once: " << ls.out);
+}
+
+// Acceptance 5: two of three ZooKeeper members killed. Without a quorum nobody leads, and
+// nothing is decided: agents go on replicating, a bolt that dies meanwhile waits (its agent
+// knows; no hook runs), and nobody is declared dead for the silence. With the quorum back, a
+// leader is elected, every agent is heard within its timeout, and the tail is recovered once.
+BOOST_AUTO_TEST_CASE(without_a_quorum_nothing_is_decided_and_with_it_back_the_deaths_are_recovered) {
+  HaCluster h("ha-quorum");
+  TestCluster& c = *h.c;
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string file = c.BoltFile(0, 0);
+  std::string processed = Lines(0, 100);
+  std::ofstream(file, std::ios::app) << processed;
+  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  nlohmann::json doc;
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
+    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
+  }, 20, &doc));
+  uint64_t old_term = 0;
+  BOOST_REQUIRE(c.LeadingCoordinator(&old_term) >= 0);
+
+  h.zk->Kill(0);
+  h.zk->Kill(1);
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return c.LeadingCoordinator() < 0; }, kSessionMs / 1000.0 + 5),
+                        "an instance still leads without a quorum:\n" << AllCoordinatorLogs(c));
+  // Replication does not need the coordinator.
+  std::string unprocessed = Lines(100, 300);
+  std::ofstream(file, std::ios::app) << unprocessed;
+  BOOST_REQUIRE_MESSAGE(c.WaitAcked(0, 0, 20), c.LogTail(0));
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return BoltProcessState(c, 0) == "dead"; }, 10), c.LogTail(0));
+  // Longer than a host timeout and a session: nothing is decided, no hook runs.
+  BOOST_TEST(!WaitUntil([&] { return !HookRuns(c).empty() || c.LeadingCoordinator() >= 0; }, kSessionMs / 1000.0 * 2),
+             "decided without a quorum:\n" << AllCoordinatorLogs(c));
+
+  BOOST_REQUIRE(h.zk->Restart(0).ok());
+  BOOST_REQUIRE(h.zk->Restart(1).ok());
+  BOOST_REQUIRE_MESSAGE(h.zk->WaitServing(60), "the quorum did not come back: " << h.zk->LogTail(0));
+  uint64_t new_term = 0;
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return c.LeadingCoordinator(&new_term) >= 0; }, 30), AllCoordinatorLogs(c));
+  BOOST_TEST(new_term > old_term);
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return d.value("state", "") == "recovered"; }, 30,
+                                  &rec),
+                        rec.dump() << AllCoordinatorLogs(c));
+  std::vector<HookRun> runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  BOOST_TEST(runs[0].input == unprocessed, "the hook got " << runs[0].input.size() << " bytes, expected "
+                                                          << unprocessed.size());
+  CommandResult ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress());
+  BOOST_TEST(ls.out == "1\n", "one range, recorded once: " << ls.out);
+  ExpectNoAgentDeclaredDead(c);
+}
+
+// Acceptance 4: the leader cut off from ZooKeeper (nftables in the hosts' namespaces) but not
+// from the agents. It stops deciding within the session timeout, the instances that still reach
+// the quorum elect a leader, a bolt killed then is recovered once, and with the link back the
+// old leader rejoins as a follower.
+BOOST_AUTO_TEST_CASE(a_leader_cut_off_from_zookeeper_stops_deciding_and_the_quorum_side_leads,
+                     *boost::unit_test::precondition(HaveHostsApart)) {
+  auto net = VirtualNetwork::Create({"co", "co2", "co3", "zk", "h1", "h2", "h3"});
+  BOOST_REQUIRE_MESSAGE(net, net.status().message());
+  HaCluster h("ha-cut", 3, net->get());
+  TestCluster& c = *h.c;
+  VirtualNetwork& n = **net;
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string tail = Lines(0, 200);
+  std::ofstream(c.BoltFile(0, 0), std::ios::app) << tail;
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  uint64_t old_term = 0;
+  int old_leader = c.LeadingCoordinator(&old_term);
+  BOOST_REQUIRE(old_leader >= 0);
+
+  std::string cut = TestCluster::CoordinatorHost(old_leader);
+  auto cut_at = Clock::now();
+  BOOST_REQUIRE(n.Block("zk", cut).ok());
+  BOOST_REQUIRE(n.Block(cut, "zk").ok());
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return !c.CoordinatorLeads(old_leader); }, 30), AllCoordinatorLogs(c));
+  double stopped_ms = std::chrono::duration<double, std::milli>(Clock::now() - cut_at).count();
+  uint64_t new_term = 0;
+  int new_leader = -1;
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
+    new_leader = c.LeadingCoordinator(&new_term);
+    return new_leader >= 0 && new_leader != old_leader;
+  }, 30), AllCoordinatorLogs(c));
+  double led_ms = std::chrono::duration<double, std::milli>(Clock::now() - cut_at).count();
+  BOOST_TEST_MESSAGE("cut off from ZooKeeper: the leader stopped deciding after " << stopped_ms << " ms, another led after "
+                                                                                  << led_ms << " ms (session " << kSessionMs
+                                                                                  << " ms)");
+  BOOST_TEST(stopped_ms <= kSessionMs + 1000.0, "the cut-off leader went on leading for " << stopped_ms << " ms");
+  BOOST_TEST(new_term > old_term);
+
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return d.value("state", "") == "recovered"; }, 30,
+                                  &rec),
+                        rec.dump() << AllCoordinatorLogs(c));
+  BOOST_TEST(HookRuns(c).size() == 1u);
+
+  BOOST_REQUIRE(n.HealAll().ok());
+  std::string log_path = c.CoordinatorLogPath(old_leader);
+  auto rejoined = [&] {  // a candidate again, in a new session, after the leadership was lost
+    std::string log = ReadAll(log_path);
+    size_t lost = log.find("no longer leading");
+    return lost != std::string::npos && log.find("zookeeper: candidate", lost) != std::string::npos;
+  };
+  BOOST_REQUIRE_MESSAGE(WaitUntil(rejoined, 30), ReadAll(log_path));
+  uint64_t term_now = 0;
+  BOOST_TEST(c.LeadingCoordinator(&term_now) == new_leader);
+  BOOST_TEST(term_now == new_term, "the leadership moved again: term " << term_now);
+  CommandResult ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress());
+  BOOST_TEST(ls.out == "1\n", "one range, recorded once: " << ls.out);
+  BOOST_TEST(HookRuns(c).size() == 1u);
+  ExpectNoAgentDeclaredDead(c);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,7 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
+#include <random>
+#include <set>
 #include <sstream>
 
 #include "common/cluster_key.h"
@@ -20,15 +23,46 @@
 
 namespace tailsafe::testing {
 
-uint16_t FreePort() {
+namespace {
+
+// Binds 127.0.0.1:port (0: any) and returns the port bound, or 0.
+uint16_t TryBind(uint16_t port) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
+  a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return 0;
   socklen_t len = sizeof a;
   ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
   return ntohs(a.sin_port);
+}
+
+}  // namespace
+
+// A port the kernel would hand out itself (bind to port 0) is in the ephemeral range, where
+// every outgoing connection of the machine (agents to peers, clients to ZooKeeper) also takes
+// its local port: between this choice and the listener's bind one of them may take it. So the
+// ports come from below that range, each handed out once per process.
+uint16_t FreePort() {
+  static std::set<uint16_t> given;
+  static std::minstd_rand rng(static_cast<unsigned>(::getpid()) * 7919u + static_cast<unsigned>(::time(nullptr)));
+  unsigned low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
+  if (low > 12000) {
+    unsigned first = 10000, span = low - first;
+    for (int attempt = 0; attempt < 500; ++attempt) {
+      auto port = static_cast<uint16_t>(first + rng() % span);
+      if (given.count(port) || TryBind(port) == 0) continue;
+      given.insert(port);
+      return port;
+    }
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    uint16_t port = TryBind(0);
+    if (port != 0 && given.insert(port).second) return port;
+  }
+  return 0;
 }
 
 std::string MakeTempDir(const std::string& name) {
@@ -145,7 +179,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
           << CoordinatorInstance(k) << "\"\nstate_dir = \"" << root_ << "/coordinator" << (k ? std::to_string(k + 1) : "")
           << "\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
       if (coordinator_metrics_ports_[static_cast<size_t>(k)]) {
-        cfg << "metrics_listen = \"" << HostAddress(-1) << ":" << coordinator_metrics_ports_[static_cast<size_t>(k)] << "\"\n";
+        cfg << "metrics_listen = \"" << CoordinatorHostAddress(k) << ":" << coordinator_metrics_ports_[static_cast<size_t>(k)] << "\"\n";
       }
       if (!options_.zookeeper.empty()) {
         cfg << "store = \"zookeeper\"\nzookeeper = \"" << options_.zookeeper << "\"\nzookeeper_root = \"/tailsafe-test/"
@@ -248,6 +282,11 @@ std::string TestCluster::HostAddress(int agent) const {
   return options_.network->Address(agent < 0 ? "co" : AgentId(agent));
 }
 
+std::string TestCluster::CoordinatorHostAddress(int k) const {
+  if (!options_.network) return "127.0.0.1";
+  return options_.network->Address(CoordinatorHost(k));
+}
+
 std::string TestCluster::PidFile(int agent, int bolt) const {
   return root_ + "/" + AgentId(agent) + "/spool/" + BoltName(bolt) + ".pid";
 }
@@ -278,7 +317,7 @@ Status TestCluster::StartCoordinator(double ready_seconds, int k) {
   std::vector<std::string> argv = {BinDir() + "/tailsafe-coordinator", "-c", CoordinatorConfigPath(k), "--log-level",
                                    options_.log_level};
   Result<Child> c =
-      Child::Spawn(argv, CoordinatorLogPath(k), options_.network ? options_.network->NamespacePath("co") : "");
+      Child::Spawn(argv, CoordinatorLogPath(k), options_.network ? options_.network->NamespacePath(CoordinatorHost(k)) : "");
   if (!c) return c.status();
   Child& co = coordinators_[static_cast<size_t>(k)];
   co = std::move(c.value());
@@ -313,19 +352,23 @@ Status TestCluster::StopCoordinator(double seconds, int k) {
   return Status::Ok();
 }
 
+bool TestCluster::CoordinatorLeads(int k, uint64_t* term) const {
+  uint16_t port = CoordinatorMetricsPort(k);
+  if (port == 0) return false;
+  // A stopped instance accepts the connection but never answers: ask briefly.
+  Result<std::string> text = HttpGet(port, "/metrics", 0.5, CoordinatorHostAddress(k));
+  if (!text) return false;
+  Result<MetricSamples> m = ParsePrometheusText(*text);
+  if (!m) return false;
+  auto leading = m->find("tailsafe_coordinator_leading");
+  if (leading == m->end() || leading->second != 1) return false;
+  if (term) *term = static_cast<uint64_t>(m->count("tailsafe_coordinator_term") ? m->at("tailsafe_coordinator_term") : 0);
+  return true;
+}
+
 int TestCluster::LeadingCoordinator(uint64_t* term) const {
   for (int k = 0; k < coordinators(); ++k) {
-    uint16_t port = CoordinatorMetricsPort(k);
-    if (port == 0) continue;
-    // A stopped instance accepts the connection but never answers: ask briefly.
-    Result<std::string> text = HttpGet(port, "/metrics", 0.5);
-    if (!text) continue;
-    Result<MetricSamples> m = ParsePrometheusText(*text);
-    if (!m) continue;
-    auto leading = m->find("tailsafe_coordinator_leading");
-    if (leading == m->end() || leading->second != 1) continue;
-    if (term) *term = static_cast<uint64_t>(m->count("tailsafe_coordinator_term") ? m->at("tailsafe_coordinator_term") : 0);
-    return k;
+    if (CoordinatorLeads(k, term)) return k;
   }
   return -1;
 }
@@ -407,7 +450,10 @@ bool TestCluster::EditConfig(int agent, const std::string& from, const std::stri
 
 Status TestCluster::StartAll() {
   for (int i = 0; i < size(); ++i) {
-    if (Status s = Start(i); !s) return s;
+    if (Status s = Start(i); !s) {  // most callers only require ok(): say why here
+      fprintf(stderr, "test cluster: starting %s: %s\n", AgentId(i).c_str(), s.message().c_str());
+      return s;
+    }
   }
   return Status::Ok();
 }

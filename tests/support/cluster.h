@@ -56,7 +56,8 @@ struct ClusterOptions {
   // (files a test appends to itself). Their indexes follow the others'.
   int plain_bolts = 0;
   // If set, agent i runs in network->NamespacePath(AgentId(i)) at network->Address(AgentId(i)),
-  // and the coordinator in the host named "co". The network must outlive the cluster.
+  // and coordinator instance k in the host CoordinatorHost(k) ("co", "co2", ...). The network
+  // must outlive the cluster.
   const VirtualNetwork* network = nullptr;
   // If not 0, each agent's data_dir is a tmpfs of this many bytes (mounted here, unmounted by
   // the destructor; root), so a test can fill it.
@@ -92,8 +93,13 @@ class TestCluster {
 
   int size() const { return options_.agents; }
   int bolts() const { return options_.bolts_per_agent + options_.plain_bolts; }
-  // The address agent i (or, for -1, the coordinator) listens on: 127.0.0.1, or its host's.
+  // The address agent i (or, for -1, the first coordinator instance) listens on: 127.0.0.1, or
+  // its host's.
   std::string HostAddress(int agent) const;
+  // With options.network: the host coordinator instance k runs in ("co" for the first, then
+  // "co2", "co3", ...), and its address.
+  static std::string CoordinatorHost(int k) { return k == 0 ? "co" : "co" + std::to_string(k + 1); }
+  std::string CoordinatorHostAddress(int k) const;
   const std::string& root() const { return root_; }
   std::string AgentId(int i) const { return "h" + std::to_string(i + 1); }
   std::string BoltName(int b) const { return "bolt-" + std::to_string(b + 1); }
@@ -148,7 +154,7 @@ class TestCluster {
   }
   std::string CoordinatorAddress() const;
   std::string CoordinatorInstance(int k) const {
-    return HostAddress(-1) + ":" + std::to_string(coordinator_ports_[static_cast<size_t>(k)]);
+    return CoordinatorHostAddress(k) + ":" + std::to_string(coordinator_ports_[static_cast<size_t>(k)]);
   }
   // Starts instance k; ready once it answers (as the leader, or saying it does not lead).
   Status StartCoordinator(double ready_seconds = 10, int k = 0);
@@ -161,6 +167,8 @@ class TestCluster {
   uint16_t CoordinatorMetricsPort(int k) const { return coordinator_metrics_ports_[static_cast<size_t>(k)]; }
   // The instance whose metrics say it leads now, and its term; -1 if none does.
   int LeadingCoordinator(uint64_t* term = nullptr) const;
+  // Whether instance k's metrics say it leads (false if it does not answer), and its term.
+  bool CoordinatorLeads(int k, uint64_t* term = nullptr) const;
   // `tailsafectl get PATH --json` against the coordinator; an error if it fails.
   Result<nlohmann::json> CoordinatorGet(const std::string& path);
   // Every document whose path starts with `prefix` ("/recoveries/"), in one request.
@@ -207,7 +215,8 @@ Status FillFilesystem(const std::string& file);
 std::string ReadAll(const std::string& path);  // the whole file; "" if missing
 // Hex SHA-256 of a file (via sha256sum), for messages.
 std::string Sha256(const std::string& path);
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago: below the ephemeral range (which outgoing
+// connections take from), and never the same twice in one process.
 uint16_t FreePort();
 // A fresh directory under $TMPDIR (or /var/tmp), named after `name`.
 std::string MakeTempDir(const std::string& name);

@@ -14,12 +14,12 @@
 
 namespace tailsafe::testing {
 
-Fd ConnectTo(uint16_t port) {
+Fd ConnectTo(uint16_t port, const std::string& host) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) return Fd();
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Fd();
   return s;
 }

@@ -14,8 +14,8 @@ namespace tailsafe::testing {
 
 class TestCluster;
 
-// A plain TCP connection to 127.0.0.1:port (invalid Fd if refused).
-Fd ConnectTo(uint16_t port);
+// A plain TCP connection to host:port, host an IPv4 literal (invalid Fd if refused).
+Fd ConnectTo(uint16_t port, const std::string& host = "127.0.0.1");
 // The port agent `agent` of `c` listens on for peers (0 if not found).
 uint16_t ListenPort(TestCluster& c, int agent);
 // The cluster's key, loaded from its key file (aborts the test if unreadable).

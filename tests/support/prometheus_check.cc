@@ -178,9 +178,9 @@ Result<MetricSamples> ParsePrometheusText(std::string_view text) {
   return out;
 }
 
-Result<std::string> HttpExchange(uint16_t port, const std::string& request, double seconds) {
-  Fd fd = ConnectTo(port);
-  if (!fd) return Status::Error("cannot connect to 127.0.0.1:" + std::to_string(port));
+Result<std::string> HttpExchange(uint16_t port, const std::string& request, double seconds, const std::string& host) {
+  Fd fd = ConnectTo(port, host);
+  if (!fd) return Status::Error("cannot connect to " + host + ":" + std::to_string(port));
   if (!request.empty() && ::write(fd.get(), request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     return Status::Error("short write of the request");
   }
@@ -199,8 +199,9 @@ Result<std::string> HttpExchange(uint16_t port, const std::string& request, doub
   }
 }
 
-Result<std::string> HttpGet(uint16_t port, const std::string& path, double seconds) {
-  auto r = HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: tailsafe-test\r\n\r\n", seconds);
+Result<std::string> HttpGet(uint16_t port, const std::string& path, double seconds, const std::string& host) {
+  auto r = HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: tailsafe-test\r\n\r\n",
+                        seconds, host);
   if (!r) return r.status();
   size_t eol = r->find("\r\n");
   std::string status_line = r->substr(0, eol);

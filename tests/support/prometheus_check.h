@@ -20,11 +20,13 @@ using MetricSamples = std::map<std::string, double>;
 // cumulative and +Inf equals _count. The error names the line.
 Result<MetricSamples> ParsePrometheusText(std::string_view text);
 
-// A plain HTTP request to 127.0.0.1:port; the whole response (until the server closes), or an
+// A plain HTTP request to host:port; the whole response (until the server closes), or an
 // error. `request` is sent as given.
-Result<std::string> HttpExchange(uint16_t port, const std::string& request, double seconds = 10);
+Result<std::string> HttpExchange(uint16_t port, const std::string& request, double seconds = 10,
+                                 const std::string& host = "127.0.0.1");
 // GET `path`: the body of a 200 response, or an error with the status line.
-Result<std::string> HttpGet(uint16_t port, const std::string& path, double seconds = 10);
+Result<std::string> HttpGet(uint16_t port, const std::string& path, double seconds = 10,
+                            const std::string& host = "127.0.0.1");
 
 // promtool (Debian's prometheus package): on PATH, or BIN/tools/promtool (scripts/promtool.sh
 // puts it there); empty if neither.

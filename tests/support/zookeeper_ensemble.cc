@@ -22,14 +22,14 @@ constexpr const char* kJava = "/usr/bin/java";
 constexpr const char* kZookeeperJar = "/usr/share/java/zookeeper.jar";  // its manifest names its dependencies
 constexpr const char* kLoggerJar = "/usr/share/java/slf4j-simple.jar";
 
-// Sends a four-letter word to 127.0.0.1:port and returns the reply ("" if none within 1 s).
-std::string FourLetterWord(uint16_t port, const char* word) {
+// Sends a four-letter word to address:port and returns the reply ("" if none within 1 s).
+std::string FourLetterWord(const std::string& address, uint16_t port, const char* word) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!s) return "";
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1) return "";
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) return "";
   pollfd p{s.get(), POLLOUT, 0};
   if (::poll(&p, 1, 1000) != 1 || (p.revents & (POLLERR | POLLHUP))) return "";
@@ -150,7 +150,7 @@ Result<std::unique_ptr<ZookeeperEnsemble>> ZookeeperEnsemble::Start(const std::s
         << "initLimit=20\nsyncLimit=10\n"
         << "dataDir=" << m.dir << "/data\n"
         << "clientPort=" << m.client_port << "\n"
-        << "clientPortAddress=127.0.0.1\n"
+        << "clientPortAddress=" << options.address << "\n"
         << "minSessionTimeout=" << options.min_session_ms << "\n"
         << "maxSessionTimeout=" << options.max_session_ms << "\n"
         << "admin.enableServer=false\n"
@@ -159,7 +159,7 @@ Result<std::unique_ptr<ZookeeperEnsemble>> ZookeeperEnsemble::Start(const std::s
         << "cnxTimeout=1000\n";
     if (options.members > 1) {
       for (const Member& peer : e->members_) {
-        cfg << "server." << peer.id << "=127.0.0.1:" << peer.peer_port << ":" << peer.election_port << "\n";
+        cfg << "server." << peer.id << "=" << options.address << ":" << peer.peer_port << ":" << peer.election_port << "\n";
       }
     }
   }
@@ -181,7 +181,7 @@ Status ZookeeperEnsemble::Spawn(Member& m) {
                                    "-Dzookeeper.jmx.log4j.disable=true",
                                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                                    m.cfg};
-  Result<Child> child = Child::Spawn(argv, m.log);
+  Result<Child> child = Child::Spawn(argv, m.log, options_.netns);
   if (!child) return child.status().Context("zookeeper member " + std::to_string(m.id));
   m.child = std::move(child.value());
   m.paused = false;
@@ -198,20 +198,20 @@ ZookeeperEnsemble::~ZookeeperEnsemble() {
 
 std::string ZookeeperEnsemble::connect_string() const {
   std::string out;
-  for (const Member& m : members_) out += (out.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(m.client_port);
+  for (const Member& m : members_) out += (out.empty() ? "" : ",") + options_.address + ":" + std::to_string(m.client_port);
   return out;
 }
 
 std::vector<HostPort> ZookeeperEnsemble::members() const {
   std::vector<HostPort> out;
-  for (const Member& m : members_) out.push_back({"127.0.0.1", m.client_port});
+  for (const Member& m : members_) out.push_back({options_.address, m.client_port});
   return out;
 }
 
 std::string ZookeeperEnsemble::Mode(int i) const {
   const Member& m = members_.at(static_cast<size_t>(i));
   if (m.paused) return "";
-  std::string reply = FourLetterWord(m.client_port, "srvr");
+  std::string reply = FourLetterWord(options_.address, m.client_port, "srvr");
   size_t at = reply.find("Mode: ");
   if (at == std::string::npos) return "";
   size_t end = reply.find('\n', at);

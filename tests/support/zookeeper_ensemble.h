@@ -33,13 +33,17 @@ class ZookeeperEnsemble {
     int tick_ms = 200;  // sessions may be 2 to 20 ticks unless the bounds below say otherwise
     int min_session_ms = 400;
     int max_session_ms = 60000;
+    // Where every member listens (clients and peers), and the network namespace it runs in
+    // ("": this one). With a VirtualNetwork: its host's Address() and NamespacePath().
+    std::string address = "127.0.0.1";
+    std::string netns;
   };
   // Writes the configuration and starts every member; Wait() until it serves.
   static Result<std::unique_ptr<ZookeeperEnsemble>> Start(const std::string& name, Options options);
   static Result<std::unique_ptr<ZookeeperEnsemble>> Start(const std::string& name) { return Start(name, Options{}); }
   ~ZookeeperEnsemble();
 
-  // "127.0.0.1:P1,127.0.0.1:P2,..." and the same as config addresses.
+  // "ADDRESS:P1,ADDRESS:P2,..." and the same as config addresses.
   std::string connect_string() const;
   std::vector<HostPort> members() const;
   int size() const { return static_cast<int>(members_.size()); }
