@@ -113,6 +113,18 @@ Child StartBolt(TestCluster& c, int agent) {
   return std::move(p.value());
 }
 
+// Appends `processed` to agent 0's bolt file and checkpoints its end; returns once the
+// coordinator holds that checkpoint.
+void AppendProcessed(TestCluster& c, const std::string& processed) {
+  std::ofstream(c.BoltFile(0, 0), std::ios::app) << processed;
+  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  nlohmann::json doc;
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
+    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
+  }, 20, &doc));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(coordinator_ha, *boost::unit_test::precondition(HaveZookeeper))
@@ -307,14 +319,7 @@ BOOST_AUTO_TEST_CASE(without_a_quorum_nothing_is_decided_and_with_it_back_the_de
   BOOST_REQUIRE(c.StartAll().ok());
   Child bolt = StartBolt(c, 0);
   std::string file = c.BoltFile(0, 0);
-  std::string processed = Lines(0, 100);
-  std::ofstream(file, std::ios::app) << processed;
-  WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
-  nlohmann::json doc;
-  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
-    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
-  }, 20, &doc));
+  AppendProcessed(c, Lines(0, 100));
   uint64_t old_term = 0;
   BOOST_REQUIRE(c.LeadingCoordinator(&old_term) >= 0);
 
