@@ -19,7 +19,9 @@
 #   make faults          the fault suite (tests/faults/, root): FAULT_SECONDS of kills, pauses,
 #                        partitions, full disks and rotation storms under small inotify queues
 #                        (default 600), then the checker; FAULT_SEED replays a schedule; figures
-#                        in $(OUT)/tests/faults.json (.ci/run runs 120 s in both modes)
+#                        in $(OUT)/tests/faults.json; FAULT_STORE=zookeeper runs three coordinators
+#                        on an ensemble, with their own faults (faults-zookeeper.json); .ci/run
+#                        runs both stores in both modes
 #   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)
 #   make fuzz-seeds      rewrite the seed corpora in tests/fuzz/corpus/ from real messages
 #   V=1                  show the commands
@@ -249,15 +251,17 @@ integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
 	  exit $$rc
 
 # The fault suite: one run of FAULT_SECONDS of faults (tests/faults/test_faults.cc says what).
+# With FAULT_STORE=zookeeper its report and figures are faults-zookeeper.*, beside the SQLite ones.
 FAULT_SECONDS ?= 600
+FAULT_RUN = faults$(if $(filter-out sqlite,$(FAULT_STORE)),-$(FAULT_STORE))
 faults: deps
 	$(Q)$(MAKE) --no-print-directory all $(FAULT_BIN)
-	@rm -f $(OUT)/tests/faults.report.xml
-	$(Q)$(TEST_ENV) TAILSAFE_FAULT_SECONDS=$(FAULT_SECONDS) TAILSAFE_FAULT_FIGURES=$(OUT)/tests/faults.json \
+	@rm -f $(OUT)/tests/$(FAULT_RUN).report.xml
+	$(Q)$(TEST_ENV) TAILSAFE_FAULT_SECONDS=$(FAULT_SECONDS) TAILSAFE_FAULT_FIGURES=$(OUT)/tests/$(FAULT_RUN).json \
 	  $(if $(FAULT_SEED),TAILSAFE_FAULT_SEED=$(FAULT_SEED)) $(if $(FAULT_HOSTS),TAILSAFE_FAULT_HOSTS=$(FAULT_HOSTS)) \
 	  $(if $(FAULT_KINDS),TAILSAFE_FAULT_KINDS=$(FAULT_KINDS)) $(if $(FAULT_STORE),TAILSAFE_FAULT_STORE=$(FAULT_STORE)) \
-	  $(FAULT_BIN) --log_level=message $(call REPORT_ARGS,faults); rc=$$?; \
-	  scripts/test-report.sh faults $(OUT)/tests/faults.report.xml; exit $$rc
+	  $(FAULT_BIN) --log_level=message $(call REPORT_ARGS,$(FAULT_RUN)); rc=$$?; \
+	  scripts/test-report.sh $(FAULT_RUN) $(OUT)/tests/$(FAULT_RUN).report.xml; exit $$rc
 
 # `make test`: the README's command. Installs what is missing, builds, runs every suite (the
 # integration suite runs even if a unit test failed), and ends with one total line. The

@@ -236,16 +236,22 @@ void ZkClient::Connect() {
   Drive(0, false);
 }
 
-void ZkClient::StopPoll() {
-  if (poll_) uv_poll_stop(poll_.get());
+// The poll is closed, not only stopped, whenever the library may touch its socket: libuv
+// removes a poll's fd from epoll by number on every stop and close, so a poll kept across a
+// call in which the library closed its socket would later remove whatever other handle of this
+// process got that number next (the loop then aborts on it). Closed before the call, it removes
+// the library's own socket, still open.
+void ZkClient::ClosePoll() {
+  poll_.Reset();
 }
 
 // One turn of the library: let it handle `zk_events` (and its timers), then wait for what it
-// asks next. The poll is stopped first: the library may close its socket in either call.
+// asks next, with a new poll on whatever socket it names: it may close or replace its socket in
+// either call.
 void ZkClient::Drive(int zk_events, bool from_poll) {
   if (zh_ == nullptr || in_drive_) return;
   in_drive_ = true;
-  StopPoll();
+  ClosePoll();
   if (from_poll || zk_events == 0) {
     int rc = zookeeper_process(zh_, zk_events);
     if (rc != ZOK && rc != ZNOTHING && rc != ZCONNECTIONLOSS && rc != ZSESSIONEXPIRED && rc != ZINVALIDSTATE) {
@@ -270,17 +276,13 @@ void ZkClient::Drive(int zk_events, bool from_poll) {
     if (auto* self = static_cast<ZkClient*>(t->data)) self->Drive(0, false);
   }, std::max<uint64_t>(wait_ms, 1), 0);
   if (fd < 0 || interest == 0) return;
-  if (!poll_ || fd != poll_fd_) {
-    poll_.Reset();
-    auto p = MakeUv<uv_poll_t>(uv_poll_init, loop_, fd);
-    if (!p) {
-      LOG_ERROR("zookeeper: %s", p.status().message().c_str());
-      return;  // the timer drives it again
-    }
-    poll_ = std::move(p.value());
-    poll_->data = this;
-    poll_fd_ = fd;
+  auto made = MakeUv<uv_poll_t>(uv_poll_init, loop_, fd);
+  if (!made) {
+    LOG_ERROR("zookeeper: %s", made.status().message().c_str());
+    return;  // the timer drives it again
   }
+  poll_ = std::move(made.value());
+  poll_->data = this;
   int uv_events = ((interest & ZOOKEEPER_READ) ? UV_READABLE : 0) | ((interest & ZOOKEEPER_WRITE) ? UV_WRITABLE : 0);
   uv_poll_start(poll_.get(), uv_events, [](uv_poll_t* p, int status, int events) {
     auto* self = static_cast<ZkClient*>(p->data);
@@ -314,7 +316,7 @@ void ZkClient::OnSessionEvent(int zstate) {
              zoo_get_current_server(zh_), negotiated_ms());
   } else if (next == State::kExpired) {
     LOG_WARN("zookeeper: session 0x%llx expired", static_cast<unsigned long long>(session_id()));
-    StopPoll();
+    ClosePoll();
     if (timer_) uv_timer_stop(timer_.get());
   } else if (was == State::kConnected) {
     LOG_WARN("zookeeper: session 0x%llx disconnected; reconnecting", static_cast<unsigned long long>(session_id()));
@@ -509,7 +511,7 @@ void ZkClient::Close() {
   if (closed_) return;
   closed_ = true;
   self_.reset();
-  StopPoll();
+  ClosePoll();
   // Inside a callback the library is still running on the handle: Drive hands it off on return.
   if (!in_drive_) HandOff();
 }

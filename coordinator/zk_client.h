@@ -4,8 +4,8 @@
 // The library does no I/O of its own: zookeeper_interest says which socket, which events and
 // how long to wait; a uv_poll waits for those events and a uv_timer for that time;
 // zookeeper_process does the work and runs completions and watches, here, on the loop. The
-// library may close or replace its socket inside either call, so the poll is stopped before
-// each call into it and started again on whatever socket it names afterwards. Requests made
+// library may close or replace its socket inside either call, so the poll is closed before
+// each call into it and a new one made on whatever socket it names afterwards. Requests made
 // outside a callback wake the driver at once so that they are sent.
 //
 // Nothing blocks the loop: members are given as IP literals (a DNS name is resolved once, on
@@ -126,7 +126,7 @@ class ZkClient {
   void Connect();
   void Drive(int zk_events, bool from_poll);
   void Kick();
-  void StopPoll();
+  void ClosePoll();
   void HandOff();
   void OnSessionEvent(int state);
   Call* NewCall();
@@ -141,7 +141,6 @@ class ZkClient {
   zhandle_t* zh_ = nullptr;
   State state_ = State::kConnecting;
   UvPtr<uv_poll_t> poll_;
-  int poll_fd_ = -1;
   UvPtr<uv_timer_t> timer_;
   bool in_drive_ = false;
   bool closed_ = false;

@@ -549,13 +549,13 @@ Status FaultRun::RunNemesis() {
       bool killed = false;
       for (const Active& a : active_) killed |= a.kind == FaultKind::kKillAgent && a.target == i;
       if (!killed && !c.Running(i)) {
-        return Status::Error("agent " + c.AgentId(i) + " exited on its own at " + std::to_string(Now()) + " s:\n" +
+        return Status::Error("agent " + c.AgentId(i) + " " + c.AgentExit(i) + " on its own at " + std::to_string(Now()) + " s:\n" +
                              c.LogTail(i));
       }
     }
     for (int k = 0; k < c.coordinators(); ++k) {
       if (!held_instances_.count(k) && !c.CoordinatorRunning(k)) {
-        return Status::Error("coordinator " + InstanceName(k) + " exited on its own at " + std::to_string(Now()) +
+        return Status::Error("coordinator " + InstanceName(k) + " " + c.CoordinatorExit(k) + " on its own at " + std::to_string(Now()) +
                              " s:\n" + c.CoordinatorLogTail());
       }
     }

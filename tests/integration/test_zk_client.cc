@@ -2,10 +2,13 @@
 // (tests/support/zookeeper_ensemble.h): the requests the coordinator's store and election are
 // built on, a multi whose check fails leaving nothing behind, one-shot watches, a session that
 // moves to another member when its server dies, one that expires, and a close that does not
-// wait on the loop for an ensemble that does not answer.
+// wait on the loop for an ensemble that does not answer; and, with no ensemble at all, a client
+// that keeps losing its socket leaves every other handle's fd on the loop alone.
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "coordinator/zk_client.h"
+#include "tests/support/cluster.h"
 #include "tests/support/zookeeper_ensemble.h"
 
 using namespace tailsafe;
@@ -293,6 +297,82 @@ BOOST_AUTO_TEST_CASE(close_does_not_wait_on_the_loop_for_an_ensemble_that_does_n
   BOOST_TEST(Await(l, [&](auto done) { return c->Exists("/never", nullptr, [done](int rc, const auto&) { done(rc); }); }) ==
              ZOK);  // the request had reached the ensemble; only its callback was dropped
   BOOST_TEST(Await(l, [&](auto done) { return c->Delete("/never", -1, done); }) == ZOK);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(zk_client_socket)
+
+// No ensemble needed: members whose ports refuse. The library opens, loses and closes its socket
+// over and over, and between tries holds none; meanwhile other handles on the loop keep taking
+// the lowest free fd numbers, the ones it just closed. Each probe is a socketpair with a poll on
+// one end, registered for a while before a byte is written to the other end: its poll must
+// fire. (A client that kept its poll across a call in which the library closed the socket
+// removed a probe's fd from epoll the next time it stopped that poll: the probe never fired, or
+// libuv aborted the process.)
+BOOST_AUTO_TEST_CASE(a_client_that_keeps_losing_its_socket_leaves_other_handles_fds_alone) {
+  Loop l;
+  std::vector<HostPort> members;
+  for (int i = 0; i < 3; ++i) members.push_back({"127.0.0.1", FreePort()});
+  auto c = std::make_unique<ZkClient>(&l.loop, ZkClient::Options{members, 2000});
+  BOOST_REQUIRE(c->Start().ok());
+  struct Probe {
+    uv_poll_t poll;
+    int fds[2] = {-1, -1};
+    Clock::time_point started;
+    bool written = false, fired = false;
+  };
+  auto close_probe = [](Probe* p) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), [](uv_handle_t* h) {
+      auto* done = static_cast<Probe*>(h->data);
+      ::close(done->fds[0]);
+      ::close(done->fds[1]);
+      delete done;
+    });
+  };
+  std::vector<Probe*> live;
+  int fired = 0, stuck_fd = -1;
+  const std::chrono::milliseconds kWriteAfter(150), kFireWithin(1000);
+  auto end = Clock::now() + std::chrono::seconds(4);
+  bool stuck = l.RunUntil([&] {
+    auto now = Clock::now();
+    for (auto it = live.begin(); it != live.end();) {
+      Probe* p = *it;
+      if (p->fired) {
+        ++fired;
+        close_probe(p);
+        it = live.erase(it);
+        continue;
+      }
+      if (!p->written && now - p->started >= kWriteAfter) {
+        BOOST_REQUIRE(::write(p->fds[1], "x", 1) == 1);
+        p->written = true;
+      } else if (p->written && now - p->started >= kWriteAfter + kFireWithin) {
+        stuck_fd = p->fds[0];
+        return true;
+      }
+      ++it;
+    }
+    if (live.size() < 8) {
+      auto* p = new Probe;
+      BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p->fds) == 0);
+      BOOST_REQUIRE(uv_poll_init(&l.loop, &p->poll, p->fds[0]) == 0);
+      p->poll.data = p;
+      p->started = now;
+      uv_poll_start(&p->poll, UV_READABLE, [](uv_poll_t* h, int, int) {
+        static_cast<Probe*>(h->data)->fired = true;
+        uv_poll_stop(h);
+      });
+      live.push_back(p);
+    }
+    return false;
+  }, std::chrono::duration<double>(end - Clock::now()).count());
+  BOOST_TEST(!stuck, "the poll on fd " << stuck_fd << " never fired");
+  BOOST_TEST(c->state() != ZkClient::State::kConnected);
+  BOOST_TEST(fired > 50);
+  c->Close();
+  c.reset();
+  for (Probe* p : live) close_probe(p);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -163,6 +163,9 @@ class TestCluster {
   void KillCoordinator(int sig = SIGKILL, int k = 0);
   Status StopCoordinator(double seconds = 10, int k = 0);
   bool CoordinatorRunning(int k = 0) { return coordinators_[static_cast<size_t>(k)].running(); }
+  // How instance k / agent i ended ("killed by SIGSEGV", "exited with 1"), once it has.
+  std::string CoordinatorExit(int k = 0) const { return coordinators_[static_cast<size_t>(k)].Ended(); }
+  std::string AgentExit(int i) const { return agents_[static_cast<size_t>(i)].Ended(); }
   // Where instance k serves /metrics (with options.metrics, or several instances).
   uint16_t CoordinatorMetricsPort(int k) const { return coordinator_metrics_ports_[static_cast<size_t>(k)]; }
   // The instance whose metrics say it leads now, and its term; -1 if none does.

@@ -148,4 +148,13 @@ CommandResult RunCommand(const std::string& command) {
   return r;
 }
 
+std::string Child::Ended() const {
+  if (term_signal_ != 0) {
+    const char* name = sigabbrev_np(term_signal_);
+    return std::string("killed by ") + (name ? std::string("SIG") + name : "signal " + std::to_string(term_signal_));
+  }
+  if (exit_code_ >= 0) return "exited with " + std::to_string(exit_code_);
+  return "still running";
+}
+
 }  // namespace tailsafe::testing

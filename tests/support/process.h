@@ -33,6 +33,8 @@ class Child {
   // Exit status, if it exited normally; -1 otherwise (signalled, or not exited).
   int exit_code() const { return exit_code_; }
   int term_signal() const { return term_signal_; }
+  // "exited with 1", "killed by SIGSEGV", or "still running".
+  std::string Ended() const;
 
  private:
   void Record(int status);
