@@ -115,6 +115,15 @@ Child StartBolt(TestCluster& c, int agent) {
 
 // Appends `processed` to agent 0's bolt file and checkpoints its end; returns once the
 // coordinator holds that checkpoint.
+// Appends lines [0, n) to bolt-1's file, none of them processed, and waits until every peer
+// holds them; returns what it appended (the tail a takeover must recover).
+std::string AppendUnprocessed(TestCluster& c, int n) {
+  std::string tail = Lines(0, n);
+  std::ofstream(c.BoltFile(0, 0), std::ios::app) << tail;
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  return tail;
+}
+
 void AppendProcessed(TestCluster& c, const std::string& processed) {
   std::ofstream(c.BoltFile(0, 0), std::ios::app) << processed;
   WriteAtomically(c.CheckpointFile(0, 0), std::to_string(processed.size()) + "\n");
@@ -219,9 +228,7 @@ BOOST_AUTO_TEST_CASE(a_leader_stopped_past_its_session_is_replaced_and_resumed_d
   TestCluster& c = *h.c;
   BOOST_REQUIRE(c.StartAll().ok());
   Child bolt = StartBolt(c, 0);
-  std::string tail = Lines(0, 300);
-  std::ofstream(c.BoltFile(0, 0), std::ios::app) << tail;
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  std::string tail = AppendUnprocessed(c, 300);
   uint64_t old_term = 0;
   int old_leader = c.LeadingCoordinator(&old_term);
   BOOST_REQUIRE(old_leader >= 0);
@@ -276,9 +283,7 @@ BOOST_AUTO_TEST_CASE(a_leader_whose_candidate_is_deleted_cannot_commit_and_gives
   TestCluster& c = *h.c;
   BOOST_REQUIRE(c.StartAll().ok());
   Child bolt = StartBolt(c, 0);
-  std::string tail = Lines(0, 100);
-  std::ofstream(c.BoltFile(0, 0), std::ios::app) << tail;
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  std::string tail = AppendUnprocessed(c, 100);
   uint64_t old_term = 0;
   int old_leader = c.LeadingCoordinator(&old_term);
   BOOST_REQUIRE(old_leader >= 0);
@@ -370,9 +375,7 @@ BOOST_AUTO_TEST_CASE(a_leader_cut_off_from_zookeeper_stops_deciding_and_the_quor
   VirtualNetwork& n = **net;
   BOOST_REQUIRE(c.StartAll().ok());
   Child bolt = StartBolt(c, 0);
-  std::string tail = Lines(0, 200);
-  std::ofstream(c.BoltFile(0, 0), std::ios::app) << tail;
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  std::string tail = AppendUnprocessed(c, 200);
   uint64_t old_term = 0;
   int old_leader = c.LeadingCoordinator(&old_term);
   BOOST_REQUIRE(old_leader >= 0);
