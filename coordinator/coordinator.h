@@ -46,6 +46,7 @@
 #include "coordinator/leadership.h"
 #include "coordinator/namespace_store.h"
 #include "coordinator/recovery_plan.h"
+#include "coordinator/recovery_record.h"
 
 namespace tailsafe {
 
@@ -92,22 +93,7 @@ class Coordinator {
     std::map<std::string, nlohmann::json> bolt_lag;  // its bolts: {lag_bytes, lag_seconds}
     std::string storage_error;  // what its last heartbeat said it cannot write; stored in its doc
   };
-  struct Recovery {
-    uint64_t id = 0;
-    std::string origin, bolt, hook;
-    uint64_t gen = 0, from = 0, to = 0, delivered_to = 0;
-    std::string state;  // waiting | assigned | running | recovered | failed
-    std::string agent;  // the assignee
-    uint64_t epoch = 0;
-    uint64_t attempts = 0;
-    std::string cause;  // why the range exists: "process died", "host died"
-    std::string error;  // the last failure
-    uint64_t created_unix_ms = 0, assigned_unix_ms = 0, finished_unix_ms = 0;
-    nlohmann::json assignments = nlohmann::json::array();  // [{epoch, agent, unix_ms}]
-    bool finished() const { return state == "recovered" || state == "failed"; }
-    nlohmann::json ToJson() const;
-    static std::optional<Recovery> FromJson(uint64_t id, const nlohmann::json& doc);
-  };
+  using Recovery = RecoveryRecord;
 
   void Lead(uint64_t term);
   void Follow(const std::string& why);

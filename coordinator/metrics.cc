@@ -30,7 +30,7 @@ std::string Coordinator::PrometheusText() const {
 
   static const char* kStates[] = {"waiting", "assigned", "running", "recovered", "failed"};
   std::map<std::string, uint64_t> by_state;
-  for (const auto& [id, r] : recoveries_) ++by_state[r.state];
+  for (const auto& [id, r] : recoveries_) ++by_state[RecoveryStateName(r.state)];
   m.Family("tailsafe_coordinator_recoveries", "gauge",
            "Recoveries in the namespace (/recoveries), by state; recovered and failed ones stay.");
   for (const char* st : kStates) m.Sample(d(by_state[st]), {{"state", st}});

@@ -44,54 +44,18 @@ bool Newer(const TailCheckpoint& a, const TailCheckpoint& b) {
 
 }  // namespace
 
-json Coordinator::Recovery::ToJson() const {
-  json d = {{"origin", origin}, {"bolt", bolt}, {"hook", hook}, {"generation", gen}, {"from", from}, {"to", to},
-            {"state", state}, {"epoch", epoch}, {"agent", agent}, {"attempts", attempts}, {"cause", cause},
-            {"created_unix_ms", created_unix_ms}, {"assignments", assignments}};
-  if (state == "recovered") d["delivered_to"] = delivered_to;
-  if (assigned_unix_ms) d["assigned_unix_ms"] = assigned_unix_ms;
-  if (finished_unix_ms) d["finished_unix_ms"] = finished_unix_ms;
-  if (!error.empty()) d["error"] = error;
-  return d;
-}
-
-std::optional<Coordinator::Recovery> Coordinator::Recovery::FromJson(uint64_t id, const json& d) {
-  if (!d.is_object()) return std::nullopt;
-  Recovery r;
-  r.id = id;
-  try {
-    r.origin = d.at("origin").get<std::string>();
-    r.bolt = d.at("bolt").get<std::string>();
-    r.hook = d.at("hook").get<std::string>();
-    r.gen = d.at("generation").get<uint64_t>();
-    r.from = d.at("from").get<uint64_t>();
-    r.to = d.at("to").get<uint64_t>();
-    r.state = d.at("state").get<std::string>();
-    r.epoch = d.at("epoch").get<uint64_t>();
-    r.agent = d.at("agent").get<std::string>();
-    r.attempts = d.value("attempts", uint64_t{0});
-    r.cause = d.value("cause", "");
-    r.error = d.value("error", "");
-    r.delivered_to = d.value("delivered_to", uint64_t{0});
-    r.created_unix_ms = d.value("created_unix_ms", uint64_t{0});
-    r.assigned_unix_ms = d.value("assigned_unix_ms", uint64_t{0});
-    r.finished_unix_ms = d.value("finished_unix_ms", uint64_t{0});
-    if (d.contains("assignments") && d["assignments"].is_array()) r.assignments = d["assignments"];
-  } catch (const json::exception&) {
-    return std::nullopt;
-  }
-  return r;
-}
-
 void Coordinator::LoadRecoveries() {
   for (const std::string& name : store_->Children("/recoveries")) {
     char* end = nullptr;
     uint64_t id = std::strtoull(name.c_str(), &end, 10);
     auto doc = store_->Get("/recoveries/" + name);
-    std::optional<Recovery> r;
-    if (doc && end != nullptr && *end == '\0' && id > 0) r = Recovery::FromJson(id, json::parse(*doc, nullptr, false));
+    if (!doc || end == nullptr || *end != '\0' || id == 0) {
+      LOG_WARN("ignoring /recoveries/%s: not a recovery number", name.c_str());
+      continue;
+    }
+    Result<Recovery> r = Recovery::FromJson(id, json::parse(*doc, nullptr, false));
     if (!r) {
-      LOG_WARN("ignoring /recoveries/%s: not a recovery document", name.c_str());
+      LOG_WARN("ignoring /recoveries/%s: not a recovery document: %s", name.c_str(), r.status().message().c_str());
       continue;
     }
     next_recovery_ = std::max(next_recovery_, id + 1);
@@ -180,7 +144,7 @@ void Coordinator::ReadReports(Agent& a, const json& msg) {
 void Coordinator::EvaluateRecoveries() {
   if (stopped_) return;
   for (auto& [id, r] : recoveries_) {
-    if (r.state == "waiting") {
+    if (r.state == RecoveryState::kWaiting) {
       if (!Assign(r, "waiting for a candidate")) return;
     }
   }
@@ -210,10 +174,7 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   std::vector<RangeRecord> records;
   for (const auto& [id, r] : recoveries_) {
     if (r.origin != origin || r.bolt != bolt) continue;
-    RangeRecord::State st = r.state == "recovered" ? RangeRecord::State::kRecovered
-                            : r.state == "failed"  ? RangeRecord::State::kFailed
-                                                   : RangeRecord::State::kUnfinished;
-    records.push_back({r.gen, r.from, r.to, r.delivered_to, st});
+    records.push_back(r.Range());
   }
   if (o.alive) {
     if (!o.reported) return;  // wait for a heartbeat of this connection
@@ -268,7 +229,7 @@ bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt
     r.gen = p.gen;
     r.from = p.from;
     r.to = p.to;
-    r.state = "waiting";
+    r.state = RecoveryState::kWaiting;
     r.cause = cause;
     r.created_unix_ms = UnixNowMs();
     LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu): %s", U(r.id), origin.c_str(), bolt.c_str(),
@@ -326,8 +287,8 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
   std::optional<std::string> elected = Elect(candidates, r.origin);
   if (!elected) {
     std::string error = "no live agent defines hook '" + r.hook + "'";
-    bool changed = r.state != "waiting" || r.error != error;
-    r.state = "waiting";
+    bool changed = r.state != RecoveryState::kWaiting || r.error != error;
+    r.state = RecoveryState::kWaiting;
     r.agent.clear();
     r.error = error;
     if (changed) LOG_WARN("recovery %llu: %s; waiting", U(r.id), error.c_str());
@@ -336,10 +297,10 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
   r.epoch = next_epoch_++;
   ++stats_.assignments;
   r.agent = *elected;
-  r.state = "assigned";
+  r.state = RecoveryState::kAssigned;
   r.assigned_unix_ms = UnixNowMs();
   r.error.clear();
-  r.assignments.push_back({{"epoch", r.epoch}, {"agent", r.agent}, {"unix_ms", r.assigned_unix_ms}});
+  r.AddAssignment({r.epoch, r.agent, r.assigned_unix_ms});
   // The epoch is durable before anyone hears of it: a restart never hands out the same one twice.
   if (Status s = PutRecovery(r); !s) return s;
   LOG_NOTICE("recovery %llu: assigned to %s under epoch %llu (%s)", U(r.id), r.agent.c_str(), U(r.epoch), why.c_str());
@@ -364,13 +325,13 @@ void Coordinator::SendAssignment(const Recovery& r) {
 
 void Coordinator::ResendAssignments(Agent& a) {
   for (const auto& [id, r] : recoveries_) {
-    if (!r.finished() && r.state != "waiting" && r.agent == a.id) SendAssignment(r);
+    if (r.held() && r.agent == a.id) SendAssignment(r);
   }
 }
 
 void Coordinator::ReassignFrom(const std::string& dead_agent) {
   for (auto& [id, r] : recoveries_) {
-    if (r.finished() || r.state == "waiting" || r.agent != dead_agent) continue;
+    if (!r.held() || r.agent != dead_agent) continue;
     if (!Assign(r, "agent " + dead_agent + " is dead")) return;
   }
 }
@@ -384,7 +345,8 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
                    ReadUint(msg, "attempt", &attempt)}) {
     if (!s) return s;
   }
-  if (state != "running" && state != "recovered" && state != "failed") {
+  std::optional<RecoveryState> reported = ParseRecoveryState(state);
+  if (reported != RecoveryState::kRunning && reported != RecoveryState::kRecovered && reported != RecoveryState::kFailed) {
     return Status::Error("recovery: state must be running, recovered or failed, not '" + state.substr(0, 32) + "'");
   }
   std::string error = msg.value("error", "");
@@ -402,8 +364,8 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
   if (r.finished()) {
     ++stats_.stale_reports;
     LOG_WARN("recovery %llu: refused %s from %s under epoch %llu: already recorded as %s under epoch %llu", U(id),
-             state.c_str(), a->id.c_str(), U(epoch), r.state.c_str(), U(r.epoch));
-    if (state != "running") reply(false, "already recorded as " + r.state + " under epoch " + std::to_string(r.epoch));
+             state.c_str(), a->id.c_str(), U(epoch), RecoveryStateName(r.state), U(r.epoch));
+    if (state != "running") reply(false, std::string("already recorded as ") + RecoveryStateName(r.state) + " under epoch " + std::to_string(r.epoch));
     return Status::Ok();
   }
   if (r.agent != a->id || r.epoch != epoch) {
@@ -418,11 +380,11 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
   }
   r.attempts = attempt;
   r.error = error;
-  if (state == "running") {
-    r.state = "running";
+  if (reported == RecoveryState::kRunning) {
+    r.state = RecoveryState::kRunning;
     return PutRecovery(r);
   }
-  if (state == "recovered") {
+  if (reported == RecoveryState::kRecovered) {
     uint64_t delivered = 0;
     if (Status s = ReadUint(msg, "delivered_to", &delivered); !s) return s;
     if (delivered < r.from || delivered > r.to) {
@@ -431,10 +393,10 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
     }
     r.delivered_to = delivered;
   }
-  r.state = state;
+  r.state = *reported;
   r.finished_unix_ms = UnixNowMs();
   if (Status s = PutRecovery(r); !s) return s;
-  if (state == "recovered") {
+  if (reported == RecoveryState::kRecovered) {
     LOG_NOTICE("recovery %llu: recovered by %s under epoch %llu: %s/%s generation %llu [%llu, %llu) in %llu attempt(s)",
                U(id), a->id.c_str(), U(epoch), r.origin.c_str(), r.bolt.c_str(), U(r.gen), U(r.from),
                U(r.delivered_to), U(r.attempts));

@@ -1,0 +1,126 @@
+#include "coordinator/recovery_record.h"
+
+#include <array>
+#include <utility>
+
+
+namespace tailsafe {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::array<std::pair<RecoveryState, const char*>, 5> kStates{{
+    {RecoveryState::kWaiting, "waiting"},
+    {RecoveryState::kAssigned, "assigned"},
+    {RecoveryState::kRunning, "running"},
+    {RecoveryState::kRecovered, "recovered"},
+    {RecoveryState::kFailed, "failed"},
+}};
+
+Status ReadString(const json& d, const char* field, std::string* out) {
+  auto it = d.find(field);
+  if (it == d.end() || !it->is_string()) return Status::Error(std::string("field '") + field + "' must be a string");
+  *out = it->get<std::string>();
+  return Status::Ok();
+}
+
+Status ReadUint(const json& d, const char* field, uint64_t* out) {
+  auto it = d.find(field);
+  bool non_negative = it != d.end() && (it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0));
+  if (!non_negative) {
+    return Status::Error(std::string("field '") + field + "' must be an unsigned integer");
+  }
+  *out = it->get<uint64_t>();
+  return Status::Ok();
+}
+
+// Optional fields: absent leaves the default.
+Status ReadOptionalUint(const json& d, const char* field, uint64_t* out) {
+  return d.contains(field) ? ReadUint(d, field, out) : Status::Ok();
+}
+
+Status ReadOptionalString(const json& d, const char* field, std::string* out) {
+  return d.contains(field) ? ReadString(d, field, out) : Status::Ok();
+}
+
+}  // namespace
+
+const char* RecoveryStateName(RecoveryState s) {
+  for (const auto& [state, name] : kStates) {
+    if (state == s) return name;
+  }
+  return "?";
+}
+
+std::optional<RecoveryState> ParseRecoveryState(std::string_view name) {
+  for (const auto& [state, n] : kStates) {
+    if (name == n) return state;
+  }
+  return std::nullopt;
+}
+
+void RecoveryRecord::AddAssignment(RecoveryAssignment a) {
+  assignments.push_back(std::move(a));
+  if (assignments.size() > kMaxAssignments) {
+    assignments.erase(assignments.begin(), assignments.end() - static_cast<long>(kMaxAssignments));
+  }
+}
+
+RangeRecord RecoveryRecord::Range() const {
+  RangeRecord::State st = state == RecoveryState::kRecovered ? RangeRecord::State::kRecovered
+                          : state == RecoveryState::kFailed  ? RangeRecord::State::kFailed
+                                                             : RangeRecord::State::kUnfinished;
+  return {gen, from, to, state == RecoveryState::kRecovered ? delivered_to : 0, st};
+}
+
+json RecoveryRecord::ToJson() const {
+  json history = json::array();
+  for (const RecoveryAssignment& a : assignments) history.push_back({{"epoch", a.epoch}, {"agent", a.agent}, {"unix_ms", a.unix_ms}});
+  json d = {{"origin", origin}, {"bolt", bolt}, {"hook", hook}, {"generation", gen}, {"from", from}, {"to", to},
+            {"state", RecoveryStateName(state)}, {"epoch", epoch}, {"agent", agent}, {"attempts", attempts},
+            {"cause", cause}, {"created_unix_ms", created_unix_ms}, {"assignments", history}};
+  if (state == RecoveryState::kRecovered) d["delivered_to"] = delivered_to;
+  if (assigned_unix_ms) d["assigned_unix_ms"] = assigned_unix_ms;
+  if (finished_unix_ms) d["finished_unix_ms"] = finished_unix_ms;
+  if (!error.empty()) d["error"] = error;
+  return d;
+}
+
+Result<RecoveryRecord> RecoveryRecord::FromJson(uint64_t id, const json& d) {
+  if (!d.is_object()) return Status::Error("not a JSON object");
+  RecoveryRecord r;
+  r.id = id;
+  std::string state;
+  for (Status s : {ReadString(d, "origin", &r.origin), ReadString(d, "bolt", &r.bolt), ReadString(d, "hook", &r.hook),
+                   ReadUint(d, "generation", &r.gen), ReadUint(d, "from", &r.from), ReadUint(d, "to", &r.to),
+                   ReadString(d, "state", &state), ReadUint(d, "epoch", &r.epoch), ReadString(d, "agent", &r.agent),
+                   ReadOptionalUint(d, "attempts", &r.attempts), ReadOptionalString(d, "cause", &r.cause),
+                   ReadOptionalString(d, "error", &r.error), ReadOptionalUint(d, "delivered_to", &r.delivered_to),
+                   ReadOptionalUint(d, "created_unix_ms", &r.created_unix_ms),
+                   ReadOptionalUint(d, "assigned_unix_ms", &r.assigned_unix_ms),
+                   ReadOptionalUint(d, "finished_unix_ms", &r.finished_unix_ms)}) {
+    if (!s) return s;
+  }
+  std::optional<RecoveryState> st = ParseRecoveryState(state);
+  if (!st) return Status::Error("field 'state': '" + state.substr(0, 32) + "' is not a recovery state");
+  r.state = *st;
+  if (r.from > r.to) return Status::Error("from " + std::to_string(r.from) + " is past to " + std::to_string(r.to));
+  if (r.state == RecoveryState::kRecovered && (r.delivered_to < r.from || r.delivered_to > r.to)) {
+    return Status::Error("delivered_to " + std::to_string(r.delivered_to) + " is outside [from, to]");
+  }
+  if (auto it = d.find("assignments"); it != d.end()) {
+    if (!it->is_array()) return Status::Error("field 'assignments' must be an array");
+    for (const json& a : *it) {
+      if (!a.is_object()) return Status::Error("assignments[] must be objects");
+      RecoveryAssignment x;
+      for (Status t : {ReadUint(a, "epoch", &x.epoch), ReadString(a, "agent", &x.agent), ReadUint(a, "unix_ms", &x.unix_ms)}) {
+        if (!t) return t.Context("assignments[]");
+      }
+      r.AddAssignment(std::move(x));
+    }
+  }
+  return r;
+}
+
+}  // namespace tailsafe
