@@ -43,6 +43,22 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
   return out;
 }
 
+void FoldRecovered(std::vector<RangeRecord>* spans, const RangeRecord& r) {
+  auto by_start = [](const RangeRecord& a, const RangeRecord& b) { return std::tie(a.gen, a.from) < std::tie(b.gen, b.from); };
+  spans->insert(std::upper_bound(spans->begin(), spans->end(), r, by_start), r);
+  std::vector<RangeRecord> merged;
+  for (const RangeRecord& s : *spans) {
+    if (!merged.empty() && merged.back().gen == s.gen && s.from <= merged.back().to) {
+      merged.back().to = std::max(merged.back().to, s.to);
+      merged.back().delivered_to = std::max(merged.back().delivered_to, s.delivered_to);
+    } else {
+      merged.push_back(s);
+      merged.back().state = RangeRecord::State::kRecovered;
+    }
+  }
+  *spans = std::move(merged);
+}
+
 std::optional<std::string> Elect(const std::vector<ElectionCandidate>& candidates, const std::string& origin) {
   const ElectionCandidate* best = nullptr;
   auto key = [&](const ElectionCandidate& c) {

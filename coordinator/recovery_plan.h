@@ -56,6 +56,15 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
                                    const std::map<uint64_t, uint64_t>& ends,
                                    const std::vector<RangeRecord>& records);
 
+// Folding keeps what planning needs of recovered ranges once their records are pruned from
+// /recoveries: per generation, spans of recovered ranges merged where one starts at or before
+// another's end (`to`), keeping the furthest `to` and `delivered_to`. Planning over the spans
+// plus the records still kept plans exactly what it plans over every record: a range that
+// starts within the bytes asked so far never opens a gap, and PlanTail only carries the
+// furthest `to` and `delivered_to` past it. `spans` stays sorted by (gen, from); `r` must be
+// recovered.
+void FoldRecovered(std::vector<RangeRecord>* spans, const RangeRecord& r);
+
 struct ElectionCandidate {
   std::string id;
   uint64_t coverage = 0;  // durable bytes of the range's generation it holds

@@ -2,7 +2,9 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <random>
 #include <sstream>
+#include <tuple>
 
 #include "coordinator/recovery_plan.h"
 
@@ -77,6 +79,69 @@ BOOST_AUTO_TEST_CASE(an_older_checkpoint_plans_the_gap_before_a_later_recorded_r
   // A range that starts before the checkpoint is no gap.
   std::vector<RangeRecord> before = {{1, 50, 300, 300, State::kRecovered}};
   BOOST_TEST((PlanTail(TailCheckpoint{1, 100}, {{1, 400}}, before) == Ranges{{1, 300, 400}}));
+}
+
+BOOST_AUTO_TEST_CASE(folding_merges_ranges_that_start_within_what_was_asked) {
+  std::vector<RangeRecord> spans;
+  FoldRecovered(&spans, {1, 100, 200, 150, State::kRecovered});
+  FoldRecovered(&spans, {1, 150, 300, 290, State::kRecovered});  // the follow-up of a cut record
+  FoldRecovered(&spans, {1, 400, 500, 500, State::kRecovered});  // a hole before it stays one
+  FoldRecovered(&spans, {2, 0, 50, 50, State::kRecovered});
+  std::vector<RangeRecord> want = {{1, 100, 300, 290, State::kRecovered},
+                                   {1, 400, 500, 500, State::kRecovered},
+                                   {2, 0, 50, 50, State::kRecovered}};
+  BOOST_REQUIRE(spans.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    BOOST_TEST((std::tie(spans[i].gen, spans[i].from, spans[i].to, spans[i].delivered_to) ==
+                std::tie(want[i].gen, want[i].from, want[i].to, want[i].delivered_to)),
+               "span " << i);
+  }
+  FoldRecovered(&spans, {1, 300, 400, 400, State::kRecovered});  // the hole filled: one span
+  BOOST_TEST(spans.size() == 2u);
+  BOOST_TEST(spans[0].to == 500u);
+  BOOST_TEST(spans[0].delivered_to == 500u);
+}
+
+// The claim that lets /recoveries be pruned: over any records, folding any subset of the
+// recovered ones plans the same ranges.
+BOOST_AUTO_TEST_CASE(planning_over_folded_spans_plans_what_it_plans_over_every_record) {
+  std::mt19937_64 rng(20261203);
+  auto below = [&](uint64_t n) { return n == 0 ? 0 : rng() % n; };
+  int cases = 0, with_gaps = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::vector<RangeRecord> records;
+    int n = 1 + static_cast<int>(below(12));
+    for (int i = 0; i < n; ++i) {
+      uint64_t gen = 1 + below(3);
+      uint64_t from = below(1000), to = from + below(300);
+      uint64_t delivered = from + below(to - from + 1);
+      State st = below(10) == 0 ? (below(2) ? State::kUnfinished : State::kFailed) : State::kRecovered;
+      records.push_back({gen, from, to, st == State::kRecovered ? delivered : 0, st});
+    }
+    std::vector<RangeRecord> kept, spans;
+    for (const RangeRecord& r : records) {
+      if (r.state == State::kRecovered && below(3) != 0) {
+        FoldRecovered(&spans, r);
+      } else {
+        kept.push_back(r);
+      }
+    }
+    std::vector<RangeRecord> folded = spans;
+    folded.insert(folded.end(), kept.begin(), kept.end());
+    std::optional<TailCheckpoint> ck;
+    if (below(4) != 0) ck = TailCheckpoint{1 + below(3), below(600)};
+    std::map<uint64_t, uint64_t> ends;
+    for (uint64_t g = 1; g <= 3; ++g) {
+      if (below(4) != 0) ends[g] = below(1400);
+    }
+    Ranges all = PlanTail(ck, ends, records);
+    Ranges from_spans = PlanTail(ck, ends, folded);
+    BOOST_TEST_REQUIRE((all == from_spans), "round " << round);
+    ++cases;
+    with_gaps += all.size() > 1 ? 1 : 0;
+  }
+  BOOST_TEST(with_gaps > 1000);  // the random histories do exercise gaps
+  BOOST_TEST(cases == 20000);
 }
 
 BOOST_AUTO_TEST_CASE(election_prefers_other_hosts_then_coverage_then_load_then_id) {
