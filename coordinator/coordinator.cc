@@ -36,6 +36,10 @@ Status Coordinator::Start() {
   if (!timer) return timer.status();
   silence_timer_ = std::move(timer.value());
   silence_timer_->data = this;
+  auto forget = MakeUv<uv_timer_t>(uv_timer_init, loop_);
+  if (!forget) return forget.status();
+  forget_timer_ = std::move(forget.value());
+  forget_timer_->data = this;
   store_->on_durable = [this] { FlushOutbox(); };
   store_->on_failed = [this](const Status& s) {
     LOG_ERROR("the store lost a commit: %s", s.message().c_str());
@@ -64,8 +68,7 @@ Status Coordinator::Start() {
 // not connected to this instance yet; each gets a full timeout.
 void Coordinator::Lead(uint64_t term) {
   uint64_t now = NowNs();
-  agents_.clear();
-  recoveries_.clear();
+  Forget();  // what an earlier term left, if its turn has not come yet
   for (const std::string& id : store_->Children("/agents")) {
     auto doc = store_->Get("/agents/" + id);
     if (!doc) continue;
@@ -92,19 +95,35 @@ void Coordinator::Lead(uint64_t term) {
 // This instance no longer leads: it forgets the state (the next leader loads it from the
 // store), sends nothing more that waited for a commit, and closes every connection, so agents
 // and tailsafectl find the leader.
+//
+// Follow may run inside a commit (the store or the election learns of the loss while it is
+// called), deep in a loop over agents or recoveries: it decides nothing more from here on
+// (leading_ is false: commits and deliveries are refused), and the state and the connections
+// go on the next turn of the loop, when no such loop is running.
 void Coordinator::Follow(const std::string& why) {
   bool was = leading_;
   leading_ = false;
   if (silence_timer_) uv_timer_stop(silence_timer_.get());
   outbox_.clear();
+  if (was) LOG_WARN("no longer leading (term %llu): %s", static_cast<unsigned long long>(term_), why.c_str());
+  forget_reason_ = was ? "this coordinator no longer leads" : "this coordinator does not lead";
+  if (forget_timer_) {
+    uv_timer_start(forget_timer_.get(), [](uv_timer_t* t) {
+      if (auto* self = static_cast<Coordinator*>(t->data); self && !self->leading_) self->Forget();
+    }, 0, 0);
+  }
+}
+
+void Coordinator::Forget() {
+  if (forget_timer_) uv_timer_stop(forget_timer_.get());
   agents_.clear();
   recoveries_.clear();
   auto conns = std::move(conns_);
-  for (auto& [raw, c] : conns) c->Close(was ? "this coordinator no longer leads" : "this coordinator does not lead");
-  if (was) LOG_WARN("no longer leading (term %llu): %s", static_cast<unsigned long long>(term_), why.c_str());
+  for (auto& [raw, c] : conns) c->Close(forget_reason_);
 }
 
 void Coordinator::Deliver(FramedConn* conn, std::string frame) {
+  if (!leading_) return;  // what a deposed leader decided last is not sent
   if (store_->durable() >= store_->committed() && outbox_.empty()) {
     conn->Send(std::move(frame));
     return;
@@ -125,6 +144,7 @@ void Coordinator::Stop() {
   listener_.Stop();
   if (metrics_) metrics_->Stop();
   silence_timer_.Reset();
+  forget_timer_.Reset();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close("coordinator stopping");
   for (auto& [id, a] : agents_) a.conn.reset();
@@ -515,7 +535,7 @@ void Coordinator::CheckSilence() {
   bool changed = false;
   for (auto& [id, a] : agents_) {
     if (!a.alive || now - a.last_heard_ns <= timeout_ns) continue;
-    if (Status s = DeclareDead(a, (now - a.last_heard_ns) / 1000000); !s) return;
+    if (Status s = DeclareDead(a, (now - a.last_heard_ns) / 1000000); !s || !leading_) return;
     changed = true;
   }
   if (changed) {

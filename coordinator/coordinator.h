@@ -97,6 +97,8 @@ class Coordinator {
 
   void Lead(uint64_t term);
   void Follow(const std::string& why);
+  // Drops the state of a term and closes every connection (Follow's second half).
+  void Forget();
   // Sends `frame` once every commit made so far is durable (at once if they are).
   void Deliver(FramedConn* conn, std::string frame);
   void FlushOutbox();
@@ -161,6 +163,8 @@ class Coordinator {
   std::deque<Outgoing> outbox_;
   TcpListener listener_;
   UvPtr<uv_timer_t> silence_timer_;
+  UvPtr<uv_timer_t> forget_timer_;
+  std::string forget_reason_;
   std::map<FramedConn*, std::shared_ptr<FramedConn>> conns_;  // every open connection
   std::map<std::string, Agent> agents_;
   std::map<uint64_t, Recovery> recoveries_;  // every /recoveries/N
