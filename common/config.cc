@@ -347,6 +347,7 @@ void ParseCoordinator(const toml::table& table, const std::string& cluster_name,
   reader.AddressText("listen", Need::kRequired, &out.listen);
   reader.Path("state_dir", Need::kRequired, &out.state_dir);
   reader.Integer("host_timeout_ms", 10, 600000, &out.host_timeout_ms);
+  reader.Integer("recoveries_kept", 1, 1000000, &out.recoveries_kept);
   reader.BindAddress("metrics_listen", &out.metrics_listen);
   std::string store = "sqlite";
   reader.String("store", Need::kOptional, &store);

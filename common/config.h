@@ -55,6 +55,9 @@ struct CoordinatorConfig {
   std::string listen;         // "HOST:PORT"
   std::string state_dir;      // absolute path
   uint32_t host_timeout_ms = 1000;
+  // How many recovered ranges of each bolt stay listed under /recoveries; older ones are
+  // folded into /recovered/ORIGIN/BOLT (what planning needs of them) and their records removed.
+  uint32_t recoveries_kept = 100;
   // Where GET /metrics is served (Prometheus text); unset: not served. An IP literal.
   std::optional<HostPort> metrics_listen;
   // Where the coordinator keeps its state: its own SQLite file under state_dir (one instance),

@@ -81,8 +81,10 @@ void Coordinator::Lead(uint64_t term) {
     a.last_heard_ns = now;
   }
   LoadRecoveries();
+  LoadHistory();
   leading_ = true;
   term_ = term;
+  PruneRecoveries();  // a history kept with a larger recoveries_kept, or written before it existed
   if (term > 1 || config_.coordinator.store != CoordinatorConfig::Store::kSqlite) {
     LOG_NOTICE("leading in term %llu: %zu agents, %zu recoveries on record", static_cast<unsigned long long>(term),
                agents_.size(), recoveries_.size());
@@ -118,6 +120,7 @@ void Coordinator::Forget() {
   if (forget_timer_) uv_timer_stop(forget_timer_.get());
   agents_.clear();
   recoveries_.clear();
+  history_.clear();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close(forget_reason_);
 }

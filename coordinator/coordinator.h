@@ -145,7 +145,24 @@ class Coordinator {
   uint32_t Unfinished(const std::string& agent) const;
   uint64_t Coverage(const std::string& agent, const GenKey& key) const;
 
+  // recovery_history.cc: what planning keeps of recovered ranges pruned from /recoveries.
+  struct History {
+    std::vector<RangeRecord> spans;  // FoldRecovered
+    uint64_t floor = 0;              // generations up to this one are no longer planned
+    uint64_t folded = 0;             // records folded in so far
+    std::string unreadable;          // why the stored document could not be read: the bolt is held
+  };
+  static std::string HistoryPath(const BoltKey& key) { return "/recovered/" + key.first + "/" + key.second; }
+  void LoadHistory();
+  // Folds the recovered records of each bolt beyond the newest `recoveries_kept` into its
+  // history and removes them, a batch per commit.
+  void PruneRecoveries();
+  // Every range on record for a bolt: its history's spans, then its records.
+  std::vector<RangeRecord> RangesOf(const BoltKey& key) const;
+
   static constexpr size_t kMaxConnections = 1024;
+  static constexpr size_t kPruneBatch = 256;             // records removed per commit
+  static constexpr size_t kMaxHistoryGenerations = 256;  // per bolt, in /recovered/ORIGIN/BOLT
   static constexpr size_t kMaxUnauthenticated = 64;
 
   uv_loop_t* loop_;
@@ -168,6 +185,7 @@ class Coordinator {
   std::map<FramedConn*, std::shared_ptr<FramedConn>> conns_;  // every open connection
   std::map<std::string, Agent> agents_;
   std::map<uint64_t, Recovery> recoveries_;  // every /recoveries/N
+  std::map<BoltKey, History> history_;       // every /recovered/ORIGIN/BOLT
   uint64_t next_recovery_ = 1;
   uint64_t next_epoch_ = 1;
   uint64_t heartbeat_ms_ = 250;

@@ -32,7 +32,7 @@ std::string Coordinator::PrometheusText() const {
   std::map<std::string, uint64_t> by_state;
   for (const auto& [id, r] : recoveries_) ++by_state[RecoveryStateName(r.state)];
   m.Family("tailsafe_coordinator_recoveries", "gauge",
-           "Recoveries in the namespace (/recoveries), by state; recovered and failed ones stay.");
+           "Recoveries in the namespace (/recoveries), by state; recovered ones beyond recoveries_kept per bolt are folded into /recovered.");
   for (const char* st : kStates) m.Sample(d(by_state[st]), {{"state", st}});
   m.Family("tailsafe_coordinator_epoch", "gauge", "The last fencing epoch handed out.");
   m.Sample(d(next_epoch_ - 1));

@@ -171,11 +171,10 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   }
   std::map<uint64_t, uint64_t> ends;
   std::string cause;
-  std::vector<RangeRecord> records;
-  for (const auto& [id, r] : recoveries_) {
-    if (r.origin != origin || r.bolt != bolt) continue;
-    records.push_back(r.Range());
-  }
+  const History* history = nullptr;
+  if (auto h = history_.find({origin, bolt}); h != history_.end()) history = &h->second;
+  if (history != nullptr && !history->unreadable.empty()) return;  // LoadHistory said why
+  std::vector<RangeRecord> records = RangesOf({origin, bolt});
   if (o.alive) {
     if (!o.reported) return;  // wait for a heartbeat of this connection
     auto b = o.bolt_ends.find(bolt);
@@ -192,6 +191,7 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
     }
     cause = "host died";
   }
+  if (history != nullptr && history->floor > 0) std::erase_if(ends, [&](const auto& e) { return e.first <= history->floor; });
   // Deaths reported after the fact come first: their checkpoints may be older than the one the
   // bolt's successor wrote since.
   if (json pending = doc.value("deaths_pending", json::array()); pending.is_array() && !pending.empty()) {
@@ -405,6 +405,7 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
               r.error.c_str());
   }
   reply(true, "");
+  if (reported == RecoveryState::kRecovered) PruneRecoveries();
   EvaluateRecoveries();  // a follow-up range may be due
   return Status::Ok();
 }

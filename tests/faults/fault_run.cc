@@ -163,6 +163,8 @@ Status FaultRun::Start() {
   }
   o.plain_bolts = 1;
   o.data_dir_tmpfs_bytes = kDataDirBytes;
+  // The checker reads every recorded range from /recoveries: none is folded away meanwhile.
+  o.recoveries_kept = 1000000;
   cluster_ = std::make_unique<TestCluster>("faults", o);
   TestCluster& c = *cluster_;
   Log("seed " + std::to_string(options_.seed) + ", " + std::to_string(options_.hosts) + " agents, " +

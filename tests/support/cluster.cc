@@ -178,6 +178,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
       cfg << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath() << "\"\n\n[coordinator]\nlisten = \""
           << CoordinatorInstance(k) << "\"\nstate_dir = \"" << root_ << "/coordinator" << (k ? std::to_string(k + 1) : "")
           << "\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
+      if (options_.recoveries_kept) cfg << "recoveries_kept = " << options_.recoveries_kept << "\n";
       if (coordinator_metrics_ports_[static_cast<size_t>(k)]) {
         cfg << "metrics_listen = \"" << CoordinatorHostAddress(k) << ":" << coordinator_metrics_ports_[static_cast<size_t>(k)] << "\"\n";
       }

@@ -40,6 +40,7 @@ struct ClusterOptions {
   uint32_t zookeeper_session_ms = 2000;
   bool static_peers = true;         // false: no [agent] peers (membership comes from the coordinator)
   uint32_t host_timeout_ms = 1000;  // the coordinator's
+  uint32_t recoveries_kept = 0;     // the coordinator's [coordinator] recoveries_kept; 0: its default
   // Recovery hooks: every agent gets [hooks] test = [ts-hook, HookDir(i), hook_args...] and every
   // bolt hook = "test".
   bool hooks = false;
