@@ -227,6 +227,7 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   if (type == "ls" || type == "get" || type == "dump") return OnRead(conn, *msg);
   if (type == "recovery") return OnRecoveryReport(conn, *msg);
   if (type == "reconfigure") return OnReconfigure(conn, *msg);
+  if (type == "retry" || type == "forget_agent") return OnOperatorCommand(conn, *msg);
   return Status::Error("unknown message type '" + type.substr(0, 64) + "'");
 }
 

@@ -107,6 +107,8 @@ class Coordinator {
   Status OnRegister(FramedConn* conn, const nlohmann::json& msg);
   Status OnHeartbeat(FramedConn* conn, const nlohmann::json& msg);
   Status OnReconfigure(FramedConn* conn, const nlohmann::json& msg);
+  // operator_commands.cc: retry, forget_agent.
+  Status OnOperatorCommand(FramedConn* conn, const nlohmann::json& msg);
   // bolts[] ({name, hook}) and hooks[] (names) of a register or reconfigure message.
   static Status ReadBoltsAndHooks(const char* what, const nlohmann::json& bolts, const nlohmann::json& hooks,
                                   nlohmann::json* bolt_names, std::map<std::string, std::string>* bolt_hooks,

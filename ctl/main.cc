@@ -4,6 +4,8 @@
 //   tailsafectl [-c FILE] ls|get PATH [--json] [--coordinator HOST:PORT]
 //   tailsafectl [-c FILE] watch PATH [--json] [--interval-ms N] [--count N]
 //   tailsafectl [-c FILE] check [--lag-warn BYTES] [--lag-crit BYTES]
+//   tailsafectl [-c FILE] retry /recoveries/N
+//   tailsafectl [-c FILE] forget-agent ID
 //   tailsafectl [-c FILE] checkpoint BOLT OFFSET
 //   tailsafectl keygen FILE [--force]
 //
@@ -26,6 +28,7 @@
 #include "common/coord_client.h"
 #include "ctl/cluster_commands.h"
 #include "ctl/format.h"
+#include "ctl/operator_commands.h"
 
 using namespace tailsafe;
 using nlohmann::json;
@@ -276,6 +279,17 @@ int main(int argc, char** argv) {
   watch->add_option("--coordinator", coordinator, "HOST:PORT (default: [cluster] coordinator)");
   watch->add_option("--timeout-ms", timeout_ms, "how long to wait for the coordinator")->check(CLI::Range(1, 600000));
 
+  auto* retry = app.add_subcommand("retry", "assign a failed recovery again, under a new epoch");
+  std::string retry_path;
+  retry->add_option("PATH", retry_path, "the failed recovery: /recoveries/N")->required();
+  auto* forget = app.add_subcommand("forget-agent", "remove a dead agent that will not come back, and its bolts");
+  std::string forget_id;
+  forget->add_option("ID", forget_id, "the agent's id, as in /agents/ID")->required();
+  for (CLI::App* sub : {retry, forget}) {
+    sub->add_option("--coordinator", coordinator, "HOST:PORT (default: [cluster] coordinator)");
+    sub->add_option("--timeout-ms", timeout_ms, "how long to wait for the coordinator")->check(CLI::Range(1, 600000));
+  }
+
   auto* checkpoint = app.add_subcommand("checkpoint", "write a bolt's checkpoint file (atomically), as the bolt would");
   std::string ckpt_bolt, ckpt_offset;
   checkpoint->add_option("BOLT", ckpt_bolt, "the bolt's name, from the configuration")->required();
@@ -330,6 +344,14 @@ int main(int argc, char** argv) {
       return 3;
     }
     return RunCheck(*endpoint, thresholds, timeout_ms);
+  }
+  if (retry->parsed() || forget->parsed()) {
+    Result<CoordinatorEndpoint> endpoint = ResolveCoordinator(config_path, coordinator, key_file);
+    if (!endpoint) {
+      fprintf(stderr, "tailsafectl: %s\n", endpoint.status().message().c_str());
+      return 2;
+    }
+    return retry->parsed() ? RunRetry(*endpoint, retry_path, timeout_ms) : RunForgetAgent(*endpoint, forget_id, timeout_ms);
   }
   if (watch->parsed()) {
     Result<CoordinatorEndpoint> endpoint = ResolveCoordinator(config_path, coordinator, key_file);

@@ -274,6 +274,67 @@ BOOST_AUTO_TEST_CASE(failing_hook_is_retried_then_shown_failed) {
   BOOST_TEST(c2.StopAll().ok());
 }
 
+// Issue 21's operator commands: `tailsafectl retry` sends a failed recovery back out under a new
+// epoch; `tailsafectl forget-agent` removes a dead host, and `check` is OK again. Both refuse,
+// saying why, what they cannot do.
+BOOST_AUTO_TEST_CASE(an_operator_retries_a_failed_recovery_and_forgets_a_dead_agent) {
+  ClusterOptions o = RecoveryCluster(2);
+  o.hook_args = {"--fail", "2"};  // both attempts of the first assignment fail, a third run succeeds
+  o.hook_attempts = 2;
+  o.hook_retry_ms = 20;
+  TestCluster c("rec-operator", o);
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  std::string tail = Lines(0, 50);
+  Append(c.BoltFile(0, 0), tail);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "failed"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  uint64_t failed_epoch = rec.value("epoch", uint64_t{0});
+  auto ctl = [&](const std::string& args) {
+    return RunCommand(c.Ctl() + " " + args + " --coordinator " + c.CoordinatorAddress() + " 2>&1");
+  };
+  auto refused = [&](const std::string& args, const std::string& why) {
+    CommandResult r = ctl(args);
+    BOOST_TEST(r.code == 1, args << ": exit " << r.code);
+    BOOST_TEST(r.out.find(why) != std::string::npos, args << ": " << r.out);
+  };
+  refused("retry /recoveries/2", "retry: no recovery 2");
+  refused("retry /agents/h1", "retry: '/agents/h1' is not a recovery (expected /recoveries/N)");
+  refused("forget-agent h2", "forget-agent: agent h2 is alive; stop it first");
+  refused("forget-agent nobody", "forget-agent: no agent nobody");
+  refused("forget-agent ../x", "forget-agent: '../x' is not a valid agent id");
+
+  CommandResult retried = ctl("retry /recoveries/1");
+  BOOST_TEST(retried.code == 0, retried.out);
+  BOOST_TEST(retried.out.find("recovery 1 retried: assigned to h2 under epoch ") == 0, retried.out);
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  BOOST_TEST(rec.value("epoch", uint64_t{0}) > failed_epoch, rec.dump());
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 3u);
+  BOOST_TEST(runs[2].input == tail);
+  refused("retry /recoveries/1", "retry: recovery 1 is recovered; only a failed recovery can be retried");
+
+  // A host that is gone for good: CRITICAL until it is forgotten.
+  c.Kill(1);
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/agents/h2", [](const auto& d) { return !d.value("alive", true); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  BOOST_TEST(ctl("check").code == 2);
+  CommandResult forgot = ctl("forget-agent h2");
+  BOOST_TEST(forgot.code == 0, forgot.out);
+  BOOST_TEST(forgot.out.find("agent h2 forgotten") == 0, forgot.out);
+  BOOST_TEST(Ls(c, "/agents") == "h1\n");
+  BOOST_TEST(Ls(c, "/bolts") == "h1\n");
+  CommandResult check = ctl("check");
+  BOOST_TEST(check.code == 0, check.out);
+  BOOST_TEST(c.Stop(0).ok());
+}
+
 // Acceptance 2: the whole host dies; a survivor recovers what the survivors hold; when the host
 // comes back with bytes that never left it, a follow-up range covers exactly those.
 BOOST_AUTO_TEST_CASE(host_death_then_return_recovers_the_unshipped_bytes_in_a_follow_up) {
