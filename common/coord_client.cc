@@ -4,41 +4,59 @@
 
 #include "common/coord_protocol.h"
 #include "common/secure_client.h"
-#include "common/wire.h"
 
 namespace tailsafe {
 
-namespace {
+CoordinatorStream::CoordinatorStream(std::unique_ptr<SecureClient> conn, std::string address)
+    : conn_(std::move(conn)), address_(std::move(address)) {}
 
-Result<nlohmann::json> RequestOne(const std::string& address, const ClusterKeys& keys, const nlohmann::json& request,
-                                  int timeout_ms) {
-  auto conn = SecureClient::Connect(address, &keys, timeout_ms, "the coordinator");
-  if (!conn) return conn.status();
-  if (Status s = (*conn)->Send(ControlFrame(request)); !s) return s;
-  FrameReader reader;
+CoordinatorStream::~CoordinatorStream() = default;
+
+Status CoordinatorStream::Send(const nlohmann::json& request) { return conn_->Send(ControlFrame(request)); }
+
+Result<nlohmann::json> CoordinatorStream::Next(int timeout_ms) {
   std::string plain;
   for (;;) {
     Frame f;
     Status err;
-    FrameReader::Result r = reader.Next(&f, &err);
-    if (r == FrameReader::Result::kError) return err.Context("reply from the coordinator at " + address);
+    FrameReader::Result r = reader_.Next(&f, &err);
+    if (r == FrameReader::Result::kError) return err.Context("reply from the coordinator at " + address_);
     if (r == FrameReader::Result::kFrame) {
       std::string_view text;
       if (Status s = DecodeControl(f, &text); !s) return s.Context("reply from the coordinator");
       return ParseControl(text);
     }
     plain.clear();
-    Result<size_t> n = (*conn)->Receive(&plain, timeout_ms);
+    Result<size_t> n = conn_->Receive(&plain, timeout_ms);
     if (!n) return n.status();
-    if (*n == 0) return Status::Error("the coordinator at " + address + " closed the connection without a reply");
-    reader.Feed(plain.data(), plain.size());
+    if (*n == 0) return Status::Error("the coordinator at " + address_ + " closed the connection");
+    reader_.Feed(plain.data(), plain.size());
   }
 }
 
-}  // namespace
+class StreamOpener {
+ public:
+  static Result<CoordinatorReply> One(const std::string& address, const ClusterKeys& keys,
+                                      const nlohmann::json& request, int timeout_ms) {
+    auto conn = SecureClient::Connect(address, &keys, timeout_ms, "the coordinator");
+    if (!conn) return conn.status();
+    CoordinatorReply out;
+    out.stream.reset(new CoordinatorStream(std::move(conn.value()), address));
+    if (Status s = out.stream->Send(request); !s) return s;
+    Result<nlohmann::json> first = out.stream->Next(timeout_ms);
+    if (!first) {
+      if (first.status().message().find("closed the connection") != std::string::npos) {
+        return Status::Error("the coordinator at " + address + " closed the connection without a reply");
+      }
+      return first.status();
+    }
+    out.first = std::move(first.value());
+    return out;
+  }
+};
 
-Result<nlohmann::json> CoordinatorRequest(const CoordinatorEndpoint& coordinator, const nlohmann::json& request,
-                                          int timeout_ms, std::string* answered) {
+Result<CoordinatorReply> CoordinatorOpen(const CoordinatorEndpoint& coordinator, const nlohmann::json& request,
+                                         int timeout_ms) {
   if (coordinator.addresses.empty()) return Status::Error("no coordinator address");
   std::string errors;
   bool unreachable = true;
@@ -47,27 +65,33 @@ Result<nlohmann::json> CoordinatorRequest(const CoordinatorEndpoint& coordinator
   std::vector<std::string> order = coordinator.addresses;
   for (size_t i = 0; i < order.size(); ++i) {
     const std::string address = order[i];
-    Result<nlohmann::json> reply = RequestOne(address, coordinator.keys, request, timeout_ms);
-    if (reply && reply->value("type", "") == "not_leader") {
-      std::string leader = reply->value("leader", "");
+    Result<CoordinatorReply> reply = StreamOpener::One(address, coordinator.keys, request, timeout_ms);
+    if (reply && reply->first.value("type", "") == "not_leader") {
+      std::string leader = reply->first.value("leader", "");
       errors += (errors.empty() ? "" : "; ") + address + " does not lead";
       unreachable = false;
-      bool seen = std::find(order.begin(), order.begin() + static_cast<long>(i) + 1, leader) != order.begin() + static_cast<long>(i) + 1;
+      auto tried_end = order.begin() + static_cast<long>(i) + 1;
+      bool seen = std::find(order.begin(), tried_end, leader) != tried_end;
       if (!leader.empty() && !seen && order.size() < coordinator.addresses.size() * 2 + 2) {
-        order.insert(order.begin() + static_cast<long>(i) + 1, leader);
+        order.insert(tried_end, leader);
       }
       continue;
     }
-    if (reply) {
-      if (answered != nullptr) *answered = address;
-      return reply;
-    }
+    if (reply) return reply;
     const std::string& m = reply.status().message();
     if (coordinator.addresses.size() == 1 && m.find("cannot reach") == std::string::npos) return reply.status();
     unreachable = unreachable && m.find("cannot reach") != std::string::npos;
     errors += (errors.empty() ? "" : "; ") + m;
   }
   return Status::Error(errors + (unreachable ? " (is tailsafe-coordinator running?)" : ""));
+}
+
+Result<nlohmann::json> CoordinatorRequest(const CoordinatorEndpoint& coordinator, const nlohmann::json& request,
+                                          int timeout_ms, std::string* answered) {
+  Result<CoordinatorReply> reply = CoordinatorOpen(coordinator, request, timeout_ms);
+  if (!reply) return reply.status();
+  if (answered != nullptr) *answered = reply->stream->address();
+  return std::move(reply->first);
 }
 
 }  // namespace tailsafe

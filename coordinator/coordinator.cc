@@ -121,6 +121,7 @@ void Coordinator::Forget() {
   agents_.clear();
   recoveries_.clear();
   history_.clear();
+  watchers_.clear();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close(forget_reason_);
 }
@@ -148,6 +149,7 @@ void Coordinator::Stop() {
   if (metrics_) metrics_->Stop();
   silence_timer_.Reset();
   forget_timer_.Reset();
+  watchers_.clear();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close("coordinator stopping");
   for (auto& [id, a] : agents_) a.conn.reset();
@@ -224,7 +226,7 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   }
   if (type == "register") return OnRegister(conn, *msg);
   if (type == "heartbeat") return OnHeartbeat(conn, *msg);
-  if (type == "ls" || type == "get" || type == "dump") return OnRead(conn, *msg);
+  if (type == "ls" || type == "get" || type == "dump" || type == "watch") return OnRead(conn, *msg);
   if (type == "recovery") return OnRecoveryReport(conn, *msg);
   if (type == "reconfigure") return OnReconfigure(conn, *msg);
   if (type == "retry" || type == "forget_agent") return OnOperatorCommand(conn, *msg);
@@ -458,69 +460,6 @@ Status Coordinator::RecordDeaths(const json& old, const json& deaths, json* doc,
   return Status::Ok();
 }
 
-Status Coordinator::OnRead(FramedConn* conn, const json& msg) {
-  std::string type = msg["type"].get<std::string>();
-  std::string path;
-  if (Status s = ReadString(msg, "path", &path); !s) return s;
-  if (Status s = CheckNamespacePath(path); !s) {
-    Deliver(conn, ControlFrame({{"type", "error"}, {"message", s.message()}}));
-    return Status::Ok();
-  }
-  if (type == "ls") {
-    auto names = store_->Children(path);
-    if (names.empty() && path != "/" && !store_->Get(path)) {
-      Deliver(conn, ControlFrame({{"type", "error"}, {"message", "no such path: " + path}}));
-    } else {
-      Deliver(conn, ControlFrame({{"type", "children"}, {"path", path}, {"names", names}}));
-    }
-    return Status::Ok();
-  }
-  if (type == "dump") {
-    json docs = json::object();
-    CollectDocs(path, &docs);
-    Deliver(conn, ControlFrame({{"type", "documents"}, {"path", path}, {"documents", docs}}));
-    return Status::Ok();
-  }
-  auto doc = store_->Get(path);
-  if (!doc) {
-    std::string hint = store_->Children(path).empty() ? "" : " (it has children: use ls)";
-    Deliver(conn, ControlFrame({{"type", "error"}, {"message", "no document at " + path + hint}}));
-    return Status::Ok();
-  }
-  Deliver(conn, ControlFrame({{"type", "document"}, {"path", path}, {"value", LiveDoc(path, *doc)}}));
-  return Status::Ok();
-}
-
-void Coordinator::CollectDocs(const std::string& path, json* out) const {
-  if (auto doc = store_->Get(path)) (*out)[path] = LiveDoc(path, *doc);
-  for (const std::string& child : store_->Children(path)) CollectDocs(path == "/" ? "/" + child : path + "/" + child, out);
-}
-
-json Coordinator::LiveDoc(const std::string& path, const std::string& stored) const {
-  json value = json::parse(stored, nullptr, false);
-  if (!value.is_object()) return value;
-  if (path.rfind("/agents/", 0) == 0) {
-    // Live facts, not stored: how long ago the agent was last heard from.
-    auto it = agents_.find(path.substr(8));
-    if (it != agents_.end() && it->second.alive) {
-      value["last_heard_ms_ago"] = (NowNs() - it->second.last_heard_ns) / 1000000;
-      value["connected"] = it->second.conn != nullptr;
-    }
-  } else if (path.rfind("/bolts/", 0) == 0) {
-    // The replication lag the origin reported last (changes every heartbeat: not stored).
-    std::string rest = path.substr(7);
-    auto slash = rest.find('/');
-    if (slash != std::string::npos) {
-      auto it = agents_.find(rest.substr(0, slash));
-      if (it != agents_.end() && it->second.alive) {
-        auto lag = it->second.bolt_lag.find(rest.substr(slash + 1));
-        if (lag != it->second.bolt_lag.end()) value.update(lag->second);
-      }
-    }
-  }
-  return value;
-}
-
 void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
   if (!conn->authenticated()) {
     ++stats_.refused_auth;
@@ -530,10 +469,12 @@ void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
     a->conn.reset();
     a->reported = false;
   }
+  watchers_.erase(conn);
   conns_.erase(conn);
 }
 
 void Coordinator::CheckSilence() {
+  KeepWatchersAlive();
   uint64_t now = NowNs();
   uint64_t timeout_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   bool changed = false;
@@ -595,6 +536,7 @@ Status Coordinator::CommitOrFail(const std::vector<NamespaceStore::Write>& write
   if (writes.empty()) return Status::Ok();
   if (!leading_) return Status::Error("not leading: nothing is decided");
   Status s = store_->Commit(writes);
+  if (s) NotifyWatchers(writes);
   if (!s) {
     if (leadership_->StepDown(s.message())) {
       LOG_ERROR("cannot commit the coordinator's state, giving up the leadership: %s", s.message().c_str());

@@ -116,7 +116,12 @@ class Coordinator {
   Status OnRead(FramedConn* conn, const nlohmann::json& msg);
   // A stored document plus the live facts kept in memory (last heard, lag).
   nlohmann::json LiveDoc(const std::string& path, const std::string& stored) const;
-  void CollectDocs(const std::string& path, nlohmann::json* out) const;
+  // namespace_reads.cc: paged dumps, and watches pushed from each commit.
+  void CollectPaths(const std::string& path, std::vector<std::string>* out) const;
+  // One page of the documents at or below `path` after `after` (every page, for a watch).
+  void DeliverDocuments(FramedConn* conn, const std::string& path, const std::string& after, bool all_pages);
+  void NotifyWatchers(const std::vector<NamespaceStore::Write>& writes);
+  void KeepWatchersAlive();
   void OnClose(FramedConn* conn, const std::string& why);
   void CheckSilence();
   Status DeclareDead(Agent& a, uint64_t silent_ms);
@@ -163,6 +168,8 @@ class Coordinator {
   std::vector<RangeRecord> RangesOf(const BoltKey& key) const;
 
   static constexpr size_t kMaxConnections = 1024;
+  static constexpr size_t kPageBytes = 256 * 1024;  // per ls, dump or changes reply
+  static constexpr size_t kPageNames = 4096;         // per ls reply
   static constexpr size_t kPruneBatch = 256;             // records removed per commit
   static constexpr size_t kMaxHistoryGenerations = 256;  // per bolt, in /recovered/ORIGIN/BOLT
   static constexpr size_t kMaxUnauthenticated = 64;
@@ -185,6 +192,8 @@ class Coordinator {
   UvPtr<uv_timer_t> forget_timer_;
   std::string forget_reason_;
   std::map<FramedConn*, std::shared_ptr<FramedConn>> conns_;  // every open connection
+  std::map<FramedConn*, std::string> watchers_;                // tailsafectl watch: the path watched
+  uint64_t watch_alive_ns_ = 0;
   std::map<std::string, Agent> agents_;
   std::map<uint64_t, Recovery> recoveries_;  // every /recoveries/N
   std::map<BoltKey, History> history_;       // every /recovered/ORIGIN/BOLT

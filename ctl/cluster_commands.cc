@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,17 +22,34 @@ using nlohmann::json;
 
 namespace {
 
-// Every document at or below `path`: {path: document}.
-Result<json> Dump(const CoordinatorEndpoint& coordinator, const std::string& path, int timeout_ms,
-                  std::string* answered = nullptr) {
-  Result<json> reply = CoordinatorRequest(coordinator, {{"type", "dump"}, {"path", path}}, timeout_ms, answered);
-  if (!reply) return reply.status();
-  std::string type = Get<std::string>(*reply, "type", "");
-  if (type == "error") return Status::Error(Get<std::string>(*reply, "message", "?"));
-  if (type != "documents" || !reply->contains("documents") || !(*reply)["documents"].is_object()) {
+// Checks one page of documents: {documents: {...}, more, next}.
+Status ReadPage(const json& reply, json* docs, bool* more, std::string* next) {
+  std::string type = Get<std::string>(reply, "type", "");
+  if (type == "error") return Status::Error(Get<std::string>(reply, "message", "?"));
+  if (type != "documents" || !reply.contains("documents") || !reply["documents"].is_object()) {
     return Status::Error("unexpected reply '" + type + "' from the coordinator");
   }
-  return (*reply)["documents"];
+  for (auto it = reply["documents"].begin(); it != reply["documents"].end(); ++it) (*docs)[it.key()] = it.value();
+  *more = Get<bool>(reply, "more", false);
+  *next = Get<std::string>(reply, "next", "");
+  if (*more && next->empty()) return Status::Error("the coordinator said more documents follow, but not after which");
+  return Status::Ok();
+}
+
+// Every document at or below `path`: {path: document}, page by page.
+Result<json> Dump(const CoordinatorEndpoint& coordinator, const std::string& path, int timeout_ms,
+                  std::string* answered = nullptr) {
+  json docs = json::object();
+  std::string after;
+  for (;;) {
+    json request = {{"type", "dump"}, {"path", path}};
+    if (!after.empty()) request["after"] = after;
+    Result<json> reply = CoordinatorRequest(coordinator, request, timeout_ms, answered);
+    if (!reply) return reply.status();
+    bool more = false;
+    if (Status s = ReadPage(*reply, &docs, &more, &after); !s) return s;
+    if (!more) return docs;
+  }
 }
 
 // Splits "/PREFIX/A/B" documents of a dump into those under PREFIX.
@@ -177,64 +196,135 @@ int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int t
   return 0;
 }
 
-int RunWatch(const CoordinatorEndpoint& coordinator, const std::string& path, bool as_json, int interval_ms, int count,
+namespace {
+
+// How long watch keeps looking for a leader once its connection is lost: longer than an
+// election takes (a session timeout, then a claim).
+constexpr std::chrono::seconds kFindLeaderFor{60};
+
+// A document as watch compares and prints it: without the facts that change on every heartbeat.
+std::string Stable(json d) {
+  if (d.is_object()) {
+    d.erase("last_heard_ms_ago");
+    d.erase("lag_seconds");
+  }
+  return d.dump();
+}
+
+}  // namespace
+
+int RunWatch(const CoordinatorEndpoint& coordinator, const std::string& path, bool as_json, int count,
              int timeout_ms) {
-  std::map<std::string, std::string> last;
+  std::map<std::string, std::string> last;  // path -> Stable(document): what was printed
   bool first = true;
   int changes = 0;
-  auto print = [&](const char* what, const std::string& p, const json* d) {
+  auto print = [&](const char* what, const std::string& p, const std::string* stable) {
+    json value = stable ? json::parse(*stable) : json();
     if (as_json) {
       json line = {{"time", IsoNow()}, {"event", what}, {"path", p}};
-      if (d) line["value"] = *d;
+      if (stable) line["value"] = value;
       printf("%s\n", line.dump().c_str());
     } else {
-      printf("%s %s %s%s%s\n", IsoNow().c_str(), what, p.c_str(), d ? " " : "", d ? d->dump().c_str() : "");
+      printf("%s %s %s%s%s\n", IsoNow().c_str(), what, p.c_str(), stable ? " " : "", stable ? stable->c_str() : "");
     }
     fflush(stdout);
   };
-  for (;;) {
-    Result<json> docs = Dump(coordinator, path, timeout_ms);
-    if (!docs) {
-      fprintf(stderr, "tailsafectl: %s\n", docs.status().message().c_str());
-      return 1;
+  auto apply = [&](const std::string& p, const json* value) {
+    auto old = last.find(p);
+    if (value == nullptr || value->is_null()) {
+      if (old == last.end()) return;
+      last.erase(old);
+      print("removed", p, nullptr);
+    } else {
+      std::string now = Stable(*value);
+      if (old != last.end() && old->second == now) return;
+      print(old == last.end() ? "added" : "changed", p, &now);
+      last[p] = now;
     }
-    std::map<std::string, std::string> now;
+    ++changes;
+  };
+  // The leader pushes every change; a connection that ends (a failover, a restart) or goes
+  // silent past the timeout is opened again, to the leader then, and what changed meanwhile is
+  // printed from its snapshot.
+  std::minstd_rand jitter(static_cast<unsigned>(::getpid()));
+  auto lost_since = std::chrono::steady_clock::now();
+  for (;;) {
+    Result<CoordinatorReply> opened = CoordinatorOpen(coordinator, {{"type", "watch"}, {"path", path}}, timeout_ms);
+    if (!opened) {
+      if (first || std::chrono::steady_clock::now() - lost_since > kFindLeaderFor) {
+        fprintf(stderr, "tailsafectl: %s\n", opened.status().message().c_str());
+        return 1;
+      }
+      fprintf(stderr, "tailsafectl: %s; trying again\n", opened.status().message().c_str());
+      ::usleep(static_cast<useconds_t>(250000 + jitter() % 500000));  // 0.25 to 0.75 s
+      continue;
+    }
+    json snapshot = json::object();
+    json reply = std::move(opened->first);
+    Status bad;
+    for (;;) {
+      bool more = false;
+      std::string next;
+      if (Status s = ReadPage(reply, &snapshot, &more, &next); !s) {
+        bad = s;
+        break;
+      }
+      if (!more) break;
+      Result<json> page = opened->stream->Next(timeout_ms);
+      if (!page) {
+        bad = page.status();
+        break;
+      }
+      reply = std::move(page.value());
+    }
+    if (!bad.ok()) {
+      fprintf(stderr, "tailsafectl: %s\n", bad.message().c_str());
+      if (first) return 1;
+      continue;
+    }
     if (first) {
       if (as_json) {
-        printf("%s\n", json{{"time", IsoNow()}, {"event", "watching"}, {"path", path}, {"documents", docs->size()}}.dump().c_str());
+        printf("%s\n", json{{"time", IsoNow()}, {"event", "watching"}, {"path", path}, {"documents", snapshot.size()}}.dump().c_str());
       } else {
-        printf("%s watching %s: %zu documents\n", IsoNow().c_str(), path.c_str(), docs->size());
+        printf("%s watching %s: %zu documents\n", IsoNow().c_str(), path.c_str(), snapshot.size());
       }
       fflush(stdout);
-    }
-    for (auto it = docs->begin(); it != docs->end(); ++it) {
-      json stable = it.value();
-      if (stable.is_object()) {  // these change on every heartbeat
-        stable.erase("last_heard_ms_ago");
-        stable.erase("lag_seconds");
+      for (auto it = snapshot.begin(); it != snapshot.end(); ++it) {
+        std::string now = Stable(it.value());
+        last[it.key()] = now;
+        print("now", it.key(), &now);
       }
-      now[it.key()] = stable.dump();
-      auto old = last.find(it.key());
-      if (first) {
-        print("now", it.key(), &stable);
-      } else if (old == last.end()) {
-        print("added", it.key(), &stable);
-        ++changes;
-      } else if (old->second != now[it.key()]) {
-        print("changed", it.key(), &stable);
-        ++changes;
+      first = false;
+    } else {
+      std::vector<std::string> gone;
+      for (const auto& [p, text] : last) {
+        if (!snapshot.contains(p)) gone.push_back(p);
       }
+      for (const std::string& p : gone) apply(p, nullptr);
+      for (auto it = snapshot.begin(); it != snapshot.end(); ++it) apply(it.key(), &it.value());
     }
-    for (const auto& [p, text] : last) {
-      if (!now.count(p)) {
-        print("removed", p, nullptr);
-        ++changes;
-      }
-    }
-    last = std::move(now);
-    first = false;
     if (count > 0 && changes >= count) return 0;
-    ::usleep(static_cast<useconds_t>(interval_ms) * 1000);
+    for (;;) {
+      Result<json> msg = opened->stream->Next(timeout_ms);
+      if (!msg) {
+        fprintf(stderr, "tailsafectl: %s; finding the leader again\n", msg.status().message().c_str());
+        lost_since = std::chrono::steady_clock::now();
+        break;
+      }
+      std::string type = Get<std::string>(*msg, "type", "");
+      if (type == "watch_alive") continue;
+      if (type != "changes" || !msg->contains("changes") || !(*msg)["changes"].is_array()) {
+        fprintf(stderr, "tailsafectl: unexpected message '%s' from the coordinator; finding the leader again\n", type.c_str());
+        lost_since = std::chrono::steady_clock::now();
+        break;
+      }
+      for (const json& c : (*msg)["changes"]) {
+        if (!c.is_object() || !c.contains("path") || !c["path"].is_string()) continue;
+        const json* value = c.contains("value") ? &c["value"] : nullptr;
+        apply(c["path"].get<std::string>(), value);
+      }
+      if (count > 0 && changes >= count) return 0;
+    }
   }
 }
 

@@ -26,9 +26,9 @@ int RunCheck(const CoordinatorEndpoint& coordinator, const CheckThresholds& t, i
 
 int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int timeout_ms);
 
-// Polls every `interval_ms`; prints each document that appeared, changed or went away, with the
-// time. Stops after `count` changes (0: never) or when the coordinator cannot be reached.
-int RunWatch(const CoordinatorEndpoint& coordinator, const std::string& path, bool as_json, int interval_ms, int count,
-             int timeout_ms);
+// Prints the documents at or below `path`, then each one that appears, changes or goes away,
+// with the time, as the leading coordinator pushes them; follows the leader across failovers.
+// Stops after `count` changes (0: never), or when no coordinator can be reached.
+int RunWatch(const CoordinatorEndpoint& coordinator, const std::string& path, bool as_json, int count, int timeout_ms);
 
 }  // namespace tailsafe

@@ -208,32 +208,45 @@ int RunRead(const std::string& config_path, const std::string& coordinator, cons
     fprintf(stderr, "tailsafectl: %s\n", resolved.status().message().c_str());
     return 2;
   }
-  Result<json> reply = CoordinatorRequest(*resolved, {{"type", type}, {"path", path}}, timeout_ms);
-  if (!reply) {
-    fprintf(stderr, "tailsafectl: %s\n", reply.status().message().c_str());
-    return 1;
-  }
-  std::string rtype = Get<std::string>(*reply, "type", "");
-  if (rtype == "error") {
-    fprintf(stderr, "tailsafectl: %s\n", Get<std::string>(*reply, "message", "?").c_str());
-    return 1;
-  }
-  if (type == "ls" && rtype == "children") {
-    const json& names = reply->value("names", json::array());
-    if (as_json) {
-      printf("%s\n", names.dump().c_str());
-    } else {
-      for (const auto& n : names) printf("%s\n", n.is_string() ? n.get<std::string>().c_str() : "?");
+  json all_names = json::array();
+  for (std::string after;;) {  // ls comes in pages: names after the last one of the page before
+    json request = {{"type", type}, {"path", path}};
+    if (!after.empty()) request["after"] = after;
+    Result<json> reply = CoordinatorRequest(*resolved, request, timeout_ms);
+    if (!reply) {
+      fprintf(stderr, "tailsafectl: %s\n", reply.status().message().c_str());
+      return 1;
     }
-    return 0;
+    std::string rtype = Get<std::string>(*reply, "type", "");
+    if (rtype == "error") {
+      fprintf(stderr, "tailsafectl: %s\n", Get<std::string>(*reply, "message", "?").c_str());
+      return 1;
+    }
+    if (type == "ls" && rtype == "children") {
+      const json& names = reply->value("names", json::array());
+      for (const auto& n : names) {
+        std::string name = n.is_string() ? n.get<std::string>() : "?";
+        if (as_json) {
+          all_names.push_back(name);
+        } else {
+          printf("%s\n", name.c_str());
+        }
+      }
+      if (Get<bool>(*reply, "more", false) && !names.empty() && names.back().is_string()) {
+        after = names.back().get<std::string>();
+        continue;
+      }
+      if (as_json) printf("%s\n", all_names.dump().c_str());
+      return 0;
+    }
+    if (type == "get" && rtype == "document") {
+      const json& value = reply->value("value", json());
+      printf("%s\n", as_json ? value.dump().c_str() : value.dump(2).c_str());
+      return 0;
+    }
+    fprintf(stderr, "tailsafectl: unexpected reply '%s' from the coordinator\n", rtype.c_str());
+    return 1;
   }
-  if (type == "get" && rtype == "document") {
-    const json& value = reply->value("value", json());
-    printf("%s\n", as_json ? value.dump().c_str() : value.dump(2).c_str());
-    return 0;
-  }
-  fprintf(stderr, "tailsafectl: unexpected reply '%s' from the coordinator\n", rtype.c_str());
-  return 1;
 }
 
 }  // namespace
@@ -274,7 +287,8 @@ int main(int argc, char** argv) {
   int interval_ms = 500, count = 0;
   watch->add_option("PATH", watch_path, "a path such as /, /recoveries, /bolts/ORIGIN")->required();
   watch->add_flag("--json", watch_json, "one JSON object per line");
-  watch->add_option("--interval-ms", interval_ms, "how often to look")->check(CLI::Range(10, 3600000))->capture_default_str();
+  // Accepted for scripts written when watch polled; changes are pushed now.
+  watch->add_option("--interval-ms", interval_ms, "ignored: the coordinator pushes changes")->check(CLI::Range(10, 3600000));
   watch->add_option("--count", count, "stop after this many changes (0: never)")->check(CLI::Range(0, 1000000));
   watch->add_option("--coordinator", coordinator, "HOST:PORT (default: [cluster] coordinator)");
   watch->add_option("--timeout-ms", timeout_ms, "how long to wait for the coordinator")->check(CLI::Range(1, 600000));
@@ -359,7 +373,7 @@ int main(int argc, char** argv) {
       fprintf(stderr, "tailsafectl: %s\n", endpoint.status().message().c_str());
       return 2;
     }
-    return RunWatch(*endpoint, watch_path, watch_json, interval_ms, count, timeout_ms);
+    return RunWatch(*endpoint, watch_path, watch_json, count, timeout_ms);
   }
   if (cluster && (local || !socket_path.empty())) {
     fprintf(stderr, "tailsafectl: status: --cluster cannot be combined with --local or --socket\n");

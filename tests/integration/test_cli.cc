@@ -310,7 +310,9 @@ BOOST_AUTO_TEST_CASE(check_follows_monitoring_plugins_and_watch_sees_recoveries)
                              "20", "--count", "1"},
                             c.root() + "/watch.out");
   BOOST_REQUIRE(watch.ok());
-  BOOST_REQUIRE(WaitUntil([&] { return Contains(ReadAll(c.root() + "/watch.out"), "watching /recoveries: 0 documents"); }, 10));
+  BOOST_REQUIRE_MESSAGE(
+      WaitUntil([&] { return Contains(ReadAll(c.root() + "/watch.out"), "watching /recoveries: 0 documents"); }, 10),
+      ReadAll(c.root() + "/watch.out"));
   auto bolt = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt.log");
   BOOST_REQUIRE(bolt.ok());
   std::ofstream(c.PidFile(0, 0)) << bolt->pid() << "\n";

@@ -186,6 +186,12 @@ BOOST_AUTO_TEST_CASE(the_leader_killed_with_a_bolt_a_follower_leads_and_recovers
   uint64_t old_term = 0;
   int old_leader = c.LeadingCoordinator(&old_term);
   BOOST_REQUIRE(old_leader >= 0);
+  // A watch opened on the old leader follows the new one.
+  std::string watch_out = c.root() + "/watch.out";
+  auto watch = Child::Spawn({BinDir() + "/tailsafectl", "-c", c.ConfigPath(1), "watch", "/recoveries", "--json"}, watch_out);
+  BOOST_REQUIRE(watch.ok());
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return ReadAll(watch_out).find("\"event\":\"watching\"") != std::string::npos; }, 20),
+                        ReadAll(watch_out));
   auto killed_at = Clock::now();
   c.KillCoordinator(SIGKILL, old_leader);
   bolt.Signal(SIGKILL);
@@ -211,6 +217,13 @@ BOOST_AUTO_TEST_CASE(the_leader_killed_with_a_bolt_a_follower_leads_and_recovers
                                                           << unprocessed.size());
   CommandResult ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress());
   BOOST_TEST(ls.out == "1\n", "one range, recorded once: " << ls.out);
+  BOOST_TEST(WaitUntil([&] {
+    std::string w = ReadAll(watch_out);
+    size_t at = w.find("\"path\":\"/recoveries/1\"");
+    return at != std::string::npos && w.find("\"state\":\"recovered\"", at) != std::string::npos;
+  }, 20), "the watch did not follow the new leader: " << ReadAll(watch_out));
+  watch->Signal(SIGTERM);
+  watch->Wait();
   // No agent was declared dead for the failover.
   for (int i = 0; i < c.size(); ++i) {
     BOOST_REQUIRE(c.WaitDoc("/agents/" + c.AgentId(i), [](const auto&) { return true; }, 10, &doc));

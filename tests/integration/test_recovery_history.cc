@@ -164,4 +164,29 @@ BOOST_AUTO_TEST_CASE(ten_thousand_recoveries_of_one_bolt_stay_bounded_and_plan_e
   BOOST_TEST(c.StopCoordinator().ok());
 }
 
+// With every record kept (recoveries_kept above their number), the namespace is far bigger than
+// one reply: ls and dump come in pages, and tailsafectl reads them all.
+BOOST_AUTO_TEST_CASE(ls_and_dump_page_through_ten_thousand_records) {
+  ClusterOptions o = RecoveryCluster(2);
+  o.recoveries_kept = 1000000;
+  TestCluster c("rec-pages", o);
+  SeedHistory(c.root() + "/coordinator");
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  std::string ls = Run(c, "ls /recoveries");
+  BOOST_TEST(CountLines(ls) == kRecords - 1);  // three pages of names
+  BOOST_TEST(ls.find("\n9999\n") != std::string::npos);
+  nlohmann::json names = nlohmann::json::parse(Run(c, "ls /recoveries --json"), nullptr, false);
+  BOOST_TEST(names.size() == kRecords - 1);
+  std::string dump = Run(c, "status --cluster --json");  // one dump of /: about 4 MB, 16 pages
+  BOOST_TEST(dump.size() > 2u * 1024 * 1024, dump.size() << " bytes");
+  nlohmann::json all = nlohmann::json::parse(dump, nullptr, false);
+  BOOST_REQUIRE(all.is_object());
+  size_t recoveries = 0;
+  for (auto it = all.begin(); it != all.end(); ++it) recoveries += it.key().rfind("/recoveries/", 0) == 0 ? 1 : 0;
+  BOOST_TEST(recoveries == kRecords - 1);
+  BOOST_TEST(all.contains("/recoveries/1"));
+  BOOST_TEST(all.contains("/recoveries/10000"));
+  BOOST_TEST(c.StopCoordinator().ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
