@@ -4,6 +4,7 @@
 # Stops at the first failure unless --keep-going; its cluster directory is kept
 # (/var/tmp/tailsafe-faults-*) and the seed replays its schedule.
 #   scripts/faults-repeat.sh [--keep-going] [N [SECONDS [MODE]]]   (defaults: 10, 120, release)
+# FAULT_STORE=zookeeper in the environment runs them on three coordinators on ZooKeeper.
 # Root, like make faults. Logs go to build/faults-repeat/.
 set -u
 keep_going=0
@@ -15,7 +16,7 @@ mkdir -p "$out"
 passed=0 failed=0
 for ((i = 1; i <= runs; i++)); do
     log="$out/run-$i.log"
-    make --no-print-directory MODE="$mode" faults FAULT_SECONDS="$seconds" >"$log" 2>&1
+    make --no-print-directory MODE="$mode" faults FAULT_SECONDS="$seconds" FAULT_STORE="${FAULT_STORE:-sqlite}" >"$log" 2>&1
     rc=$?
     seed=$(sed -n 's/^fault run: seed \([0-9]*\).*/\1/p' "$log" | head -n 1)
     faults=$(sed -n 's/.*"faults_total":\([0-9]*\).*/\1/p' "$log" | head -n 1)
@@ -29,5 +30,5 @@ for ((i = 1; i <= runs; i++)); do
         [[ $keep_going -eq 1 ]] || break
     fi
 done
-echo "faults-repeat: $passed passed, $failed failed ($mode, ${seconds} s each)"
+echo "faults-repeat: $passed passed, $failed failed ($mode, ${seconds} s each, store ${FAULT_STORE:-sqlite})"
 [[ $failed -eq 0 ]]
