@@ -5,10 +5,11 @@
 #   make MODE=asan       AddressSanitizer + UBSan, binaries into build/asan/
 #   make test            install missing packages, build, run every test suite
 #   make demo            install missing packages, build, run the weblog demo (examples/weblog)
+#   make demo-ha         the weblog demo on three coordinators and a 3-member ZooKeeper ensemble
 #   make demo-replication  the replication-only demo (examples/replication-demo)
 #   make deps            install the missing Debian packages (root)
 #   make bench           run bench/replicate (needs DEPS_BENCH packages)
-#   make bench-failover  run bench/failover (death to hook start)
+#   make bench-failover  run bench/failover (death to hook start; leader failover on ZooKeeper)
 #   make bench-weblog    run bench/weblog (the weblog application with and without tailsafe)
 #   make bench-ab BASE=REV  bench/replicate's tailsafe phases for REV and this build, alternating (PAIRS=3)
 #   make check-units     systemd-analyze verify and security scores of packaging/systemd/ (also in make test)
@@ -112,7 +113,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all faults tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
+.PHONY: all faults tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-ha demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
         fuzz fuzz-build fuzz-seeds clean
 
 bench-build: all $(BENCH_BINS)
@@ -286,6 +287,12 @@ check-units: all
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) examples/weblog/demo.sh
+
+# The same demo with three coordinators on a 3-member ZooKeeper ensemble; the leader is
+# SIGKILLed with the bolt.
+demo-ha: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) DEMO_HA=1 examples/weblog/demo.sh
 
 demo-replication: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)

@@ -65,9 +65,13 @@ Status Coordinator::Start() {
 }
 
 // This instance leads: the state in the store is the cluster's. Agents known from before are
-// not connected to this instance yet; each gets a full timeout.
+// not connected to this instance yet; each gets two timeouts to find it and speak.
 void Coordinator::Lead(uint64_t term) {
   uint64_t now = NowNs();
+  // Agents learn of a new leader only by trying the instances they know, at heartbeat pace:
+  // they get one host_timeout_ms to find it on top of the usual one, so that a failover never
+  // costs anyone a false death.
+  uint64_t grace_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   Forget();  // what an earlier term left, if its turn has not come yet
   for (const std::string& id : store_->Children("/agents")) {
     auto doc = store_->Get("/agents/" + id);
@@ -79,6 +83,7 @@ void Coordinator::Lead(uint64_t term) {
     a.address = d.value("address", "");
     a.alive = d.value("alive", false);
     a.last_heard_ns = now;
+    a.grace_until_ns = now + grace_ns;
   }
   LoadRecoveries();
   LoadHistory();
@@ -479,7 +484,7 @@ void Coordinator::CheckSilence() {
   uint64_t timeout_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   bool changed = false;
   for (auto& [id, a] : agents_) {
-    if (!a.alive || now - a.last_heard_ns <= timeout_ns) continue;
+    if (!a.alive || now - a.last_heard_ns <= timeout_ns || now < a.grace_until_ns + timeout_ns) continue;
     if (Status s = DeclareDead(a, (now - a.last_heard_ns) / 1000000); !s || !leading_) return;
     changed = true;
   }

@@ -9,8 +9,8 @@
 // State lives in the NamespaceStore (coordinator/namespace_store.h), and nothing leaves the
 // coordinator before every commit made before it is durable (a frame sent after a commit waits
 // in an outbox until then). Heartbeats are kept in memory only: after a coordinator restart, or
-// when an instance starts leading, every agent gets a fresh `host_timeout_ms` to reconnect
-// before it is declared dead.
+// when an instance starts leading, every agent gets two `host_timeout_ms` (one to find the new
+// leader, one as always) before it is declared dead.
 //
 // Only the leading instance (coordinator/leadership.h) holds state and decides; the others
 // answer every agent and tailsafectl with "not_leader" and the leader's address, and close.
@@ -81,6 +81,7 @@ class Coordinator {
     std::string address;
     std::shared_ptr<FramedConn> conn;  // null while not connected
     uint64_t last_heard_ns = 0;
+    uint64_t grace_until_ns = 0;  // set when this instance starts leading: silence counts from then
     bool alive = false;
     // From the registration and the heartbeats of the current connection (memory only):
     std::set<std::string> hooks;                  // hook names it can run

@@ -9,13 +9,22 @@
 # prints the report, checks that the results equal the analysis of the input minute by minute,
 # and draws requests per minute with tailsafe and without it (the dip).
 #
-# Outputs (kept): $DEMO_OUT (default build/demo/): requests-per-minute.png, series.tsv,
-# report.csv, report.json. The cluster's files are removed unless KEEP=1.
+# With DEMO_HA=1 (`make demo-ha`) the coordinator is three instances on a 3-member ZooKeeper
+# ensemble (Debian's zookeeper package, scripts/zk_ensemble.py), and the leading instance is
+# SIGKILLed at the moment the bolt is: a follower takes over and the tail is recovered all the
+# same.
+#
+# Outputs (kept): $DEMO_OUT (default build/demo/, build/demo-ha/ with DEMO_HA=1):
+# requests-per-minute.png, series.tsv, report.csv, report.json. The cluster's files are removed
+# unless KEEP=1.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${TAILSAFE_BIN_DIR:-$root/build}
-out=${DEMO_OUT:-$bin/demo}
+ha=${DEMO_HA:-0}
+suffix=""
+if ((ha)); then suffix=-ha; fi
+out=${DEMO_OUT:-$bin/demo$suffix}
 requests=${DEMO_REQUESTS:-300000}
 rate=${DEMO_RATE:-15000}          # requests per second the spout sends
 bolt_rate=${DEMO_BOLT_RATE:-6000}  # requests per second each bolt analyses
@@ -25,6 +34,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]:-}"; do [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if ((ha)); then python3 "$root/scripts/zk_ensemble.py" stop "$work/zk"; fi
   if [[ "${KEEP:-0}" == 1 || "${failed:-0}" == 1 ]]; then echo "demo files kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -33,34 +43,61 @@ say() { printf '\033[1m[%5.1fs] %s\033[0m\n' "$(awk -v a="$EPOCHREALTIME" -v b="
 note() { printf '         %s\n' "$*"; }
 fail() { failed=1; echo "demo: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ctl() { "$bin/tailsafectl" --key-file "$work/cluster.key" "$@" --coordinator "127.0.0.1:$cport"; }
-
 hosts=(host-a host-b host-c)
 declare -A port
 for h in "${hosts[@]}"; do port[$h]=$(free_port); done
-cport=$(free_port)
+instances=(coordinator)
+if ((ha)); then instances=(co1 co2 co3); fi
+declare -A cport mport
+for k in "${instances[@]}"; do cport[$k]=$(free_port); mport[$k]=$(free_port); done
+coordinators=""
+for k in "${instances[@]}"; do coordinators+="\"127.0.0.1:${cport[$k]}\", "; done
+coordinators="[${coordinators%, }]"
+# tailsafectl finds the leader among the instances a host's configuration lists.
+ctl() { "$bin/tailsafectl" -c "$work/host-a/tailsafe.conf" "$@"; }
+leading() {  # 1 if instance $1 leads now (its metrics say so), else 0
+  python3 - "${mport[$1]}" <<'PY'
+import sys, urllib.request
+try:
+    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=1).read().decode()
+except OSError:
+    text = ""
+print(1 if "\ntailsafe_coordinator_leading 1" in "\n" + text else 0)
+PY
+}
+leader() { for k in "${instances[@]}"; do [[ $(leading "$k") == 1 ]] && { echo "$k"; return 0; }; done; return 1; }
+
+if ((ha)); then
+  say "starting a 3-member ZooKeeper ensemble on 127.0.0.1 (Debian's zookeeper package)"
+  zk=$(python3 "$root/scripts/zk_ensemble.py" start "$work/zk") || fail "the ZooKeeper ensemble did not start"
+  note "ensemble: $zk"
+fi
 
 say "generating a realistic access log: $requests requests over 3 simulated hours (06:00-09:00 UTC)"
 "$bin/weblog-gen" -n "$requests" --minutes 180 --start "2026-11-18 06:00" --malformed-every 50000 -o "$work/access.log"
 note "$work/access.log: $(stat -c %s "$work/access.log") bytes; a few hostile lines mixed in"
 
 "$bin/tailsafectl" keygen "$work/cluster.key" > /dev/null  # every connection is authenticated with it
-cat > "$work/coordinator.conf" <<CONF
+for k in "${instances[@]}"; do
+  cat > "$work/$k.conf" <<CONF
 [cluster]
 name = "weblog-demo"
 key_file = "$work/cluster.key"
 
 [coordinator]
-listen = "127.0.0.1:$cport"
-state_dir = "$work/coordinator"
+listen = "127.0.0.1:${cport[$k]}"
+state_dir = "$work/$k"
 host_timeout_ms = 1000
+metrics_listen = "127.0.0.1:${mport[$k]}"
 CONF
+  if ((ha)); then printf 'store = "zookeeper"\nzookeeper = "%s"\n' "$zk" >> "$work/$k.conf"; fi
+done
 for h in "${hosts[@]}"; do
   mkdir -p "$work/$h/spool" "$work/$h/run"
   cat > "$work/$h/tailsafe.conf" <<CONF
 [cluster]
 name = "weblog-demo"
-coordinator = "127.0.0.1:$cport"
+coordinator = $coordinators
 key_file = "$work/cluster.key"
 
 [agent]
@@ -81,9 +118,21 @@ hook = "weblog"
 CONF
 done
 
-say "starting the coordinator and three agents (host-a, host-b, host-c) on 127.0.0.1"
-"$bin/tailsafe-coordinator" -c "$work/coordinator.conf" >> "$work/coordinator.log" 2>&1 &
-pids+=($!)
+declare -A coord_pid
+start_coordinator() {
+  "$bin/tailsafe-coordinator" -c "$work/$1.conf" >> "$work/$1.log" 2>&1 &
+  coord_pid[$1]=$!
+  pids+=($!)
+}
+if ((ha)); then
+  say "starting three coordinators (co1, co2, co3) on the ensemble, and three agents (host-a, host-b, host-c)"
+else
+  say "starting the coordinator and three agents (host-a, host-b, host-c) on 127.0.0.1"
+fi
+for k in "${instances[@]}"; do start_coordinator "$k"; done
+for _ in $(seq 600); do leader > /dev/null && break; sleep 0.05; done
+first_leader=$(leader) || fail "no coordinator leads: $(tail -5 "$work/${instances[0]}.log")"
+if ((ha)); then note "$first_leader leads; the others answer agents and tailsafectl with its address"; fi
 for h in "${hosts[@]}"; do
   "$bin/tailsafe-agent" -c "$work/$h/tailsafe.conf" >> "$work/$h/agent.log" 2>&1 &
   pids+=($!)
@@ -93,7 +142,7 @@ for i in $(seq 200); do
   [[ $n == 3 ]] && break
   sleep 0.05
 done
-[[ $n == 3 ]] || fail "the agents did not register with the coordinator: $(tail -5 "$work/coordinator.log")"
+[[ $n == 3 ]] || fail "the agents did not register with the coordinator: $(tail -5 "$work/$first_leader.log")"
 
 declare -A bolt_pid
 start_bolt() {
@@ -138,10 +187,42 @@ for _ in $(seq 600); do
 done
 victim=${b#*|}
 
-say "SIGKILL of the bolt on $victim, mid-stream, with ${b%|*}"
-kill -9 "${bolt_pid[$victim]}"
+if ((ha)); then
+  old_leader=$(leader) || fail "no coordinator leads"
+  say "SIGKILL of the bolt on $victim, mid-stream, with ${b%|*}, and of the leading coordinator $old_leader"
+  kill -9 "${bolt_pid[$victim]}" "${coord_pid[$old_leader]}"
+else
+  say "SIGKILL of the bolt on $victim, mid-stream, with ${b%|*}"
+  kill -9 "${bolt_pid[$victim]}"
+fi
 kill_ns=$(date +%s%N)
 wait "${bolt_pid[$victim]}" 2>/dev/null || true
+if ((ha)); then
+  wait "${coord_pid[$old_leader]}" 2>/dev/null || true
+  new_leader=""
+  for _ in $(seq 600); do
+    for k in "${instances[@]}"; do
+      [[ $k != "$old_leader" && $(leading "$k") == 1 ]] && new_leader=$k
+    done
+    [[ -n $new_leader ]] && break
+    sleep 0.02
+  done
+  [[ -n $new_leader ]] || fail "no follower took over: $(tail -5 "$work/co2.log")"
+  term=$(grep -o 'leading in term [0-9]*' "$work/$new_leader.log" | tail -1)
+  say "$(printf '+%d ms after the kill: ' $((($(date +%s%N) - kill_ns) / 1000000)))$new_leader took over ($term): it loaded the namespace from ZooKeeper"
+  note "(the old leader's ZooKeeper session had to expire first: zookeeper_session_ms, 6 s by default)"
+  for _ in $(seq 400); do
+    connected=0
+    for h in "${hosts[@]}"; do
+      ctl get "/agents/$h" --json 2>/dev/null | grep -q '"connected":true' && connected=$((connected + 1))
+    done
+    ((connected == 3)) && break
+    sleep 0.02
+  done
+  ((connected == 3)) || fail "the agents did not find the new leader: $(tail -5 "$work/$new_leader.log")"
+  if grep -h " is dead: silent" "$work"/co?.log; then fail "the failover cost an agent a false death"; fi
+  say "$(printf '+%d ms after the kill: ' $((($(date +%s%N) - kill_ns) / 1000000)))all three agents found $new_leader and speak to it; none was declared dead"
+fi
 checkpoint=$(cat "$work/$victim/spool/bolt.ckpt")
 note "its checkpoint says it had analysed its backup file up to byte $checkpoint; the rest is its tail"
 
@@ -168,7 +249,7 @@ else:
   fi
   sleep 0.05
 done
-[[ "$last" == *recovered* ]] || fail "the dead bolt's tail was not recovered: $(tail -5 "$work/coordinator.log")"
+[[ "$last" == *recovered* ]] || fail "the dead bolt's tail was not recovered: $(tail -5 "$work/$(leader || echo "${instances[0]}").log")"
 elected=$(ctl get /recoveries/1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"])')
 hookline=$(grep -h "weblog-analyze: .*counted" "$work/$elected/agent.log" | tail -1 || true)
 [[ -n "$hookline" ]] && note "the hook on $elected said: ${hookline#weblog-analyze: }"
@@ -176,6 +257,10 @@ note "(these times include this script's polling; make bench-failover measures d
 
 say "restarting the bolt on $victim (as a supervisor would); it takes its backup file over and the spout resumes"
 start_bolt "$victim"
+if ((ha)); then
+  say "restarting $old_leader (as systemd would): it rejoins as a follower"
+  start_coordinator "$old_leader"
+fi
 
 for _ in $(seq 900); do
   kill -0 "$spout" 2>/dev/null || break
