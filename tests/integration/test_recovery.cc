@@ -84,6 +84,16 @@ Child StartBolt(TestCluster& c, int agent) {
   return std::move(p.value());
 }
 
+// Two agents whose hooks fail their first `fails` runs of each recovery; two attempts per
+// assignment, 20 ms apart.
+ClusterOptions FailingHookCluster(int fails) {
+  ClusterOptions o = RecoveryCluster(2);
+  o.hook_args = {"--fail", std::to_string(fails)};
+  o.hook_attempts = 2;
+  o.hook_retry_ms = 20;
+  return o;
+}
+
 // Three agents whose hooks hold (ts-hook --hold) until KillBoltWithHeldHook's release file exists.
 ClusterOptions HeldHookCluster() {
   ClusterOptions o = RecoveryCluster(3);
@@ -237,10 +247,7 @@ BOOST_AUTO_TEST_CASE(killed_bolt_tail_goes_to_another_hosts_hook_once) {
 
 // A failing hook is tried again with backoff; one that keeps failing ends "failed", with the error.
 BOOST_AUTO_TEST_CASE(failing_hook_is_retried_then_shown_failed) {
-  ClusterOptions o = RecoveryCluster(2);
-  o.hook_args = {"--fail", "1"};  // the first run of each recovery fails
-  o.hook_attempts = 2;
-  o.hook_retry_ms = 20;
+  ClusterOptions o = FailingHookCluster(1);  // the first run of each recovery fails
   TestCluster c("rec-retry", o);
   BOOST_REQUIRE(c.StartCoordinator().ok());
   BOOST_REQUIRE(c.StartAll().ok());
@@ -278,11 +285,8 @@ BOOST_AUTO_TEST_CASE(failing_hook_is_retried_then_shown_failed) {
 // epoch; `tailsafectl forget-agent` removes a dead host, and `check` is OK again. Both refuse,
 // saying why, what they cannot do.
 BOOST_AUTO_TEST_CASE(an_operator_retries_a_failed_recovery_and_forgets_a_dead_agent) {
-  ClusterOptions o = RecoveryCluster(2);
-  o.hook_args = {"--fail", "2"};  // both attempts of the first assignment fail, a third run succeeds
-  o.hook_attempts = 2;
-  o.hook_retry_ms = 20;
-  TestCluster c("rec-operator", o);
+  // Both attempts of the first assignment fail, a third run succeeds.
+  TestCluster c("rec-operator", FailingHookCluster(2));
   BOOST_REQUIRE(c.StartCoordinator().ok());
   BOOST_REQUIRE(c.StartAll().ok());
   Child bolt = StartBolt(c, 0);
