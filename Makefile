@@ -234,21 +234,21 @@ $(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
 # Tests find the binaries under test through TAILSAFE_BIN_DIR.
 TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT)) TAILSAFE_SOURCE_DIR=$(CURDIR)
 
-# Each suite writes a Boost.Test XML report beside its binary; scripts/test-report.sh turns the
-# reports into the plain "N passed, N failed" closing line that CI reads (no colour codes, which
-# would hide that line from a plain reader).
-REPORT_ARGS = --color_output=no --report_format=XML --report_level=short --report_sink=$(OUT)/tests/$(1).report.xml
+# Each suite writes a detailed Boost.Test XML report beside its binary; scripts/test-report.py
+# turns the reports into the plain "N passed, N failed" closing line that CI reads, with one
+# "failed: suite/case" line above it per failed case (no colour codes, which would hide them).
+REPORT_ARGS = --color_output=no --report_format=XML --report_level=detailed --report_sink=$(OUT)/tests/$(1).report.xml
 
 unit-test: $(UNIT_BIN)
 	@rm -f $(OUT)/tests/unit.report.xml
 	$(Q)$(TEST_ENV) $(UNIT_BIN) --log_level=warning $(call REPORT_ARGS,unit); rc=$$?; \
-	  scripts/test-report.sh unit $(OUT)/tests/unit.report.xml; exit $$rc
+	  scripts/test-report.py unit $(OUT)/tests/unit.report.xml; exit $$rc
 
 integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
 	@rm -f $(OUT)/tests/integration.report.xml
 	@scripts/promtool.sh $(OUT)
 	$(Q)$(TEST_ENV) $(INTEGRATION_BIN) --log_level=message $(call REPORT_ARGS,integration); rc=$$?; \
-	  scripts/test-report.sh integration $(OUT)/tests/integration.report.xml; \
+	  scripts/test-report.py integration $(OUT)/tests/integration.report.xml; \
 	  exit $$rc
 
 # The fault suite: one run of FAULT_SECONDS of faults (tests/faults/test_faults.cc says what).
@@ -262,7 +262,7 @@ faults: deps
 	  $(if $(FAULT_SEED),TAILSAFE_FAULT_SEED=$(FAULT_SEED)) $(if $(FAULT_HOSTS),TAILSAFE_FAULT_HOSTS=$(FAULT_HOSTS)) \
 	  $(if $(FAULT_KINDS),TAILSAFE_FAULT_KINDS=$(FAULT_KINDS)) $(if $(FAULT_STORE),TAILSAFE_FAULT_STORE=$(FAULT_STORE)) \
 	  $(FAULT_BIN) --log_level=message $(call REPORT_ARGS,$(FAULT_RUN)); rc=$$?; \
-	  scripts/test-report.sh $(FAULT_RUN) $(OUT)/tests/$(FAULT_RUN).report.xml; exit $$rc
+	  scripts/test-report.py $(FAULT_RUN) $(OUT)/tests/$(FAULT_RUN).report.xml; exit $$rc
 
 # `make test`: the README's command. Installs what is missing, builds, runs every suite (the
 # integration suite runs even if a unit test failed), and ends with one total line. The
@@ -276,7 +276,7 @@ test: deps
 	  $(MAKE) --no-print-directory man-lint || rc=1; \
 	  if [ "$(MODE)" = release ]; then scripts/timed.sh "deb and rpm packages" \
 	    $(MAKE) --no-print-directory package-test rpm || rc=1; fi; \
-	  scripts/test-report.sh tests $(OUT)/tests/unit.report.xml \
+	  scripts/test-report.py tests $(OUT)/tests/unit.report.xml \
 	    $(OUT)/tests/integration.report.xml; exit $$rc
 
 # The systemd units: systemd-analyze verify clean, each daemon's exposure 2.0 or better.
