@@ -73,15 +73,8 @@ void Coordinator::Lead(uint64_t term) {
   // costs anyone a false death.
   uint64_t grace_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   Forget();  // what an earlier term left, if its turn has not come yet
-  for (const std::string& id : store_->Children("/agents")) {
-    auto doc = store_->Get("/agents/" + id);
-    if (!doc) continue;
-    json d = json::parse(*doc, nullptr, false);
-    if (!d.is_object()) continue;
-    Agent& a = agents_[id];
-    a.id = id;
-    a.address = d.value("address", "");
-    a.alive = d.value("alive", false);
+  LoadAgentsAndBolts();
+  for (auto& [id, a] : agents_) {
     a.last_heard_ns = now;
     a.grace_until_ns = now + grace_ns;
   }
@@ -124,6 +117,8 @@ void Coordinator::Follow(const std::string& why) {
 void Coordinator::Forget() {
   if (forget_timer_) uv_timer_stop(forget_timer_.get());
   agents_.clear();
+  bolts_.clear();
+  held_bolts_.clear();
   recoveries_.clear();
   history_.clear();
   watchers_.clear();
@@ -258,33 +253,29 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   }
   if (!IsValidName(id)) return reject("agent id '" + id.substr(0, 64) + "' is not a valid name");
   if (AgentOf(conn) != nullptr) return Status::Error("register: sent twice on one connection");
-  json bolt_names = json::array();
+  std::vector<std::string> bolt_names, hook_names;
   std::map<std::string, std::string> bolt_hooks;
-  std::set<std::string> hook_names;
   if (Status s = ReadBoltsAndHooks("register", *bolts, *hooks, &bolt_names, &bolt_hooks, &hook_names); !s) {
     return reject(s.message());
   }
   Agent& a = agents_[id];
-  bool was_alive = a.alive;
+  bool was_alive = a.alive();
   if (a.conn && a.conn.get() != conn) a.conn->Close("the agent registered again on another connection");
   a.id = id;
-  a.address = address;
   a.conn = conns_[conn];
   a.last_heard_ns = NowNs();
-  a.alive = true;
-  a.hooks = std::move(hook_names);
   a.bolt_hooks = std::move(bolt_hooks);
   a.reported = false;
   a.acks = msg.value("acks", false);  // it wants every heartbeat answered (and older agents do not)
-  a.storage_error.clear();  // the doc below has none; the first heartbeat says if it still holds
-  json doc = {{"address", address}, {"hooks", *hooks}, {"bolts", bolt_names}, {"alive", true},
-              {"since_unix_ms", UnixNowMs()}};
-  if (auto old = store_->Get("/agents/" + id)) {
-    json o = json::parse(*old, nullptr, false);
-    if (was_alive && o.is_object() && o.contains("since_unix_ms")) doc["since_unix_ms"] = o["since_unix_ms"];
-  }
+  AgentRecord next;
+  next.address = address;
+  next.hooks = std::move(hook_names);
+  next.bolts = std::move(bolt_names);
+  next.alive = true;
+  // Its storage error, if it still has one, comes with its first heartbeat.
+  next.since_unix_ms = was_alive && a.record.since_unix_ms != 0 ? a.record.since_unix_ms : UnixNowMs();
   std::vector<NamespaceStore::Write> writes;
-  if (Status s = PutIfChanged(&writes, "/agents/" + id, doc); !s) return s;
+  PutAgent(&writes, a, std::move(next));
   if (Status s = CommitOrFail(writes); !s) return s;
   LOG_NOTICE("agent %s registered from %s%s", id.c_str(), address.c_str(), was_alive ? "" : " (alive)");
   Deliver(conn, ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}, {"term", term_}, {"acks", a.acks}}));
@@ -293,9 +284,9 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   return Status::Ok();
 }
 
-Status Coordinator::ReadBoltsAndHooks(const char* what, const json& bolts, const json& hooks, json* bolt_names,
-                                      std::map<std::string, std::string>* bolt_hooks,
-                                      std::set<std::string>* hook_names) {
+Status Coordinator::ReadBoltsAndHooks(const char* what, const json& bolts, const json& hooks,
+                                      std::vector<std::string>* bolt_names, std::map<std::string, std::string>* bolt_hooks,
+                                      std::vector<std::string>* hook_names) {
   for (const json& b : bolts) {
     std::string name, hook;
     if (!b.is_object()) return Status::Error(std::string(what) + ": bolts[] must be objects");
@@ -307,7 +298,7 @@ Status Coordinator::ReadBoltsAndHooks(const char* what, const json& bolts, const
   }
   for (const json& h : hooks) {
     if (!h.is_string()) return Status::Error(std::string(what) + ": hooks[] must be strings");
-    hook_names->insert(h.get<std::string>());
+    hook_names->push_back(h.get<std::string>());
   }
   return Status::Ok();
 }
@@ -321,23 +312,20 @@ Status Coordinator::OnReconfigure(FramedConn* conn, const json& msg) {
   for (Status s : {ReadArray(msg, "hooks", &hooks), ReadArray(msg, "bolts", &bolts)}) {
     if (!s) return s;
   }
-  json bolt_names = json::array();
+  std::vector<std::string> bolt_names, hook_names;
   std::map<std::string, std::string> bolt_hooks;
-  std::set<std::string> hook_names;
   if (Status s = ReadBoltsAndHooks("reconfigure", *bolts, *hooks, &bolt_names, &bolt_hooks, &hook_names); !s) {
     return s;
   }
-  a->hooks = std::move(hook_names);
   a->bolt_hooks = std::move(bolt_hooks);
-  json doc = json::parse(store_->Get("/agents/" + a->id).value_or("{}"), nullptr, false);
-  if (!doc.is_object()) doc = json::object();
-  doc["hooks"] = *hooks;
-  doc["bolts"] = bolt_names;
+  AgentRecord next = a->record;
+  next.hooks = std::move(hook_names);
+  next.bolts = std::move(bolt_names);
   std::vector<NamespaceStore::Write> writes;
-  if (Status s = PutIfChanged(&writes, "/agents/" + a->id, doc); !s) return s;
+  PutAgent(&writes, *a, std::move(next));
   if (Status s = CommitOrFail(writes); !s) return s;
-  LOG_NOTICE("agent %s reloaded its configuration: %zu bolts, %zu hooks", a->id.c_str(), bolt_names.size(),
-             a->hooks.size());
+  LOG_NOTICE("agent %s reloaded its configuration: %zu bolts, %zu hooks", a->id.c_str(), a->record.bolts.size(),
+             a->record.hooks.size());
   EvaluateRecoveries();  // a hook that was missing may be there now
   return Status::Ok();
 }
@@ -354,62 +342,65 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
     storage_error = Printable(storage_error, 512);
   }
   std::vector<NamespaceStore::Write> writes;
-  bool revived = !a->alive;
-  if (revived || storage_error != a->storage_error) {
-    json doc = json::parse(store_->Get("/agents/" + a->id).value_or("{}"), nullptr, false);
-    if (!doc.is_object()) doc = json::object();
-    if (revived) {  // silent past the timeout, then heard again on the same connection
-      a->alive = true;
-      doc["alive"] = true;
-      doc["since_unix_ms"] = UnixNowMs();
-      doc.erase("dead_since_unix_ms");
-      LOG_NOTICE("agent %s is heard from again", a->id.c_str());
-    }
-    if (storage_error != a->storage_error) {
-      if (storage_error.empty()) {
-        LOG_NOTICE("agent %s can write its data_dir again", a->id.c_str());
-        doc.erase("storage_error");
-        doc.erase("storage_error_since_unix_ms");
-      } else {
-        if (a->storage_error.empty()) {
-          LOG_ERROR("agent %s cannot write its data_dir: %s", a->id.c_str(), storage_error.c_str());
-          doc["storage_error_since_unix_ms"] = UnixNowMs();
-        }
-        doc["storage_error"] = storage_error;
-      }
-      a->storage_error = storage_error;
-    }
-    if (Status s = PutIfChanged(&writes, "/agents/" + a->id, doc); !s) return s;
+  bool revived = !a->alive();
+  AgentRecord next = a->record;
+  if (revived) {  // silent past the timeout, then heard again on the same connection
+    next.alive = true;
+    next.since_unix_ms = UnixNowMs();
+    next.dead_since_unix_ms = 0;
+    LOG_NOTICE("agent %s is heard from again", a->id.c_str());
   }
+  if (storage_error != next.storage_error) {
+    if (storage_error.empty()) {
+      LOG_NOTICE("agent %s can write its data_dir again", a->id.c_str());
+      next.storage_error_since_unix_ms = 0;
+    } else if (next.storage_error.empty()) {
+      LOG_ERROR("agent %s cannot write its data_dir: %s", a->id.c_str(), storage_error.c_str());
+      next.storage_error_since_unix_ms = UnixNowMs();
+    }
+    next.storage_error = storage_error;
+  }
+  // The records change only once the whole heartbeat has been read: a bad bolt item refuses it all.
+  std::vector<BoltRecord> next_bolts;
   json acks = json::array();  // deaths now on record, told back to the agent after the commit
   for (const json& b : *bolts) {
     std::string name;
     if (!b.is_object()) return Status::Error("heartbeat: bolts[] must be objects");
     if (Status s = ReadString(b, "name", &name); !s) return s;
     if (!IsValidName(name)) return Status::Error("heartbeat: bolt name '" + name.substr(0, 64) + "' is invalid");
-    std::string path = "/bolts/" + a->id + "/" + name;
-    std::optional<std::string> stored = store_->Get(path);  // read once a heartbeat: compared below too
-    json old = json::parse(stored.value_or("{}"), nullptr, false);
-    if (!old.is_object()) old = json::object();
-    json doc = {{"origin", a->id}, {"bolt", name}, {"host_alive", true}};
-    if (auto h = a->bolt_hooks.find(name); h != a->bolt_hooks.end()) doc["hook"] = h->second;
-    if (b.contains("process") && b["process"].is_object()) {
-      json p = b["process"];
-      p.erase("since_unix_ns");  // changes on every restart of the agent; not part of the state
-      doc["process"] = p;
-    }
-    if (b.contains("checkpoint") && b["checkpoint"].is_object()) doc["checkpoint"] = b["checkpoint"];
-    for (const char* key : {"deaths_pending", "deaths_done"}) {
-      if (old.contains(key) && old[key].is_array()) doc[key] = old[key];
-    }
+    BoltKey key{a->id, name};
+    if (held_bolts_.count(key)) continue;  // its stored document cannot be read: left as it is (LoadAgentsAndBolts)
+    auto old = bolts_.find(key);
+    BoltRecord next_bolt = old != bolts_.end() ? old->second : BoltRecord{};
+    next_bolt.origin = a->id;
+    next_bolt.bolt = name;
+    next_bolt.host_alive = true;
+    auto h = a->bolt_hooks.find(name);
+    next_bolt.hook = h != a->bolt_hooks.end() ? h->second : "";
+    if (Status s = BoltRecord::ReadReport(b, &next_bolt); !s) return s.Context("heartbeat: bolt " + name);
     if (b.contains("deaths")) {
-      json ack;
-      if (Status s = RecordDeaths(old, b["deaths"], &doc, &ack); !s) return s.Context("heartbeat: bolt " + name);
+      std::vector<std::pair<uint64_t, uint64_t>> reported;
+      std::vector<BoltDeath> added;
+      static const BoltRecord kNoneBefore;
+      const BoltRecord& before = old != bolts_.end() ? old->second : kNoneBefore;
+      if (Status s = next_bolt.AddDeaths(b["deaths"], before, UnixNowMs(), &reported, &added); !s) {
+        return s.Context("heartbeat: bolt " + name);
+      }
+      for (const BoltDeath& d : added) {
+        LOG_NOTICE("bolt %s/%s: process %llu died, reported after the fact (%s)", a->id.c_str(), name.c_str(),
+                   static_cast<unsigned long long>(d.pid),
+                   d.checkpoint ? ("checkpoint generation " + std::to_string(d.checkpoint->gen) + " offset " +
+                                   std::to_string(d.checkpoint->offset)).c_str()
+                                : "no checkpoint known");
+      }
+      json ack = json::array();
+      for (const auto& [pid, start_ns] : reported) ack.push_back({{"pid", pid}, {"start_ns", start_ns}});
       acks.push_back({{"bolt", name}, {"deaths", std::move(ack)}});
     }
-    std::string text = doc.dump(-1, ' ', false, json::error_handler_t::replace);
-    if (!stored || *stored != text) writes.push_back({path, std::move(text)});
+    next_bolts.push_back(std::move(next_bolt));
   }
+  PutAgent(&writes, *a, std::move(next));
+  for (BoltRecord& b : next_bolts) PutBolt(&writes, std::move(b));
   if (Status s = CommitOrFail(writes); !s) return s;
   for (const json& ack : acks) {
     Deliver(conn, ControlFrame({{"type", "deaths_recorded"}, {"bolt", ack["bolt"]}, {"deaths", ack["deaths"]}}));
@@ -419,49 +410,6 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
   ReadReports(*a, msg);
   if (revived) PushMembership();
   EvaluateRecoveries();
-  return Status::Ok();
-}
-
-// A bolt's deaths as its agent reports them until they are on record: each is kept in the
-// bolt's document (deaths_pending) until EvaluateBolt has planned its tail, then remembered
-// among the last few done (deaths_done) so a report repeated after a lost acknowledgement is
-// not planned twice. A death reported without a checkpoint (its agent was down when it
-// happened, and the file now holds a successor's) takes the checkpoint this document last held
-// for that very process, if it did: any checkpoint of the dead process is a safe start.
-// `ack` gets the {pid, start_ns} of every death reported.
-Status Coordinator::RecordDeaths(const json& old, const json& deaths, json* doc, json* ack_out) {
-  if (!deaths.is_array() || deaths.size() > 64) return Status::Error("deaths must be an array of at most 64");
-  json& pending = (*doc)["deaths_pending"];
-  if (!pending.is_array()) pending = json::array();
-  json done = doc->value("deaths_done", json::array());
-  json ack = json::array();
-  for (const json& d : deaths) {
-    uint64_t pid = 0, start_ns = 0;
-    if (!d.is_object()) return Status::Error("deaths[] must be objects");
-    if (Status s = ReadUint(d, "pid", &pid); !s) return s;
-    if (Status s = ReadUint(d, "start_ns", &start_ns); !s) return s;
-    ack.push_back({{"pid", pid}, {"start_ns", start_ns}});
-    auto same = [&](const json& x) { return x.value("pid", uint64_t{0}) == pid && x.value("start_ns", uint64_t{0}) == start_ns; };
-    if (std::any_of(pending.begin(), pending.end(), same) || std::any_of(done.begin(), done.end(), same)) continue;
-    if (!doc->contains("hook")) continue;  // replicated, never recovered: nothing to plan
-    json rec = {{"pid", pid}, {"start_ns", start_ns}, {"recorded_unix_ms", UnixNowMs()}};
-    uint64_t gen = 0, offset = 0;
-    if (d.contains("gen") && d.contains("offset")) {
-      if (Status s = ReadUint(d, "gen", &gen); !s) return s;
-      if (Status s = ReadUint(d, "offset", &offset); !s) return s;
-      rec["checkpoint"] = {{"gen", gen}, {"offset", offset}};
-    } else {
-      json p = old.value("process", json::object());
-      json c = old.value("checkpoint", json::object());
-      if (p.is_object() && p.value("pid", uint64_t{0}) == pid && c.is_object() && c.contains("gen") && c.contains("offset")) {
-        rec["checkpoint"] = {{"gen", c["gen"]}, {"offset", c["offset"]}};
-      }
-    }
-    LOG_NOTICE("bolt %s/%s: process %llu died, reported after the fact (%s)", doc->value("origin", "").c_str(), doc->value("bolt", "").c_str(),
-               static_cast<unsigned long long>(pid), rec.contains("checkpoint") ? ("checkpoint " + rec["checkpoint"].dump()).c_str() : "no checkpoint known");
-    pending.push_back(std::move(rec));
-  }
-  *ack_out = std::move(ack);
   return Status::Ok();
 }
 
@@ -484,7 +432,7 @@ void Coordinator::CheckSilence() {
   uint64_t timeout_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   bool changed = false;
   for (auto& [id, a] : agents_) {
-    if (!a.alive || now - a.last_heard_ns <= timeout_ns || now < a.grace_until_ns + timeout_ns) continue;
+    if (!a.alive() || now - a.last_heard_ns <= timeout_ns || now < a.grace_until_ns + timeout_ns) continue;
     if (Status s = DeclareDead(a, (now - a.last_heard_ns) / 1000000); !s || !leading_) return;
     changed = true;
   }
@@ -495,20 +443,16 @@ void Coordinator::CheckSilence() {
 }
 
 Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
-  a.alive = false;
   ++stats_.host_deaths;
   std::vector<NamespaceStore::Write> writes;
-  json doc = json::parse(store_->Get("/agents/" + a.id).value_or("{}"), nullptr, false);
-  if (!doc.is_object()) doc = json::object();
-  doc["alive"] = false;
-  doc["dead_since_unix_ms"] = UnixNowMs();
-  if (Status s = PutIfChanged(&writes, "/agents/" + a.id, doc); !s) return s;
-  for (const std::string& bolt : store_->Children("/bolts/" + a.id)) {
-    std::string path = "/bolts/" + a.id + "/" + bolt;
-    json b = json::parse(store_->Get(path).value_or("{}"), nullptr, false);
-    if (!b.is_object()) b = json::object();
-    b["host_alive"] = false;
-    if (Status s = PutIfChanged(&writes, path, b); !s) return s;
+  AgentRecord next = a.record;
+  next.alive = false;
+  next.dead_since_unix_ms = UnixNowMs();
+  PutAgent(&writes, a, std::move(next));
+  for (auto it = bolts_.lower_bound({a.id, ""}); it != bolts_.end() && it->first.first == a.id; ++it) {
+    BoltRecord b = it->second;
+    b.host_alive = false;
+    PutBolt(&writes, std::move(b));
   }
   if (Status s = CommitOrFail(writes); !s) return s;
   LOG_NOTICE("agent %s is dead: silent for %llu ms (host_timeout_ms %u)", a.id.c_str(),
@@ -522,19 +466,62 @@ Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
 
 void Coordinator::PushMembership() {
   json agents = json::array();
-  for (const auto& [id, a] : agents_) agents.push_back({{"id", id}, {"address", a.address}, {"alive", a.alive}});
+  for (const auto& [id, a] : agents_) agents.push_back({{"id", id}, {"address", a.record.address}, {"alive", a.alive()}});
   std::string frame = ControlFrame({{"type", "membership"}, {"agents", agents}});
   for (auto& [id, a] : agents_) {
     if (a.conn) Deliver(a.conn.get(), frame);
   }
 }
 
-Status Coordinator::PutIfChanged(std::vector<NamespaceStore::Write>* writes, const std::string& path, const json& doc) {
-  std::string text = doc.dump(-1, ' ', false, json::error_handler_t::replace);
-  auto old = store_->Get(path);
-  if (old && *old == text) return Status::Ok();
-  writes->push_back({path, std::move(text)});
-  return Status::Ok();
+void Coordinator::PutAgent(std::vector<NamespaceStore::Write>* writes, Agent& a, AgentRecord next) {
+  if (next == a.record) return;
+  a.record = std::move(next);
+  writes->push_back({"/agents/" + a.id, a.record.ToJson().dump(-1, ' ', false, json::error_handler_t::replace)});
+}
+
+void Coordinator::PutBolt(std::vector<NamespaceStore::Write>* writes, BoltRecord next) {
+  BoltKey key{next.origin, next.bolt};
+  auto it = bolts_.find(key);
+  if (it != bolts_.end() && it->second == next) return;
+  std::string path = "/bolts/" + next.origin + "/" + next.bolt;
+  writes->push_back({path, next.ToJson().dump(-1, ' ', false, json::error_handler_t::replace)});
+  bolts_[key] = std::move(next);
+}
+
+// The agents and bolts on record, when this instance starts leading. A document that cannot be
+// read is named in the log: an agent's is written afresh when the agent registers; a bolt's is
+// held as it is (neither planned nor overwritten, since it may hold deaths not yet planned)
+// until an operator forgets its agent.
+void Coordinator::LoadAgentsAndBolts() {
+  for (const std::string& id : store_->Children("/agents")) {
+    auto doc = store_->Get("/agents/" + id);
+    if (!doc) continue;
+    Result<AgentRecord> r = AgentRecord::FromJson(json::parse(*doc, nullptr, false));
+    if (!r) {
+      LOG_ERROR("/agents/%s cannot be read (%s); it is written afresh when the agent registers", id.c_str(),
+                r.status().message().c_str());
+      continue;
+    }
+    Agent& a = agents_[id];
+    a.id = id;
+    a.record = std::move(*r);
+  }
+  for (const std::string& origin : store_->Children("/bolts")) {
+    for (const std::string& bolt : store_->Children("/bolts/" + origin)) {
+      std::string path = "/bolts/" + origin + "/" + bolt;
+      auto doc = store_->Get(path);
+      if (!doc) continue;
+      Result<BoltRecord> r = BoltRecord::FromJson(json::parse(*doc, nullptr, false));
+      if (r && (r->origin != origin || r->bolt != bolt)) r = Status::Error("it names " + r->origin + "/" + r->bolt);
+      if (!r) {
+        LOG_ERROR("%s cannot be read (%s); the bolt is held: neither recovered nor updated", path.c_str(),
+                  r.status().message().c_str());
+        held_bolts_[{origin, bolt}] = r.status().message();
+        continue;
+      }
+      bolts_[{origin, bolt}] = std::move(*r);
+    }
+  }
 }
 
 Status Coordinator::CommitOrFail(const std::vector<NamespaceStore::Write>& writes) {

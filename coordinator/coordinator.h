@@ -27,6 +27,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -43,6 +44,8 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
+#include "coordinator/agent_record.h"
+#include "coordinator/bolt_record.h"
 #include "coordinator/leadership.h"
 #include "coordinator/namespace_store.h"
 #include "coordinator/recovery_plan.h"
@@ -78,13 +81,15 @@ class Coordinator {
   using GenKey = std::tuple<std::string, std::string, uint64_t>;  // (origin, bolt, generation)
   struct Agent {
     std::string id;
-    std::string address;
+    AgentRecord record;  // what /agents/ID holds (PutAgent keeps the two the same)
     std::shared_ptr<FramedConn> conn;  // null while not connected
     uint64_t last_heard_ns = 0;
     uint64_t grace_until_ns = 0;  // set when this instance starts leading: silence counts from then
-    bool alive = false;
+    bool alive() const { return record.alive; }
+    bool Runs(const std::string& hook) const {
+      return std::find(record.hooks.begin(), record.hooks.end(), hook) != record.hooks.end();
+    }
     // From the registration and the heartbeats of the current connection (memory only):
-    std::set<std::string> hooks;                  // hook names it can run
     std::map<std::string, std::string> bolt_hooks;  // its bolts -> hook name
     bool reported = false;                        // a heartbeat arrived on this connection
     bool acks = false;                            // it asked for every heartbeat to be answered
@@ -92,7 +97,6 @@ class Coordinator {
     std::map<GenKey, uint64_t> coverage;          // peers' generations: durable bytes held
     std::map<BoltKey, TailCheckpoint> checkpoints;  // peers' bolts: newest checkpoint seen
     std::map<std::string, nlohmann::json> bolt_lag;  // its bolts: {lag_bytes, lag_seconds}
-    std::string storage_error;  // what its last heartbeat said it cannot write; stored in its doc
   };
   using Recovery = RecoveryRecord;
 
@@ -112,8 +116,8 @@ class Coordinator {
   Status OnOperatorCommand(FramedConn* conn, const nlohmann::json& msg);
   // bolts[] ({name, hook}) and hooks[] (names) of a register or reconfigure message.
   static Status ReadBoltsAndHooks(const char* what, const nlohmann::json& bolts, const nlohmann::json& hooks,
-                                  nlohmann::json* bolt_names, std::map<std::string, std::string>* bolt_hooks,
-                                  std::set<std::string>* hook_names);
+                                  std::vector<std::string>* bolt_names, std::map<std::string, std::string>* bolt_hooks,
+                                  std::vector<std::string>* hook_names);
   Status OnRead(FramedConn* conn, const nlohmann::json& msg);
   // A stored document plus the live facts kept in memory (last heard, lag).
   nlohmann::json LiveDoc(const std::string& path, const std::string& stored) const;
@@ -128,13 +132,13 @@ class Coordinator {
   Status DeclareDead(Agent& a, uint64_t silent_ms);
   void PushMembership();
   Agent* AgentOf(FramedConn* conn);
-  // Writes a document if it differs from what the store holds.
-  Status PutIfChanged(std::vector<NamespaceStore::Write>* writes, const std::string& path, const nlohmann::json& doc);
+  // Each record becomes the one in memory and, if it differs from it, a write of its document.
+  void PutAgent(std::vector<NamespaceStore::Write>* writes, Agent& a, AgentRecord next);
+  void PutBolt(std::vector<NamespaceStore::Write>* writes, BoltRecord next);
+  void LoadAgentsAndBolts();
   bool StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
                    const std::vector<PlannedRange>& ranges, const std::string& cause);
-  void PlanReportedDeaths(const std::string& origin, const std::string& bolt, const std::string& hook,
-                          nlohmann::json doc, const std::map<uint64_t, uint64_t>& ends, std::vector<RangeRecord> records);
-  Status RecordDeaths(const nlohmann::json& old, const nlohmann::json& deaths, nlohmann::json* doc, nlohmann::json* ack);
+  void PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint64_t>& ends, std::vector<RangeRecord> records);
   Status CommitOrFail(const std::vector<NamespaceStore::Write>& writes);
 
   // recovery.cc
@@ -196,6 +200,8 @@ class Coordinator {
   std::map<FramedConn*, std::string> watchers_;                // tailsafectl watch: the path watched
   uint64_t watch_alive_ns_ = 0;
   std::map<std::string, Agent> agents_;
+  std::map<BoltKey, BoltRecord> bolts_;        // every /bolts/ORIGIN/BOLT
+  std::map<BoltKey, std::string> held_bolts_;  // stored documents that cannot be read: why
   std::map<uint64_t, Recovery> recoveries_;  // every /recoveries/N
   std::map<BoltKey, History> history_;       // every /recovered/ORIGIN/BOLT
   uint64_t next_recovery_ = 1;

@@ -17,7 +17,7 @@ std::string Coordinator::PrometheusText() const {
 
   uint64_t alive = 0, dead = 0, connected = 0;
   for (const auto& [id, a] : agents_) {
-    ++(a.alive ? alive : dead);
+    ++(a.alive() ? alive : dead);
     connected += a.conn ? 1 : 0;
   }
   m.Family("tailsafe_coordinator_agents", "gauge", "Agents the coordinator knows, by state.");

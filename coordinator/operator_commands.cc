@@ -72,7 +72,7 @@ Status Coordinator::OnOperatorCommand(FramedConn* conn, const json& msg) {
   if (!IsValidName(id)) return refuse("forget-agent: '" + id.substr(0, 64) + "' is not a valid agent id");
   auto it = agents_.find(id);
   if (it == agents_.end()) return refuse("forget-agent: no agent " + id);
-  if (it->second.alive) {
+  if (it->second.alive()) {
     return refuse("forget-agent: agent " + id + " is alive; stop it first (only a dead agent can be forgotten)");
   }
   for (const auto& [n, r] : recoveries_) {
@@ -98,6 +98,8 @@ Status Coordinator::OnOperatorCommand(FramedConn* conn, const json& msg) {
   if (!leading_) return Status::Ok();
   if (it->second.conn) it->second.conn->Close("forgotten by an operator");
   agents_.erase(it);
+  std::erase_if(bolts_, [&](const auto& b) { return b.first.first == id; });
+  std::erase_if(held_bolts_, [&](const auto& b) { return b.first.first == id; });
   for (uint64_t n : records) recoveries_.erase(n);
   std::erase_if(history_, [&](const auto& h) { return h.first.first == id; });
   PushMembership();

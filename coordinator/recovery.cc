@@ -148,11 +148,11 @@ void Coordinator::EvaluateRecoveries() {
       if (!Assign(r, "waiting for a candidate")) return;
     }
   }
-  for (const std::string& origin : store_->Children("/bolts")) {
-    for (const std::string& bolt : store_->Children("/bolts/" + origin)) {
-      EvaluateBolt(origin, bolt);
-      if (stopped_) return;
-    }
+  std::vector<BoltKey> keys;  // EvaluateBolt commits, and a commit may depose this instance
+  for (const auto& [key, b] : bolts_) keys.push_back(key);
+  for (const BoltKey& key : keys) {
+    EvaluateBolt(key.first, key.second);
+    if (stopped_ || !leading_) return;
   }
 }
 
@@ -160,14 +160,15 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   auto oit = agents_.find(origin);
   if (oit == agents_.end()) return;
   const Agent& o = oit->second;
-  json doc = json::parse(store_->Get("/bolts/" + origin + "/" + bolt).value_or("{}"), nullptr, false);
-  if (!doc.is_object()) return;
-  std::string hook = doc.value("hook", "");
+  auto bit = bolts_.find({origin, bolt});
+  if (bit == bolts_.end()) return;
+  const BoltRecord& doc = bit->second;
+  const std::string hook = doc.hook;
   if (hook.empty()) return;  // a bolt without a hook is replicated, never recovered
 
   std::vector<const Agent*> candidates;
   for (const auto& [id, a] : agents_) {
-    if (a.alive && a.conn && a.reported && a.hooks.count(hook)) candidates.push_back(&a);
+    if (a.alive() && a.conn && a.reported && a.Runs(hook)) candidates.push_back(&a);
   }
   std::map<uint64_t, uint64_t> ends;
   std::string cause;
@@ -175,7 +176,7 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   if (auto h = history_.find({origin, bolt}); h != history_.end()) history = &h->second;
   if (history != nullptr && !history->unreadable.empty()) return;  // LoadHistory said why
   std::vector<RangeRecord> records = RangesOf({origin, bolt});
-  if (o.alive) {
+  if (o.alive()) {
     if (!o.reported) return;  // wait for a heartbeat of this connection
     auto b = o.bolt_ends.find(bolt);
     if (b == o.bolt_ends.end()) return;
@@ -194,23 +195,15 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   if (history != nullptr && history->floor > 0) std::erase_if(ends, [&](const auto& e) { return e.first <= history->floor; });
   // Deaths reported after the fact come first: their checkpoints may be older than the one the
   // bolt's successor wrote since.
-  if (json pending = doc.value("deaths_pending", json::array()); pending.is_array() && !pending.empty()) {
-    PlanReportedDeaths(origin, bolt, hook, doc, ends, records);
+  if (!doc.deaths_pending.empty()) {
+    PlanReportedDeaths(doc, ends, records);
     return;
   }
-  if (o.alive) {
-    json proc = doc.value("process", json::object());
-    if (!proc.is_object() || proc.value("state", "") != "dead") return;
-  }
+  if (o.alive() && !doc.process_dead()) return;
 
-  std::optional<TailCheckpoint> ck;
-  json c = doc.value("checkpoint", json::object());
-  if (c.is_object() && c.contains("gen") && c["gen"].is_number_unsigned() && c.contains("offset") &&
-      c["offset"].is_number_unsigned()) {
-    ck = TailCheckpoint{c["gen"].get<uint64_t>(), c["offset"].get<uint64_t>()};
-  }
+  std::optional<TailCheckpoint> ck = doc.checkpoint ? doc.checkpoint->Tail() : std::nullopt;
   for (const auto& [id, a] : agents_) {  // peers may have seen a newer checkpoint than the last heartbeat
-    if (!a.alive) continue;
+    if (!a.alive()) continue;
     auto it = a.checkpoints.find({origin, bolt});
     if (it != a.checkpoints.end() && (!ck || Newer(it->second, *ck))) ck = it->second;
   }
@@ -240,40 +233,26 @@ bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt
   return true;
 }
 
-// Deaths on record in the bolt's document (RecordDeaths), oldest first: each plans its tail from
-// its own checkpoint, once no range of the bolt is unfinished (PlanTail would plan nothing, and
-// the death must not be forgotten for that). A planned death moves to deaths_done.
-void Coordinator::PlanReportedDeaths(const std::string& origin, const std::string& bolt, const std::string& hook,
-                                     json doc, const std::map<uint64_t, uint64_t>& ends,
+// Deaths on record in the bolt's document (BoltRecord::AddDeaths), oldest first: each plans its
+// tail from its own checkpoint, once no range of the bolt is unfinished (PlanTail would plan
+// nothing, and the death must not be forgotten for that). A planned death moves to deaths_done.
+void Coordinator::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint64_t>& ends,
                                      std::vector<RangeRecord> records) {
-  json& pending = doc["deaths_pending"];
-  json done = doc.value("deaths_done", json::array());
   bool changed = false;
-  while (!pending.empty()) {
+  while (!b.deaths_pending.empty()) {
     bool blocked = std::any_of(records.begin(), records.end(),
                                [](const RangeRecord& r) { return r.state != RangeRecord::State::kRecovered; });
     if (blocked) break;
-    json death = pending[0];
-    std::optional<TailCheckpoint> ck;
-    json c = death.value("checkpoint", json::object());
-    if (c.is_object() && c.contains("gen") && c["gen"].is_number_unsigned() && c.contains("offset") &&
-        c["offset"].is_number_unsigned()) {
-      ck = TailCheckpoint{c["gen"].get<uint64_t>(), c["offset"].get<uint64_t>()};
-    }
-    std::vector<PlannedRange> ranges = PlanTail(ck, ends, records);
+    std::vector<PlannedRange> ranges = PlanTail(b.deaths_pending.front().checkpoint, ends, records);
     for (const PlannedRange& p : ranges) records.push_back({p.gen, p.from, p.to, 0, RangeRecord::State::kUnfinished});
-    std::string cause = "process died";
-    bool ok = StartRanges(origin, bolt, hook, ranges, cause);
-    pending.erase(pending.begin());
-    done.push_back({{"pid", death["pid"]}, {"start_ns", death["start_ns"]}});
-    while (done.size() > 16) done.erase(done.begin());
+    bool ok = StartRanges(b.origin, b.bolt, b.hook, ranges, "process died");
+    b.MarkOldestPlanned();
     changed = true;
     if (!ok) break;
   }
   if (!changed) return;
-  doc["deaths_done"] = done;
   std::vector<NamespaceStore::Write> writes;
-  writes.push_back({"/bolts/" + origin + "/" + bolt, doc.dump(-1, ' ', false, json::error_handler_t::replace)});
+  PutBolt(&writes, std::move(b));
   (void)CommitOrFail(writes);
 }
 
@@ -281,7 +260,7 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
   std::vector<ElectionCandidate> candidates;
   GenKey key{r.origin, r.bolt, r.gen};
   for (const auto& [id, a] : agents_) {
-    if (!(a.alive && a.conn && a.reported && a.hooks.count(r.hook))) continue;
+    if (!(a.alive() && a.conn && a.reported && a.Runs(r.hook))) continue;
     candidates.push_back({id, Coverage(id, key), Unfinished(id)});
   }
   std::optional<std::string> elected = Elect(candidates, r.origin);

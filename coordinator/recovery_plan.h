@@ -33,6 +33,7 @@ namespace tailsafe {
 struct TailCheckpoint {
   uint64_t gen = 0;
   uint64_t offset = 0;
+  bool operator==(const TailCheckpoint&) const = default;
 };
 
 struct RangeRecord {

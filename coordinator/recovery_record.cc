@@ -3,10 +3,12 @@
 #include <array>
 #include <utility>
 
+#include "coordinator/record_fields.h"
 
 namespace tailsafe {
 
 using nlohmann::json;
+using namespace record_fields;
 
 namespace {
 
@@ -17,32 +19,6 @@ constexpr std::array<std::pair<RecoveryState, const char*>, 5> kStates{{
     {RecoveryState::kRecovered, "recovered"},
     {RecoveryState::kFailed, "failed"},
 }};
-
-Status ReadString(const json& d, const char* field, std::string* out) {
-  auto it = d.find(field);
-  if (it == d.end() || !it->is_string()) return Status::Error(std::string("field '") + field + "' must be a string");
-  *out = it->get<std::string>();
-  return Status::Ok();
-}
-
-Status ReadUint(const json& d, const char* field, uint64_t* out) {
-  auto it = d.find(field);
-  bool non_negative = it != d.end() && (it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0));
-  if (!non_negative) {
-    return Status::Error(std::string("field '") + field + "' must be an unsigned integer");
-  }
-  *out = it->get<uint64_t>();
-  return Status::Ok();
-}
-
-// Optional fields: absent leaves the default.
-Status ReadOptionalUint(const json& d, const char* field, uint64_t* out) {
-  return d.contains(field) ? ReadUint(d, field, out) : Status::Ok();
-}
-
-Status ReadOptionalString(const json& d, const char* field, std::string* out) {
-  return d.contains(field) ? ReadString(d, field, out) : Status::Ok();
-}
 
 }  // namespace
 
@@ -92,14 +68,14 @@ Result<RecoveryRecord> RecoveryRecord::FromJson(uint64_t id, const json& d) {
   RecoveryRecord r;
   r.id = id;
   std::string state;
-  for (Status s : {ReadString(d, "origin", &r.origin), ReadString(d, "bolt", &r.bolt), ReadString(d, "hook", &r.hook),
-                   ReadUint(d, "generation", &r.gen), ReadUint(d, "from", &r.from), ReadUint(d, "to", &r.to),
-                   ReadString(d, "state", &state), ReadUint(d, "epoch", &r.epoch), ReadString(d, "agent", &r.agent),
-                   ReadOptionalUint(d, "attempts", &r.attempts), ReadOptionalString(d, "cause", &r.cause),
-                   ReadOptionalString(d, "error", &r.error), ReadOptionalUint(d, "delivered_to", &r.delivered_to),
-                   ReadOptionalUint(d, "created_unix_ms", &r.created_unix_ms),
-                   ReadOptionalUint(d, "assigned_unix_ms", &r.assigned_unix_ms),
-                   ReadOptionalUint(d, "finished_unix_ms", &r.finished_unix_ms)}) {
+  for (Status s : {String(d, "origin", &r.origin), String(d, "bolt", &r.bolt), String(d, "hook", &r.hook),
+                   Uint(d, "generation", &r.gen), Uint(d, "from", &r.from), Uint(d, "to", &r.to),
+                   String(d, "state", &state), Uint(d, "epoch", &r.epoch), String(d, "agent", &r.agent),
+                   OptionalUint(d, "attempts", &r.attempts), OptionalString(d, "cause", &r.cause),
+                   OptionalString(d, "error", &r.error), OptionalUint(d, "delivered_to", &r.delivered_to),
+                   OptionalUint(d, "created_unix_ms", &r.created_unix_ms),
+                   OptionalUint(d, "assigned_unix_ms", &r.assigned_unix_ms),
+                   OptionalUint(d, "finished_unix_ms", &r.finished_unix_ms)}) {
     if (!s) return s;
   }
   std::optional<RecoveryState> st = ParseRecoveryState(state);
@@ -114,7 +90,7 @@ Result<RecoveryRecord> RecoveryRecord::FromJson(uint64_t id, const json& d) {
     for (const json& a : *it) {
       if (!a.is_object()) return Status::Error("assignments[] must be objects");
       RecoveryAssignment x;
-      for (Status t : {ReadUint(a, "epoch", &x.epoch), ReadString(a, "agent", &x.agent), ReadUint(a, "unix_ms", &x.unix_ms)}) {
+      for (Status t : {Uint(a, "epoch", &x.epoch), String(a, "agent", &x.agent), Uint(a, "unix_ms", &x.unix_ms)}) {
         if (!t) return t.Context("assignments[]");
       }
       r.AddAssignment(std::move(x));

@@ -1,0 +1,34 @@
+#include "coordinator/agent_record.h"
+
+#include "coordinator/record_fields.h"
+
+namespace tailsafe {
+
+using nlohmann::json;
+using namespace record_fields;
+
+json AgentRecord::ToJson() const {
+  json d = {{"address", address}, {"hooks", hooks}, {"bolts", bolts}, {"alive", alive}, {"since_unix_ms", since_unix_ms}};
+  if (!alive) d["dead_since_unix_ms"] = dead_since_unix_ms;
+  if (!storage_error.empty()) {
+    d["storage_error"] = storage_error;
+    d["storage_error_since_unix_ms"] = storage_error_since_unix_ms;
+  }
+  return d;
+}
+
+Result<AgentRecord> AgentRecord::FromJson(const json& d) {
+  if (!d.is_object()) return Status::Error("not a JSON object");
+  AgentRecord a;
+  for (Status s : {String(d, "address", &a.address), StringList(d, "hooks", &a.hooks), StringList(d, "bolts", &a.bolts),
+                   Bool(d, "alive", &a.alive), OptionalUint(d, "since_unix_ms", &a.since_unix_ms),
+                   OptionalUint(d, "dead_since_unix_ms", &a.dead_since_unix_ms),
+                   OptionalString(d, "storage_error", &a.storage_error),
+                   OptionalUint(d, "storage_error_since_unix_ms", &a.storage_error_since_unix_ms)}) {
+    if (!s) return s;
+  }
+  if (a.alive) a.dead_since_unix_ms = 0;
+  return a;
+}
+
+}  // namespace tailsafe

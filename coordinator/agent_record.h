@@ -1,0 +1,32 @@
+// AgentRecord: one /agents/ID, typed. What the coordinator knows of an agent and keeps across
+// a failover; what changes every heartbeat (when it was last heard, whether it is connected)
+// stays in memory and is added only to what a read shows. JSON is only how a store holds it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace tailsafe {
+
+struct AgentRecord {
+  std::string address;              // where its peers reach it
+  std::vector<std::string> hooks;   // the hook names it can run, as it registered them
+  std::vector<std::string> bolts;   // its bolts
+  bool alive = false;
+  uint64_t since_unix_ms = 0;       // alive since
+  uint64_t dead_since_unix_ms = 0;  // dead: since when (0 while alive)
+  std::string storage_error;        // what it last said it cannot write (empty: nothing)
+  uint64_t storage_error_since_unix_ms = 0;
+
+  bool operator==(const AgentRecord&) const = default;
+  nlohmann::json ToJson() const;
+  // The error names the field that is missing or wrong.
+  static Result<AgentRecord> FromJson(const nlohmann::json& doc);
+};
+
+}  // namespace tailsafe
