@@ -12,6 +12,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "tests/support/cluster.h"
 #include "tests/support/hook_runs.h"
@@ -57,7 +58,8 @@ std::string Lines(int from, int to) {
 struct HaCluster {
   std::unique_ptr<ZookeeperEnsemble> zk;
   std::unique_ptr<TestCluster> c;
-  explicit HaCluster(const std::string& name, int agents = 3, const VirtualNetwork* network = nullptr) {
+  explicit HaCluster(const std::string& name, int agents = 3, const VirtualNetwork* network = nullptr,
+                     uint32_t host_timeout_ms = 1000) {
     ZookeeperEnsemble::Options zo;
     if (network) {
       zo.address = network->Address("zk");
@@ -72,6 +74,7 @@ struct HaCluster {
     o.coordinators = 3;
     o.zookeeper_session_ms = kSessionMs;
     o.network = network;
+    o.host_timeout_ms = host_timeout_ms;
     c = std::make_unique<TestCluster>(name, o);
     for (int k = 0; k < 3; ++k) BOOST_REQUIRE_MESSAGE(c->StartCoordinator(30, k).ok(), c->CoordinatorLogTail());
     BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return c->LeadingCoordinator() >= 0; }, 30), c->CoordinatorLogTail());
@@ -231,6 +234,37 @@ BOOST_AUTO_TEST_CASE(the_leader_killed_with_a_bolt_a_follower_leads_and_recovers
     BOOST_TEST(!doc.contains("dead_since_unix_ms"), c.AgentId(i) << " " << doc.dump());
   }
   BOOST_TEST(c.CoordinatorLogTail(1 << 20).find(" is dead: silent") == std::string::npos, c.CoordinatorLogTail());
+}
+
+// Reliability finding 9, pinned: a new leader gives every agent two host_timeout_ms, one to
+// find it and one as always. An agent stopped when the leader dies and resumed 1.4 timeouts
+// after a follower leads (a host that also had a hiccup) finds the new leader in time and is
+// never declared dead; with one timeout of grace it was.
+BOOST_AUTO_TEST_CASE(an_agent_silent_through_a_failover_gets_a_timeout_to_find_the_new_leader) {
+  constexpr uint32_t kHostTimeoutMs = 3000;
+  HaCluster h("ha-grace", 3, nullptr, kHostTimeoutMs);
+  TestCluster& c = *h.c;
+  BOOST_REQUIRE(c.StartAll().ok());
+  nlohmann::json doc;
+  for (int i = 0; i < c.size(); ++i) {
+    BOOST_REQUIRE(c.WaitDoc("/agents/" + c.AgentId(i), [](const auto& d) { return d.value("alive", false); }, 20, &doc));
+  }
+  uint64_t old_term = 0;
+  int old_leader = c.LeadingCoordinator(&old_term);
+  BOOST_REQUIRE(old_leader >= 0);
+  c.KillCoordinator(SIGKILL, old_leader);
+  c.Kill(2, SIGSTOP);
+  uint64_t new_term = 0;
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return c.LeadingCoordinator(&new_term) >= 0; }, 30), c.CoordinatorLogTail());
+  // The fault's length, not a wait for something: the agent stays silent 1.4 timeouts into the term.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kHostTimeoutMs * 14 / 10));
+  c.Kill(2, SIGCONT);
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
+    auto st = c.AgentStatus(2);
+    return st.ok() && (*st)["coordinator"].value("registered", false) &&
+           (*st)["coordinator"].value("term", uint64_t{0}) == new_term;
+  }, 30), c.LogTail(2));
+  ExpectNoAgentDeclaredDead(c);
 }
 
 // Acceptance 3: a leader stopped for longer than its session is replaced; resumed, it finds

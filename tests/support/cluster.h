@@ -125,7 +125,7 @@ class TestCluster {
 
   // Starts agent i and waits until its control socket answers.
   Status Start(int i, double ready_seconds = 10);
-  // Sends `sig` and reaps the agent.
+  // Sends `sig` and reaps the agent (SIGSTOP and SIGCONT: only sends it).
   void Kill(int i, int sig = SIGKILL);
   // SIGTERM, then waits; an error unless it exits 0 within `seconds`.
   Status Stop(int i, double seconds = 10);
