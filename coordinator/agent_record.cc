@@ -27,7 +27,8 @@ Result<AgentRecord> AgentRecord::FromJson(const json& d) {
                    OptionalUint(d, "storage_error_since_unix_ms", &a.storage_error_since_unix_ms)}) {
     if (!s) return s;
   }
-  if (a.alive) a.dead_since_unix_ms = 0;
+  if (a.alive) a.dead_since_unix_ms = 0;  // what ToJson writes: one form for each record
+  if (a.storage_error.empty()) a.storage_error_since_unix_ms = 0;
   return a;
 }
 

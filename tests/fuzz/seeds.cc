@@ -98,6 +98,26 @@ int main(int argc, char** argv) {
                         "GET /metrics HTTP/2.0\r\n\r\n", "GET /metrics HTTP/1.1\r\nHost"}) {
     Write(root + "/fuzz_http", "head-" + std::to_string(i++), h);
   }
+  // Coordinator records: the first byte picks the reader (tests/fuzz/fuzz_coordinator_records.cc).
+  i = 0;
+  for (const char* d :
+       {"\x00{\"address\":\"10.0.0.1:7400\",\"alive\":true,\"bolts\":[\"bolt-1\"],\"hooks\":[\"count\"],"
+        "\"since_unix_ms\":1764700000000,\"storage_error\":\"disk full\",\"storage_error_since_unix_ms\":1}",
+        "\x00{\"address\":\"a:1\",\"alive\":false,\"bolts\":[],\"hooks\":[],\"dead_since_unix_ms\":5}",
+        "\x01{\"bolt\":\"bolt-1\",\"checkpoint\":{\"gen\":2,\"offset\":1000,\"read_unix_ns\":55},"
+        "\"deaths_done\":[{\"pid\":3000,\"start_ns\":11}],\"deaths_pending\":[{\"checkpoint\":{\"gen\":1,"
+        "\"offset\":800},\"pid\":4000,\"recorded_unix_ms\":9,\"start_ns\":17}],\"hook\":\"count\","
+        "\"host_alive\":true,\"origin\":\"h1\",\"process\":{\"deaths\":3,\"detail\":\"exited\",\"pid\":4242,"
+        "\"state\":\"dead\"}}",
+        "\x02{\"agent\":\"h2\",\"assignments\":[{\"agent\":\"h2\",\"epoch\":12,\"unix_ms\":1001}],"
+        "\"attempts\":2,\"bolt\":\"b1\",\"cause\":\"process died\",\"created_unix_ms\":1000,"
+        "\"delivered_to\":880,\"epoch\":12,\"from\":100,\"generation\":3,\"hook\":\"count\",\"origin\":\"h1\","
+        "\"state\":\"recovered\",\"to\":900}",
+        "\x03{\"name\":\"bolt-1\",\"process\":{\"state\":\"running\",\"pid\":5000,\"deaths\":4,"
+        "\"since_unix_ns\":99},\"checkpoint\":{\"gen\":2,\"offset\":10},\"deaths\":[{\"pid\":4242,"
+        "\"start_ns\":20},{\"pid\":4300,\"start_ns\":21,\"gen\":3,\"offset\":7}],\"gens\":[]}"}) {
+    Write(root + "/fuzz_coordinator_records", "record-" + std::to_string(i++), std::string(d, 1) + (d + 1));
+  }
   printf("seed corpora written under %s\n", root.c_str());
   return 0;
 }
