@@ -73,19 +73,17 @@ void Coordinator::Lead(uint64_t term) {
   // costs anyone a false death.
   uint64_t grace_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   Forget();  // what an earlier term left, if its turn has not come yet
-  LoadAgentsAndBolts();
-  for (auto& [id, a] : agents_) {
+  state_.Load(*store_);
+  for (auto& [id, a] : state_.agents) {
     a.last_heard_ns = now;
     a.grace_until_ns = now + grace_ns;
   }
-  LoadRecoveries();
-  LoadHistory();
   leading_ = true;
   term_ = term;
   PruneRecoveries();  // a history kept with a larger recoveries_kept, or written before it existed
   if (term > 1 || config_.coordinator.store != CoordinatorConfig::Store::kSqlite) {
     LOG_NOTICE("leading in term %llu: %zu agents, %zu recoveries on record", static_cast<unsigned long long>(term),
-               agents_.size(), recoveries_.size());
+               state_.agents.size(), state_.recoveries.size());
   }
   uv_timer_start(silence_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<Coordinator*>(t->data)) self->CheckSilence();
@@ -116,11 +114,11 @@ void Coordinator::Follow(const std::string& why) {
 
 void Coordinator::Forget() {
   if (forget_timer_) uv_timer_stop(forget_timer_.get());
-  agents_.clear();
-  bolts_.clear();
-  held_bolts_.clear();
-  recoveries_.clear();
-  history_.clear();
+  state_.agents.clear();
+  state_.bolts.clear();
+  state_.held_bolts.clear();
+  state_.recoveries.clear();
+  state_.history.clear();
   watchers_.clear();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close(forget_reason_);
@@ -152,7 +150,7 @@ void Coordinator::Stop() {
   watchers_.clear();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close("coordinator stopping");
-  for (auto& [id, a] : agents_) a.conn.reset();
+  for (auto& [id, a] : state_.agents) a.conn.reset();
   if (!stopped_) {
     stopped_ = true;
     if (on_stopped) on_stopped();
@@ -178,7 +176,7 @@ void Coordinator::OnAccept(UvPtr<uv_tcp_t> tcp) {
 }
 
 Coordinator::Agent* Coordinator::AgentOf(FramedConn* conn) {
-  for (auto& [id, a] : agents_) {
+  for (auto& [id, a] : state_.agents) {
     if (a.conn.get() == conn) return &a;
   }
   return nullptr;
@@ -258,7 +256,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   if (Status s = ReadBoltsAndHooks("register", *bolts, *hooks, &bolt_names, &bolt_hooks, &hook_names); !s) {
     return reject(s.message());
   }
-  Agent& a = agents_[id];
+  Agent& a = state_.agents[id];
   bool was_alive = a.alive();
   if (a.conn && a.conn.get() != conn) a.conn->Close("the agent registered again on another connection");
   a.id = id;
@@ -275,7 +273,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   // Its storage error, if it still has one, comes with its first heartbeat.
   next.since_unix_ms = was_alive && a.record.since_unix_ms != 0 ? a.record.since_unix_ms : UnixNowMs();
   std::vector<NamespaceStore::Write> writes;
-  PutAgent(&writes, a, std::move(next));
+  state_.PutAgent(&writes, a, std::move(next));
   if (Status s = CommitOrFail(writes); !s) return s;
   LOG_NOTICE("agent %s registered from %s%s", id.c_str(), address.c_str(), was_alive ? "" : " (alive)");
   Deliver(conn, ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}, {"term", term_}, {"acks", a.acks}}));
@@ -322,7 +320,7 @@ Status Coordinator::OnReconfigure(FramedConn* conn, const json& msg) {
   next.hooks = std::move(hook_names);
   next.bolts = std::move(bolt_names);
   std::vector<NamespaceStore::Write> writes;
-  PutAgent(&writes, *a, std::move(next));
+  state_.PutAgent(&writes, *a, std::move(next));
   if (Status s = CommitOrFail(writes); !s) return s;
   LOG_NOTICE("agent %s reloaded its configuration: %zu bolts, %zu hooks", a->id.c_str(), a->record.bolts.size(),
              a->record.hooks.size());
@@ -369,9 +367,9 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
     if (Status s = ReadString(b, "name", &name); !s) return s;
     if (!IsValidName(name)) return Status::Error("heartbeat: bolt name '" + name.substr(0, 64) + "' is invalid");
     BoltKey key{a->id, name};
-    if (held_bolts_.count(key)) continue;  // its stored document cannot be read: left as it is (LoadAgentsAndBolts)
-    auto old = bolts_.find(key);
-    BoltRecord next_bolt = old != bolts_.end() ? old->second : BoltRecord{};
+    if (state_.held_bolts.count(key)) continue;  // its stored document cannot be read: left as it is (TermState::Load)
+    auto old = state_.bolts.find(key);
+    BoltRecord next_bolt = old != state_.bolts.end() ? old->second : BoltRecord{};
     next_bolt.origin = a->id;
     next_bolt.bolt = name;
     next_bolt.host_alive = true;
@@ -382,7 +380,7 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
       std::vector<std::pair<uint64_t, uint64_t>> reported;
       std::vector<BoltDeath> added;
       static const BoltRecord kNoneBefore;
-      const BoltRecord& before = old != bolts_.end() ? old->second : kNoneBefore;
+      const BoltRecord& before = old != state_.bolts.end() ? old->second : kNoneBefore;
       if (Status s = next_bolt.AddDeaths(b["deaths"], before, UnixNowMs(), &reported, &added); !s) {
         return s.Context("heartbeat: bolt " + name);
       }
@@ -399,8 +397,8 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
     }
     next_bolts.push_back(std::move(next_bolt));
   }
-  PutAgent(&writes, *a, std::move(next));
-  for (BoltRecord& b : next_bolts) PutBolt(&writes, std::move(b));
+  state_.PutAgent(&writes, *a, std::move(next));
+  for (BoltRecord& b : next_bolts) state_.PutBolt(&writes, std::move(b));
   if (Status s = CommitOrFail(writes); !s) return s;
   for (const json& ack : acks) {
     Deliver(conn, ControlFrame({{"type", "deaths_recorded"}, {"bolt", ack["bolt"]}, {"deaths", ack["deaths"]}}));
@@ -431,7 +429,7 @@ void Coordinator::CheckSilence() {
   uint64_t now = NowNs();
   uint64_t timeout_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   bool changed = false;
-  for (auto& [id, a] : agents_) {
+  for (auto& [id, a] : state_.agents) {
     if (!a.alive() || now - a.last_heard_ns <= timeout_ns || now < a.grace_until_ns + timeout_ns) continue;
     if (Status s = DeclareDead(a, (now - a.last_heard_ns) / 1000000); !s || !leading_) return;
     changed = true;
@@ -448,11 +446,11 @@ Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
   AgentRecord next = a.record;
   next.alive = false;
   next.dead_since_unix_ms = UnixNowMs();
-  PutAgent(&writes, a, std::move(next));
-  for (auto it = bolts_.lower_bound({a.id, ""}); it != bolts_.end() && it->first.first == a.id; ++it) {
+  state_.PutAgent(&writes, a, std::move(next));
+  for (auto it = state_.bolts.lower_bound({a.id, ""}); it != state_.bolts.end() && it->first.first == a.id; ++it) {
     BoltRecord b = it->second;
     b.host_alive = false;
-    PutBolt(&writes, std::move(b));
+    state_.PutBolt(&writes, std::move(b));
   }
   if (Status s = CommitOrFail(writes); !s) return s;
   LOG_NOTICE("agent %s is dead: silent for %llu ms (host_timeout_ms %u)", a.id.c_str(),
@@ -466,61 +464,10 @@ Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
 
 void Coordinator::PushMembership() {
   json agents = json::array();
-  for (const auto& [id, a] : agents_) agents.push_back({{"id", id}, {"address", a.record.address}, {"alive", a.alive()}});
+  for (const auto& [id, a] : state_.agents) agents.push_back({{"id", id}, {"address", a.record.address}, {"alive", a.alive()}});
   std::string frame = ControlFrame({{"type", "membership"}, {"agents", agents}});
-  for (auto& [id, a] : agents_) {
+  for (auto& [id, a] : state_.agents) {
     if (a.conn) Deliver(a.conn.get(), frame);
-  }
-}
-
-void Coordinator::PutAgent(std::vector<NamespaceStore::Write>* writes, Agent& a, AgentRecord next) {
-  if (next == a.record) return;
-  a.record = std::move(next);
-  writes->push_back({"/agents/" + a.id, a.record.ToJson().dump(-1, ' ', false, json::error_handler_t::replace)});
-}
-
-void Coordinator::PutBolt(std::vector<NamespaceStore::Write>* writes, BoltRecord next) {
-  BoltKey key{next.origin, next.bolt};
-  auto it = bolts_.find(key);
-  if (it != bolts_.end() && it->second == next) return;
-  std::string path = "/bolts/" + next.origin + "/" + next.bolt;
-  writes->push_back({path, next.ToJson().dump(-1, ' ', false, json::error_handler_t::replace)});
-  bolts_[key] = std::move(next);
-}
-
-// The agents and bolts on record, when this instance starts leading. A document that cannot be
-// read is named in the log: an agent's is written afresh when the agent registers; a bolt's is
-// held as it is (neither planned nor overwritten, since it may hold deaths not yet planned)
-// until an operator forgets its agent.
-void Coordinator::LoadAgentsAndBolts() {
-  for (const std::string& id : store_->Children("/agents")) {
-    auto doc = store_->Get("/agents/" + id);
-    if (!doc) continue;
-    Result<AgentRecord> r = AgentRecord::FromJson(json::parse(*doc, nullptr, false));
-    if (!r) {
-      LOG_ERROR("/agents/%s cannot be read (%s); it is written afresh when the agent registers", id.c_str(),
-                r.status().message().c_str());
-      continue;
-    }
-    Agent& a = agents_[id];
-    a.id = id;
-    a.record = std::move(*r);
-  }
-  for (const std::string& origin : store_->Children("/bolts")) {
-    for (const std::string& bolt : store_->Children("/bolts/" + origin)) {
-      std::string path = "/bolts/" + origin + "/" + bolt;
-      auto doc = store_->Get(path);
-      if (!doc) continue;
-      Result<BoltRecord> r = BoltRecord::FromJson(json::parse(*doc, nullptr, false));
-      if (r && (r->origin != origin || r->bolt != bolt)) r = Status::Error("it names " + r->origin + "/" + r->bolt);
-      if (!r) {
-        LOG_ERROR("%s cannot be read (%s); the bolt is held: neither recovered nor updated", path.c_str(),
-                  r.status().message().c_str());
-        held_bolts_[{origin, bolt}] = r.status().message();
-        continue;
-      }
-      bolts_[{origin, bolt}] = std::move(*r);
-    }
   }
 }
 

@@ -6,11 +6,13 @@
 // connection that closes is not a death by itself (an agent restarting reconnects within the
 // timeout); silence is. Every change of an agent's membership is pushed to every connected agent.
 //
-// State lives in the NamespaceStore (coordinator/namespace_store.h), and nothing leaves the
-// coordinator before every commit made before it is durable (a frame sent after a commit waits
-// in an outbox until then). Heartbeats are kept in memory only: after a coordinator restart, or
-// when an instance starts leading, every agent gets two `host_timeout_ms` (one to find the new
-// leader, one as always) before it is declared dead.
+// State lives in the NamespaceStore (coordinator/namespace_store.h); the leading instance holds
+// it typed in a TermState (coordinator/term_state.h), loaded when it starts leading, where each
+// change becomes the write of a document. Nothing leaves the coordinator before every commit
+// made before it is durable (a frame sent after a commit waits in an outbox until then).
+// Heartbeats are kept in memory only: after a coordinator restart, or when an instance starts
+// leading, every agent gets two `host_timeout_ms` (one to find the new leader, one as always)
+// before it is declared dead.
 //
 // Only the leading instance (coordinator/leadership.h) holds state and decides; the others
 // answer every agent and tailsafectl with "not_leader" and the leader's address, and close.
@@ -27,7 +29,6 @@
 
 #include <uv.h>
 
-#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -44,12 +45,11 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
-#include "coordinator/agent_record.h"
-#include "coordinator/bolt_record.h"
 #include "coordinator/leadership.h"
 #include "coordinator/namespace_store.h"
 #include "coordinator/recovery_plan.h"
 #include "coordinator/recovery_record.h"
+#include "coordinator/term_state.h"
 
 namespace tailsafe {
 
@@ -77,27 +77,10 @@ class Coordinator {
   uint64_t term() const { return term_; }
 
  private:
-  using BoltKey = std::pair<std::string, std::string>;            // (origin, bolt)
-  using GenKey = std::tuple<std::string, std::string, uint64_t>;  // (origin, bolt, generation)
-  struct Agent {
-    std::string id;
-    AgentRecord record;  // what /agents/ID holds (PutAgent keeps the two the same)
-    std::shared_ptr<FramedConn> conn;  // null while not connected
-    uint64_t last_heard_ns = 0;
-    uint64_t grace_until_ns = 0;  // set when this instance starts leading: silence counts from then
-    bool alive() const { return record.alive; }
-    bool Runs(const std::string& hook) const {
-      return std::find(record.hooks.begin(), record.hooks.end(), hook) != record.hooks.end();
-    }
-    // From the registration and the heartbeats of the current connection (memory only):
-    std::map<std::string, std::string> bolt_hooks;  // its bolts -> hook name
-    bool reported = false;                        // a heartbeat arrived on this connection
-    bool acks = false;                            // it asked for every heartbeat to be answered
-    std::map<std::string, std::map<uint64_t, uint64_t>> bolt_ends;  // its bolts: gen -> size
-    std::map<GenKey, uint64_t> coverage;          // peers' generations: durable bytes held
-    std::map<BoltKey, TailCheckpoint> checkpoints;  // peers' bolts: newest checkpoint seen
-    std::map<std::string, nlohmann::json> bolt_lag;  // its bolts: {lag_bytes, lag_seconds}
-  };
+  using BoltKey = TermState::BoltKey;
+  using GenKey = TermState::GenKey;
+  using Agent = TermState::Agent;
+  using History = TermState::History;
   using Recovery = RecoveryRecord;
 
   void Lead(uint64_t term);
@@ -132,17 +115,12 @@ class Coordinator {
   Status DeclareDead(Agent& a, uint64_t silent_ms);
   void PushMembership();
   Agent* AgentOf(FramedConn* conn);
-  // Each record becomes the one in memory and, if it differs from it, a write of its document.
-  void PutAgent(std::vector<NamespaceStore::Write>* writes, Agent& a, AgentRecord next);
-  void PutBolt(std::vector<NamespaceStore::Write>* writes, BoltRecord next);
-  void LoadAgentsAndBolts();
   bool StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
                    const std::vector<PlannedRange>& ranges, const std::string& cause);
   void PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint64_t>& ends, std::vector<RangeRecord> records);
   Status CommitOrFail(const std::vector<NamespaceStore::Write>& writes);
 
   // recovery.cc
-  void LoadRecoveries();
   void ReadReports(Agent& a, const nlohmann::json& msg);
   // Plans and assigns what every dead bolt still needs; retries waiting assignments.
   void EvaluateRecoveries();
@@ -157,20 +135,10 @@ class Coordinator {
   uint32_t Unfinished(const std::string& agent) const;
   uint64_t Coverage(const std::string& agent, const GenKey& key) const;
 
-  // recovery_history.cc: what planning keeps of recovered ranges pruned from /recoveries.
-  struct History {
-    std::vector<RangeRecord> spans;  // FoldRecovered
-    uint64_t floor = 0;              // generations up to this one are no longer planned
-    uint64_t folded = 0;             // records folded in so far
-    std::string unreadable;          // why the stored document could not be read: the bolt is held
-  };
-  static std::string HistoryPath(const BoltKey& key) { return "/recovered/" + key.first + "/" + key.second; }
-  void LoadHistory();
+  // recovery_history.cc
   // Folds the recovered records of each bolt beyond the newest `recoveries_kept` into its
   // history and removes them, a batch per commit.
   void PruneRecoveries();
-  // Every range on record for a bolt: its history's spans, then its records.
-  std::vector<RangeRecord> RangesOf(const BoltKey& key) const;
 
   static constexpr size_t kMaxConnections = 1024;
   static constexpr size_t kPageBytes = 256 * 1024;  // per ls, dump or changes reply
@@ -199,13 +167,7 @@ class Coordinator {
   std::map<FramedConn*, std::shared_ptr<FramedConn>> conns_;  // every open connection
   std::map<FramedConn*, std::string> watchers_;                // tailsafectl watch: the path watched
   uint64_t watch_alive_ns_ = 0;
-  std::map<std::string, Agent> agents_;
-  std::map<BoltKey, BoltRecord> bolts_;        // every /bolts/ORIGIN/BOLT
-  std::map<BoltKey, std::string> held_bolts_;  // stored documents that cannot be read: why
-  std::map<uint64_t, Recovery> recoveries_;  // every /recoveries/N
-  std::map<BoltKey, History> history_;       // every /recovered/ORIGIN/BOLT
-  uint64_t next_recovery_ = 1;
-  uint64_t next_epoch_ = 1;
+  TermState state_;  // this term's agents, bolts, recoveries and histories (empty unless leading)
   uint64_t heartbeat_ms_ = 250;
   uint64_t silence_check_ms_ = 50;
   Status fatal_;

@@ -16,7 +16,7 @@ std::string Coordinator::PrometheusText() const {
   m.Sample(d(NowNs() - started_ns_) / 1e9);
 
   uint64_t alive = 0, dead = 0, connected = 0;
-  for (const auto& [id, a] : agents_) {
+  for (const auto& [id, a] : state_.agents) {
     ++(a.alive() ? alive : dead);
     connected += a.conn ? 1 : 0;
   }
@@ -30,12 +30,12 @@ std::string Coordinator::PrometheusText() const {
 
   static const char* kStates[] = {"waiting", "assigned", "running", "recovered", "failed"};
   std::map<std::string, uint64_t> by_state;
-  for (const auto& [id, r] : recoveries_) ++by_state[RecoveryStateName(r.state)];
+  for (const auto& [id, r] : state_.recoveries) ++by_state[RecoveryStateName(r.state)];
   m.Family("tailsafe_coordinator_recoveries", "gauge",
            "Recoveries in the namespace (/recoveries), by state; recovered ones beyond recoveries_kept per bolt are folded into /recovered.");
   for (const char* st : kStates) m.Sample(d(by_state[st]), {{"state", st}});
   m.Family("tailsafe_coordinator_epoch", "gauge", "The last fencing epoch handed out.");
-  m.Sample(d(next_epoch_ - 1));
+  m.Sample(d(state_.next_epoch - 1));
   m.Family("tailsafe_coordinator_leading", "gauge", "1 while this instance leads (decides for the cluster), else 0.");
   m.Sample(leading_ ? 1 : 0);
   m.Family("tailsafe_coordinator_term", "gauge", "The leadership term this instance leads in; 0 while it does not lead.");

@@ -157,8 +157,8 @@ json Coordinator::LiveDoc(const std::string& path, const std::string& stored) co
   if (!value.is_object()) return value;
   if (path.rfind("/agents/", 0) == 0) {
     // Live facts, not stored: how long ago the agent was last heard from.
-    auto it = agents_.find(path.substr(8));
-    if (it != agents_.end() && it->second.alive()) {
+    auto it = state_.agents.find(path.substr(8));
+    if (it != state_.agents.end() && it->second.alive()) {
       value["last_heard_ms_ago"] = (NowNs() - it->second.last_heard_ns) / 1000000;
       value["connected"] = it->second.conn != nullptr;
     }
@@ -167,8 +167,8 @@ json Coordinator::LiveDoc(const std::string& path, const std::string& stored) co
     std::string rest = path.substr(7);
     auto slash = rest.find('/');
     if (slash != std::string::npos) {
-      auto it = agents_.find(rest.substr(0, slash));
-      if (it != agents_.end() && it->second.alive()) {
+      auto it = state_.agents.find(rest.substr(0, slash));
+      if (it != state_.agents.end() && it->second.alive()) {
         auto lag = it->second.bolt_lag.find(rest.substr(slash + 1));
         if (lag != it->second.bolt_lag.end()) value.update(lag->second);
       }

@@ -48,8 +48,8 @@ Status Coordinator::OnOperatorCommand(FramedConn* conn, const json& msg) {
     if (Status s = ReadString(msg, "path", &path); !s) return s;
     std::optional<uint64_t> id = RecoveryNumber(path);
     if (!id) return refuse("retry: '" + path.substr(0, 64) + "' is not a recovery (expected /recoveries/N)");
-    auto it = recoveries_.find(*id);
-    if (it == recoveries_.end()) return refuse("retry: no recovery " + std::to_string(*id));
+    auto it = state_.recoveries.find(*id);
+    if (it == state_.recoveries.end()) return refuse("retry: no recovery " + std::to_string(*id));
     Recovery& r = it->second;
     if (r.state != RecoveryState::kFailed) {
       return refuse("retry: recovery " + std::to_string(*id) + " is " + RecoveryStateName(r.state) +
@@ -70,12 +70,12 @@ Status Coordinator::OnOperatorCommand(FramedConn* conn, const json& msg) {
   std::string id;
   if (Status s = ReadString(msg, "agent", &id); !s) return s;
   if (!IsValidName(id)) return refuse("forget-agent: '" + id.substr(0, 64) + "' is not a valid agent id");
-  auto it = agents_.find(id);
-  if (it == agents_.end()) return refuse("forget-agent: no agent " + id);
+  auto it = state_.agents.find(id);
+  if (it == state_.agents.end()) return refuse("forget-agent: no agent " + id);
   if (it->second.alive()) {
     return refuse("forget-agent: agent " + id + " is alive; stop it first (only a dead agent can be forgotten)");
   }
-  for (const auto& [n, r] : recoveries_) {
+  for (const auto& [n, r] : state_.recoveries) {
     if (r.origin == id && r.state != RecoveryState::kRecovered) {
       return refuse("forget-agent: recovery " + std::to_string(n) + " of " + id + "/" + r.bolt + " is " +
                     RecoveryStateName(r.state) + "; forget the agent once its bolts' recoveries are done");
@@ -88,7 +88,7 @@ Status Coordinator::OnOperatorCommand(FramedConn* conn, const json& msg) {
     writes.push_back({"/recovered/" + id + "/" + bolt, std::nullopt});
   }
   std::vector<uint64_t> records;
-  for (const auto& [n, r] : recoveries_) {
+  for (const auto& [n, r] : state_.recoveries) {
     if (r.origin == id) {
       records.push_back(n);
       writes.push_back({"/recoveries/" + std::to_string(n), std::nullopt});
@@ -97,11 +97,11 @@ Status Coordinator::OnOperatorCommand(FramedConn* conn, const json& msg) {
   if (Status s = CommitOrFail(writes); !s) return s;
   if (!leading_) return Status::Ok();
   if (it->second.conn) it->second.conn->Close("forgotten by an operator");
-  agents_.erase(it);
-  std::erase_if(bolts_, [&](const auto& b) { return b.first.first == id; });
-  std::erase_if(held_bolts_, [&](const auto& b) { return b.first.first == id; });
-  for (uint64_t n : records) recoveries_.erase(n);
-  std::erase_if(history_, [&](const auto& h) { return h.first.first == id; });
+  state_.agents.erase(it);
+  std::erase_if(state_.bolts, [&](const auto& b) { return b.first.first == id; });
+  std::erase_if(state_.held_bolts, [&](const auto& b) { return b.first.first == id; });
+  for (uint64_t n : records) state_.recoveries.erase(n);
+  std::erase_if(state_.history, [&](const auto& h) { return h.first.first == id; });
   PushMembership();
   return done("agent " + id + " forgotten (" + std::to_string(writes.size()) + " documents removed, " +
               std::to_string(records.size()) + " of them recoveries)");

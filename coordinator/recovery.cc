@@ -44,35 +44,15 @@ bool Newer(const TailCheckpoint& a, const TailCheckpoint& b) {
 
 }  // namespace
 
-void Coordinator::LoadRecoveries() {
-  for (const std::string& name : store_->Children("/recoveries")) {
-    char* end = nullptr;
-    uint64_t id = std::strtoull(name.c_str(), &end, 10);
-    auto doc = store_->Get("/recoveries/" + name);
-    if (!doc || end == nullptr || *end != '\0' || id == 0) {
-      LOG_WARN("ignoring /recoveries/%s: not a recovery number", name.c_str());
-      continue;
-    }
-    Result<Recovery> r = Recovery::FromJson(id, json::parse(*doc, nullptr, false));
-    if (!r) {
-      LOG_WARN("ignoring /recoveries/%s: not a recovery document: %s", name.c_str(), r.status().message().c_str());
-      continue;
-    }
-    next_recovery_ = std::max(next_recovery_, id + 1);
-    next_epoch_ = std::max(next_epoch_, r->epoch + 1);
-    recoveries_[id] = std::move(*r);
-  }
-}
-
 uint32_t Coordinator::Unfinished(const std::string& agent) const {
   uint32_t n = 0;
-  for (const auto& [id, r] : recoveries_) n += (!r.finished() && r.agent == agent) ? 1 : 0;
+  for (const auto& [id, r] : state_.recoveries) n += (!r.finished() && r.agent == agent) ? 1 : 0;
   return n;
 }
 
 uint64_t Coordinator::Coverage(const std::string& agent, const GenKey& key) const {
-  auto it = agents_.find(agent);
-  if (it == agents_.end()) return 0;
+  auto it = state_.agents.find(agent);
+  if (it == state_.agents.end()) return 0;
   const Agent& a = it->second;
   if (std::get<0>(key) == agent) {  // its own bolt: the file itself
     auto b = a.bolt_ends.find(std::get<1>(key));
@@ -143,13 +123,13 @@ void Coordinator::ReadReports(Agent& a, const json& msg) {
 
 void Coordinator::EvaluateRecoveries() {
   if (stopped_) return;
-  for (auto& [id, r] : recoveries_) {
+  for (auto& [id, r] : state_.recoveries) {
     if (r.state == RecoveryState::kWaiting) {
       if (!Assign(r, "waiting for a candidate")) return;
     }
   }
   std::vector<BoltKey> keys;  // EvaluateBolt commits, and a commit may depose this instance
-  for (const auto& [key, b] : bolts_) keys.push_back(key);
+  for (const auto& [key, b] : state_.bolts) keys.push_back(key);
   for (const BoltKey& key : keys) {
     EvaluateBolt(key.first, key.second);
     if (stopped_ || !leading_) return;
@@ -157,25 +137,25 @@ void Coordinator::EvaluateRecoveries() {
 }
 
 void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bolt) {
-  auto oit = agents_.find(origin);
-  if (oit == agents_.end()) return;
+  auto oit = state_.agents.find(origin);
+  if (oit == state_.agents.end()) return;
   const Agent& o = oit->second;
-  auto bit = bolts_.find({origin, bolt});
-  if (bit == bolts_.end()) return;
+  auto bit = state_.bolts.find({origin, bolt});
+  if (bit == state_.bolts.end()) return;
   const BoltRecord& doc = bit->second;
   const std::string hook = doc.hook;
   if (hook.empty()) return;  // a bolt without a hook is replicated, never recovered
 
   std::vector<const Agent*> candidates;
-  for (const auto& [id, a] : agents_) {
+  for (const auto& [id, a] : state_.agents) {
     if (a.alive() && a.conn && a.reported && a.Runs(hook)) candidates.push_back(&a);
   }
   std::map<uint64_t, uint64_t> ends;
   std::string cause;
   const History* history = nullptr;
-  if (auto h = history_.find({origin, bolt}); h != history_.end()) history = &h->second;
-  if (history != nullptr && !history->unreadable.empty()) return;  // LoadHistory said why
-  std::vector<RangeRecord> records = RangesOf({origin, bolt});
+  if (auto h = state_.history.find({origin, bolt}); h != state_.history.end()) history = &h->second;
+  if (history != nullptr && !history->unreadable.empty()) return;  // TermState::Load said why
+  std::vector<RangeRecord> records = state_.RangesOf({origin, bolt});
   if (o.alive()) {
     if (!o.reported) return;  // wait for a heartbeat of this connection
     auto b = o.bolt_ends.find(bolt);
@@ -202,7 +182,7 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   if (o.alive() && !doc.process_dead()) return;
 
   std::optional<TailCheckpoint> ck = doc.checkpoint ? doc.checkpoint->Tail() : std::nullopt;
-  for (const auto& [id, a] : agents_) {  // peers may have seen a newer checkpoint than the last heartbeat
+  for (const auto& [id, a] : state_.agents) {  // peers may have seen a newer checkpoint than the last heartbeat
     if (!a.alive()) continue;
     auto it = a.checkpoints.find({origin, bolt});
     if (it != a.checkpoints.end() && (!ck || Newer(it->second, *ck))) ck = it->second;
@@ -215,7 +195,7 @@ bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt
                               const std::vector<PlannedRange>& ranges, const std::string& cause) {
   for (const PlannedRange& p : ranges) {
     Recovery r;
-    r.id = next_recovery_++;
+    r.id = state_.next_recovery++;
     r.origin = origin;
     r.bolt = bolt;
     r.hook = hook;
@@ -227,7 +207,7 @@ bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt
     r.created_unix_ms = UnixNowMs();
     LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu): %s", U(r.id), origin.c_str(), bolt.c_str(),
                U(r.gen), U(r.from), U(r.to), cause.c_str());
-    Recovery& stored = recoveries_[r.id] = std::move(r);
+    Recovery& stored = state_.recoveries[r.id] = std::move(r);
     if (!Assign(stored, cause)) return false;
   }
   return true;
@@ -252,14 +232,14 @@ void Coordinator::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint
   }
   if (!changed) return;
   std::vector<NamespaceStore::Write> writes;
-  PutBolt(&writes, std::move(b));
+  state_.PutBolt(&writes, std::move(b));
   (void)CommitOrFail(writes);
 }
 
 Status Coordinator::Assign(Recovery& r, const std::string& why) {
   std::vector<ElectionCandidate> candidates;
   GenKey key{r.origin, r.bolt, r.gen};
-  for (const auto& [id, a] : agents_) {
+  for (const auto& [id, a] : state_.agents) {
     if (!(a.alive() && a.conn && a.reported && a.Runs(r.hook))) continue;
     candidates.push_back({id, Coverage(id, key), Unfinished(id)});
   }
@@ -273,7 +253,7 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
     if (changed) LOG_WARN("recovery %llu: %s; waiting", U(r.id), error.c_str());
     return changed ? PutRecovery(r) : Status::Ok();
   }
-  r.epoch = next_epoch_++;
+  r.epoch = state_.next_epoch++;
   ++stats_.assignments;
   r.agent = *elected;
   r.state = RecoveryState::kAssigned;
@@ -288,8 +268,8 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
 }
 
 void Coordinator::SendAssignment(const Recovery& r) {
-  auto it = agents_.find(r.agent);
-  if (it == agents_.end() || !it->second.conn) return;
+  auto it = state_.agents.find(r.agent);
+  if (it == state_.agents.end() || !it->second.conn) return;
   Deliver(it->second.conn.get(), ControlFrame({{"type", "assign"},
                                       {"term", term_},
                                       {"recovery", r.id},
@@ -303,13 +283,13 @@ void Coordinator::SendAssignment(const Recovery& r) {
 }
 
 void Coordinator::ResendAssignments(Agent& a) {
-  for (const auto& [id, r] : recoveries_) {
+  for (const auto& [id, r] : state_.recoveries) {
     if (r.held() && r.agent == a.id) SendAssignment(r);
   }
 }
 
 void Coordinator::ReassignFrom(const std::string& dead_agent) {
-  for (auto& [id, r] : recoveries_) {
+  for (auto& [id, r] : state_.recoveries) {
     if (!r.held() || r.agent != dead_agent) continue;
     if (!Assign(r, "agent " + dead_agent + " is dead")) return;
   }
@@ -333,8 +313,8 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
     Deliver(conn, ControlFrame({{"type", "recorded"}, {"recovery", id}, {"epoch", epoch}, {"accepted", accepted},
                                 {"term", term_}, {"reason", reason}}));
   };
-  auto it = recoveries_.find(id);
-  if (it == recoveries_.end()) {
+  auto it = state_.recoveries.find(id);
+  if (it == state_.recoveries.end()) {
     LOG_WARN("agent %s reported recovery %llu, which does not exist", a->id.c_str(), U(id));
     if (state != "running") reply(false, "no recovery " + std::to_string(id));
     return Status::Ok();
@@ -390,9 +370,7 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
 }
 
 Status Coordinator::PutRecovery(const Recovery& r) {
-  std::vector<NamespaceStore::Write> writes;
-  writes.push_back({"/recoveries/" + std::to_string(r.id), r.ToJson().dump(-1, ' ', false, json::error_handler_t::replace)});
-  return CommitOrFail(writes);
+  return CommitOrFail({TermState::RecoveryWrite(r)});
 }
 
 }  // namespace tailsafe

@@ -1,0 +1,162 @@
+#include "coordinator/term_state.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "common/log.h"
+
+namespace tailsafe {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kCountersPath = "/coordinator/counters";
+
+std::string Dumped(const json& doc) { return doc.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+bool Uint(const json& d, const char* field, uint64_t* out) {
+  auto it = d.find(field);
+  if (it == d.end() || !it->is_number_unsigned()) return false;
+  *out = it->get<uint64_t>();
+  return true;
+}
+
+// The stored form of a bolt's history; the error names what is wrong.
+Status ParseHistory(const json& d, TermState::History* h) {
+  if (!d.is_object()) return Status::Error("not a JSON object");
+  if (!Uint(d, "floor_generation", &h->floor) || !Uint(d, "folded", &h->folded)) {
+    return Status::Error("fields 'floor_generation' and 'folded' must be unsigned integers");
+  }
+  auto it = d.find("spans");
+  if (it == d.end() || !it->is_array()) return Status::Error("field 'spans' must be an array");
+  for (const json& s : *it) {
+    RangeRecord r;
+    r.state = RangeRecord::State::kRecovered;
+    if (!s.is_object() || !Uint(s, "generation", &r.gen) || !Uint(s, "from", &r.from) || !Uint(s, "to", &r.to) ||
+        !Uint(s, "delivered_to", &r.delivered_to) || r.from > r.delivered_to || r.delivered_to > r.to) {
+      return Status::Error("spans[] must be {generation, from, to, delivered_to} with from <= delivered_to <= to");
+    }
+    FoldRecovered(&h->spans, r);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool TermState::Agent::Runs(const std::string& hook) const {
+  return std::find(record.hooks.begin(), record.hooks.end(), hook) != record.hooks.end();
+}
+
+void TermState::Load(const NamespaceStore& store) {
+  for (const std::string& id : store.Children("/agents")) {
+    auto doc = store.Get("/agents/" + id);
+    if (!doc) continue;
+    Result<AgentRecord> r = AgentRecord::FromJson(json::parse(*doc, nullptr, false));
+    if (!r) {
+      LOG_ERROR("/agents/%s cannot be read (%s); it is written afresh when the agent registers", id.c_str(),
+                r.status().message().c_str());
+      continue;
+    }
+    Agent& a = agents[id];
+    a.id = id;
+    a.record = std::move(*r);
+  }
+  for (const std::string& origin : store.Children("/bolts")) {
+    for (const std::string& bolt : store.Children("/bolts/" + origin)) {
+      std::string path = "/bolts/" + origin + "/" + bolt;
+      auto doc = store.Get(path);
+      if (!doc) continue;
+      Result<BoltRecord> r = BoltRecord::FromJson(json::parse(*doc, nullptr, false));
+      if (r && (r->origin != origin || r->bolt != bolt)) r = Status::Error("it names " + r->origin + "/" + r->bolt);
+      if (!r) {
+        LOG_ERROR("%s cannot be read (%s); the bolt is held: neither recovered nor updated", path.c_str(),
+                  r.status().message().c_str());
+        held_bolts[{origin, bolt}] = r.status().message();
+        continue;
+      }
+      bolts[{origin, bolt}] = std::move(*r);
+    }
+  }
+  for (const std::string& name : store.Children("/recoveries")) {
+    char* end = nullptr;
+    uint64_t id = std::strtoull(name.c_str(), &end, 10);
+    auto doc = store.Get("/recoveries/" + name);
+    if (!doc || end == nullptr || *end != '\0' || id == 0) {
+      LOG_WARN("ignoring /recoveries/%s: not a recovery number", name.c_str());
+      continue;
+    }
+    Result<RecoveryRecord> r = RecoveryRecord::FromJson(id, json::parse(*doc, nullptr, false));
+    if (!r) {
+      LOG_WARN("ignoring /recoveries/%s: not a recovery document: %s", name.c_str(), r.status().message().c_str());
+      continue;
+    }
+    next_recovery = std::max(next_recovery, id + 1);
+    next_epoch = std::max(next_epoch, r->epoch + 1);
+    recoveries[id] = std::move(*r);
+  }
+  for (const std::string& origin : store.Children("/recovered")) {
+    for (const std::string& bolt : store.Children("/recovered/" + origin)) {
+      BoltKey key{origin, bolt};
+      History& h = history[key];
+      std::optional<std::string> doc = store.Get(HistoryPath(key));
+      Status s = doc ? ParseHistory(json::parse(*doc, nullptr, false), &h) : Status::Error("not a document");
+      if (!s) {
+        // Planning without it could hand out ranges already recovered: hold the bolt instead.
+        h = History{};
+        h.unreadable = s.message();
+        LOG_ERROR("%s is unreadable (%s): no recovery of %s/%s is planned until it is fixed", HistoryPath(key).c_str(),
+                  s.message().c_str(), origin.c_str(), bolt.c_str());
+      }
+    }
+  }
+  if (auto doc = store.Get(kCountersPath)) {
+    json d = json::parse(*doc, nullptr, false);
+    uint64_t v = 0;
+    if (d.is_object() && Uint(d, "next_recovery", &v)) next_recovery = std::max(next_recovery, v);
+    if (d.is_object() && Uint(d, "next_epoch", &v)) next_epoch = std::max(next_epoch, v);
+  }
+}
+
+void TermState::PutAgent(Writes* writes, Agent& a, AgentRecord next) {
+  if (next == a.record) return;
+  a.record = std::move(next);
+  writes->push_back({"/agents/" + a.id, Dumped(a.record.ToJson())});
+}
+
+void TermState::PutBolt(Writes* writes, BoltRecord next) {
+  BoltKey key{next.origin, next.bolt};
+  auto it = bolts.find(key);
+  if (it != bolts.end() && it->second == next) return;
+  writes->push_back({"/bolts/" + next.origin + "/" + next.bolt, Dumped(next.ToJson())});
+  bolts[key] = std::move(next);
+}
+
+NamespaceStore::Write TermState::RecoveryWrite(const RecoveryRecord& r) {
+  return {"/recoveries/" + std::to_string(r.id), Dumped(r.ToJson())};
+}
+
+NamespaceStore::Write TermState::HistoryWrite(const BoltKey& key, const History& h) {
+  json spans = json::array();
+  for (const RangeRecord& r : h.spans) {
+    spans.push_back({{"generation", r.gen}, {"from", r.from}, {"to", r.to}, {"delivered_to", r.delivered_to}});
+  }
+  json doc = {{"origin", key.first}, {"bolt", key.second}, {"folded", h.folded}, {"floor_generation", h.floor},
+              {"spans", spans}};
+  return {HistoryPath(key), doc.dump()};
+}
+
+NamespaceStore::Write TermState::CountersWrite() const {
+  return {kCountersPath, json{{"next_recovery", next_recovery}, {"next_epoch", next_epoch}}.dump()};
+}
+
+std::vector<RangeRecord> TermState::RangesOf(const BoltKey& key) const {
+  std::vector<RangeRecord> out;
+  if (auto h = history.find(key); h != history.end()) out = h->second.spans;
+  for (const auto& [id, r] : recoveries) {
+    if (r.origin == key.first && r.bolt == key.second) out.push_back(r.Range());
+  }
+  return out;
+}
+
+}  // namespace tailsafe
