@@ -17,6 +17,7 @@
 #   make deb | rpm       packages under build/pkg/ (lintian for the .deb)
 #   make package-test    build the .deb, install it here, check it, purge it (also in make test)
 #   make man-lint        mandoc -Tlint man/* prints nothing (also in make test)
+#   make storm-test      build the storm/ Maven module and run its JUnit tests (also in make test)
 #   make faults          the fault suite (tests/faults/, root): FAULT_SECONDS of kills, pauses,
 #                        partitions, full disks and rotation storms under small inotify queues
 #                        (default 600), then the checker; FAULT_SEED replays a schedule; figures
@@ -114,7 +115,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
 .PHONY: all faults tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-ha demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
-        fuzz fuzz-build fuzz-seeds clean
+        fuzz fuzz-build fuzz-seeds clean storm-test
 
 bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
@@ -251,6 +252,17 @@ integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
 	  scripts/test-report.py integration $(OUT)/tests/integration.report.xml; \
 	  exit $$rc
 
+# storm/: the tailsafe-storm Maven module (Java 17; its jars come from Maven Central). Its JUnit
+# reports feed the same closing line.
+MVN ?= mvn
+STORM_REPORTS := storm/target/surefire-reports
+# Maven's own output goes to $(OUT)/storm-mvn.log, shown when the build or a test fails.
+storm-test: deps
+	@rm -rf $(STORM_REPORTS); mkdir -p $(OUT)
+	$(Q)$(MVN) -B -q -f storm/pom.xml test > $(OUT)/storm-mvn.log 2>&1; rc=$$?; \
+	  if [ $$rc != 0 ]; then tail -n 80 $(OUT)/storm-mvn.log; fi; \
+	  scripts/test-report.py storm $(STORM_REPORTS)/TEST-*.xml; exit $$rc
+
 # The fault suite: one run of FAULT_SECONDS of faults (tests/faults/test_faults.cc says what).
 # With FAULT_STORE=zookeeper its report and figures are faults-zookeeper.*, beside the SQLite ones.
 FAULT_SECONDS ?= 600
@@ -266,7 +278,7 @@ faults: deps
 
 # `make test`: the README's command. Installs what is missing, builds, runs every suite (the
 # integration suite runs even if a unit test failed), and ends with one total line. The
-# packages are built and install-tested in the release mode only (they are built release).
+# packages (built release) and the Java module are built and tested in the release mode only.
 test: deps
 	@echo "== make test (MODE=$(MODE))"
 	$(Q)scripts/timed.sh "build ($(MODE))" $(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEGRATION_BIN) $(TOOL_BINS)
@@ -275,9 +287,10 @@ test: deps
 	  packaging/systemd/check.sh $(abspath $(OUT)) || rc=1; \
 	  $(MAKE) --no-print-directory man-lint || rc=1; \
 	  if [ "$(MODE)" = release ]; then scripts/timed.sh "deb and rpm packages" \
-	    $(MAKE) --no-print-directory package-test rpm || rc=1; fi; \
+	    $(MAKE) --no-print-directory package-test rpm || rc=1; \
+	    scripts/timed.sh "storm module" $(MAKE) --no-print-directory storm-test || rc=1; fi; \
 	  scripts/test-report.py tests $(OUT)/tests/unit.report.xml \
-	    $(OUT)/tests/integration.report.xml; exit $$rc
+	    $(OUT)/tests/integration.report.xml $(if $(filter release,$(MODE)),$(STORM_REPORTS)/TEST-*.xml); exit $$rc
 
 # The systemd units: systemd-analyze verify clean, each daemon's exposure 2.0 or better.
 check-units: all
@@ -345,6 +358,6 @@ fuzz-seeds: $(OBJ)/tests/fuzz/seeds.o $(LIBCOMMON)
 	$(Q)$(OUT)/fuzz-seeds tests/fuzz/corpus
 
 clean:
-	rm -rf build
+	rm -rf build storm/target
 
 -include $(shell find $(OBJ) $(FUZZ_OUT)/obj -name '*.d' 2>/dev/null)

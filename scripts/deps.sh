@@ -14,6 +14,7 @@ packages=(
   iproute2 nftables         # the fault suite (make faults): hosts as network namespaces, partitions
   libzookeeper-st-dev       # the coordinator's ZooKeeper store (single-threaded C client; conflicts with -mt-dev)
   zookeeper                 # the tests' ensembles: QuorumPeerMain on Debian's jars (and a Java runtime)
+  openjdk-17-jdk-headless maven  # storm/: the tailsafe-storm module (its jars come from Maven Central)
 )
 # Extra tools for benchmarks (bench/): only with DEPS_BENCH=1.
 if [[ "${DEPS_BENCH:-0}" == 1 ]]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Sums Boost.Test XML reports into one closing line, LABEL: N passed, N failed, N skipped.
 
-Usage: test-report.py LABEL REPORT.xml...  (an empty LABEL prints the bare counts).
+Usage: test-report.py LABEL REPORT.xml...  (an empty LABEL prints the bare counts). A report
+is Boost.Test's XML or a JUnit one (Maven Surefire's TEST-*.xml, from the storm/ module).
 The reports are written with --report_format=XML --report_level=detailed, so each failed case
 is named too: one "LABEL: failed: suite/case" line per case, just above the closing line, where
 a reader of the last lines of a long CI log sees it. A missing or unreadable report (a suite
@@ -20,6 +21,18 @@ def failed_cases(suite, prefix):
             yield name
 
 
+def surefire(root, label):
+    """A JUnit report (Maven Surefire's TEST-*.xml, one <testsuite>): counts and failed names."""
+    tests = int(root.get("tests", "0"))
+    bad = int(root.get("failures", "0")) + int(root.get("errors", "0"))
+    skipped = int(root.get("skipped", "0"))
+    names = []
+    for case in root.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            names.append(f"{root.get('name', '?')}/{case.get('name', '?')}")
+    return tests - bad - skipped, bad, skipped, names
+
+
 def main(argv):
     label, reports = argv[1], argv[2:]
     prefix = f"{label}: " if label else ""
@@ -27,7 +40,13 @@ def main(argv):
     names = []
     for path in reports:
         try:
-            top = ET.parse(path).getroot().find("TestSuite")
+            root = ET.parse(path).getroot()
+            if root.tag == "testsuite":
+                p, f, k, n = surefire(root, label)
+                passed, failed, skipped = passed + p, failed + f, skipped + k
+                names += n
+                continue
+            top = root.find("TestSuite")
             if top is None:
                 raise ValueError("no TestSuite element")
             passed += int(top.get("test_cases_passed", "0"))
