@@ -350,7 +350,7 @@ BOOST_AUTO_TEST_CASE(check_follows_monitoring_plugins_and_watch_sees_recoveries)
   BOOST_TEST(Contains(dead.out, "'agents_dead'=1;;1;0;"), dead.out);
 
   // No coordinator: UNKNOWN.
-  BOOST_TEST(c.StopCoordinator().ok());
+  BOOST_TEST(c.StopCoordinator().message() == "ok");
   Run unknown = Exec(check + " --timeout-ms 500");
   BOOST_TEST(unknown.code == 3, unknown.out);
   BOOST_TEST(IsPluginOutput(unknown.out, "UNKNOWN"), unknown.out);
