@@ -177,8 +177,9 @@ public class TailsafeBolt implements IRichBolt {
   @Override
   public void execute(Tuple tuple) {
     if (TupleUtils.isTick(tuple)) {
-      tracker.checkpointNow();
+      // The bolt first: a bolt that commits and acks on its ticks moves the checkpoint now.
       if (passTicks) bolt.execute(tuple);
+      tracker.checkpointNow();
       return;
     }
     byte[] record = format.encode(tuple);
@@ -255,7 +256,7 @@ public class TailsafeBolt implements IRichBolt {
 
   private byte[] specBytes(String topology, String component, int task, Map<String, Object> conf, List<TupleFormat.InputStream> inputs) {
     try {
-      return new TaskSpec(topology, component, task, bolt, format, conf, inputs).toBytes();
+      return new TaskSpec(topology, component, task, bolt, format, conf, inputs, onReturn, passTicks).toBytes();
     } catch (IOException | RuntimeException e) {
       LOG.warn("tailsafe: task {}/{}/{}: the bolt or the topology's configuration cannot be serialised ({}), so its files carry no "
           + "spec and tailsafe-storm-replay cannot run it; other hooks can", topology, component, task, e.toString());

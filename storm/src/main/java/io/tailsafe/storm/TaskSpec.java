@@ -31,9 +31,13 @@ public final class TaskSpec implements Serializable {
   public final TupleFormat format;
   public final HashMap<String, Object> conf;
   public final ArrayList<TupleFormat.InputStream> inputs;
+  /** A tuple is finished when execute returns (TailsafeBolt.processedOnReturn), not on its ack. */
+  public final boolean finishedOnReturn;
+  /** The bolt asked for tick tuples (so a replay sends it one after the tail, to flush). */
+  public final boolean takesTicks;
 
   public TaskSpec(String topology, String component, int task, IRichBolt bolt, TupleFormat format, Map<String, Object> conf,
-                  List<TupleFormat.InputStream> inputs) {
+                  List<TupleFormat.InputStream> inputs, boolean finishedOnReturn, boolean takesTicks) {
     this.topology = topology;
     this.component = component;
     this.task = task;
@@ -41,6 +45,8 @@ public final class TaskSpec implements Serializable {
     this.format = format;
     this.conf = new HashMap<>(conf);
     this.inputs = new ArrayList<>(inputs);
+    this.finishedOnReturn = finishedOnReturn;
+    this.takesTicks = takesTicks;
   }
 
   /** The serialised form; an IOException names what could not be serialised. */
