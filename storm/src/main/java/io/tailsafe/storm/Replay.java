@@ -188,9 +188,11 @@ public final class Replay {
         continue;
       }
       int sourceTask = d.sourceTask() >= 0 ? d.sourceTask() : ctx.getComponentTasks(d.sourceComponent()).stream().findFirst().orElse(-1);
+      RecordPosition position = new RecordPosition(fileId, start, end);
       Tuple t = new TupleImpl(ctx, d.values(), d.sourceComponent(), sourceTask, d.streamId());
+      if (spec.positionValues) t = new PositionedTuple(t, position);
       collector.replaying(t);
-      RecordPosition.set(new RecordPosition(fileId, start, end));
+      RecordPosition.set(position);
       try {
         spec.bolt.execute(t);
       } catch (RuntimeException e) {

@@ -66,6 +66,7 @@ public class TailsafeBolt implements IRichBolt {
   private int tickSeconds = 1;
   private boolean onReturn;
   private boolean syncCheckpoints;
+  private boolean positionValues;
   private int previousWaitSeconds = 60;
 
   private transient TaskFiles files;
@@ -116,6 +117,16 @@ public class TailsafeBolt implements IRichBolt {
   /** A tuple is finished when execute returns, for bolts that never ack or fail. */
   public TailsafeBolt processedOnReturn() {
     this.onReturn = true;
+    return this;
+  }
+
+  /**
+   * Give the wrapped bolt each tuple with three more values, the record's file id, start and end
+   * ({@link PositionedTuple}): for a multilang ShellBolt, whose subprocess cannot call
+   * {@link RecordPosition#current()}.
+   */
+  public TailsafeBolt positionValues() {
+    this.positionValues = true;
     return this;
   }
 
@@ -192,14 +203,16 @@ public class TailsafeBolt implements IRichBolt {
       throw new UncheckedIOException("tailsafe: cannot append to " + out.path() + ": " + e.getMessage(), e);
     }
     long end = start + record.length;
-    tracker.appended(tuple, start, end);
-    RecordPosition.set(new RecordPosition(fileId, start, end));
+    RecordPosition position = new RecordPosition(fileId, start, end);
+    Tuple given = positionValues ? new PositionedTuple(tuple, position) : tuple;
+    tracker.appended(given, start, end);
+    RecordPosition.set(position);
     try {
-      bolt.execute(tuple);
+      bolt.execute(given);
     } finally {
       RecordPosition.set(null);
     }
-    if (onReturn) tracker.finished(tuple);
+    if (onReturn) tracker.finished(given);
   }
 
   @Override
@@ -256,7 +269,7 @@ public class TailsafeBolt implements IRichBolt {
 
   private byte[] specBytes(String topology, String component, int task, Map<String, Object> conf, List<TupleFormat.InputStream> inputs) {
     try {
-      return new TaskSpec(topology, component, task, bolt, format, conf, inputs, onReturn, passTicks).toBytes();
+      return new TaskSpec(topology, component, task, bolt, format, conf, inputs, onReturn, passTicks, positionValues).toBytes();
     } catch (IOException | RuntimeException e) {
       LOG.warn("tailsafe: task {}/{}/{}: the bolt or the topology's configuration cannot be serialised ({}), so its files carry no "
           + "spec and tailsafe-storm-replay cannot run it; other hooks can", topology, component, task, e.toString());

@@ -35,9 +35,12 @@ public final class TaskSpec implements Serializable {
   public final boolean finishedOnReturn;
   /** The bolt asked for tick tuples (so a replay sends it one after the tail, to flush). */
   public final boolean takesTicks;
+  /** The bolt gets each tuple with its record's file id, start and end appended (PositionedTuple). */
+  public final boolean positionValues;
 
   public TaskSpec(String topology, String component, int task, IRichBolt bolt, TupleFormat format, Map<String, Object> conf,
-                  List<TupleFormat.InputStream> inputs, boolean finishedOnReturn, boolean takesTicks) {
+                  List<TupleFormat.InputStream> inputs, boolean finishedOnReturn, boolean takesTicks,
+                  boolean positionValues) {
     this.topology = topology;
     this.component = component;
     this.task = task;
@@ -47,6 +50,7 @@ public final class TaskSpec implements Serializable {
     this.inputs = new ArrayList<>(inputs);
     this.finishedOnReturn = finishedOnReturn;
     this.takesTicks = takesTicks;
+    this.positionValues = positionValues;
   }
 
   /** The serialised form; an IOException names what could not be serialised. */

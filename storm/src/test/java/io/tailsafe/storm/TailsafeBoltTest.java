@@ -251,4 +251,27 @@ class TailsafeBoltTest {
     assertEquals("weblog", spec.conf.get(Config.TOPOLOGY_NAME));
     bolt.cleanup();
   }
+
+  @Test
+  void a_positioned_bolt_gets_the_record_as_three_more_values() throws IOException {
+    Map<String, Object> conf = conf();
+    TopologyContext ctx = context(conf);
+    HoldingBolt inner = new HoldingBolt();
+    TailsafeBolt bolt = new TailsafeBolt(inner).positionValues().checkpointEvery(1);
+    Fixtures.Recorder storm = new Fixtures.Recorder();
+    bolt.prepare(conf, ctx, new OutputCollector(storm));
+    Tuple original = Fixtures.tuple(ctx, "a.example", 7);
+    bolt.execute(original);
+    Tuple seen = inner.seen.get(0);
+    RecordPosition p = inner.positions.get(0);
+    assertEquals(List.of("a.example", 7L, p.fileId(), p.start(), p.end()), seen.getValues());
+    assertEquals(5, seen.size());
+    assertEquals(p.fileId(), seen.getValue(2));
+    assertEquals("a.example", seen.getStringByField("host"), "the topology's fields keep their indexes");
+    assertEquals(original.getMessageId(), seen.getMessageId());
+    inner.collector.ack(seen);
+    assertEquals(p.end(), bolt.files().checkpoint.read().getAsLong(), "an ack of the positioned tuple finishes the record");
+    assertEquals(1, storm.acked.size());
+    bolt.cleanup();
+  }
 }
