@@ -17,7 +17,8 @@
 #   make deb | rpm       packages under build/pkg/ (lintian for the .deb)
 #   make package-test    build the .deb, install it here, check it, purge it (also in make test)
 #   make man-lint        mandoc -Tlint man/* prints nothing (also in make test)
-#   make storm-test      build the storm/ Maven module and run its JUnit tests (also in make test)
+#   make storm-test      build the storm/ Maven module, run its JUnit tests, build the example
+#                        topology jar (examples/storm-weblog) (also in make test)
 #   make faults          the fault suite (tests/faults/, root): FAULT_SECONDS of kills, pauses,
 #                        partitions, full disks and rotation storms under small inotify queues
 #                        (default 600), then the checker; FAULT_SEED replays a schedule; figures
@@ -253,13 +254,16 @@ integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
 	  exit $$rc
 
 # storm/: the tailsafe-storm Maven module (Java 17; its jars come from Maven Central). Its JUnit
-# reports feed the same closing line.
+# reports feed the same closing line. `install` puts it in the local Maven repository, where the
+# example topology (examples/storm-weblog, a shaded topology jar) finds it.
 MVN ?= mvn
 STORM_REPORTS := storm/target/surefire-reports
+STORM_WEBLOG_JAR := examples/storm-weblog/target/storm-weblog-0.1.0.jar
 # Maven's own output goes to $(OUT)/storm-mvn.log, shown when the build or a test fails.
 storm-test: deps
 	@rm -rf $(STORM_REPORTS); mkdir -p $(OUT)
-	$(Q)$(MVN) -B -q -f storm/pom.xml test > $(OUT)/storm-mvn.log 2>&1; rc=$$?; \
+	$(Q)$(MVN) -B -q -f storm/pom.xml install > $(OUT)/storm-mvn.log 2>&1 && \
+	  $(MVN) -B -q -f examples/storm-weblog/pom.xml package >> $(OUT)/storm-mvn.log 2>&1; rc=$$?; \
 	  if [ $$rc != 0 ]; then tail -n 80 $(OUT)/storm-mvn.log; fi; \
 	  scripts/test-report.py storm $(STORM_REPORTS)/TEST-*.xml; exit $$rc
 
@@ -358,6 +362,6 @@ fuzz-seeds: $(OBJ)/tests/fuzz/seeds.o $(LIBCOMMON)
 	$(Q)$(OUT)/fuzz-seeds tests/fuzz/corpus
 
 clean:
-	rm -rf build storm/target
+	rm -rf build storm/target examples/storm-weblog/target
 
 -include $(shell find $(OBJ) $(FUZZ_OUT)/obj -name '*.d' 2>/dev/null)
