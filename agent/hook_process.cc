@@ -72,13 +72,18 @@ Status HookProcess::Start(HookSpec spec, std::function<void(const HookOutcome&)>
   for (std::string& e : env_strings) env.push_back(e.data());
   env.push_back(nullptr);
 
-  uv_stdio_container_t stdio[3];
+  uv_stdio_container_t stdio[4];
   stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
   stdio[0].data.stream = stdin_.stream();
   stdio[1].flags = UV_INHERIT_FD;
   stdio[1].data.fd = 2;
   stdio[2].flags = UV_INHERIT_FD;
   stdio[2].data.fd = 2;
+  // Descriptor 3: the whole generation the range comes from, read-only (a hook may need the
+  // file's header, such as tailsafe-storm's; the agent itself reads with pread, so the offset
+  // the hook moves is not the agent's).
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = spec_.input->get();
   uv_process_options_t opts{};
   opts.file = args[0];
   opts.args = args.data();
@@ -92,7 +97,7 @@ Status HookProcess::Start(HookSpec spec, std::function<void(const HookOutcome&)>
     opts.uid = spec_.uid;
     opts.gid = spec_.gid;
   }
-  opts.stdio_count = 3;
+  opts.stdio_count = 4;
   opts.stdio = stdio;
   opts.exit_cb = [](uv_process_t* p, int64_t status, int sig) {
     if (auto* self = static_cast<HookProcess*>(p->data)) self->OnExit(status, sig);

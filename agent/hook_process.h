@@ -2,9 +2,10 @@
 //
 // The hook is a [hooks] entry run with no shell (argv[0] is an absolute path), a minimal
 // environment (PATH plus the TAILSAFE_* variables the caller gives), "/" as its working
-// directory, no descriptor of the agent's but its standard input (a pipe) and standard output and
-// error (the agent's standard error, the journal), in a session of its own, and as the hook's
-// `user =` if it has one. Nothing from the network chooses what runs: the coordinator names a
+// directory, no descriptor of the agent's but its standard input (a pipe), standard output and
+// error (the agent's standard error, the journal) and descriptor 3 (the generation `input`
+// itself, read-only, for a hook that needs the file's start, such as its header), in a session
+// of its own, and as the hook's `user =` if it has one. Nothing from the network chooses what runs: the coordinator names a
 // hook, and only a name from the local [hooks] table can run.
 // Standard input carries bytes [from, to) of `input`, fed through a pipe in chunks as the hook
 // reads them: the loop never waits for the hook, and the hook's input never sits in memory whole.

@@ -18,6 +18,25 @@
 
 using namespace tailsafe;
 
+namespace {
+
+// Logs every handle that still keeps `loop` running (active and referenced): what a stop that
+// does not end is waiting for.
+void LogActiveHandles(uv_loop_t* loop) {
+  int held = 0;
+  uv_walk(
+      loop,
+      [](uv_handle_t* h, void* arg) {
+        if (!uv_is_active(h) || !uv_has_ref(h) || uv_is_closing(h)) return;
+        ++*static_cast<int*>(arg);
+        LOG_WARN("still stopping after 5 s: an active %s handle holds the loop", uv_handle_type_name(uv_handle_get_type(h)));
+      },
+      &held);
+  if (held == 0) LOG_WARN("still stopping after 5 s: no active handle holds the loop (a request, such as a thread-pool job, does)");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   DaemonStart start = ParseDaemonCommandLine(
       "tailsafe-coordinator", "tailsafe-coordinator: membership and failure detection for tailsafe agents", argc, argv);
@@ -74,7 +93,8 @@ int main(int argc, char** argv) {
         std::string config_path;
         std::unique_ptr<ServiceNotifier> notify;  // systemd Type=notify and watchdog
         UvPtr<uv_signal_t> term, intr, hup;
-      } sig{&coordinator, config_path, std::make_unique<ServiceNotifier>(&loop), {}, {}, {}};
+        UvPtr<uv_timer_t> stop_watch;
+      } sig{&coordinator, config_path, std::make_unique<ServiceNotifier>(&loop), {}, {}, {}, {}};
       auto on_signal = [](uv_signal_t* h, int signum) {
         if (auto* sg = static_cast<Signals*>(h->data)) {
           if (signum == SIGHUP) {
@@ -98,6 +118,15 @@ int main(int argc, char** argv) {
           LOG_NOTICE("stopping (%s)", name);
           if (sg->notify) sg->notify->Stopping(std::string("stopping (") + name + ")");
           sg->coordinator->Stop();
+          // If the loop has not ended 5 s from now, something still holds it: say what. The timer
+          // is unreferenced, so it never holds the loop itself.
+          if (!sg->stop_watch) {
+            if (auto t = MakeUv<uv_timer_t>(uv_timer_init, h->loop)) {
+              sg->stop_watch = std::move(t.value());
+              uv_timer_start(sg->stop_watch.get(), [](uv_timer_t* timer) { LogActiveHandles(timer->loop); }, 5000, 0);
+              uv_unref(reinterpret_cast<uv_handle_t*>(sg->stop_watch.get()));
+            }
+          }
         }
       };
       for (auto [slot, signum] :

@@ -229,9 +229,12 @@ BOOST_AUTO_TEST_CASE(killed_bolt_tail_goes_to_another_hosts_hook_once) {
   std::string leaked;
   for (const std::string& u : run.unexpected) leaked += u + "; ";
   BOOST_TEST(leaked.empty(), "the hook's environment leaked: " << leaked);
-  // No descriptor of the agent's (sockets, state.db, replicas, inotify) reaches the hook, and it
+  // No descriptor of the agent's (sockets, state.db, other replicas, inotify) reaches the hook
+  // but descriptor 3, the generation itself, read-only (a hook may read the file's header); it
   // runs in a session of its own, so a timeout kills its children too.
-  BOOST_TEST(run.env["HOOK_FDS"] == "0,1,2");
+  BOOST_TEST(run.env["HOOK_FDS"] == "0,1,2,3");
+  BOOST_TEST(run.env["HOOK_FD3_MODE"] == "r");
+  BOOST_TEST(run.env["HOOK_FD3_HEAD"] == processed.substr(0, processed.find('\n')), "fd 3's first line is " << run.env["HOOK_FD3_HEAD"]);
   BOOST_TEST(run.env["HOOK_OWN_SESSION"] == "1");
 
   BOOST_TEST(rec.value("origin", "") == "h1");

@@ -6,12 +6,15 @@
 //   r<RECOVERY>-e<EPOCH>-a<ATTEMPT>.in    the bytes it read
 //   r<RECOVERY>-e<EPOCH>-a<ATTEMPT>.env   TAILSAFE_* variables and START_UNIX_NS, one per line,
 //                                         then what it inherited: HOOK_FDS (its open descriptors),
-//                                         HOOK_OWN_SESSION, HOOK_UID, HOOK_GID, HOOK_GROUPS
+//                                         HOOK_OWN_SESSION, HOOK_UID, HOOK_GID, HOOK_GROUPS, and of
+//                                         descriptor 3 (the generation): HOOK_FD3_MODE (r, w or
+//                                         rw) and HOOK_FD3_HEAD (its first line, read with pread)
 // each written to a temporary name and renamed, so a file that exists is complete. ATTEMPT
 // counts the runs of this recovery under this OUTDIR. `--fail N` exits 1 on the first N runs of
 // each recovery (after recording them); `--hold FILE` writes OUTDIR/holding-r<RECOVERY>-e<EPOCH>
 // and then waits until FILE exists (at most 10 minutes) before it records and exits.
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +89,16 @@ int main(int argc, char** argv) {
     std::sort(open_fds.begin(), open_fds.end());
     for (int fd : open_fds) fds += (fds.empty() ? "" : ",") + std::to_string(fd);
   }
-  std::string identity = "HOOK_FDS=" + fds + "\nHOOK_OWN_SESSION=" + (getsid(0) == getpid() ? "1" : "0") +
+  std::string fd3_mode = "none", fd3_head;
+  if (int fl = fcntl(3, F_GETFL); fl >= 0) {
+    int acc = fl & O_ACCMODE;
+    fd3_mode = acc == O_RDONLY ? "r" : acc == O_WRONLY ? "w" : "rw";
+    char buf[4096];
+    ssize_t n = pread(3, buf, sizeof buf, 0);
+    if (n > 0) fd3_head.assign(buf, static_cast<size_t>(n));
+    fd3_head = fd3_head.substr(0, fd3_head.find('\n'));
+  }
+  std::string identity = "HOOK_FD3_MODE=" + fd3_mode + "\nHOOK_FD3_HEAD=" + fd3_head + "\nHOOK_FDS=" + fds + "\nHOOK_OWN_SESSION=" + (getsid(0) == getpid() ? "1" : "0") +
                          "\nHOOK_UID=" + std::to_string(getuid()) + "\nHOOK_GID=" + std::to_string(getgid()) +
                          "\nHOOK_GROUPS=" + std::to_string(getgroups(0, nullptr)) + "\n";
   mkdir(dir.c_str(), 0755);
