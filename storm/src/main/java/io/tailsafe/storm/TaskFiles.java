@@ -28,8 +28,8 @@ import java.util.OptionalLong;
  * A task is named by its topology's name, its component and its task id: Storm keeps task ids
  * across rebalances and worker restarts, while worker ports and hosts change. Directory names
  * keep letters, digits, '-' and '_' and write every other byte of the UTF-8 name as '.' and two
- * hex digits, so distinct names never share a directory and the agent's bolt name
- * ({@link #boltName}: TOPOLOGY.COMPONENT.task-N) is a valid tailsafe name.
+ * hex digits ({@link #dirName}), so distinct names never share a directory and the agent's bolt
+ * name ({@link #boltName}: TOPOLOGY.COMPONENT.task-N) is a valid tailsafe name.
  *
  * <p><b>The restart rule.</b> A task restarted on this host (Storm relaunches a dead worker
  * within seconds) must never process bytes that tailsafe's hook, on another host, recovers
@@ -88,16 +88,22 @@ public final class TaskFiles {
     return boltName;
   }
 
-  /** A topology or component name as one directory name (see the class comment). */
+  /**
+   * A topology or component name as one directory name (see the class comment). Letters, digits,
+   * '_' and (after the first byte) '-' stay; any other byte is '.' and two hex digits, or '-' and
+   * two hex digits as the first byte, so that no name starts with '.' (a hidden file, which a
+   * pattern's '*' never matches) and distinct names never meet.
+   */
   public static String dirName(String name) {
     if (name.isEmpty()) throw new IllegalArgumentException("an empty topology or component name");
     StringBuilder s = new StringBuilder(name.length());
     for (byte b : name.getBytes(StandardCharsets.UTF_8)) {
       char c = (char) (b & 0xff);
-      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+      boolean first = s.length() == 0;
+      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || (c == '-' && !first)) {
         s.append(c);
       } else {
-        s.append('.').append(Character.forDigit((b >> 4) & 0xf, 16)).append(Character.forDigit(b & 0xf, 16));
+        s.append(first ? '-' : '.').append(Character.forDigit((b >> 4) & 0xf, 16)).append(Character.forDigit(b & 0xf, 16));
       }
     }
     return s.toString();

@@ -41,7 +41,10 @@ class TaskFilesTest {
     assertEquals("count_bolt", TaskFiles.dirName("count_bolt"));
     assertEquals("a.2eb", TaskFiles.dirName("a.b"));
     assertEquals("a.20b.2fc", TaskFiles.dirName("a b/c"));
-    assertEquals(".c3.a9t.c3.a9", TaskFiles.dirName("été"));
+    assertEquals("-c3.a9t.c3.a9", TaskFiles.dirName("été"), "never a hidden name");
+    assertEquals("-2ehidden", TaskFiles.dirName(".hidden"));
+    assertEquals("-2da-b", TaskFiles.dirName("-a-b"));
+    assertNotEquals(TaskFiles.dirName("-2da"), TaskFiles.dirName("-a"));
     assertNotEquals(TaskFiles.dirName("a.2eb"), TaskFiles.dirName("a.b"));
     assertTrue(TaskFiles.of(spool, "t", "a b", 1, false).boltName().matches("[a-zA-Z0-9._-]+"));
   }
