@@ -38,7 +38,7 @@ for p in tailsafe-agent tailsafe-coordinator tailsafectl; do
 done
 say "programs: /usr/bin/tailsafe-agent, tailsafe-coordinator, tailsafectl run"
 
-for page in 8:tailsafe-agent 8:tailsafe-coordinator 1:tailsafectl 5:tailsafe.conf 7:tailsafe-hooks; do
+for page in 8:tailsafe-agent 8:tailsafe-coordinator 1:tailsafectl 5:tailsafe.conf 7:tailsafe-hooks 7:tailsafe-storm; do
   where=$(man -w "${page%%:*}" "${page#*:}" 2>/dev/null) || fail "man -w ${page%%:*} ${page#*:} finds nothing"
   [[ "$where" == /usr/share/man/* ]] || fail "man -w ${page#*:} gives $where"
 done
