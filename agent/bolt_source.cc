@@ -619,6 +619,9 @@ void BoltSource::ReleaseAcked() {
       released_rows_.push_back({g.bolt, g.gen, g.dev, g.ino, g.head_len, g.head_hash, g.state, g.final_size});
       LOG_INFO("bolt %s: generation %llu fully acknowledged by every peer; closed", bolt_.name.c_str(),
                static_cast<unsigned long long>(g.gen));
+      // Its row must reach state.db, also when nothing else is committed soon: a removed bolt
+      // leaves sources_ only once its rows are written (Drained()).
+      hooks_.request_commit();
     }
     g.fd.reset();
     ClearFrames(g);
