@@ -50,6 +50,9 @@ std::string ReloadPlan::Summary() const {
   if (!moved.empty()) parts.push_back("new file for: " + Join(moved));
   if (!retracked.empty()) parts.push_back("new pid_file, match or checkpoint_file for: " + Join(retracked));
   if (!rehooked.empty()) parts.push_back("new hook for: " + Join(rehooked));
+  if (!patterns_added.empty()) parts.push_back("bolt patterns added: " + Join(patterns_added));
+  if (!patterns_removed.empty()) parts.push_back("bolt patterns removed: " + Join(patterns_removed));
+  if (!patterns_rehooked.empty()) parts.push_back("new hook for bolt patterns: " + Join(patterns_rehooked));
   if (hooks_changed) parts.push_back("[hooks] changed");
   if (hook_tunables_changed) parts.push_back("hook tunables changed");
   if (parts.empty()) return "nothing changed";
@@ -107,6 +110,18 @@ Result<ReloadPlan> PlanReload(const Config& o, const Config& n) {
     before.erase(it);
   }
   for (const auto& [name, bolt] : before) plan.removed.push_back(name);
+  std::map<std::string, const BoltPatternConfig*> rules_before;
+  for (const BoltPatternConfig& rule : o.bolt_patterns) rules_before[rule.files] = &rule;
+  for (const BoltPatternConfig& rule : n.bolt_patterns) {
+    auto it = rules_before.find(rule.files);
+    if (it == rules_before.end()) {
+      plan.patterns_added.push_back(rule.files);
+      continue;
+    }
+    if (it->second->hook != rule.hook) plan.patterns_rehooked.push_back(rule.files);
+    rules_before.erase(it);
+  }
+  for (const auto& [files, rule] : rules_before) plan.patterns_removed.push_back(files);
   return plan;
 }
 

@@ -2,11 +2,16 @@
 // configuration alone (no I/O), so the rules are unit-tested apart from the agent.
 //
 // Live: [[bolt]] tables added, removed or changed (file, pid_file, match, checkpoint_file, hook),
-// the [hooks] table and hook users, and the hook tunables hook_timeout_ms, hook_retry_ms and
-// hook_attempts. Everything else ([cluster], [coordinator], the agent's id, listen, data_dir,
+// [[bolt_pattern]] rules added, removed or given another hook, the [hooks] table and hook users,
+// and the hook tunables hook_timeout_ms, hook_retry_ms and hook_attempts. Everything else ([cluster], [coordinator], the agent's id, listen, data_dir,
 // peers, control_socket, metrics_listen and the replication tunables) is fixed for the life of
 // the process: a new configuration that changes any of it is refused, naming the key, and the
 // agent keeps running as it was.
+//
+// The bolts compared are the ones the agent runs: the agent passes each configuration with the
+// bolts its rules find appended (agent/bolt_discovery.h), so a found bolt that a new rule set no
+// longer finds is removed, and one whose rule got a new hook is rehooked, like [[bolt]] tables.
+// A rule is known by its `files`: a rule whose pattern changed is one removed and one added.
 #pragma once
 
 #include <string>
@@ -23,12 +28,16 @@ struct ReloadPlan {
   std::vector<std::string> moved;         // bolts whose `file` changed: a new generation
   std::vector<std::string> retracked;     // bolts whose pid_file, match or checkpoint_file changed
   std::vector<std::string> rehooked;      // bolts whose `hook` changed
+  std::vector<std::string> patterns_added;     // [[bolt_pattern]] rules, by their files
+  std::vector<std::string> patterns_removed;
+  std::vector<std::string> patterns_rehooked;  // rules whose `hook` changed
   bool hooks_changed = false;             // [hooks] commands or users
   bool hook_tunables_changed = false;     // hook_timeout_ms, hook_retry_ms, hook_attempts
 
   bool empty() const {
     return added.empty() && removed.empty() && moved.empty() && retracked.empty() && rehooked.empty() &&
-           !hooks_changed && !hook_tunables_changed;
+           patterns_added.empty() && patterns_removed.empty() && patterns_rehooked.empty() && !hooks_changed &&
+           !hook_tunables_changed;
   }
   // One line for the log: "bolts added: a; removed: b; hooks changed", or "nothing changed".
   std::string Summary() const;

@@ -22,6 +22,7 @@
 #endif
 #include <toml++/toml.h>
 
+#include "common/bolt_pattern.h"
 #include "common/names.h"
 
 namespace tailsafe {
@@ -638,6 +639,54 @@ void ParseBolts(const toml::node& node, const BoltContext& context, Diagnostics&
   }
 }
 
+void ParseBoltPatternTable(const toml::table& table, size_t index, const BoltContext& context, Diagnostics& diag,
+                           BoltPatternConfig& rule) {
+  rule.line = LineOf(table);
+  TableReader reader(table, "bolt_pattern[" + std::to_string(index) + "]", diag);
+  if (!context.agent_present && index == 0) {
+    diag.Error(rule.line, reader.path() + ": [[bolt_pattern]] needs an [agent] table, the agent that "
+                                          "finds the bolts on this host");
+  }
+  std::string files;
+  if (reader.String("files", Need::kRequired, &files)) {
+    if (Result<BoltPattern> pattern = ParseBoltPattern(files); !pattern) {
+      reader.Error(*table.get("files"), "files", pattern.status().message());
+    } else {
+      rule.files = std::move(files);
+    }
+  }
+  if (reader.String("hook", Need::kOptional, &rule.hook) && context.hook_names.count(rule.hook) == 0) {
+    reader.Error(*table.get("hook"), "hook", "'" + Shown(rule.hook) + "' is not defined in [hooks]");
+  }
+  reader.Finish();
+}
+
+void ParseBoltPatterns(const toml::node& node, const BoltContext& context, Diagnostics& diag,
+                       std::vector<BoltPatternConfig>& out) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
+    diag.Error(LineOf(node), "bolt_pattern: expected [[bolt_pattern]] tables");
+    return;
+  }
+  // A rule is known by its pattern (a reload tells rules apart by it), so two rules with one
+  // pattern would be one rule with two hooks.
+  std::map<std::string, int> pattern_lines;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::table& table = *array->get(i)->as_table();
+    BoltPatternConfig rule;
+    ParseBoltPatternTable(table, i, context, diag, rule);
+    if (!rule.files.empty()) {
+      auto [it, inserted] = pattern_lines.emplace(rule.files, rule.line);
+      if (!inserted) {
+        diag.Error(LineOf(*table.get("files")), "bolt_pattern[" + std::to_string(i) +
+                                                    "].files: the same pattern as the rule at line " +
+                                                    std::to_string(it->second));
+      }
+    }
+    out.push_back(std::move(rule));
+  }
+}
+
 Result<Config> ParseConfigOrThrow(std::string_view text, std::string_view source,
                                   std::set<std::string>* keys_read = nullptr) {
   toml::table root;
@@ -672,6 +721,9 @@ Result<Config> ParseConfigOrThrow(std::string_view text, std::string_view source
   }
   if (const toml::node* bolts = reader.Get("bolt", Need::kOptional)) {
     ParseBolts(*bolts, context, diag, config.bolts);
+  }
+  if (const toml::node* patterns = reader.Get("bolt_pattern", Need::kOptional)) {
+    ParseBoltPatterns(*patterns, context, diag, config.bolt_patterns);
   }
   reader.Finish();
 

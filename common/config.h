@@ -2,9 +2,9 @@
 // tailsafe-agent, tailsafe-coordinator and tailsafectl. Documented in tailsafe.conf(5).
 //
 // Parsing is strict: an unknown section or key, a value of the wrong type or out of range, a
-// duplicate bolt name, or an invalid name is an error that names the file, the line and the key
-// ("tailsafe.conf:12: agent.listen: expected HOST:PORT, got 'x'"). Parsing happens at start-up
-// only and never touches the network or the bolt files.
+// duplicate bolt name, an invalid name or an invalid bolt pattern is an error that names the
+// file, the line and the key ("tailsafe.conf:12: agent.listen: expected HOST:PORT, got 'x'").
+// Parsing happens at start-up only and never touches the network or the bolt files.
 #pragma once
 
 #include <cstdint>
@@ -115,6 +115,17 @@ struct BoltConfig {
   std::string checkpoint_file;  // optional, absolute path
   std::string hook;             // optional; if set, a name from [hooks]
   int line = 0;                 // where the [[bolt]] table starts, for messages
+  // The `files` of the [[bolt_pattern]] rule that found this bolt (agent/bolt_discovery.h);
+  // empty for a [[bolt]] table. Never set by the parser.
+  std::string pattern;
+};
+
+// A [[bolt_pattern]] rule: every file matching `files` is a bolt, named by its path, with its pid
+// and checkpoint files beside it (common/bolt_pattern.h has the syntax and the naming rule).
+struct BoltPatternConfig {
+  std::string files;  // the pattern; absolute, checked by ParseBoltPattern; unique per agent
+  std::string hook;   // optional; if set, a name from [hooks], for every bolt the rule finds
+  int line = 0;       // where the table starts, for messages
 };
 
 struct Config {
@@ -126,6 +137,7 @@ struct Config {
   // name -> the user a hook runs as (a hook given as { command = [...], user = "NAME" }).
   std::map<std::string, std::string> hook_users;
   std::vector<BoltConfig> bolts;
+  std::vector<BoltPatternConfig> bolt_patterns;
 };
 
 // Parses TOML text. `source` names it in error messages.

@@ -40,6 +40,17 @@ file = "/var/spool/weblog/bolt-2.log"
 match = { exe = "/usr/bin/weblog-bolt", arg = "bolt-2" }
 )";
 
+const std::string kStormRule = R"(
+[[bolt_pattern]]
+files = "/var/spool/tailsafe-storm/*/*/task-*.log"
+hook = "weblog"
+)";
+
+const std::string kOtherRule = R"(
+[[bolt_pattern]]
+files = "/var/spool/other/*.log"
+)";
+
 Config Parse(const std::string& text) {
   auto c = ParseConfig(text, "test.conf");
   BOOST_REQUIRE_MESSAGE(c.ok(), c.status().message());
@@ -136,6 +147,62 @@ BOOST_AUTO_TEST_CASE(settings_fixed_for_the_process_are_refused_by_name) {
   auto plan = PlanReload(old_config, coordinator_only);
   BOOST_REQUIRE(!plan.ok());
   BOOST_TEST(plan.status().message() == "the new configuration has no [agent] table");
+}
+
+BOOST_AUTO_TEST_CASE(bolt_pattern_rules_added_removed_and_rehooked_are_live) {
+  Config old_config = Parse(kBase + kStormRule);
+  auto plan = PlanReload(old_config, Parse(kBase + kStormRule));
+  BOOST_REQUIRE(plan.ok());
+  BOOST_TEST(plan->empty());
+
+  plan = PlanReload(old_config, Parse(kBase + kOtherRule));
+  BOOST_REQUIRE(plan.ok());
+  BOOST_TEST(plan->patterns_added == std::vector<std::string>{"/var/spool/other/*.log"});
+  BOOST_TEST(plan->patterns_removed == std::vector<std::string>{"/var/spool/tailsafe-storm/*/*/task-*.log"});
+  BOOST_TEST(plan->patterns_rehooked.empty());
+  BOOST_TEST(!plan->empty());
+  BOOST_TEST(plan->Summary() == "bolt patterns added: /var/spool/other/*.log; "
+                                "bolt patterns removed: /var/spool/tailsafe-storm/*/*/task-*.log");
+
+  plan = PlanReload(old_config, Parse(kBase + Replace(kStormRule, "hook = \"weblog\"\n", "")));
+  BOOST_REQUIRE(plan.ok());
+  BOOST_TEST(plan->patterns_rehooked == std::vector<std::string>{"/var/spool/tailsafe-storm/*/*/task-*.log"});
+  BOOST_TEST(plan->patterns_added.empty());
+  BOOST_TEST(plan->patterns_removed.empty());
+  BOOST_TEST(plan->Summary() == "new hook for bolt patterns: /var/spool/tailsafe-storm/*/*/task-*.log");
+
+  // A rule is known by its pattern: a changed pattern is one rule removed and one added.
+  plan = PlanReload(old_config, Parse(kBase + Replace(kStormRule, "task-*.log", "worker-*.log")));
+  BOOST_REQUIRE(plan.ok());
+  BOOST_TEST(plan->patterns_added == std::vector<std::string>{"/var/spool/tailsafe-storm/*/*/worker-*.log"});
+  BOOST_TEST(plan->patterns_removed == std::vector<std::string>{"/var/spool/tailsafe-storm/*/*/task-*.log"});
+}
+
+BOOST_AUTO_TEST_CASE(bolts_a_rule_found_are_planned_like_bolt_tables) {
+  // The agent appends the bolts its rules find to both sides (Agent::WithFound).
+  auto found = [](Config c, const std::string& name, const std::string& hook) {
+    BoltConfig b;
+    b.name = name;
+    b.file = "/var/spool/tailsafe-storm/" + name + ".log";
+    b.pid_file = "/var/spool/tailsafe-storm/" + name + ".pid";
+    b.hook = hook;
+    b.pattern = "/var/spool/tailsafe-storm/*/*/task-*.log";
+    c.bolts.push_back(b);
+    return c;
+  };
+  Config base = Parse(kBase + kBolt1 + kStormRule);
+  Config old_config = found(found(base, "t.c.task-1", "weblog"), "t.c.task-2", "weblog");
+  auto plan = PlanReload(old_config, found(found(base, "t.c.task-2", "weblog"), "t.c.task-3", "weblog"));
+  BOOST_REQUIRE(plan.ok());
+  BOOST_TEST(plan->added == std::vector<std::string>{"t.c.task-3"});
+  BOOST_TEST(plan->removed == std::vector<std::string>{"t.c.task-1"});
+  BOOST_TEST(plan->moved.empty());
+  // A rule given another hook: the bolts it found carry it, and are rehooked.
+  Config rehooked = Parse(kBase + kBolt1 + Replace(kStormRule, "hook = \"weblog\"\n", ""));
+  plan = PlanReload(old_config, found(found(rehooked, "t.c.task-1", ""), "t.c.task-2", ""));
+  BOOST_REQUIRE(plan.ok());
+  BOOST_TEST(plan->rehooked == (std::vector<std::string>{"t.c.task-1", "t.c.task-2"}));
+  BOOST_TEST(plan->patterns_rehooked.size() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -526,6 +526,47 @@ BOOST_AUTO_TEST_CASE(hooks_may_name_a_user_to_run_as) {
   CheckContains(ErrorOf(base + "h = { command = [\"true\"] }\n"), {"hooks.h.command[0]: must be an absolute path"});
 }
 
+BOOST_AUTO_TEST_CASE(bolt_patterns_are_read_with_their_hooks) {
+  Config c = MustParse(std::string(kAgentPrefix) +
+                       "[hooks]\nstorm-replay = [\"/usr/bin/tailsafe-storm-replay\"]\n"
+                       "[[bolt_pattern]]\nfiles = \"/var/spool/tailsafe-storm/*/*/task-*.log\"\nhook = \"storm-replay\"\n"
+                       "[[bolt_pattern]]\nfiles = \"/var/spool/other/*.log\"\n");
+  BOOST_REQUIRE_EQUAL(c.bolt_patterns.size(), 2u);
+  BOOST_TEST(c.bolt_patterns[0].files == "/var/spool/tailsafe-storm/*/*/task-*.log");
+  BOOST_TEST(c.bolt_patterns[0].hook == "storm-replay");
+  BOOST_TEST(c.bolt_patterns[0].line == 9);
+  BOOST_TEST(c.bolt_patterns[1].hook.empty());
+  BOOST_TEST(c.bolts.empty());  // the bolts are found at run time, not parsed
+}
+
+BOOST_AUTO_TEST_CASE(bolt_pattern_errors_name_file_line_and_key) {
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nfiles = \"spool/*/task-*.log\"\n"),
+                {"test.conf:8: ", "bolt_pattern[0].files", "absolute path"});
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nfiles = \"/spool/*/task-?.log\"\n"),
+                {"test.conf:8: ", "bolt_pattern[0].files", "'?' is not allowed"});
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nfiles = \"/spool/*/task\"\n"),
+                {"test.conf:8: ", "bolt_pattern[0].files", "literal suffix"});
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nfiles = \"/spool/task.log\"\n"),
+                {"test.conf:8: ", "bolt_pattern[0].files", "no '*'"});
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nfiles = 7\n"), {"test.conf:8: ", "bolt_pattern[0].files", "expected a string"});
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nhook = \"x\"\n"),
+                {"test.conf:7: ", "bolt_pattern[0].files", "required key is missing"});
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nfiles = \"/s/*.log\"\npid_file = \"/s/x.pid\"\n"),
+                {"test.conf:9: ", "unknown key 'bolt_pattern[0].pid_file'"});
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nfiles = \"/s/*.log\"\nhook = \"nope\"\n"),
+                {"test.conf:9: ", "bolt_pattern[0].hook", "'nope' is not defined in [hooks]"});
+  CheckContains(ErrorWithAgent("[[bolt_pattern]]\nfiles = \"/s/*.log\"\n[[bolt_pattern]]\nfiles = \"/s/*.log\"\n"),
+                {"test.conf:10: ", "bolt_pattern[1].files", "the same pattern as the rule at line 7"});
+  CheckContains(ErrorWithAgent("bolt_pattern = \"/s/*.log\"\n"), {"test.conf:7: ", "unknown key 'agent.bolt_pattern'"});
+  CheckContains(ErrorWithAgent("[x]\n"), {"test.conf:7: ", "unknown key 'x'"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\nbolt_pattern = 1\n"),
+                {"test.conf:3: ", "unknown key 'cluster.bolt_pattern'"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\n\n[[bolt_pattern]]\nfiles = \"/s/*.log\"\n"),
+                {"test.conf:4: ", "bolt_pattern[0]", "[agent]"});
+  CheckContains(ErrorOf(std::string(kAgentPrefix) + "[bolt_pattern]\nfiles = \"/s/*.log\"\n"),
+                {"test.conf:7: ", "expected [[bolt_pattern]] tables"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_CASE(cluster_coordinator_is_one_address_or_a_list) {

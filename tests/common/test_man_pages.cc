@@ -16,7 +16,8 @@ using namespace tailsafe;
 
 namespace {
 
-// Every table present, both forms of a hook, a bolt of each kind: the parser looks up every key.
+// Every table present, both forms of a hook, a bolt of each kind and a bolt pattern: the parser
+// looks up every key.
 constexpr std::string_view kEveryTable = R"([cluster]
 name = "c"
 coordinator = "127.0.0.1:7400"
@@ -47,6 +48,10 @@ hook = "plain"
 name = "b2"
 file = "/var/spool/b2.log"
 match = { exe = "/usr/bin/b", arg = "b2" }
+
+[[bolt_pattern]]
+files = "/var/spool/tailsafe-storm/*/*/task-*.log"
+hook = "plain"
 )";
 
 std::string ManPage(const std::string& name) {
