@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/process.h"
 
 namespace tailsafe {
 
@@ -28,6 +29,7 @@ Agent::~Agent() {
   metrics_.reset();
   runner_.reset();
   coord_.reset();
+  discovery_.reset();
   tracker_.reset();
   if (committer_) committer_->CloseTimer();
   links_.clear();
@@ -101,6 +103,14 @@ Status Agent::Init() {
     if (!FindLink(m.id)) AddLink({m.id, *address});
     member_addresses_[m.id] = m.address;
   }
+  // The bolts the [[bolt_pattern]] rules find now start with the configured ones.
+  BoltDiscovery::Hooks found_hooks;
+  found_hooks.checks.may_remove = [this](const std::string& name) { return MayRemoveFound(name); };
+  found_hooks.checks.may_add = [this](const std::string& name) { return MayAddFound(name); };
+  found_hooks.changed = [this] { OnFoundChanged(); };
+  discovery_ = std::make_unique<BoltDiscovery>(&loop_, ac.rescan_interval_ms, std::move(found_hooks));
+  if (Status s = discovery_->Start(config_.bolt_patterns, config_.bolts); !s) return s;
+  config_ = WithFound(std::move(config_), discovery_->found());
   for (const BoltConfig& bolt : config_.bolts) AddSource(bolt);
   committer_->AddCollector([this](Committer::Batch* b) {
     for (auto& src : sources_) src->Collect(b);
@@ -286,9 +296,12 @@ void Agent::Reload() {
 }
 
 Status Agent::ApplyReload() {
-  Result<Config> next = LoadConfig(config_path_);
-  if (!next) return next.status();
-  Result<ReloadPlan> plan = PlanReload(config_, *next);
+  Result<Config> loaded = LoadConfig(config_path_);
+  if (!loaded) return loaded.status();
+  // What the new rules find beside the new [[bolt]] tables, compared like [[bolt]] tables.
+  DiscoveryPlan found = discovery_->Preview(loaded->bolt_patterns, loaded->bolts);
+  Config next = WithFound(*loaded, found.found);
+  Result<ReloadPlan> plan = PlanReload(config_, next);
   if (!plan) return plan.status();
   SweepDrained();
   for (const std::string& name : plan->added) {
@@ -299,15 +312,30 @@ Status Agent::ApplyReload() {
       }
     }
   }
-  Result<std::map<std::string, HookUser>> users = ResolveHookUsers(next->hook_users);
+  Result<std::map<std::string, HookUser>> users = ResolveHookUsers(next.hook_users);
   if (!users) return users.status();
+  // From here on nothing is refused: the new configuration is in force.
+  if (Status s = discovery_->Adopt(loaded->bolt_patterns, loaded->bolts, std::move(found)); !s) {
+    LOG_ERROR("bolt patterns: %s", s.message().c_str());
+  }
   if (plan->empty()) {
     LOG_NOTICE("configuration reloaded: nothing changed");
     return Status::Ok();
   }
-  // From here on nothing is refused: the new configuration is in force.
-  config_ = std::move(next.value());
   hook_users_ = std::move(users.value());
+  ApplyBolts(std::move(next), *plan);
+  LOG_NOTICE("configuration reloaded: %s", plan->Summary().c_str());
+  return Status::Ok();
+}
+
+Config Agent::WithFound(Config file_config, const std::vector<FoundBolt>& found) {
+  std::erase_if(file_config.bolts, [](const BoltConfig& b) { return !b.pattern.empty(); });
+  for (const FoundBolt& f : found) file_config.bolts.push_back(f.bolt);
+  return file_config;
+}
+
+void Agent::ApplyBolts(Config next, const ReloadPlan& plan) {
+  config_ = std::move(next);
   auto bolt_config = [this](const std::string& name) -> const BoltConfig* {
     for (const BoltConfig& b : config_.bolts) {
       if (b.name == name) return &b;
@@ -322,7 +350,7 @@ Status Agent::ApplyReload() {
       src->Retire();
     }
   }
-  for (const std::string& name : plan->added) {
+  for (const std::string& name : plan.added) {
     std::vector<OriginGenRow> rows;
     if (auto it = drained_next_gen_.find(name); it != drained_next_gen_.end()) {
       // Removed and drained in this process: state.db's start-up rows are stale; only the
@@ -343,8 +371,44 @@ Status Agent::ApplyReload() {
   if (Status s = tracker_->Update(config_.bolts); !s) LOG_ERROR("bolt tracking: %s", s.message().c_str());
   if (coord_) coord_->ConfigChanged();
   Kick(true, true);
-  LOG_NOTICE("configuration reloaded: %s", plan->Summary().c_str());
-  return Status::Ok();
+}
+
+void Agent::OnFoundChanged() {
+  if (stopping_) return;
+  Config next = WithFound(config_, discovery_->found());
+  // Only bolts differ, so this plans what a reload adding or removing their tables would.
+  Result<ReloadPlan> plan = PlanReload(config_, next);
+  if (!plan) {
+    LOG_ERROR("bolt patterns: %s", plan.status().message().c_str());
+    return;
+  }
+  if (plan->empty()) return;
+  ApplyBolts(std::move(next), *plan);
+  LOG_NOTICE("bolt patterns: %s", plan->Summary().c_str());
+}
+
+bool Agent::MayRemoveFound(const std::string& name) const {
+  if (const BoltProcess* p = tracker_ ? tracker_->Find(name) : nullptr; p && p->state == ProcState::kRunning) {
+    return false;
+  }
+  for (const DeathRow& d : deaths_) {
+    if (d.bolt == name) return false;
+  }
+  // The pid file as it is now: a live process in it that the tracker has not taken yet counts.
+  for (const BoltConfig& b : config_.bolts) {
+    if (b.name != name || b.pid_file.empty()) continue;
+    struct stat st;
+    Result<pid_t> pid = ReadPidFile(b.pid_file);
+    if (pid && ::stat(b.pid_file.c_str(), &st) == 0 && OpenBoltProcess(*pid, st.st_mtim)) return false;
+  }
+  return true;
+}
+
+bool Agent::MayAddFound(const std::string& name) const {
+  for (const auto& src : sources_) {
+    if (src->name() == name) return false;  // removed, and still draining to the peers
+  }
+  return true;
 }
 
 void Agent::OnIdle() {
@@ -449,6 +513,7 @@ void Agent::Shutdown(const char* why) {
   // Stop producing and receiving; what is already written gets its last commit, whose
   // outstanding work keeps the loop alive until it completes.
   for (auto& src : sources_) src->Stop();
+  if (discovery_) discovery_->Stop();
   if (tracker_) tracker_->Stop();
   runner_.reset();  // kills hooks still running: their recoveries are reassigned
   if (coord_) coord_->Stop();
@@ -623,6 +688,7 @@ std::string Agent::StatusJson() const {
       if (item.contains("checkpoint")) b["checkpoint"] = item["checkpoint"];
     }
     b["file"] = src->path();
+    if (!src->pattern().empty()) b["pattern"] = src->pattern();  // the [[bolt_pattern]] that found it
     if (src->retiring()) b["removed"] = true;  // draining: sealed, still reaching the peers
     const auto& st = src->stats();
     b["rescans"] = {{"timer", st.rescans_timer}, {"overflow", st.rescans_overflow}};
@@ -706,6 +772,7 @@ std::string Agent::StatusJson() const {
     ckpts.push_back({{"origin", c.origin}, {"bolt", c.bolt}, {"generation", c.gen}, {"offset", c.offset}});
   }
   doc["peer_checkpoints"] = ckpts;
+  if (discovery_ && !config_.bolt_patterns.empty()) doc["discovery"] = discovery_->StatusJson();
   if (runner_) doc["recoveries"] = runner_->StatusJson();
   if (coord_) {
     doc["coordinator"] = {{"address", coord_->address()},

@@ -2,6 +2,7 @@
 //
 //   BoltSource (one per [[bolt]])  --changed-->  PeerLink (one per peer)  --TCP-->  peer's ReplicaServer
 //   ReplicaServer/ReplicaStore     --dirty-->    Committer (worker thread: fdatasync + state.db)  --> ACKs
+//   BoltDiscovery                  [[bolt_pattern]] rules: bolts that appear and go with their files
 //   BoltTracker                    pid file + pidfd per bolt: is the bolt's process alive?
 //   CoordinatorLink                --> tailsafe-coordinator: register, heartbeat with bolt states
 //                                      and replica sizes; a bolt's death is reported at once
@@ -13,6 +14,11 @@
 // all, a bolt given a new file rotates to it, and [hooks] apply to the next hook run. A file
 // that does not parse, or that changes what takes a restart, is refused with the reason in the
 // log; the agent goes on as it was.
+//
+// The bolts the agent runs are the [[bolt]] tables followed by the bolts its [[bolt_pattern]]
+// rules find (config_.bolts holds both, in that order, so the tracker, the coordinator link and
+// the deaths see one list). A bolt found or lost by a scan goes through the same path as a
+// reload that adds or removes a [[bolt]] table (ApplyBolts).
 //
 // Changes are coalesced: sources and sessions call Kick(), and one idle callback per loop
 // iteration pumps every peer link and submits a commit. SIGTERM/SIGINT stop the agent: sources
@@ -30,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/bolt_discovery.h"
 #include "agent/bolt_source.h"
 #include "agent/bolt_tracker.h"
 #include "agent/committer.h"
@@ -37,6 +44,7 @@
 #include "agent/control_server.h"
 #include "agent/peer_link.h"
 #include "agent/recovery_runner.h"
+#include "agent/reload_plan.h"
 #include "agent/replica_server.h"
 #include "agent/replica_store.h"
 #include "agent/state_store.h"
@@ -73,6 +81,18 @@ class Agent {
   // SIGHUP: re-read config_path_ and apply what changed, or refuse it all.
   void Reload();
   Status ApplyReload();
+  // Makes `next` (the bolts of `plan`, which PlanReload made from config_ and `next`) the running
+  // configuration: sources started, reconfigured or retired; the tracker and coordinator told.
+  void ApplyBolts(Config next, const ReloadPlan& plan);
+  // The [[bolt]] tables of `file_config` followed by the bolts `found`: what the agent runs.
+  static Config WithFound(Config file_config, const std::vector<FoundBolt>& found);
+  // A scan changed the found bolts: apply them.
+  void OnFoundChanged();
+  // DiscoveryChecks: a found bolt whose file is gone may go once its process no longer runs
+  // (pidfd, or a live process in its pid file now) and no death of it awaits the coordinator's
+  // record; a name may start again once no source of that name is draining.
+  bool MayRemoveFound(const std::string& name) const;
+  bool MayAddFound(const std::string& name) const;
   // A BoltSource for `bolt` wired to the peer links and the committer, appended to sources_
   // (not started).
   BoltSource* AddSource(const BoltConfig& bolt);
@@ -87,7 +107,7 @@ class Agent {
   // remembered in state.db for restarts while the coordinator is away.
   void OnMembership(const nlohmann::json& agents);
 
-  Config config_;
+  Config config_;  // as loaded, with the bolts the rules found appended (WithFound)
   ClusterKeys keys_;
   std::string config_path_;
   std::map<std::string, HookUser> hook_users_;  // [hooks] user = ..., resolved at start-up
@@ -105,6 +125,7 @@ class Agent {
   std::vector<OriginGenRow> initial_gens_;  // state.db's generation rows at start, for bolts added later
   std::vector<std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<BoltTracker> tracker_;
+  std::unique_ptr<BoltDiscovery> discovery_;
   std::unique_ptr<CoordinatorLink> coord_;  // with [cluster] coordinator
   std::vector<PeerAckRow> initial_acks_;     // from state.db, for links added later
   std::map<std::string, std::string> member_addresses_;  // id -> "HOST:PORT", as remembered

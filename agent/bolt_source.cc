@@ -118,7 +118,7 @@ void BoltSource::Retire() {
     g->state = GenState::kSealed;
     g->final_size = g->size;
     g->row_dirty = true;
-    LOG_INFO("bolt %s: removed from the configuration; generation %llu sealed at %llu bytes", bolt_.name.c_str(),
+    LOG_INFO("bolt %s: removed; generation %llu sealed at %llu bytes", bolt_.name.c_str(),
              static_cast<unsigned long long>(g->gen), static_cast<unsigned long long>(g->size));
   }
   retiring_ = true;

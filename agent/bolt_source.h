@@ -110,8 +110,9 @@ class BoltSource {
   // file's generation is read to its end and sealed as usual, and the new path starts the next
   // generation. Nothing else here depends on the other keys.
   void Reconfigure(const BoltConfig& bolt);
-  // The bolt left the configuration: what its files hold now is sealed, and shipped to every
-  // peer; nothing appended later is. Watching stops. Drained() once every peer has it all.
+  // The bolt left the configuration (or its rule no longer finds it): what its files hold now is
+  // sealed, and shipped to every peer; nothing appended later is. Watching stops. Drained() once
+  // every peer has it all.
   void Retire();
   bool retiring() const { return retiring_; }
   bool Drained() const { return retiring_ && gens_.empty() && released_rows_.empty(); }
@@ -140,6 +141,8 @@ class BoltSource {
 
   const std::string& name() const { return bolt_.name; }
   const std::string& path() const { return bolt_.file; }
+  // The [[bolt_pattern]] that found this bolt; empty for a [[bolt]] table.
+  const std::string& pattern() const { return bolt_.pattern; }
   const std::deque<std::shared_ptr<Generation>>& generations() const { return gens_; }
   const Stats& stats() const { return stats_; }
 
