@@ -19,6 +19,8 @@
 #   make man-lint        mandoc -Tlint man/* prints nothing (also in make test)
 #   make storm-test      build the storm/ Maven module, run its JUnit tests, build the example
 #                        topology jar (examples/storm-weblog) (also in make test)
+#   make storm-home      lay out build/storm-home from Storm's jars (Maven Central) and build the
+#                        Nimbus client storm/admin: what the Storm integration tests run on
 #   make faults          the fault suite (tests/faults/, root): FAULT_SECONDS of kills, pauses,
 #                        partitions, full disks and rotation storms under small inotify queues
 #                        (default 600), then the checker; FAULT_SEED replays a schedule; figures
@@ -116,7 +118,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
 .PHONY: all faults tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-ha demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
-        fuzz fuzz-build fuzz-seeds clean storm-test
+        fuzz fuzz-build fuzz-seeds clean storm-test storm-home
 
 bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
@@ -259,6 +261,13 @@ integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
 MVN ?= mvn
 STORM_REPORTS := storm/target/surefire-reports
 STORM_WEBLOG_JAR := examples/storm-weblog/target/storm-weblog-0.1.0.jar
+# A storm.home for the tests, the demo and the benchmark (build/storm-home: Storm's released jars
+# from Maven Central, storm/home/pom.xml) and the Nimbus client they drive it with (storm/admin).
+STORM_HOME := build/storm-home
+storm-home: deps
+	@mkdir -p build
+	$(Q)$(MVN) -B -q -f storm/home/pom.xml package -Dstorm.home.dir=$(abspath $(STORM_HOME)) > build/storm-home.log 2>&1 && \
+	  $(MVN) -B -q -f storm/admin/pom.xml package >> build/storm-home.log 2>&1 || { tail -n 80 build/storm-home.log; exit 1; }
 # Maven's own output goes to $(OUT)/storm-mvn.log, shown when the build or a test fails.
 storm-test: deps
 	@rm -rf $(STORM_REPORTS); mkdir -p $(OUT)
@@ -362,6 +371,6 @@ fuzz-seeds: $(OBJ)/tests/fuzz/seeds.o $(LIBCOMMON)
 	$(Q)$(OUT)/fuzz-seeds tests/fuzz/corpus
 
 clean:
-	rm -rf build storm/target examples/storm-weblog/target
+	rm -rf build storm/target storm/admin/target storm/home/target examples/storm-weblog/target
 
 -include $(shell find $(OBJ) $(FUZZ_OUT)/obj -name '*.d' 2>/dev/null)

@@ -47,7 +47,8 @@ import org.slf4j.LoggerFactory;
  * {@link #tickSeconds}, when the bolt did not).
  *
  * <p>The spool directory is {@link #spoolDir} if set, else the topology's {@value #SPOOL_CONF}
- * setting, else {@value #DEFAULT_SPOOL}; tailsafe-agent finds the files there through one
+ * setting, else the worker's system property of that name, else {@value #DEFAULT_SPOOL}
+ * ({@link #spoolDirOf}); tailsafe-agent finds the files there through one
  * {@code [[bolt_pattern]]} rule (tailsafe-storm(7)).
  */
 public class TailsafeBolt implements IRichBolt {
@@ -156,7 +157,7 @@ public class TailsafeBolt implements IRichBolt {
     format.prepare(topoConf);
     passTicks = bolt.getComponentConfiguration() != null && bolt.getComponentConfiguration().get(Config.TOPOLOGY_TICK_TUPLE_FREQ_SECS) != null;
 
-    Path dir = Path.of(spool != null ? spool : String.valueOf(topoConf.getOrDefault(SPOOL_CONF, DEFAULT_SPOOL)));
+    Path dir = Path.of(spoolDirOf(spool, topoConf));
     files = TaskFiles.of(dir, topology, component, task, syncCheckpoints);
     fileId = GenerationHeader.newFileId();
     byte[] spec = specBytes(topology, component, task, topoConf, inputs(context));
@@ -275,6 +276,18 @@ public class TailsafeBolt implements IRichBolt {
           + "spec and tailsafe-storm-replay cannot run it; other hooks can", topology, component, task, e.toString());
       return null;
     }
+  }
+
+  /**
+   * The spool directory: the bolt's own setting, else the topology's {@value #SPOOL_CONF}, else
+   * the worker JVM's system property of that name (a host's own, through its supervisor's
+   * worker.childopts), else {@value #DEFAULT_SPOOL}.
+   */
+  static String spoolDirOf(String own, Map<String, Object> topoConf) {
+    if (own != null) return own;
+    Object fromTopology = topoConf.get(SPOOL_CONF);
+    if (fromTopology != null) return String.valueOf(fromTopology);
+    return System.getProperty(SPOOL_CONF, DEFAULT_SPOOL);
   }
 
   /** The process that handles the task's tuples: a ShellBolt's subprocess, else this JVM. */

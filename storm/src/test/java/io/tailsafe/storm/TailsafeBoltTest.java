@@ -274,4 +274,21 @@ class TailsafeBoltTest {
     assertEquals(1, storm.acked.size());
     bolt.cleanup();
   }
+
+  @Test
+  void the_spool_is_the_bolts_then_the_topologys_then_the_hosts() {
+    Map<String, Object> conf = new java.util.HashMap<>();
+    assertEquals("/own", TailsafeBolt.spoolDirOf("/own", Map.of(TailsafeBolt.SPOOL_CONF, "/topology")));
+    assertEquals("/topology", TailsafeBolt.spoolDirOf(null, Map.of(TailsafeBolt.SPOOL_CONF, "/topology")));
+    String before = System.getProperty(TailsafeBolt.SPOOL_CONF);
+    try {
+      System.clearProperty(TailsafeBolt.SPOOL_CONF);
+      assertEquals(TailsafeBolt.DEFAULT_SPOOL, TailsafeBolt.spoolDirOf(null, conf));
+      System.setProperty(TailsafeBolt.SPOOL_CONF, "/host");
+      assertEquals("/host", TailsafeBolt.spoolDirOf(null, conf));
+    } finally {
+      if (before == null) System.clearProperty(TailsafeBolt.SPOOL_CONF);
+      else System.setProperty(TailsafeBolt.SPOOL_CONF, before);
+    }
+  }
 }
