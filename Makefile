@@ -118,7 +118,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
 .PHONY: all faults tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-ha demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
-        fuzz fuzz-build fuzz-seeds clean storm-test storm-home
+        fuzz fuzz-build fuzz-seeds clean storm-test storm-home storm-jars
 
 bench-build: all $(BENCH_BINS)
 .DEFAULT_GOAL := all
@@ -268,6 +268,11 @@ storm-home: deps
 	@mkdir -p build
 	$(Q)$(MVN) -B -q -f storm/home/pom.xml package -Dstorm.home.dir=$(abspath $(STORM_HOME)) > build/storm-home.log 2>&1 && \
 	  $(MVN) -B -q -f storm/admin/pom.xml package >> build/storm-home.log 2>&1 || { tail -n 80 build/storm-home.log; exit 1; }
+# The same jars without the JUnit run (the sanitizer pass of make test needs the jars only).
+storm-jars: deps
+	@mkdir -p $(OUT)
+	$(Q)$(MVN) -B -q -f storm/pom.xml install -DskipTests > $(OUT)/storm-mvn.log 2>&1 && \
+	  $(MVN) -B -q -f examples/storm-weblog/pom.xml package >> $(OUT)/storm-mvn.log 2>&1 || { tail -n 80 $(OUT)/storm-mvn.log; exit 1; }
 # Maven's own output goes to $(OUT)/storm-mvn.log, shown when the build or a test fails.
 storm-test: deps
 	@rm -rf $(STORM_REPORTS); mkdir -p $(OUT)
@@ -291,17 +296,20 @@ faults: deps
 
 # `make test`: the README's command. Installs what is missing, builds, runs every suite (the
 # integration suite runs even if a unit test failed), and ends with one total line. The
-# packages (built release) and the Java module are built and tested in the release mode only.
+# packages (built release) and the Java module's JUnit tests run in the release mode only; the
+# Java jars and build/storm-home are built before the integration tests, which run Storm.
 test: deps
 	@echo "== make test (MODE=$(MODE))"
 	$(Q)scripts/timed.sh "build ($(MODE))" $(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEGRATION_BIN) $(TOOL_BINS)
 	$(Q)rc=0; scripts/timed.sh "unit tests" $(MAKE) --no-print-directory unit-test || rc=1; \
+	  if [ "$(MODE)" = release ]; then scripts/timed.sh "storm module" $(MAKE) --no-print-directory storm-test || rc=1; \
+	  else $(MAKE) --no-print-directory storm-jars || rc=1; fi; \
+	  scripts/timed.sh "storm home" $(MAKE) --no-print-directory storm-home || rc=1; \
 	  scripts/timed.sh "integration tests" $(MAKE) --no-print-directory integration-test || rc=1; \
 	  packaging/systemd/check.sh $(abspath $(OUT)) || rc=1; \
 	  $(MAKE) --no-print-directory man-lint || rc=1; \
 	  if [ "$(MODE)" = release ]; then scripts/timed.sh "deb and rpm packages" \
-	    $(MAKE) --no-print-directory package-test rpm || rc=1; \
-	    scripts/timed.sh "storm module" $(MAKE) --no-print-directory storm-test || rc=1; fi; \
+	    $(MAKE) --no-print-directory package-test rpm || rc=1; fi; \
 	  scripts/test-report.py tests $(OUT)/tests/unit.report.xml \
 	    $(OUT)/tests/integration.report.xml $(if $(filter release,$(MODE)),$(STORM_REPORTS)/TEST-*.xml); exit $$rc
 
