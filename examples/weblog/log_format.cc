@@ -129,6 +129,39 @@ bool ValidHost(std::string_view h) {
   return true;
 }
 
+// The length of the longest valid UTF-8 prefix of `s` (s.size() if all of it is): no overlong
+// forms, no surrogates, nothing above U+10FFFF.
+size_t Utf8Prefix(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = b(i);
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 3;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 4;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return i;
+    }
+    if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return i;
+    for (size_t k = 2; k < n; ++k)
+      if (b(i + k) < 0x80 || b(i + k) > 0xbf) return i;
+    i += n;
+  }
+  return i;
+}
+
 bool ValidIp(std::string_view ip) {
   char buf[INET6_ADDRSTRLEN + 1];
   if (ip.empty() || ip.size() >= sizeof buf) return false;
@@ -308,6 +341,9 @@ ParsedLine ParseLine(std::string_view line) {
       r.method = method;
       r.path = target.substr(0, target.find('?'));
       if (r.path.empty()) r.path = "/";
+      // Stored as text (PostgreSQL refuses what is not UTF-8): a path that is not is no path.
+      if (size_t bad = Utf8Prefix(r.path); bad < r.path.size())
+        return Malformed(At("request path is not UTF-8", static_cast<size_t>(r.path.data() + bad - line.data()) + 1));
     }
   }
   p.kind = LineKind::kRequest;

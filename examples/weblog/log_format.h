@@ -13,7 +13,8 @@
 // are ignored. Quoted fields may hold backslash escapes (\" \\ \xHH), as both servers write them.
 //
 // Every line is untrusted: a line longer than kMaxLineBytes, with a control byte, an unterminated
-// quote, an impossible date, a status outside 100-599 or a byte count that is not a number is
+// quote, an impossible date, a status outside 100-599, a byte count that is not a number or a
+// request path that is not UTF-8 (paths are stored as text, and PostgreSQL takes only UTF-8) is
 // malformed, and ParseLine says which and where. Nothing here allocates for a good line: a
 // Request's views point into the line.
 //

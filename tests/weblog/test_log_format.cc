@@ -132,6 +132,29 @@ BOOST_AUTO_TEST_CASE(every_truncation_and_every_byte_flip_is_handled_without_cra
   BOOST_TEST(requests > 0u);
 }
 
+// Paths are stored as text, and PostgreSQL takes only UTF-8: a path that is not UTF-8 makes the
+// line malformed (in every backend alike), one that is counts as logged.
+BOOST_AUTO_TEST_CASE(a_path_that_is_not_utf8_is_malformed_and_one_that_is_counts) {
+  auto line = [](const std::string& path, const std::string& agent = "-") {
+    return "10.0.0.1 - - [18/Nov/2026:10:05:00 +0000] \"GET " + path + " HTTP/1.1\" 200 1 \"-\" \"" + agent + "\"";
+  };
+  for (const std::string good : {"/caf\xc3\xa9", "/\xe2\x82\xac/\xf0\x9f\x98\x80", "/\xed\x9f\xbf", "/\xf4\x8f\xbf\xbf"}) {
+    ParsedLine p = ParseLine(line(good));
+    BOOST_TEST_REQUIRE((p.kind == LineKind::kRequest), p.error);
+    BOOST_TEST(p.request.path == good);
+  }
+  // Column 49 is the path's second byte.
+  BOOST_TEST(Error(line("/\xff")) == "request path is not UTF-8 at column 49");
+  BOOST_TEST(Error(line("/\xc3")) == "request path is not UTF-8 at column 49");         // cut short
+  BOOST_TEST(Error(line("/\xc0\xaf")) == "request path is not UTF-8 at column 49");     // overlong '/'
+  BOOST_TEST(Error(line("/\xed\xa0\x80")) == "request path is not UTF-8 at column 49");  // a surrogate
+  BOOST_TEST(Error(line("/\xf4\x90\x80\x80")) == "request path is not UTF-8 at column 49");  // above U+10FFFF
+  BOOST_TEST(Error(line("/ok\xe2\x82")) == "request path is not UTF-8 at column 51");
+  // Only what is stored must be UTF-8: the query string and the user agent are not.
+  BOOST_TEST((ParseLine(line("/p?q=\xff")).kind == LineKind::kRequest));
+  BOOST_TEST((ParseLine(line("/p", "agent \xff")).kind == LineKind::kRequest));
+}
+
 BOOST_AUTO_TEST_CASE(minutes_round_trip_through_the_civil_calendar) {
   BOOST_TEST(MinuteOf(1970, 1, 1, 0, 0) == 0);
   BOOST_TEST(FormatMinute(MinuteOf(2026, 11, 18, 23, 59)) == "2026-11-18 23:59");
