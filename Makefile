@@ -70,6 +70,9 @@ LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus -lsodium -lsystemd
 TEST_LIBS := -lboost_unit_test_framework
 # The coordinator's ZooKeeper store: Debian's single-threaded C client (libzookeeper-st-dev).
 ZK_LIBS := -lzookeeper_st
+# The weblog results database on PostgreSQL (libpq-dev): the weblog programs and the tests that
+# start a server link it; the daemons and tailsafectl never do.
+PQ_LIBS := -lpq
 
 ifeq ($(V),1)
   Q :=
@@ -212,15 +215,15 @@ $(CTL_BIN): $(call objs,$(CTL_SRCS)) $(LIBCOMMON)
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(OUT)/weblog-%: $(OBJ)/examples/weblog/%_main.o $(LIBWEBLOG) $(LIBCOMMON)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(PQ_LIBS)
 $(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD) $(LIBWEBLOG) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(TEST_LIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS)
 $(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(TEST_LIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS)
 $(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")

@@ -7,6 +7,8 @@
 //   weblog-analyze series --db DB [LOG...]   requests per minute: total, recovered by hooks,
 //                                            without them (and in LOG), for charts
 //
+// DB is a SQLite file or a PostgreSQL URI (postgresql://...; results_db_postgres.h).
+//
 // How the hook counts exactly once, whoever else counted some of the same bytes, is in
 // examples/weblog/results_db.h.
 #include <unistd.h>
@@ -90,7 +92,7 @@ int Hook(const std::string& db_path) {
   }
   // The file id: from an earlier range of this generation (a follow-up may start inside a
   // chunk), else from the first marker in the input.
-  auto known = db->FileIdOf(range.origin, range.bolt, range.generation);
+  auto known = (*db)->FileIdOf(range.origin, range.bolt, range.generation);
   if (!known.ok()) {
     Log("%s", known.status().message().c_str());
     return 1;
@@ -114,7 +116,7 @@ int Hook(const std::string& db_path) {
     batch.start = base;
     batch.end = base + upto;
     AddLines(std::string_view(pending).substr(0, upto), base, &batch, &counts, on_malformed);
-    auto r = db->Apply(batch, /*recovered=*/true, last ? &range : nullptr);
+    auto r = (*db)->Apply(batch, /*recovered=*/true, last ? &range : nullptr);
     if (!r.ok()) {
       Log("%s: %s", name, r.status().message().c_str());
       return false;
@@ -212,7 +214,7 @@ int Compare(const std::string& db_path, const std::vector<std::string>& logs) {
     Log("%s", db.status().message().c_str());
     return 2;
   }
-  auto got = db->Load();
+  auto got = (*db)->Load();
   if (!got.ok()) {
     Log("%s", got.status().message().c_str());
     return 2;
@@ -238,8 +240,8 @@ int Series(const std::string& db_path, const std::vector<std::string>& logs) {
     Log("%s", db.status().message().c_str());
     return 2;
   }
-  auto got = db->Load();
-  auto recovered = db->RecoveredPerMinute();
+  auto got = (*db)->Load();
+  auto recovered = (*db)->RecoveredPerMinute();
   if (!got.ok() || !recovered.ok()) {
     Log("%s", (!got.ok() ? got.status() : recovered.status()).message().c_str());
     return 2;
@@ -305,7 +307,7 @@ int Report(const std::string& db_path, size_t top, const std::string& by, const 
     Log("%s", db.status().message().c_str());
     return 2;
   }
-  auto tally = db->Load();
+  auto tally = (*db)->Load();
   if (!tally.ok()) {
     Log("%s", tally.status().message().c_str());
     return 2;
@@ -412,15 +414,16 @@ int Report(const std::string& db_path, size_t top, const std::string& by, const 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const char* kDbHelp = "results database: a SQLite file, or a PostgreSQL URI (postgresql://...)";
   CLI::App app{"weblog-analyze: count web requests per minute (as a tailsafe hook), and report them"};
   std::string db;
-  app.add_option("--db", db, "results database (SQLite)");
+  app.add_option("--db", db, kDbHelp);
   auto* hook = app.add_subcommand("hook", "count the tail on stdin (TAILSAFE_* in the environment) exactly once");
-  hook->add_option("--db", db, "results database (SQLite)")->required();
+  hook->add_option("--db", db, kDbHelp)->required();
   auto* report = app.add_subcommand("report", "the top hosts, URLs and client addresses per minute");
   size_t top = 5;
   std::string by = "all", format = "text";
-  report->add_option("--db", db, "results database (SQLite)")->required();
+  report->add_option("--db", db, kDbHelp)->required();
   report->add_option("--top", top, "rows per dimension and minute (0: all)")->capture_default_str();
   report->add_option("--by", by, "host, url, ip or all")->check(CLI::IsMember({"host", "url", "ip", "all"}))->capture_default_str();
   Period period;
@@ -429,10 +432,10 @@ int main(int argc, char** argv) {
   report->add_option("--format", format, "text, csv or json")->check(CLI::IsMember({"text", "csv", "json"}))->capture_default_str();
   auto* compare = app.add_subcommand("compare", "exit 0 if the database equals the analysis of the given logs");
   std::vector<std::string> logs;
-  compare->add_option("--db", db, "results database (SQLite)")->required();
+  compare->add_option("--db", db, kDbHelp)->required();
   compare->add_option("logs", logs, "the access logs that were fed to the spout")->required();
   auto* series = app.add_subcommand("series", "requests per minute: total, recovered, without tailsafe (TSV)");
-  series->add_option("--db", db, "results database (SQLite)")->required();
+  series->add_option("--db", db, kDbHelp)->required();
   series->add_option("logs", logs, "also count these access logs, as a column");
   app.require_subcommand(0, 1);
   try {

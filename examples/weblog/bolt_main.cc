@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -78,7 +79,7 @@ class Bolt {
 
   Options o_;
   std::optional<BackupFile> backup_;
-  std::optional<ResultsDb> db_;
+  std::unique_ptr<ResultsDb> db_;
   tailsafe::Fd listen_, client_, signals_;
   std::string inbuf_;
   bool hello_done_ = false;
@@ -117,7 +118,7 @@ bool Bolt::Setup() {
     Log("%s", db.status().message().c_str());
     return false;
   }
-  db_.emplace(std::move(*db));
+  db_ = std::move(*db);
 
   signals_ = StopSignals();
 
@@ -144,7 +145,7 @@ bool Bolt::Setup() {
   }
   Log("listening on %s; backup file %s (file id %s, %llu bytes taken over%s); results in %s", o_.listen.c_str(),
       o_.backup.c_str(), backup_->file_id().c_str(), static_cast<unsigned long long>(backup_->size()),
-      backup_->repaired_fragment() ? ", a cut last line ended" : "", o_.db.c_str());
+      backup_->repaired_fragment() ? ", a cut last line ended" : "", db_->name().c_str());
   return true;
 }
 
@@ -371,12 +372,12 @@ int Bolt::Run() {
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app{"weblog-bolt: append requests from weblog-spout to a backup file, then count them into SQLite"};
+  CLI::App app{"weblog-bolt: append requests from weblog-spout to a backup file, then count them into the results database"};
   app.add_option("--name", o.name, "this bolt's name, for messages")->required();
   app.add_option("--listen", o.listen, "Unix socket the spout connects to")->required();
   app.add_option("--backup", o.backup, "append-only backup file (what tailsafe replicates)")->required();
   app.add_option("--checkpoint", o.checkpoint, "checkpoint file: offset analysed up to, written after each commit");
-  app.add_option("--db", o.db, "results database (SQLite)")->required();
+  app.add_option("--db", o.db, "results database: a SQLite file, or a PostgreSQL URI (postgresql://...)")->required();
   app.add_option("--pid-file", o.pid_file, "write this process's id here");
   app.add_option("--commit-ms", o.commit_ms, "commit at most this often")->check(CLI::Range(1, 60000))->capture_default_str();
   app.add_option("--max-rate", o.max_rate, "analyse at most this many requests per second (0: no limit)")

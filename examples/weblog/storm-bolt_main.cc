@@ -30,6 +30,7 @@
 #include <cstring>
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -73,7 +74,7 @@ void WriteMessage(const json& j) {
 
 class StormBolt {
  public:
-  StormBolt(ResultsDb db, size_t batch_lines, uint64_t max_rate)
+  StormBolt(std::unique_ptr<ResultsDb> db, size_t batch_lines, uint64_t max_rate)
       : db_(std::move(db)), batch_lines_(batch_lines), max_rate_(max_rate), own_id_("nofile-" + RandomId()) {}
 
   // Takes one tuple; an error is fatal.
@@ -124,7 +125,7 @@ class StormBolt {
   // Commits the pending batch and acks its tuples.
   tailsafe::Status Commit() {
     if (lines_.empty()) return tailsafe::Status::Ok();
-    auto r = db_.Apply(batch_, /*recovered=*/false);
+    auto r = db_->Apply(batch_, /*recovered=*/false);
     if (!r.ok()) return tailsafe::Status::Error("committing " + std::to_string(lines_.size()) + " records: " + r.status().message());
     counted_ += r.value().counted;
     skipped_ += r.value().skipped;
@@ -148,7 +149,7 @@ class StormBolt {
     if (due > now) std::this_thread::sleep_for(due - now);
   }
 
-  ResultsDb db_;
+  std::unique_ptr<ResultsDb> db_;
   size_t batch_lines_;
   uint64_t max_rate_;
   std::string own_id_;
