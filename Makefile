@@ -263,7 +263,7 @@ integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
 # example topology (examples/storm-weblog, a shaded topology jar) finds it.
 MVN ?= mvn
 STORM_REPORTS := storm/target/surefire-reports
-STORM_WEBLOG_JAR := examples/storm-weblog/target/storm-weblog-0.1.0.jar
+STORM_WEBLOG_JAR := examples/storm-weblog/target/storm-weblog-0.1.0-topology.jar
 # A storm.home for the tests, the demo and the benchmark (build/storm-home: Storm's released jars
 # from Maven Central, storm/home/pom.xml) and the Nimbus client they drive it with (storm/admin).
 STORM_HOME := build/storm-home
