@@ -10,7 +10,22 @@
 // DB is a SQLite file or a PostgreSQL URI (postgresql://...; results_db_postgres.h).
 //
 // How the hook counts exactly once, whoever else counted some of the same bytes, is in
-// examples/weblog/results_db.h.
+// examples/weblog/results_db.h. It needs the tail's file id: from an earlier range of the same
+// generation, else from a marker line in the tail (weblog-bolt's files), else, when the tail
+// has no marker before its first request (a raw-format file of tailsafe-storm's TailsafeBolt),
+// from the generation file's first line, its `#tailsafe-storm` header (storm_header.h): the
+// agent gives every hook the whole generation file, read-only, as descriptor 3.
+//
+// The hook's exit status: 0 the tail is counted (or was, by someone); 1 a failure that may pass
+// (the database, reading the input): tailsafe runs it again; 2 not run as a hook (the
+// environment is missing); 3 the tail cannot be attributed, and trying again will not change
+// that: the file's header says it is a tailsafe-storm file but is broken, or its records are not
+// raw access-log lines. Nothing is counted then, not even under a makeshift id, since the
+// topology's own bolt counts the same bytes under the header's id and a guess would count them
+// twice. tailsafe treats 3 as any failure (it tries hook_attempts times, each failing the same
+// way without writing, then shows the recovery failed); the message says what is wrong, and once
+// the hook or the file is fixed, `tailsafectl retry /recoveries/N` runs it again.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -27,9 +42,11 @@
 #include <string>
 #include <vector>
 
+#include "common/names.h"
 #include "examples/weblog/log_format.h"
 #include "examples/weblog/program.h"
 #include "examples/weblog/results_db.h"
+#include "examples/weblog/storm_header.h"
 #include "examples/weblog/tally.h"
 
 using namespace weblog;
@@ -37,6 +54,12 @@ using namespace weblog;
 namespace {
 
 constexpr size_t kCommitEvery = 32 << 20;  // a long tail is committed in parts of about this size
+// A tailsafe-storm header carries its bolt serialised (spec=): allow for a large one.
+constexpr size_t kMaxHeaderBytes = 16 << 20;
+// The hook's exit statuses (the comment at the top).
+constexpr int kExitRetry = 1;
+constexpr int kExitNotAHook = 2;
+constexpr int kExitPermanent = 3;
 
 #define Log(...) Logf("weblog-analyze", __VA_ARGS__)
 
@@ -67,19 +90,62 @@ bool EnvString(const char* name, std::string* out, std::string* err) {
   return true;
 }
 
-int Hook(const std::string& db_path) {
+// Where a tail's file id came from, or why it cannot be had.
+enum class IdFrom { kNone, kFound, kPermanent, kRetry };
+
+// The file id in a `#tailsafe-storm` header line; logs why not.
+IdFrom FromStormHeader(const char* name, const char* where, std::string_view line, bool whole, std::string* id) {
+  auto h = whole ? ParseStormHeader(line) : tailsafe::Result<StormHeader>(Status::Error(
+                                                "header is longer than " + std::to_string(kMaxHeaderBytes) + " bytes"));
+  if (!h.ok()) {
+    Log("%s: %s is a tailsafe-storm header that cannot be read: %s; not counting this tail (a guessed file id "
+        "would count again what the topology counted), exit %d: fix the file or this hook, then tailsafectl retry",
+        name, where, h.status().message().c_str(), kExitPermanent);
+    return IdFrom::kPermanent;
+  }
+  if (!IsRawFormat(*h)) {
+    Log("%s: the file's records are in format '%s' (tailsafe-storm header of %s/%s task %lld), but weblog-analyze "
+        "reads raw access-log lines (format=raw); not counting this tail, exit %d: make this bolt's hook one that "
+        "reads its format (tailsafe-storm-replay), then tailsafectl retry",
+        name, tailsafe::Printable(h->format, 40).c_str(), tailsafe::Printable(h->topology, 80).c_str(),
+        tailsafe::Printable(h->component, 80).c_str(), static_cast<long long>(h->task), kExitPermanent);
+    return IdFrom::kPermanent;
+  }
+  *id = h->file_id;
+  return IdFrom::kFound;
+}
+
+// The file id in the generation file's first line (descriptor 3, `generation`): its
+// tailsafe-storm header, or a weblog marker.
+IdFrom FromGenerationFile(const char* name, int generation, std::string* id) {
+  auto first = ReadFirstLine(generation, kMaxHeaderBytes);
+  if (!first.ok()) {
+    Log("%s: descriptor 3 (the generation file): %s", name, first.status().message().c_str());
+    return IdFrom::kRetry;
+  }
+  if (!first->has_value()) return IdFrom::kNone;
+  const FirstLine& line = **first;
+  if (IsStormHeader(line.text)) return FromStormHeader(name, "the generation file's first line", line.text, line.whole, id);
+  if (auto m = line.whole ? ParseMarker(line.text) : std::nullopt) {
+    *id = m->file_id;
+    return IdFrom::kFound;
+  }
+  return IdFrom::kNone;
+}
+
+int Hook(const std::string& db_path, const tailsafe::Fd& generation) {
   HookRange range;
   std::string err;
   if (!EnvString("TAILSAFE_ORIGIN", &range.origin, &err) || !EnvString("TAILSAFE_BOLT", &range.bolt, &err) ||
       !EnvNumber("TAILSAFE_GENERATION", &range.generation, &err) || !EnvNumber("TAILSAFE_FROM", &range.from, &err) ||
       !EnvNumber("TAILSAFE_TO", &range.to, &err) || !EnvNumber("TAILSAFE_EPOCH", &range.epoch, &err)) {
     Log("%s", err.c_str());
-    return 2;
+    return kExitNotAHook;
   }
   if (range.to < range.from) {
     Log("TAILSAFE_TO=%llu is before TAILSAFE_FROM=%llu", static_cast<unsigned long long>(range.to),
         static_cast<unsigned long long>(range.from));
-    return 2;
+    return kExitNotAHook;
   }
   char name[256];
   snprintf(name, sizeof name, "%s/%s generation %llu [%llu, %llu) epoch %llu", range.origin.c_str(), range.bolt.c_str(),
@@ -88,21 +154,22 @@ int Hook(const std::string& db_path) {
   auto db = ResultsDb::Open(db_path);
   if (!db.ok()) {
     Log("%s", db.status().message().c_str());
-    return 1;
+    return kExitRetry;
   }
   // The file id: from an earlier range of this generation (a follow-up may start inside a
-  // chunk), else from the first marker in the input.
+  // chunk), else from the input's markers or the generation file's header.
   auto known = (*db)->FileIdOf(range.origin, range.bolt, range.generation);
   if (!known.ok()) {
     Log("%s", known.status().message().c_str());
-    return 1;
+    return kExitRetry;
   }
   std::string file_id = known->value_or("");
+  bool generation_read = false;
 
   std::string pending;          // input bytes from file offset `base`, not yet committed
   uint64_t base = range.from;   // file offset of pending[0]
   uint64_t read_total = 0;
-  size_t scanned = 0;           // bytes of `pending` searched for a marker
+  size_t scanned = 0;           // bytes of `pending` searched for a file id
   ApplyResult total;
   LineCounts counts;
   auto on_malformed = [&](uint64_t offset, const std::string& error) {
@@ -129,6 +196,29 @@ int Hook(const std::string& db_path) {
     scanned = 0;
     return true;
   };
+  // Looks for the file id among the whole lines not yet searched: a marker, a tailsafe-storm
+  // header (the tail starts at the file's start), or, at the first line to count before
+  // either, the generation file's first line.
+  auto find_id = [&]() -> IdFrom {
+    for (;;) {
+      size_t nl = pending.find('\n', scanned);
+      if (nl == std::string::npos) return IdFrom::kNone;
+      std::string_view line = std::string_view(pending).substr(scanned, nl - scanned);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      scanned = nl + 1;
+      if (auto m = ParseMarker(line)) {
+        file_id = m->file_id;
+        return IdFrom::kFound;
+      }
+      if (IsStormHeader(line)) return FromStormHeader(name, "the tail's first line", line, true, &file_id);
+      LineKind kind = ParseLine(line).kind;
+      if (!generation_read && (kind == LineKind::kRequest || kind == LineKind::kMalformed)) {
+        generation_read = true;
+        IdFrom from = FromGenerationFile(name, generation.get(), &file_id);
+        if (from != IdFrom::kNone) return from;
+      }
+    }
+  };
 
   char buf[1 << 16];
   for (;;) {
@@ -136,26 +226,19 @@ int Hook(const std::string& db_path) {
     if (n < 0) {
       if (errno == EINTR) continue;
       Log("%s: reading stdin: %s", name, strerror(errno));
-      return 1;
+      return kExitRetry;
     }
     if (n == 0) break;
     read_total += static_cast<uint64_t>(n);
     pending.append(buf, static_cast<size_t>(n));
     if (file_id.empty()) {
-      // Look for a marker among the whole lines not yet searched.
-      for (;;) {
-        size_t nl = pending.find('\n', scanned);
-        if (nl == std::string::npos) break;
-        if (auto m = ParseMarker(std::string_view(pending).substr(scanned, nl - scanned))) {
-          file_id = m->file_id;
-          break;
-        }
-        scanned = nl + 1;
-      }
+      IdFrom from = find_id();
+      if (from == IdFrom::kPermanent) return kExitPermanent;
+      if (from == IdFrom::kRetry) return kExitRetry;
     }
     if (!file_id.empty() && pending.size() >= kCommitEvery) {
       size_t last_nl = pending.rfind('\n');
-      if (last_nl != std::string::npos && !commit(last_nl + 1, false)) return 1;
+      if (last_nl != std::string::npos && !commit(last_nl + 1, false)) return kExitRetry;
     }
   }
   if (read_total != range.to - range.from)
@@ -163,11 +246,11 @@ int Hook(const std::string& db_path) {
         static_cast<unsigned long long>(read_total), static_cast<unsigned long long>(range.to - range.from));
   if (file_id.empty()) {
     file_id = "range:" + range.origin + "/" + range.bolt + "/" + std::to_string(range.generation);
-    Log("%s: no marker line in the input and no earlier range of this generation: counting under %s, so a bolt's "
-        "own count of these bytes cannot be recognised",
+    Log("%s: no marker line in the input, no file header and no earlier range of this generation: counting under "
+        "%s, so a bolt's own count of these bytes cannot be recognised",
         name, file_id.c_str());
   }
-  if (!commit(pending.size(), true)) return 1;
+  if (!commit(pending.size(), true)) return kExitRetry;
   Log("%s: counted %llu requests, %llu already counted, %llu malformed lines (file %s)", name,
       static_cast<unsigned long long>(total.counted), static_cast<unsigned long long>(total.skipped),
       static_cast<unsigned long long>(total.malformed), file_id.c_str());
@@ -414,6 +497,9 @@ int Report(const std::string& db_path, size_t top, const std::string& by, const 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The generation file the agent gives a hook as descriptor 3, kept before anything opened
+  // here could take that number (an older agent, or a run by hand, leaves it closed).
+  tailsafe::Fd generation(::fcntl(3, F_DUPFD_CLOEXEC, 10));
   const char* kDbHelp = "results database: a SQLite file, or a PostgreSQL URI (postgresql://...)";
   CLI::App app{"weblog-analyze: count web requests per minute (as a tailsafe hook), and report them"};
   std::string db;
@@ -451,7 +537,7 @@ int main(int argc, char** argv) {
       Log("--db is required");
       return 2;
     }
-    return Hook(db);
+    return Hook(db, generation);
   }
   std::cerr << app.help();
   return 2;
