@@ -30,8 +30,8 @@ ClusterOptions WeblogCluster(int agents) {
   return o;
 }
 
-WeblogDeployment::WeblogDeployment(TestCluster& cluster, std::vector<std::string> bolt_args)
-    : c_(cluster), db_(cluster.root() + "/results.db"), extra_bolt_args_(std::move(bolt_args)) {
+WeblogDeployment::WeblogDeployment(TestCluster& cluster, std::vector<std::string> bolt_args, std::string db)
+    : c_(cluster), db_(db.empty() ? cluster.root() + "/results.db" : std::move(db)), extra_bolt_args_(std::move(bolt_args)) {
   bolts_.resize(static_cast<size_t>(c_.size()));
   starts_.resize(static_cast<size_t>(c_.size()));
   for (int i = 0; i < c_.size(); ++i) c_.EditConfig(i, "RESULTS_DB", db_);

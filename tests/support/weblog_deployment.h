@@ -19,13 +19,14 @@ std::string AbsBin(const std::string& name);
 std::vector<std::string> Lines(const std::string& text);
 
 // Options for a cluster the weblog runs on: RecoveryCluster with weblog-analyze as the hook
-// writing to ROOT/results.db (WeblogDeployment's constructor fills the path in).
+// writing to the results database (WeblogDeployment's constructor fills it in).
 ClusterOptions WeblogCluster(int agents);
 
 class WeblogDeployment {
  public:
-  // Before the cluster's agents start: writes the results database's path into their configs.
-  WeblogDeployment(TestCluster& cluster, std::vector<std::string> bolt_args);
+  // Before the cluster's agents start: writes the results database into their configs: `db`
+  // (a SQLite path or a PostgreSQL URI), or "" for ROOT/results.db.
+  WeblogDeployment(TestCluster& cluster, std::vector<std::string> bolt_args, std::string db = "");
 
   const std::string& db() const { return db_; }
   std::string Socket(int i) const { return c_.root() + "/" + c_.AgentId(i) + "/bolt.sock"; }
