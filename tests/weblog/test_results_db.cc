@@ -365,6 +365,31 @@ BOOST_AUTO_TEST_CASE(weblog_apply_called_in_sql_follows_the_same_rule) {
   BOOST_TEST(db->Processed("00000000000000bb")->empty());
 }
 
+// The server ends the connection (a restart, a failover, an administrator): Apply connects
+// again and applies the batch; a repeat of one that did commit counts nothing.
+BOOST_AUTO_TEST_CASE(a_batch_is_applied_again_on_a_new_connection_when_the_server_closed_the_old) {
+  std::string uri = Postgres().Fresh();
+  auto db = OpenOrFail(uri);
+  std::string bytes = Lines(500, 6);
+  size_t half = LineEnd(bytes, bytes.size() / 2);
+  auto terminate = [&] {
+    auto r = tailsafe::testing::PgQuery(uri, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                             "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    BOOST_TEST_REQUIRE(r.ok(), r.status().message());
+    BOOST_TEST_REQUIRE(r->size() == 1u);  // the ResultsDb's connection
+  };
+  terminate();
+  auto r1 = db->Apply(MakeBatch("f1", bytes, 0, 0, half), false);
+  BOOST_TEST_REQUIRE(r1.ok(), r1.status().message());
+  terminate();
+  auto r2 = db->Apply(MakeBatch("f1", bytes, 0, 0, bytes.size()), true);
+  BOOST_TEST_REQUIRE(r2.ok(), r2.status().message());
+  BOOST_TEST(r1->counted + r2->counted == 500u);
+  BOOST_TEST(r2->skipped == r1->counted);
+  std::string diff = db->Load()->Diff(Expected(bytes));
+  BOOST_TEST(diff.empty(), diff);
+}
+
 BOOST_AUTO_TEST_CASE(connection_errors_name_the_server_and_never_the_password) {
   std::string uri = Postgres().Fresh();
   // A database that does not exist, with a password in the user info and in a parameter.
