@@ -6,7 +6,8 @@
 //
 // Messages name the URI with its password (and any *password= parameter) replaced by ***, and
 // what libpq or the server said. Programs block in libpq: they are standalone processes, never
-// on an event loop.
+// on an event loop. Unless the URI says otherwise, connecting gives up after 10 s, and a server
+// that stops answering over TCP after about a minute (keepalives, tcp_user_timeout).
 //
 // The schema is created when missing, in one transaction under an advisory lock (so that
 // several programs starting at once create it once), in the connection's current_schema() (the
