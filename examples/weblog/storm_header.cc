@@ -1,5 +1,6 @@
 #include "examples/weblog/storm_header.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,8 +128,12 @@ tailsafe::Result<StormHeader> ParseStormHeader(std::string_view line) {
 bool IsRawFormat(const StormHeader& h) { return h.format == "raw" || h.format.starts_with("raw:"); }
 
 tailsafe::Result<std::optional<FirstLine>> ReadFirstLine(int fd, size_t limit) {
+  // Whatever a descriptor 3 that the agent did not give is (a run by hand, an older agent), it
+  // is no generation file unless it is a regular file open for reading.
   struct stat st;
   if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::optional<FirstLine>();
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || (flags & O_ACCMODE) == O_WRONLY) return std::optional<FirstLine>();
   FirstLine line;
   char buf[4096];
   while (line.text.size() <= limit) {

@@ -46,8 +46,8 @@ bool IsRawFormat(const StormHeader& h);
 
 // The first line of the file open at `fd`, read with pread from offset 0 so that the
 // descriptor's offset is left alone: at most `limit` bytes of it, without its newline, and
-// whether it ended within them. Nothing if `fd` is not open or not a regular file, or the file
-// is empty; an error only if the file cannot be read.
+// whether it ended within them. Nothing if `fd` is not a regular file open for reading, or the
+// file is empty; an error only if the file cannot be read.
 struct FirstLine {
   std::string text;
   bool whole = false;  // a newline ended it within `limit` bytes

@@ -56,7 +56,7 @@ CommandResult RunHook(const std::string& db, const std::string& file, uint64_t f
   std::string cmd = "cd / && env -i TAILSAFE_ORIGIN=" + h.origin + " TAILSAFE_BOLT=" + h.bolt +
                     " TAILSAFE_GENERATION=" + std::to_string(h.generation) + " TAILSAFE_FROM=" + std::to_string(from) +
                     " TAILSAFE_TO=" + std::to_string(to) + " TAILSAFE_EPOCH=1 " + AbsBin("weblog-analyze") +
-                    " hook --db '" + db + "' < " + tail + (no_fd3 ? "" : " 3< " + file);
+                    " hook --db '" + db + "' < " + tail + (no_fd3 ? " 3<&-" : " 3< " + file);
   return RunCommand(cmd);
 }
 

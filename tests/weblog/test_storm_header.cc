@@ -130,13 +130,15 @@ BOOST_AUTO_TEST_CASE(the_first_line_comes_with_pread_and_leaves_the_offset_alone
   BOOST_TEST_REQUIRE((exact.ok() && exact->has_value()));
   BOOST_TEST((*exact)->whole);
   BOOST_TEST((*exact)->text == kHeader);
-  // Not open, not a regular file, empty: nothing.
+  // Not open, not a regular file, not open for reading, empty: nothing.
   BOOST_TEST(!ReadFirstLine(-1, 100)->has_value());
   BOOST_TEST(!ReadFirstLine(1000, 100)->has_value());
   int pipe_fds[2];
   BOOST_TEST_REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
   tailsafe::Fd r(pipe_fds[0]), w(pipe_fds[1]);
   BOOST_TEST(!ReadFirstLine(r.get(), 100)->has_value());
+  tailsafe::Fd write_only(::open(path.c_str(), O_WRONLY | O_CLOEXEC));  // as a shell's 3> could leave
+  BOOST_TEST(!ReadFirstLine(write_only.get(), 100)->has_value());
   std::ofstream(dir.path + "/empty");
   tailsafe::Fd empty(::open((dir.path + "/empty").c_str(), O_RDONLY | O_CLOEXEC));
   BOOST_TEST(!ReadFirstLine(empty.get(), 100)->has_value());
