@@ -3,6 +3,7 @@
 #include <postgresql/libpq-fe.h>
 
 #include <cctype>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -257,34 +258,32 @@ uint64_t U(const PGresult* r, int row, int col) {
 }
 int64_t S(const PGresult* r, int row, int col) { return std::strtoll(PQgetvalue(r, row, col), nullptr, 10); }
 
-// The password parts of a URI, as they appear in it: what must never reach a message.
-std::vector<std::string> Secrets(const std::string& uri) {
-  std::vector<std::string> out;
+// Where `uri` holds secrets, as [begin, end) in order: the password of its user info, and the
+// value of every parameter whose name contains "password".
+std::vector<std::pair<size_t, size_t>> SecretSpans(const std::string& uri) {
+  std::vector<std::pair<size_t, size_t>> out;
   size_t scheme = uri.find("://");
   if (scheme == std::string::npos) return out;
   size_t auth = scheme + 3;
-  size_t auth_end = uri.find_first_of("/?", auth);
-  if (auth_end == std::string::npos) auth_end = uri.size();
+  size_t auth_end = std::min(uri.find_first_of("/?", auth), uri.size());
   size_t at = uri.rfind('@', auth_end);
   if (at != std::string::npos && at >= auth) {
     size_t colon = uri.find(':', auth);
-    if (colon != std::string::npos && colon < at && colon + 1 < at) out.push_back(uri.substr(colon + 1, at - colon - 1));
+    if (colon != std::string::npos && colon < at) out.emplace_back(colon + 1, at);
   }
-  size_t q = uri.find('?', auth);
-  while (q != std::string::npos && q < uri.size()) {
-    size_t amp = uri.find('&', q + 1);
-    std::string param = uri.substr(q + 1, amp == std::string::npos ? std::string::npos : amp - q - 1);
-    size_t eq = param.find('=');
-    if (eq != std::string::npos && param.substr(0, eq).find("password") != std::string::npos && eq + 1 < param.size())
-      out.push_back(param.substr(eq + 1));
-    q = amp;
+  for (size_t q = uri.find('?', auth); q != std::string::npos && q < uri.size();) {
+    size_t end = std::min(uri.find('&', q + 1), uri.size());
+    size_t eq = uri.find('=', q + 1);
+    if (eq < end && uri.substr(q + 1, eq - q - 1).find("password") != std::string::npos) out.emplace_back(eq + 1, end);
+    q = end;
   }
   return out;
 }
 
 // `text` with every secret of `uri`, raw or percent-decoded, replaced by ***.
 std::string Scrub(std::string text, const std::string& uri) {
-  for (const std::string& secret : Secrets(uri)) {
+  for (auto [begin, end] : SecretSpans(uri)) {
+    std::string secret = uri.substr(begin, end - begin);
     std::string decoded;
     for (size_t i = 0; i < secret.size(); ++i) {
       if (secret[i] == '%' && i + 2 < secret.size() && isxdigit(static_cast<unsigned char>(secret[i + 1])) &&
@@ -295,7 +294,7 @@ std::string Scrub(std::string text, const std::string& uri) {
         decoded += secret[i];
       }
     }
-    for (const std::string* s : {&secret, static_cast<const std::string*>(&decoded)}) {
+    for (const std::string* s : {&secret, &decoded}) {
       if (s->empty()) continue;
       for (size_t at = text.find(*s); at != std::string::npos; at = text.find(*s, at + 3)) text.replace(at, s->size(), "***");
     }
@@ -574,27 +573,8 @@ Result<std::unique_ptr<ResultsDb>> OpenPostgresResultsDb(const std::string& uri)
 
 std::string RedactPostgresUri(const std::string& uri) {
   std::string out = uri;
-  size_t scheme = out.find("://");
-  if (scheme == std::string::npos) return out;
-  size_t auth = scheme + 3;
-  size_t auth_end = out.find_first_of("/?", auth);
-  if (auth_end == std::string::npos) auth_end = out.size();
-  size_t at = out.rfind('@', auth_end);
-  if (at != std::string::npos && at >= auth) {
-    size_t colon = out.find(':', auth);
-    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
-  }
-  size_t q = out.find('?', auth);
-  while (q != std::string::npos && q < out.size()) {
-    size_t amp = out.find('&', q + 1);
-    size_t end = amp == std::string::npos ? out.size() : amp;
-    size_t eq = out.find('=', q + 1);
-    if (eq != std::string::npos && eq < end && out.substr(q + 1, eq - q - 1).find("password") != std::string::npos) {
-      out.replace(eq + 1, end - eq - 1, "***");
-      end = eq + 4;
-    }
-    q = end < out.size() ? end : std::string::npos;
-  }
+  auto spans = SecretSpans(uri);
+  for (auto it = spans.rbegin(); it != spans.rend(); ++it) out.replace(it->first, it->second - it->first, "***");
   return out;
 }
 

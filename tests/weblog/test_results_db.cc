@@ -420,6 +420,17 @@ BOOST_AUTO_TEST_CASE(a_uri_names_postgresql_and_its_password_never_shows) {
   BOOST_TEST(RedactPostgresUri("postgresql:///weblog?host=/run/postgresql") == "postgresql:///weblog?host=/run/postgresql");
   BOOST_TEST(RedactPostgresUri("postgresql://weblog@db1/weblog") == "postgresql://weblog@db1/weblog");
   BOOST_TEST(RedactPostgresUri("postgresql://db1/w?password=") == "postgresql://db1/w?password=***");
+  // libpq quotes parts of a URI it cannot parse, the password included: not in our messages.
+  for (const char* bad : {"postgresql://u:pa%zzword@h/db", "postgresql://u:password1@[h/db",
+                          "postgresql://h/db?password=hunter2&nonsense=1"}) {
+    auto db = ResultsDb::Open(bad);
+    BOOST_TEST_REQUIRE(!db.ok());
+    const std::string& msg = db.status().message();
+    BOOST_TEST(msg.find("cannot connect: ") != std::string::npos, msg);
+    BOOST_TEST(msg.find("pa%zz") == std::string::npos, msg);
+    BOOST_TEST(msg.find("password1") == std::string::npos, msg);
+    BOOST_TEST(msg.find("hunter2") == std::string::npos, msg);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_restarted_bolt_keeps_its_file_id_and_resumes_the_spout_run) {
