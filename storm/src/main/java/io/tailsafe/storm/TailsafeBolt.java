@@ -167,8 +167,8 @@ public class TailsafeBolt implements IRichBolt {
       out = started.appender();
       switch (started.previous()) {
         case NONE -> LOG.info("tailsafe: task {} writes {}", files.boltName(), files.log);
-        case PROCESSED -> LOG.info("tailsafe: task {} writes a new {}; the last one was processed to its end ({} bytes) and is deleted",
-            files.boltName(), files.log, started.previousSize());
+        case PROCESSED -> LOG.info("tailsafe: task {} writes a new {}; the last one was processed to its end ({} bytes) and is {}",
+            files.boltName(), files.log, started.previousSize(), started.renamedTo());
         case TAIL -> LOG.warn("tailsafe: task {} found an unprocessed tail in its last file ({} bytes, checkpoint {}): renamed to {} and "
             + "left to tailsafe's recovery; this process writes a new {}", files.boltName(), started.previousSize(),
             started.previousCheckpoint() < 0 ? "unreadable" : started.previousCheckpoint(), started.renamedTo(), files.log);

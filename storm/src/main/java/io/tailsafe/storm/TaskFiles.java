@@ -23,7 +23,7 @@ import java.util.OptionalLong;
  *   SPOOL/TOPOLOGY/COMPONENT/task-N.log          the backup file: a header, then one record per tuple
  *   SPOOL/TOPOLOGY/COMPONENT/task-N.pid          the pid of the process that runs the task
  *   SPOOL/TOPOLOGY/COMPONENT/task-N.checkpoint   where the unprocessed tail of task-N.log starts
- *   SPOOL/TOPOLOGY/COMPONENT/task-N.log.MILLIS   an earlier process's file that still held a tail
+ *   SPOOL/TOPOLOGY/COMPONENT/task-N.log.MILLIS   an earlier process's file
  * </pre>
  * A task is named by its topology's name, its component and its task id: Storm keeps task ids
  * across rebalances and worker restarts, while worker ports and hosts change. Directory names
@@ -33,16 +33,15 @@ import java.util.OptionalLong;
  *
  * <p><b>The restart rule.</b> A task restarted on this host (Storm relaunches a dead worker
  * within seconds) must never process bytes that tailsafe's hook, on another host, recovers
- * from the dead process's tail. So the new process never continues the old file: if the old
- * file's checkpoint is at its end, everything in it was processed and it is deleted; otherwise
- * (a tail, or no readable checkpoint) it is renamed to {@code task-N.log.MILLIS} and left to
- * tailsafe, which keeps the renamed file as the same bolt's earlier generation and recovers its
- * tail from the dead process's checkpoint. The new process then creates a fresh
+ * from the dead process's tail. So the new process never continues the old file: it renames it
+ * to {@code task-N.log.MILLIS} and leaves it to tailsafe, which keeps the renamed file as the
+ * same bolt's earlier generation and recovers its tail (if the checkpoint is behind its end, or
+ * unreadable) from the dead process's checkpoint. The new process then creates a fresh
  * {@code task-N.log} (a new generation), resets the checkpoint to its header's end, and writes
- * the pid file last. Renamed files are never deleted here: they may hold a tail (remove old
- * ones with a tmpfiles.d age, after recovery). A pid file that still names a live process is
- * waited for (the supervisor stops an old worker before it starts the new one) and, past the
- * wait, refused.
+ * the pid file last. Renamed files are never deleted here, processed or not: a tail may still be
+ * on its way to a hook, and the files are the record of what reached the task (remove old ones
+ * with a tmpfiles.d age). A pid file that still names a live process is waited for (the
+ * supervisor stops an old worker before it starts the new one) and, past the wait, refused.
  */
 public final class TaskFiles {
   public static final String LOG_SUFFIX = ".log";
@@ -113,7 +112,7 @@ public final class TaskFiles {
   public enum Previous {
     /** No file: the task's first start on this host. */
     NONE,
-    /** A file whose checkpoint was at its end: deleted. */
+    /** A file whose checkpoint was at its end: renamed. */
     PROCESSED,
     /** A file with a tail (or no readable checkpoint): renamed and left to tailsafe. */
     TAIL
@@ -137,14 +136,9 @@ public final class TaskFiles {
     try {
       size = Files.size(log);
       cp = checkpoint.read();
-      if (cp.isPresent() && cp.getAsLong() == size) {
-        Files.delete(log);
-        previous = Previous.PROCESSED;
-      } else {
-        renamedTo = freeRotatedName();
-        Files.move(log, renamedTo, StandardCopyOption.ATOMIC_MOVE);
-        previous = Previous.TAIL;
-      }
+      renamedTo = freeRotatedName();
+      Files.move(log, renamedTo, StandardCopyOption.ATOMIC_MOVE);
+      previous = cp.isPresent() && cp.getAsLong() == size ? Previous.PROCESSED : Previous.TAIL;
     } catch (NoSuchFileException e) {
       // The task's first start on this host.
     }

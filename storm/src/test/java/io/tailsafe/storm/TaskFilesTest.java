@@ -67,7 +67,7 @@ class TaskFilesTest {
   }
 
   @Test
-  void a_file_processed_to_its_end_is_deleted_and_a_new_one_started() throws IOException {
+  void a_file_processed_to_its_end_is_renamed_too_and_a_new_one_started() throws IOException {
     TaskFiles f = files();
     TaskFiles.Started first = f.start(HEADER, Duration.ZERO);
     first.appender().append("record\n".getBytes(StandardCharsets.UTF_8));
@@ -75,7 +75,8 @@ class TaskFilesTest {
     f.checkpoint.write(HEADER.length() + 7);
     TaskFiles.Started second = f.start(HEADER, Duration.ZERO);
     assertEquals(TaskFiles.Previous.PROCESSED, second.previous());
-    assertEquals(List.of("task-4.checkpoint", "task-4.log"), listing(f));
+    assertEquals(List.of("task-4.checkpoint", "task-4.log", second.renamedTo().getFileName().toString()), listing(f));
+    assertEquals(HEADER + "record\n", Files.readString(second.renamedTo()), "kept: the record of what reached the task");
     assertEquals(HEADER, Files.readString(f.log));
     second.appender().close();
   }
