@@ -156,14 +156,25 @@ Status StormCluster::SpawnDaemon(const std::string& name, const std::string& mai
   return Status::Ok();
 }
 
-CommandResult StormCluster::RunJava(const std::string& extra_cp, const std::vector<std::string>& jvm_args,
-                                    const std::string& main_class, const std::vector<std::string>& args) const {
-  std::string cmd = "ip netns exec " + net_->Namespace("storm") + " " + kJava + " -Xmx256m";
+std::string StormCluster::netns() const { return net_ ? net_->Namespace("storm") : ""; }
+
+std::string StormCluster::JavaCommand(const std::vector<std::string>& jvm_args) const {
+  std::string cmd = "ip netns exec " + netns() + " " + kJava + " -Xmx256m";
   for (const std::string& a : kSmallJvm) cmd += " " + a;
   cmd += " -Dstorm.log.dir=" + Quote(dir_ + "/logs") + " -Dlogfile.name=client.log -Dlog4j.configurationFile=" +
          Quote(StormHome() + "/log4j2/cluster.xml");
   for (const std::string& a : jvm_args) cmd += " " + Quote(a);
-  cmd += " -cp " + Quote(StormHome() + "/lib-worker/*:" + extra_cp) + " " + main_class;
+  return cmd;
+}
+
+std::string StormCluster::AdminCommand() const {
+  return JavaCommand() + " -cp " + Quote(StormHome() + "/lib-worker/*:" + AdminJar()) +
+         " io.tailsafe.storm.admin.StormAdmin 127.0.0.1:" + std::to_string(nimbus_port_);
+}
+
+CommandResult StormCluster::RunJava(const std::string& extra_cp, const std::vector<std::string>& jvm_args,
+                                    const std::string& main_class, const std::vector<std::string>& args) const {
+  std::string cmd = JavaCommand(jvm_args) + " -cp " + Quote(StormHome() + "/lib-worker/*:" + extra_cp) + " " + main_class;
   for (const std::string& a : args) cmd += " " + Quote(a);
   return RunCommand(cmd + " 2>&1");
 }

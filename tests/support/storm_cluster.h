@@ -69,6 +69,20 @@ class StormCluster {
   // The last bytes of Nimbus's, each supervisor's and each worker's logs, for failure messages.
   std::string LogTail(size_t bytes = 2000) const;
 
+  // For programs outside this process (ts-storm-cluster, the demo): the `ip netns` name of the
+  // namespace every daemon and worker runs in, Nimbus's thrift port there (on 127.0.0.1), and
+  // the client configuration naming it (storm.conf.file for a topology's main).
+  std::string netns() const;
+  uint16_t nimbus_port() const { return nimbus_port_; }
+  std::string client_yaml() const { return dir_ + "/client.yaml"; }
+  // The shell command line, up to its class path, that runs a Java program inside the namespace
+  // as Submit and the StormAdmin calls do (small heap, Storm's client logging under dir()/logs),
+  // with `jvm_args`; a caller appends -cp, the main class and its arguments.
+  std::string JavaCommand(const std::vector<std::string>& jvm_args = {}) const;
+  // The shell command line of StormAdmin against this cluster's Nimbus; its arguments follow
+  // (supervisors, placement TOPOLOGY, rebalance ..., kill ...).
+  std::string AdminCommand() const;
+
  private:
   StormCluster() = default;
   Status SpawnDaemon(const std::string& name, const std::string& main_class, const std::string& yaml, const std::string& heap);
