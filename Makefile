@@ -11,6 +11,7 @@
 #   make bench           run bench/replicate (needs DEPS_BENCH packages)
 #   make bench-failover  run bench/failover (death to hook start; leader failover on ZooKeeper)
 #   make bench-weblog    run bench/weblog (the weblog application with and without tailsafe)
+#   make bench-storm     run bench/storm (tuples/s through a Storm topology with TailsafeBolt and without)
 #   make bench-ab BASE=REV  bench/replicate's tailsafe phases for REV and this build, alternating (PAIRS=3)
 #   make check-units     systemd-analyze verify and security scores of packaging/systemd/ (also in make test)
 #   make install         programs, man pages, units, sysusers/tmpfiles, example config (PREFIX, DESTDIR)
@@ -120,7 +121,7 @@ WEBLOG_BINS := $(patsubst examples/weblog/%_main.cc,$(OUT)/weblog-%,$(WEBLOG_MAI
 
 BINS := $(AGENT_BIN) $(COORD_BIN) $(CTL_BIN) $(WEBLOG_BINS)
 
-.PHONY: all faults tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-ha demo-replication bench bench-failover bench-weblog bench-ab bench-build check-units \
+.PHONY: all faults tailsafe install man-lint deb rpm package-test deps test unit-test integration-test demo demo-ha demo-replication bench bench-failover bench-weblog bench-storm bench-ab bench-build check-units \
         fuzz fuzz-build fuzz-seeds clean storm-test storm-home storm-jars
 
 bench-build: all $(BENCH_BINS)
@@ -228,15 +229,17 @@ $(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOM
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(TEST_LIBS)
-$(OUT)/tests/%: $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
+$(OUT)/tests/%: $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(PQ_LIBS)
 
-$(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOMMON)
+# The test support library brings the ZooKeeper client (ZookeeperEnsemble asks the ensemble)
+# and libpq (PostgresServer) to the tools that use those parts.
+$(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(PQ_LIBS)
 
 # Tests find the binaries under test through TAILSAFE_BIN_DIR.
 TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT)) TAILSAFE_SOURCE_DIR=$(CURDIR)
@@ -350,6 +353,17 @@ bench-weblog: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/weblog/run.sh
 
+# bench/storm: tuples per second through a real Storm topology with TailsafeBolt and without it:
+# the weblog application's, then a bolt that costs almost nothing (TOPOLOGY=weblog or count for
+# one; PAIRS pairs of alternating runs, TUPLES a run). The last run is in bench/storm/last-run.md.
+bench-storm: deps
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/bench/storm_bench storm-home storm-jars
+	$(Q)$(MVN) -B -q -f bench/storm/pom.xml package > $(OUT)/bench-storm-mvn.log 2>&1 || { tail -n 80 $(OUT)/bench-storm-mvn.log; exit 1; }
+	$(Q)printf '# bench/storm, last run\n\nWritten by `make bench-storm` (bench/tools/storm_bench.cc says what it measures).\n\n' > bench/storm/last-run.md
+	$(Q)for t in $(or $(TOPOLOGY),weblog count); do \
+	  TAILSAFE_BIN_DIR=$(abspath $(OUT)) TAILSAFE_SOURCE_DIR=$(CURDIR) $(OUT)/bench/storm_bench --topology $$t --pairs $(or $(PAIRS),3) \
+	    $(if $(TUPLES),--tuples $(TUPLES)) --out bench/storm/last-run.md || exit 1; echo >> bench/storm/last-run.md; done
+
 bench-failover: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/failover/run.sh
@@ -382,6 +396,6 @@ fuzz-seeds: $(OBJ)/tests/fuzz/seeds.o $(LIBCOMMON)
 	$(Q)$(OUT)/fuzz-seeds tests/fuzz/corpus
 
 clean:
-	rm -rf build storm/target storm/admin/target storm/home/target examples/storm-weblog/target
+	rm -rf build storm/target storm/admin/target storm/home/target examples/storm-weblog/target bench/storm/target
 
 -include $(shell find $(OBJ) $(FUZZ_OUT)/obj -name '*.d' 2>/dev/null)
