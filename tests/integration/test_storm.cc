@@ -86,7 +86,7 @@ struct StormWeblog {
   // Everything up to a running topology; false (with the reason in `why`) if a part failed.
   // Without `agents` the tasks still write their backup files, but nothing replicates or
   // recovers them: the run without tailsafe, whose losses the files then show.
-  bool Start(const std::string& requests, std::string* why, bool agents = true) {
+  bool Start(const std::string& requests, std::string* why, bool agents = true, bool replay_hook = false) {
     std::string pg_why;
     PostgresServer* pg = SharedPostgres(&pg_why);
     if (!pg) return *why = "PostgreSQL: " + pg_why, false;
@@ -98,9 +98,15 @@ struct StormWeblog {
     if (gen.code != 0) return *why = gen.out, false;
     for (int i = 0; i < c.size(); ++i) {
       spools.push_back(c.root() + "/" + c.AgentId(i) + "/spool/storm");
-      std::ofstream(c.ConfigPath(i), std::ios::app)
-          << "\n[hooks]\nweblog = [\"" << AbsBin("weblog-analyze") << "\", \"hook\", \"--db\", \"" << db << "\"]\n"
-          << "\n[[bolt_pattern]]\nfiles = \"" << spools.back() << "/*/*/task-*.log\"\nhook = \"weblog\"\n";
+      std::ofstream conf(c.ConfigPath(i), std::ios::app);
+      if (replay_hook) {
+        // The task's own bolt, rebuilt from the file's header, on the tail.
+        conf << "\n[hooks]\nweblog = [\"" << Source("storm/bin/tailsafe-storm-replay") << "\", \"--classpath\", \"" << WeblogJar() << ":"
+             << Source("build/storm-home/lib-worker/*") << "\"]\n";
+      } else {
+        conf << "\n[hooks]\nweblog = [\"" << AbsBin("weblog-analyze") << "\", \"hook\", \"--db\", \"" << db << "\"]\n";
+      }
+      conf << "\n[[bolt_pattern]]\nfiles = \"" << spools.back() << "/*/*/task-*.log\"\nhook = \"weblog\"\n";
     }
     if (agents) {
       if (Status s = c.StartCoordinator(); !s) return *why = s.message(), false;
@@ -232,10 +238,10 @@ struct StormWeblog {
 // Runs the weblog topology under tailsafe, kills what `kill` picks on supervisor 0 once a task
 // there has a backlog, and checks that the results equal every request that reached a backup
 // file, each counted once; requests Storm dropped in transit are counted and reported apart.
-void KilledMidStream(const std::string& name, bool kill_subprocess, bool tailsafe = true) {
+void KilledMidStream(const std::string& name, bool kill_subprocess, bool tailsafe = true, bool replay_hook = false) {
   StormWeblog w(name);
   std::string why;
-  BOOST_REQUIRE_MESSAGE(w.Start("200000", &why, tailsafe), why);
+  BOOST_REQUIRE_MESSAGE(w.Start("200000", &why, tailsafe, replay_hook), why);
   BOOST_REQUIRE(w.Submit("weblog", true, w.db).ok());
   int task = -1;
   std::string stem;
@@ -345,6 +351,12 @@ BOOST_AUTO_TEST_CASE(a_worker_killed_mid_stream_loses_nothing_that_reached_a_bac
 // The same with the ShellBolt's subprocess killed: its pid is the task's, so the agent sees the
 // death at once.
 BOOST_AUTO_TEST_CASE(a_shellbolt_subprocess_killed_mid_stream_loses_nothing) { KilledMidStream("storm-subprocess-kill", true); }
+
+// The same with tailsafe-storm-replay as the hook: the dead task's own bolt (a ShellBolt running
+// weblog-storm-bolt), rebuilt from its file's header, counts the tail.
+BOOST_AUTO_TEST_CASE(tailsafe_storm_replay_recovers_the_tail_with_the_tasks_own_bolt) {
+  KilledMidStream("storm-replay-hook", false, true, true);
+}
 
 // Acceptance 4: the same kill without tailsafe's agents. The tasks still write their backup
 // files (so the test knows what reached them), but nothing recovers the dead task's tail: the

@@ -66,7 +66,9 @@ public final class Replay {
       System.err.println("tailsafe-storm-replay: " + e.getMessage());
       rc = 2;
     } catch (Exception e) {
-      System.err.println("tailsafe-storm-replay: " + e);
+      // Unexpected: the whole trace, for whoever reads the agent's journal.
+      System.err.print("tailsafe-storm-replay: ");
+      e.printStackTrace();
       rc = 1;
     }
     System.exit(rc);
@@ -151,8 +153,10 @@ public final class Replay {
     Map<String, Object> conf = new HashMap<>(spec.conf);
     conf.put(Config.STORM_CLUSTER_MODE, "distributed");
     Path pidDir = Files.createTempDirectory("tailsafe-storm-replay");
+    Path codeDir = Files.createTempDirectory("tailsafe-storm-replay-resources");
+    extractResources(spec.bolt.getClass(), codeDir, err);
     TopologyContext ctx = StandaloneContext.of(String.valueOf(conf.getOrDefault(Config.TOPOLOGY_NAME, spec.topology)), spec.component,
-        spec.task, conf, spec.inputs, pidDir.toString());
+        spec.task, conf, spec.inputs, pidDir.toString(), codeDir.toString());
     spec.format.prepare(conf);
     ReplayCollector collector = new ReplayCollector(emitted);
     spec.bolt.prepare(conf, ctx, new OutputCollector(collector));
@@ -212,6 +216,7 @@ public final class Replay {
       Thread.sleep(1000); // the bolt's own pace: it acks on its commits, which its ticks drive
     }
     int pending = collector.pending();
+    collector.closing();
     if (!threw) spec.bolt.cleanup();
     Map<String, Long> counts = collector.counts();
     err.println("tailsafe-storm-replay: " + spec.topology + "/" + spec.component + "/task-" + spec.task + " file " + fileId + " bytes [" + base
@@ -220,8 +225,49 @@ public final class Replay {
     for (String u : undecodable.subList(0, Math.min(20, undecodable.size()))) {
       err.println("tailsafe-storm-replay: undecodable record at " + u);
     }
-    Files.deleteIfExists(pidDir);
+    deleteTree(pidDir);
+    deleteTree(codeDir);
     return threw || pending > 0 || counts.get("failed") > 0 ? 1 : 0;
+  }
+
+  /**
+   * A worker runs a ShellBolt's subprocess in the topology's resources (the jar's resources/
+   * directory, which the supervisor extracts): the same here, from the jar that holds the bolt's
+   * class. Nothing to do for a class that does not come from a jar.
+   */
+  static void extractResources(Class<?> boltClass, Path codeDir, java.io.PrintStream err) throws IOException {
+    java.security.CodeSource source = boltClass.getProtectionDomain().getCodeSource();
+    if (source == null || !source.getLocation().getPath().endsWith(".jar")) return;
+    Path jar;
+    try {
+      jar = Path.of(source.getLocation().toURI());
+    } catch (java.net.URISyntaxException e) {
+      err.println("tailsafe-storm-replay: cannot locate " + source.getLocation() + ": a ShellBolt runs without its resources");
+      return;
+    }
+    try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(jar.toFile())) {
+      for (java.util.Enumeration<? extends java.util.zip.ZipEntry> en = zip.entries(); en.hasMoreElements();) {
+        java.util.zip.ZipEntry e = en.nextElement();
+        if (!e.getName().startsWith("resources/") || e.getName().equals("resources/")) continue;
+        Path to = codeDir.resolve(e.getName().substring("resources/".length())).normalize();
+        if (!to.startsWith(codeDir)) continue;  // an entry that would climb out
+        if (e.isDirectory()) {
+          Files.createDirectories(to);
+          continue;
+        }
+        Files.createDirectories(to.getParent());
+        try (InputStream in = zip.getInputStream(e)) {
+          Files.copy(in, to);
+        }
+      }
+    }
+  }
+
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) return;
+    try (java.util.stream.Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    }
   }
 
   private static Tuple tick(TopologyContext ctx) {

@@ -25,6 +25,7 @@ final class ReplayCollector implements IOutputCollector {
   private long acks;
   private long fails;
   private long errors;
+  private boolean closing;
 
   ReplayCollector(OutputStream emitted) {
     this.emitted = emitted;
@@ -36,6 +37,11 @@ final class ReplayCollector implements IOutputCollector {
 
   synchronized void finished(Tuple t) {
     if (pending.remove(t)) acks++;
+  }
+
+  /** The bolt's cleanup begins: what it reports from now on (a ShellBolt's pipe closing) is not news. */
+  synchronized void closing() {
+    closing = true;
   }
 
   synchronized int pending() {
@@ -92,6 +98,7 @@ final class ReplayCollector implements IOutputCollector {
 
   @Override
   public synchronized void reportError(Throwable error) {
+    if (closing) return;
     errors++;
     System.err.println("tailsafe-storm-replay: the bolt reported an error: " + error);
   }

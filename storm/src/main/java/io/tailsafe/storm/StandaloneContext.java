@@ -30,6 +30,12 @@ public final class StandaloneContext {
 
   public static TopologyContext of(String topologyId, String component, int task, Map<String, Object> conf,
                                    List<TupleFormat.InputStream> inputs, String pidDir) {
+    return of(topologyId, component, task, conf, inputs, pidDir, null);
+  }
+
+  /** The same with a code directory: where a ShellBolt's subprocess runs (its resources). */
+  public static TopologyContext of(String topologyId, String component, int task, Map<String, Object> conf,
+                                   List<TupleFormat.InputStream> inputs, String pidDir, String codeDir) {
     Map<String, Bolt> bolts = new HashMap<>();
     Map<String, Map<String, Fields>> fields = new HashMap<>();
     Map<GlobalStreamId, Grouping> myInputs = new HashMap<>();
@@ -56,7 +62,7 @@ public final class StandaloneContext {
     taskToComponent.put(task, component);
     componentTasks.put(component, new ArrayList<>(List.of(task)));
     StormTopology topology = new StormTopology(new HashMap<>(), bolts, new HashMap<>());
-    return new TopologyContext(topology, conf, taskToComponent, componentTasks, fields, new HashMap<>(), topologyId, null, pidDir, task,
+    return new TopologyContext(topology, conf, taskToComponent, componentTasks, fields, new HashMap<>(), topologyId, codeDir, pidDir, task,
         0, new ArrayList<>(List.of(task)), new HashMap<>(), new HashMap<>(), new HashMap<>(), new HashMap<>(), new AtomicBoolean(false),
         new StormMetricRegistry());
   }
