@@ -18,8 +18,9 @@
 #   make deb | rpm       packages under build/pkg/ (lintian for the .deb)
 #   make package-test    build the .deb, install it here, check it, purge it (also in make test)
 #   make man-lint        mandoc -Tlint man/* prints nothing (also in make test)
-#   make storm-test      build the storm/ Maven module, run its JUnit tests, build the example
-#                        topology jar (examples/storm-weblog) (also in make test)
+#   make storm-test      build the storm/ Maven module, run its JUnit tests, build its javadoc
+#                        (storm/target/reports/apidocs) and the example topology jar
+#                        (examples/storm-weblog) (also in make test)
 #   make storm-home      lay out build/storm-home from Storm's jars (Maven Central) and build the
 #                        Nimbus client storm/admin: what the Storm integration tests run on
 #   make faults          the fault suite (tests/faults/, root): FAULT_SECONDS of kills, pauses,
@@ -282,7 +283,7 @@ storm-jars: deps
 # Maven's own output goes to $(OUT)/storm-mvn.log, shown when the build or a test fails.
 storm-test: deps
 	@rm -rf $(STORM_REPORTS); mkdir -p $(OUT)
-	$(Q)$(MVN) -B -q -f storm/pom.xml install > $(OUT)/storm-mvn.log 2>&1 && \
+	$(Q)$(MVN) -B -q -f storm/pom.xml install javadoc:javadoc > $(OUT)/storm-mvn.log 2>&1 && \
 	  $(MVN) -B -q -f examples/storm-weblog/pom.xml package >> $(OUT)/storm-mvn.log 2>&1; rc=$$?; \
 	  if [ $$rc != 0 ]; then tail -n 80 $(OUT)/storm-mvn.log; fi; \
 	  scripts/test-report.py storm $(STORM_REPORTS)/TEST-*.xml; exit $$rc
