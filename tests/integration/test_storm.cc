@@ -227,6 +227,22 @@ struct StormWeblog {
     return RunCommand(AbsBin("weblog-analyze") + " compare --db '" + database + "' " + log + " 2>&1");
   }
 
+  // Waits (2 minutes at most) until there is a recovery and every one is recovered; how many,
+  // or -1.
+  int RecoveriesEnded() {
+    int n = -1;
+    bool ended = WaitUntil([&] {
+      auto docs = c.CoordinatorDocs("/recoveries/");
+      if (!docs.ok() || docs->empty()) return false;
+      for (const auto& [path, d] : *docs) {
+        if (d.value("state", "") != "recovered") return false;
+      }
+      n = static_cast<int>(docs->size());
+      return true;
+    }, 120, 500);
+    return ended ? n : -1;
+  }
+
   std::string Diagnostics() { return c.CoordinatorLogTail() + c.LogTail(0) + c.LogTail(1) + (storm ? storm->LogTail() : ""); }
 
   TestCluster c;
@@ -274,18 +290,8 @@ void KilledMidStream(const std::string& name, bool kill_subprocess, bool tailsaf
     BOOST_TEST(w.storm->Kill("weblog", 0).ok());
     return;
   }
-  int recoveries = -1;
-  BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
-                          auto docs = w.c.CoordinatorDocs("/recoveries/");
-                          if (!docs.ok() || docs->empty()) return false;
-                          for (const auto& [path, d] : *docs) {
-                            if (d.value("state", "") != "recovered") return false;
-                          }
-                          recoveries = static_cast<int>(docs->size());
-                          return true;
-                        }, 120, 500),
-                        "the dead task's tail was never recovered\n" << w.Diagnostics());
-  BOOST_TEST(recoveries >= 1);
+  int recoveries = w.RecoveriesEnded();
+  BOOST_REQUIRE_MESSAGE(recoveries >= 1, "the dead task's tail was never recovered\n" << w.Diagnostics());
 
   uint64_t records = 0;
   std::string delivered = w.Delivered(&records);
@@ -419,17 +425,8 @@ BOOST_AUTO_TEST_CASE(tasks_moved_by_rebalance_start_new_files_and_nothing_is_los
                         "the spout never read the whole log\n" << w.Diagnostics());
   BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return w.Drained(); }, 240, 500), "the tasks never caught up\n" << w.Diagnostics());
   size_t moved = moved_tasks.size();
-  int recoveries = -1;
-  BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
-                          auto docs = w.c.CoordinatorDocs("/recoveries/");
-                          if (!docs.ok()) return false;
-                          for (const auto& [path, d] : *docs) {
-                            if (d.value("state", "") != "recovered") return false;
-                          }
-                          recoveries = static_cast<int>(docs->size());
-                          return true;
-                        }, 120, 500),
-                        "a recovery never ended\n" << w.Diagnostics());
+  int recoveries = w.RecoveriesEnded();
+  BOOST_REQUIRE_MESSAGE(recoveries >= 1, "a moved task's tail was never recovered\n" << w.Diagnostics());
   uint64_t records = 0;
   std::string delivered_log = w.c.root() + "/delivered.log";
   std::ofstream(delivered_log) << w.Delivered(&records);
