@@ -6,6 +6,8 @@
 #   make test            install missing packages, build, run every test suite
 #   make demo            install missing packages, build, run the weblog demo (examples/weblog)
 #   make demo-ha         the weblog demo on three coordinators and a 3-member ZooKeeper ensemble
+#   make demo-storm      the weblog demo on a real Apache Storm cluster (root): a worker JVM killed
+#                        mid-stream (examples/storm-weblog/demo.sh)
 #   make demo-replication  the replication-only demo (examples/replication-demo)
 #   make deps            install the missing Debian packages (root)
 #   make bench           run bench/replicate (needs DEPS_BENCH packages)
@@ -334,6 +336,16 @@ demo: deps
 demo-ha: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) DEMO_HA=1 examples/weblog/demo.sh
+
+# The weblog demo on a real Storm cluster (examples/storm-weblog): Nimbus and two supervisors in a
+# network namespace (root), tailsafe's agents finding the tasks' files by a [[bolt_pattern]] rule;
+# a worker JVM is SIGKILLed mid-stream; the same EQUAL check and chart, in $(OUT)/demo-storm/.
+.PHONY: demo-storm
+demo-storm: deps
+	$(Q)$(MAKE) --no-print-directory all $(OUT)/tests/ts-storm-cluster
+	$(Q)$(MAKE) --no-print-directory storm-home
+	$(Q)$(MAKE) --no-print-directory storm-jars
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) TAILSAFE_SOURCE_DIR=$(CURDIR) examples/storm-weblog/demo.sh
 
 demo-replication: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
