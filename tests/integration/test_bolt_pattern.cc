@@ -122,21 +122,11 @@ void LetRescansPass(TestCluster& c, int i, uint64_t n) {
   BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return TimerScans(c, i) >= from + n; }, 10), c.LogTail(i));
 }
 
-// Writes `config` as agent i's configuration, sends SIGHUP, and returns the line that answers it.
+// Agent i's reload of `config` (TestCluster::Reload): the log line that answers it.
 std::string Reload(TestCluster& c, int i, const std::string& config) {
-  WriteFile(c.ConfigPath(i), config);
-  const std::string done = "configuration reloaded: ", refused = " was not loaded, the running configuration stays: ";
-  std::string log = ReadAll(c.LogPath(i));
-  size_t before = Count(log, done) + Count(log, refused);
-  BOOST_REQUIRE(::kill(c.Pid(i), SIGHUP) == 0);
-  BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
-    log = ReadAll(c.LogPath(i));
-    return Count(log, done) + Count(log, refused) > before;
-  }, 10), "no answer to SIGHUP\n" << c.LogTail(i));
-  size_t a = log.rfind(done), b = log.rfind(refused);
-  size_t at = a == std::string::npos ? b : (b == std::string::npos ? a : std::max(a, b));
-  size_t begin = log.rfind('\n', at);
-  return log.substr(begin == std::string::npos ? 0 : begin + 1, log.find('\n', at) - (begin + 1));
+  Result<std::string> line = c.Reload(i, config);
+  BOOST_REQUIRE_MESSAGE(line.ok(), line.status().message());
+  return *line;
 }
 
 }  // namespace

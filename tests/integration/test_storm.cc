@@ -271,6 +271,15 @@ void KilledMidStream(const std::string& name, bool kill_subprocess, bool tailsaf
                           << (kill_subprocess ? bolt : worker) << " of task " << task << " with " << backlog
                           << " unprocessed bytes");
   ::kill(kill_subprocess ? bolt : worker, SIGKILL);
+  // Storm starts the task again (its supervisor relaunches the worker): the new process renamed
+  // the file the dead one left and writes a new one, under a new pid.
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
+                          std::vector<std::string> renamed;
+                          FindFiles(stem.substr(0, stem.rfind('/')), stem.substr(stem.rfind('/') + 1) + ".log.", &renamed);
+                          pid_t now = w.TaskPid(stem);
+                          return !renamed.empty() && now > 0 && now != bolt;
+                        }, 120, 250),
+                        "Storm never started task " << task << " again on its host\n" << w.Diagnostics());
 
   uint64_t input_size = FileSize(w.input);
   BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return w.SpoutPosition("weblog") == input_size; }, 240, 500),

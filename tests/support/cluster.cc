@@ -449,6 +449,28 @@ bool TestCluster::EditConfig(int agent, const std::string& from, const std::stri
   return true;
 }
 
+Result<std::string> TestCluster::Reload(int agent, const std::string& config) {
+  std::ofstream(ConfigPath(agent), std::ios::binary) << config;
+  const std::string done = "configuration reloaded: ", refused = " was not loaded, the running configuration stays: ";
+  auto answers = [&](const std::string& text) {
+    size_t n = 0;
+    for (const std::string& needle : {done, refused}) {
+      for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    }
+    return n;
+  };
+  std::string log = ReadAll(LogPath(agent));
+  size_t before = answers(log);
+  if (::kill(Pid(agent), SIGHUP) != 0) return Status::Error("SIGHUP to agent " + AgentId(agent) + ": " + strerror(errno));
+  if (!WaitUntil([&] { return answers(log = ReadAll(LogPath(agent))) > before; }, 10)) {
+    return Status::Error("no answer to SIGHUP\n" + LogTail(agent));
+  }
+  size_t a = log.rfind(done), b = log.rfind(refused);
+  size_t at = a == std::string::npos ? b : (b == std::string::npos ? a : std::max(a, b));
+  size_t begin = log.rfind('\n', at);
+  return log.substr(begin == std::string::npos ? 0 : begin + 1, log.find('\n', at) - (begin + 1));
+}
+
 Status TestCluster::StartAll() {
   for (int i = 0; i < size(); ++i) {
     if (Status s = Start(i); !s) {  // most callers only require ok(): say why here

@@ -116,6 +116,10 @@ class TestCluster {
   std::string ConfigPath(int agent) const;
   // Replaces the first `from` in agent i's config (before it starts) with `to`; false if absent.
   bool EditConfig(int agent, const std::string& from, const std::string& to);
+  // Writes `config` as running agent i's configuration, sends SIGHUP, and waits (10 s at most)
+  // for the log line that answers it ("configuration reloaded: ..." or "... was not loaded,
+  // ..."); that line, or an error with the log's tail.
+  Result<std::string> Reload(int agent, const std::string& config);
   std::string LogPath(int agent) const;
   std::string ControlSocket(int agent) const { return DataDir(agent) + "/agent.sock"; }
   // With options.metrics: where agent i (or, for -1, the coordinator) serves /metrics.
