@@ -204,6 +204,7 @@ int main(int argc, char** argv) {
   for (const Run& r : runs) (r.wrapped ? wrapped : plain).push_back(r.tuples_per_s);
   double mp = Median(plain), mw = Median(wrapped);
   double overhead = mp > 0 ? 100.0 * (1 - mw / mp) : 0;
+  if (overhead > -0.05 && overhead < 0.05) overhead = 0;  // not "-0.0%"
   printf("median: plain %.0f tuples/s, wrapped %.0f tuples/s: the wrapper costs %.1f%% of the throughput\n", mp, mw, overhead);
   if (!out.empty()) {
     utsname u{};
