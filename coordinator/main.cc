@@ -1,5 +1,6 @@
 // tailsafe-coordinator: membership, failure detection and (coming) recovery election for a
 // tailsafe cluster. See docs/design.md.
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -48,6 +49,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "tailsafe-coordinator: %s has no [coordinator] table\n", config_path.c_str());
     return 2;
   }
+  // An agent or tailsafectl that closes its end makes a write fail with EPIPE, which is handled
+  // where it happens; the signal would kill the coordinator instead (it did, now and then, when
+  // agents stopped while it wrote to them: recovery/bolt_found_by_match_rule_is_tracked_and_recovered).
+  ::signal(SIGPIPE, SIG_IGN);
   if (check_only) {
     printf("%s: ok (coordinator of cluster %s on %s)\n", config_path.c_str(), config->cluster.name.c_str(),
            config->coordinator.listen.c_str());

@@ -49,6 +49,27 @@ ClusterOptions WithCoordinator() {
 
 BOOST_AUTO_TEST_SUITE(coordinator)
 
+// A peer that closes its end while a daemon writes to it must cost that connection only: both
+// daemons ignore SIGPIPE (the coordinator did not, and died of it now and then when agents
+// stopped while it wrote to them).
+BOOST_AUTO_TEST_CASE(the_daemons_ignore_sigpipe) {
+  ClusterOptions o = RecoveryCluster(1);
+  TestCluster c("sigpipe", o);
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  auto ignores_sigpipe = [](pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("SigIgn:", 0) == 0) return ((std::stoull(line.substr(7), nullptr, 16) >> (SIGPIPE - 1)) & 1) == 1;
+    }
+    return false;
+  };
+  BOOST_TEST(ignores_sigpipe(c.CoordinatorPid()), "the coordinator does not ignore SIGPIPE");
+  BOOST_TEST(ignores_sigpipe(c.Pid(0)), "the agent does not ignore SIGPIPE");
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().message() == "ok");
+}
+
 BOOST_AUTO_TEST_CASE(agents_register_report_bolts_and_die_by_silence) {
   TestCluster c("coord", WithCoordinator());
   BOOST_REQUIRE(c.StartCoordinator().ok());
