@@ -94,20 +94,6 @@ Child StartSleep(const TestCluster& c, const std::string& tag) {
   return std::move(p.value());
 }
 
-// Lets agent `i` heartbeat a few more times, so that anything the coordinator would still plan
-// or assign would have been.
-void LetHeartbeatsPass(TestCluster& c, int agent, int beats = 4) {
-  int seen = 0;
-  uint64_t last = 0;
-  WaitUntil([&] {
-    auto d = c.CoordinatorGet("/agents/" + c.AgentId(agent));
-    if (!d.ok()) return false;
-    uint64_t ago = d->value("last_heard_ms_ago", uint64_t{0});
-    if (ago < last) ++seen;
-    last = ago;
-    return seen >= beats;
-  }, 10, 5);
-}
 
 // The discovery's count of timer rescans on agent i.
 uint64_t TimerScans(TestCluster& c, int i) {
@@ -182,7 +168,7 @@ BOOST_AUTO_TEST_CASE(a_file_the_rule_matches_is_a_bolt_until_it_is_gone_for_good
                                   20, &rec),
                         rec.dump() << c.CoordinatorLogTail() << c.LogTail(0));
   BOOST_TEST(rec.value("bolt", "") == name1);
-  LetHeartbeatsPass(c, 0);
+  c.LetHeartbeatsPass(0);
   auto runs = HookRuns(c);
   BOOST_REQUIRE_EQUAL(runs.size(), 1u);
   BOOST_TEST(runs[0].agent == 1);

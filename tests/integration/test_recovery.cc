@@ -53,20 +53,6 @@ uint64_t UnixNs() {
 
 bool StateIs(const nlohmann::json& d, const char* state) { return d.value("state", "") == state; }
 
-// Lets every agent heartbeat a few more times, so that anything the coordinator would still plan
-// or assign would have been.
-void LetHeartbeatsPass(TestCluster& c, int agent, int beats = 4) {
-  int seen = 0;
-  uint64_t last = 0;
-  WaitUntil([&] {
-    auto d = c.CoordinatorGet("/agents/" + c.AgentId(agent));
-    if (!d.ok()) return false;
-    uint64_t ago = d->value("last_heard_ms_ago", uint64_t{0});
-    if (ago < last) ++seen;
-    last = ago;
-    return seen >= beats;
-  }, 10, 5);
-}
 
 std::string Ls(const TestCluster& c, const std::string& path) {
   return RunCommand(c.Ctl() + " ls " + path + " --coordinator " + c.CoordinatorAddress()).out;
@@ -211,7 +197,7 @@ BOOST_AUTO_TEST_CASE(killed_bolt_tail_goes_to_another_hosts_hook_once) {
   nlohmann::json rec;
   BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
                         rec.dump() << c.CoordinatorLogTail() << c.LogTail(1));
-  LetHeartbeatsPass(c, 0);
+  c.LetHeartbeatsPass(0);
 
   auto runs = HookRuns(c);
   BOOST_REQUIRE_EQUAL(runs.size(), 1u);
@@ -279,7 +265,7 @@ BOOST_AUTO_TEST_CASE(failing_hook_is_retried_then_shown_failed) {
                         rec.dump() << c2.CoordinatorLogTail() << c2.LogTail(1));
   BOOST_TEST(rec.value("attempts", 0) == 2, rec.dump());
   BOOST_TEST(rec.value("error", "") == "exited with status 1", rec.dump());
-  LetHeartbeatsPass(c2, 0);
+  c2.LetHeartbeatsPass(0);
   BOOST_TEST(HookRuns(c2).size() == 2u, "a failed recovery is not retried forever");
   BOOST_TEST(c2.StopAll().ok());
 }
@@ -389,7 +375,7 @@ BOOST_AUTO_TEST_CASE(host_death_then_return_recovers_the_unshipped_bytes_in_a_fo
   BOOST_TEST(follow.input == unshipped);
   BOOST_TEST(follow.env["TAILSAFE_FROM"] == std::to_string(processed.size() + shipped.size()));
   BOOST_TEST(rec.value("cause", "") == "process died");
-  LetHeartbeatsPass(c, 0);
+  c.LetHeartbeatsPass(0);
   BOOST_TEST(Ls(c, "/recoveries") == "1\n2\n");
   BOOST_TEST(c.StopAll().ok());
   BOOST_TEST(c.StopCoordinator().message() == "ok");
@@ -427,7 +413,7 @@ BOOST_AUTO_TEST_CASE(coordinator_and_elected_agent_killed_during_the_hook) {
   BOOST_TEST(rec.value("agent", "") == second);
   BOOST_TEST(rec["assignments"].size() == 2u, rec.dump());
   BOOST_TEST(rec["assignments"][0].value("epoch", 0) < rec["assignments"][1].value("epoch", 0));
-  LetHeartbeatsPass(c, 0);
+  c.LetHeartbeatsPass(0);
   BOOST_TEST(Ls(c, "/recoveries") == "1\n", "the range was recorded once");
   // The dead agent's orphaned hook may have finished too (hooks run at least once); what
   // counts is the record, which holds the second epoch.

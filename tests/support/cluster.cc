@@ -454,6 +454,19 @@ bool TestCluster::EditConfig(int agent, const std::string& from, const std::stri
   return true;
 }
 
+void TestCluster::LetHeartbeatsPass(int agent, int beats) {
+  int seen = 0;
+  uint64_t last = 0;
+  WaitUntil([&] {
+    auto d = CoordinatorGet("/agents/" + AgentId(agent));
+    if (!d.ok()) return false;
+    uint64_t ago = d->value("last_heard_ms_ago", uint64_t{0});
+    if (ago < last) ++seen;
+    last = ago;
+    return seen >= beats;
+  }, 10, 5);
+}
+
 Result<std::string> TestCluster::Reload(int agent, const std::string& config) {
   std::ofstream(ConfigPath(agent), std::ios::binary) << config;
   const std::string done = "configuration reloaded: ", refused = " was not loaded, the running configuration stays: ";

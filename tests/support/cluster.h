@@ -116,6 +116,9 @@ class TestCluster {
   std::string ConfigPath(int agent) const;
   // Replaces the first `from` in agent i's config (before it starts) with `to`; false if absent.
   bool EditConfig(int agent, const std::string& from, const std::string& to);
+  // Lets agent i heartbeat `beats` more times (10 s at most), so that anything the coordinator
+  // would still plan or assign has been.
+  void LetHeartbeatsPass(int agent, int beats = 4);
   // Writes `config` as running agent i's configuration, sends SIGHUP, and waits (10 s at most)
   // for the log line that answers it ("configuration reloaded: ..." or "... was not loaded,
   // ..."); that line, or an error with the log's tail.
