@@ -13,6 +13,7 @@
 
 #include "agent/reload_plan.h"
 #include "common/clock.h"
+#include "common/coord_protocol.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "common/process.h"
@@ -32,7 +33,7 @@ Agent::~Agent() {
   discovery_.reset();
   tracker_.reset();
   if (committer_) committer_->CloseTimer();
-  links_.clear();
+  peers_.reset();
   sources_.clear();
   drained_.clear();
   server_.reset();
@@ -92,17 +93,11 @@ Status Agent::Init() {
   kick_ = std::move(kick.value());
   kick_->data = this;
 
-  initial_acks_ = std::move(acks.value());
-  for (const PeerSpec& peer : ac.peers) AddLink(peer);
   // Members the coordinator named before: the peer list while it is away (static peers win).
   auto members = store_->LoadMembers();
   if (!members) return members.status();
-  for (const MemberRow& m : *members) {
-    Result<HostPort> address = ParseHostPort(m.address);
-    if (m.id == ac.id || !address) continue;
-    if (!FindLink(m.id)) AddLink({m.id, *address});
-    member_addresses_[m.id] = m.address;
-  }
+  peers_ = std::make_unique<PeerSet>(LinkEnv(), ac.id, ac.peers, std::move(acks.value()));
+  peers_->Load(*members);
   // The bolts the [[bolt_pattern]] rules find now start with the configured ones.
   BoltDiscovery::Hooks found_hooks;
   found_hooks.checks.may_remove = [this](const std::string& name) { return MayRemoveFound(name); };
@@ -114,14 +109,9 @@ Status Agent::Init() {
   for (const BoltConfig& bolt : config_.bolts) AddSource(bolt);
   committer_->AddCollector([this](Committer::Batch* b) {
     for (auto& src : sources_) src->Collect(b);
-    for (auto& link : links_) link->Collect(b);
+    peers_->Collect(b);
     replicas_->Collect(b);
-    for (auto& m : pending_members_) b->rows.members.push_back(std::move(m));
-    pending_members_.clear();
-    for (auto& r : pending_process_rows_) b->rows.bolt_processes.push_back(std::move(r));
-    pending_process_rows_.clear();
-    for (auto& d : pending_death_rows_) b->rows.deaths.push_back(std::move(d));
-    pending_death_rows_.clear();
+    if (deaths_) deaths_->Collect(&b->rows);
   });
 
   if (Status s = server_->Listen(); !s) return s;
@@ -134,21 +124,33 @@ Status Agent::Init() {
     }
     if (Status s = src->Start(mine); !s) return s;
   }
-  for (auto& link : links_) link->Start();
+  peers_->Start();
   // A death goes to the coordinator at once, with the file's size as of now (the bolt's last
   // writes may not have been read yet) and the checkpoint the tracker re-read on the death.
   auto deaths = store_->LoadDeaths();
   if (!deaths) return deaths.status();
-  deaths_ = std::move(deaths.value());
+  deaths_.emplace(!config_.cluster.coordinators.empty(), std::move(deaths.value()));
   auto processes = store_->LoadBoltProcesses();
   if (!processes) return processes.status();
   tracker_ = std::make_unique<BoltTracker>(
       &loop_, config_.bolts, ac.rescan_interval_ms,
       [this](const std::string& bolt, const BoltProcess& p, bool successor) { OnBoltDeath(bolt, p, successor); },
       [this](const std::string& bolt, uint64_t offset, BoltTracker::Writer w) { OnBoltCheckpoint(bolt, offset, w); });
-  tracker_->set_on_track([this](const std::string& bolt, pid_t pid, uint64_t start) { OnBoltTracked(bolt, pid, start); });
+  tracker_->set_on_track([this](const std::string& bolt, pid_t pid, uint64_t start) {
+    deaths_->NoteTracked(bolt, {static_cast<uint64_t>(pid), start});
+    Kick(false, true);
+  });
   if (Status s = tracker_->Start(); !s) return s;
-  ReportDeathsWhileDown(*processes);
+  deaths_->NoteDeathsWhileDown(
+      *processes,
+      [this](const std::string& bolt) {
+        for (const BoltConfig& b : config_.bolts) {
+          if (b.name == bolt) return true;
+        }
+        return false;
+      },
+      [this](const std::string& bolt) { return tracker_->Find(bolt); }, UnixNowNs() / 1000000);
+  Kick(false, true);
   if (!config_.cluster.coordinators.empty()) {
     RecoveryRunner::Env renv;
     renv.loop = &loop_;
@@ -160,7 +162,7 @@ Status Agent::Init() {
     renv.send = [this](const nlohmann::json& m) { return coord_ && coord_->Send(m); };
     runner_ = std::make_unique<RecoveryRunner>(std::move(renv));
     CoordinatorLink::Handlers h;
-    h.report = [this] { return HeartbeatJson(); };
+    h.report = [this] { return tailsafe::HeartbeatJson(Report()); };
     h.on_membership = [this](const nlohmann::json& agents) { OnMembership(agents); };
     h.on_recovery = [this](const nlohmann::json& m) {
       return m["type"] == "assign" ? runner_->OnAssign(m) : runner_->OnRecorded(m);
@@ -184,9 +186,7 @@ Status Agent::Init() {
     auto* self = static_cast<Agent*>(t->data);
     if (self == nullptr) return;
     self->SweepDrained();
-    for (auto& link : self->links_) {
-      if (link->has_dirty_acks()) return self->Kick(false, true);
-    }
+    if (self->peers_->has_dirty_acks()) self->Kick(false, true);
   }, 1000, 1000);
 
   control_ = std::make_unique<ControlServer>(&loop_, ac.control_socket, [this](const std::string& req) {
@@ -237,7 +237,7 @@ Status Agent::Run() {
   started_ns_ = NowNs();
   if (Status s = Init(); !s) return s;
   LOG_NOTICE("agent %s ready: listening on %s, %zu bolts, %zu peers, data in %s", config_.agent.id.c_str(),
-             config_.agent.listen.ToString().c_str(), sources_.size(), links_.size(), config_.agent.data_dir.c_str());
+             config_.agent.listen.ToString().c_str(), sources_.size(), peers_->size(), config_.agent.data_dir.c_str());
   notify_->Ready(ReadyLine());
   uv_run(&loop_, UV_RUN_DEFAULT);
   return fatal_;
@@ -255,14 +255,8 @@ void Agent::Kick(bool pump, bool commit) {
 BoltSource* Agent::AddSource(const BoltConfig& bolt) {
   BoltSource::Hooks hooks;
   hooks.changed = [this] { Kick(true, false); };
-  hooks.min_acked = [this](const Generation& g) { return MinAcked(g); };
-  hooks.min_cursor = [this](const Generation& g) {
-    uint64_t m = UINT64_MAX;
-    for (const auto& link : links_) {
-      if (const PeerLink::Cursor* c = link->CursorOf(g)) m = std::min(m, c->positioned ? c->sent : c->acked);
-    }
-    return m;
-  };
+  hooks.min_acked = [this](const Generation& g) { return peers_->MinAcked(g); };
+  hooks.min_cursor = [this](const Generation& g) { return peers_->MinCursor(g); };
   hooks.request_commit = [this] { Kick(false, true); };
   sources_.push_back(std::make_unique<BoltSource>(&loop_, bolt, config_.agent, std::move(hooks), &next_stream_));
   return sources_.back().get();
@@ -391,9 +385,7 @@ bool Agent::MayRemoveFound(const std::string& name) const {
   if (const BoltProcess* p = tracker_ ? tracker_->Find(name) : nullptr; p && p->state == ProcState::kRunning) {
     return false;
   }
-  for (const DeathRow& d : deaths_) {
-    if (d.bolt == name) return false;
-  }
+  if (deaths_ && deaths_->HasDeaths(name)) return false;
   // The pid file as it is now: a live process in it that the tracker has not taken yet counts.
   for (const BoltConfig& b : config_.bolts) {
     if (b.name != name || b.pid_file.empty()) continue;
@@ -416,7 +408,7 @@ void Agent::OnIdle() {
   SweepDrained();
   if (pump_pending_ && !stopping_) {
     pump_pending_ = false;
-    for (auto& link : links_) link->Pump();
+    peers_->Pump();
   }
   if (commit_pending_) {
     commit_pending_ = false;
@@ -425,14 +417,7 @@ void Agent::OnIdle() {
   if (runner_ && !stopping_) runner_->Poke();  // the bolt's own file may have grown
 }
 
-PeerLink* Agent::FindLink(const std::string& id) {
-  for (auto& link : links_) {
-    if (link->peer().id == id) return link.get();
-  }
-  return nullptr;
-}
-
-PeerLink* Agent::AddLink(const PeerSpec& peer) {
+PeerLink::Env Agent::LinkEnv() {
   const AgentConfig& ac = config_.agent;
   PeerLink::Env env;
   env.loop = &loop_;
@@ -450,51 +435,12 @@ PeerLink* Agent::AddLink(const PeerSpec& peer) {
     Kick(true, false);
   };
   env.request_commit = [this] { Kick(false, true); };
-  links_.push_back(std::make_unique<PeerLink>(std::move(env), peer, initial_acks_));
-  return links_.back().get();
+  return env;
 }
 
 void Agent::OnMembership(const nlohmann::json& agents) {
   if (stopping_) return;
-  bool changed = false;
-  for (const auto& a : agents) {
-    if (!a.is_object() || !a.contains("id") || !a["id"].is_string() || !a.contains("address") ||
-        !a["address"].is_string()) {
-      continue;
-    }
-    std::string id = a["id"].get<std::string>();
-    std::string address_text = a["address"].get<std::string>();
-    if (id == config_.agent.id || !IsValidName(id)) continue;
-    bool is_static = false;
-    for (const PeerSpec& p : config_.agent.peers) is_static = is_static || p.id == id;
-    if (is_static) continue;  // the configuration's address wins
-    Result<HostPort> address = ParseHostPort(address_text);
-    if (!address) {
-      LOG_WARN("coordinator: member %s has a bad address '%s': %s", id.c_str(), address_text.c_str(),
-               address.status().message().c_str());
-      continue;
-    }
-    auto known = member_addresses_.find(id);
-    if (known != member_addresses_.end() && known->second == address_text && FindLink(id)) continue;
-    if (PeerLink* old = FindLink(id)) {
-      // The member moved: replace its link (cursors restart from the peer's POSITION).
-      old->Stop();
-      links_.erase(std::remove_if(links_.begin(), links_.end(), [&](const auto& l) { return l.get() == old; }),
-                   links_.end());
-    }
-    LOG_NOTICE("coordinator: peer %s at %s", id.c_str(), address_text.c_str());
-    AddLink({id, *address})->Start();
-    member_addresses_[id] = address_text;
-    pending_members_.push_back({id, address_text});
-    changed = true;
-  }
-  if (changed) Kick(true, true);
-}
-
-uint64_t Agent::MinAcked(const Generation& g) const {
-  uint64_t m = UINT64_MAX;
-  for (const auto& link : links_) m = std::min(m, link->Acked(g));
-  return m;
+  if (peers_->OnMembership(agents)) Kick(true, true);
 }
 
 void Agent::Fatal(const Status& s) {
@@ -517,7 +463,7 @@ void Agent::Shutdown(const char* why) {
   if (tracker_) tracker_->Stop();
   runner_.reset();  // kills hooks still running: their recoveries are reassigned
   if (coord_) coord_->Stop();
-  for (auto& link : links_) link->Stop();
+  peers_->Stop();
   server_->Stop();
   control_->Stop();
   if (metrics_) metrics_->Stop();
@@ -534,10 +480,13 @@ void Agent::Shutdown(const char* why) {
 
 std::string Agent::ReadyLine() const {
   return "agent " + config_.agent.id + " on " + config_.agent.listen.ToString() + ": " +
-         std::to_string(config_.bolts.size()) + " bolts, " + std::to_string(links_.size()) + " peers";
+         std::to_string(config_.bolts.size()) + " bolts, " + std::to_string(peers_->size()) + " peers";
 }
 
-Agent::Lag Agent::LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) const {
+namespace {
+
+// How far `link` is behind on `src`, over every generation still shipped.
+Lag LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) {
   Lag lag;
   uint64_t oldest = 0;
   for (const auto& g : src.generations()) {
@@ -552,80 +501,82 @@ Agent::Lag Agent::LagTo(const BoltSource& src, const PeerLink& link, uint64_t no
   return lag;
 }
 
-nlohmann::json Agent::BoltsJson() const {
-  using nlohmann::json;
-  json out = json::array();
-  for (const auto& src : sources_) {
-    if (src->retiring()) continue;  // not this agent's bolt any more
-    json b = {{"name", src->name()}};
-    if (const BoltProcess* p = tracker_ ? tracker_->Find(src->name()) : nullptr) {
-      json proc = {{"state", ProcStateName(p->state)}, {"since_unix_ns", p->since_unix_ns}, {"deaths", p->deaths}};
-      if (p->pid != 0) proc["pid"] = static_cast<int>(p->pid);
-      if (!p->detail.empty()) proc["detail"] = p->detail;
-      b["process"] = proc;
-    }
-    if (const BoltCheckpoint* ck = tracker_ ? tracker_->FindCheckpoint(src->name()) : nullptr) {
-      json c = json::object();
-      if (ck->known) {
-        c["offset"] = ck->offset;
-        c["read_unix_ns"] = ck->read_unix_ns;
-      }
-      // The generation the checkpoint applies to: the newest that has one.
-      for (auto it = src->generations().rbegin(); it != src->generations().rend(); ++it) {
-        if ((*it)->has_checkpoint) {
-          c["gen"] = (*it)->gen;
-          c["offset"] = (*it)->checkpoint;
-          break;
-        }
-      }
-      if (!ck->problem.empty()) c["problem"] = ck->problem;
-      b["checkpoint"] = c;
-    }
-    if (json d = DeathsJson(src->name()); !d.empty()) b["deaths"] = std::move(d);
-    json gens = json::array();
-    for (const auto& g : src->generations()) {
-      if (g->state == GenState::kLost || g->state == GenState::kReleased || !g->persisted) continue;
-      gens.push_back({{"gen", g->gen}, {"size", g->state == GenState::kSealed ? g->final_size : g->size}});
-    }
-    b["gens"] = std::move(gens);
-    // The worst peer's lag, for `tailsafectl check` through the coordinator.
-    Lag worst;
-    uint64_t now = NowNs();
-    for (const auto& link : links_) {
-      Lag l = LagTo(*src, *link, now);
-      worst.bytes = std::max(worst.bytes, l.bytes);
-      worst.seconds = std::max(worst.seconds, l.seconds);
-    }
-    b["lag_bytes"] = worst.bytes;
-    b["lag_seconds"] = worst.seconds;
-    out.push_back(std::move(b));
+BoltReport::Peer PeerView(const BoltSource& src, const PeerLink& link, uint64_t now) {
+  BoltReport::Peer p;
+  p.peer = link.peer().id;
+  p.connected = link.connected();
+  for (const auto& g : src.generations()) {
+    if (g->state != GenState::kActive) continue;
+    p.acked = std::min(link.Acked(*g), g->size);
+    const PeerLink::Cursor* c = link.CursorOf(*g);
+    p.shipped = c ? c->sent : p.acked;
   }
-  return out;
+  p.lag = LagTo(src, link, now);
+  return p;
 }
 
-nlohmann::json Agent::HeartbeatJson() const {
-  using nlohmann::json;
-  json replicas = json::array();
-  // Per (origin, bolt), the generations from its newest checkpoint's on (the only ones a tail
-  // can lie in), at most the newest 8.
-  std::map<std::pair<std::string, std::string>, std::vector<const Replica*>> by_bolt;
-  for (const auto& [key, r] : replicas_->replicas()) by_bolt[{r->origin, r->bolt}].push_back(r.get());
-  for (auto& [ob, reps] : by_bolt) {
-    uint64_t first = 0;
-    if (auto c = replicas_->checkpoints().find(ob); c != replicas_->checkpoints().end()) first = c->second.gen;
-    size_t n = 0;
-    for (auto it = reps.rbegin(); it != reps.rend() && n < 8; ++it, ++n) {
-      if ((*it)->gen < first) break;
-      replicas.push_back({{"origin", ob.first}, {"bolt", ob.second}, {"gen", (*it)->gen}, {"durable", (*it)->durable}});
+}  // namespace
+
+BoltReport Agent::ReportBolt(const BoltSource& src, uint64_t now) const {
+  BoltReport b;
+  b.name = src.name();
+  b.file = src.path();
+  b.pattern = src.pattern();
+  b.removed = src.retiring();
+  if (!b.removed && tracker_) {  // a removed bolt's process is not this agent's any more
+    if (const BoltProcess* p = tracker_->Find(src.name())) b.process = *p;
+    if (const BoltCheckpoint* ck = tracker_->FindCheckpoint(src.name())) b.checkpoint = *ck;
+  }
+  // The generation the checkpoint applies to: the newest that has one.
+  for (auto it = src.generations().rbegin(); it != src.generations().rend(); ++it) {
+    if ((*it)->has_checkpoint) {
+      b.checkpoint_applied = true;
+      b.checkpoint_gen = (*it)->gen;
+      b.checkpoint_offset = (*it)->checkpoint;
+      break;
     }
   }
-  json ckpts = json::array();
-  for (const auto& [key, c] : replicas_->checkpoints()) {
-    ckpts.push_back({{"origin", c.origin}, {"bolt", c.bolt}, {"gen", c.gen}, {"offset", c.offset}});
+  if (deaths_) b.deaths = deaths_->Json(src.name());
+  b.stats = src.stats();
+  for (const auto& g : src.generations()) {
+    b.gens.push_back({g->gen, g->state, g->size, g->state == GenState::kSealed ? g->final_size : g->size, g->persisted});
   }
-  json out = {{"bolts", BoltsJson()}, {"replicas", replicas}, {"peer_checkpoints", ckpts}};
-  if (std::string e = StorageError(); !e.empty()) out["storage_error"] = e;
-  return out;
+  for (const auto& link : peers_->links()) b.peers.push_back(PeerView(src, *link, now));
+  return b;
+}
+
+AgentReport Agent::Report() const {
+  uint64_t now = NowNs();
+  AgentReport r;
+  r.agent = config_.agent.id;
+  r.cluster = config_.cluster.name;
+  r.pid = static_cast<int>(::getpid());
+  r.uptime_seconds = static_cast<double>(now - started_ns_) / 1e9;
+  for (const auto& src : sources_) r.bolts.push_back(ReportBolt(*src, now));
+  for (const auto& link : peers_->links()) {
+    r.peers.push_back({link->peer().id, link->peer().address.ToString(), link->last_error(), link->connected(),
+                       link->stats()});
+  }
+  for (const auto& [key, rep] : replicas_->replicas()) {
+    r.replicas.push_back({rep->origin, rep->bolt, rep->path, rep->gen, rep->durable, rep->written, rep->verified,
+                          rep->recorded, rep->sealed_durable, rep->session != nullptr});
+  }
+  for (const auto& [key, c] : replicas_->checkpoints()) r.peer_checkpoints.push_back({c.origin, c.bolt, c.gen, c.offset});
+  r.receiver = server_->stats();
+  r.commits = committer_->commits();
+  r.files_synced = committer_->files_synced();
+  r.full_disk_retries = committer_->full_retries();
+  r.storage_error = StorageError();
+  if (discovery_ && !config_.bolt_patterns.empty()) r.discovery = discovery_->StatusJson();
+  if (runner_) {
+    r.recoveries = runner_->StatusJson();
+    r.recovery_stats = runner_->stats();
+  }
+  if (coord_) {
+    r.coordinator = AgentReport::Coordinator{coord_->address(), coord_->last_error(), coord_->term(),
+                                             coord_->registered(), coord_->membership()};
+  }
+  return r;
 }
 
 std::string Agent::StorageError() const {
@@ -661,7 +612,7 @@ HeldRange Agent::Held(const std::string& origin, const std::string& bolt, uint64
 
 std::string Agent::AckLogJson() {
   nlohmann::json doc = nlohmann::json::object();
-  for (auto& link : links_) {
+  for (auto& link : peers_->links()) {
     nlohmann::json events = nlohmann::json::array();
     for (const auto& e : link->DrainAckLog()) events.push_back({e.t_ns, e.bolt, e.gen, e.durable});
     doc[link->peer().id] = std::move(events);
@@ -669,132 +620,54 @@ std::string Agent::AckLogJson() {
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string Agent::StatusJson() const {
-  using nlohmann::json;
-  uint64_t now = NowNs();
-  json doc;
-  doc["agent"] = config_.agent.id;
-  doc["cluster"] = config_.cluster.name;
-  doc["pid"] = static_cast<int>(::getpid());
-  doc["uptime_seconds"] = static_cast<double>(now - started_ns_) / 1e9;
-  json bolts = json::array();
-  const json liveness = BoltsJson();  // once, not once per bolt
-  for (const auto& src : sources_) {
-    json b;
-    b["name"] = src->name();
-    for (const auto& item : liveness) {
-      if (item["name"] != src->name()) continue;
-      if (item.contains("process")) b["process"] = item["process"];
-      if (item.contains("checkpoint")) b["checkpoint"] = item["checkpoint"];
-    }
-    b["file"] = src->path();
-    if (!src->pattern().empty()) b["pattern"] = src->pattern();  // the [[bolt_pattern]] that found it
-    if (src->retiring()) b["removed"] = true;  // draining: sealed, still reaching the peers
-    const auto& st = src->stats();
-    b["rescans"] = {{"timer", st.rescans_timer}, {"overflow", st.rescans_overflow}};
-    b["inotify_events"] = st.events;
-    b["frames_encoded"] = st.frames_encoded;
-    b["frame_cache_hits"] = st.frame_cache_hits;
-    b["rotations"] = st.rotations;
-    b["truncations"] = st.truncations;
-    b["copies_found"] = st.copies_found;
-    b["divergences"] = st.divergences;
-    b["generations_lost"] = st.generations_lost;
-    b["bytes_after_seal"] = st.bytes_after_seal;
-    json gens = json::array();
-    uint64_t origin_size = 0, active_gen = 0;
-    for (const auto& g : src->generations()) {
-      gens.push_back({{"generation", g->gen}, {"state", GenStateName(g->state)}, {"size", g->size}});
-      if (g->state == GenState::kActive) {
-        origin_size = g->size;
-        active_gen = g->gen;
+std::string Agent::StatusJson() const { return tailsafe::StatusJson(Report()); }
+
+std::string Agent::PrometheusText() const { return tailsafe::PrometheusText(Report()); }
+
+// Bolt deaths, as the tracker sees them, go into the ledger (agent/death_ledger.h).
+
+void Agent::OnBoltCheckpoint(const std::string& bolt, uint64_t offset, BoltTracker::Writer writer) {
+  for (auto& src : sources_) {
+    if (src->name() != bolt) continue;
+    src->SetCheckpoint(offset);
+    // The generation it applied to: the newest that has one.
+    for (auto it = src->generations().rbegin(); it != src->generations().rend(); ++it) {
+      if ((*it)->has_checkpoint) {
+        deaths_->NoteCheckpoint(bolt, (*it)->gen, (*it)->checkpoint,
+                                {static_cast<uint64_t>(writer.pid), writer.start_ns});
+        break;
       }
     }
-    b["generation"] = active_gen;
-    b["origin_size"] = origin_size;
-    b["generations"] = gens;
-    json peers = json::array();
-    for (const auto& link : links_) {
-      uint64_t shipped = 0, acked = 0;
-      for (const auto& g : src->generations()) {
-        if (g->state != GenState::kActive) continue;
-        acked = std::min(link->Acked(*g), g->size);
-        const PeerLink::Cursor* c = link->CursorOf(*g);
-        shipped = c ? c->sent : acked;
-      }
-      Lag lag = LagTo(*src, *link, now);
-      peers.push_back({{"peer", link->peer().id},
-                       {"connected", link->connected()},
-                       {"shipped", shipped},
-                       {"acked", acked},
-                       {"lag_bytes", lag.bytes},
-                       {"lag_seconds", lag.seconds}});
-    }
-    b["peers"] = peers;
-    bolts.push_back(b);
   }
-  doc["bolts"] = bolts;
-  json peers = json::array();
-  for (const auto& link : links_) {
-    const auto& st = link->stats();
-    peers.push_back({{"peer", link->peer().id},
-                     {"address", link->peer().address.ToString()},
-                     {"connected", link->connected()},
-                     {"last_error", link->last_error()},
-                     {"connects", st.connects},
-                     {"disconnects", st.disconnects},
-                     {"frames_sent", st.frames_sent},
-                     {"bytes_sent", st.bytes_sent},
-                     {"wire_bytes", st.wire_bytes},
-                     {"bytes_acked", st.bytes_acked},
-                     {"resent_bytes", st.resent_bytes},
-                     {"lost_bytes", st.lost_bytes},
-                     {"divergences", st.divergences},
-                     {"tail_cuts", st.tail_cuts}});
+}
+
+void Agent::OnBoltDeath(const std::string& bolt, const BoltProcess& p, bool successor) {
+  deaths_->NoteDeath(bolt, {static_cast<uint64_t>(p.pid), p.start_boottime_ns}, successor, UnixNowNs() / 1000000);
+  Kick(false, true);
+  // A death goes to the coordinator at once, with the file's size as of now (the bolt's last
+  // writes may not have been read yet) and the checkpoint the tracker re-read on the death.
+  for (auto& src : sources_) {
+    if (src->name() == bolt) src->Check();
   }
-  doc["peers"] = peers;
-  json reps = json::array();
-  for (const auto& [key, r] : replicas_->replicas()) {
-    reps.push_back({{"origin", r->origin},
-                    {"bolt", r->bolt},
-                    {"generation", r->gen},
-                    {"durable", r->durable},
-                    {"written", r->written},
-                    {"verified", r->verified},
-                    {"recorded", r->recorded},
-                    {"sealed", r->sealed_durable},
-                    {"streaming", r->session != nullptr},
-                    {"path", r->path}});
+  if (coord_) coord_->HeartbeatNow();
+}
+
+Status Agent::OnDeathsRecorded(const nlohmann::json& msg) {
+  std::string bolt;
+  const nlohmann::json* list = nullptr;
+  if (Status s = ReadString(msg, "bolt", &bolt); !s) return s;
+  if (Status s = ReadArray(msg, "deaths", &list); !s) return s;
+  std::vector<DeathLedger::ProcessId> recorded;
+  for (const nlohmann::json& r : *list) {
+    DeathLedger::ProcessId p;
+    if (!r.is_object()) return Status::Error("deaths_recorded: deaths[] must be objects");
+    if (Status s = ReadUint(r, "pid", &p.pid); !s) return s;
+    if (Status s = ReadUint(r, "start_ns", &p.start_ns); !s) return s;
+    recorded.push_back(p);
   }
-  doc["replicas"] = reps;
-  json ckpts = json::array();
-  for (const auto& [key, c] : replicas_->checkpoints()) {
-    ckpts.push_back({{"origin", c.origin}, {"bolt", c.bolt}, {"generation", c.gen}, {"offset", c.offset}});
-  }
-  doc["peer_checkpoints"] = ckpts;
-  if (discovery_ && !config_.bolt_patterns.empty()) doc["discovery"] = discovery_->StatusJson();
-  if (runner_) doc["recoveries"] = runner_->StatusJson();
-  if (coord_) {
-    doc["coordinator"] = {{"address", coord_->address()},
-                          {"term", coord_->term()},
-                          {"registered", coord_->registered()},
-                          {"last_error", coord_->last_error()},
-                          {"membership", coord_->membership()}};
-  }
-  auto& ss = server_->stats();
-  doc["receiver"] = {{"sessions", ss.sessions},
-                     {"rejected", ss.rejected},
-                     {"protocol_errors", ss.protocol_errors},
-                     {"auth_failures", ss.auth_failures},
-                     {"bytes_received", ss.bytes_received},
-                     {"frames_received", ss.frames_received},
-                     {"tail_cuts", ss.tail_cuts},
-                     {"bytes_cut", ss.bytes_cut}};
-  doc["commits"] = {{"batches", committer_->commits()},
-                    {"files_synced", committer_->files_synced()},
-                    {"full_disk_retries", committer_->full_retries()}};
-  if (std::string e = StorageError(); !e.empty()) doc["storage_error"] = e;
-  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  deaths_->Recorded(bolt, recorded);
+  Kick(false, true);
+  return Status::Ok();
 }
 
 }  // namespace tailsafe

@@ -36,13 +36,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/agent_report.h"
 #include "agent/bolt_discovery.h"
 #include "agent/bolt_source.h"
 #include "agent/bolt_tracker.h"
 #include "agent/committer.h"
 #include "agent/coordinator_link.h"
+#include "agent/death_ledger.h"
 #include "agent/control_server.h"
 #include "agent/peer_link.h"
+#include "agent/peer_set.h"
 #include "agent/recovery_runner.h"
 #include "agent/reload_plan.h"
 #include "agent/replica_server.h"
@@ -68,7 +71,7 @@ class Agent {
   Status Run();
   // The status document served to `tailsafectl status` (JSON text).
   std::string StatusJson() const;
-  // The Prometheus text served at GET /metrics (agent/metrics.cc).
+  // The Prometheus text served at GET /metrics (agent/agent_metrics.cc).
   std::string PrometheusText() const;
   // ACK arrival times per peer since the last call: {"peer": [[t_ns, bolt, gen, durable], ...]}.
   std::string AckLogJson();
@@ -100,9 +103,8 @@ class Agent {
   void SweepDrained();
   std::string ReadyLine() const;  // systemd's STATUS= once running
   void Fatal(const Status& s);
-  uint64_t MinAcked(const Generation& g) const;
-  PeerLink* FindLink(const std::string& id);
-  PeerLink* AddLink(const PeerSpec& peer);  // not started
+  // What every peer link shares: the loop, the key, the window, the callbacks into the agent.
+  PeerLink::Env LinkEnv();
   // The coordinator's membership: every member not configured statically becomes a peer, and is
   // remembered in state.db for restarts while the coordinator is away.
   void OnMembership(const nlohmann::json& agents);
@@ -123,43 +125,19 @@ class Agent {
   std::vector<std::unique_ptr<BoltSource>> drained_;
   std::map<std::string, uint64_t> drained_next_gen_;
   std::vector<OriginGenRow> initial_gens_;  // state.db's generation rows at start, for bolts added later
-  std::vector<std::unique_ptr<PeerLink>> links_;
+  std::unique_ptr<PeerSet> peers_;
   std::unique_ptr<BoltTracker> tracker_;
   std::unique_ptr<BoltDiscovery> discovery_;
   std::unique_ptr<CoordinatorLink> coord_;  // with [cluster] coordinator
-  std::vector<PeerAckRow> initial_acks_;     // from state.db, for links added later
-  std::map<std::string, std::string> member_addresses_;  // id -> "HOST:PORT", as remembered
-  std::vector<MemberRow> pending_members_;   // to record with the next commit
-  // Bolt deaths (agent/bolt_deaths.cc). A death is reported in every heartbeat until the
-  // coordinator has it on record; it survives restarts in state.db meanwhile. The process each
-  // bolt runs is recorded too, so that one that died while this agent was down is reported.
-  struct CheckpointReading {
-    uint64_t gen = 0, offset = 0;
-    BoltTracker::Writer writer;  // the process alive when it was read, if any
-  };
+  // Bolt deaths (agent/death_ledger.h): fed from the tracker, reported in every heartbeat until
+  // the coordinator has them on record.
   void OnBoltDeath(const std::string& bolt, const BoltProcess& p, bool successor);
-  void RecordDeath(const DeathRow& d);  // into deaths_ and state.db, if there is a coordinator
   void OnBoltCheckpoint(const std::string& bolt, uint64_t offset, BoltTracker::Writer writer);
-  void OnBoltTracked(const std::string& bolt, pid_t pid, uint64_t start_ns);
-  // After the tracker's first look: bolts whose recorded process is not the one running now.
-  void ReportDeathsWhileDown(const std::vector<BoltProcessRow>& recorded);
   Status OnDeathsRecorded(const nlohmann::json& msg);
-  // The dead process's checkpoint: the newest read if no successor took over, else the newest
-  // read while it was alive (none after a restart of this agent). See bolt_deaths.cc.
-  std::optional<CheckpointReading> DeadProcessCheckpoint(const std::string& bolt, uint64_t pid, uint64_t start_ns,
-                                                         bool successor) const;
-  nlohmann::json DeathsJson(const std::string& bolt) const;
-  std::vector<DeathRow> deaths_;                 // not yet on the coordinator's record
-  std::vector<DeathRow> pending_death_rows_;     // to record with the next commit
-  std::vector<BoltProcessRow> pending_process_rows_;
-  std::map<std::string, std::vector<CheckpointReading>> checkpoint_history_;  // the last few, per bolt
-  struct Lag {
-    uint64_t bytes = 0;     // not yet acknowledged
-    double seconds = 0;     // since the oldest of them was seen
-  };
-  Lag LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) const;
-  nlohmann::json BoltsJson() const;  // bolts' process, checkpoint and generations
-  nlohmann::json HeartbeatJson() const;  // BoltsJson plus what this agent holds of its peers
+  std::optional<DeathLedger> deaths_;
+  // One snapshot of everything status, heartbeats and metrics show (agent/agent_report.h).
+  AgentReport Report() const;
+  BoltReport ReportBolt(const BoltSource& src, uint64_t now) const;
   // Why this agent cannot write its data_dir (a replica write or a state commit failed, e.g. on
   // a full disk), or empty. Reported in status and heartbeats: `tailsafectl check` is CRITICAL.
   std::string StorageError() const;

@@ -1,73 +1,68 @@
-// Agent::PrometheusText: the agent's Prometheus metrics (GET /metrics on [agent] metrics_listen),
-// built on the loop from the same state `tailsafectl status` reads. The names and labels are
-// listed in tailsafe-agent(8); counters count since this agent process started.
-#include <unistd.h>
-
-#include "agent/agent.h"
-#include "common/clock.h"
+// PrometheusText: the agent's Prometheus metrics (GET /metrics on [agent] metrics_listen),
+// rendered from the same AgentReport `tailsafectl status` reads (agent/agent_report.h). The
+// names and labels are listed in tailsafe-agent(8); counters count since this agent process
+// started.
+#include "agent/agent_report.h"
 #include "common/prometheus.h"
 
 namespace tailsafe {
 
-std::string Agent::PrometheusText() const {
+std::string PrometheusText(const AgentReport& r) {
   MetricsText m;
-  const uint64_t now = NowNs();
-  const std::string& self = config_.agent.id;
   auto d = [](uint64_t v) { return static_cast<double>(v); };
 
   m.Family("tailsafe_agent_info", "gauge", "Always 1; the labels say which agent and cluster this is.");
-  m.Sample(1, {{"agent", self}, {"cluster", config_.cluster.name}, {"version", "0.1"}});
+  m.Sample(1, {{"agent", r.agent}, {"cluster", r.cluster}, {"version", "0.1"}});
   m.Family("tailsafe_agent_uptime_seconds", "gauge", "Seconds since this agent process started.");
-  m.Sample(d(now - started_ns_) / 1e9);
+  m.Sample(r.uptime_seconds);
 
   // Per bolt: the origin side.
   m.Family("tailsafe_bolt_origin_bytes", "gauge", "Size of the bolt's current file (its active generation), as last seen.");
-  for (const auto& src : sources_) {
+  for (const auto& b : r.bolts) {
     uint64_t size = 0;
-    for (const auto& g : src->generations()) {
-      if (g->state == GenState::kActive) size = g->size;
+    for (const auto& g : b.gens) {
+      if (g.state == GenState::kActive) size = g.size;
     }
-    m.Sample(d(size), {{"bolt", src->name()}});
+    m.Sample(d(size), {{"bolt", b.name}});
   }
   m.Family("tailsafe_bolt_generation", "gauge", "Number of the bolt's current generation (0 while its file does not exist).");
-  for (const auto& src : sources_) {
+  for (const auto& b : r.bolts) {
     uint64_t gen = 0;
-    for (const auto& g : src->generations()) {
-      if (g->state == GenState::kActive) gen = g->gen;
+    for (const auto& g : b.gens) {
+      if (g.state == GenState::kActive) gen = g.gen;
     }
-    m.Sample(d(gen), {{"bolt", src->name()}});
+    m.Sample(d(gen), {{"bolt", b.name}});
   }
   m.Family("tailsafe_bolt_process_up", "gauge",
            "1 while the bolt's process is alive, 0 once it died; absent for bolts without pid_file or match.");
-  for (const auto& src : sources_) {
-    const BoltProcess* p = tracker_ ? tracker_->Find(src->name()) : nullptr;
-    if (p == nullptr || p->state == ProcState::kUntracked || p->state == ProcState::kWaiting) continue;
-    m.Sample(p->state == ProcState::kRunning ? 1 : 0, {{"bolt", src->name()}});
+  for (const auto& b : r.bolts) {
+    if (!b.process || b.process->state == ProcState::kUntracked || b.process->state == ProcState::kWaiting) continue;
+    m.Sample(b.process->state == ProcState::kRunning ? 1 : 0, {{"bolt", b.name}});
   }
   m.Family("tailsafe_bolt_rescans_total", "counter",
            "Full rescans of the bolt's file: by the safety-net timer, or after an inotify queue overflow.");
-  for (const auto& src : sources_) {
-    m.Sample(d(src->stats().rescans_timer), {{"bolt", src->name()}, {"reason", "timer"}});
-    m.Sample(d(src->stats().rescans_overflow), {{"bolt", src->name()}, {"reason", "overflow"}});
+  for (const auto& b : r.bolts) {
+    m.Sample(d(b.stats.rescans_timer), {{"bolt", b.name}, {"reason", "timer"}});
+    m.Sample(d(b.stats.rescans_overflow), {{"bolt", b.name}, {"reason", "overflow"}});
   }
   m.Family("tailsafe_bolt_generations_started_total", "counter",
            "New generations of the bolt's file, by cause: rotation (a new file at the path) or truncation.");
-  for (const auto& src : sources_) {
-    m.Sample(d(src->stats().rotations), {{"bolt", src->name()}, {"cause", "rotation"}});
-    m.Sample(d(src->stats().truncations), {{"bolt", src->name()}, {"cause", "truncation"}});
+  for (const auto& b : r.bolts) {
+    m.Sample(d(b.stats.rotations), {{"bolt", b.name}, {"cause", "rotation"}});
+    m.Sample(d(b.stats.truncations), {{"bolt", b.name}, {"cause", "truncation"}});
   }
   m.Family("tailsafe_bolt_divergences_total", "counter",
            "Generations whose bytes a peer proved rewritten in place on this host: kept apart, never merged.");
-  for (const auto& src : sources_) m.Sample(d(src->stats().divergences), {{"bolt", src->name()}});
+  for (const auto& b : r.bolts) m.Sample(d(b.stats.divergences), {{"bolt", b.name}});
   m.Family("tailsafe_bolt_lost_generations_total", "counter",
            "Generations that vanished before every peer had all of their bytes.");
-  for (const auto& src : sources_) m.Sample(d(src->stats().generations_lost), {{"bolt", src->name()}});
+  for (const auto& b : r.bolts) m.Sample(d(b.stats.generations_lost), {{"bolt", b.name}});
 
   // Per bolt and peer: how far behind each peer is.
   m.Family("tailsafe_bolt_lag_bytes", "gauge", "Bytes of the bolt's current generation the peer has not acknowledged as durable.");
   std::vector<std::pair<MetricLabels, Lag>> lags;
-  for (const auto& src : sources_) {
-    for (const auto& link : links_) lags.push_back({{{"bolt", src->name()}, {"peer", link->peer().id}}, LagTo(*src, *link, now)});
+  for (const auto& b : r.bolts) {
+    for (const auto& p : b.peers) lags.push_back({{{"bolt", b.name}, {"peer", p.peer}}, p.lag});
   }
   for (const auto& [labels, lag] : lags) m.Sample(d(lag.bytes), labels);
   m.Family("tailsafe_bolt_lag_seconds", "gauge",
@@ -97,13 +92,13 @@ std::string Agent::PrometheusText() const {
   };
   for (const PeerCounter& c : kPeer) {
     m.Family(c.name, "counter", c.help);
-    for (const auto& link : links_) m.Sample(d(link->stats().*c.field), {{"peer", link->peer().id}});
+    for (const auto& p : r.peers) m.Sample(d(p.stats.*c.field), {{"peer", p.id}});
   }
   m.Family("tailsafe_peer_up", "gauge", "1 while the connection to the peer is ready, else 0.");
-  for (const auto& link : links_) m.Sample(link->connected() ? 1 : 0, {{"peer", link->peer().id}});
+  for (const auto& p : r.peers) m.Sample(p.connected ? 1 : 0, {{"peer", p.id}});
 
   // Receiving peers' streams.
-  const auto& rs = server_->stats();
+  const auto& rs = r.receiver;
   m.Family("tailsafe_receiver_bytes_total", "counter", "Bytes of peers' bolts written to replicas on this host.");
   m.Sample(d(rs.bytes_received));
   m.Family("tailsafe_receiver_sessions_total", "counter", "Peer connections accepted by this agent.");
@@ -114,23 +109,23 @@ std::string Agent::PrometheusText() const {
   m.Sample(d(rs.protocol_errors), {{"reason", "protocol"}});
   m.Sample(d(rs.rejected), {{"reason", "rejected"}});
   uint64_t held = 0, durable = 0;
-  for (const auto& [key, r] : replicas_->replicas()) {
+  for (const auto& rep : r.replicas) {
     held += 1;
-    durable += r->durable;
+    durable += rep.durable;
   }
   m.Family("tailsafe_replica_generations", "gauge", "Replica files (one per generation of a peer's bolt) this agent holds.");
   m.Sample(d(held));
   m.Family("tailsafe_replica_durable_bytes", "gauge", "Durable bytes over every replica this agent holds.");
   m.Sample(d(durable));
   m.Family("tailsafe_commits_total", "counter", "Group commits: one fdatasync batch plus one state.db transaction.");
-  m.Sample(d(committer_->commits()));
+  m.Sample(d(r.commits));
   m.Family("tailsafe_storage_error", "gauge",
            "1 while this agent cannot write its data_dir (a replica write or a state commit failed, e.g. on a full disk).");
-  m.Sample(d(StorageError().empty() ? 0 : 1));
+  m.Sample(d(r.storage_error.empty() ? 0 : 1));
 
   // Recoveries this agent ran.
-  if (runner_) {
-    const auto& st = runner_->stats();
+  if (r.recovery_stats) {
+    const auto& st = *r.recovery_stats;
     m.Family("tailsafe_recoveries_total", "counter", "Recoveries this agent was assigned that ended, by outcome.");
     m.Sample(d(st.recovered), {{"outcome", "recovered"}});
     m.Sample(d(st.failed), {{"outcome", "failed"}});
@@ -140,9 +135,9 @@ std::string Agent::PrometheusText() const {
     m.Family("tailsafe_hook_duration_seconds", "histogram", "Wall time of each recovery hook process, from start to exit.");
     m.Samples(st.hook_seconds);
   }
-  if (coord_) {
+  if (r.coordinator) {
     m.Family("tailsafe_coordinator_up", "gauge", "1 while this agent is registered with the coordinator, else 0.");
-    m.Sample(coord_->registered() ? 1 : 0);
+    m.Sample(r.coordinator->registered ? 1 : 0);
   }
   return m.Take();
 }
