@@ -6,6 +6,7 @@
 #include "common/coord_protocol.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "coordinator/heartbeat_merge.h"
 
 namespace tailsafe {
 
@@ -331,82 +332,21 @@ Status Coordinator::OnReconfigure(FramedConn* conn, const json& msg) {
 Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
   Agent* a = AgentOf(conn);
   if (a == nullptr) return Status::Error("heartbeat before register");
-  const json* bolts = nullptr;
-  if (Status s = ReadArray(msg, "bolts", &bolts); !s) return s;
+  Result<HeartbeatMerge> merge =
+      MergeHeartbeat(a->id, a->record, a->bolt_hooks, state_.bolts, state_.held_bolts, msg, UnixNowMs());
+  if (!merge) return merge.status();
   a->last_heard_ns = NowNs();
-  std::string storage_error;  // optional: the agent cannot write its data_dir
-  if (msg.contains("storage_error")) {
-    if (Status s = ReadString(msg, "storage_error", &storage_error); !s) return s;
-    storage_error = Printable(storage_error, 512);
-  }
   std::vector<NamespaceStore::Write> writes;
-  bool revived = !a->alive();
-  AgentRecord next = a->record;
-  if (revived) {  // silent past the timeout, then heard again on the same connection
-    next.alive = true;
-    next.since_unix_ms = UnixNowMs();
-    next.dead_since_unix_ms = 0;
-    LOG_NOTICE("agent %s is heard from again", a->id.c_str());
-  }
-  if (storage_error != next.storage_error) {
-    if (storage_error.empty()) {
-      LOG_NOTICE("agent %s can write its data_dir again", a->id.c_str());
-      next.storage_error_since_unix_ms = 0;
-    } else if (next.storage_error.empty()) {
-      LOG_ERROR("agent %s cannot write its data_dir: %s", a->id.c_str(), storage_error.c_str());
-      next.storage_error_since_unix_ms = UnixNowMs();
-    }
-    next.storage_error = storage_error;
-  }
-  // The records change only once the whole heartbeat has been read: a bad bolt item refuses it all.
-  std::vector<BoltRecord> next_bolts;
-  json acks = json::array();  // deaths now on record, told back to the agent after the commit
-  for (const json& b : *bolts) {
-    std::string name;
-    if (!b.is_object()) return Status::Error("heartbeat: bolts[] must be objects");
-    if (Status s = ReadString(b, "name", &name); !s) return s;
-    if (!IsValidName(name)) return Status::Error("heartbeat: bolt name '" + name.substr(0, 64) + "' is invalid");
-    BoltKey key{a->id, name};
-    if (state_.held_bolts.count(key)) continue;  // its stored document cannot be read: left as it is (TermState::Load)
-    auto old = state_.bolts.find(key);
-    BoltRecord next_bolt = old != state_.bolts.end() ? old->second : BoltRecord{};
-    next_bolt.origin = a->id;
-    next_bolt.bolt = name;
-    next_bolt.host_alive = true;
-    auto h = a->bolt_hooks.find(name);
-    next_bolt.hook = h != a->bolt_hooks.end() ? h->second : "";
-    if (Status s = BoltRecord::ReadReport(b, &next_bolt); !s) return s.Context("heartbeat: bolt " + name);
-    if (b.contains("deaths")) {
-      std::vector<std::pair<uint64_t, uint64_t>> reported;
-      std::vector<BoltDeath> added;
-      static const BoltRecord kNoneBefore;
-      const BoltRecord& before = old != state_.bolts.end() ? old->second : kNoneBefore;
-      if (Status s = next_bolt.AddDeaths(b["deaths"], before, UnixNowMs(), &reported, &added); !s) {
-        return s.Context("heartbeat: bolt " + name);
-      }
-      for (const BoltDeath& d : added) {
-        LOG_NOTICE("bolt %s/%s: process %llu died, reported after the fact (%s)", a->id.c_str(), name.c_str(),
-                   static_cast<unsigned long long>(d.pid),
-                   d.checkpoint ? ("checkpoint generation " + std::to_string(d.checkpoint->gen) + " offset " +
-                                   std::to_string(d.checkpoint->offset)).c_str()
-                                : "no checkpoint known");
-      }
-      json ack = json::array();
-      for (const auto& [pid, start_ns] : reported) ack.push_back({{"pid", pid}, {"start_ns", start_ns}});
-      acks.push_back({{"bolt", name}, {"deaths", std::move(ack)}});
-    }
-    next_bolts.push_back(std::move(next_bolt));
-  }
-  state_.PutAgent(&writes, *a, std::move(next));
-  for (BoltRecord& b : next_bolts) state_.PutBolt(&writes, std::move(b));
+  state_.PutAgent(&writes, *a, std::move(merge->agent));
+  for (BoltRecord& b : merge->bolts) state_.PutBolt(&writes, std::move(b));
   if (Status s = CommitOrFail(writes); !s) return s;
-  for (const json& ack : acks) {
+  for (const json& ack : merge->deaths_recorded) {
     Deliver(conn, ControlFrame({{"type", "deaths_recorded"}, {"bolt", ack["bolt"]}, {"deaths", ack["deaths"]}}));
   }
   // Answered at once, not after the commit: it says this instance runs, not what it decided.
   if (a->acks) conn->Send(ControlFrame({{"type", "heartbeat_ack"}}));
   ReadReports(*a, msg);
-  if (revived) PushMembership();
+  if (merge->revived) PushMembership();
   EvaluateRecoveries();
   return Status::Ok();
 }
