@@ -36,6 +36,117 @@ void LogActiveHandles(uv_loop_t* loop) {
   if (held == 0) LOG_WARN("still stopping after 5 s: no active handle holds the loop (a request, such as a thread-pool job, does)");
 }
 
+// One instance on its own SQLite file, which always leads; or instances that elect a leader on
+// a ZooKeeper ensemble and keep the namespace there.
+Status OpenStore(uv_loop_t* loop, const CoordinatorConfig& cc, std::unique_ptr<NamespaceStore>* store,
+                 std::unique_ptr<Leadership>* leadership) {
+  if (cc.store == CoordinatorConfig::Store::kZookeeper) {
+    auto election = std::make_unique<ZkElection>(
+        loop, ZkElection::Options{cc.zookeeper, cc.zookeeper_session_ms, cc.zookeeper_root, cc.listen});
+    *store = std::make_unique<ZkStore>(*election);
+    *leadership = std::move(election);
+    return Status::Ok();
+  }
+  auto sqlite = SqliteNamespaceStore::Open(cc.state_dir + "/namespace.db");
+  if (!sqlite) return sqlite.status();
+  *store = std::move(sqlite.value());
+  *leadership = std::make_unique<SoleLeadership>(cc.listen);
+  return Status::Ok();
+}
+
+// SIGTERM and SIGINT stop the coordinator; SIGHUP checks the configuration file (nothing the
+// coordinator uses may change without a restart); systemd hears of each.
+class DaemonSignals {
+ public:
+  DaemonSignals(uv_loop_t* loop, Coordinator* coordinator, std::string config_path)
+      : coordinator_(coordinator), config_path_(std::move(config_path)), notify_(std::make_unique<ServiceNotifier>(loop)) {
+    for (auto [slot, signum] : {std::pair{&term_, SIGTERM}, std::pair{&intr_, SIGINT}, std::pair{&hup_, SIGHUP}}) {
+      auto h = MakeUv<uv_signal_t>(uv_signal_init, loop);
+      if (!h) continue;
+      *slot = std::move(h.value());
+      (*slot)->data = this;
+      uv_signal_start(slot->get(), OnSignal, signum);
+    }
+  }
+  void Ready() {
+    if (notify_) notify_->Ready("coordinator of cluster " + coordinator_->cluster() + " on " + coordinator_->listen());
+  }
+  // However the coordinator stops (a signal, a store failure), the loop may then end.
+  void Reset() {
+    notify_.reset();
+    term_.Reset();
+    intr_.Reset();
+    hup_.Reset();
+  }
+
+ private:
+  static void OnSignal(uv_signal_t* h, int signum) {
+    auto* self = static_cast<DaemonSignals*>(h->data);
+    if (self == nullptr) return;
+    if (signum == SIGHUP) return self->Reload();
+    self->Stop(h->loop, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  }
+  void Reload() {
+    LOG_NOTICE("SIGHUP: checking %s", config_path_.c_str());
+    if (notify_) notify_->Reloading("checking " + config_path_);
+    Result<Config> next = LoadConfig(config_path_);
+    Status checked = next ? coordinator_->CheckReload(*next) : next.status();
+    if (checked) {
+      LOG_NOTICE("configuration reloaded: nothing the coordinator uses changed");
+    } else {
+      LOG_ERROR("%s was not loaded, the running configuration stays: %s", config_path_.c_str(),
+                checked.message().c_str());
+    }
+    Ready();
+  }
+  void Stop(uv_loop_t* loop, const char* name) {
+    LOG_NOTICE("stopping (%s)", name);
+    if (notify_) notify_->Stopping(std::string("stopping (") + name + ")");
+    coordinator_->Stop();
+    // If the loop has not ended 5 s from now, something still holds it: say what. The timer is
+    // unreferenced, so it never holds the loop itself.
+    if (stop_watch_) return;
+    if (auto t = MakeUv<uv_timer_t>(uv_timer_init, loop)) {
+      stop_watch_ = std::move(t.value());
+      uv_timer_start(stop_watch_.get(), [](uv_timer_t* timer) { LogActiveHandles(timer->loop); }, 5000, 0);
+      uv_unref(reinterpret_cast<uv_handle_t*>(stop_watch_.get()));
+    }
+  }
+
+  Coordinator* coordinator_;
+  std::string config_path_;
+  std::unique_ptr<ServiceNotifier> notify_;  // systemd Type=notify and watchdog
+  UvPtr<uv_signal_t> term_, intr_, hup_;
+  UvPtr<uv_timer_t> stop_watch_;
+};
+
+// Runs the coordinator until it stops; 0, or 1 if it could not start or ended on an error.
+int Serve(uv_loop_t* loop, Config config, ClusterKeys keys, const std::string& config_path) {
+  std::unique_ptr<NamespaceStore> store;
+  std::unique_ptr<Leadership> leadership;
+  if (Status s = OpenStore(loop, config.coordinator, &store, &leadership); !s) {
+    LOG_ERROR("%s", s.message().c_str());
+    return 1;
+  }
+  int rc = 0;
+  Coordinator coordinator(loop, std::move(config), std::move(keys), std::move(store), std::move(leadership));
+  if (Status s = coordinator.Start(); !s) {
+    LOG_ERROR("%s", s.message().c_str());
+    rc = 1;
+  } else {
+    DaemonSignals signals(loop, &coordinator, config_path);
+    coordinator.on_stopped = [&signals] { signals.Reset(); };
+    LOG_NOTICE("coordinator of cluster %s ready on %s", coordinator.cluster().c_str(), coordinator.listen().c_str());
+    signals.Ready();
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (!coordinator.fatal().ok()) rc = 1;
+    coordinator.on_stopped = nullptr;
+  }
+  coordinator.Stop();
+  uv_run(loop, UV_RUN_DEFAULT);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,7 +155,6 @@ int main(int argc, char** argv) {
   if (!start.config) return start.exit_code;
   std::optional<Config>& config = start.config;
   const std::string& config_path = start.config_path;
-  bool check_only = start.check_only;
   if (!config->coordinator.present) {
     fprintf(stderr, "tailsafe-coordinator: %s has no [coordinator] table\n", config_path.c_str());
     return 2;
@@ -53,7 +163,7 @@ int main(int argc, char** argv) {
   // where it happens; the signal would kill the coordinator instead (it did, now and then, when
   // agents stopped while it wrote to them: recovery/bolt_found_by_match_rule_is_tracked_and_recovered).
   ::signal(SIGPIPE, SIG_IGN);
-  if (check_only) {
+  if (start.check_only) {
     printf("%s: ok (coordinator of cluster %s on %s)\n", config_path.c_str(), config->cluster.name.c_str(),
            config->coordinator.listen.c_str());
     return 0;
@@ -66,97 +176,7 @@ int main(int argc, char** argv) {
   }
   uv_loop_t loop;
   uv_loop_init(&loop);
-  // One instance on its own SQLite file, which always leads; or instances that elect a leader
-  // on a ZooKeeper ensemble and keep the namespace there.
-  std::unique_ptr<NamespaceStore> store;
-  std::unique_ptr<Leadership> leadership;
-  const CoordinatorConfig& cc = config->coordinator;
-  if (cc.store == CoordinatorConfig::Store::kZookeeper) {
-    auto election = std::make_unique<ZkElection>(
-        &loop, ZkElection::Options{cc.zookeeper, cc.zookeeper_session_ms, cc.zookeeper_root, cc.listen});
-    store = std::make_unique<ZkStore>(*election);
-    leadership = std::move(election);
-  } else {
-    auto sqlite = SqliteNamespaceStore::Open(dir + "/namespace.db");
-    if (!sqlite) {
-      LOG_ERROR("%s", sqlite.status().message().c_str());
-      return 1;
-    }
-    store = std::move(sqlite.value());
-    leadership = std::make_unique<SoleLeadership>(cc.listen);
-  }
-  int rc = 0;
-  {
-    Coordinator coordinator(&loop, std::move(config.value()), std::move(start.keys), std::move(store),
-                            std::move(leadership));
-    if (Status s = coordinator.Start(); !s) {
-      LOG_ERROR("%s", s.message().c_str());
-      rc = 1;
-    } else {
-      struct Signals {
-        Coordinator* coordinator;
-        std::string config_path;
-        std::unique_ptr<ServiceNotifier> notify;  // systemd Type=notify and watchdog
-        UvPtr<uv_signal_t> term, intr, hup;
-        UvPtr<uv_timer_t> stop_watch;
-      } sig{&coordinator, config_path, std::make_unique<ServiceNotifier>(&loop), {}, {}, {}, {}};
-      auto on_signal = [](uv_signal_t* h, int signum) {
-        if (auto* sg = static_cast<Signals*>(h->data)) {
-          if (signum == SIGHUP) {
-            LOG_NOTICE("SIGHUP: checking %s", sg->config_path.c_str());
-            if (sg->notify) sg->notify->Reloading("checking " + sg->config_path);
-            Result<Config> next = LoadConfig(sg->config_path);
-            Status checked = next ? sg->coordinator->CheckReload(*next) : next.status();
-            if (checked) {
-              LOG_NOTICE("configuration reloaded: nothing the coordinator uses changed");
-            } else {
-              LOG_ERROR("%s was not loaded, the running configuration stays: %s", sg->config_path.c_str(),
-                        checked.message().c_str());
-            }
-            if (sg->notify) {
-              sg->notify->Ready("coordinator of cluster " + sg->coordinator->cluster() + " on " +
-                                sg->coordinator->listen());
-            }
-            return;
-          }
-          const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
-          LOG_NOTICE("stopping (%s)", name);
-          if (sg->notify) sg->notify->Stopping(std::string("stopping (") + name + ")");
-          sg->coordinator->Stop();
-          // If the loop has not ended 5 s from now, something still holds it: say what. The timer
-          // is unreferenced, so it never holds the loop itself.
-          if (!sg->stop_watch) {
-            if (auto t = MakeUv<uv_timer_t>(uv_timer_init, h->loop)) {
-              sg->stop_watch = std::move(t.value());
-              uv_timer_start(sg->stop_watch.get(), [](uv_timer_t* timer) { LogActiveHandles(timer->loop); }, 5000, 0);
-              uv_unref(reinterpret_cast<uv_handle_t*>(sg->stop_watch.get()));
-            }
-          }
-        }
-      };
-      for (auto [slot, signum] :
-           {std::pair{&sig.term, SIGTERM}, std::pair{&sig.intr, SIGINT}, std::pair{&sig.hup, SIGHUP}}) {
-        auto h = MakeUv<uv_signal_t>(uv_signal_init, &loop);
-        if (!h) continue;
-        *slot = std::move(h.value());
-        (*slot)->data = &sig;
-        uv_signal_start(slot->get(), on_signal, signum);
-      }
-      // However the coordinator stops (a signal, a store failure), the loop may then end.
-      coordinator.on_stopped = [&sig] {
-        sig.notify.reset();
-        sig.term.Reset();
-        sig.intr.Reset();
-        sig.hup.Reset();
-      };
-      LOG_NOTICE("coordinator of cluster %s ready on %s", coordinator.cluster().c_str(), coordinator.listen().c_str());
-      sig.notify->Ready("coordinator of cluster " + coordinator.cluster() + " on " + coordinator.listen());
-      uv_run(&loop, UV_RUN_DEFAULT);
-      if (!coordinator.fatal().ok()) rc = 1;
-    }
-    coordinator.Stop();
-    uv_run(&loop, UV_RUN_DEFAULT);
-  }
+  int rc = Serve(&loop, std::move(config.value()), std::move(start.keys), config_path);
   uv_run(&loop, UV_RUN_DEFAULT);  // what the coordinator's destruction closed (a ZooKeeper session)
   if (uv_loop_close(&loop) != 0) LOG_WARN("the loop still had handles at exit");
   if (rc == 0) LOG_NOTICE("stopped");
