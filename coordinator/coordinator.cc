@@ -18,7 +18,8 @@ Coordinator::Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::
       config_(std::move(config)),
       keys_(std::move(keys)),
       store_(std::move(store)),
-      leadership_(std::move(leadership)) {
+      leadership_(std::move(leadership)),
+      reader_(store_.get(), &state_, [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); }) {
   // Four heartbeats per timeout: one late or lost heartbeat is never a death. Silence is checked
   // twenty times per timeout, so a death is declared at most 5% of the timeout late.
   heartbeat_ms_ = std::max<uint64_t>(config_.coordinator.host_timeout_ms / 4, 5);
@@ -120,7 +121,7 @@ void Coordinator::Forget() {
   state_.held_bolts.clear();
   state_.recoveries.clear();
   state_.history.clear();
-  watchers_.clear();
+  reader_.Clear();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close(forget_reason_);
 }
@@ -148,7 +149,7 @@ void Coordinator::Stop() {
   if (metrics_) metrics_->Stop();
   silence_timer_.Reset();
   forget_timer_.Reset();
-  watchers_.clear();
+  reader_.Clear();
   auto conns = std::move(conns_);
   for (auto& [raw, c] : conns) c->Close("coordinator stopping");
   for (auto& [id, a] : state_.agents) a.conn.reset();
@@ -225,7 +226,7 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   }
   if (type == "register") return OnRegister(conn, *msg);
   if (type == "heartbeat") return OnHeartbeat(conn, *msg);
-  if (type == "ls" || type == "get" || type == "dump" || type == "watch") return OnRead(conn, *msg);
+  if (type == "ls" || type == "get" || type == "dump" || type == "watch") return reader_.OnRead(conn, *msg);
   if (type == "recovery") return OnRecoveryReport(conn, *msg);
   if (type == "reconfigure") return OnReconfigure(conn, *msg);
   if (type == "retry" || type == "forget_agent") return OnOperatorCommand(conn, *msg);
@@ -360,12 +361,12 @@ void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
     a->conn.reset();
     a->reported = false;
   }
-  watchers_.erase(conn);
+  reader_.Drop(conn);
   conns_.erase(conn);
 }
 
 void Coordinator::CheckSilence() {
-  KeepWatchersAlive();
+  reader_.KeepAlive(NowNs());
   uint64_t now = NowNs();
   uint64_t timeout_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   bool changed = false;
@@ -415,7 +416,7 @@ Status Coordinator::CommitOrFail(const std::vector<NamespaceStore::Write>& write
   if (writes.empty()) return Status::Ok();
   if (!leading_) return Status::Error("not leading: nothing is decided");
   Status s = store_->Commit(writes);
-  if (s) NotifyWatchers(writes);
+  if (s) reader_.OnCommitted(writes);
   if (!s) {
     if (leadership_->StepDown(s.message())) {
       LOG_ERROR("cannot commit the coordinator's state, giving up the leadership: %s", s.message().c_str());

@@ -46,6 +46,7 @@
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "coordinator/leadership.h"
+#include "coordinator/namespace_reader.h"
 #include "coordinator/namespace_store.h"
 #include "coordinator/recovery_plan.h"
 #include "coordinator/recovery_record.h"
@@ -101,15 +102,6 @@ class Coordinator {
   static Status ReadBoltsAndHooks(const char* what, const nlohmann::json& bolts, const nlohmann::json& hooks,
                                   std::vector<std::string>* bolt_names, std::map<std::string, std::string>* bolt_hooks,
                                   std::vector<std::string>* hook_names);
-  Status OnRead(FramedConn* conn, const nlohmann::json& msg);
-  // A stored document plus the live facts kept in memory (last heard, lag).
-  nlohmann::json LiveDoc(const std::string& path, const std::string& stored) const;
-  // namespace_reads.cc: paged dumps, and watches pushed from each commit.
-  void CollectPaths(const std::string& path, std::vector<std::string>* out) const;
-  // One page of the documents at or below `path` after `after` (every page, for a watch).
-  void DeliverDocuments(FramedConn* conn, const std::string& path, const std::string& after, bool all_pages);
-  void NotifyWatchers(const std::vector<NamespaceStore::Write>& writes);
-  void KeepWatchersAlive();
   void OnClose(FramedConn* conn, const std::string& why);
   void CheckSilence();
   Status DeclareDead(Agent& a, uint64_t silent_ms);
@@ -141,8 +133,6 @@ class Coordinator {
   void PruneRecoveries();
 
   static constexpr size_t kMaxConnections = 1024;
-  static constexpr size_t kPageBytes = 256 * 1024;  // per ls, dump or changes reply
-  static constexpr size_t kPageNames = 4096;         // per ls reply
   static constexpr size_t kPruneBatch = 256;             // records removed per commit
   static constexpr size_t kMaxHistoryGenerations = 256;  // per bolt, in /recovered/ORIGIN/BOLT
   static constexpr size_t kMaxUnauthenticated = 64;
@@ -165,9 +155,8 @@ class Coordinator {
   UvPtr<uv_timer_t> forget_timer_;
   std::string forget_reason_;
   std::map<FramedConn*, std::shared_ptr<FramedConn>> conns_;  // every open connection
-  std::map<FramedConn*, std::string> watchers_;                // tailsafectl watch: the path watched
-  uint64_t watch_alive_ns_ = 0;
   TermState state_;  // this term's agents, bolts, recoveries and histories (empty unless leading)
+  NamespaceReader reader_;  // ls, get, dump, watch
   uint64_t heartbeat_ms_ = 250;
   uint64_t silence_check_ms_ = 50;
   Status fatal_;

@@ -1,17 +1,4 @@
-// The namespace read by tailsafectl: ls, get, dump (paged), and watch (pushed).
-//
-// A reply carries at most about kPageBytes of names (and kPageNames of them) or documents, far under one CONTROL frame
-// (1 MiB) and ZooKeeper's own limit: `ls` and `dump` take `after` (the last name or path of
-// the page before) and say `more` while anything is left. Documents come in the order of the
-// tree (each path, then what lies below it, names sorted).
-//
-// `watch PATH` answers with the documents at or below PATH, in pages, then pushes every change
-// to them: one {type: "changes", changes: [{path, value}]} per commit (value null: removed),
-// sent once that commit is durable like every decision, and a {type: "watch_alive"} every
-// second, so a tailsafectl that hears nothing for longer knows to find the leader again. The
-// changes are the leader's own commits: the only writer of the namespace (in ZooKeeper too,
-// where every write is fenced by the leader's candidate znode), so no store watch is needed.
-// A watch ends with its connection, which closes when this instance stops leading.
+#include "coordinator/namespace_reader.h"
 
 #include <algorithm>
 #include <string_view>
@@ -20,7 +7,6 @@
 #include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
-#include "coordinator/coordinator.h"
 
 namespace tailsafe {
 
@@ -48,7 +34,12 @@ std::string Dumped(const json& doc) { return doc.dump(-1, ' ', false, json::erro
 
 }  // namespace
 
-Status Coordinator::OnRead(FramedConn* conn, const json& msg) {
+NamespaceReader::NamespaceReader(const NamespaceStore* store, const TermState* state, DeliverFn deliver)
+    : store_(store), state_(state), deliver_(std::move(deliver)) {}
+
+void NamespaceReader::Deliver(FramedConn* conn, std::string frame) { deliver_(conn, std::move(frame)); }
+
+Status NamespaceReader::OnRead(FramedConn* conn, const json& msg) {
   std::string type = msg["type"].get<std::string>();
   std::string path, after;
   if (Status s = ReadString(msg, "path", &path); !s) return s;
@@ -93,12 +84,12 @@ Status Coordinator::OnRead(FramedConn* conn, const json& msg) {
   return Status::Ok();
 }
 
-void Coordinator::CollectPaths(const std::string& path, std::vector<std::string>* out) const {
+void NamespaceReader::CollectPaths(const std::string& path, std::vector<std::string>* out) const {
   if (store_->Get(path)) out->push_back(path);
   for (const std::string& child : store_->Children(path)) CollectPaths(path == "/" ? "/" + child : path + "/" + child, out);
 }
 
-void Coordinator::DeliverDocuments(FramedConn* conn, const std::string& path, const std::string& after, bool all_pages) {
+void NamespaceReader::DeliverDocuments(FramedConn* conn, const std::string& path, const std::string& after, bool all_pages) {
   std::vector<std::string> paths;
   CollectPaths(path, &paths);
   auto it = after.empty() ? paths.begin() : std::upper_bound(paths.begin(), paths.end(), after, TreeLess);
@@ -121,7 +112,7 @@ void Coordinator::DeliverDocuments(FramedConn* conn, const std::string& path, co
   } while (all_pages);
 }
 
-void Coordinator::NotifyWatchers(const std::vector<NamespaceStore::Write>& writes) {
+void NamespaceReader::OnCommitted(const std::vector<NamespaceStore::Write>& writes) {
   for (const auto& [conn, watched] : watchers_) {
     std::string prefix = watched == "/" ? "/" : watched + "/";
     json changes = json::array();
@@ -143,8 +134,7 @@ void Coordinator::NotifyWatchers(const std::vector<NamespaceStore::Write>& write
   }
 }
 
-void Coordinator::KeepWatchersAlive() {
-  uint64_t now = NowNs();
+void NamespaceReader::KeepAlive(uint64_t now) {
   if (now - watch_alive_ns_ < 1000000000ull) return;
   watch_alive_ns_ = now;
   if (watchers_.empty()) return;
@@ -152,13 +142,13 @@ void Coordinator::KeepWatchersAlive() {
   for (const auto& [conn, watched] : watchers_) Deliver(conn, frame);
 }
 
-json Coordinator::LiveDoc(const std::string& path, const std::string& stored) const {
+json NamespaceReader::LiveDoc(const std::string& path, const std::string& stored) const {
   json value = json::parse(stored, nullptr, false);
   if (!value.is_object()) return value;
   if (path.rfind("/agents/", 0) == 0) {
     // Live facts, not stored: how long ago the agent was last heard from.
-    auto it = state_.agents.find(path.substr(8));
-    if (it != state_.agents.end() && it->second.alive()) {
+    auto it = state_->agents.find(path.substr(8));
+    if (it != state_->agents.end() && it->second.alive()) {
       value["last_heard_ms_ago"] = (NowNs() - it->second.last_heard_ns) / 1000000;
       value["connected"] = it->second.conn != nullptr;
     }
@@ -167,8 +157,8 @@ json Coordinator::LiveDoc(const std::string& path, const std::string& stored) co
     std::string rest = path.substr(7);
     auto slash = rest.find('/');
     if (slash != std::string::npos) {
-      auto it = state_.agents.find(rest.substr(0, slash));
-      if (it != state_.agents.end() && it->second.alive()) {
+      auto it = state_->agents.find(rest.substr(0, slash));
+      if (it != state_->agents.end() && it->second.alive()) {
         auto lag = it->second.bolt_lag.find(rest.substr(slash + 1));
         if (lag != it->second.bolt_lag.end()) value.update(lag->second);
       }
