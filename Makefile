@@ -38,7 +38,8 @@
 #                        overridden, so say JOBS=1 for a serial build
 #
 # Objects live under $(OUT)/obj; a flags stamp rebuilds everything when the flags change;
-# -MMD -MP gives automatic header dependencies.
+# -MMD -MP gives automatic header dependencies. Every archive is made by one rule, every program
+# linked by one recipe ($(call link,...)).
 
 # Every core by default: the top-level make sets -j (sub-makes share its jobserver). GNU make 4.3
 # does not show a command-line -j to the makefile, hence JOBS instead.
@@ -101,15 +102,13 @@ WEBLOG_MAIN_SRCS := $(sort $(wildcard examples/weblog/*_main.cc))
 WEBLOG_LIB_SRCS := $(filter-out $(WEBLOG_MAIN_SRCS),$(sort $(wildcard examples/weblog/*.cc)))
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
-# Objects that only pattern rules name would be intermediate and deleted after each build, and
-# so compiled again by the next one.
-.SECONDARY: $(call objs,$(WEBLOG_MAIN_SRCS) $(TOOL_SRCS) $(BENCH_TOOL_SRCS))
 
 LIBCOMMON := $(OBJ)/libcommon.a
 LIBAGENT := $(OBJ)/libagent.a
 LIBCOORD := $(OBJ)/libcoordinator.a
 LIBSUPPORT := $(OBJ)/libtestsupport.a
 LIBWEBLOG := $(OBJ)/libweblog.a
+ARCHIVES := $(LIBCOMMON) $(LIBAGENT) $(LIBCOORD) $(LIBSUPPORT) $(LIBWEBLOG)
 
 AGENT_BIN := $(OUT)/tailsafe-agent
 CTL_BIN := $(OUT)/tailsafectl
@@ -192,57 +191,46 @@ $(OBJ)/%.o: %.cc $(OBJ)/flags.stamp
 	@$(if $(Q),echo "  CXX     $<")
 	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
+# The static libraries: each one's objects, then the one rule that archives them.
 $(LIBCOMMON): $(call objs,$(COMMON_SRCS))
-	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
 $(LIBAGENT): $(call objs,$(AGENT_LIB_SRCS))
-	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
 $(LIBCOORD): $(call objs,$(COORD_LIB_SRCS))
-	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
 $(LIBSUPPORT): $(call objs,$(SUPPORT_SRCS))
-	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
 $(LIBWEBLOG): $(call objs,$(WEBLOG_LIB_SRCS))
+$(ARCHIVES):
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The one link recipe: a program's rule lists its objects, then its archives (libcommon last),
+# and says `$(call link,EXTRA)`: the link adds LIBS, then EXTRA (ZK_LIBS, PQ_LIBS, TEST_LIBS).
+# LINKER is the driver and its flags; the fuzz targets (below) set clang's for themselves.
+LINKER = $(CXX) $(LDFLAGS)
+define link
+@mkdir -p $(@D)
+@$(if $(Q),echo "  LINK    $@")
+$(Q)$(LINKER) -o $@ $^ $(LIBS) $(1)
+endef
 
 $(AGENT_BIN): $(call objs,agent/main.cc) $(LIBAGENT) $(LIBCOMMON)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(call link)
 $(COORD_BIN): $(call objs,coordinator/main.cc) $(LIBCOORD) $(LIBCOMMON)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS)
+	$(call link,$(ZK_LIBS))
 $(CTL_BIN): $(call objs,$(CTL_SRCS)) $(LIBCOMMON)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(OUT)/weblog-%: $(OBJ)/examples/weblog/%_main.o $(LIBWEBLOG) $(LIBCOMMON)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(PQ_LIBS)
+	$(call link)
+$(WEBLOG_BINS): $(OUT)/weblog-%: $(OBJ)/examples/weblog/%_main.o $(LIBWEBLOG) $(LIBCOMMON)
+	$(call link,$(PQ_LIBS))
 $(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD) $(LIBWEBLOG) $(LIBCOMMON)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS)
+	$(call link,$(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS))
 $(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS)
+	$(call link,$(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS))
 $(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(TEST_LIBS)
-$(OUT)/tests/%: $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(PQ_LIBS)
-
+	$(call link,$(ZK_LIBS) $(TEST_LIBS))
 # The test support library brings the ZooKeeper client (ZookeeperEnsemble asks the ensemble)
-# and libpq (PostgresServer) to the tools that use those parts.
-$(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(ZK_LIBS) $(PQ_LIBS)
+# and libpq (PostgresServer) to the tools (and the benchmark's programs) that use those parts.
+$(TOOL_BINS): $(OUT)/tests/%: $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
+	$(call link,$(ZK_LIBS) $(PQ_LIBS))
+$(BENCH_BINS): $(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
+	$(call link,$(ZK_LIBS) $(PQ_LIBS))
 
 # Tests find the binaries under test through TAILSAFE_BIN_DIR.
 TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT)) TAILSAFE_SOURCE_DIR=$(CURDIR)
@@ -396,16 +384,17 @@ $(FUZZ_OUT)/obj/%.o: %.cc
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZCXX $<")
 	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
-$(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+$(FUZZ_TARGETS): LINKER = $(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer
+$(FUZZ_TARGETS): $(FUZZ_OUT)/%: $(FUZZ_OUT)/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJS)
+	$(call link)
 
 fuzz-build: deps
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_TARGETS)
 fuzz: fuzz-build
 	$(Q)scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
-fuzz-seeds: $(OBJ)/tests/fuzz/seeds.o $(LIBCOMMON)
-	$(Q)$(CXX) $(LDFLAGS) -o $(OUT)/fuzz-seeds $^ $(LIBS)
+$(OUT)/fuzz-seeds: $(OBJ)/tests/fuzz/seeds.o $(LIBCOMMON)
+	$(call link)
+fuzz-seeds: $(OUT)/fuzz-seeds
 	$(Q)$(OUT)/fuzz-seeds tests/fuzz/corpus
 
 clean:
