@@ -164,9 +164,7 @@ Status Agent::Init() {
     CoordinatorLink::Handlers h;
     h.report = [this] { return tailsafe::HeartbeatJson(Report()); };
     h.on_membership = [this](const nlohmann::json& agents) { OnMembership(agents); };
-    h.on_recovery = [this](const nlohmann::json& m) {
-      return m["type"] == "assign" ? runner_->OnAssign(m) : runner_->OnRecorded(m);
-    };
+    h.on_recovery = [this](const nlohmann::json& m) { return runner_->OnMessage(m); };
     h.on_registered = [this] { runner_->OnRegistered(); };
     h.on_deaths_recorded = [this](const nlohmann::json& m) { return OnDeathsRecorded(m); };
     coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, &keys_, std::move(h));

@@ -76,6 +76,7 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   msg["agent"] = config_.agent.id;
   msg["address"] = config_.agent.listen.ToString();
   msg["acks"] = true;  // answer every heartbeat, so that a stopped coordinator is found silent
+  msg["revokes"] = true;  // tell this agent which recoveries it no longer holds
   conn_->Send(ControlFrame(msg));
 }
 
@@ -153,7 +154,8 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     if (handlers_.on_membership) handlers_.on_membership(membership_);
     return Status::Ok();
   }
-  if ((type == "assign" || type == "recorded") && handlers_.on_recovery) return handlers_.on_recovery(*msg);
+  bool recovery = type == "assign" || type == "recorded" || type == "revoke" || type == "held";
+  if (recovery && handlers_.on_recovery) return handlers_.on_recovery(*msg);
   if (type == "deaths_recorded" && handlers_.on_deaths_recorded) return handlers_.on_deaths_recorded(*msg);
   return Status::Error("unexpected message '" + type.substr(0, 64) + "' from the coordinator");
 }

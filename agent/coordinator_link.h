@@ -32,7 +32,7 @@ class CoordinatorLink {
     std::function<nlohmann::json()> report;
     // Every membership push's agents array: [{id, address, alive}].
     std::function<void(const nlohmann::json&)> on_membership;
-    // Recovery messages ("assign", "recorded"); an error closes the connection.
+    // Recovery messages ("assign", "recorded", "revoke", "held"); an error closes the connection.
     std::function<Status(const nlohmann::json&)> on_recovery;
     // Each time the coordinator welcomes this agent.
     std::function<void()> on_registered;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <vector>
 
 #include "common/clock.h"
@@ -62,6 +63,15 @@ RecoveryRunner::RecoveryRunner(Env env) : env_(std::move(env)) {}
 
 RecoveryRunner::~RecoveryRunner() = default;
 
+Status RecoveryRunner::OnMessage(const json& msg) {
+  std::string type = msg.value("type", "");
+  if (type == "assign") return OnAssign(msg);
+  if (type == "recorded") return OnRecorded(msg);
+  if (type == "revoke") return OnRevoke(msg);
+  if (type == "held") return OnHeld(msg);
+  return Status::Error("unexpected recovery message '" + type.substr(0, 64) + "'");
+}
+
 Status RecoveryRunner::OnAssign(const json& msg) {
   uint64_t id = 0, epoch = 0, gen = 0, from = 0, to = 0;
   std::string origin, bolt, hook;
@@ -78,6 +88,16 @@ Status RecoveryRunner::OnAssign(const json& msg) {
     if (epoch > j.epoch) {  // assigned to us again under a newer epoch: report under it
       LOG_NOTICE("recovery %llu: epoch %llu replaces %llu", U(id), U(epoch), U(j.epoch));
       j.epoch = epoch;
+      // Still waiting: the new end (a shrunk range) is what to wait for. A hook that runs
+      // already ran on what the old one asked; the coordinator takes that result up to it.
+      if (j.phase == Job::Phase::kWaiting && (from != j.from || to != j.to)) {
+        LOG_NOTICE("recovery %llu: the range is now [%llu, %llu), was [%llu, %llu)", U(id), U(from), U(to), U(j.from),
+                   U(j.to));
+        j.from = from;
+        j.to = to;
+        TryStart(j);
+        return Status::Ok();
+      }
     }
     if (j.phase == Job::Phase::kEnded) Report(j, j.end_state);
     return Status::Ok();
@@ -120,6 +140,44 @@ Status RecoveryRunner::OnRecorded(const json& msg) {
   return Status::Ok();
 }
 
+Status RecoveryRunner::OnRevoke(const json& msg) {
+  uint64_t id = 0, epoch = 0;
+  for (Status s : {ReadUint(msg, "recovery", &id), ReadUint(msg, "epoch", &epoch)}) {
+    if (!s) return s;
+  }
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second->epoch > epoch) return Status::Ok();  // held again since
+  DropWaiting(id, "revoked under epoch " + std::to_string(epoch) + ": " + msg.value("reason", ""));
+  return Status::Ok();
+}
+
+Status RecoveryRunner::OnHeld(const json& msg) {
+  const json* list = nullptr;
+  if (Status s = ReadArray(msg, "recoveries", &list); !s) return s;
+  std::set<uint64_t> held;  // the assignments themselves came just before, each as an "assign"
+  for (const json& e : *list) {
+    uint64_t id = 0, epoch = 0;
+    for (Status s : {ReadUint(e, "recovery", &id), ReadUint(e, "epoch", &epoch)}) {
+      if (!s) return s.Context("held: recoveries[]");
+    }
+    held.insert(id);
+  }
+  std::vector<uint64_t> gone;
+  for (const auto& [id, j] : jobs_) {
+    if (!held.count(id)) gone.push_back(id);
+  }
+  for (uint64_t id : gone) DropWaiting(id, "the coordinator no longer holds this agent to it");
+  return Status::Ok();
+}
+
+void RecoveryRunner::DropWaiting(uint64_t id, const std::string& why) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second->phase != Job::Phase::kWaiting) return;
+  LOG_NOTICE("recovery %llu: no longer waiting for [%llu, %llu) under epoch %llu: %s", U(id), U(it->second->from),
+             U(it->second->to), U(it->second->epoch), why.c_str());
+  jobs_.erase(it);
+}
+
 void RecoveryRunner::OnRegistered() {
   for (auto& [id, j] : jobs_) {
     if (j->phase == Job::Phase::kEnded) Report(*j, j->end_state);
@@ -138,6 +196,12 @@ void RecoveryRunner::Poke() {
 }
 
 void RecoveryRunner::TryStart(Job& j) {
+  if (j.to == j.from) {  // shrunk to nothing: no survivor held any of it
+    LOG_NOTICE("recovery %llu: the range [%llu, %llu) is empty; nothing to run", U(j.id), U(j.from), U(j.to));
+    j.delivered_to = j.from;
+    End(j, "recovered");
+    return Report(j, "recovered");
+  }
   HeldRange held = env_.held(j.origin, j.bolt, j.gen, j.to);
   if (!held.fd || held.durable < j.to) return;  // the rest is on its way (Poke)
   Result<uint64_t> whole = WholeRecordsEnd(held.fd->get(), j.from, j.to);

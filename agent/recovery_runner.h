@@ -12,6 +12,13 @@
 //
 // A range with no whole record in it is reported recovered at once, with nothing delivered, and
 // no hook runs.
+//
+// What a job waits for is bounded by what the coordinator says, never by what was once asked:
+// once a range's origin host is dead the coordinator shrinks the range to what the survivors
+// hold and assigns it again under a new epoch, and a job still waiting takes the new end. A
+// "revoke" (the range went to another agent) and a "held" list that leaves a job out (sent at
+// each registration: everything this agent is held to) end a job that still waits; one that
+// runs finishes, and its result is refused as stale.
 #pragma once
 
 #include <uv.h>
@@ -53,9 +60,12 @@ class RecoveryRunner {
   explicit RecoveryRunner(Env env);
   ~RecoveryRunner();
 
-  // Coordinator messages: "assign" and "recorded". An error for a malformed message.
+  // Coordinator messages: "assign", "recorded", "revoke", "held". An error for a malformed one.
+  Status OnMessage(const nlohmann::json& msg);
   Status OnAssign(const nlohmann::json& msg);
   Status OnRecorded(const nlohmann::json& msg);
+  Status OnRevoke(const nlohmann::json& msg);
+  Status OnHeld(const nlohmann::json& msg);
   // (Re)registered with the coordinator: send every unacknowledged end again.
   void OnRegistered();
   // This agent's replicas may have grown: start the ranges now covered.
@@ -82,6 +92,8 @@ class RecoveryRunner {
   void Report(Job& j, const std::string& state);
 
   void End(Job& j, const char* state);
+  // Ends a job that still waits for bytes the coordinator no longer asks of this agent.
+  void DropWaiting(uint64_t id, const std::string& why);
 
   Env env_;
   std::map<uint64_t, std::unique_ptr<Job>> jobs_;  // by recovery id

@@ -267,6 +267,7 @@ Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
   a.bolt_hooks = std::move(bolt_hooks);
   a.reported = false;
   a.acks = msg.value("acks", false);  // it wants every heartbeat answered (and older agents do not)
+  a.revokes = msg.value("revokes", false);  // it understands "revoke" and "held" (older agents do not)
   AgentRecord next;
   next.address = address;
   next.hooks = std::move(hook_names);

@@ -24,7 +24,9 @@
 // assignment is sent, every assignment gets a new one, and a result is accepted only from the
 // assignee under the current epoch of a range not yet recorded. An assignee that dies is
 // replaced under a higher epoch; after a coordinator restart, assignees that reconnect get their
-// assignment again under the same epoch.
+// assignment again under the same epoch, and the list of all they hold. A range whose origin's
+// host died before shipping it is shrunk to what the survivors hold and assigned again
+// (coordinator/recovery_shrink.cc); an agent that loses a range it waits for is told so.
 #pragma once
 
 #include <uv.h>
@@ -117,15 +119,27 @@ class Coordinator {
   // Plans and assigns what every dead bolt still needs; retries waiting assignments.
   void EvaluateRecoveries();
   void EvaluateBolt(const std::string& origin, const std::string& bolt);
-  // Elects an agent for `r` and commits the assignment under a new epoch (or "waiting").
-  Status Assign(Recovery& r, const std::string& why);
+  // Elects an agent for `r` (`keep` if it is a candidate) and commits the assignment under a
+  // new epoch (or "waiting"); a connected agent that held it before gets a revoke.
+  Status Assign(Recovery& r, const std::string& why, const std::string& keep = "");
   void SendAssignment(const Recovery& r);
   void ResendAssignments(Agent& a);
   void ReassignFrom(const std::string& dead_agent);
   Status OnRecoveryReport(FramedConn* conn, const nlohmann::json& msg);
+  // A "recovered" report's delivered_to, checked against the range, into `r`.
+  Status TakeDelivered(Recovery& r, const nlohmann::json& msg);
   Status PutRecovery(const Recovery& r);
   uint32_t Unfinished(const std::string& agent) const;
   uint64_t Coverage(const std::string& agent, const GenKey& key) const;
+
+  // recovery_shrink.cc
+  // Shrinks, records and reassigns the unfinished ranges of a bolt whose host is dead that end
+  // past what the survivors hold (recovery_plan.h, ShrinkRange).
+  void ShrinkUnfinished(const std::string& origin, const std::string& bolt);
+  // Counts and logs the bytes of [from, to) that a shrunk range of r's generation gave up.
+  void NoteFound(const Recovery& r, uint64_t from, uint64_t to);
+  // Tells `agent` (if connected) it no longer holds r under `epoch`.
+  void SendRevoke(const std::string& agent, const Recovery& r, uint64_t epoch, const std::string& why);
 
   // recovery_history.cc
   // Folds the recovered records of each bolt beyond the newest `recoveries_kept` into its
@@ -168,6 +182,8 @@ class Coordinator {
     uint64_t host_deaths = 0;        // agents declared dead after host_timeout_ms of silence
     uint64_t assignments = 0;        // recoveries assigned (each under a new epoch)
     uint64_t stale_reports = 0;      // results refused: finished already, or a stale epoch
+    uint64_t bytes_given_up = 0;     // cut from ranges shrunk to what the survivors of a dead host hold
+    uint64_t bytes_found = 0;        // of those, recovered after all (a later report or result)
   } stats_;
   std::unique_ptr<MetricsServer> metrics_;  // with [coordinator] metrics_listen
 };

@@ -155,6 +155,8 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   const History* history = nullptr;
   if (auto h = state_.history.find({origin, bolt}); h != state_.history.end()) history = &h->second;
   if (history != nullptr && !history->unreadable.empty()) return;  // TermState::Load said why
+  ShrinkUnfinished(origin, bolt);  // a dead host's ranges wait for no more than survivors hold
+  if (stopped_ || !leading_) return;
   std::vector<RangeRecord> records = state_.RangesOf({origin, bolt});
   if (o.alive()) {
     if (!o.reported) return;  // wait for a heartbeat of this connection
@@ -208,6 +210,7 @@ bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt
     LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu): %s", U(r.id), origin.c_str(), bolt.c_str(),
                U(r.gen), U(r.from), U(r.to), cause.c_str());
     Recovery& stored = state_.recoveries[r.id] = std::move(r);
+    NoteFound(stored, stored.from, stored.to);
     if (!Assign(stored, cause)) return false;
   }
   return true;
@@ -236,14 +239,22 @@ void Coordinator::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint
   (void)CommitOrFail(writes);
 }
 
-Status Coordinator::Assign(Recovery& r, const std::string& why) {
+Status Coordinator::Assign(Recovery& r, const std::string& why, const std::string& keep) {
   std::vector<ElectionCandidate> candidates;
   GenKey key{r.origin, r.bolt, r.gen};
+  bool kept = false;
   for (const auto& [id, a] : state_.agents) {
     if (!(a.alive() && a.conn && a.reported && a.Runs(r.hook))) continue;
     candidates.push_back({id, Coverage(id, key), Unfinished(id)});
+    kept |= id == keep;
   }
-  std::optional<std::string> elected = Elect(candidates, r.origin);
+  std::optional<std::string> elected = kept ? std::optional<std::string>(keep) : Elect(candidates, r.origin);
+  // An agent that held the range and no longer does stops waiting for its bytes.
+  std::string previous = r.held() ? r.agent : "";
+  uint64_t previous_epoch = r.epoch;
+  auto revoke = [&] {
+    if (!previous.empty() && previous != r.agent) SendRevoke(previous, r, previous_epoch, why);
+  };
   if (!elected) {
     std::string error = "no live agent defines hook '" + r.hook + "'";
     bool changed = r.state != RecoveryState::kWaiting || r.error != error;
@@ -251,7 +262,9 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
     r.agent.clear();
     r.error = error;
     if (changed) LOG_WARN("recovery %llu: %s; waiting", U(r.id), error.c_str());
-    return changed ? PutRecovery(r) : Status::Ok();
+    Status s = changed ? PutRecovery(r) : Status::Ok();
+    if (s) revoke();
+    return s;
   }
   r.epoch = state_.next_epoch++;
   ++stats_.assignments;
@@ -263,6 +276,7 @@ Status Coordinator::Assign(Recovery& r, const std::string& why) {
   // The epoch is durable before anyone hears of it: a restart never hands out the same one twice.
   if (Status s = PutRecovery(r); !s) return s;
   LOG_NOTICE("recovery %llu: assigned to %s under epoch %llu (%s)", U(r.id), r.agent.c_str(), U(r.epoch), why.c_str());
+  revoke();
   SendAssignment(r);
   return Status::Ok();
 }
@@ -283,9 +297,14 @@ void Coordinator::SendAssignment(const Recovery& r) {
 }
 
 void Coordinator::ResendAssignments(Agent& a) {
+  json held = json::array();
   for (const auto& [id, r] : state_.recoveries) {
-    if (r.held() && r.agent == a.id) SendAssignment(r);
+    if (!r.held() || r.agent != a.id) continue;
+    SendAssignment(r);
+    held.push_back({{"recovery", r.id}, {"epoch", r.epoch}});
   }
+  // Everything this agent is held to: what it waits for beyond that was taken away meanwhile.
+  if (a.conn && a.revokes) Deliver(a.conn.get(), ControlFrame({{"type", "held"}, {"term", term_}, {"recoveries", held}}));
 }
 
 void Coordinator::ReassignFrom(const std::string& dead_agent) {
@@ -344,13 +363,7 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
     return PutRecovery(r);
   }
   if (reported == RecoveryState::kRecovered) {
-    uint64_t delivered = 0;
-    if (Status s = ReadUint(msg, "delivered_to", &delivered); !s) return s;
-    if (delivered < r.from || delivered > r.to) {
-      return Status::Error("recovery: delivered_to " + std::to_string(delivered) + " outside [" +
-                           std::to_string(r.from) + ", " + std::to_string(r.to) + "]");
-    }
-    r.delivered_to = delivered;
+    if (Status s = TakeDelivered(r, msg); !s) return s;
   }
   r.state = *reported;
   r.finished_unix_ms = UnixNowMs();
@@ -366,6 +379,24 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
   reply(true, "");
   if (reported == RecoveryState::kRecovered) PruneRecoveries();
   EvaluateRecoveries();  // a follow-up range may be due
+  return Status::Ok();
+}
+
+Status Coordinator::TakeDelivered(Recovery& r, const json& msg) {
+  uint64_t delivered = 0;
+  if (Status s = ReadUint(msg, "delivered_to", &delivered); !s) return s;
+  // A shrunk range's assignee may deliver up to the end first asked: it held more than it had
+  // reported when the range was shrunk (recovery_shrink.cc).
+  uint64_t limit = std::max(r.to, r.asked_to);
+  if (delivered < r.from || delivered > limit) {
+    return Status::Error("recovery: delivered_to " + std::to_string(delivered) + " outside [" +
+                         std::to_string(r.from) + ", " + std::to_string(limit) + "]");
+  }
+  if (delivered > r.to) {
+    NoteFound(r, r.to, delivered);
+    r.to = delivered;
+  }
+  r.delivered_to = delivered;
   return Status::Ok();
 }
 

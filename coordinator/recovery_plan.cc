@@ -59,6 +59,32 @@ void FoldRecovered(std::vector<RangeRecord>* spans, const RangeRecord& r) {
   *spans = std::move(merged);
 }
 
+std::optional<RangeShrink> ShrinkRange(uint64_t from, uint64_t to, const ShrinkFacts& facts) {
+  if (facts.origin_alive || !facts.all_reported || facts.running) return std::nullopt;
+  const SurvivorCoverage* best = nullptr;
+  const SurvivorCoverage* other = nullptr;  // the most held by a survivor without the hook
+  auto more = [](const SurvivorCoverage* b, const SurvivorCoverage& c) {
+    return b == nullptr || c.durable > b->durable || (c.durable == b->durable && c.id < b->id);
+  };
+  for (const SurvivorCoverage& c : facts.survivors) {
+    const SurvivorCoverage*& slot = c.runs_hook ? best : other;
+    if (more(slot, c)) slot = &c;
+  }
+  if (best == nullptr || best->durable >= to) return std::nullopt;
+  RangeShrink out;
+  out.to = std::max(from, best->durable);
+  out.holder = best->id;
+  out.reassign = true;
+  for (const SurvivorCoverage& c : facts.survivors) {
+    if (c.id == facts.assignee && c.runs_hook && c.durable >= out.to) out.reassign = false;
+  }
+  if (other != nullptr && other->durable > out.to) {
+    out.beyond = std::min(other->durable, to);
+    out.beyond_holder = other->id;
+  }
+  return out;
+}
+
 std::optional<std::string> Elect(const std::vector<ElectionCandidate>& candidates, const std::string& origin) {
   const ElectionCandidate* best = nullptr;
   auto key = [&](const ElectionCandidate& c) {

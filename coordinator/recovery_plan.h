@@ -16,6 +16,20 @@
 // the fact, whose checkpoint is older than a range planned from its successor's) are a gap,
 // planned as a range of their own; recorded ranges are never handed out again.
 //
+// ShrinkRange bounds what an unfinished range waits for. While the origin's host lives, a range
+// waits for it to ship what the range asks. Once the host is dead nothing more reaches a
+// survivor, so a range that ends past what the survivors durably hold would wait forever: it is
+// shrunk to the most that a candidate (a live agent that runs the bolt's hook) holds of its
+// generation, never below its start, and the bytes past that are given up. It is not decided
+// while a live agent has not reported on its connection (after a coordinator restart a
+// survivor may hold more than those heard so far), for a running range (its assignee held all
+// of it to start the hook), or without a candidate (the range waits for one, as any does). The
+// new end is reassigned under a new epoch, to another candidate if the assignee holds less.
+// Nothing a survivor holds is skipped for good: the record asks up to the new end now, so
+// PlanTail plans a follow-up past it once a later report (or the host's return) shows more.
+// A survivor without the hook that holds more is named (`beyond`, `beyond_holder`): pulling
+// those bytes from it to a candidate is how they are to be kept rather than given up.
+//
 // Elect picks the agent that runs a range: among live agents that define the bolt's hook
 // (the caller filters), prefer agents other than the bolt's own host (the patent's method) and
 // fall back to it; then the most durable coverage of the range's generation; then the fewest
@@ -65,6 +79,31 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
 // furthest `to` and `delivered_to` past it. `spans` stays sorted by (gen, from); `r` must be
 // recovered.
 void FoldRecovered(std::vector<RangeRecord>* spans, const RangeRecord& r);
+
+struct SurvivorCoverage {
+  std::string id;
+  uint64_t durable = 0;  // bytes of the range's generation it holds durably; 0 if none reported
+  bool runs_hook = false;
+};
+
+struct ShrinkFacts {
+  bool origin_alive = false;
+  bool all_reported = false;  // every live agent has reported on its current connection
+  bool running = false;       // the assignee said it runs the hook under the current epoch
+  std::string assignee;       // "" while waiting
+  std::vector<SurvivorCoverage> survivors;  // every live agent but the origin
+};
+
+struct RangeShrink {
+  uint64_t to = 0;         // the new end, in [from, the old end)
+  std::string holder;      // the candidate holding the most (the smallest id among equals)
+  bool reassign = false;   // the assignee is no candidate or holds less than `to`
+  uint64_t beyond = 0;     // the most a survivor without the hook holds past `to` (0: none)
+  std::string beyond_holder;
+};
+
+// A new end for the unfinished range [from, to), or nothing to change.
+std::optional<RangeShrink> ShrinkRange(uint64_t from, uint64_t to, const ShrinkFacts& facts);
 
 struct ElectionCandidate {
   std::string id;

@@ -57,6 +57,10 @@ json RecoveryRecord::ToJson() const {
             {"state", RecoveryStateName(state)}, {"epoch", epoch}, {"agent", agent}, {"attempts", attempts},
             {"cause", cause}, {"created_unix_ms", created_unix_ms}, {"assignments", history}};
   if (state == RecoveryState::kRecovered) d["delivered_to"] = delivered_to;
+  if (asked_to) {
+    d["asked_to"] = asked_to;
+    d["shrunk"] = shrunk;
+  }
   if (assigned_unix_ms) d["assigned_unix_ms"] = assigned_unix_ms;
   if (finished_unix_ms) d["finished_unix_ms"] = finished_unix_ms;
   if (!error.empty()) d["error"] = error;
@@ -73,6 +77,7 @@ Result<RecoveryRecord> RecoveryRecord::FromJson(uint64_t id, const json& d) {
                    String(d, "state", &state), Uint(d, "epoch", &r.epoch), String(d, "agent", &r.agent),
                    OptionalUint(d, "attempts", &r.attempts), OptionalString(d, "cause", &r.cause),
                    OptionalString(d, "error", &r.error), OptionalUint(d, "delivered_to", &r.delivered_to),
+                   OptionalUint(d, "asked_to", &r.asked_to), OptionalString(d, "shrunk", &r.shrunk),
                    OptionalUint(d, "created_unix_ms", &r.created_unix_ms),
                    OptionalUint(d, "assigned_unix_ms", &r.assigned_unix_ms),
                    OptionalUint(d, "finished_unix_ms", &r.finished_unix_ms)}) {
@@ -82,6 +87,9 @@ Result<RecoveryRecord> RecoveryRecord::FromJson(uint64_t id, const json& d) {
   if (!st) return Status::Error("field 'state': '" + state.substr(0, 32) + "' is not a recovery state");
   r.state = *st;
   if (r.from > r.to) return Status::Error("from " + std::to_string(r.from) + " is past to " + std::to_string(r.to));
+  if (r.asked_to != 0 && r.asked_to < r.to) {
+    return Status::Error("asked_to " + std::to_string(r.asked_to) + " is before to " + std::to_string(r.to));
+  }
   if (r.state == RecoveryState::kRecovered && (r.delivered_to < r.from || r.delivered_to > r.to)) {
     return Status::Error("delivered_to " + std::to_string(r.delivered_to) + " is outside [from, to]");
   }

@@ -5,6 +5,11 @@
 // fencing epoch) -> running (the assignee said so) -> recovered | failed. Any unfinished state
 // may go back to waiting or to assigned under a new epoch (its assignee died); an operator's
 // `tailsafectl retry` sends a failed record back to waiting.
+//
+// A range whose origin's host died before shipping all of it is shrunk (recovery_plan.h,
+// ShrinkRange): `to` becomes what the survivors hold, `asked_to` keeps the end first asked and
+// `shrunk` says why. A result under the current epoch may still deliver past `to`, up to
+// `asked_to` (an assignee that held more than it had reported): `to` grows back to it.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +45,8 @@ struct RecoveryRecord {
   std::string origin, bolt, hook;
   uint64_t gen = 0, from = 0, to = 0;
   uint64_t delivered_to = 0;  // recovered: the end of the whole records the hook got
+  uint64_t asked_to = 0;      // shrunk: the end first asked (0: never shrunk)
+  std::string shrunk;         // shrunk: why, and what was given up
   RecoveryState state = RecoveryState::kWaiting;
   std::string agent;  // the assignee
   uint64_t epoch = 0;

@@ -192,6 +192,10 @@ int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int t
            Get<unsigned long long>(*d, "attempts", 0));
     std::string error = Get<std::string>(*d, "error", "");
     if (!error.empty()) printf("%-8s %s\n", "", error.c_str());
+    std::string shrunk = Get<std::string>(*d, "shrunk", "");
+    if (!shrunk.empty()) {
+      printf("%-8s shrunk from %llu: %s\n", "", Get<unsigned long long>(*d, "asked_to", 0), shrunk.c_str());
+    }
   }
   return 0;
 }

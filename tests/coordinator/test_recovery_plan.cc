@@ -144,6 +144,99 @@ BOOST_AUTO_TEST_CASE(planning_over_folded_spans_plans_what_it_plans_over_every_r
   BOOST_TEST(cases == 20000);
 }
 
+namespace {
+
+// The origin "a" is dead; b and c run the hook, d does not.
+ShrinkFacts DeadOrigin(uint64_t b, uint64_t c, uint64_t d = 0, const std::string& assignee = "b") {
+  ShrinkFacts f;
+  f.all_reported = true;
+  f.assignee = assignee;
+  f.survivors = {{"b", b, true}, {"c", c, true}, {"d", d, false}};
+  return f;
+}
+
+}  // namespace
+
+// Issue 23: the origin's host died before shipping what a range asked; the survivors hold less.
+BOOST_AUTO_TEST_CASE(a_range_past_what_the_survivors_hold_shrinks_to_the_most_a_candidate_holds) {
+  auto s = ShrinkRange(100, 900, DeadOrigin(300, 500));
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->to == 500u);
+  BOOST_TEST(s->holder == "c");
+  BOOST_TEST(s->reassign, "b holds 300 of [100, 500): the range goes to another agent");
+  // The assignee holds the new end: it keeps the range (under a new epoch, the caller's).
+  s = ShrinkRange(100, 900, DeadOrigin(500, 500));
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->holder == "b", "the smallest id among equals");
+  BOOST_TEST(!s->reassign);
+  // Waiting, or held by an agent no longer alive: elected afresh.
+  BOOST_TEST(ShrinkRange(100, 900, DeadOrigin(500, 400, 0, ""))->reassign);
+  BOOST_TEST(ShrinkRange(100, 900, DeadOrigin(500, 400, 0, "x"))->reassign);
+  // Survivors that hold none of the range: shrunk to nothing, never below its start.
+  s = ShrinkRange(100, 900, DeadOrigin(60, 0));
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->to == 100u);
+}
+
+BOOST_AUTO_TEST_CASE(a_range_is_not_shrunk_while_it_may_still_get_its_bytes) {
+  // Covered already.
+  BOOST_TEST(!ShrinkRange(100, 900, DeadOrigin(900, 10)).has_value());
+  BOOST_TEST(!ShrinkRange(100, 900, DeadOrigin(10, 1000)).has_value());
+  // The origin's host lives: it ships what the range asks.
+  ShrinkFacts f = DeadOrigin(300, 500);
+  f.origin_alive = true;
+  BOOST_TEST(!ShrinkRange(100, 900, f).has_value());
+  // A live agent has not reported on its connection yet: it may hold more.
+  f = DeadOrigin(300, 500);
+  f.all_reported = false;
+  BOOST_TEST(!ShrinkRange(100, 900, f).has_value());
+  // Running: its assignee held all of it to start the hook.
+  f = DeadOrigin(300, 500);
+  f.running = true;
+  BOOST_TEST(!ShrinkRange(100, 900, f).has_value());
+  // No candidate runs the hook: the range waits for one, as any does.
+  f = DeadOrigin(0, 0, 700);
+  f.survivors.erase(f.survivors.begin(), f.survivors.begin() + 2);
+  BOOST_TEST(!ShrinkRange(100, 900, f).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_survivor_without_the_hook_that_holds_more_is_named) {
+  auto s = ShrinkRange(100, 900, DeadOrigin(300, 500, 700));
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->to == 500u);
+  BOOST_TEST(s->beyond == 700u);
+  BOOST_TEST(s->beyond_holder == "d");
+  // Only what the range asked for.
+  BOOST_TEST(ShrinkRange(100, 900, DeadOrigin(300, 500, 5000))->beyond == 900u);
+  // Holding no more than a candidate: nothing to pull.
+  s = ShrinkRange(100, 900, DeadOrigin(300, 500, 500));
+  BOOST_TEST(s->beyond == 0u);
+  BOOST_TEST(s->beyond_holder.empty());
+}
+
+// Planning after a shrink recovers nothing twice and skips nothing a survivor shows later: the
+// shrunk range, recovered up to its whole records, is followed by exactly the bytes past them
+// that a later report (or the host's return) shows, once they reach past the shrunk end.
+BOOST_AUTO_TEST_CASE(planning_after_a_shrink_follows_up_exactly_what_survivors_show_later) {
+  std::mt19937_64 rng(20260523);
+  auto below = [&](uint64_t n) { return n == 0 ? 0 : rng() % n; };
+  for (int round = 0; round < 5000; ++round) {
+    uint64_t from = below(500), asked = from + 1 + below(1000);
+    auto s = ShrinkRange(from, asked, DeadOrigin(below(asked), below(asked)));
+    BOOST_REQUIRE(s.has_value());
+    BOOST_REQUIRE(s->to >= from);
+    BOOST_REQUIRE(s->to < asked);
+    uint64_t delivered = s->to - below(s->to - from + 1);  // the whole records of [from, to)
+    std::vector<RangeRecord> recs = {{1, from, s->to, delivered, State::kRecovered}};
+    uint64_t later = below(asked + 200);  // what the survivors (or the host) show afterwards
+    Ranges planned = PlanTail(TailCheckpoint{1, from}, {{1, later}}, recs);
+    Ranges want;
+    if (later > s->to && later > delivered) want.push_back({1, delivered, later});
+    BOOST_TEST_REQUIRE((planned == want), "round " << round << ": [" << from << ", " << asked << ") shrunk to "
+                                                   << s->to << ", delivered " << delivered << ", later " << later);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(election_prefers_other_hosts_then_coverage_then_load_then_id) {
   // Other hosts first, even with less coverage; the origin is the fallback.
   BOOST_TEST(*Elect({{"a", 1000, 0}, {"b", 10, 5}}, "a") == "b");

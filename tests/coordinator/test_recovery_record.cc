@@ -60,6 +60,26 @@ BOOST_AUTO_TEST_CASE(a_record_survives_its_json_form) {
   BOOST_TEST(r.ToJson()["state"] == "recovered");
 }
 
+// Issue 23: a shrunk range keeps the end first asked and why; planning sees the new end.
+BOOST_AUTO_TEST_CASE(a_shrunk_record_keeps_the_end_first_asked_and_why) {
+  RecoveryRecord r = Sample();
+  BOOST_TEST(!r.ToJson().contains("asked_to"), "never shrunk: no such fields");
+  BOOST_TEST(!r.ToJson().contains("shrunk"));
+  r.asked_to = 5000;
+  r.shrunk = "h1 is dead and its survivors hold up to 900 (the most: h2)";
+  Result<RecoveryRecord> back = RecoveryRecord::FromJson(7, r.ToJson());
+  BOOST_REQUIRE(back.ok());
+  BOOST_TEST(back->asked_to == 5000u);
+  BOOST_TEST(back->shrunk == r.shrunk);
+  BOOST_TEST(back->ToJson() == r.ToJson());
+  BOOST_TEST(back->Range().to == 900u);
+  json d = r.ToJson();
+  d["asked_to"] = 899;
+  BOOST_TEST(FromJsonError(d) == "asked_to 899 is before to 900");
+  d["asked_to"] = "x";
+  BOOST_TEST(FromJsonError(d) == "field 'asked_to' must be an unsigned integer");
+}
+
 BOOST_AUTO_TEST_CASE(planning_sees_delivered_bytes_only_of_recovered_records) {
   RecoveryRecord r = Sample();
   RangeRecord range = r.Range();

@@ -21,6 +21,7 @@
 
 #include "tests/support/cluster.h"
 #include "tests/support/hook_runs.h"
+#include "tests/support/prometheus_check.h"
 
 using namespace tailsafe;
 using namespace tailsafe::testing;
@@ -130,6 +131,57 @@ void StartWithTail(TestCluster& c, Child* bolt, const std::string& processed, co
   BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
     return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
   }, 10, &doc));
+}
+
+// Three agents, peers that take at most a window (64 KiB) and a chunk of unacknowledged bytes,
+// and a host timeout the peers stay paused well within.
+ClusterOptions ShrinkCluster() {
+  ClusterOptions o = RecoveryCluster(3);
+  o.window_bytes = 65536;
+  o.host_timeout_ms = 3000;
+  o.metrics = true;
+  return o;
+}
+
+// The coordinator's counter `name` (0 if it cannot be read).
+double CoordinatorCounter(const TestCluster& c, const std::string& name) {
+  auto text = HttpGet(c.MetricsPort(-1), "/metrics");
+  if (!text) return 0;
+  auto samples = ParsePrometheusText(*text);
+  if (!samples) return 0;
+  auto it = samples->find(name);
+  return it == samples->end() ? 0 : it->second;
+}
+
+// Starts c with a bolt on h1 whose first lines are processed and the next replicated, pauses
+// both peers (SIGSTOP), appends about 1.3 MB they cannot take, and kills the bolt: its range
+// runs to h1's file end. Returns /recoveries/1 once assigned; the peers are still paused.
+nlohmann::json KillBoltWithPeersPaused(TestCluster& c, Child* bolt) {
+  StartWithTail(c, bolt, Lines(0, 100), Lines(100, 300));
+  for (int peer : {1, 2}) ::kill(c.Pid(peer), SIGSTOP);
+  Append(c.BoltFile(0, 0), Lines(300, 60000));
+  bolt->Signal(SIGKILL);
+  bolt->Wait();
+  nlohmann::json rec;
+  uint64_t acked = Lines(0, 300).size();
+  bool planned = c.WaitDoc("/recoveries/1", [&](const auto& d) {
+    return StateIs(d, "assigned") && d.value("to", uint64_t{0}) > acked;
+  }, 10, &rec);
+  if (!planned) {
+    for (int peer : {1, 2}) ::kill(c.Pid(peer), SIGCONT);
+  }
+  BOOST_REQUIRE_MESSAGE(planned, rec.dump() << c.CoordinatorLogTail());
+  return rec;
+}
+
+// Agent i's recovery runner holds no job, within 10 s.
+void ExpectNothingWaits(TestCluster& c, int i) {
+  nlohmann::json jobs;
+  BOOST_TEST(WaitUntil([&] {
+    auto st = c.AgentStatus(i);
+    if (st.ok()) jobs = st->value("recoveries", nlohmann::json::array());
+    return st.ok() && jobs.empty();
+  }, 10), c.AgentId(i) << " still holds " << jobs.dump());
 }
 
 // The first recovery of h1/bolt-1 ends recovered, and its hook got exactly `tail` first.
@@ -378,6 +430,89 @@ BOOST_AUTO_TEST_CASE(host_death_then_return_recovers_the_unshipped_bytes_in_a_fo
   c.LetHeartbeatsPass(0);
   BOOST_TEST(Ls(c, "/recoveries") == "1\n2\n");
   BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().message() == "ok");
+}
+
+// Issue 23: a bolt dies while its host lives, so its range runs to the origin's file end; the
+// peers are paused, so the origin ships at most a window and a chunk more of it; then the
+// origin's host dies with the rest unshipped. The range is shrunk to what the survivors hold,
+// recorded with the end first asked and why, reassigned under a new epoch, and recovered: no
+// one waits forever. When the host returns, the bytes given up are recovered in a follow-up.
+BOOST_AUTO_TEST_CASE(origin_host_dies_before_shipping_the_range_which_is_shrunk_to_the_survivors) {
+  TestCluster c("rec-shrink", ShrinkCluster());
+  Child bolt;
+  nlohmann::json rec = KillBoltWithPeersPaused(c, &bolt);
+  uint64_t asked = rec.value("to", uint64_t{0});
+  uint64_t first_epoch = rec.value("epoch", uint64_t{0});
+  std::string file = c.BoltFile(0, 0);
+  BOOST_TEST(asked == FileSize(file), "the range was planned to the origin's file end");
+  c.Kill(0, SIGKILL);  // the origin's host dies with the range not yet shipped
+  for (int peer : {1, 2}) ::kill(c.Pid(peer), SIGCONT);
+
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 30, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(1) << c.LogTail(2));
+  uint64_t held = std::max(FileSize(c.ReplicaFile(1, 0, 0, 1)), FileSize(c.ReplicaFile(2, 0, 0, 1)));
+  uint64_t to = rec.value("to", uint64_t{0}), delivered = rec.value("delivered_to", uint64_t{0});
+  BOOST_TEST(held < asked, "the survivors hold " << held << " of " << asked << " bytes");
+  BOOST_TEST(to == held, rec.dump());
+  BOOST_TEST(rec.value("asked_to", uint64_t{0}) == asked, rec.dump());
+  BOOST_TEST(rec.value("shrunk", "").find("h1 is dead") != std::string::npos, rec.dump());
+  BOOST_TEST(rec.value("epoch", uint64_t{0}) > first_epoch, rec.dump());
+  BOOST_TEST(rec["assignments"].size() >= 2u, rec.dump());
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  std::string bytes = ReadAll(file);
+  uint64_t from = rec.value("from", uint64_t{0});
+  BOOST_TEST(runs[0].input == bytes.substr(from, delivered - from), "the hook got " << runs[0].input.size() << " bytes");
+  std::string lost = "recovery 1: " + std::to_string(asked - to) + " bytes of h1/bolt-1 generation 1";
+  BOOST_TEST(c.CoordinatorLogTail(20000).find(lost) != std::string::npos, c.CoordinatorLogTail());
+  BOOST_TEST(CoordinatorCounter(c, "tailsafe_coordinator_recovery_given_up_bytes_total") == double(asked - to));
+  for (int peer : {1, 2}) ExpectNothingWaits(c, peer);
+
+  // The host returns with the bytes given up: a follow-up range recovers exactly those.
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/2", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(0));
+  runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 2u);
+  HookRun follow = runs[0].env["TAILSAFE_RECOVERY"] == "2" ? runs[0] : runs[1];
+  BOOST_TEST(follow.env["TAILSAFE_FROM"] == std::to_string(delivered));
+  BOOST_TEST(follow.input == bytes.substr(delivered), "the follow-up got " << follow.input.size() << " bytes");
+  BOOST_TEST(c.CoordinatorLogTail(20000).find("bytes recovery 1 gave up in [" + std::to_string(to) + ", " +
+                                              std::to_string(asked) + ") are held after all") != std::string::npos);
+  BOOST_TEST(CoordinatorCounter(c, "tailsafe_coordinator_recovery_found_bytes_total") == double(asked - to));
+  c.LetHeartbeatsPass(0);
+  BOOST_TEST(Ls(c, "/recoveries") == "1\n2\n");
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().message() == "ok");
+}
+
+// As above, but the assignee restarts meanwhile and so holds less than the other survivor: the
+// shrunk range goes to the other under a new epoch, and the assignee stops waiting for it.
+BOOST_AUTO_TEST_CASE(a_shrunk_range_goes_to_the_survivor_that_holds_it_and_the_assignee_stops_waiting) {
+  TestCluster c("rec-shrink-move", ShrinkCluster());
+  Child bolt;
+  nlohmann::json rec = KillBoltWithPeersPaused(c, &bolt);
+  int first = rec.value("agent", "") == "h2" ? 1 : 2, other = 3 - first;
+  c.Kill(0, SIGKILL);
+  c.Kill(first, SIGKILL);  // what waited in its socket, unread, is gone with it
+  BOOST_REQUIRE(c.Start(first).ok());
+  ::kill(c.Pid(other), SIGCONT);
+
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 30, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(first) << c.LogTail(other));
+  BOOST_TEST(rec.value("agent", "") == c.AgentId(other), rec.dump());
+  BOOST_TEST(rec.value("to", uint64_t{0}) == FileSize(c.ReplicaFile(other, 0, 0, 1)), rec.dump());
+  BOOST_TEST(FileSize(c.ReplicaFile(first, 0, 0, 1)) < rec.value("to", uint64_t{0}));
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  BOOST_TEST(runs[0].agent == other);
+  uint64_t from = rec.value("from", uint64_t{0}), delivered = rec.value("delivered_to", uint64_t{0});
+  BOOST_TEST(runs[0].input == ReadAll(c.BoltFile(0, 0)).substr(from, delivered - from));
+  ExpectNothingWaits(c, first);
+  BOOST_TEST(c.LogTail(first, 20000).find("recovery 1: no longer waiting for [") != std::string::npos, c.LogTail(first));
+  BOOST_TEST(c.Stop(1).ok());
+  BOOST_TEST(c.Stop(2).ok());
   BOOST_TEST(c.StopCoordinator().message() == "ok");
 }
 
