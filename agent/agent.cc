@@ -35,6 +35,7 @@ Agent::~Agent() {
   links_.clear();
   sources_.clear();
   drained_.clear();
+  watcher_.reset();
   server_.reset();
   kick_.Reset();
   ack_flush_.Reset();
@@ -103,12 +104,18 @@ Status Agent::Init() {
     if (!FindLink(m.id)) AddLink({m.id, *address});
     member_addresses_[m.id] = m.address;
   }
+  // One inotify instance for every bolt, the tracker and the discovery. Without one, the rescans
+  // alone see changes (each is the same check an event would have run).
+  watcher_ = std::make_unique<InotifyWatcher>(&loop_, ac.linger_ms);
+  if (Status s = watcher_->Start(); !s) {
+    LOG_WARN("%s; files are checked every %u ms (rescan_interval_ms) only", s.message().c_str(), ac.rescan_interval_ms);
+  }
   // The bolts the [[bolt_pattern]] rules find now start with the configured ones.
   BoltDiscovery::Hooks found_hooks;
   found_hooks.checks.may_remove = [this](const std::string& name) { return MayRemoveFound(name); };
   found_hooks.checks.may_add = [this](const std::string& name) { return MayAddFound(name); };
   found_hooks.changed = [this] { OnFoundChanged(); };
-  discovery_ = std::make_unique<BoltDiscovery>(&loop_, ac.rescan_interval_ms, std::move(found_hooks));
+  discovery_ = std::make_unique<BoltDiscovery>(&loop_, watcher_.get(), ac.rescan_interval_ms, std::move(found_hooks));
   if (Status s = discovery_->Start(config_.bolt_patterns, config_.bolts); !s) return s;
   config_ = WithFound(std::move(config_), discovery_->found());
   for (const BoltConfig& bolt : config_.bolts) AddSource(bolt);
@@ -143,7 +150,7 @@ Status Agent::Init() {
   auto processes = store_->LoadBoltProcesses();
   if (!processes) return processes.status();
   tracker_ = std::make_unique<BoltTracker>(
-      &loop_, config_.bolts, ac.rescan_interval_ms,
+      &loop_, watcher_.get(), config_.bolts, ac.rescan_interval_ms,
       [this](const std::string& bolt, const BoltProcess& p, bool successor) { OnBoltDeath(bolt, p, successor); },
       [this](const std::string& bolt, uint64_t offset, BoltTracker::Writer w) { OnBoltCheckpoint(bolt, offset, w); });
   tracker_->set_on_track([this](const std::string& bolt, pid_t pid, uint64_t start) { OnBoltTracked(bolt, pid, start); });
@@ -264,7 +271,8 @@ BoltSource* Agent::AddSource(const BoltConfig& bolt) {
     return m;
   };
   hooks.request_commit = [this] { Kick(false, true); };
-  sources_.push_back(std::make_unique<BoltSource>(&loop_, bolt, config_.agent, std::move(hooks), &next_stream_));
+  sources_.push_back(
+      std::make_unique<BoltSource>(&loop_, watcher_.get(), bolt, config_.agent, std::move(hooks), &next_stream_));
   return sources_.back().get();
 }
 
@@ -515,6 +523,7 @@ void Agent::Shutdown(const char* why) {
   for (auto& src : sources_) src->Stop();
   if (discovery_) discovery_->Stop();
   if (tracker_) tracker_->Stop();
+  if (watcher_) watcher_->Stop();
   runner_.reset();  // kills hooks still running: their recoveries are reassigned
   if (coord_) coord_->Stop();
   for (auto& link : links_) link->Stop();
