@@ -148,59 +148,61 @@ Generation* BoltSource::Active() {
   return nullptr;
 }
 
+void BoltSource::Restore(const OriginGenRow& row, uint64_t now) {
+  next_gen_ = std::max(next_gen_, row.gen + 1);
+  if (row.state == GenState::kReleased || row.state == GenState::kLost) return;
+  auto g = std::make_shared<Generation>();
+  g->bolt = bolt_.name;
+  g->gen = row.gen;
+  g->stream = (*next_stream_)++;
+  g->dev = row.dev;
+  g->ino = row.ino;
+  g->head_len = row.head_len;
+  g->head_hash = row.head_hash;
+  g->state = row.state;
+  g->final_size = row.final_size;
+  g->persisted = true;
+  g->row_dirty = false;
+  g->last_growth_ns = now;
+  // Find the generation's inode again: at the path, or renamed within the directory.
+  Fd fd;
+  struct stat st;
+  if (::stat(bolt_.file.c_str(), &st) == 0 && st.st_dev == row.dev && st.st_ino == row.ino) {
+    fd = OpenForReading(bolt_.file);
+  } else {
+    fd = FindInodeInDir(row.dev, row.ino);
+    if (fd && g->state == GenState::kActive) g->state = GenState::kRetired;  // rotated while we were down
+  }
+  bool head_changed = fd && !HeadMatches(fd.get(), row.head_len, row.head_hash);
+  if (head_changed) fd.Reset();
+  if (!fd) {
+    gens_.push_back(g);
+    // copytruncate (or a copy and a delete) while the agent was down: a copy in the directory
+    // that begins with the generation's head holds its bytes.
+    if (FindCopy(*g)) {
+      ++stats_.copies_found;
+      return;
+    }
+    if (head_changed) {
+      ++stats_.divergences;
+      LOG_WARN("bolt %s: generation %llu: the file's first %u bytes changed while the agent was down and "
+               "no copy of it was found; it is treated as a new generation", bolt_.name.c_str(),
+               static_cast<unsigned long long>(row.gen), row.head_len);
+    }
+    MarkLost(*g, "its file is gone from " + dir_ + " (rotated away or deleted while the agent was down)");
+    return;
+  }
+  struct stat fst;
+  if (::fstat(fd.get(), &fst) == 0) g->size = static_cast<uint64_t>(fst.st_size);
+  if (g->state == GenState::kSealed) g->size = std::min(g->size, g->final_size);
+  g->fd = std::make_shared<Fd>(std::move(fd));
+  if (g->size > 0) g->growth.emplace_back(g->size, now);
+  gens_.push_back(g);
+}
+
 Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
   uint64_t now = NowNs();
-  for (const OriginGenRow& row : rows) {
-    next_gen_ = std::max(next_gen_, row.gen + 1);
-    if (row.state == GenState::kReleased || row.state == GenState::kLost) continue;
-    auto g = std::make_shared<Generation>();
-    g->bolt = bolt_.name;
-    g->gen = row.gen;
-    g->stream = (*next_stream_)++;
-    g->dev = row.dev;
-    g->ino = row.ino;
-    g->head_len = row.head_len;
-    g->head_hash = row.head_hash;
-    g->state = row.state;
-    g->final_size = row.final_size;
-    g->persisted = true;
-    g->row_dirty = false;
-    g->last_growth_ns = now;
-    // Find the generation's inode again: at the path, or renamed within the directory.
-    Fd fd;
-    struct stat st;
-    if (::stat(bolt_.file.c_str(), &st) == 0 && st.st_dev == row.dev && st.st_ino == row.ino) {
-      fd = OpenForReading(bolt_.file);
-    } else {
-      fd = FindInodeInDir(row.dev, row.ino);
-      if (fd && g->state == GenState::kActive) g->state = GenState::kRetired;  // rotated while we were down
-    }
-    bool head_changed = fd && !HeadMatches(fd.get(), row.head_len, row.head_hash);
-    if (head_changed) fd.Reset();
-    if (!fd) {
-      gens_.push_back(g);
-      // copytruncate (or a copy and a delete) while the agent was down: a copy in the directory
-      // that begins with the generation's head holds its bytes.
-      if (FindCopy(*g)) {
-        ++stats_.copies_found;
-        continue;
-      }
-      if (head_changed) {
-        ++stats_.divergences;
-        LOG_WARN("bolt %s: generation %llu: the file's first %u bytes changed while the agent was down and "
-                 "no copy of it was found; it is treated as a new generation", bolt_.name.c_str(),
-                 static_cast<unsigned long long>(row.gen), row.head_len);
-      }
-      MarkLost(*g, "its file is gone from " + dir_ + " (rotated away or deleted while the agent was down)");
-      continue;
-    }
-    struct stat fst;
-    if (::fstat(fd.get(), &fst) == 0) g->size = static_cast<uint64_t>(fst.st_size);
-    if (g->state == GenState::kSealed) g->size = std::min(g->size, g->final_size);
-    g->fd = std::make_shared<Fd>(std::move(fd));
-    if (g->size > 0) g->growth.emplace_back(g->size, now);
-    gens_.push_back(g);
-  }
+  for (const OriginGenRow& row : rows) Restore(row, now);
 
   auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
   if (!timer) return timer.status();

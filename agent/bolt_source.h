@@ -151,6 +151,9 @@ class BoltSource {
 
  private:
   void SplitPath();  // dir_ and base_ from bolt_.file
+  // Takes up a generation from its state.db row: its inode found again (at the path, renamed in
+  // the directory, or as a copy), or the generation lost.
+  void Restore(const OriginGenRow& row, uint64_t now);
   Status SetUpWatches();
   void WatchInode(const Generation& g);
   // Drops the watches of inodes no open generation holds any more.
