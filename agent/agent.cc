@@ -36,6 +36,7 @@ Agent::~Agent() {
   peers_.reset();
   sources_.clear();
   drained_.clear();
+  watcher_.reset();
   server_.reset();
   kick_.Reset();
   ack_flush_.Reset();
@@ -98,12 +99,18 @@ Status Agent::Init() {
   if (!members) return members.status();
   peers_ = std::make_unique<PeerSet>(LinkEnv(), ac.id, ac.peers, std::move(acks.value()));
   peers_->Load(*members);
+  // One inotify instance for every bolt, the tracker and the discovery. Without one, the rescans
+  // alone see changes (each is the same check an event would have run).
+  watcher_ = std::make_unique<InotifyWatcher>(&loop_, ac.linger_ms);
+  if (Status s = watcher_->Start(); !s) {
+    LOG_WARN("%s; files are checked every %u ms (rescan_interval_ms) only", s.message().c_str(), ac.rescan_interval_ms);
+  }
   // The bolts the [[bolt_pattern]] rules find now start with the configured ones.
   BoltDiscovery::Hooks found_hooks;
   found_hooks.checks.may_remove = [this](const std::string& name) { return MayRemoveFound(name); };
   found_hooks.checks.may_add = [this](const std::string& name) { return MayAddFound(name); };
   found_hooks.changed = [this] { OnFoundChanged(); };
-  discovery_ = std::make_unique<BoltDiscovery>(&loop_, ac.rescan_interval_ms, std::move(found_hooks));
+  discovery_ = std::make_unique<BoltDiscovery>(&loop_, watcher_.get(), ac.rescan_interval_ms, std::move(found_hooks));
   if (Status s = discovery_->Start(config_.bolt_patterns, config_.bolts); !s) return s;
   config_ = WithFound(std::move(config_), discovery_->found());
   for (const BoltConfig& bolt : config_.bolts) AddSource(bolt);
@@ -133,7 +140,7 @@ Status Agent::Init() {
   auto processes = store_->LoadBoltProcesses();
   if (!processes) return processes.status();
   tracker_ = std::make_unique<BoltTracker>(
-      &loop_, config_.bolts, ac.rescan_interval_ms,
+      &loop_, watcher_.get(), config_.bolts, ac.rescan_interval_ms,
       [this](const std::string& bolt, const BoltProcess& p, bool successor) { OnBoltDeath(bolt, p, successor); },
       [this](const std::string& bolt, uint64_t offset, BoltTracker::Writer w) { OnBoltCheckpoint(bolt, offset, w); });
   tracker_->set_on_track([this](const std::string& bolt, pid_t pid, uint64_t start) {
@@ -256,7 +263,8 @@ BoltSource* Agent::AddSource(const BoltConfig& bolt) {
   hooks.min_acked = [this](const Generation& g) { return peers_->MinAcked(g); };
   hooks.min_cursor = [this](const Generation& g) { return peers_->MinCursor(g); };
   hooks.request_commit = [this] { Kick(false, true); };
-  sources_.push_back(std::make_unique<BoltSource>(&loop_, bolt, config_.agent, std::move(hooks), &next_stream_));
+  sources_.push_back(
+      std::make_unique<BoltSource>(&loop_, watcher_.get(), bolt, config_.agent, std::move(hooks), &next_stream_));
   return sources_.back().get();
 }
 
@@ -459,6 +467,7 @@ void Agent::Shutdown(const char* why) {
   for (auto& src : sources_) src->Stop();
   if (discovery_) discovery_->Stop();
   if (tracker_) tracker_->Stop();
+  if (watcher_) watcher_->Stop();
   runner_.reset();  // kills hooks still running: their recoveries are reassigned
   if (coord_) coord_->Stop();
   peers_->Stop();

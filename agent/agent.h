@@ -55,6 +55,7 @@
 #include "common/config.h"
 #include "common/fd.h"
 #include "common/http_server.h"
+#include "common/inotify_watcher.h"
 #include "common/service_notify.h"
 #include "common/cluster_key.h"
 #include "common/uv_handle.h"
@@ -119,6 +120,7 @@ class Agent {
   std::unique_ptr<Committer> committer_;
   std::unique_ptr<ReplicaStore> replicas_;
   std::unique_ptr<ReplicaServer> server_;
+  std::unique_ptr<InotifyWatcher> watcher_;  // the agent's one inotify instance, for everything watching files
   std::vector<std::unique_ptr<BoltSource>> sources_;  // configured bolts, and removed ones draining
   // Removed bolts fully drained: kept (peer cursors and commit callbacks may still name them) but
   // no longer shipped or shown. Their next generation number, for a bolt added back later.

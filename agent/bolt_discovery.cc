@@ -34,8 +34,8 @@ struct DirCloser {
 
 }  // namespace
 
-BoltDiscovery::BoltDiscovery(uv_loop_t* loop, uint32_t rescan_ms, Hooks hooks)
-    : loop_(loop), rescan_ms_(rescan_ms), hooks_(std::move(hooks)) {}
+BoltDiscovery::BoltDiscovery(uv_loop_t* loop, InotifyWatcher* watcher, uint32_t rescan_ms, Hooks hooks)
+    : loop_(loop), rescan_ms_(rescan_ms), hooks_(std::move(hooks)), watcher_(watcher) {}
 
 BoltDiscovery::~BoltDiscovery() { Stop(); }
 
@@ -62,23 +62,9 @@ Status BoltDiscovery::EnsureWatching() {
       if (auto* self = static_cast<BoltDiscovery*>(t->data)) self->Scan(true);
     }, rescan_ms_, rescan_ms_);
   }
-  if (inotify_) return Status::Ok();
-  // Without inotify (the user's instances used up) the rescans still find every bolt, later.
-  int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0) {
-    LOG_WARN("bolt patterns: inotify_init1: %s; bolts are found by the rescan every %u ms only", strerror(errno),
-             rescan_ms_);
-    return Status::Ok();
-  }
-  inotify_.Reset(fd);
-  auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, fd);
-  if (!poll) return poll.status();
-  poll_ = std::move(poll.value());
-  poll_->data = this;
-  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
-    auto* self = static_cast<BoltDiscovery*>(p->data);
-    if (self && status == 0) self->OnInotifyReadable();
-  });
+  // Without an inotify instance (the user's used up by other programs) watches fail, and the
+  // rescans still find every bolt, later (List says so once).
+  if (!events_) events_ = watcher_->Subscribe([this](std::span<const InotifyWatcher::Event> e) { OnEvents(e); });
   return Status::Ok();
 }
 
@@ -94,11 +80,11 @@ Status BoltDiscovery::Start(const std::vector<BoltPatternConfig>& rules, const s
 }
 
 void BoltDiscovery::Stop() {
-  poll_.Reset();
   rescan_.Reset();
-  inotify_.Reset();  // every watch goes with it
+  dir_of_watch_.clear();
   watches_.clear();
   preview_watches_.clear();
+  events_.Reset();
 }
 
 DiscoveryPlan BoltDiscovery::Preview(const std::vector<BoltPatternConfig>& rules,
@@ -108,10 +94,8 @@ DiscoveryPlan BoltDiscovery::Preview(const std::vector<BoltPatternConfig>& rules
     if (Status s = EnsureWatching(); !s) LOG_WARN("bolt patterns: %s; found by rescans only", s.message().c_str());
   }
   preview_watches_.clear();
-  DiscoveryPlan plan = Walk(next, configured, false, &preview_watches_);
-  // The kernel holds these watches now: know them, so the next scan removes what it does not need.
-  for (const auto& [wd, uses] : preview_watches_) watches_.emplace(wd, std::vector<WatchUse>());
-  return plan;
+  // Its watches stay until Adopt takes them, or the next scan drops them (a refused reload).
+  return Walk(next, configured, false, &preview_watches_);
 }
 
 Status BoltDiscovery::Adopt(const std::vector<BoltPatternConfig>& rules, const std::vector<BoltConfig>& configured,
@@ -129,19 +113,24 @@ std::optional<std::vector<DirEntry>> BoltDiscovery::List(const Rule& rule, const
   // Below the root a directory is only ever one the walk saw as a directory, not a symlink; it
   // must still be one when opened.
   int nofollow = root ? 0 : O_NOFOLLOW;
-  if (inotify_) {
-    // Watched before it is read: whatever is created after the read is reported.
-    int wd = ::inotify_add_watch(inotify_.get(), dir.c_str(), kDirMask | (root ? 0 : IN_DONT_FOLLOW));
-    if (wd >= 0) {
-      (*watches)[wd].emplace_back(rule.config.files, DepthBelow(rule.pattern.root, dir));
-    } else if (errno != ENOENT && errno != ENOTDIR) {
-      std::string why = std::string(strerror(errno));
-      if (why != watch_error_) {
-        LOG_WARN("bolt pattern %s: cannot watch %s: %s; found by rescans only", rule.config.files.c_str(), dir.c_str(),
-                 why.c_str());
+  if (events_) {
+    // Watched before it is read: whatever is created after the read is reported. Watched again
+    // by each walk: the previous walk's watch keeps the kernel's until this one replaces it.
+    auto it = watches->find(dir);
+    if (it == watches->end()) {
+      int err = 0;
+      Result<InotifyWatcher::Watch> w = events_.Add(dir, kDirMask | (root ? 0 : IN_DONT_FOLLOW), "", &err);
+      if (w) {
+        it = watches->emplace(dir, DirWatch{std::move(w.value()), {}}).first;
+      } else if (err != ENOENT && err != ENOTDIR) {
+        const std::string& why = w.status().message();
+        if (why != watch_error_) {
+          LOG_WARN("bolt pattern %s: %s; found by rescans only", rule.config.files.c_str(), why.c_str());
+        }
+        watch_error_ = why;
       }
-      watch_error_ = why;
     }
+    if (it != watches->end()) it->second.uses.emplace_back(rule.config.files, DepthBelow(rule.pattern.root, dir));
   }
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | nofollow);
   if (fd < 0) {
@@ -184,12 +173,10 @@ DiscoveryPlan BoltDiscovery::Walk(const std::vector<Rule>& rules, const std::vec
 }
 
 void BoltDiscovery::Install(DiscoveryPlan plan, Watches watches) {
-  if (inotify_) {
-    for (const auto& [wd, uses] : watches_) {
-      if (watches.count(wd) == 0) ::inotify_rm_watch(inotify_.get(), wd);
-    }
-  }
+  // The previous walk's watches go; the kernel keeps the directories this walk watched again.
+  dir_of_watch_.clear();
   watches_ = std::move(watches);
+  for (const auto& [dir, dw] : watches_) dir_of_watch_[dw.watch.id()] = &dir;
   for (size_t i = 0; i < plan.removed.size(); ++i) {
     LOG_NOTICE("bolt %s: no longer found by its rule (%s); its bytes still go to every peer before it is dropped",
                plan.removed[i].c_str(), i < plan.removed_why.size() ? plan.removed_why[i].c_str() : "?");
@@ -222,6 +209,7 @@ void BoltDiscovery::Install(DiscoveryPlan plan, Watches watches) {
 }
 
 void BoltDiscovery::Scan(bool rescan) {
+  preview_watches_.clear();  // a Preview no Adopt followed
   if (rules_.empty()) return;
   ++(rescan ? stats_.scans_timer : stats_.scans_event);
   Watches watches;
@@ -231,34 +219,30 @@ void BoltDiscovery::Scan(bool rescan) {
   if (changed && hooks_.changed) hooks_.changed();
 }
 
-void BoltDiscovery::OnInotifyReadable() {
-  alignas(struct inotify_event) char buf[8192];
+void BoltDiscovery::OnEvents(std::span<const InotifyWatcher::Event> events) {
   bool relevant = false;
-  for (;;) {
-    ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    for (char* p = buf; p < buf + n;) {
-      auto* ev = reinterpret_cast<struct inotify_event*>(p);
-      p += sizeof(struct inotify_event) + ev->len;
-      if (ev->mask & IN_Q_OVERFLOW) {
-        if (stats_.overflows++ == 0) LOG_WARN("bolt patterns: the inotify queue overflowed; scanning again");
-        relevant = true;
-        continue;
+  for (const InotifyWatcher::Event& ev : events) {
+    if (ev.mask & IN_Q_OVERFLOW) {
+      if (stats_.overflows++ == 0) LOG_WARN("bolt patterns: the inotify queue overflowed; scanning again");
+      relevant = true;
+      continue;
+    }
+    auto d = dir_of_watch_.find(ev.watch);
+    auto it = d == dir_of_watch_.end() ? watches_.end() : watches_.find(*d->second);
+    if (it == watches_.end()) continue;  // removed by the last walk, or a preview's
+    if (ev.mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+      relevant = true;  // a watched directory went: the walk decides what that means
+      if (ev.mask & IN_IGNORED) {
+        dir_of_watch_.erase(d);
+        watches_.erase(it);
       }
-      auto it = watches_.find(ev->wd);
-      if (it == watches_.end()) continue;  // removed by the last walk
-      if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
-        relevant = true;  // a watched directory went: the walk decides what that means
-        if (ev->mask & IN_IGNORED) watches_.erase(it);
-        continue;
-      }
-      if (ev->len == 0) continue;
-      for (const auto& [files, depth] : it->second) {
-        for (const Rule& r : rules_) {
-          if (r.config.files != files || depth >= r.pattern.components.size()) continue;
-          relevant = relevant || GlobMatch(r.pattern.components[depth], ev->name);
-        }
+      continue;
+    }
+    if (ev.name.empty()) continue;
+    for (const auto& [files, depth] : it->second.uses) {
+      for (const Rule& r : rules_) {
+        if (r.config.files != files || depth >= r.pattern.components.size()) continue;
+        relevant = relevant || GlobMatch(r.pattern.components[depth], ev.name);
       }
     }
   }
@@ -274,8 +258,8 @@ nlohmann::json BoltDiscovery::StatusJson() const {
       if (f.bolt.pattern == r.config.files) bolts.push_back(f.bolt.name);
     }
     size_t dirs = 0;
-    for (const auto& [wd, uses] : watches_) {
-      for (const auto& use : uses) dirs += use.first == r.config.files;
+    for (const auto& [dir, dw] : watches_) {
+      for (const auto& use : dw.uses) dirs += use.first == r.config.files;
     }
     rules.push_back({{"files", r.config.files},
                      {"hook", r.config.hook},

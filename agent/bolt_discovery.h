@@ -3,10 +3,10 @@
 // agent/discovery_plan.h decides what a scan adds and removes (and the removal rule); this class
 // does the I/O around them and tells the agent when the set changed.
 //
-// Watching: one inotify fd of its own, under a uv_poll (read until EAGAIN). Each walk of a rule
-// watches every directory it reads (the root, and each directory the pattern leads to) before
-// reading it, so an entry created meanwhile is either listed or reported; directories the walk
-// no longer reads lose their watch. An event counts only if the pattern could match its name at
+// Watching: a subscription to the agent's one inotify instance (common/inotify_watcher.h). Each
+// walk of a rule watches every directory it reads (the root, and each directory the pattern leads
+// to) before reading it, so an entry created meanwhile is either listed or reported; directories
+// the walk no longer reads lose their watch. An event counts only if the pattern could match its name at
 // that directory's depth (a bolt's checkpoint, written every few tuples, never matches), or if a
 // watched directory itself went away, or the queue overflowed (counted): each burst of events
 // runs one scan of every rule. A timer (rescan_interval_ms) scans too, as the safety net, and only
@@ -24,6 +24,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "common/bolt_pattern.h"
 #include "common/config.h"
 #include "common/fd.h"
+#include "common/inotify_watcher.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 
@@ -52,8 +54,8 @@ class BoltDiscovery {
     uint64_t overflows = 0;    // IN_Q_OVERFLOW
   };
 
-  // `loop` outlives this.
-  BoltDiscovery(uv_loop_t* loop, uint32_t rescan_ms, Hooks hooks);
+  // `loop` and `watcher` outlive this.
+  BoltDiscovery(uv_loop_t* loop, InotifyWatcher* watcher, uint32_t rescan_ms, Hooks hooks);
   ~BoltDiscovery();
   BoltDiscovery(const BoltDiscovery&) = delete;
   BoltDiscovery& operator=(const BoltDiscovery&) = delete;
@@ -81,7 +83,11 @@ class BoltDiscovery {
   };
   // Which rule, and at what depth below its root, a watched directory serves.
   using WatchUse = std::pair<std::string, size_t>;  // (rule files, depth)
-  using Watches = std::map<int, std::vector<WatchUse>>;
+  struct DirWatch {
+    InotifyWatcher::Watch watch;
+    std::vector<WatchUse> uses;
+  };
+  using Watches = std::map<std::string, DirWatch>;  // by directory
 
   static std::vector<Rule> MakeRules(const std::vector<BoltPatternConfig>& rules);
   Status EnsureWatching();
@@ -92,7 +98,7 @@ class BoltDiscovery {
   // is new among the skipped and the waiting.
   void Install(DiscoveryPlan plan, Watches watches);
   void Scan(bool rescan);
-  void OnInotifyReadable();
+  void OnEvents(std::span<const InotifyWatcher::Event> events);
   std::optional<std::vector<DirEntry>> List(const Rule& rule, const std::string& dir, Watches* watches);
 
   uv_loop_t* loop_;
@@ -101,14 +107,15 @@ class BoltDiscovery {
   std::vector<Rule> rules_;
   std::vector<BoltConfig> configured_;
   std::vector<FoundBolt> found_;
-  Fd inotify_;
-  UvPtr<uv_poll_t> poll_;
+  InotifyWatcher* watcher_;
+  InotifyWatcher::Subscription events_;
   UvPtr<uv_timer_t> rescan_;
   Watches watches_;
+  std::map<WatchTable::Id, const std::string*> dir_of_watch_;  // into watches_' keys
   Watches preview_watches_;  // what the last Preview's walk watched, for Adopt
   std::map<std::string, std::string> skipped_;  // path -> why, as last warned
   std::set<std::string> waiting_;               // as last logged
-  std::string watch_error_;                     // the last inotify_add_watch failure logged
+  std::string watch_error_;                     // the last watch failure logged
   Stats stats_;
 };
 

@@ -61,8 +61,8 @@ uint64_t Generation::FirstUnackedNs(uint64_t acked) const {
   return 0;
 }
 
-BoltSource::BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfig& agent, Hooks hooks,
-                       uint32_t* next_stream)
+BoltSource::BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfig& bolt, const AgentConfig& agent,
+                       Hooks hooks, uint32_t* next_stream)
     : loop_(loop),
       bolt_(bolt),
       chunk_bytes_(agent.chunk_bytes),
@@ -70,9 +70,9 @@ BoltSource::BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfi
       compression_level_(agent.compression_level),
       seal_after_ms_(agent.seal_after_ms),
       rescan_ms_(agent.rescan_interval_ms),
-      linger_ms_(agent.linger_ms),
       hooks_(std::move(hooks)),
-      next_stream_(next_stream) {
+      next_stream_(next_stream),
+      watcher_(watcher) {
   SplitPath();
 }
 
@@ -101,9 +101,8 @@ void BoltSource::Reconfigure(const BoltConfig& bolt) {
   pending_checkpoint_.reset();  // it was about the old file
   bolt_ = bolt;
   SplitPath();
-  if (inotify_ && dir_wd_ >= 0) inotify_rm_watch(inotify_.get(), dir_wd_);
-  dir_wd_ = -1;
-  if (inotify_) {
+  dir_watch_.Reset();
+  if (events_) {
     Status w = SetUpWatches();
     if (!w) LOG_WARN("bolt %s: %s; retrying every rescan", bolt_.name.c_str(), w.message().c_str());
   }
@@ -123,12 +122,11 @@ void BoltSource::Retire() {
   }
   retiring_ = true;
   // No more watching; encode jobs in flight (alive_) still deliver, for the peers to catch up.
-  poll_.Reset();
+  inode_watches_.clear();
+  dir_watch_.Reset();
+  events_.Reset();
   rescan_timer_.Reset();
   seal_timer_.Reset();
-  linger_timer_.Reset();
-  inotify_.Reset();
-  dir_wd_ = -1;
   ReleaseAcked();
   hooks_.request_commit();
   hooks_.changed();
@@ -136,11 +134,11 @@ void BoltSource::Retire() {
 
 void BoltSource::Stop() {
   alive_.reset();  // encode jobs still in flight deliver nothing after this
-  poll_.Reset();
+  inode_watches_.clear();
+  dir_watch_.Reset();
+  events_.Reset();
   rescan_timer_.Reset();
   seal_timer_.Reset();
-  linger_timer_.Reset();
-  inotify_.Reset();
 }
 
 Generation* BoltSource::Active() {
@@ -150,59 +148,61 @@ Generation* BoltSource::Active() {
   return nullptr;
 }
 
+void BoltSource::Restore(const OriginGenRow& row, uint64_t now) {
+  next_gen_ = std::max(next_gen_, row.gen + 1);
+  if (row.state == GenState::kReleased || row.state == GenState::kLost) return;
+  auto g = std::make_shared<Generation>();
+  g->bolt = bolt_.name;
+  g->gen = row.gen;
+  g->stream = (*next_stream_)++;
+  g->dev = row.dev;
+  g->ino = row.ino;
+  g->head_len = row.head_len;
+  g->head_hash = row.head_hash;
+  g->state = row.state;
+  g->final_size = row.final_size;
+  g->persisted = true;
+  g->row_dirty = false;
+  g->last_growth_ns = now;
+  // Find the generation's inode again: at the path, or renamed within the directory.
+  Fd fd;
+  struct stat st;
+  if (::stat(bolt_.file.c_str(), &st) == 0 && st.st_dev == row.dev && st.st_ino == row.ino) {
+    fd = OpenForReading(bolt_.file);
+  } else {
+    fd = FindInodeInDir(row.dev, row.ino);
+    if (fd && g->state == GenState::kActive) g->state = GenState::kRetired;  // rotated while we were down
+  }
+  bool head_changed = fd && !HeadMatches(fd.get(), row.head_len, row.head_hash);
+  if (head_changed) fd.Reset();
+  if (!fd) {
+    gens_.push_back(g);
+    // copytruncate (or a copy and a delete) while the agent was down: a copy in the directory
+    // that begins with the generation's head holds its bytes.
+    if (FindCopy(*g)) {
+      ++stats_.copies_found;
+      return;
+    }
+    if (head_changed) {
+      ++stats_.divergences;
+      LOG_WARN("bolt %s: generation %llu: the file's first %u bytes changed while the agent was down and "
+               "no copy of it was found; it is treated as a new generation", bolt_.name.c_str(),
+               static_cast<unsigned long long>(row.gen), row.head_len);
+    }
+    MarkLost(*g, "its file is gone from " + dir_ + " (rotated away or deleted while the agent was down)");
+    return;
+  }
+  struct stat fst;
+  if (::fstat(fd.get(), &fst) == 0) g->size = static_cast<uint64_t>(fst.st_size);
+  if (g->state == GenState::kSealed) g->size = std::min(g->size, g->final_size);
+  g->fd = std::make_shared<Fd>(std::move(fd));
+  if (g->size > 0) g->growth.emplace_back(g->size, now);
+  gens_.push_back(g);
+}
+
 Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
   uint64_t now = NowNs();
-  for (const OriginGenRow& row : rows) {
-    next_gen_ = std::max(next_gen_, row.gen + 1);
-    if (row.state == GenState::kReleased || row.state == GenState::kLost) continue;
-    auto g = std::make_shared<Generation>();
-    g->bolt = bolt_.name;
-    g->gen = row.gen;
-    g->stream = (*next_stream_)++;
-    g->dev = row.dev;
-    g->ino = row.ino;
-    g->head_len = row.head_len;
-    g->head_hash = row.head_hash;
-    g->state = row.state;
-    g->final_size = row.final_size;
-    g->persisted = true;
-    g->row_dirty = false;
-    g->last_growth_ns = now;
-    // Find the generation's inode again: at the path, or renamed within the directory.
-    Fd fd;
-    struct stat st;
-    if (::stat(bolt_.file.c_str(), &st) == 0 && st.st_dev == row.dev && st.st_ino == row.ino) {
-      fd = OpenForReading(bolt_.file);
-    } else {
-      fd = FindInodeInDir(row.dev, row.ino);
-      if (fd && g->state == GenState::kActive) g->state = GenState::kRetired;  // rotated while we were down
-    }
-    bool head_changed = fd && !HeadMatches(fd.get(), row.head_len, row.head_hash);
-    if (head_changed) fd.Reset();
-    if (!fd) {
-      gens_.push_back(g);
-      // copytruncate (or a copy and a delete) while the agent was down: a copy in the directory
-      // that begins with the generation's head holds its bytes.
-      if (FindCopy(*g)) {
-        ++stats_.copies_found;
-        continue;
-      }
-      if (head_changed) {
-        ++stats_.divergences;
-        LOG_WARN("bolt %s: generation %llu: the file's first %u bytes changed while the agent was down and "
-                 "no copy of it was found; it is treated as a new generation", bolt_.name.c_str(),
-                 static_cast<unsigned long long>(row.gen), row.head_len);
-      }
-      MarkLost(*g, "its file is gone from " + dir_ + " (rotated away or deleted while the agent was down)");
-      continue;
-    }
-    struct stat fst;
-    if (::fstat(fd.get(), &fst) == 0) g->size = static_cast<uint64_t>(fst.st_size);
-    if (g->state == GenState::kSealed) g->size = std::min(g->size, g->final_size);
-    g->fd = std::make_shared<Fd>(std::move(fd));
-    if (g->size > 0) g->growth.emplace_back(g->size, now);
-    gens_.push_back(g);
-  }
+  for (const OriginGenRow& row : rows) Restore(row, now);
 
   auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
   if (!timer) return timer.status();
@@ -212,7 +212,7 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
     auto* self = static_cast<BoltSource*>(t->data);
     if (!self) return;
     ++self->stats_.rescans_timer;
-    if (self->dir_wd_ < 0) (void)self->SetUpWatches();
+    if (!self->dir_watch_) (void)self->SetUpWatches();
     self->Check();
     // The safety net also retries shipping that stopped on an error (a failed read or encode)
     // while the file itself did not change.
@@ -224,94 +224,62 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
   seal_timer_ = std::move(seal.value());
   seal_timer_->data = this;
 
-  int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (ifd < 0) return ErrnoStatus("bolt " + bolt_.name + ": inotify_init1");
-  inotify_.Reset(ifd);
-  auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, ifd);
-  if (!poll) return poll.status();
-  poll_ = std::move(poll.value());
-  poll_->data = this;
-  if (linger_ms_ > 0) {
-    auto linger = MakeUv<uv_timer_t>(uv_timer_init, loop_);
-    if (!linger) return linger.status();
-    linger_timer_ = std::move(linger.value());
-    linger_timer_->data = this;
-  }
-  StartPolling();
+  events_ = watcher_->Subscribe([this](std::span<const InotifyWatcher::Event> events) { OnEvents(events); });
   Status w = SetUpWatches();
   if (!w) LOG_WARN("bolt %s: %s; retrying every rescan", bolt_.name.c_str(), w.message().c_str());
   for (auto& g : gens_) {
-    if (g->fd) WatchInode(g->fd->get());
+    if (g->fd) WatchInode(*g);
   }
   Check();
   return Status::Ok();
 }
 
 Status BoltSource::SetUpWatches() {
-  int wd = inotify_add_watch(inotify_.get(), dir_.c_str(),
-                             IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_ONLYDIR);
-  if (wd < 0) return ErrnoStatus("cannot watch directory " + dir_);
-  dir_wd_ = wd;
+  // Only this bolt's entry: the other files of the directory (other bolts', checkpoints) are noise.
+  Result<InotifyWatcher::Watch> w = events_.Add(
+      dir_, IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_ONLYDIR, base_);
+  if (!w) return w.status();
+  dir_watch_ = std::move(w.value());
   return Status::Ok();
 }
 
-void BoltSource::WatchInode(int fd) {
+void BoltSource::WatchInode(const Generation& g) {
   // The /proc/self/fd link resolves to the open inode even after a rename or unlink, so a
   // rotated-away generation keeps producing events while it is read to its end.
-  if (!inotify_) return;  // Start() watches every open generation once inotify exists
-  std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  if (inotify_add_watch(inotify_.get(), proc.c_str(), IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF) < 0) {
-    LOG_DEBUG("bolt %s: cannot watch %s: %s", bolt_.name.c_str(), proc.c_str(), strerror(errno));
+  if (!events_ || !g.fd) return;  // Start() watches every open generation once it subscribes
+  auto key = std::make_pair(g.dev, g.ino);
+  if (inode_watches_.count(key)) return;
+  std::string proc = "/proc/self/fd/" + std::to_string(g.fd->get());
+  Result<InotifyWatcher::Watch> w = events_.Add(proc, IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF);
+  if (!w) {
+    LOG_DEBUG("bolt %s: %s", bolt_.name.c_str(), w.status().message().c_str());
+    return;
   }
+  inode_watches_.emplace(key, std::move(w.value()));
 }
 
-void BoltSource::StartPolling() {
-  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
-    auto* self = static_cast<BoltSource*>(p->data);
-    if (self && status == 0) self->OnInotifyReadable();
+void BoltSource::ForgetClosedInodes() {
+  std::erase_if(inode_watches_, [this](const auto& entry) {
+    for (const auto& g : gens_) {
+      if (g->fd && g->dev == entry.first.first && g->ino == entry.first.second) return false;
+    }
+    return true;
   });
 }
 
-void BoltSource::OnInotifyReadable() {
-  bool relevant = ReadEvents();
-  if (!relevant) return;
-  if (!linger_timer_) {
-    Check();
-    return;
-  }
-  // Linger: leave the kernel to merge the writes of the next linger_ms into one event (it merges
-  // identical events at the queue's tail), then read and ship them as one frame.
-  uv_poll_stop(poll_.get());
-  uv_timer_start(linger_timer_.get(), [](uv_timer_t* t) {
-    auto* self = static_cast<BoltSource*>(t->data);
-    if (!self) return;
-    (void)self->ReadEvents();  // covered by the Check below
-    self->Check();
-    self->StartPolling();
-  }, linger_ms_, 0);
-}
-
-bool BoltSource::ReadEvents() {
-  alignas(struct inotify_event) char buf[16384];
+void BoltSource::OnEvents(std::span<const InotifyWatcher::Event> events) {
   bool overflow = false;
   bool relevant = false;
-  for (;;) {
-    ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    for (char* p = buf; p < buf + n;) {
-      auto* ev = reinterpret_cast<struct inotify_event*>(p);
-      p += sizeof(struct inotify_event) + ev->len;
-      ++stats_.events;
-      if (ev->mask & IN_Q_OVERFLOW) {
-        overflow = true;
-      } else if (ev->wd == dir_wd_) {
-        if (ev->mask & IN_IGNORED) dir_wd_ = -1;  // directory gone; the timer re-adds it
-        // Directory events about other files are noise, except for finding a copy later.
-        if (ev->len > 0 && base_ == ev->name) relevant = true;
-      } else {
-        relevant = true;
-      }
+  for (const InotifyWatcher::Event& ev : events) {
+    ++stats_.events;
+    if (ev.mask & IN_Q_OVERFLOW) {
+      overflow = true;
+    } else if (dir_watch_ && ev.watch == dir_watch_.id()) {
+      if (ev.mask & IN_IGNORED) dir_watch_.Reset();  // directory gone; the timer watches it again
+      // An event about the bolt's entry (the watch asked for no other); not the directory's own.
+      if (!ev.name.empty()) relevant = true;
+    } else {
+      relevant = true;
     }
   }
   if (overflow) {
@@ -319,7 +287,7 @@ bool BoltSource::ReadEvents() {
     ++stats_.rescans_overflow;
     LOG_NOTICE("bolt %s: inotify queue overflowed; rescanning", bolt_.name.c_str());
   }
-  return overflow || relevant;
+  if (overflow || relevant) Check();
 }
 
 void BoltSource::SetCheckpoint(uint64_t offset) {
@@ -458,7 +426,7 @@ void BoltSource::OpenNewGeneration(const char* why) {
   }
   Generation* g = AddGeneration(std::make_shared<Fd>(std::move(fd)));
   if (g == nullptr) return;
-  WatchInode(g->fd->get());
+  WatchInode(*g);
   LOG_INFO("bolt %s: generation %llu starts (%s, %llu bytes already in %s)", bolt_.name.c_str(),
            static_cast<unsigned long long>(g->gen), why, static_cast<unsigned long long>(g->size),
            bolt_.file.c_str());
@@ -538,7 +506,7 @@ bool BoltSource::FindCopy(Generation& g) {
   g.last_growth_ns = NowNs();
   g.row_dirty = true;
   ClearFrames(g);
-  WatchInode(g.fd->get());
+  WatchInode(g);
   return true;
 }
 
@@ -599,6 +567,7 @@ void BoltSource::Diverged(Generation& g, const std::string& why) {
 }
 
 void BoltSource::ReleaseAcked() {
+  bool erased = false;
   for (auto it = gens_.begin(); it != gens_.end();) {
     Generation& g = **it;
     uint64_t acked = hooks_.min_acked(g);
@@ -626,7 +595,9 @@ void BoltSource::ReleaseAcked() {
     g.fd.reset();
     ClearFrames(g);
     it = gens_.erase(it);
+    erased = true;
   }
+  if (erased) ForgetClosedInodes();
 }
 
 void BoltSource::Collect(Committer::Batch* batch) {

@@ -5,10 +5,11 @@
 // fstat. Nothing is copied into memory except the few encoded frames most recently shipped
 // (shared by every peer at the same offset).
 //
-// Watching: an inotify fd of its own (the directory, for renames and creations, and each open
-// generation's inode) under a uv_poll. Events are hints: each burst triggers one Check(), which
-// trusts only fstat on the open descriptors and stat on the path. IN_Q_OVERFLOW and a timer
-// trigger the same Check(), counted as rescans.
+// Watching: a subscription to the agent's one inotify instance (common/inotify_watcher.h): the
+// directory, for the bolt file's renames and creations, and each open generation's inode through
+// /proc/self/fd/N (so a renamed or deleted generation still reports). Events are hints: each
+// burst triggers one Check(), which trusts only fstat on the open descriptors and stat on the
+// path. IN_Q_OVERFLOW and a timer trigger the same Check(), counted as rescans.
 //
 // Generations: a new one starts when the path names a new inode (rename+create, delete+create),
 // when the file shrinks (truncation, copytruncate), and when a peer's replica proves the bytes
@@ -25,8 +26,9 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
+#include <span>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +38,7 @@
 #include "common/compress.h"
 #include "common/config.h"
 #include "common/fd.h"
+#include "common/inotify_watcher.h"
 #include "common/uv_handle.h"
 
 namespace tailsafe {
@@ -98,9 +101,9 @@ class BoltSource {
     uint64_t frame_cache_hits = 0;  // frames another peer's compression served
   };
 
-  // `loop` and `next_stream` outlive this source.
-  BoltSource(uv_loop_t* loop, const BoltConfig& bolt, const AgentConfig& agent, Hooks hooks,
-             uint32_t* next_stream);
+  // `loop`, `watcher` and `next_stream` outlive this source.
+  BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfig& bolt, const AgentConfig& agent,
+             Hooks hooks, uint32_t* next_stream);
   ~BoltSource();
 
   // Restores generations from state.db rows (of this bolt) and starts watching.
@@ -148,13 +151,16 @@ class BoltSource {
 
  private:
   void SplitPath();  // dir_ and base_ from bolt_.file
+  // Takes up a generation from its state.db row: its inode found again (at the path, renamed in
+  // the directory, or as a copy), or the generation lost.
+  void Restore(const OriginGenRow& row, uint64_t now);
   Status SetUpWatches();
-  void WatchInode(int fd);
-  void StartPolling();
-  void OnInotifyReadable();
-  // Reads every queued inotify event; true if one concerns a generation or the bolt's path (or
-  // the queue overflowed, which is counted and logged).
-  bool ReadEvents();
+  void WatchInode(const Generation& g);
+  // Drops the watches of inodes no open generation holds any more.
+  void ForgetClosedInodes();
+  // A burst of events on this bolt's watches: one Check() if one concerns a generation or the
+  // bolt's path, or if the queue overflowed (counted and logged).
+  void OnEvents(std::span<const InotifyWatcher::Event> events);
   void OpenNewGeneration(const char* why);
   // Starts the next generation on an open file; null if it cannot be fstat'd.
   Generation* AddGeneration(std::shared_ptr<Fd> fd);
@@ -183,18 +189,17 @@ class BoltSource {
   int compression_level_;
   uint32_t seal_after_ms_;
   uint32_t rescan_ms_;
-  uint32_t linger_ms_;
   Hooks hooks_;
   uint32_t* next_stream_;
   uint64_t next_gen_ = 1;
   bool retiring_ = false;
 
-  Fd inotify_;
-  int dir_wd_ = -1;
-  UvPtr<uv_poll_t> poll_;
+  InotifyWatcher* watcher_;
+  InotifyWatcher::Subscription events_;  // while watching (started, not retired)
+  InotifyWatcher::Watch dir_watch_;      // the directory, for entries named base_
+  std::map<std::pair<uint64_t, uint64_t>, InotifyWatcher::Watch> inode_watches_;  // by (dev, ino)
   UvPtr<uv_timer_t> rescan_timer_;
   UvPtr<uv_timer_t> seal_timer_;
-  UvPtr<uv_timer_t> linger_timer_;  // with linger_ms: armed while events gather, polling paused
   std::deque<std::shared_ptr<Generation>> gens_;
   std::vector<OriginGenRow> released_rows_;  // to persist
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // encode jobs check it on return

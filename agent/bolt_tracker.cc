@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "common/checkpoint.h"
 #include "common/clock.h"
@@ -56,10 +57,23 @@ struct BoltTracker::Tracked {
   std::string last_problem;
 };
 
-BoltTracker::BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death,
-                         OnCheckpoint on_checkpoint)
-    : loop_(loop), rescan_ms_(rescan_ms), on_death_(std::move(on_death)), on_checkpoint_(std::move(on_checkpoint)) {
+BoltTracker::BoltTracker(uv_loop_t* loop, InotifyWatcher* watcher, const std::vector<BoltConfig>& bolts,
+                         uint32_t rescan_ms, OnDeath on_death, OnCheckpoint on_checkpoint)
+    : loop_(loop),
+      rescan_ms_(rescan_ms),
+      on_death_(std::move(on_death)),
+      on_checkpoint_(std::move(on_checkpoint)),
+      watcher_(watcher) {
   for (const BoltConfig& b : bolts) bolts_.push_back(MakeTracked(b));
+  IndexFiles();
+}
+
+void BoltTracker::IndexFiles() {
+  files_.clear();
+  for (auto& t : bolts_) {
+    if (!t->dir.empty()) files_[{t->dir, t->base}].emplace_back(t.get(), false);
+    if (!t->ckpt_dir.empty()) files_[{t->ckpt_dir, t->ckpt_base}].emplace_back(t.get(), true);
+  }
 }
 
 std::unique_ptr<BoltTracker::Tracked> BoltTracker::MakeTracked(const BoltConfig& b) {
@@ -107,8 +121,9 @@ Status BoltTracker::Update(const std::vector<BoltConfig>& bolts) {
     next.push_back(std::move(kept));
   }
   bolts_ = std::move(next);  // bolts removed or re-ruled: their pidfds and polls close
+  IndexFiles();
   if (!started_) return Status::Ok();
-  if (!inotify_) return Start();  // nothing needed watching before
+  if (!files_events_) return Start();  // nothing needed watching before
   if (!events_ && !proc_events_failed_) {
     for (auto& t : bolts_) {
       if (t->match_exe.empty()) continue;
@@ -152,8 +167,9 @@ void BoltTracker::Stop() {
   rescan_.Reset();
   events_poll_.Reset();
   events_.reset();
-  inotify_poll_.Reset();
-  inotify_.Reset();
+  dirs_.clear();
+  dir_of_watch_.clear();
+  files_events_.Reset();
   for (auto& t : bolts_) {
     t->poll.Reset();
     t->pidfd.Reset();
@@ -185,17 +201,7 @@ Status BoltTracker::Start() {
   if (any_match) {
     if (Status s = OpenProcEvents(); !s) return s;
   }
-  int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (ifd < 0) return ErrnoStatus("inotify_init1 for pid files");
-  inotify_.Reset(ifd);
-  auto poll = MakeUv<uv_poll_t>(uv_poll_init, loop_, ifd);
-  if (!poll) return poll.status();
-  inotify_poll_ = std::move(poll.value());
-  inotify_poll_->data = this;
-  uv_poll_start(inotify_poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
-    auto* self = static_cast<BoltTracker*>(p->data);
-    if (self && status == 0) self->OnInotify();
-  });
+  files_events_ = watcher_->Subscribe([this](std::span<const InotifyWatcher::Event> e) { OnFileEvents(e); });
   auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
   if (!timer) return timer.status();
   rescan_ = std::move(timer.value());
@@ -227,15 +233,14 @@ void BoltTracker::WatchAll() {
 }
 
 void BoltTracker::Watch(const std::string& dir) {
-  for (const auto& [wd, watched] : dir_of_wd_) {
-    if (watched == dir) return;
-  }
-  int wd = inotify_add_watch(inotify_.get(), dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB | IN_ONLYDIR);
-  if (wd < 0) {
-    LOG_DEBUG("cannot watch %s yet: %s", dir.c_str(), strerror(errno));
+  if (dirs_.count(dir) || !files_events_) return;
+  auto w = files_events_.Add(dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ATTRIB | IN_ONLYDIR);
+  if (!w) {
+    LOG_DEBUG("%s (yet)", w.status().message().c_str());
     return;
   }
-  dir_of_wd_[wd] = dir;
+  dir_of_watch_[w->id()] = dir;
+  dirs_.emplace(dir, std::move(w.value()));
 }
 
 void BoltTracker::ReadCheckpoint(Tracked& t, bool force) {
@@ -263,41 +268,30 @@ void BoltTracker::ReadCheckpoint(Tracked& t, bool force) {
   if (on_checkpoint_) on_checkpoint_(t.bolt.name, *offset, writer);
 }
 
-void BoltTracker::OnInotify() {
-  alignas(struct inotify_event) char buf[8192];
+void BoltTracker::OnFileEvents(std::span<const InotifyWatcher::Event> events) {
   bool overflow = false;
-  std::vector<std::pair<Tracked*, bool>> touched;  // (bolt, is the checkpoint)
-  for (;;) {
-    ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    for (char* p = buf; p < buf + n;) {
-      auto* ev = reinterpret_cast<struct inotify_event*>(p);
-      p += sizeof(struct inotify_event) + ev->len;
-      if (ev->mask & IN_Q_OVERFLOW) {
-        overflow = true;
-        continue;
-      }
-      if (ev->mask & IN_IGNORED) {
-        dir_of_wd_.erase(ev->wd);  // the directory is gone; the rescan watches it again
-        continue;
-      }
-      auto it = dir_of_wd_.find(ev->wd);
-      if (it == dir_of_wd_.end() || ev->len == 0) continue;
-      for (auto& t : bolts_) {
-        if (t->dir == it->second && t->base == ev->name) touched.emplace_back(t.get(), false);
-        if (t->ckpt_dir == it->second && t->ckpt_base == ev->name) touched.emplace_back(t.get(), true);
-      }
+  std::set<Tracked*> pid_hit, ckpt_hit;
+  for (const InotifyWatcher::Event& ev : events) {
+    if (ev.mask & IN_Q_OVERFLOW) {
+      overflow = true;
+      continue;
     }
+    auto d = dir_of_watch_.find(ev.watch);
+    if (d == dir_of_watch_.end()) continue;
+    if (ev.mask & IN_IGNORED) {  // the directory is gone; the rescan watches it again
+      dirs_.erase(d->second);
+      dir_of_watch_.erase(d);
+      continue;
+    }
+    if (ev.name.empty()) continue;
+    auto f = files_.find({d->second, std::string(ev.name)});
+    if (f == files_.end()) continue;
+    for (auto [t, is_ckpt] : f->second) (is_ckpt ? ckpt_hit : pid_hit).insert(t);
   }
+  if (!overflow && pid_hit.empty() && ckpt_hit.empty()) return;
   for (auto& t : bolts_) {
-    bool pid_hit = overflow, ckpt_hit = overflow;
-    for (auto [x, is_ckpt] : touched) {
-      if (x != t.get()) continue;
-      (is_ckpt ? ckpt_hit : pid_hit) = true;
-    }
-    if (pid_hit && !t->dir.empty()) Reconcile(*t);
-    if (ckpt_hit && !t->ckpt_dir.empty()) ReadCheckpoint(*t);
+    if ((overflow || pid_hit.count(t.get())) && !t->dir.empty()) Reconcile(*t);
+    if ((overflow || ckpt_hit.count(t.get())) && !t->ckpt_dir.empty()) ReadCheckpoint(*t);
   }
 }
 

@@ -1,8 +1,8 @@
 // BoltTracker: is each bolt's process alive? (issue 3: liveness, the trigger of recovery)
 //
-// A bolt with `pid_file` is tracked like this: the pid file's directory is watched with inotify
-// (its own fd, so bolt files' events never wait behind it), and on every change or rescan the
-// file is read. A pid is taken only if its process started no later than the file was written
+// A bolt with `pid_file` is tracked like this: the pid file's directory is watched through the
+// agent's inotify instance (common/inotify_watcher.h), and on every change of the file, or a
+// rescan, the file is read. A pid is taken only if its process started no later than the file was written
 // (common/process.h: a reused pid is refused, with a warning), and is then held as a pidfd polled
 // on the loop, so the death is seen the moment it happens and never confused with a later
 // process under the same number. A new pid in the file starts tracking anew; a pid file that
@@ -33,11 +33,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 #include "common/fd.h"
+#include "common/inotify_watcher.h"
 #include "common/proc_events.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
@@ -85,13 +87,14 @@ class BoltTracker {
   using OnTrack = std::function<void(const std::string& bolt, pid_t pid, uint64_t start_ns)>;
   void set_on_track(OnTrack f) { on_track_ = std::move(f); }
 
-  BoltTracker(uv_loop_t* loop, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms, OnDeath on_death,
-              OnCheckpoint on_checkpoint);
+  // `loop` and `watcher` outlive this tracker.
+  BoltTracker(uv_loop_t* loop, InotifyWatcher* watcher, const std::vector<BoltConfig>& bolts, uint32_t rescan_ms,
+              OnDeath on_death, OnCheckpoint on_checkpoint);
   ~BoltTracker();
   BoltTracker(const BoltTracker&) = delete;
   BoltTracker& operator=(const BoltTracker&) = delete;
 
-  // Sets up watches and reads every pid file once. An error only if inotify itself fails.
+  // Sets up watches and reads every pid file once. An error only if libuv cannot make a handle.
   Status Start();
   void Stop();
   // A reloaded configuration: bolts whose pid_file, match and checkpoint_file are unchanged keep
@@ -114,7 +117,9 @@ class BoltTracker {
   // Whether the pid file names a process other than `t`'s, alive or not.
   bool SuccessorSeen(const Tracked& t) const;
   void SetState(Tracked& t, ProcState s, std::string detail);
-  void OnInotify();
+  // Which bolts' pid and checkpoint files each watched directory holds (after bolts_ changed).
+  void IndexFiles();
+  void OnFileEvents(std::span<const InotifyWatcher::Event> events);
   // Holds `pidfd` as the bolt's process and polls it on the loop.
   void Hold(Tracked& t, Fd pidfd, pid_t pid, uint64_t start_boottime_ns);
   void OnProcEvents();
@@ -127,9 +132,12 @@ class BoltTracker {
   OnCheckpoint on_checkpoint_;
   OnTrack on_track_;
   std::vector<std::unique_ptr<Tracked>> bolts_;
-  Fd inotify_;
-  std::map<int, std::string> dir_of_wd_;  // watched pid file directories
-  UvPtr<uv_poll_t> inotify_poll_;
+  InotifyWatcher* watcher_;
+  InotifyWatcher::Subscription files_events_;  // once there is anything to watch
+  std::map<std::string, InotifyWatcher::Watch> dirs_;  // watched pid file and checkpoint directories
+  std::map<WatchTable::Id, std::string> dir_of_watch_;
+  // (directory, name) -> the bolts whose pid file (false) or checkpoint file (true) it is.
+  std::map<std::pair<std::string, std::string>, std::vector<std::pair<Tracked*, bool>>> files_;
   UvPtr<uv_timer_t> rescan_;
   std::optional<ProcEventSocket> events_;  // with match rules and CAP_NET_ADMIN
   UvPtr<uv_poll_t> events_poll_;

@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/open_files_limit.h"
 
 using namespace tailsafe;
 
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   SetLogIdent("tailsafe-agent[" + config->agent.id + "]");
+  // A descriptor or more per bolt, and per replica of the peers' bolts: 1024 is too few.
+  RaiseOpenFilesLimit(OpenFilesNeeded(config->bolts.size()));
   // The sealing check takes and drops file leases; a lease break signal must not kill us.
   ::signal(SIGIO, SIG_IGN);
   // A peer, the coordinator or a hook that closes its end makes a write fail with EPIPE, which is

@@ -89,6 +89,7 @@ struct AgentConfig {
   uint32_t commit_interval_ms = 0;
   // After a bolt file grows, wait this long before reading and shipping, so the writes made
   // meanwhile travel as one frame (Kafka's linger.ms); 0..1000. 0 ships every growth at once.
+  // Every file change the agent watches waits as long (common/inotify_watcher.h).
   uint32_t linger_ms = 0;
   int32_t compression_level = 1;        // zstd level, 1..19 (negative levels 'fast' -5..-1 allowed)
   uint32_t reconnect_max_ms = 2000;     // backoff cap for reconnecting to a peer; 10..600000

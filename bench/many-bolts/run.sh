@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# bench/many-bolts: one agent with 1 bolt and with 1,000 bolts: memory, descriptors, inotify
+# instances, and death detection, measured in the same run (issue 23). Run after a build:
+#   TAILSAFE_BIN_DIR=$PWD/build bench/many-bolts/run.sh
+# The report goes to stdout and bench/many-bolts/last-run.md. See many_bolts.py for what is measured.
+#
+# Environment:
+#   TAILSAFE_BIN_DIR  absolute path of build/ (required)
+#   BENCH_DIR         where the data goes (default /var/tmp/tailsafe-bench-many-bolts; wiped)
+#   BENCH_SIZES       bolt counts to run (default 1,1000)
+#   BENCH_FILE_KIB    each bolt file's size (default 16)
+#   BENCH_KILLS       bolt deaths to time per size (default 50)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${TAILSAFE_BIN_DIR:?set TAILSAFE_BIN_DIR to the absolute path of build/}"
+exec python3 "$here/many_bolts.py" "$@"
