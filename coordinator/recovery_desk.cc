@@ -30,26 +30,6 @@ void RecoveryDesk::Lead(uint64_t term) {
   PruneRecoveries();
 }
 
-uint32_t RecoveryDesk::Unfinished(const std::string& agent) const {
-  uint32_t n = 0;
-  for (const auto& [id, r] : state_->recoveries) n += (!r.finished() && r.agent == agent) ? 1 : 0;
-  return n;
-}
-
-uint64_t RecoveryDesk::Coverage(const std::string& agent, const GenKey& key) const {
-  auto it = state_->agents.find(agent);
-  if (it == state_->agents.end()) return 0;
-  const Agent& a = it->second;
-  if (std::get<0>(key) == agent) {  // its own bolt: the file itself
-    auto b = a.bolt_ends.find(std::get<1>(key));
-    if (b == a.bolt_ends.end()) return 0;
-    auto g = b->second.find(std::get<2>(key));
-    return g == b->second.end() ? 0 : g->second;
-  }
-  auto c = a.coverage.find(key);
-  return c == a.coverage.end() ? 0 : c->second;
-}
-
 void RecoveryDesk::EvaluateRecoveries() {
   if (wiring_.stopped()) return;
   for (auto& [id, r] : state_->recoveries) {
@@ -174,7 +154,7 @@ Status RecoveryDesk::Assign(Recovery& r, const std::string& why, const std::stri
   bool kept = false;
   for (const auto& [id, a] : state_->agents) {
     if (!(a.alive() && a.conn && a.reported && a.Runs(r.hook))) continue;
-    candidates.push_back({id, Coverage(id, key), Unfinished(id)});
+    candidates.push_back({id, state_->Coverage(id, key), state_->Unfinished(id)});
     kept |= id == keep;
   }
   std::optional<std::string> elected = kept ? std::optional<std::string>(keep) : Elect(candidates, r.origin);

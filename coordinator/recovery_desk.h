@@ -94,8 +94,6 @@ class RecoveryDesk {
   // A "recovered" report's delivered_to, checked against the range, into `r`.
   Status TakeDelivered(Recovery& r, const nlohmann::json& msg);
   Status PutRecovery(const Recovery& r);
-  uint32_t Unfinished(const std::string& agent) const;
-  uint64_t Coverage(const std::string& agent, const GenKey& key) const;
   void Deliver(FramedConn* conn, std::string frame) { wiring_.deliver(conn, std::move(frame)); }
   Status CommitOrFail(const std::vector<NamespaceStore::Write>& writes) { return wiring_.commit(writes); }
   bool deciding() const { return !wiring_.stopped() && wiring_.leading(); }

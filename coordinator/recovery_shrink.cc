@@ -39,7 +39,8 @@ void RecoveryDesk::ShrinkUnfinished(const std::string& origin, const std::string
     facts.assignee = r.held() ? r.agent : "";
     for (const auto& [aid, a] : state_->agents) {
       if (aid == origin || !a.alive()) continue;
-      facts.survivors.push_back({aid, Coverage(aid, {origin, bolt, r.gen}), a.conn && a.reported && a.Runs(r.hook)});
+      bool candidate = a.conn && a.reported && a.Runs(r.hook);
+      facts.survivors.push_back({aid, state_->Coverage(aid, {origin, bolt, r.gen}), candidate});
     }
     std::optional<RangeShrink> s = ShrinkRange(r.from, r.to, facts);
     if (!s) continue;
