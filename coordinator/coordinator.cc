@@ -5,8 +5,6 @@
 #include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
-#include "common/names.h"
-#include "coordinator/heartbeat_merge.h"
 
 namespace tailsafe {
 
@@ -19,10 +17,18 @@ Coordinator::Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::
       keys_(std::move(keys)),
       store_(std::move(store)),
       leadership_(std::move(leadership)),
-      reader_(store_.get(), &state_, [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); }) {
-  // Four heartbeats per timeout: one late or lost heartbeat is never a death. Silence is checked
-  // twenty times per timeout, so a death is declared at most 5% of the timeout late.
-  heartbeat_ms_ = std::max<uint64_t>(config_.coordinator.host_timeout_ms / 4, 5);
+      reader_(store_.get(), &state_, [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); }),
+      desk_(&state_, config_.coordinator.recoveries_kept,
+            {.deliver = [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); },
+             .commit = [this](const std::vector<NamespaceStore::Write>& writes) { return CommitOrFail(writes); },
+             .leading = [this] { return leading_; },
+             .stopped = [this] { return stopped_; }}),
+      roster_(&state_, &config_, &desk_,
+              {.deliver = [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); },
+               .commit = [this](const std::vector<NamespaceStore::Write>& writes) { return CommitOrFail(writes); },
+               .leading = [this] { return leading_; }}) {
+  // Silence is checked twenty times per timeout, so a death is declared at most 5% of the
+  // timeout late.
   silence_check_ms_ = std::max<uint64_t>(config_.coordinator.host_timeout_ms / 20, 5);
 }
 
@@ -70,19 +76,12 @@ Status Coordinator::Start() {
 // not connected to this instance yet; each gets two timeouts to find it and speak.
 void Coordinator::Lead(uint64_t term) {
   uint64_t now = NowNs();
-  // Agents learn of a new leader only by trying the instances they know, at heartbeat pace:
-  // they get one host_timeout_ms to find it on top of the usual one, so that a failover never
-  // costs anyone a false death.
-  uint64_t grace_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
   Forget();  // what an earlier term left, if its turn has not come yet
   state_.Load(*store_);
-  for (auto& [id, a] : state_.agents) {
-    a.last_heard_ns = now;
-    a.grace_until_ns = now + grace_ns;
-  }
+  roster_.Lead(term, now);
   leading_ = true;
   term_ = term;
-  PruneRecoveries();  // a history kept with a larger recoveries_kept, or written before it existed
+  desk_.Lead(term);  // folds a history kept with a larger recoveries_kept, or written before it existed
   if (term > 1 || config_.coordinator.store != CoordinatorConfig::Store::kSqlite) {
     LOG_NOTICE("leading in term %llu: %zu agents, %zu recoveries on record", static_cast<unsigned long long>(term),
                state_.agents.size(), state_.recoveries.size());
@@ -177,13 +176,6 @@ void Coordinator::OnAccept(UvPtr<uv_tcp_t> tcp) {
                     [this, raw](const std::string& why) { OnClose(raw, why); });
 }
 
-Coordinator::Agent* Coordinator::AgentOf(FramedConn* conn) {
-  for (auto& [id, a] : state_.agents) {
-    if (a.conn.get() == conn) return &a;
-  }
-  return nullptr;
-}
-
 Status Coordinator::CheckReload(const Config& next) const {
   if (!next.coordinator.present) return Status::Error("the new configuration has no [coordinator] table");
   const Config& o = config_;
@@ -224,143 +216,25 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
     conn->Send(ControlFrame({{"type", "not_leader"}, {"leader", leader}}));
     return Status::Error("not the leader" + (leader.empty() ? std::string(" (no leader known)") : "; the leader is " + leader));
   }
-  if (type == "register") return OnRegister(conn, *msg);
-  if (type == "heartbeat") return OnHeartbeat(conn, *msg);
+  if (type == "register") return roster_.OnRegister(conns_[conn], *msg);
+  if (type == "heartbeat") return roster_.OnHeartbeat(conn, *msg);
   if (type == "ls" || type == "get" || type == "dump" || type == "watch") return reader_.OnRead(conn, *msg);
-  if (type == "recovery") return OnRecoveryReport(conn, *msg);
-  if (type == "reconfigure") return OnReconfigure(conn, *msg);
+  if (type == "recovery") {
+    Agent* a = roster_.AgentOf(conn);
+    if (a == nullptr) return Status::Error("recovery report before register");
+    return desk_.OnRecoveryReport(conn, *a, *msg);
+  }
+  if (type == "reconfigure") return roster_.OnReconfigure(conn, *msg);
   if (type == "retry" || type == "forget_agent") return OnOperatorCommand(conn, *msg);
   return Status::Error("unknown message type '" + type.substr(0, 64) + "'");
-}
-
-Status Coordinator::OnRegister(FramedConn* conn, const json& msg) {
-  std::string cluster, id, address;
-  const json* hooks = nullptr;
-  const json* bolts = nullptr;
-  for (Status s : {ReadString(msg, "cluster", &cluster), ReadString(msg, "agent", &id),
-                   ReadString(msg, "address", &address), ReadArray(msg, "hooks", &hooks),
-                   ReadArray(msg, "bolts", &bolts)}) {
-    if (!s) return s;
-  }
-  auto reject = [&](const std::string& reason) {
-    conn->Send(ControlFrame({{"type", "reject"}, {"reason", reason}}));
-    LOG_WARN("refused agent '%s': %s", id.substr(0, 64).c_str(), reason.c_str());
-    return Status::Error(reason);
-  };
-  if (cluster != config_.cluster.name) {
-    return reject("agent is in cluster '" + cluster.substr(0, 64) + "', this coordinator serves '" +
-                  config_.cluster.name + "'");
-  }
-  if (!IsValidName(id)) return reject("agent id '" + id.substr(0, 64) + "' is not a valid name");
-  if (AgentOf(conn) != nullptr) return Status::Error("register: sent twice on one connection");
-  std::vector<std::string> bolt_names, hook_names;
-  std::map<std::string, std::string> bolt_hooks;
-  if (Status s = ReadBoltsAndHooks("register", *bolts, *hooks, &bolt_names, &bolt_hooks, &hook_names); !s) {
-    return reject(s.message());
-  }
-  Agent& a = state_.agents[id];
-  bool was_alive = a.alive();
-  if (a.conn && a.conn.get() != conn) a.conn->Close("the agent registered again on another connection");
-  a.id = id;
-  a.conn = conns_[conn];
-  a.last_heard_ns = NowNs();
-  a.bolt_hooks = std::move(bolt_hooks);
-  a.reported = false;
-  a.acks = msg.value("acks", false);  // it wants every heartbeat answered (and older agents do not)
-  a.revokes = msg.value("revokes", false);  // it understands "revoke" and "held" (older agents do not)
-  AgentRecord next;
-  next.address = address;
-  next.hooks = std::move(hook_names);
-  next.bolts = std::move(bolt_names);
-  next.alive = true;
-  // Its storage error, if it still has one, comes with its first heartbeat.
-  next.since_unix_ms = was_alive && a.record.since_unix_ms != 0 ? a.record.since_unix_ms : UnixNowMs();
-  std::vector<NamespaceStore::Write> writes;
-  state_.PutAgent(&writes, a, std::move(next));
-  if (Status s = CommitOrFail(writes); !s) return s;
-  LOG_NOTICE("agent %s registered from %s%s", id.c_str(), address.c_str(), was_alive ? "" : " (alive)");
-  Deliver(conn, ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}, {"term", term_}, {"acks", a.acks}}));
-  PushMembership();
-  ResendAssignments(a);
-  return Status::Ok();
-}
-
-Status Coordinator::ReadBoltsAndHooks(const char* what, const json& bolts, const json& hooks,
-                                      std::vector<std::string>* bolt_names, std::map<std::string, std::string>* bolt_hooks,
-                                      std::vector<std::string>* hook_names) {
-  for (const json& b : bolts) {
-    std::string name, hook;
-    if (!b.is_object()) return Status::Error(std::string(what) + ": bolts[] must be objects");
-    if (Status s = ReadString(b, "name", &name); !s) return s;
-    if (Status s = ReadString(b, "hook", &hook); !s) return s;
-    if (!IsValidName(name)) return Status::Error("bolt name '" + name.substr(0, 64) + "' is not a valid name");
-    bolt_names->push_back(name);
-    (*bolt_hooks)[name] = hook;
-  }
-  for (const json& h : hooks) {
-    if (!h.is_string()) return Status::Error(std::string(what) + ": hooks[] must be strings");
-    hook_names->push_back(h.get<std::string>());
-  }
-  return Status::Ok();
-}
-
-// A registered agent reloaded its configuration: its bolts and hooks from now on.
-Status Coordinator::OnReconfigure(FramedConn* conn, const json& msg) {
-  Agent* a = AgentOf(conn);
-  if (a == nullptr) return Status::Error("reconfigure before register");
-  const json* hooks = nullptr;
-  const json* bolts = nullptr;
-  for (Status s : {ReadArray(msg, "hooks", &hooks), ReadArray(msg, "bolts", &bolts)}) {
-    if (!s) return s;
-  }
-  std::vector<std::string> bolt_names, hook_names;
-  std::map<std::string, std::string> bolt_hooks;
-  if (Status s = ReadBoltsAndHooks("reconfigure", *bolts, *hooks, &bolt_names, &bolt_hooks, &hook_names); !s) {
-    return s;
-  }
-  a->bolt_hooks = std::move(bolt_hooks);
-  AgentRecord next = a->record;
-  next.hooks = std::move(hook_names);
-  next.bolts = std::move(bolt_names);
-  std::vector<NamespaceStore::Write> writes;
-  state_.PutAgent(&writes, *a, std::move(next));
-  if (Status s = CommitOrFail(writes); !s) return s;
-  LOG_NOTICE("agent %s reloaded its configuration: %zu bolts, %zu hooks", a->id.c_str(), a->record.bolts.size(),
-             a->record.hooks.size());
-  EvaluateRecoveries();  // a hook that was missing may be there now
-  return Status::Ok();
-}
-
-Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
-  Agent* a = AgentOf(conn);
-  if (a == nullptr) return Status::Error("heartbeat before register");
-  Result<HeartbeatMerge> merge =
-      MergeHeartbeat(a->id, a->record, a->bolt_hooks, state_.bolts, state_.held_bolts, msg, UnixNowMs());
-  if (!merge) return merge.status();
-  a->last_heard_ns = NowNs();
-  std::vector<NamespaceStore::Write> writes;
-  state_.PutAgent(&writes, *a, std::move(merge->agent));
-  for (BoltRecord& b : merge->bolts) state_.PutBolt(&writes, std::move(b));
-  if (Status s = CommitOrFail(writes); !s) return s;
-  for (const json& ack : merge->deaths_recorded) {
-    Deliver(conn, ControlFrame({{"type", "deaths_recorded"}, {"bolt", ack["bolt"]}, {"deaths", ack["deaths"]}}));
-  }
-  // Answered at once, not after the commit: it says this instance runs, not what it decided.
-  if (a->acks) conn->Send(ControlFrame({{"type", "heartbeat_ack"}}));
-  ReadReports(*a, msg);
-  if (merge->revived) PushMembership();
-  EvaluateRecoveries();
-  return Status::Ok();
 }
 
 void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
   if (!conn->authenticated()) {
     ++stats_.refused_auth;
     LOG_WARN("refused a connection from %s: %s", conn->remote().c_str(), why.c_str());
-  } else if (Agent* a = AgentOf(conn)) {
-    LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());
-    a->conn.reset();
-    a->reported = false;
+  } else {
+    roster_.OnClose(conn, why);
   }
   reader_.Drop(conn);
   conns_.erase(conn);
@@ -368,49 +242,7 @@ void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
 
 void Coordinator::CheckSilence() {
   reader_.KeepAlive(NowNs());
-  uint64_t now = NowNs();
-  uint64_t timeout_ns = uint64_t{config_.coordinator.host_timeout_ms} * 1000000;
-  bool changed = false;
-  for (auto& [id, a] : state_.agents) {
-    if (!a.alive() || now - a.last_heard_ns <= timeout_ns || now < a.grace_until_ns + timeout_ns) continue;
-    if (Status s = DeclareDead(a, (now - a.last_heard_ns) / 1000000); !s || !leading_) return;
-    changed = true;
-  }
-  if (changed) {
-    PushMembership();
-    EvaluateRecoveries();
-  }
-}
-
-Status Coordinator::DeclareDead(Agent& a, uint64_t silent_ms) {
-  ++stats_.host_deaths;
-  std::vector<NamespaceStore::Write> writes;
-  AgentRecord next = a.record;
-  next.alive = false;
-  next.dead_since_unix_ms = UnixNowMs();
-  state_.PutAgent(&writes, a, std::move(next));
-  for (auto it = state_.bolts.lower_bound({a.id, ""}); it != state_.bolts.end() && it->first.first == a.id; ++it) {
-    BoltRecord b = it->second;
-    b.host_alive = false;
-    state_.PutBolt(&writes, std::move(b));
-  }
-  if (Status s = CommitOrFail(writes); !s) return s;
-  LOG_NOTICE("agent %s is dead: silent for %llu ms (host_timeout_ms %u)", a.id.c_str(),
-             static_cast<unsigned long long>(silent_ms), config_.coordinator.host_timeout_ms);
-  if (a.conn) a.conn->Close("declared dead after " + std::to_string(silent_ms) + " ms of silence");
-  a.conn.reset();
-  a.reported = false;
-  ReassignFrom(a.id);
-  return Status::Ok();
-}
-
-void Coordinator::PushMembership() {
-  json agents = json::array();
-  for (const auto& [id, a] : state_.agents) agents.push_back({{"id", id}, {"address", a.record.address}, {"alive", a.alive()}});
-  std::string frame = ControlFrame({{"type", "membership"}, {"agents", agents}});
-  for (auto& [id, a] : state_.agents) {
-    if (a.conn) Deliver(a.conn.get(), frame);
-  }
+  roster_.CheckSilence();
 }
 
 Status Coordinator::CommitOrFail(const std::vector<NamespaceStore::Write>& writes) {

@@ -1,32 +1,18 @@
-// Coordinator: one tailsafe-coordinator process on a single-threaded libuv loop.
-//
-// Agents connect, register (id, address, hook names, bolts) and heartbeat with their bolts'
-// states; tailsafectl connects to read the namespace (ls, get). An agent silent for
-// `host_timeout_ms` is dead, and so are its bolts: /agents/ID and /bolts/ID/* say so. A
-// connection that closes is not a death by itself (an agent restarting reconnects within the
-// timeout); silence is. Every change of an agent's membership is pushed to every connected agent.
+// Coordinator: one tailsafe-coordinator process on a single-threaded libuv loop, wiring its
+// parts together. Agents connect and speak to the agents' roster (coordinator/agent_roster.h:
+// register, heartbeats, death by silence, membership pushes) and the recovery desk
+// (coordinator/recovery_desk.h: planning dead bolts' tails, election under fencing epochs,
+// results); tailsafectl connects to read the namespace (coordinator/namespace_reader.h: ls,
+// get, dump, watch) and for the operator's commands (coordinator/operator_commands.cc).
 //
 // State lives in the NamespaceStore (coordinator/namespace_store.h); the leading instance holds
 // it typed in a TermState (coordinator/term_state.h), loaded when it starts leading, where each
 // change becomes the write of a document. Nothing leaves the coordinator before every commit
-// made before it is durable (a frame sent after a commit waits in an outbox until then).
-// Heartbeats are kept in memory only: after a coordinator restart, or when an instance starts
-// leading, every agent gets two `host_timeout_ms` (one to find the new leader, one as always)
-// before it is declared dead.
+// made before it is durable (a frame sent after a commit waits in an outbox until then). A
+// commit that fails ends this instance's leadership, or stops it if it cannot be given up.
 //
 // Only the leading instance (coordinator/leadership.h) holds state and decides; the others
 // answer every agent and tailsafectl with "not_leader" and the leader's address, and close.
-//
-// Recovery (coordinator/recovery.cc, the other half of this class): whenever a bolt is dead (its
-// process, as its agent reports, or its whole host), the coordinator plans the ranges of its tail
-// still to recover (coordinator/recovery_plan.h), creates /recoveries/N for each, elects an
-// agent and assigns the range under a fencing epoch: the epoch is committed to SQLite before the
-// assignment is sent, every assignment gets a new one, and a result is accepted only from the
-// assignee under the current epoch of a range not yet recorded. An assignee that dies is
-// replaced under a higher epoch; after a coordinator restart, assignees that reconnect get their
-// assignment again under the same epoch, and the list of all they hold. A range whose origin's
-// host died before shipping it is shrunk to what the survivors hold and assigned again
-// (coordinator/recovery_shrink.cc); an agent that loses a range it waits for is told so.
 #pragma once
 
 #include <uv.h>
@@ -36,9 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
-#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -47,11 +31,11 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
+#include "coordinator/agent_roster.h"
 #include "coordinator/leadership.h"
 #include "coordinator/namespace_reader.h"
 #include "coordinator/namespace_store.h"
-#include "coordinator/recovery_plan.h"
-#include "coordinator/recovery_record.h"
+#include "coordinator/recovery_desk.h"
 #include "coordinator/term_state.h"
 
 namespace tailsafe {
@@ -80,11 +64,7 @@ class Coordinator {
   uint64_t term() const { return term_; }
 
  private:
-  using BoltKey = TermState::BoltKey;
-  using GenKey = TermState::GenKey;
   using Agent = TermState::Agent;
-  using History = TermState::History;
-  using Recovery = RecoveryRecord;
 
   void Lead(uint64_t term);
   void Follow(const std::string& why);
@@ -95,60 +75,13 @@ class Coordinator {
   void FlushOutbox();
   void OnAccept(UvPtr<uv_tcp_t> tcp);
   Status OnFrame(FramedConn* conn, const Frame& f);
-  Status OnRegister(FramedConn* conn, const nlohmann::json& msg);
-  Status OnHeartbeat(FramedConn* conn, const nlohmann::json& msg);
-  Status OnReconfigure(FramedConn* conn, const nlohmann::json& msg);
   // operator_commands.cc: retry, forget_agent.
   Status OnOperatorCommand(FramedConn* conn, const nlohmann::json& msg);
-  // bolts[] ({name, hook}) and hooks[] (names) of a register or reconfigure message.
-  static Status ReadBoltsAndHooks(const char* what, const nlohmann::json& bolts, const nlohmann::json& hooks,
-                                  std::vector<std::string>* bolt_names, std::map<std::string, std::string>* bolt_hooks,
-                                  std::vector<std::string>* hook_names);
   void OnClose(FramedConn* conn, const std::string& why);
   void CheckSilence();
-  Status DeclareDead(Agent& a, uint64_t silent_ms);
-  void PushMembership();
-  Agent* AgentOf(FramedConn* conn);
-  bool StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
-                   const std::vector<PlannedRange>& ranges, const std::string& cause);
-  void PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint64_t>& ends, std::vector<RangeRecord> records);
   Status CommitOrFail(const std::vector<NamespaceStore::Write>& writes);
 
-  // recovery.cc
-  void ReadReports(Agent& a, const nlohmann::json& msg);
-  // Plans and assigns what every dead bolt still needs; retries waiting assignments.
-  void EvaluateRecoveries();
-  void EvaluateBolt(const std::string& origin, const std::string& bolt);
-  // Elects an agent for `r` (`keep` if it is a candidate) and commits the assignment under a
-  // new epoch (or "waiting"); a connected agent that held it before gets a revoke.
-  Status Assign(Recovery& r, const std::string& why, const std::string& keep = "");
-  void SendAssignment(const Recovery& r);
-  void ResendAssignments(Agent& a);
-  void ReassignFrom(const std::string& dead_agent);
-  Status OnRecoveryReport(FramedConn* conn, const nlohmann::json& msg);
-  // A "recovered" report's delivered_to, checked against the range, into `r`.
-  Status TakeDelivered(Recovery& r, const nlohmann::json& msg);
-  Status PutRecovery(const Recovery& r);
-  uint32_t Unfinished(const std::string& agent) const;
-  uint64_t Coverage(const std::string& agent, const GenKey& key) const;
-
-  // recovery_shrink.cc
-  // Shrinks, records and reassigns the unfinished ranges of a bolt whose host is dead that end
-  // past what the survivors hold (recovery_plan.h, ShrinkRange).
-  void ShrinkUnfinished(const std::string& origin, const std::string& bolt);
-  // Counts and logs the bytes of [from, to) that a shrunk range of r's generation gave up.
-  void NoteFound(const Recovery& r, uint64_t from, uint64_t to);
-  // Tells `agent` (if connected) it no longer holds r under `epoch`.
-  void SendRevoke(const std::string& agent, const Recovery& r, uint64_t epoch, const std::string& why);
-
-  // recovery_history.cc
-  // Folds the recovered records of each bolt beyond the newest `recoveries_kept` into its
-  // history and removes them, a batch per commit.
-  void PruneRecoveries();
-
   static constexpr size_t kMaxConnections = 1024;
-  static constexpr size_t kPruneBatch = 256;             // records removed per commit
-  static constexpr size_t kMaxHistoryGenerations = 256;  // per bolt, in /recovered/ORIGIN/BOLT
   static constexpr size_t kMaxUnauthenticated = 64;
 
   uv_loop_t* loop_;
@@ -171,19 +104,15 @@ class Coordinator {
   std::map<FramedConn*, std::shared_ptr<FramedConn>> conns_;  // every open connection
   TermState state_;  // this term's agents, bolts, recoveries and histories (empty unless leading)
   NamespaceReader reader_;  // ls, get, dump, watch
-  uint64_t heartbeat_ms_ = 250;
+  RecoveryDesk desk_;       // recoveries: planning, election, results
+  AgentRoster roster_;      // agents: register, heartbeats, death by silence, membership
   uint64_t silence_check_ms_ = 50;
   Status fatal_;
   bool stopped_ = false;
   uint64_t started_ns_ = 0;
-  struct Stats {  // since this process started, for metrics
-    uint64_t refused_limit = 0;      // connections over the caps
-    uint64_t refused_auth = 0;       // connections that failed the secure handshake
-    uint64_t host_deaths = 0;        // agents declared dead after host_timeout_ms of silence
-    uint64_t assignments = 0;        // recoveries assigned (each under a new epoch)
-    uint64_t stale_reports = 0;      // results refused: finished already, or a stale epoch
-    uint64_t bytes_given_up = 0;     // cut from ranges shrunk to what the survivors of a dead host hold
-    uint64_t bytes_found = 0;        // of those, recovered after all (a later report or result)
+  struct Stats {  // since this process started, for metrics (the desk and the roster keep theirs)
+    uint64_t refused_limit = 0;  // connections over the caps
+    uint64_t refused_auth = 0;   // connections that failed the secure handshake
   } stats_;
   std::unique_ptr<MetricsServer> metrics_;  // with [coordinator] metrics_listen
 };

@@ -42,19 +42,19 @@ std::string Coordinator::PrometheusText() const {
   m.Sample(leading_ ? d(term_) : 0);
 
   m.Family("tailsafe_coordinator_assignments_total", "counter", "Recoveries assigned to an agent, each under a new epoch.");
-  m.Sample(d(stats_.assignments));
+  m.Sample(d(desk_.stats().assignments));
   m.Family("tailsafe_coordinator_host_deaths_total", "counter",
            "Agents declared dead after host_timeout_ms without a heartbeat.");
-  m.Sample(d(stats_.host_deaths));
+  m.Sample(d(roster_.stats().host_deaths));
   m.Family("tailsafe_coordinator_stale_reports_total", "counter",
            "Recovery results refused: the range was finished already, or the report came under a stale epoch.");
-  m.Sample(d(stats_.stale_reports));
+  m.Sample(d(desk_.stats().stale_reports));
   m.Family("tailsafe_coordinator_recovery_given_up_bytes_total", "counter",
            "Bytes cut from recoveries' ranges because the origin's host died before shipping them to any survivor.");
-  m.Sample(d(stats_.bytes_given_up));
+  m.Sample(d(desk_.stats().bytes_given_up));
   m.Family("tailsafe_coordinator_recovery_found_bytes_total", "counter",
            "Of the bytes given up, those recovered after all: a survivor or the returning host showed them later.");
-  m.Sample(d(stats_.bytes_found));
+  m.Sample(d(desk_.stats().bytes_found));
   m.Family("tailsafe_coordinator_refused_connections_total", "counter",
            "Connections refused, by reason: auth (no or wrong cluster key), limit (too many open).");
   m.Sample(d(stats_.refused_auth), {{"reason", "auth"}});

@@ -50,16 +50,12 @@ Status Coordinator::OnOperatorCommand(FramedConn* conn, const json& msg) {
     if (!id) return refuse("retry: '" + path.substr(0, 64) + "' is not a recovery (expected /recoveries/N)");
     auto it = state_.recoveries.find(*id);
     if (it == state_.recoveries.end()) return refuse("retry: no recovery " + std::to_string(*id));
-    Recovery& r = it->second;
+    RecoveryRecord& r = it->second;
     if (r.state != RecoveryState::kFailed) {
       return refuse("retry: recovery " + std::to_string(*id) + " is " + RecoveryStateName(r.state) +
                     "; only a failed recovery can be retried");
     }
-    std::string last_error = r.error;
-    r.state = RecoveryState::kWaiting;
-    r.finished_unix_ms = 0;
-    r.attempts = 0;
-    if (Status s = Assign(r, "retried by an operator after: " + last_error); !s) return s;
+    if (Status s = desk_.Retry(r); !s) return s;
     if (!leading_) return Status::Ok();
     return done("recovery " + std::to_string(*id) + " retried: " +
                 (r.state == RecoveryState::kAssigned ? "assigned to " + r.agent + " under epoch " + std::to_string(r.epoch)
@@ -102,7 +98,7 @@ Status Coordinator::OnOperatorCommand(FramedConn* conn, const json& msg) {
   std::erase_if(state_.held_bolts, [&](const auto& b) { return b.first.first == id; });
   for (uint64_t n : records) state_.recoveries.erase(n);
   std::erase_if(state_.history, [&](const auto& h) { return h.first.first == id; });
-  PushMembership();
+  roster_.PushMembership();
   return done("agent " + id + " forgotten (" + std::to_string(writes.size()) + " documents removed, " +
               std::to_string(records.size()) + " of them recoveries)");
 }

@@ -1,8 +1,8 @@
-// The coordinator's recovery history: /recoveries stays bounded. Once a bolt has more than
-// `recoveries_kept` recovered ranges on record, the oldest are folded into
-// /recovered/ORIGIN/BOLT (coordinator/recovery_plan.h, FoldRecovered: exactly what planning
-// needs of them) and their /recoveries/N removed, in the same commit. Failed and unfinished
-// records are never folded: they block their generation until they finish or an operator acts.
+// RecoveryDesk::PruneRecoveries, the recovery history: /recoveries stays bounded. Once a bolt has
+// more than `recoveries_kept` recovered ranges on record, the oldest are folded into
+// /recovered/ORIGIN/BOLT (coordinator/recovery_plan.h, FoldRecovered: exactly what planning needs
+// of them) and their /recoveries/N removed, in the same commit. Failed and unfinished records are
+// never folded: they block their generation until they finish or an operator acts.
 //
 // Recovery numbers and fencing epochs never repeat although the records that held the highest
 // ones may be gone: each pruning commit also writes /coordinator/counters.
@@ -11,7 +11,7 @@
 #include <set>
 
 #include "common/log.h"
-#include "coordinator/coordinator.h"
+#include "coordinator/recovery_desk.h"
 
 namespace tailsafe {
 
@@ -23,23 +23,23 @@ unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 
 }  // namespace
 
-void Coordinator::PruneRecoveries() {
+void RecoveryDesk::PruneRecoveries() {
   std::map<BoltKey, std::vector<uint64_t>> recovered;  // ids, oldest first
-  for (const auto& [id, r] : state_.recoveries) {
+  for (const auto& [id, r] : state_->recoveries) {
     if (r.state == RecoveryState::kRecovered) recovered[{r.origin, r.bolt}].push_back(id);
   }
-  const size_t kept = config_.coordinator.recoveries_kept;
+  const size_t kept = recoveries_kept_;
   for (const auto& [key, ids] : recovered) {
     if (ids.size() <= kept) continue;
-    if (!state_.history[key].unreadable.empty()) continue;
+    if (!state_->history[key].unreadable.empty()) continue;
     size_t excess = ids.size() - kept;
     for (size_t done = 0; done < excess;) {
-      if (!leading_ || stopped_) return;
+      if (!deciding()) return;
       size_t n = std::min(kPruneBatch, excess - done);
-      History next = state_.history[key];
+      History next = state_->history[key];
       std::vector<NamespaceStore::Write> writes;
       for (size_t i = done; i < done + n; ++i) {
-        FoldRecovered(&next.spans, state_.recoveries.at(ids[i]).Range());
+        FoldRecovered(&next.spans, state_->recoveries.at(ids[i]).Range());
         writes.push_back({"/recoveries/" + std::to_string(ids[i]), std::nullopt});
       }
       next.folded += n;
@@ -49,16 +49,16 @@ void Coordinator::PruneRecoveries() {
         next.floor = std::max(next.floor, *gens.begin());
         gens.erase(gens.begin());
       }
-      if (next.floor != state_.history[key].floor) {
+      if (next.floor != state_->history[key].floor) {
         LOG_WARN("%s keeps %zu generations: generations up to %llu of %s/%s are no longer planned",
                  TermState::HistoryPath(key).c_str(), kMaxHistoryGenerations, U(next.floor), key.first.c_str(), key.second.c_str());
       }
       std::erase_if(next.spans, [&](const RangeRecord& r) { return r.gen <= next.floor; });
       writes.push_back(TermState::HistoryWrite(key, next));
-      writes.push_back(state_.CountersWrite());
+      writes.push_back(state_->CountersWrite());
       if (!CommitOrFail(writes)) return;
-      for (size_t i = done; i < done + n; ++i) state_.recoveries.erase(ids[i]);
-      state_.history[key] = std::move(next);
+      for (size_t i = done; i < done + n; ++i) state_->recoveries.erase(ids[i]);
+      state_->history[key] = std::move(next);
       done += n;
     }
     LOG_INFO("folded %zu recovered ranges of %s/%s into %s (%zu kept in /recoveries)", excess, key.first.c_str(),

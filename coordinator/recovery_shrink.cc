@@ -1,16 +1,16 @@
-// The coordinator's bound on what a recovery waits for: an unfinished range of a bolt whose
-// host is dead, ending past what the survivors durably hold, is shrunk to that, recorded with
-// the end first asked and why, and reassigned under a new epoch, in one commit
-// (coordinator/recovery_plan.h, ShrinkRange, has the rule). The bytes past the new end are
-// given up, counted and logged at error level; if a later report or result shows a survivor
-// holds some of them after all, they are recovered by a follow-up range (or by the result) and
-// counted as found.
+// RecoveryDesk::ShrinkUnfinished, the bound on what a recovery waits for: an unfinished range of a
+// bolt whose host is dead, ending past what the survivors durably hold, is shrunk to that,
+// recorded with the end first asked and why, and reassigned under a new epoch, in one commit
+// (coordinator/recovery_plan.h, ShrinkRange, has the rule). The bytes past the new end are given
+// up, counted and logged at error level; if a later report or result shows a survivor holds some
+// of them after all, they are recovered by a follow-up range (or by the result) and counted as
+// found.
 
 #include <algorithm>
 
 #include "common/coord_protocol.h"
 #include "common/log.h"
-#include "coordinator/coordinator.h"
+#include "coordinator/recovery_desk.h"
 
 namespace tailsafe {
 
@@ -20,26 +20,27 @@ unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 
 }  // namespace
 
-void Coordinator::ShrinkUnfinished(const std::string& origin, const std::string& bolt) {
-  auto oit = state_.agents.find(origin);
-  if (oit == state_.agents.end() || oit->second.alive()) return;
+void RecoveryDesk::ShrinkUnfinished(const std::string& origin, const std::string& bolt) {
+  auto oit = state_->agents.find(origin);
+  if (oit == state_->agents.end() || oit->second.alive()) return;
   bool all_reported = true;
-  for (const auto& [id, a] : state_.agents) all_reported &= !a.alive() || (a.conn && a.reported);
+  for (const auto& [id, a] : state_->agents) all_reported &= !a.alive() || (a.conn && a.reported);
   std::vector<uint64_t> ids;  // Assign commits, and a failed commit ends the term: no iterators held
-  for (const auto& [id, r] : state_.recoveries) {
+  for (const auto& [id, r] : state_->recoveries) {
     if (r.origin == origin && r.bolt == bolt && !r.finished()) ids.push_back(id);
   }
   for (uint64_t id : ids) {
-    auto it = state_.recoveries.find(id);
-    if (it == state_.recoveries.end()) return;
+    auto it = state_->recoveries.find(id);
+    if (it == state_->recoveries.end()) return;
     Recovery& r = it->second;
     ShrinkFacts facts;
     facts.all_reported = all_reported;
     facts.running = r.state == RecoveryState::kRunning;
     facts.assignee = r.held() ? r.agent : "";
-    for (const auto& [aid, a] : state_.agents) {
+    for (const auto& [aid, a] : state_->agents) {
       if (aid == origin || !a.alive()) continue;
-      facts.survivors.push_back({aid, Coverage(aid, {origin, bolt, r.gen}), a.conn && a.reported && a.Runs(r.hook)});
+      bool candidate = a.conn && a.reported && a.Runs(r.hook);
+      facts.survivors.push_back({aid, state_->Coverage(aid, {origin, bolt, r.gen}), candidate});
     }
     std::optional<RangeShrink> s = ShrinkRange(r.from, r.to, facts);
     if (!s) continue;
@@ -65,9 +66,9 @@ void Coordinator::ShrinkUnfinished(const std::string& origin, const std::string&
   }
 }
 
-void Coordinator::NoteFound(const Recovery& r, uint64_t from, uint64_t to) {
+void RecoveryDesk::NoteFound(const Recovery& r, uint64_t from, uint64_t to) {
   uint64_t found = 0;
-  for (const auto& [id, g] : state_.recoveries) {
+  for (const auto& [id, g] : state_->recoveries) {
     if (g.origin != r.origin || g.bolt != r.bolt || g.gen != r.gen || g.asked_to <= g.to) continue;
     uint64_t lo = std::max(from, g.to), hi = std::min(to, g.asked_to);
     if (hi <= lo) continue;
@@ -78,9 +79,9 @@ void Coordinator::NoteFound(const Recovery& r, uint64_t from, uint64_t to) {
   stats_.bytes_found += found;
 }
 
-void Coordinator::SendRevoke(const std::string& agent, const Recovery& r, uint64_t epoch, const std::string& why) {
-  auto it = state_.agents.find(agent);
-  if (it == state_.agents.end() || !it->second.conn || !it->second.revokes) return;
+void RecoveryDesk::SendRevoke(const std::string& agent, const Recovery& r, uint64_t epoch, const std::string& why) {
+  auto it = state_->agents.find(agent);
+  if (it == state_->agents.end() || !it->second.conn || !it->second.revokes) return;
   Deliver(it->second.conn.get(), ControlFrame({{"type", "revoke"},
                                                {"term", term_},
                                                {"recovery", r.id},

@@ -159,4 +159,24 @@ std::vector<RangeRecord> TermState::RangesOf(const BoltKey& key) const {
   return out;
 }
 
+uint32_t TermState::Unfinished(const std::string& agent) const {
+  uint32_t n = 0;
+  for (const auto& [id, r] : recoveries) n += (!r.finished() && r.agent == agent) ? 1 : 0;
+  return n;
+}
+
+uint64_t TermState::Coverage(const std::string& agent, const GenKey& key) const {
+  auto it = agents.find(agent);
+  if (it == agents.end()) return 0;
+  const Agent& a = it->second;
+  if (std::get<0>(key) == agent) {  // its own bolt: the file itself
+    auto b = a.bolt_ends.find(std::get<1>(key));
+    if (b == a.bolt_ends.end()) return 0;
+    auto g = b->second.find(std::get<2>(key));
+    return g == b->second.end() ? 0 : g->second;
+  }
+  auto c = a.coverage.find(key);
+  return c == a.coverage.end() ? 0 : c->second;
+}
+
 }  // namespace tailsafe

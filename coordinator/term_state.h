@@ -82,6 +82,11 @@ struct TermState {
 
   // Every range on record for a bolt: its history's spans, then its records.
   std::vector<RangeRecord> RangesOf(const BoltKey& key) const;
+  // The durable bytes of a generation `agent` holds, as it last reported: its own bolt's file,
+  // or its replica of a peer's; 0 if it reported none.
+  uint64_t Coverage(const std::string& agent, const GenKey& key) const;
+  // How many recoveries not yet finished are assigned to `agent`.
+  uint32_t Unfinished(const std::string& agent) const;
 };
 
 }  // namespace tailsafe

@@ -1,13 +1,12 @@
-// The coordinator's recovery half: planning dead bolts' tails, election, fencing epochs, results.
-// See coordinator/coordinator.h for the rules and coordinator/recovery_plan.h for the policy.
+// RecoveryDesk: planning dead bolts' tails, election, fencing epochs, results.
+// See coordinator/recovery_desk.h for the rules and coordinator/recovery_plan.h for the policy.
+#include "coordinator/recovery_desk.h"
 
 #include <algorithm>
 
 #include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
-#include "common/names.h"
-#include "coordinator/coordinator.h"
 
 namespace tailsafe {
 
@@ -17,147 +16,57 @@ namespace {
 
 unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 
-// Reads an optional array field: absent is empty, present must be an array of objects.
-Status ReadObjects(const json& msg, const char* field, std::vector<const json*>* out) {
-  auto it = msg.find(field);
-  if (it == msg.end()) return Status::Ok();
-  if (!it->is_array()) return Status::Error(std::string("heartbeat: field '") + field + "' must be an array");
-  for (const json& e : *it) {
-    if (!e.is_object()) return Status::Error(std::string("heartbeat: ") + field + "[] must be objects");
-    out->push_back(&e);
-  }
-  return Status::Ok();
-}
-
-// Reads (origin, bolt, gen) with validated names.
-Status ReadGenKey(const json& e, const char* what, std::string* origin, std::string* bolt, uint64_t* gen) {
-  for (Status s : {ReadString(e, "origin", origin), ReadString(e, "bolt", bolt), ReadUint(e, "gen", gen)}) {
-    if (!s) return s.Context(what);
-  }
-  if (!IsValidName(*origin) || !IsValidName(*bolt)) return Status::Error(std::string(what) + ": invalid origin or bolt name");
-  return Status::Ok();
-}
-
 bool Newer(const TailCheckpoint& a, const TailCheckpoint& b) {
   return a.gen != b.gen ? a.gen > b.gen : a.offset > b.offset;
 }
 
 }  // namespace
 
-uint32_t Coordinator::Unfinished(const std::string& agent) const {
-  uint32_t n = 0;
-  for (const auto& [id, r] : state_.recoveries) n += (!r.finished() && r.agent == agent) ? 1 : 0;
-  return n;
+RecoveryDesk::RecoveryDesk(TermState* state, size_t recoveries_kept, Wiring wiring)
+    : state_(state), recoveries_kept_(recoveries_kept), wiring_(std::move(wiring)) {}
+
+void RecoveryDesk::Lead(uint64_t term) {
+  term_ = term;
+  PruneRecoveries();
 }
 
-uint64_t Coordinator::Coverage(const std::string& agent, const GenKey& key) const {
-  auto it = state_.agents.find(agent);
-  if (it == state_.agents.end()) return 0;
-  const Agent& a = it->second;
-  if (std::get<0>(key) == agent) {  // its own bolt: the file itself
-    auto b = a.bolt_ends.find(std::get<1>(key));
-    if (b == a.bolt_ends.end()) return 0;
-    auto g = b->second.find(std::get<2>(key));
-    return g == b->second.end() ? 0 : g->second;
-  }
-  auto c = a.coverage.find(key);
-  return c == a.coverage.end() ? 0 : c->second;
-}
-
-void Coordinator::ReadReports(Agent& a, const json& msg) {
-  // Everything here is advisory (sizes for planning and election); a malformed entry is skipped
-  // with a warning rather than costing the agent its connection.
-  std::vector<const json*> bolts, replicas, checkpoints;
-  for (Status s : {ReadObjects(msg, "bolts", &bolts), ReadObjects(msg, "replicas", &replicas),
-                   ReadObjects(msg, "peer_checkpoints", &checkpoints)}) {
-    if (!s) {
-      LOG_WARN("agent %s: %s", a.id.c_str(), s.message().c_str());
-      return;
-    }
-  }
-  a.reported = true;
-  a.bolt_ends.clear();
-  a.bolt_lag.clear();
-  for (const json* b : bolts) {
-    std::string name = b->value("name", "");
-    json lag = json::object();
-    for (const char* k : {"lag_bytes", "lag_seconds"}) {
-      if (b->contains(k) && (*b)[k].is_number()) lag[k] = (*b)[k];
-    }
-    a.bolt_lag[name] = lag;
-    auto gens = b->find("gens");
-    auto& ends = a.bolt_ends[name];
-    if (gens == b->end() || !gens->is_array()) continue;
-    for (const json& g : *gens) {
-      if (g.is_object() && g.contains("gen") && g["gen"].is_number_unsigned() && g.contains("size") &&
-          g["size"].is_number_unsigned()) {
-        ends[g["gen"].get<uint64_t>()] = g["size"].get<uint64_t>();
-      }
-    }
-  }
-  a.coverage.clear();
-  for (const json* r : replicas) {
-    std::string origin, bolt;
-    uint64_t gen = 0, durable = 0;
-    Status s = ReadGenKey(*r, "heartbeat: replicas[]", &origin, &bolt, &gen);
-    if (s) s = ReadUint(*r, "durable", &durable);
-    if (!s) {
-      LOG_WARN("agent %s: %s", a.id.c_str(), s.message().c_str());
-      continue;
-    }
-    a.coverage[{origin, bolt, gen}] = durable;
-  }
-  a.checkpoints.clear();
-  for (const json* c : checkpoints) {
-    std::string origin, bolt;
-    TailCheckpoint ck;
-    Status s = ReadGenKey(*c, "heartbeat: peer_checkpoints[]", &origin, &bolt, &ck.gen);
-    if (s) s = ReadUint(*c, "offset", &ck.offset);
-    if (!s) {
-      LOG_WARN("agent %s: %s", a.id.c_str(), s.message().c_str());
-      continue;
-    }
-    a.checkpoints[{origin, bolt}] = ck;
-  }
-}
-
-void Coordinator::EvaluateRecoveries() {
-  if (stopped_) return;
-  for (auto& [id, r] : state_.recoveries) {
+void RecoveryDesk::EvaluateRecoveries() {
+  if (wiring_.stopped()) return;
+  for (auto& [id, r] : state_->recoveries) {
     if (r.state == RecoveryState::kWaiting) {
       if (!Assign(r, "waiting for a candidate")) return;
     }
   }
   std::vector<BoltKey> keys;  // EvaluateBolt commits, and a commit may depose this instance
-  for (const auto& [key, b] : state_.bolts) keys.push_back(key);
+  for (const auto& [key, b] : state_->bolts) keys.push_back(key);
   for (const BoltKey& key : keys) {
     EvaluateBolt(key.first, key.second);
-    if (stopped_ || !leading_) return;
+    if (!deciding()) return;
   }
 }
 
-void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bolt) {
-  auto oit = state_.agents.find(origin);
-  if (oit == state_.agents.end()) return;
+void RecoveryDesk::EvaluateBolt(const std::string& origin, const std::string& bolt) {
+  auto oit = state_->agents.find(origin);
+  if (oit == state_->agents.end()) return;
   const Agent& o = oit->second;
-  auto bit = state_.bolts.find({origin, bolt});
-  if (bit == state_.bolts.end()) return;
+  auto bit = state_->bolts.find({origin, bolt});
+  if (bit == state_->bolts.end()) return;
   const BoltRecord& doc = bit->second;
   const std::string hook = doc.hook;
   if (hook.empty()) return;  // a bolt without a hook is replicated, never recovered
 
   std::vector<const Agent*> candidates;
-  for (const auto& [id, a] : state_.agents) {
+  for (const auto& [id, a] : state_->agents) {
     if (a.alive() && a.conn && a.reported && a.Runs(hook)) candidates.push_back(&a);
   }
   std::map<uint64_t, uint64_t> ends;
   std::string cause;
   const History* history = nullptr;
-  if (auto h = state_.history.find({origin, bolt}); h != state_.history.end()) history = &h->second;
+  if (auto h = state_->history.find({origin, bolt}); h != state_->history.end()) history = &h->second;
   if (history != nullptr && !history->unreadable.empty()) return;  // TermState::Load said why
   ShrinkUnfinished(origin, bolt);  // a dead host's ranges wait for no more than survivors hold
-  if (stopped_ || !leading_) return;
-  std::vector<RangeRecord> records = state_.RangesOf({origin, bolt});
+  if (!deciding()) return;
+  std::vector<RangeRecord> records = state_->RangesOf({origin, bolt});
   if (o.alive()) {
     if (!o.reported) return;  // wait for a heartbeat of this connection
     auto b = o.bolt_ends.find(bolt);
@@ -184,7 +93,7 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   if (o.alive() && !doc.process_dead()) return;
 
   std::optional<TailCheckpoint> ck = doc.checkpoint ? doc.checkpoint->Tail() : std::nullopt;
-  for (const auto& [id, a] : state_.agents) {  // peers may have seen a newer checkpoint than the last heartbeat
+  for (const auto& [id, a] : state_->agents) {  // peers may have seen a newer checkpoint than the last heartbeat
     if (!a.alive()) continue;
     auto it = a.checkpoints.find({origin, bolt});
     if (it != a.checkpoints.end() && (!ck || Newer(it->second, *ck))) ck = it->second;
@@ -193,11 +102,11 @@ void Coordinator::EvaluateBolt(const std::string& origin, const std::string& bol
   StartRanges(origin, bolt, hook, PlanTail(ck, ends, records), cause);
 }
 
-bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
-                              const std::vector<PlannedRange>& ranges, const std::string& cause) {
+bool RecoveryDesk::StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
+                               const std::vector<PlannedRange>& ranges, const std::string& cause) {
   for (const PlannedRange& p : ranges) {
     Recovery r;
-    r.id = state_.next_recovery++;
+    r.id = state_->next_recovery++;
     r.origin = origin;
     r.bolt = bolt;
     r.hook = hook;
@@ -209,7 +118,7 @@ bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt
     r.created_unix_ms = UnixNowMs();
     LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu): %s", U(r.id), origin.c_str(), bolt.c_str(),
                U(r.gen), U(r.from), U(r.to), cause.c_str());
-    Recovery& stored = state_.recoveries[r.id] = std::move(r);
+    Recovery& stored = state_->recoveries[r.id] = std::move(r);
     NoteFound(stored, stored.from, stored.to);
     if (!Assign(stored, cause)) return false;
   }
@@ -219,8 +128,8 @@ bool Coordinator::StartRanges(const std::string& origin, const std::string& bolt
 // Deaths on record in the bolt's document (BoltRecord::AddDeaths), oldest first: each plans its
 // tail from its own checkpoint, once no range of the bolt is unfinished (PlanTail would plan
 // nothing, and the death must not be forgotten for that). A planned death moves to deaths_done.
-void Coordinator::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint64_t>& ends,
-                                     std::vector<RangeRecord> records) {
+void RecoveryDesk::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint64_t>& ends,
+                                      std::vector<RangeRecord> records) {
   bool changed = false;
   while (!b.deaths_pending.empty()) {
     bool blocked = std::any_of(records.begin(), records.end(),
@@ -235,17 +144,17 @@ void Coordinator::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint
   }
   if (!changed) return;
   std::vector<NamespaceStore::Write> writes;
-  state_.PutBolt(&writes, std::move(b));
+  state_->PutBolt(&writes, std::move(b));
   (void)CommitOrFail(writes);
 }
 
-Status Coordinator::Assign(Recovery& r, const std::string& why, const std::string& keep) {
+Status RecoveryDesk::Assign(Recovery& r, const std::string& why, const std::string& keep) {
   std::vector<ElectionCandidate> candidates;
   GenKey key{r.origin, r.bolt, r.gen};
   bool kept = false;
-  for (const auto& [id, a] : state_.agents) {
+  for (const auto& [id, a] : state_->agents) {
     if (!(a.alive() && a.conn && a.reported && a.Runs(r.hook))) continue;
-    candidates.push_back({id, Coverage(id, key), Unfinished(id)});
+    candidates.push_back({id, state_->Coverage(id, key), state_->Unfinished(id)});
     kept |= id == keep;
   }
   std::optional<std::string> elected = kept ? std::optional<std::string>(keep) : Elect(candidates, r.origin);
@@ -266,7 +175,7 @@ Status Coordinator::Assign(Recovery& r, const std::string& why, const std::strin
     if (s) revoke();
     return s;
   }
-  r.epoch = state_.next_epoch++;
+  r.epoch = state_->next_epoch++;
   ++stats_.assignments;
   r.agent = *elected;
   r.state = RecoveryState::kAssigned;
@@ -281,9 +190,9 @@ Status Coordinator::Assign(Recovery& r, const std::string& why, const std::strin
   return Status::Ok();
 }
 
-void Coordinator::SendAssignment(const Recovery& r) {
-  auto it = state_.agents.find(r.agent);
-  if (it == state_.agents.end() || !it->second.conn) return;
+void RecoveryDesk::SendAssignment(const Recovery& r) {
+  auto it = state_->agents.find(r.agent);
+  if (it == state_->agents.end() || !it->second.conn) return;
   Deliver(it->second.conn.get(), ControlFrame({{"type", "assign"},
                                       {"term", term_},
                                       {"recovery", r.id},
@@ -296,9 +205,9 @@ void Coordinator::SendAssignment(const Recovery& r) {
                                       {"to", r.to}}));
 }
 
-void Coordinator::ResendAssignments(Agent& a) {
+void RecoveryDesk::ResendAssignments(const Agent& a) {
   json held = json::array();
-  for (const auto& [id, r] : state_.recoveries) {
+  for (const auto& [id, r] : state_->recoveries) {
     if (!r.held() || r.agent != a.id) continue;
     SendAssignment(r);
     held.push_back({{"recovery", r.id}, {"epoch", r.epoch}});
@@ -307,16 +216,14 @@ void Coordinator::ResendAssignments(Agent& a) {
   if (a.conn && a.revokes) Deliver(a.conn.get(), ControlFrame({{"type", "held"}, {"term", term_}, {"recoveries", held}}));
 }
 
-void Coordinator::ReassignFrom(const std::string& dead_agent) {
-  for (auto& [id, r] : state_.recoveries) {
+void RecoveryDesk::ReassignFrom(const std::string& dead_agent) {
+  for (auto& [id, r] : state_->recoveries) {
     if (!r.held() || r.agent != dead_agent) continue;
     if (!Assign(r, "agent " + dead_agent + " is dead")) return;
   }
 }
 
-Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
-  Agent* a = AgentOf(conn);
-  if (a == nullptr) return Status::Error("recovery report before register");
+Status RecoveryDesk::OnRecoveryReport(FramedConn* conn, const Agent& a, const json& msg) {
   uint64_t id = 0, epoch = 0, attempt = 0;
   std::string state;
   for (Status s : {ReadUint(msg, "recovery", &id), ReadUint(msg, "epoch", &epoch), ReadString(msg, "state", &state),
@@ -332,9 +239,9 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
     Deliver(conn, ControlFrame({{"type", "recorded"}, {"recovery", id}, {"epoch", epoch}, {"accepted", accepted},
                                 {"term", term_}, {"reason", reason}}));
   };
-  auto it = state_.recoveries.find(id);
-  if (it == state_.recoveries.end()) {
-    LOG_WARN("agent %s reported recovery %llu, which does not exist", a->id.c_str(), U(id));
+  auto it = state_->recoveries.find(id);
+  if (it == state_->recoveries.end()) {
+    LOG_WARN("agent %s reported recovery %llu, which does not exist", a.id.c_str(), U(id));
     if (state != "running") reply(false, "no recovery " + std::to_string(id));
     return Status::Ok();
   }
@@ -342,14 +249,14 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
   if (r.finished()) {
     ++stats_.stale_reports;
     LOG_WARN("recovery %llu: refused %s from %s under epoch %llu: already recorded as %s under epoch %llu", U(id),
-             state.c_str(), a->id.c_str(), U(epoch), RecoveryStateName(r.state), U(r.epoch));
+             state.c_str(), a.id.c_str(), U(epoch), RecoveryStateName(r.state), U(r.epoch));
     if (state != "running") reply(false, std::string("already recorded as ") + RecoveryStateName(r.state) + " under epoch " + std::to_string(r.epoch));
     return Status::Ok();
   }
-  if (r.agent != a->id || r.epoch != epoch) {
+  if (r.agent != a.id || r.epoch != epoch) {
     ++stats_.stale_reports;
     LOG_WARN("recovery %llu: refused %s from %s under stale epoch %llu (assigned to %s under epoch %llu)", U(id),
-             state.c_str(), a->id.c_str(), U(epoch), r.agent.empty() ? "nobody" : r.agent.c_str(), U(r.epoch));
+             state.c_str(), a.id.c_str(), U(epoch), r.agent.empty() ? "nobody" : r.agent.c_str(), U(r.epoch));
     if (state != "running") {
       reply(false, "stale epoch " + std::to_string(epoch) + ": assigned to " + r.agent + " under epoch " +
                        std::to_string(r.epoch));
@@ -370,10 +277,10 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
   if (Status s = PutRecovery(r); !s) return s;
   if (reported == RecoveryState::kRecovered) {
     LOG_NOTICE("recovery %llu: recovered by %s under epoch %llu: %s/%s generation %llu [%llu, %llu) in %llu attempt(s)",
-               U(id), a->id.c_str(), U(epoch), r.origin.c_str(), r.bolt.c_str(), U(r.gen), U(r.from),
+               U(id), a.id.c_str(), U(epoch), r.origin.c_str(), r.bolt.c_str(), U(r.gen), U(r.from),
                U(r.delivered_to), U(r.attempts));
   } else {
-    LOG_ERROR("recovery %llu: failed on %s after %llu attempt(s): %s", U(id), a->id.c_str(), U(r.attempts),
+    LOG_ERROR("recovery %llu: failed on %s after %llu attempt(s): %s", U(id), a.id.c_str(), U(r.attempts),
               r.error.c_str());
   }
   reply(true, "");
@@ -382,7 +289,7 @@ Status Coordinator::OnRecoveryReport(FramedConn* conn, const json& msg) {
   return Status::Ok();
 }
 
-Status Coordinator::TakeDelivered(Recovery& r, const json& msg) {
+Status RecoveryDesk::TakeDelivered(Recovery& r, const json& msg) {
   uint64_t delivered = 0;
   if (Status s = ReadUint(msg, "delivered_to", &delivered); !s) return s;
   // A shrunk range's assignee may deliver up to the end first asked: it held more than it had
@@ -400,8 +307,16 @@ Status Coordinator::TakeDelivered(Recovery& r, const json& msg) {
   return Status::Ok();
 }
 
-Status Coordinator::PutRecovery(const Recovery& r) {
+Status RecoveryDesk::PutRecovery(const Recovery& r) {
   return CommitOrFail({TermState::RecoveryWrite(r)});
+}
+
+Status RecoveryDesk::Retry(Recovery& r) {
+  std::string last_error = r.error;
+  r.state = RecoveryState::kWaiting;
+  r.finished_unix_ms = 0;
+  r.attempts = 0;
+  return Assign(r, "retried by an operator after: " + last_error);
 }
 
 }  // namespace tailsafe
