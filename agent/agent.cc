@@ -13,6 +13,7 @@
 
 #include "agent/reload_plan.h"
 #include "common/clock.h"
+#include "common/data_dir_lock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -53,26 +54,25 @@ Agent::~Agent() {
 
 Status Agent::Init() {
   const AgentConfig& ac = config_.agent;
-  if (::mkdir(ac.data_dir.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoStatus("create data_dir " + ac.data_dir);
-  // Two agents on one data_dir would corrupt each other's replicas and state: hold a lock.
-  std::string lock_path = ac.data_dir + "/agent.lock";
-  lock_.Reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
-  if (!lock_) return ErrnoStatus("open " + lock_path);
-  if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
-    char pid[32] = {0};
-    ssize_t n = ::pread(lock_.get(), pid, sizeof pid - 1, 0);
-    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
-    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
-    return Status::Error("another tailsafe-agent (pid " + holder + ") is using data_dir " + ac.data_dir);
-  }
-  std::string me = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(lock_.get(), 0) != 0 || ::pwrite(lock_.get(), me.data(), me.size(), 0) < 0) {
-    return ErrnoStatus("write " + lock_path);
-  }
+  Result<Fd> lock = LockDataDir(ac.data_dir, "agent", "tailsafe-agent");
+  if (!lock) return lock.status();
+  lock_ = std::move(lock.value());
   Result<std::map<std::string, HookUser>> users = ResolveHookUsers(config_.hook_users);
   if (!users) return users.status();
   hook_users_ = std::move(users.value());
-  Result<StateStore> store = StateStore::Open(ac.data_dir + "/state.db");
+  Loaded loaded;
+  if (Status s = LoadState(&loaded); !s) return s;
+  if (Status s = StartReceiving(loaded); !s) return s;
+  if (Status s = StartPeers(&loaded); !s) return s;
+  if (Status s = StartBolts(&loaded); !s) return s;
+  if (Status s = StartTracking(loaded); !s) return s;
+  if (Status s = StartCoordinatorLink(); !s) return s;
+  if (Status s = StartServing(); !s) return s;
+  return StartSignals();
+}
+
+Status Agent::LoadState(Loaded* loaded) {
+  Result<StateStore> store = StateStore::Open(config_.agent.data_dir + "/state.db");
   if (!store) return store.status();
   store_.emplace(std::move(store.value()));
   auto gens = store_->LoadOriginGens();
@@ -83,29 +83,50 @@ Status Agent::Init() {
   if (!reps) return reps.status();
   auto ckpts = store_->LoadCheckpoints();
   if (!ckpts) return ckpts.status();
+  auto members = store_->LoadMembers();
+  if (!members) return members.status();
+  auto deaths = store_->LoadDeaths();
+  if (!deaths) return deaths.status();
+  auto processes = store_->LoadBoltProcesses();
+  if (!processes) return processes.status();
+  *loaded = {std::move(gens.value()),    std::move(acks.value()),   std::move(reps.value()),
+             std::move(ckpts.value()),   std::move(members.value()), std::move(deaths.value()),
+             std::move(processes.value())};
+  return Status::Ok();
+}
 
+// Peers' streams: the replica store, the server they connect to, the group commit.
+Status Agent::StartReceiving(const Loaded& loaded) {
+  const AgentConfig& ac = config_.agent;
   committer_ = std::make_unique<Committer>(&loop_, &*store_, ac.commit_interval_ms, [this](const Status& s) { Fatal(s); });
   replicas_ = std::make_unique<ReplicaStore>(ac.data_dir, [this] { Kick(false, true); });
-  if (Status s = replicas_->Init(*reps, *ckpts); !s) return s;
+  if (Status s = replicas_->Init(loaded.replicas, loaded.checkpoints); !s) return s;
   server_ = std::make_unique<ReplicaServer>(&loop_, config_, &keys_, replicas_.get());
-
   auto kick = MakeUv<uv_idle_t>(uv_idle_init, &loop_);
   if (!kick) return kick.status();
   kick_ = std::move(kick.value());
   kick_->data = this;
+  return Status::Ok();
+}
 
-  // Members the coordinator named before: the peer list while it is away (static peers win).
-  auto members = store_->LoadMembers();
-  if (!members) return members.status();
-  peers_ = std::make_unique<PeerSet>(LinkEnv(), ac.id, ac.peers, std::move(acks.value()));
-  peers_->Load(*members);
-  // One inotify instance for every bolt, the tracker and the discovery. Without one, the rescans
-  // alone see changes (each is the same check an event would have run).
+// The peers: static ones and the members the coordinator named before (the peer list while it
+// is away; static peers win). Links start once the bolts have.
+Status Agent::StartPeers(Loaded* loaded) {
+  peers_ = std::make_unique<PeerSet>(LinkEnv(), config_.agent.id, config_.agent.peers, std::move(loaded->acks));
+  peers_->Load(loaded->members);
+  return Status::Ok();
+}
+
+// The bolts: the [[bolt]] tables and what the [[bolt_pattern]] rules find now, each a source
+// resumed from its state.db rows, watched through the agent's one inotify instance.
+Status Agent::StartBolts(Loaded* loaded) {
+  const AgentConfig& ac = config_.agent;
+  // Without an inotify instance the rescans alone see changes (each is the same check an event
+  // would have run).
   watcher_ = std::make_unique<InotifyWatcher>(&loop_, ac.linger_ms);
   if (Status s = watcher_->Start(); !s) {
     LOG_WARN("%s; files are checked every %u ms (rescan_interval_ms) only", s.message().c_str(), ac.rescan_interval_ms);
   }
-  // The bolts the [[bolt_pattern]] rules find now start with the configured ones.
   BoltDiscovery::Hooks found_hooks;
   found_hooks.checks.may_remove = [this](const std::string& name) { return MayRemoveFound(name); };
   found_hooks.checks.may_add = [this](const std::string& name) { return MayAddFound(name); };
@@ -120,9 +141,8 @@ Status Agent::Init() {
     replicas_->Collect(b);
     if (deaths_) deaths_->Collect(&b->rows);
   });
-
   if (Status s = server_->Listen(); !s) return s;
-  initial_gens_ = std::move(gens.value());
+  initial_gens_ = std::move(loaded->gens);
   std::vector<OriginGenRow> mine;
   for (auto& src : sources_) {
     mine.clear();
@@ -132,15 +152,15 @@ Status Agent::Init() {
     if (Status s = src->Start(mine); !s) return s;
   }
   peers_->Start();
-  // A death goes to the coordinator at once, with the file's size as of now (the bolt's last
-  // writes may not have been read yet) and the checkpoint the tracker re-read on the death.
-  auto deaths = store_->LoadDeaths();
-  if (!deaths) return deaths.status();
-  deaths_.emplace(!config_.cluster.coordinators.empty(), std::move(deaths.value()));
-  auto processes = store_->LoadBoltProcesses();
-  if (!processes) return processes.status();
+  return Status::Ok();
+}
+
+// The bolts' processes: the tracker, and the deaths it sees (also those while this agent was
+// down) in the ledger until the coordinator has them.
+Status Agent::StartTracking(const Loaded& loaded) {
+  deaths_.emplace(!config_.cluster.coordinators.empty(), loaded.deaths);
   tracker_ = std::make_unique<BoltTracker>(
-      &loop_, watcher_.get(), config_.bolts, ac.rescan_interval_ms,
+      &loop_, watcher_.get(), config_.bolts, config_.agent.rescan_interval_ms,
       [this](const std::string& bolt, const BoltProcess& p, bool successor) { OnBoltDeath(bolt, p, successor); },
       [this](const std::string& bolt, uint64_t offset, BoltTracker::Writer w) { OnBoltCheckpoint(bolt, offset, w); });
   tracker_->set_on_track([this](const std::string& bolt, pid_t pid, uint64_t start) {
@@ -148,41 +168,50 @@ Status Agent::Init() {
     Kick(false, true);
   });
   if (Status s = tracker_->Start(); !s) return s;
-  deaths_->NoteDeathsWhileDown(
-      *processes,
-      [this](const std::string& bolt) {
-        for (const BoltConfig& b : config_.bolts) {
-          if (b.name == bolt) return true;
-        }
-        return false;
-      },
-      [this](const std::string& bolt) { return tracker_->Find(bolt); }, UnixNowNs() / 1000000);
+  auto configured = [this](const std::string& bolt) {
+    for (const BoltConfig& b : config_.bolts) {
+      if (b.name == bolt) return true;
+    }
+    return false;
+  };
+  auto now = [this](const std::string& bolt) { return tracker_->Find(bolt); };
+  deaths_->NoteDeathsWhileDown(loaded.processes, configured, now, UnixNowNs() / 1000000);
   Kick(false, true);
-  if (!config_.cluster.coordinators.empty()) {
-    RecoveryRunner::Env renv;
-    renv.loop = &loop_;
-    renv.config = &config_;
-    renv.hook_users = &hook_users_;
-    renv.held = [this](const std::string& o, const std::string& b, uint64_t g, uint64_t need) {
-      return Held(o, b, g, need);
-    };
-    renv.send = [this](const nlohmann::json& m) { return coord_ && coord_->Send(m); };
-    runner_ = std::make_unique<RecoveryRunner>(std::move(renv));
-    CoordinatorLink::Handlers h;
-    h.report = [this] { return tailsafe::HeartbeatJson(Report()); };
-    h.on_membership = [this](const nlohmann::json& agents) { OnMembership(agents); };
-    h.on_recovery = [this](const nlohmann::json& m) { return runner_->OnMessage(m); };
-    h.on_registered = [this] { runner_->OnRegistered(); };
-    h.on_deaths_recorded = [this](const nlohmann::json& m) { return OnDeathsRecorded(m); };
-    coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, &keys_, std::move(h));
-    if (Status s = coord_->Start(); !s) return s;
-    // A replica that grows may complete a range a recovery waits for.
-    auto ack = std::move(replicas_->on_durable);
-    replicas_->on_durable = [this, ack](Replica& r) {
-      if (ack) ack(r);
-      if (runner_) runner_->Poke();
-    };
-  }
+  return Status::Ok();
+}
+
+// With [cluster] coordinator: register and heartbeat, and run the recoveries it assigns.
+Status Agent::StartCoordinatorLink() {
+  if (config_.cluster.coordinators.empty()) return Status::Ok();
+  RecoveryRunner::Env renv;
+  renv.loop = &loop_;
+  renv.config = &config_;
+  renv.hook_users = &hook_users_;
+  renv.held = [this](const std::string& o, const std::string& b, uint64_t g, uint64_t need) {
+    return Held(o, b, g, need);
+  };
+  renv.send = [this](const nlohmann::json& m) { return coord_ && coord_->Send(m); };
+  runner_ = std::make_unique<RecoveryRunner>(std::move(renv));
+  CoordinatorLink::Handlers h;
+  h.report = [this] { return tailsafe::HeartbeatJson(Report()); };
+  h.on_membership = [this](const nlohmann::json& agents) { OnMembership(agents); };
+  h.on_recovery = [this](const nlohmann::json& m) { return runner_->OnMessage(m); };
+  h.on_registered = [this] { runner_->OnRegistered(); };
+  h.on_deaths_recorded = [this](const nlohmann::json& m) { return OnDeathsRecorded(m); };
+  coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, &keys_, std::move(h));
+  if (Status s = coord_->Start(); !s) return s;
+  // A replica that grows may complete a range a recovery waits for.
+  auto ack = std::move(replicas_->on_durable);
+  replicas_->on_durable = [this, ack](Replica& r) {
+    if (ack) ack(r);
+    if (runner_) runner_->Poke();
+  };
+  return Status::Ok();
+}
+
+// The once-a-second flush, `tailsafectl` on the control socket, and the metrics.
+Status Agent::StartServing() {
+  const AgentConfig& ac = config_.agent;
   auto flush = MakeUv<uv_timer_t>(uv_timer_init, &loop_);
   if (!flush) return flush.status();
   ack_flush_ = std::move(flush.value());
@@ -193,32 +222,37 @@ Status Agent::Init() {
     self->SweepDrained();
     if (self->peers_->has_dirty_acks()) self->Kick(false, true);
   }, 1000, 1000);
-
   control_ = std::make_unique<ControlServer>(&loop_, ac.control_socket, [this](const std::string& req) {
-    // Replies are built from peer-supplied text too (errors, ids): never let bad UTF-8 or any
-    // other exception escape into libuv's C callbacks.
-    try {
-      if (req == "status") return StatusJson();
-      if (req == "acklog") return AckLogJson();
-      return nlohmann::json{{"error", "unknown request '" + req.substr(0, 64) + "'; try 'status'"}}.dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace);
-    } catch (const std::exception& e) {
-      return nlohmann::json{{"error", std::string("internal error: ") + e.what()}}.dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace);
-    }
+    return ControlReply(req);
   });
   if (Status s = control_->Listen(); !s) return s;
-  if (ac.metrics_listen) {
-    metrics_ = std::make_unique<MetricsServer>(&loop_, "agent " + ac.id, [this] {
-      try {
-        return PrometheusText();
-      } catch (const std::exception& e) {  // never into libuv's C callbacks
-        return "# error: " + std::string(e.what()) + "\n";
-      }
-    });
-    if (Status s = metrics_->Listen(*ac.metrics_listen); !s) return s;
-  }
+  if (!ac.metrics_listen) return Status::Ok();
+  metrics_ = std::make_unique<MetricsServer>(&loop_, "agent " + ac.id, [this] {
+    try {
+      return PrometheusText();
+    } catch (const std::exception& e) {  // never into libuv's C callbacks
+      return "# error: " + std::string(e.what()) + "\n";
+    }
+  });
+  return metrics_->Listen(*ac.metrics_listen);
+}
 
+std::string Agent::ControlReply(const std::string& req) {
+  // Replies are built from peer-supplied text too (errors, ids): never let bad UTF-8 or any
+  // other exception escape into libuv's C callbacks.
+  try {
+    if (req == "status") return StatusJson();
+    if (req == "acklog") return AckLogJson();
+    return nlohmann::json{{"error", "unknown request '" + req.substr(0, 64) + "'; try 'status'"}}.dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } catch (const std::exception& e) {
+    return nlohmann::json{{"error", std::string("internal error: ") + e.what()}}.dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+// SIGTERM and SIGINT stop the agent, SIGHUP reloads; systemd hears when it is ready.
+Status Agent::StartSignals() {
   for (auto* sig : {&sigterm_, &sigint_, &sighup_}) {
     auto h = MakeUv<uv_signal_t>(uv_signal_init, &loop_);
     if (!h) return h.status();

@@ -78,7 +78,28 @@ class Agent {
   std::string AckLogJson();
 
  private:
+  // The rows state.db holds at start.
+  struct Loaded {
+    std::vector<OriginGenRow> gens;
+    std::vector<PeerAckRow> acks;
+    std::vector<ReplicaRow> replicas;
+    std::vector<CheckpointRow> checkpoints;
+    std::vector<MemberRow> members;
+    std::vector<DeathRow> deaths;
+    std::vector<BoltProcessRow> processes;
+  };
+  // Init runs each Start* step in turn; the first error ends the start.
   Status Init();
+  Status LoadState(Loaded* loaded);
+  Status StartReceiving(const Loaded& loaded);
+  Status StartPeers(Loaded* loaded);
+  Status StartBolts(Loaded* loaded);
+  Status StartTracking(const Loaded& loaded);
+  Status StartCoordinatorLink();
+  Status StartServing();
+  Status StartSignals();
+  // A `tailsafectl` request on the control socket: "status" or "acklog".
+  std::string ControlReply(const std::string& req);
   void Kick(bool pump, bool commit);
   void OnIdle();
   void Shutdown(const char* why);
