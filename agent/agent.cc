@@ -35,8 +35,7 @@ Agent::~Agent() {
   tracker_.reset();
   if (committer_) committer_->CloseTimer();
   peers_.reset();
-  sources_.clear();
-  drained_.clear();
+  if (sources_) sources_->Clear();
   watcher_.reset();
   server_.reset();
   kick_.Reset();
@@ -64,7 +63,7 @@ Status Agent::Init() {
   if (Status s = LoadState(&loaded); !s) return s;
   if (Status s = StartReceiving(loaded); !s) return s;
   if (Status s = StartPeers(&loaded); !s) return s;
-  if (Status s = StartBolts(&loaded); !s) return s;
+  if (Status s = StartBolts(); !s) return s;
   if (Status s = StartTracking(loaded); !s) return s;
   if (Status s = StartCoordinatorLink(); !s) return s;
   if (Status s = StartServing(); !s) return s;
@@ -112,14 +111,15 @@ Status Agent::StartReceiving(const Loaded& loaded) {
 // The peers: static ones and the members the coordinator named before (the peer list while it
 // is away; static peers win). Links start once the bolts have.
 Status Agent::StartPeers(Loaded* loaded) {
+  MakeSources(loaded);
   peers_ = std::make_unique<PeerSet>(LinkEnv(), config_.agent.id, config_.agent.peers, std::move(loaded->acks));
   peers_->Load(loaded->members);
   return Status::Ok();
 }
 
-// The bolts: the [[bolt]] tables and what the [[bolt_pattern]] rules find now, each a source
-// resumed from its state.db rows, watched through the agent's one inotify instance.
-Status Agent::StartBolts(Loaded* loaded) {
+// The agent's one inotify instance, and the (empty) set of bolt sources wired to the peers and
+// the committer.
+void Agent::MakeSources(Loaded* loaded) {
   const AgentConfig& ac = config_.agent;
   // Without an inotify instance the rescans alone see changes (each is the same check an event
   // would have run).
@@ -127,6 +127,19 @@ Status Agent::StartBolts(Loaded* loaded) {
   if (Status s = watcher_->Start(); !s) {
     LOG_WARN("%s; files are checked every %u ms (rescan_interval_ms) only", s.message().c_str(), ac.rescan_interval_ms);
   }
+  BoltSource::Hooks hooks;
+  hooks.changed = [this] { Kick(true, false); };
+  hooks.min_acked = [this](const Generation& g) { return peers_->MinAcked(g); };
+  hooks.min_cursor = [this](const Generation& g) { return peers_->MinCursor(g); };
+  hooks.request_commit = [this] { Kick(false, true); };
+  sources_ = std::make_unique<BoltSources>(&loop_, watcher_.get(), &config_.agent, std::move(hooks),
+                                           std::move(loaded->gens));
+}
+
+// The bolts: the [[bolt]] tables and what the [[bolt_pattern]] rules find now, each a source
+// resumed from its state.db rows, watched through the agent's one inotify instance.
+Status Agent::StartBolts() {
+  const AgentConfig& ac = config_.agent;
   BoltDiscovery::Hooks found_hooks;
   found_hooks.checks.may_remove = [this](const std::string& name) { return MayRemoveFound(name); };
   found_hooks.checks.may_add = [this](const std::string& name) { return MayAddFound(name); };
@@ -134,23 +147,14 @@ Status Agent::StartBolts(Loaded* loaded) {
   discovery_ = std::make_unique<BoltDiscovery>(&loop_, watcher_.get(), ac.rescan_interval_ms, std::move(found_hooks));
   if (Status s = discovery_->Start(config_.bolt_patterns, config_.bolts); !s) return s;
   config_ = WithFound(std::move(config_), discovery_->found());
-  for (const BoltConfig& bolt : config_.bolts) AddSource(bolt);
   committer_->AddCollector([this](Committer::Batch* b) {
-    for (auto& src : sources_) src->Collect(b);
+    sources_->Collect(b);
     peers_->Collect(b);
     replicas_->Collect(b);
     if (deaths_) deaths_->Collect(&b->rows);
   });
   if (Status s = server_->Listen(); !s) return s;
-  initial_gens_ = std::move(loaded->gens);
-  std::vector<OriginGenRow> mine;
-  for (auto& src : sources_) {
-    mine.clear();
-    for (const auto& row : initial_gens_) {
-      if (row.bolt == src->name()) mine.push_back(row);
-    }
-    if (Status s = src->Start(mine); !s) return s;
-  }
+  if (Status s = sources_->Start(config_.bolts); !s) return s;
   peers_->Start();
   return Status::Ok();
 }
@@ -219,7 +223,7 @@ Status Agent::StartServing() {
   uv_timer_start(ack_flush_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<Agent*>(t->data);
     if (self == nullptr) return;
-    self->SweepDrained();
+    self->sources_->SweepDrained();
     if (self->peers_->has_dirty_acks()) self->Kick(false, true);
   }, 1000, 1000);
   control_ = std::make_unique<ControlServer>(&loop_, ac.control_socket, [this](const std::string& req) {
@@ -276,7 +280,7 @@ Status Agent::Run() {
   started_ns_ = NowNs();
   if (Status s = Init(); !s) return s;
   LOG_NOTICE("agent %s ready: listening on %s, %zu bolts, %zu peers, data in %s", config_.agent.id.c_str(),
-             config_.agent.listen.ToString().c_str(), sources_.size(), peers_->size(), config_.agent.data_dir.c_str());
+             config_.agent.listen.ToString().c_str(), sources_->all().size(), peers_->size(), config_.agent.data_dir.c_str());
   notify_->Ready(ReadyLine());
   uv_run(&loop_, UV_RUN_DEFAULT);
   return fatal_;
@@ -289,30 +293,6 @@ void Agent::Kick(bool pump, bool commit) {
   uv_idle_start(kick_.get(), [](uv_idle_t* h) {
     if (auto* self = static_cast<Agent*>(h->data)) self->OnIdle();
   });
-}
-
-BoltSource* Agent::AddSource(const BoltConfig& bolt) {
-  BoltSource::Hooks hooks;
-  hooks.changed = [this] { Kick(true, false); };
-  hooks.min_acked = [this](const Generation& g) { return peers_->MinAcked(g); };
-  hooks.min_cursor = [this](const Generation& g) { return peers_->MinCursor(g); };
-  hooks.request_commit = [this] { Kick(false, true); };
-  sources_.push_back(
-      std::make_unique<BoltSource>(&loop_, watcher_.get(), bolt, config_.agent, std::move(hooks), &next_stream_));
-  return sources_.back().get();
-}
-
-void Agent::SweepDrained() {
-  for (auto it = sources_.begin(); it != sources_.end();) {
-    if (!(*it)->Drained()) {
-      ++it;
-      continue;
-    }
-    LOG_NOTICE("bolt %s: every peer has its last bytes; it is no longer replicated", (*it)->name().c_str());
-    drained_next_gen_[(*it)->name()] = (*it)->next_gen();
-    drained_.push_back(std::move(*it));
-    it = sources_.erase(it);
-  }
 }
 
 void Agent::Reload() {
@@ -337,13 +317,11 @@ Status Agent::ApplyReload() {
   Config next = WithFound(*loaded, found.found);
   Result<ReloadPlan> plan = PlanReload(config_, next);
   if (!plan) return plan.status();
-  SweepDrained();
+  sources_->SweepDrained();
   for (const std::string& name : plan->added) {
-    for (const auto& src : sources_) {
-      if (src->name() == name) {
-        return Status::Error("bolt " + name + " was removed by an earlier reload and its last bytes are still "
-                             "on their way to the peers; add it back once `tailsafectl status` no longer lists it");
-      }
+    if (sources_->Contains(name)) {
+      return Status::Error("bolt " + name + " was removed by an earlier reload and its last bytes are still "
+                           "on their way to the peers; add it back once `tailsafectl status` no longer lists it");
     }
   }
   Result<std::map<std::string, HookUser>> users = ResolveHookUsers(next.hook_users);
@@ -370,38 +348,7 @@ Config Agent::WithFound(Config file_config, const std::vector<FoundBolt>& found)
 
 void Agent::ApplyBolts(Config next, const ReloadPlan& plan) {
   config_ = std::move(next);
-  auto bolt_config = [this](const std::string& name) -> const BoltConfig* {
-    for (const BoltConfig& b : config_.bolts) {
-      if (b.name == name) return &b;
-    }
-    return nullptr;
-  };
-  for (auto& src : sources_) {
-    if (src->retiring()) continue;
-    if (const BoltConfig* b = bolt_config(src->name())) {
-      src->Reconfigure(*b);
-    } else {
-      src->Retire();
-    }
-  }
-  for (const std::string& name : plan.added) {
-    std::vector<OriginGenRow> rows;
-    if (auto it = drained_next_gen_.find(name); it != drained_next_gen_.end()) {
-      // Removed and drained in this process: state.db's start-up rows are stale; only the
-      // numbering carries on.
-      OriginGenRow last;
-      last.bolt = name;
-      last.gen = it->second - 1;
-      last.state = GenState::kReleased;
-      rows.push_back(last);
-    } else {
-      for (const OriginGenRow& row : initial_gens_) {
-        if (row.bolt == name) rows.push_back(row);
-      }
-    }
-    BoltSource* src = AddSource(*bolt_config(name));
-    if (Status s = src->Start(rows); !s) LOG_ERROR("bolt %s: %s", name.c_str(), s.message().c_str());
-  }
+  sources_->Apply(config_.bolts, plan.added);
   if (Status s = tracker_->Update(config_.bolts); !s) LOG_ERROR("bolt tracking: %s", s.message().c_str());
   if (coord_) coord_->ConfigChanged();
   Kick(true, true);
@@ -437,15 +384,12 @@ bool Agent::MayRemoveFound(const std::string& name) const {
 }
 
 bool Agent::MayAddFound(const std::string& name) const {
-  for (const auto& src : sources_) {
-    if (src->name() == name) return false;  // removed, and still draining to the peers
-  }
-  return true;
+  return !sources_->Contains(name);  // removed, and still draining to the peers
 }
 
 void Agent::OnIdle() {
   uv_idle_stop(kick_.get());
-  SweepDrained();
+  sources_->SweepDrained();
   if (pump_pending_ && !stopping_) {
     pump_pending_ = false;
     peers_->Pump();
@@ -466,12 +410,12 @@ PeerLink::Env Agent::LinkEnv() {
   env.keys = &keys_;
   env.window_bytes = ac.window_bytes;
   env.reconnect_max_ms = ac.reconnect_max_ms;
-  env.sources = &sources_;
+  env.sources = &sources_->all();
   // Peer ACK offsets are informational in state.db (the peer's POSITION is the truth on
   // resume), so they never cause a commit of their own: they ride along with the next one,
   // or the once-a-second flush.
   env.acks_changed = [this] {
-    for (auto& src : sources_) src->ReleaseAcked();
+    sources_->ReleaseAcked();
     Kick(true, false);
   };
   env.request_commit = [this] { Kick(false, true); };
@@ -498,7 +442,7 @@ void Agent::Shutdown(const char* why) {
   }
   // Stop producing and receiving; what is already written gets its last commit, whose
   // outstanding work keeps the loop alive until it completes.
-  for (auto& src : sources_) src->Stop();
+  sources_->Stop();
   if (discovery_) discovery_->Stop();
   if (tracker_) tracker_->Stop();
   if (watcher_) watcher_->Stop();
@@ -593,7 +537,7 @@ AgentReport Agent::Report() const {
   r.cluster = config_.cluster.name;
   r.pid = static_cast<int>(::getpid());
   r.uptime_seconds = static_cast<double>(now - started_ns_) / 1e9;
-  for (const auto& src : sources_) r.bolts.push_back(ReportBolt(*src, now));
+  for (const auto& src : sources_->all()) r.bolts.push_back(ReportBolt(*src, now));
   for (const auto& link : peers_->links()) {
     r.peers.push_back({link->peer().id, link->peer().address.ToString(), link->last_error(), link->connected(),
                        link->stats()});
@@ -628,7 +572,7 @@ std::string Agent::StorageError() const {
 HeldRange Agent::Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const {
   HeldRange out;
   if (origin == config_.agent.id) {
-    for (const auto& src : sources_) {
+    for (const auto& src : sources_->all()) {
       if (src->name() != bolt) continue;
       for (const auto& g : src->generations()) {
         if (g->gen != gen || !g->fd || g->state == GenState::kLost) continue;
@@ -668,7 +612,7 @@ std::string Agent::PrometheusText() const { return tailsafe::PrometheusText(Repo
 // Bolt deaths, as the tracker sees them, go into the ledger (agent/death_ledger.h).
 
 void Agent::OnBoltCheckpoint(const std::string& bolt, uint64_t offset, BoltTracker::Writer writer) {
-  for (auto& src : sources_) {
+  for (auto& src : sources_->all()) {
     if (src->name() != bolt) continue;
     src->SetCheckpoint(offset);
     // The generation it applied to: the newest that has one.
@@ -687,7 +631,7 @@ void Agent::OnBoltDeath(const std::string& bolt, const BoltProcess& p, bool succ
   Kick(false, true);
   // A death goes to the coordinator at once, with the file's size as of now (the bolt's last
   // writes may not have been read yet) and the checkpoint the tracker re-read on the death.
-  for (auto& src : sources_) {
+  for (auto& src : sources_->all()) {
     if (src->name() == bolt) src->Check();
   }
   if (coord_) coord_->HeartbeatNow();

@@ -39,6 +39,7 @@
 #include "agent/agent_report.h"
 #include "agent/bolt_discovery.h"
 #include "agent/bolt_source.h"
+#include "agent/bolt_sources.h"
 #include "agent/bolt_tracker.h"
 #include "agent/committer.h"
 #include "agent/coordinator_link.h"
@@ -93,7 +94,8 @@ class Agent {
   Status LoadState(Loaded* loaded);
   Status StartReceiving(const Loaded& loaded);
   Status StartPeers(Loaded* loaded);
-  Status StartBolts(Loaded* loaded);
+  void MakeSources(Loaded* loaded);
+  Status StartBolts();
   Status StartTracking(const Loaded& loaded);
   Status StartCoordinatorLink();
   Status StartServing();
@@ -118,11 +120,6 @@ class Agent {
   // record; a name may start again once no source of that name is draining.
   bool MayRemoveFound(const std::string& name) const;
   bool MayAddFound(const std::string& name) const;
-  // A BoltSource for `bolt` wired to the peer links and the committer, appended to sources_
-  // (not started).
-  BoltSource* AddSource(const BoltConfig& bolt);
-  // Moves removed bolts whose last bytes every peer has out of sources_.
-  void SweepDrained();
   std::string ReadyLine() const;  // systemd's STATUS= once running
   void Fatal(const Status& s);
   // What every peer link shares: the loop, the key, the window, the callbacks into the agent.
@@ -142,12 +139,7 @@ class Agent {
   std::unique_ptr<ReplicaStore> replicas_;
   std::unique_ptr<ReplicaServer> server_;
   std::unique_ptr<InotifyWatcher> watcher_;  // the agent's one inotify instance, for everything watching files
-  std::vector<std::unique_ptr<BoltSource>> sources_;  // configured bolts, and removed ones draining
-  // Removed bolts fully drained: kept (peer cursors and commit callbacks may still name them) but
-  // no longer shipped or shown. Their next generation number, for a bolt added back later.
-  std::vector<std::unique_ptr<BoltSource>> drained_;
-  std::map<std::string, uint64_t> drained_next_gen_;
-  std::vector<OriginGenRow> initial_gens_;  // state.db's generation rows at start, for bolts added later
+  std::unique_ptr<BoltSources> sources_;  // every bolt's source, and removed ones draining
   std::unique_ptr<PeerSet> peers_;
   std::unique_ptr<BoltTracker> tracker_;
   std::unique_ptr<BoltDiscovery> discovery_;
@@ -178,7 +170,6 @@ class Agent {
   bool pump_pending_ = false;
   bool commit_pending_ = false;
   bool stopping_ = false;
-  uint32_t next_stream_ = 1;
   uint64_t started_ns_ = 0;
   Status fatal_;
 };
