@@ -172,7 +172,7 @@ void Coordinator::OnAccept(UvPtr<uv_tcp_t> tcp) {
   FramedConn* raw = conn.get();
   conns_[raw] = conn;
   (void)conn->Start([this, raw](const Frame& f) { return OnFrame(raw, f); },
-                    [this, raw](const std::string& why) { OnClose(raw, why); });
+                    [this, raw](const CloseReason& r) { OnClose(raw, r.why); });
 }
 
 Coordinator::Agent* Coordinator::AgentOf(FramedConn* conn) {

@@ -181,9 +181,10 @@ BOOST_AUTO_TEST_CASE(repeated_hello_from_one_origin_replaces_its_session) {
     auto s = SecureTo(port, &keys, &why);
     BOOST_REQUIRE_MESSAGE(s, why);
     BOOST_REQUIRE(s->Send(EncodeHello({kWireVersionMin, kWireVersionMax, "test", origin})).ok());
-    std::string welcome;
-    Result<size_t> n = s->Receive(&welcome, 5000);
-    BOOST_TEST((n.ok() && *n > 0));  // WELCOME
+    Frame welcome;
+    Status got = s->ReadFrame(&welcome, 5000);
+    BOOST_TEST(got.ok(), got.message());
+    BOOST_TEST((welcome.type == MessageType::kWelcome));
     conns.push_back(std::move(s));
   }
   BOOST_TEST(c.Running(1));
