@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/names.h"
+#include "common/pool_work.h"
 
 namespace tailsafe {
 namespace {
@@ -368,13 +369,17 @@ void ReplicaServer::StartTailJob(Replica& r, TailJob job) {
   std::shared_ptr<Replica> rep = Find(r);
   job.fd = r.fd;
   job.path = r.path;
-  if (!rep || !job.fd) {
-    if (r.session != nullptr) r.session->Close("replica " + r.path + " is not open", CloseReason::kFailed);
+  Status s = rep && job.fd ? Status::Ok() : Status::Error("replica " + r.path + " is not open");
+  if (s) {
+    auto shared = std::make_shared<TailJob>(std::move(job));
+    s = QueueWork(loop_, alive_, [shared] { RunTailJob(shared.get()); },
+                  [this, rep, shared] { FinishTailJob(*rep, *shared); });
+  }
+  if (!s) {
+    if (r.session != nullptr) r.session->Close(s.message(), CloseReason::kFailed);
     return;
   }
   r.busy = true;
-  RunTailJob(&job);  // on the loop
-  FinishTailJob(*rep, job);
 }
 
 void ReplicaServer::FinishTailJob(Replica& r, TailJob& job) {

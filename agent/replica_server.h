@@ -11,7 +11,8 @@
 //
 // The transport bounds what an origin can make this side hold: a session whose origin reads
 // none of its POSITIONs and ACKs is closed once StreamConn::kMaxQueuedBytes wait (counted as
-// slow_readers). A POSITION's window hash and a CUT's copy are TailJobs (agent/replica_tail.h).
+// slow_readers). A POSITION's window hash and a CUT's copy run on the thread pool
+// (agent/replica_tail.h).
 #pragma once
 
 #include <uv.h>
@@ -129,6 +130,7 @@ class ReplicaServer {
   std::vector<std::unique_ptr<ReplicaSession>> graveyard_;
   Stats stats_;
   std::string write_error_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // thread-pool jobs finish only while we live
 };
 
 }  // namespace tailsafe

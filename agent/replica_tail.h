@@ -1,6 +1,6 @@
 // The receiving side of the tail proof and of CUT (common/wire.h explains both): what a POSITION
 // says about a replica, and the blocking work behind it (hashing the window, setting a cut tail
-// aside) as one job.
+// aside), which ReplicaServer runs on libuv's thread pool, never on the loop.
 //
 // While a job runs its replica is `busy`, and its sizes are frozen: a POSITION is owed
 // (position_pending), so no DATA, SEAL or CUT for it is accepted, and its file stays open. What
@@ -26,7 +26,7 @@ PositionMsg PositionOf(const Replica& r, uint32_t stream);
 // The POSITION a CUT at `offset` leads to (the file then ends there, every byte proven).
 PositionMsg PositionAfterCut(uint64_t offset, uint32_t stream);
 
-// One job. Inputs are copies; the job touches nothing else.
+// One job for the thread pool. Inputs are copies; the worker touches nothing else.
 struct TailJob {
   std::shared_ptr<Fd> fd;  // the replica's file, held open for the job
   std::string path;        // the replica's path, for messages
@@ -42,7 +42,7 @@ struct TailJob {
   Status hash_status;
 };
 
-// Runs `job` (blocking).
+// Runs `job` (on a worker thread).
 void RunTailJob(TailJob* job);
 
 // Copies [offset, offset + len) of `fd` into a new file at `path`, fdatasync'd, and fsyncs the
