@@ -168,11 +168,15 @@ void Coordinator::OnAccept(UvPtr<uv_tcp_t> tcp) {
              RemoteAddress(tcp.get()).c_str(), conns_.size(), unauthenticated, kMaxConnections, kMaxUnauthenticated);
     return;  // `tcp` closes here
   }
-  auto conn = std::make_shared<FramedConn>(std::move(tcp), SecureChannel::Role::kServer, &keys_);
+  // Every client speaks first (an agent registers, tailsafectl asks): one that says nothing is
+  // closed at the handshake deadline.
+  FramedConn::Options options;
+  options.first_frame = "request";
+  auto conn = std::make_shared<FramedConn>(std::move(tcp), SecureChannel::Role::kServer, &keys_, options);
   FramedConn* raw = conn.get();
   conns_[raw] = conn;
   (void)conn->Start([this, raw](const Frame& f) { return OnFrame(raw, f); },
-                    [this, raw](const CloseReason& r) { OnClose(raw, r.why); });
+                    [this, raw](const CloseReason& r) { OnClose(raw, r); });
 }
 
 Coordinator::Agent* Coordinator::AgentOf(FramedConn* conn) {
@@ -411,14 +415,17 @@ Status Coordinator::OnHeartbeat(FramedConn* conn, const json& msg) {
   return Status::Ok();
 }
 
-void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
+void Coordinator::OnClose(FramedConn* conn, const CloseReason& reason) {
+  const char* why = reason.why.c_str();
   if (!conn->authenticated()) {
     ++stats_.refused_auth;
-    LOG_WARN("refused a connection from %s: %s", conn->remote().c_str(), why.c_str());
+    LOG_WARN("refused a connection from %s: %s", conn->remote().c_str(), why);
   } else if (Agent* a = AgentOf(conn)) {
-    LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());
+    LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why);
     a->conn.reset();
     a->reported = false;
+  } else if (reason.kind == CloseReason::kTimeout || reason.kind == CloseReason::kOverflow) {
+    LOG_INFO("closed a connection from %s: %s", conn->remote().c_str(), why);
   }
   watchers_.erase(conn);
   conns_.erase(conn);

@@ -110,7 +110,7 @@ class Coordinator {
   void DeliverDocuments(FramedConn* conn, const std::string& path, const std::string& after, bool all_pages);
   void NotifyWatchers(const std::vector<NamespaceStore::Write>& writes);
   void KeepWatchersAlive();
-  void OnClose(FramedConn* conn, const std::string& why);
+  void OnClose(FramedConn* conn, const CloseReason& reason);
   void CheckSilence();
   Status DeclareDead(Agent& a, uint64_t silent_ms);
   void PushMembership();
