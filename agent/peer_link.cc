@@ -3,8 +3,10 @@
 #include <algorithm>
 
 #include "common/clock.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/pool_work.h"
 
 namespace tailsafe {
 namespace {
@@ -36,6 +38,7 @@ void PeerLink::Start() {
 
 void PeerLink::Stop() {
   stopped_ = true;
+  alive_.reset();  // window hashes still running find nothing to report to
   connecting_.reset();
   if (auto c = std::exchange(conn_, nullptr)) c->Close("agent stopping");
   ready_ = false;
@@ -145,42 +148,80 @@ Status PeerLink::OnPosition(const PositionMsg& m) {
   auto it = cursors_.find(m.stream);
   if (it == cursors_.end()) return Status::Error("POSITION for unknown stream " + std::to_string(m.stream));
   Cursor& c = it->second;
-  std::shared_ptr<Generation> hold = c.gen;  // outlives the cursor if it is erased below
-  BoltSource* source = c.source;
-  Generation& g = *hold;
+  Generation& g = *c.gen;
   if (!g.shippable()) {
     cursors_.erase(it);
     return Status::Ok();
   }
-  if (c.positioned) return Status::Error("a second POSITION for stream " + std::to_string(m.stream));
-  // The peer's bytes must be our bytes: compare the window before its position.
-  if (m.durable > 0) {
-    std::string why;
-    Result<uint64_t> h = uint64_t{0};
-    if (m.durable > g.size) {
-      why = "the peer holds " + std::to_string(m.durable) + " bytes but the file has only " + std::to_string(g.size);
-    } else if (h = source->WindowHash(g, m.durable, m.window_len); !h) {
-      // A read error says nothing about either side's bytes: try again later, decide nothing.
-      return h.status();
-    } else if (*h != m.window_hash) why = "the last " + std::to_string(m.window_len) + " bytes before offset " +
-                                        std::to_string(m.durable) + " differ from the file";
-    else if (g.state == GenState::kSealed && m.durable > g.final_size) why = "the peer holds more than the sealed size";
-    if (!why.empty() && m.verified < m.durable) {
-      // The mismatch may lie in bytes the peer found on disk after a restart and never proved
-      // (see wire.h): have it drop them, and judge the proven bytes by its next POSITION.
-      ++stats_.tail_cuts;
-      LOG_WARN("peer %s: bolt %s generation %llu: %s; asking the peer to cut its unverified bytes past %llu",
-               peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str(),
-               static_cast<unsigned long long>(m.verified));
-      Send(EncodeCut({m.stream, m.verified}));
-      return Status::Ok();
-    }
-    if (!why.empty()) {
-      ++stats_.divergences;
-      cursors_.erase(it);
-      source->Diverged(g, "peer " + peer_.id + ": " + why);
-      return Status::Ok();
-    }
+  if (c.positioned || c.verifying) return Status::Error("a second POSITION for stream " + std::to_string(m.stream));
+  if (m.durable == 0) return Settle(m, "");
+  if (m.durable > g.size) {
+    return Settle(m, "the peer holds " + std::to_string(m.durable) + " bytes but the file has only " +
+                         std::to_string(g.size));
+  }
+  if (!g.fd) return Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " is closed");
+  // The peer's bytes must be our bytes: hash the window before its position, on the thread pool
+  // (after a peer's restart the window spans its unverified tail, up to 64 MiB).
+  c.verifying = true;
+  auto hash = std::make_shared<Result<uint64_t>>(Status::Error("not hashed"));
+  std::shared_ptr<Fd> fd = g.fd;
+  std::weak_ptr<FramedConn> conn = conn_;
+  std::shared_ptr<Generation> gen = c.gen;
+  Status queued = QueueWork(
+      env_.loop, alive_, [fd, m, hash] { *hash = HashFileRange(fd->get(), m.durable - m.window_len, m.window_len); },
+      [this, conn, gen, fd, m, hash] { OnWindowHashed(conn.lock(), gen, fd, m, *hash); });
+  if (!queued) c.verifying = false;
+  return queued;
+}
+
+void PeerLink::OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std::shared_ptr<Generation>& gen,
+                              const std::shared_ptr<Fd>& fd, const PositionMsg& m, const Result<uint64_t>& hash) {
+  if (!conn || conn != conn_) return;  // the connection that asked is gone
+  auto it = cursors_.find(m.stream);
+  if (it == cursors_.end() || it->second.gen != gen || !it->second.verifying) return;
+  it->second.verifying = false;
+  Generation& g = *gen;
+  Status s;
+  if (!g.shippable()) {
+    cursors_.erase(it);
+  } else if (!hash) {
+    // A read error says nothing about either side's bytes: try again later, decide nothing.
+    s = Status::Error("cannot read the window before offset " + std::to_string(m.durable) + ": " + hash.status().message());
+  } else if (g.fd != fd) {
+    s = Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " changed files while its window was read");
+  } else if (*hash != m.window_hash) {
+    s = Settle(m, "the last " + std::to_string(m.window_len) + " bytes before offset " + std::to_string(m.durable) +
+                      " differ from the file");
+  } else if (g.state == GenState::kSealed && m.durable > g.final_size) {
+    s = Settle(m, "the peer holds more than the sealed size");
+  } else {
+    s = Settle(m, "");
+  }
+  if (!s) return Drop(s.message());
+  Pump();
+}
+
+Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
+  auto it = cursors_.find(m.stream);
+  Cursor& c = it->second;
+  std::shared_ptr<Generation> hold = c.gen;  // outlives the cursor if it is erased below
+  BoltSource* source = c.source;
+  Generation& g = *hold;
+  if (!why.empty() && m.verified < m.durable) {
+    // The mismatch may lie in bytes the peer found on disk after a restart and never proved
+    // (see wire.h): have it drop them, and judge the proven bytes by its next POSITION.
+    ++stats_.tail_cuts;
+    LOG_WARN("peer %s: bolt %s generation %llu: %s; asking the peer to cut its unverified bytes past %llu",
+             peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str(),
+             static_cast<unsigned long long>(m.verified));
+    Send(EncodeCut({m.stream, m.verified}));
+    return Status::Ok();
+  }
+  if (!why.empty()) {
+    ++stats_.divergences;
+    cursors_.erase(it);
+    source->Diverged(g, "peer " + peer_.id + ": " + why);
+    return Status::Ok();
   }
   Key key{g.bolt, g.gen};
   uint64_t& hw = high_water_[key];
@@ -202,6 +243,7 @@ Status PeerLink::OnAck(const AckMsg& m) {
   auto it = cursors_.find(m.stream);
   if (it == cursors_.end()) return Status::Ok();  // a generation dropped meanwhile
   Cursor& c = it->second;
+  if (c.verifying) return Status::Ok();  // nothing was sent yet: it repeats what POSITION said
   if (m.durable > c.sent) return Status::Error("ACK beyond what was sent");
   if (m.durable <= c.acked) return Status::Ok();
   stats_.bytes_acked += m.durable - c.acked;

@@ -2,8 +2,8 @@
 //
 // It connects (with backoff), says HELLO, then OPENs every shippable generation. The peer answers
 // each OPEN with the POSITION it holds durably and the hash of the bytes just before it; the link
-// checks that hash against the file (a mismatch is divergence, see BoltSource::Diverged) and
-// resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
+// checks that hash against the file on the thread pool (a mismatch is divergence, see
+// BoltSource::Diverged, or a CUT of the peer's unverified tail) and resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
 // under window_bytes and the socket's write queue stays short, so a slow or dead peer costs no
 // memory: the file is the buffer. ACKs advance what the peer holds durably.
 //
@@ -49,6 +49,7 @@ class PeerLink {
     BoltSource* source = nullptr;
     std::shared_ptr<Generation> gen;
     bool positioned = false;
+    bool verifying = false;  // its POSITION's window is being hashed (on the thread pool)
     bool seal_sent = false;
     bool checkpoint_sent = false;  // checkpoint_offset went out on this connection
     uint64_t checkpoint_offset = 0;
@@ -105,6 +106,11 @@ class PeerLink {
   Status OnFrame(const Frame& f);
   Status OnWelcome(const Frame& f);
   Status OnPosition(const PositionMsg& m);
+  void OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std::shared_ptr<Generation>& gen,
+                      const std::shared_ptr<Fd>& fd, const PositionMsg& m, const Result<uint64_t>& hash);
+  // Acts on a POSITION once its window is judged: resume, or (`why` says how the bytes differ)
+  // ask for a CUT of the peer's unverified tail, or declare divergence.
+  Status Settle(const PositionMsg& m, const std::string& why);
   Status OnAck(const AckMsg& m);
   void Send(std::string_view frame);
   void Drop(const std::string& why, bool quiet = false);
@@ -112,6 +118,7 @@ class PeerLink {
 
   Env env_;
   PeerSpec peer_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // thread-pool jobs report only while we live
   std::unique_ptr<PendingConnect> connecting_;
   std::shared_ptr<FramedConn> conn_;
   bool ready_ = false;  // WELCOME received on conn_
