@@ -64,6 +64,15 @@ Status TcpListener::Listen(uv_loop_t* loop, const std::string& host, uint16_t po
   return Status::Ok();
 }
 
+uint16_t TcpListener::port() const {
+  if (!tcp_) return 0;
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
 Status UnixListener::Listen(uv_loop_t* loop, const std::string& path, int mode, OnAccept on_accept) {
   on_accept_ = std::move(on_accept);
   auto pipe = MakeUv<uv_pipe_t>(uv_pipe_init, loop, 0);

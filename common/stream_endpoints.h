@@ -25,6 +25,8 @@ class TcpListener {
   // `host` must be an IP literal. The error names the address.
   Status Listen(uv_loop_t* loop, const std::string& host, uint16_t port, OnAccept on_accept);
   void Stop() { tcp_.Reset(); }
+  // The port listened on (what port 0 became), or 0.
+  uint16_t port() const;
 
  private:
   UvPtr<uv_tcp_t> tcp_;
