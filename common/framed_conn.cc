@@ -82,9 +82,11 @@ void FramedConn::Send(std::string_view frames) {
 void FramedConn::Close(const std::string& why, CloseReason::Kind kind) {
   if (closed_) return;
   CloseReason reason{kind, why};
-  if (reason.error() && kind != CloseReason::kOverflow && channel_.established() && options_.farewell) {
-    // Best effort: it leaves at once unless the socket is already full, and closing cancels it.
-    Send(options_.farewell(why));
+  if (reason.error() && channel_.established() && options_.farewell) {
+    // Best effort: it leaves at once unless the socket is already full.
+    std::string wire;
+    channel_.Seal(options_.farewell(why), &wire);
+    stream_->WriteLast(wire);
   }
   stream_->Close(std::move(reason));
 }

@@ -96,6 +96,12 @@ void StreamConn::Write(std::string bytes) {
   }
 }
 
+void StreamConn::WriteLast(std::string_view bytes) {
+  if (closed_ || bytes.empty() || queued() > 0) return;  // behind queued bytes it could not go now
+  uv_buf_t b = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+  (void)uv_try_write(stream(), &b, 1);
+}
+
 void StreamConn::StopReading() {
   if (!closed_) uv_read_stop(stream());
 }

@@ -76,6 +76,9 @@ class StreamConn : public std::enable_shared_from_this<StreamConn> {
   // Starts reading. An error if libuv refuses (the stream is then closed, on_close not called).
   Status Start(Handlers handlers);
   void Write(std::string bytes);
+  // Writes what the socket takes now and forgets the rest, whatever happens: a last word just
+  // before Close().
+  void WriteLast(std::string_view bytes);
   void StopReading();
   // Closes the stream with `why` (kTimeout) unless ClearDeadline() comes first; replaces any
   // earlier deadline.
