@@ -114,10 +114,11 @@ void ReceiverFamilies(const AgentReport& r, MetricsText* m) {
   m->Family("tailsafe_receiver_sessions_total", "counter", "Peer connections accepted by this agent.");
   m->Sample(d(rs.sessions));
   m->Family("tailsafe_receiver_refused_total", "counter",
-           "Incoming connections refused, by reason: auth (no or wrong cluster key), protocol (a bad frame), rejected (a stream refused).");
+           "Incoming connections refused, by reason: auth (no or wrong cluster key), protocol (a bad frame), rejected (a stream refused), slow_reader (it read nothing sent to it).");
   m->Sample(d(rs.auth_failures), {{"reason", "auth"}});
   m->Sample(d(rs.protocol_errors), {{"reason", "protocol"}});
   m->Sample(d(rs.rejected), {{"reason", "rejected"}});
+  m->Sample(d(rs.slow_readers), {{"reason", "slow_reader"}});
   uint64_t held = 0, durable = 0;
   for (const auto& rep : r.replicas) {
     held += 1;

@@ -166,6 +166,7 @@ std::string StatusJson(const AgentReport& r) {
                      {"rejected", ss.rejected},
                      {"protocol_errors", ss.protocol_errors},
                      {"auth_failures", ss.auth_failures},
+                     {"slow_readers", ss.slow_readers},
                      {"bytes_received", ss.bytes_received},
                      {"frames_received", ss.frames_received},
                      {"tail_cuts", ss.tail_cuts},

@@ -1,25 +1,11 @@
 #include "agent/control_server.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "common/log.h"
 
 namespace tailsafe {
-namespace {
-
-constexpr size_t kMaxRequest = 4096;
-
-struct ReplyWrite {
-  uv_write_t req;
-  std::string data;
-};
-
-}  // namespace
 
 struct ControlServer::Client {
-  ControlServer* server;
-  UvPtr<uv_pipe_t> pipe;
+  std::shared_ptr<StreamConn> conn;
   std::string request;
   bool answered = false;
 };
@@ -30,76 +16,47 @@ ControlServer::ControlServer(uv_loop_t* loop, std::string path, std::function<st
 ControlServer::~ControlServer() { Stop(); }
 
 Status ControlServer::Listen() {
-  auto pipe = MakeUv<uv_pipe_t>(uv_pipe_init, loop_, 0);
-  if (!pipe) return pipe.status();
-  listener_ = std::move(pipe.value());
-  listener_->data = this;
-  ::unlink(path_.c_str());  // a stale socket from a previous run
-  int rc = uv_pipe_bind(listener_.get(), path_.c_str());
-  if (rc == 0) {
-    ::chmod(path_.c_str(), 0660);
-    rc = uv_listen(listener_.stream(), 16, [](uv_stream_t* s, int status) {
-      auto* self = static_cast<ControlServer*>(s->data);
-      if (self != nullptr && status == 0) self->OnConnection();
-    });
-  }
-  if (rc != 0) return UvStatus("control socket " + path_, rc);
-  return Status::Ok();
+  return listener_.Listen(loop_, path_, 0660, [this](UvPtr<uv_pipe_t> pipe) { OnAccept(std::move(pipe)); });
 }
 
 void ControlServer::Stop() {
-  if (listener_) {
-    listener_.Reset();
-    ::unlink(path_.c_str());
-  }
+  listener_.Stop();
   clients_.clear();
 }
 
-void ControlServer::OnConnection() {
-  auto pipe = MakeUv<uv_pipe_t>(uv_pipe_init, loop_, 0);
-  if (!pipe) return;
-  if (uv_accept(listener_.stream(), pipe->stream()) != 0) return;
+void ControlServer::OnAccept(UvPtr<uv_pipe_t> pipe) {
   auto client = std::make_unique<Client>();
-  client->server = this;
-  client->pipe = std::move(pipe.value());
-  client->pipe->data = client.get();
-  Client* raw = client.get();
-  clients_[raw] = std::move(client);
-  uv_read_start(
-      raw->pipe.stream(),
-      AllocReadBuffer,
-      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-        auto* c = static_cast<Client*>(s->data);
-        if (c != nullptr && !c->answered) {
-          if (nread > 0) c->request.append(buf->base, static_cast<size_t>(nread));
-          size_t nl = c->request.find('\n');
-          if (nl != std::string::npos || nread < 0 || c->request.size() > kMaxRequest) {
-            c->request.resize(std::min(nl, c->request.size()));
-            c->server->Finish(c);
-          }
-        }
-        delete[] buf->base;
-      });
+  Client* c = client.get();
+  // A reply is written whole and has a known size: only the deadline bounds it.
+  c->conn = std::make_shared<StreamConn>(std::move(pipe), 0);
+  StreamConn::Handlers h;
+  h.on_data = [this, c](std::string_view bytes) { OnData(c, bytes); };
+  h.on_eof = [this, c] {
+    if (!c->answered) Answer(c);  // a request without its newline: answer what came
+    return Status::Ok();
+  };
+  h.close_at_eof = false;  // the reply may still be on its way; it closes when written
+  h.on_written = [this, c](size_t) { c->conn->Close({CloseReason::kEnded, "answered"}); };
+  h.on_close = [this, c](const CloseReason& r) {
+    if (r.kind == CloseReason::kTimeout) LOG_INFO("control socket: closed a client: %s", r.why.c_str());
+    clients_.erase(c);
+  };
+  if (!c->conn->Start(std::move(h))) return;
+  c->conn->SetDeadline(kTimeoutMs, "no request and reply within " + std::to_string(kTimeoutMs / 1000) + " s");
+  clients_[c] = std::move(client);
 }
 
-void ControlServer::Finish(Client* c) {
+void ControlServer::OnData(Client* c, std::string_view bytes) {
+  if (c->answered) return;
+  c->request.append(bytes);
+  if (c->request.find('\n') != std::string::npos || c->request.size() > kMaxRequest) Answer(c);
+}
+
+void ControlServer::Answer(Client* c) {
   c->answered = true;
-  uv_read_stop(c->pipe.stream());
-  auto* w = new ReplyWrite{};
-  w->data = handler_(c->request);
-  w->data += '\n';
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, c->pipe.stream(), &buf, 1, [](uv_write_t* req, int status) {
-    auto* wr = reinterpret_cast<ReplyWrite*>(req);
-    // A closed pipe's data is null (UvPtr::Reset), so a late callback finds no client.
-    (void)status;
-    if (auto* client = static_cast<Client*>(req->handle->data)) client->server->clients_.erase(client);
-    delete wr;
-  });
-  if (rc != 0) {
-    delete w;
-    clients_.erase(c);
-  }
+  c->conn->StopReading();
+  c->request.resize(std::min(c->request.find('\n'), c->request.size()));
+  c->conn->Write(handler_(c->request) + "\n");
 }
 
 }  // namespace tailsafe

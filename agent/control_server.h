@@ -1,5 +1,7 @@
 // ControlServer: the agent's local control socket (a Unix stream socket, mode 0660), used by
-// tailsafectl. One request line per connection ("status"), one JSON reply, then close.
+// tailsafectl. One request line per connection ("status"), one JSON reply, then close. A client
+// gets kTimeoutMs for the whole exchange: one that connects and never finishes its request line
+// (or never reads the reply) is closed then, so idle clients cannot pile up.
 #pragma once
 
 #include <uv.h>
@@ -10,12 +12,17 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/stream_conn.h"
+#include "common/stream_endpoints.h"
 #include "common/uv_handle.h"
 
 namespace tailsafe {
 
 class ControlServer {
  public:
+  static constexpr uint64_t kTimeoutMs = 5000;
+  static constexpr size_t kMaxRequest = 4096;
+
   // `handler` maps a request line (without the newline) to the reply.
   ControlServer(uv_loop_t* loop, std::string path, std::function<std::string(const std::string&)> handler);
   ~ControlServer();
@@ -24,13 +31,14 @@ class ControlServer {
 
  private:
   struct Client;
-  void OnConnection();
-  void Finish(Client* c);
+  void OnAccept(UvPtr<uv_pipe_t> pipe);
+  void OnData(Client* c, std::string_view bytes);
+  void Answer(Client* c);
 
   uv_loop_t* loop_;
   std::string path_;
   std::function<std::string(const std::string&)> handler_;
-  UvPtr<uv_pipe_t> listener_;
+  UnixListener listener_;
   std::map<Client*, std::unique_ptr<Client>> clients_;
 };
 

@@ -45,7 +45,7 @@ Status CoordinatorLink::Start() {
 
 void CoordinatorLink::Stop() {
   stopped_ = true;
-  alive_.reset();
+  connecting_.reset();
   retry_timer_.Reset();
   heartbeat_timer_.Reset();
   if (conn_) conn_->Close("agent stopping");
@@ -55,11 +55,14 @@ void CoordinatorLink::Stop() {
 
 void CoordinatorLink::Connect() {
   if (stopped_) return;
-  ConnectTcp(loop_, address_.host, address_.port, alive_,
-             [this](Result<UvPtr<uv_tcp_t>> tcp) { OnConnected(std::move(tcp)); });
+  auto pending = ConnectTcp(loop_, address_.host, address_.port,
+                            [this](Result<UvPtr<uv_tcp_t>> tcp) { OnConnected(std::move(tcp)); });
+  if (!pending) return OnConnected(pending.status());
+  connecting_ = std::move(pending.value());
 }
 
 void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
+  connecting_.reset();
   if (!tcp) {
     if (last_error_ != tcp.status().message()) {
       LOG_WARN("coordinator: %s (retrying)", tcp.status().message().c_str());
@@ -69,7 +72,7 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   }
   conn_ = std::make_shared<FramedConn>(std::move(tcp.value()), SecureChannel::Role::kClient, keys_);
   Status st = conn_->Start([this](const Frame& f) { return OnFrame(f); },
-                           [this](const std::string& why) { OnClosed(why); });
+                           [this](const CloseReason& r) { OnClosed(r.why); });
   if (!st) return;
   json msg = BoltsAndHooks("register");
   msg["cluster"] = config_.cluster.name;

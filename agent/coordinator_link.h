@@ -87,7 +87,7 @@ class CoordinatorLink {
   uint64_t last_heard_ns_ = 0;        // the last frame from the coordinator
   bool acks_ = false;                 // it answers every heartbeat (silence means it is gone)
   Handlers handlers_;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  std::unique_ptr<PendingConnect> connecting_;
   std::shared_ptr<FramedConn> conn_;
   UvPtr<uv_timer_t> retry_timer_;
   UvPtr<uv_timer_t> heartbeat_timer_;

@@ -1,47 +1,20 @@
 #include "agent/peer_link.h"
 
-#include <netdb.h>
-
 #include <algorithm>
 
 #include "common/clock.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/pool_work.h"
 
 namespace tailsafe {
 namespace {
 
 constexpr size_t kMaxWriteQueue = 4u << 20;  // bytes queued in libuv before we stop producing
-constexpr uint32_t kHandshakeTimeoutMs = 10000;
+static_assert(kMaxWriteQueue + kMaxFramePayload + (64 << 10) < StreamConn::kMaxQueuedBytes,
+              "the transport's queue limit must leave room for the window PeerLink fills");
 constexpr size_t kMaxAckLog = 1 << 18;
-
-}  // namespace
-
-struct PeerLink::Conn {
-  PeerLink* link = nullptr;
-  UvPtr<uv_tcp_t> tcp;
-  UvPtr<uv_timer_t> handshake_timer;
-  std::unique_ptr<SecureChannel> channel;
-  FrameReader reader;
-  bool ready = false;  // WELCOME received
-};
-
-namespace {
-
-struct WriteReq {
-  uv_write_t req;
-  std::shared_ptr<const std::string> frame;
-  std::weak_ptr<void> conn;
-};
-struct ResolveReq {
-  uv_getaddrinfo_t req;
-  std::weak_ptr<int> alive;
-  PeerLink* link;
-};
-struct ConnectReq {
-  uv_connect_t req;
-  std::weak_ptr<void> conn;
-};
 
 }  // namespace
 
@@ -65,13 +38,15 @@ void PeerLink::Start() {
 
 void PeerLink::Stop() {
   stopped_ = true;
-  alive_.reset();
-  conn_.reset();
+  alive_.reset();  // window hashes still running find nothing to report to
+  connecting_.reset();
+  if (auto c = std::exchange(conn_, nullptr)) c->Close("agent stopping");
+  ready_ = false;
   cursors_.clear();
   reconnect_timer_.Reset();
 }
 
-bool PeerLink::connected() const { return conn_ && conn_->ready; }
+bool PeerLink::connected() const { return conn_ && ready_; }
 
 uint64_t PeerLink::Acked(const Generation& g) const {
   auto it = acked_.find({g.bolt, g.gen});
@@ -85,227 +60,168 @@ const PeerLink::Cursor* PeerLink::CursorOf(const Generation& g) const {
 
 void PeerLink::Connect() {
   if (stopped_) return;
-  auto* r = new ResolveReq{};
-  r->alive = alive_;
-  r->link = this;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  std::string port = std::to_string(peer_.address.port);
-  int rc = uv_getaddrinfo(env_.loop, &r->req, [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-    auto* rr = reinterpret_cast<ResolveReq*>(req);
-    if (!rr->alive.expired()) {
-      rr->link->OnResolved(status, res);
-    } else if (res) {
-      uv_freeaddrinfo(res);
-    }
-    delete rr;
-  }, peer_.address.host.c_str(), port.c_str(), &hints);
-  if (rc != 0) {
-    delete r;
-    last_error_ = UvStatus("resolve " + peer_.address.host, rc).message();
-    ++stats_.connect_failures;
-    ScheduleReconnect();
-  }
+  auto pending = ConnectTcp(env_.loop, peer_.address.host, peer_.address.port,
+                            [this](Result<UvPtr<uv_tcp_t>> tcp) { OnConnected(std::move(tcp)); });
+  if (!pending) return Drop(pending.status().message(), failing_);
+  connecting_ = std::move(pending.value());
 }
 
-void PeerLink::OnResolved(int status, addrinfo* res) {
-  if (status != 0 || res == nullptr) {
-    Drop(UvStatus("cannot resolve " + peer_.address.host, status).message());
-    if (res) uv_freeaddrinfo(res);
-    return;
-  }
-  auto conn = std::make_shared<Conn>();
-  conn->link = this;
-  auto tcp = MakeUv<uv_tcp_t>(uv_tcp_init, env_.loop);
-  if (!tcp) {
-    uv_freeaddrinfo(res);
-    Drop(tcp.status().message());
-    return;
-  }
-  conn->tcp = std::move(tcp.value());
-  conn->tcp->data = conn.get();
-  conn->channel = std::make_unique<SecureChannel>(SecureChannel::Role::kClient, env_.keys);
+void PeerLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
+  connecting_.reset();
+  if (!tcp) return Drop(tcp.status().message(), failing_);
+  FramedConn::Options options;
+  options.first_frame = "WELCOME";
+  auto conn = std::make_shared<FramedConn>(std::move(tcp.value()), SecureChannel::Role::kClient, env_.keys, options);
+  FramedConn* raw = conn.get();
   conn_ = conn;
-  auto* c = new ConnectReq{};
-  c->conn = conn;
-  int rc = uv_tcp_connect(&c->req, conn->tcp.get(), res->ai_addr, [](uv_connect_t* req, int st) {
-    auto* cr = reinterpret_cast<ConnectReq*>(req);
-    if (auto locked = cr->conn.lock()) static_cast<Conn*>(locked.get())->link->OnConnected(st);
-    delete cr;
-  });
-  uv_freeaddrinfo(res);
-  if (rc != 0) {
-    delete c;
-    Drop(UvStatus("connect to " + peer_.address.ToString(), rc).message());
-  }
-}
-
-void PeerLink::OnConnected(int status) {
-  if (status != 0) {
-    Drop(UvStatus("connect to " + peer_.id + " at " + peer_.address.ToString(), status).message(), failing_);
-    return;
-  }
-  uv_tcp_nodelay(conn_->tcp.get(), 1);
-  uv_tcp_keepalive(conn_->tcp.get(), 1, 30);
-  uv_read_start(
-      conn_->tcp.stream(),
-      AllocReadBuffer,
-      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-        auto* conn = static_cast<Conn*>(s->data);
-        if (conn != nullptr) conn->link->OnRead(nread, buf);
-        delete[] buf->base;
-      });
-  auto timer = MakeUv<uv_timer_t>(uv_timer_init, env_.loop);
-  if (timer) {
-    conn_->handshake_timer = std::move(timer.value());
-    conn_->handshake_timer->data = conn_.get();
-    uv_timer_start(conn_->handshake_timer.get(), [](uv_timer_t* t) {
-      auto* c = static_cast<Conn*>(t->data);
-      if (c == nullptr) return;
-      c->link->Drop(c->channel->established() ? "no WELCOME within 10 s" : "no secure handshake within 10 s");
-    }, kHandshakeTimeoutMs, 0);
-  }
+  ready_ = false;
+  FramedConn::Handlers h;
+  h.on_frame = [this](const Frame& f) { return OnFrame(f); };
+  // Drop() closes the connection it drops: only a close from the other side, an error or the
+  // deadline reaches here with the connection still current.
+  h.on_close = [this, raw](const CloseReason& r) {
+    if (conn_.get() == raw) Drop(r.why);
+  };
+  h.on_written = [this](size_t n) {
+    stats_.wire_bytes += n;
+    Pump();
+  };
+  h.on_batch = [this] { Pump(); };
+  if (Status st = conn->Start(std::move(h)); !st) return Drop(st.message());
   // The secure handshake goes first; HELLO is held by the channel until it completes.
-  WriteRaw(std::make_shared<const std::string>(conn_->channel->Start()));
   HelloMsg hello;
   hello.cluster = env_.cluster;
   hello.origin = env_.self_id;
-  Send(std::make_shared<const std::string>(EncodeHello(hello)));
+  Send(EncodeHello(hello));
 }
 
-void PeerLink::OnRead(ssize_t nread, const uv_buf_t* buf) {
-  if (nread == UV_EOF) {
-    Status s = conn_->channel->AtEof();
-    if (s.ok()) s = conn_->reader.AtEof();
-    Drop(s.ok() ? "peer closed the connection" : s.message());
-    return;
-  }
-  if (nread < 0) {
-    Drop(UvStatus("read", static_cast<int>(nread)).message());
-    return;
-  }
-  std::string reply, plain;
-  Status cs = conn_->channel->Receive(std::string_view(buf->base, static_cast<size_t>(nread)), &reply, &plain);
-  if (!reply.empty()) WriteRaw(std::make_shared<const std::string>(std::move(reply)));
-  if (!cs) {
-    Drop(cs.message());
-    return;
-  }
-  if (plain.empty() || !conn_) return;
-  conn_->reader.Feed(plain.data(), plain.size());
-  std::weak_ptr<Conn> weak = conn_;
-  for (;;) {
-    auto c = weak.lock();
-    if (!c || c != conn_) return;  // dropped while handling a frame
-    Frame f;
-    Status err;
-    auto r = c->reader.Next(&f, &err);
-    if (r == FrameReader::Result::kNeedMore) break;
-    if (r == FrameReader::Result::kError) {
-      Drop("bad frame from peer: " + err.message());
-      return;
-    }
-    OnFrame(f);
-  }
-  Pump();
-}
-
-void PeerLink::OnFrame(const Frame& f) {
-  if (!conn_->ready) {
-    if (f.type == MessageType::kReject) {
-      RejectMsg m;
-      Status s = DecodeReject(f, &m);
-      Drop("peer refused us: " + Printable(s.ok() ? m.reason : s.message()));
-      return;
-    }
-    WelcomeMsg m;
-    if (Status s = DecodeWelcome(f, &m); !s) {
-      Drop("handshake: " + s.message());
-      return;
-    }
-    if (m.peer != peer_.id) {
-      Drop("the agent at " + peer_.address.ToString() + " is '" + Printable(m.peer, 64) + "', not '" + peer_.id + "'");
-      return;
-    }
-    if (m.version < kWireVersionMin || m.version > kWireVersionMax) {
-      Drop("peer chose protocol version " + std::to_string(m.version) + ", which we do not speak");
-      return;
-    }
-    conn_->ready = true;
-    conn_->handshake_timer.Reset();
-    ++stats_.connects;
-    // The backoff is reset by progress (a POSITION or an ACK), not by a handshake: a peer that
-    // accepts HELLO and then fails every session must not be retried 20 times a second.
-    if (failing_) LOG_NOTICE("peer %s: connected again", peer_.id.c_str());
-    else LOG_INFO("peer %s: connected", peer_.id.c_str());
-    failing_ = false;
-    last_error_.clear();
-    return;
-  }
+Status PeerLink::OnFrame(const Frame& f) {
+  if (!ready_) return OnWelcome(f);
   switch (f.type) {
     case MessageType::kPosition: {
       PositionMsg m;
-      if (Status s = DecodePosition(f, &m); !s) return Drop(s.message());
-      OnPosition(m);
-      return;
+      if (Status s = DecodePosition(f, &m); !s) return s;
+      return OnPosition(m);
     }
     case MessageType::kAck: {
       AckMsg m;
-      if (Status s = DecodeAck(f, &m); !s) return Drop(s.message());
-      OnAck(m);
-      return;
+      if (Status s = DecodeAck(f, &m); !s) return s;
+      return OnAck(m);
     }
     case MessageType::kReject: {
       RejectMsg m;
       Status s = DecodeReject(f, &m);
-      return Drop("peer ended the session: " + Printable(s.ok() ? m.reason : s.message()));
+      return Status::Error("peer ended the session: " + Printable(s.ok() ? m.reason : s.message()));
     }
     default:
-      return Drop(std::string("unexpected ") + MessageTypeName(f.type) + " from peer");
+      return Status::Error(std::string("unexpected ") + MessageTypeName(f.type) + " from peer");
   }
 }
 
-void PeerLink::OnPosition(const PositionMsg& m) {
+Status PeerLink::OnWelcome(const Frame& f) {
+  if (f.type == MessageType::kReject) {
+    RejectMsg m;
+    Status s = DecodeReject(f, &m);
+    return Status::Error("peer refused us: " + Printable(s.ok() ? m.reason : s.message()));
+  }
+  WelcomeMsg m;
+  if (Status s = DecodeWelcome(f, &m); !s) return Status::Error("handshake: " + s.message());
+  if (m.peer != peer_.id) {
+    return Status::Error("the agent at " + peer_.address.ToString() + " is '" + Printable(m.peer, 64) + "', not '" +
+                         peer_.id + "'");
+  }
+  if (m.version < kWireVersionMin || m.version > kWireVersionMax) {
+    return Status::Error("peer chose protocol version " + std::to_string(m.version) + ", which we do not speak");
+  }
+  ready_ = true;
+  ++stats_.connects;
+  // The backoff is reset by progress (a POSITION or an ACK), not by a handshake: a peer that
+  // accepts HELLO and then fails every session must not be retried 20 times a second.
+  if (failing_) LOG_NOTICE("peer %s: connected again", peer_.id.c_str());
+  else LOG_INFO("peer %s: connected", peer_.id.c_str());
+  failing_ = false;
+  last_error_.clear();
+  return Status::Ok();
+}
+
+Status PeerLink::OnPosition(const PositionMsg& m) {
   auto it = cursors_.find(m.stream);
-  if (it == cursors_.end()) return Drop("POSITION for unknown stream " + std::to_string(m.stream));
+  if (it == cursors_.end()) return Status::Error("POSITION for unknown stream " + std::to_string(m.stream));
+  Cursor& c = it->second;
+  Generation& g = *c.gen;
+  if (!g.shippable()) {
+    cursors_.erase(it);
+    return Status::Ok();
+  }
+  if (c.positioned || c.verifying) return Status::Error("a second POSITION for stream " + std::to_string(m.stream));
+  if (m.durable == 0) return Settle(m, "");
+  if (m.durable > g.size) {
+    return Settle(m, "the peer holds " + std::to_string(m.durable) + " bytes but the file has only " +
+                         std::to_string(g.size));
+  }
+  if (!g.fd) return Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " is closed");
+  // The peer's bytes must be our bytes: hash the window before its position, on the thread pool
+  // (after a peer's restart the window spans its unverified tail, up to 64 MiB).
+  c.verifying = true;
+  auto hash = std::make_shared<Result<uint64_t>>(Status::Error("not hashed"));
+  std::shared_ptr<Fd> fd = g.fd;
+  std::weak_ptr<FramedConn> conn = conn_;
+  std::shared_ptr<Generation> gen = c.gen;
+  Status queued = QueueWork(
+      env_.loop, alive_, [fd, m, hash] { *hash = HashFileRange(fd->get(), m.durable - m.window_len, m.window_len); },
+      [this, conn, gen, fd, m, hash] { OnWindowHashed(conn.lock(), gen, fd, m, *hash); });
+  if (!queued) c.verifying = false;
+  return queued;
+}
+
+void PeerLink::OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std::shared_ptr<Generation>& gen,
+                              const std::shared_ptr<Fd>& fd, const PositionMsg& m, const Result<uint64_t>& hash) {
+  if (!conn || conn != conn_) return;  // the connection that asked is gone
+  auto it = cursors_.find(m.stream);
+  if (it == cursors_.end() || it->second.gen != gen || !it->second.verifying) return;
+  it->second.verifying = false;
+  Generation& g = *gen;
+  Status s;
+  if (!g.shippable()) {
+    cursors_.erase(it);
+  } else if (!hash) {
+    // A read error says nothing about either side's bytes: try again later, decide nothing.
+    s = Status::Error("cannot read the window before offset " + std::to_string(m.durable) + ": " + hash.status().message());
+  } else if (g.fd != fd) {
+    s = Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " changed files while its window was read");
+  } else if (*hash != m.window_hash) {
+    s = Settle(m, "the last " + std::to_string(m.window_len) + " bytes before offset " + std::to_string(m.durable) +
+                      " differ from the file");
+  } else if (g.state == GenState::kSealed && m.durable > g.final_size) {
+    s = Settle(m, "the peer holds more than the sealed size");
+  } else {
+    s = Settle(m, "");
+  }
+  if (!s) return Drop(s.message());
+  Pump();
+}
+
+Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
+  auto it = cursors_.find(m.stream);
   Cursor& c = it->second;
   std::shared_ptr<Generation> hold = c.gen;  // outlives the cursor if it is erased below
   BoltSource* source = c.source;
   Generation& g = *hold;
-  if (!g.shippable()) {
-    cursors_.erase(it);
-    return;
+  if (!why.empty() && m.verified < m.durable) {
+    // The mismatch may lie in bytes the peer found on disk after a restart and never proved
+    // (see wire.h): have it drop them, and judge the proven bytes by its next POSITION.
+    ++stats_.tail_cuts;
+    LOG_WARN("peer %s: bolt %s generation %llu: %s; asking the peer to cut its unverified bytes past %llu",
+             peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str(),
+             static_cast<unsigned long long>(m.verified));
+    Send(EncodeCut({m.stream, m.verified}));
+    return Status::Ok();
   }
-  if (c.positioned) return Drop("a second POSITION for stream " + std::to_string(m.stream));
-  // The peer's bytes must be our bytes: compare the window before its position.
-  if (m.durable > 0) {
-    std::string why;
-    Result<uint64_t> h = uint64_t{0};
-    if (m.durable > g.size) {
-      why = "the peer holds " + std::to_string(m.durable) + " bytes but the file has only " + std::to_string(g.size);
-    } else if (h = source->WindowHash(g, m.durable, m.window_len); !h) {
-      // A read error says nothing about either side's bytes: try again later, decide nothing.
-      return Drop(h.status().message());
-    } else if (*h != m.window_hash) why = "the last " + std::to_string(m.window_len) + " bytes before offset " +
-                                        std::to_string(m.durable) + " differ from the file";
-    else if (g.state == GenState::kSealed && m.durable > g.final_size) why = "the peer holds more than the sealed size";
-    if (!why.empty() && m.verified < m.durable) {
-      // The mismatch may lie in bytes the peer found on disk after a restart and never proved
-      // (see wire.h): have it drop them, and judge the proven bytes by its next POSITION.
-      ++stats_.tail_cuts;
-      LOG_WARN("peer %s: bolt %s generation %llu: %s; asking the peer to cut its unverified bytes past %llu",
-               peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str(),
-               static_cast<unsigned long long>(m.verified));
-      Send(std::make_shared<const std::string>(EncodeCut({m.stream, m.verified})));
-      return;
-    }
-    if (!why.empty()) {
-      ++stats_.divergences;
-      cursors_.erase(it);
-      source->Diverged(g, "peer " + peer_.id + ": " + why);
-      return;
-    }
+  if (!why.empty()) {
+    ++stats_.divergences;
+    cursors_.erase(it);
+    source->Diverged(g, "peer " + peer_.id + ": " + why);
+    return Status::Ok();
   }
   Key key{g.bolt, g.gen};
   uint64_t& hw = high_water_[key];
@@ -320,14 +236,16 @@ void PeerLink::OnPosition(const PositionMsg& m) {
   LOG_DEBUG("peer %s: bolt %s generation %llu resumes at %llu", peer_.id.c_str(), g.bolt.c_str(),
             static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(m.durable));
   if (env_.acks_changed) env_.acks_changed();
+  return Status::Ok();
 }
 
-void PeerLink::OnAck(const AckMsg& m) {
+Status PeerLink::OnAck(const AckMsg& m) {
   auto it = cursors_.find(m.stream);
-  if (it == cursors_.end()) return;  // a generation dropped meanwhile
+  if (it == cursors_.end()) return Status::Ok();  // a generation dropped meanwhile
   Cursor& c = it->second;
-  if (m.durable > c.sent) return Drop("ACK beyond what was sent");
-  if (m.durable <= c.acked) return;
+  if (c.verifying) return Status::Ok();  // nothing was sent yet: it repeats what POSITION said
+  if (m.durable > c.sent) return Status::Error("ACK beyond what was sent");
+  if (m.durable <= c.acked) return Status::Ok();
   stats_.bytes_acked += m.durable - c.acked;
   c.acked = m.durable;
   Key key{c.gen->bolt, c.gen->gen};
@@ -336,6 +254,7 @@ void PeerLink::OnAck(const AckMsg& m) {
   if (ack_log_.size() >= kMaxAckLog) ack_log_.pop_front();
   ack_log_.push_back({NowNs(), c.gen->bolt, c.gen->gen, m.durable});
   if (env_.acks_changed) env_.acks_changed();
+  return Status::Ok();
 }
 
 std::vector<PeerLink::AckEvent> PeerLink::DrainAckLog() {
@@ -354,7 +273,7 @@ void PeerLink::Pump() {
       c.source = src.get();
       c.gen = g;
       cursors_[g->stream] = c;
-      Send(std::make_shared<const std::string>(EncodeOpen({g->stream, g->gen, g->bolt})));
+      Send(EncodeOpen({g->stream, g->gen, g->bolt}));
     }
   }
   for (auto it = cursors_.begin(); it != cursors_.end();) {
@@ -378,7 +297,7 @@ void PeerLink::Pump() {
     Generation& g = *c.gen;
     uint64_t end = g.state == GenState::kSealed ? g.final_size : g.size;
     while (c.sent < end && c.sent - c.acked < env_.window_bytes &&
-           uv_stream_get_write_queue_size(conn_->tcp.stream()) < kMaxWriteQueue) {
+           conn_->queued() < kMaxWriteQueue) {
       uint32_t raw = 0;
       std::shared_ptr<const std::string> frame;
       Status err;
@@ -389,7 +308,7 @@ void PeerLink::Pump() {
         c.source->Check();  // a short read means the file changed under us
         break;
       }
-      Send(frame);
+      Send(*frame);
       if (!connected()) return;  // Send may drop the connection, which clears the cursors
       c.sent += raw;
       stats_.bytes_sent += raw;
@@ -400,52 +319,25 @@ void PeerLink::Pump() {
     if (g.has_checkpoint && (!c.checkpoint_sent || c.checkpoint_offset != g.checkpoint)) {
       c.checkpoint_sent = true;
       c.checkpoint_offset = g.checkpoint;
-      Send(std::make_shared<const std::string>(EncodeCheckpoint({stream, g.checkpoint})));
+      Send(EncodeCheckpoint({stream, g.checkpoint}));
       if (!connected()) return;
     }
     if (g.state == GenState::kSealed && c.sent == g.final_size && !c.seal_sent) {
       c.seal_sent = true;
-      Send(std::make_shared<const std::string>(EncodeSeal({stream, g.final_size})));
+      Send(EncodeSeal({stream, g.final_size}));
       if (!connected()) return;
     }
   }
 }
 
-void PeerLink::Send(std::shared_ptr<const std::string> frame) {
-  if (!conn_ || !conn_->tcp) return;
+void PeerLink::Send(std::string_view frame) {
   // Each connection has its own keys, so a DATA frame shared by every peer is encrypted once
-  // per peer here.
-  auto wire = std::make_shared<std::string>();
-  conn_->channel->Seal(*frame, wire.get());
-  if (!wire->empty()) WriteRaw(std::move(wire));
-}
-
-void PeerLink::WriteRaw(std::shared_ptr<const std::string> frame) {
-  if (!conn_ || !conn_->tcp || frame->empty()) return;
-  auto* w = new WriteReq{};
-  w->frame = std::move(frame);
-  w->conn = conn_;
-  uv_buf_t buf = uv_buf_init(const_cast<char*>(w->frame->data()), static_cast<unsigned>(w->frame->size()));
-  stats_.wire_bytes += w->frame->size();
-  int rc = uv_write(&w->req, conn_->tcp.stream(), &buf, 1, [](uv_write_t* req, int status) {
-    auto* wr = reinterpret_cast<WriteReq*>(req);
-    if (status == 0) {
-      if (auto locked = wr->conn.lock()) static_cast<Conn*>(locked.get())->link->Pump();
-    } else if (status != UV_ECANCELED) {
-      if (auto locked = wr->conn.lock()) {
-        static_cast<Conn*>(locked.get())->link->Drop(UvStatus("write", status).message());
-      }
-    }
-    delete wr;
-  });
-  if (rc != 0) {
-    delete w;
-    Drop(UvStatus("write", rc).message());
-  }
+  // per peer, in the transport.
+  if (conn_) conn_->Send(frame);
 }
 
 void PeerLink::Drop(const std::string& why, bool quiet) {
-  if (!conn_ && !reconnect_timer_) return;
+  if (stopped_) return;
   bool was_ready = connected();
   last_error_ = why;
   if (!was_ready) ++stats_.connect_failures;
@@ -458,7 +350,8 @@ void PeerLink::Drop(const std::string& why, bool quiet) {
     LOG_DEBUG("peer %s: %s", peer_.id.c_str(), why.c_str());
   }
   failing_ = true;
-  conn_.reset();
+  ready_ = false;
+  if (auto c = std::exchange(conn_, nullptr)) c->Close(why);  // its on_close finds it no longer current
   cursors_.clear();
   ScheduleReconnect();
 }

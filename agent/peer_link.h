@@ -2,13 +2,14 @@
 //
 // It connects (with backoff), says HELLO, then OPENs every shippable generation. The peer answers
 // each OPEN with the POSITION it holds durably and the hash of the bytes just before it; the link
-// checks that hash against the file (a mismatch is divergence, see BoltSource::Diverged) and
-// resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
+// checks that hash against the file on the thread pool (a mismatch is divergence, see
+// BoltSource::Diverged, or a CUT of the peer's unverified tail) and resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
 // under window_bytes and the socket's write queue stays short, so a slow or dead peer costs no
 // memory: the file is the buffer. ACKs advance what the peer holds durably.
 //
-// A connection's state lives in a Conn object; libuv callbacks hold a weak reference to it, so a
-// dropped connection's late callbacks find nothing to act on.
+// The connection is a FramedConn (common/framed_conn.h): this class is the protocol's state
+// machine over its frames. A dropped connection is closed first, so its late callbacks find
+// nothing to act on; the handshake and WELCOME share the transport's one deadline.
 #pragma once
 
 #include <uv.h>
@@ -25,7 +26,7 @@
 #include "agent/state_store.h"
 #include "common/compress.h"
 #include "common/config.h"
-#include "common/secure_channel.h"
+#include "common/framed_conn.h"
 #include "common/uv_handle.h"
 #include "common/wire.h"
 
@@ -48,6 +49,7 @@ class PeerLink {
     BoltSource* source = nullptr;
     std::shared_ptr<Generation> gen;
     bool positioned = false;
+    bool verifying = false;  // its POSITION's window is being hashed (on the thread pool)
     bool seal_sent = false;
     bool checkpoint_sent = false;  // checkpoint_offset went out on this connection
     uint64_t checkpoint_offset = 0;
@@ -97,25 +99,29 @@ class PeerLink {
   std::vector<AckEvent> DrainAckLog();
 
  private:
-  struct Conn;
   using Key = std::pair<std::string, uint64_t>;  // (bolt, generation)
 
   void Connect();
-  void OnResolved(int status, addrinfo* res);
-  void OnConnected(int status);
-  void OnRead(ssize_t nread, const uv_buf_t* buf);
-  void OnFrame(const Frame& f);
-  void OnPosition(const PositionMsg& m);
-  void OnAck(const AckMsg& m);
-  void Send(std::shared_ptr<const std::string> frame);  // seals it into the secure channel
-  void WriteRaw(std::shared_ptr<const std::string> bytes);
+  void OnConnected(Result<UvPtr<uv_tcp_t>> tcp);
+  Status OnFrame(const Frame& f);
+  Status OnWelcome(const Frame& f);
+  Status OnPosition(const PositionMsg& m);
+  void OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std::shared_ptr<Generation>& gen,
+                      const std::shared_ptr<Fd>& fd, const PositionMsg& m, const Result<uint64_t>& hash);
+  // Acts on a POSITION once its window is judged: resume, or (`why` says how the bytes differ)
+  // ask for a CUT of the peer's unverified tail, or declare divergence.
+  Status Settle(const PositionMsg& m, const std::string& why);
+  Status OnAck(const AckMsg& m);
+  void Send(std::string_view frame);
   void Drop(const std::string& why, bool quiet = false);
   void ScheduleReconnect();
 
   Env env_;
   PeerSpec peer_;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
-  std::shared_ptr<Conn> conn_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // thread-pool jobs report only while we live
+  std::unique_ptr<PendingConnect> connecting_;
+  std::shared_ptr<FramedConn> conn_;
+  bool ready_ = false;  // WELCOME received on conn_
   UvPtr<uv_timer_t> reconnect_timer_;
   uint32_t backoff_ms_ = 0;
   bool stopped_ = false;

@@ -1,31 +1,21 @@
 #include "agent/replica_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 
-#include "common/framed_conn.h"
-#include "common/hash.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/pool_work.h"
 
 namespace tailsafe {
 namespace {
 
-constexpr uint32_t kHelloTimeoutMs = 10000;
 constexpr size_t kMaxStreamsPerSession = 4096;
 constexpr size_t kMaxSessions = 1024;
 constexpr size_t kMaxUnauthenticated = 64;
-
-struct AckWrite {
-  uv_write_t req;
-  std::string frame;
-};
 
 Status PwriteFull(int fd, const char* buf, size_t n, uint64_t offset) {
   size_t done = 0;
@@ -42,84 +32,25 @@ Status PwriteFull(int fd, const char* buf, size_t n, uint64_t offset) {
 
 // ---- ReplicaSession ----
 
-ReplicaSession::ReplicaSession(ReplicaServer* server, UvPtr<uv_tcp_t> tcp, std::string remote, uint64_t id)
-    : server_(server),
-      tcp_(std::move(tcp)),
-      channel_(SecureChannel::Role::kServer, server->keys()),
-      remote_(std::move(remote)),
-      id_(id) {
-  tcp_->data = this;
+ReplicaSession::ReplicaSession(ReplicaServer* server, UvPtr<uv_tcp_t> tcp, uint64_t id) : server_(server), id_(id) {
+  FramedConn::Options options;
+  options.first_frame = "HELLO";
+  // Tell the origin why, so its status names the cause; only inside the secure channel: an
+  // unauthenticated client learns nothing.
+  options.farewell = [](const std::string& why) { return EncodeReject({Printable(why, 512)}); };
+  conn_ = std::make_shared<FramedConn>(std::move(tcp), SecureChannel::Role::kServer, server->keys(), options);
 }
 
 ReplicaSession::~ReplicaSession() { Unbind(); }
 
 void ReplicaSession::Start() {
-  uv_tcp_nodelay(tcp_.get(), 1);
-  uv_tcp_keepalive(tcp_.get(), 1, 30);
-  auto timer = MakeUv<uv_timer_t>(uv_timer_init, tcp_->loop);
-  if (timer) {
-    hello_timer_ = std::move(timer.value());
-    hello_timer_->data = this;
-    uv_timer_start(hello_timer_.get(), [](uv_timer_t* t) {
-      auto* s = static_cast<ReplicaSession*>(t->data);
-      if (s == nullptr) return;
-      s->Close(s->channel_.established() ? "no HELLO within 10 s" : "no secure handshake within 10 s", true);
-    }, kHelloTimeoutMs, 0);
-  }
-  uv_read_start(
-      tcp_.stream(),
-      AllocReadBuffer,
-      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-        if (auto* self = static_cast<ReplicaSession*>(s->data)) self->OnRead(nread, buf);
-        delete[] buf->base;
-      });
-}
-
-void ReplicaSession::OnRead(ssize_t nread, const uv_buf_t* buf) {
-  if (closed_) return;
-  if (nread == UV_EOF) {
-    Status s = channel_.AtEof();
-    if (s.ok()) s = reader_.AtEof();
-    Close(s.ok() ? "origin closed the connection" : s.message(), !s.ok());
-    return;
-  }
-  if (nread < 0) {
-    Close(UvStatus("read", static_cast<int>(nread)).message(), false);
-    return;
-  }
-  // Nothing reaches the frame layer before the secure handshake has proved that the other side
-  // holds the cluster key.
-  std::string reply, plain;
-  bool was_established = channel_.established();
-  Status cs = channel_.Receive(std::string_view(buf->base, static_cast<size_t>(nread)), &reply, &plain);
-  if (!reply.empty()) WriteRaw(std::move(reply));
-  if (!cs) {
-    if (was_established) ++server_->stats().protocol_errors;
-    else ++server_->stats().auth_failures;
-    Close(cs.message(), true);
-    return;
-  }
-  if (!was_established && channel_.established()) {
-    LOG_DEBUG("%s: secure handshake done (cluster key %s)", remote_.c_str(), KeyIdHex(channel_.key_id()).c_str());
-  }
-  if (plain.empty()) return;
-  reader_.Feed(plain.data(), plain.size());
-  while (!closed_) {
-    Frame f;
-    Status err;
-    auto r = reader_.Next(&f, &err);
-    if (r == FrameReader::Result::kNeedMore) break;
-    if (r == FrameReader::Result::kError) {
-      ++server_->stats().protocol_errors;
-      Close("bad frame: " + err.message(), true);
-      return;
-    }
-    Status s = OnFrame(f);
-    if (!s.ok()) {
-      ++server_->stats().protocol_errors;
-      Close(s.message(), true);
-      return;
-    }
+  FramedConn::Handlers h;
+  h.on_frame = [this](const Frame& f) { return OnFrame(f); };
+  h.on_close = [this](const CloseReason& r) { OnClosed(r); };
+  if (Status s = conn_->Start(std::move(h)); !s) {
+    LOG_WARN("refused a connection from %s: %s", remote().c_str(), s.message().c_str());
+    closed_ = true;
+    server_->Retire(this);
   }
 }
 
@@ -141,7 +72,7 @@ Status ReplicaSession::OnHello(const Frame& f) {
   const Config& cfg = server_->config();
   auto reject = [&](const std::string& reason) {
     ++server_->stats().rejected;
-    Send(EncodeReject({reason}));
+    conn_->Send(EncodeReject({reason}));
     return Status::Error("rejected: " + reason);
   };
   if (m.cluster != cfg.cluster.name) {
@@ -158,10 +89,10 @@ Status ReplicaSession::OnHello(const Frame& f) {
   }
   origin_ = m.origin;
   hello_done_ = true;
-  hello_timer_.Reset();
+  LOG_DEBUG("%s: secure handshake done (cluster key %s)", remote().c_str(), KeyIdHex(conn_->key_id()).c_str());
   server_->Claim(this);
-  Send(EncodeWelcome({hi, cfg.agent.id}));
-  LOG_INFO("origin %s connected from %s", origin_.c_str(), remote_.c_str());
+  conn_->Send(EncodeWelcome({hi, cfg.agent.id}));
+  LOG_INFO("origin %s connected from %s", origin_.c_str(), remote().c_str());
   return Status::Ok();
 }
 
@@ -182,6 +113,7 @@ Status ReplicaSession::OnOpen(const Frame& f) {
   std::shared_ptr<Replica> rep = r.value();
   if (auto old = streams_.find(m.stream); old != streams_.end() && old->second != rep) {
     old->second->session = nullptr;
+    old->second->position_pending = false;
   }
   if (rep->session != nullptr && rep->session != this) {
     return Status::Error("OPEN: generation already streaming on another session");
@@ -189,40 +121,31 @@ Status ReplicaSession::OnOpen(const Frame& f) {
   rep->session = this;
   rep->stream = m.stream;
   streams_[m.stream] = rep;
-  if (rep->written > rep->durable) {
-    // Bytes from an earlier connection are written but not yet durable: POSITION promises
-    // durability, so it waits for the commit that covers them (see ReplicaServer's on_durable).
-    rep->position_pending = true;
-    server_->store()->MarkDirty(*rep);
-    return Status::Ok();
-  }
-  return SendPosition(m.stream, *rep);
+  // POSITION promises durability: bytes from an earlier connection that are written but not yet
+  // durable wait for the commit that covers them (see ReplicaServer's on_durable).
+  rep->position_pending = true;
+  if (rep->written > rep->durable) server_->store()->MarkDirty(*rep);
+  server_->Position(*rep);
+  return Status::Ok();
 }
 
-Status ReplicaSession::SendPosition(uint32_t stream, Replica& rep) {
-  rep.position_pending = false;
-  PositionMsg pos;
-  pos.stream = stream;
-  pos.durable = rep.durable;
-  pos.verified = std::min(rep.verified, rep.durable);
-  // Every unverified byte, and up to kWindowHashBytes of verified ones before them.
-  pos.window_len = static_cast<uint32_t>(pos.durable - pos.verified +
-                                         std::min<uint64_t>(pos.verified, kWindowHashBytes));
-  if (pos.window_len > 0) {
-    Result<uint64_t> h = HashFileRange(rep.fd->get(), pos.durable - pos.window_len, pos.window_len);
-    if (!h) return Status::Error("cannot read the resume window of replica " + rep.path + ": " + h.status().message());
-    pos.window_hash = *h;
-  }
-  Send(EncodePosition(pos));
-  return Status::Ok();
+void ReplicaSession::SendPosition(const PositionMsg& pos) { conn_->Send(EncodePosition(pos)); }
+
+Result<Replica*> ReplicaSession::Positioned(uint32_t stream, const char* what) {
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return Status::Error(std::string(what) + " for stream " + std::to_string(stream) + " that was never opened");
+  // Until its POSITION is out the replica's sizes must not move (it may be in thread-pool work);
+  // an origin never sends before it has the POSITION.
+  if (it->second->position_pending) return Status::Error(std::string(what) + " for stream " + std::to_string(stream) + " before its POSITION");
+  return it->second.get();
 }
 
 Status ReplicaSession::OnData(const Frame& f) {
   DataMsg m;
   if (Status s = DecodeData(f, &m); !s) return s;
-  auto it = streams_.find(m.stream);
-  if (it == streams_.end()) return Status::Error("DATA for stream " + std::to_string(m.stream) + " that was never opened");
-  Replica& r = *it->second;
+  Result<Replica*> rr = Positioned(m.stream, "DATA");
+  if (!rr) return rr.status();
+  Replica& r = **rr;
   if (r.sealed) return Status::Error("DATA for sealed generation " + r.path);
   if (m.offset != r.written) {
     return Status::Error("DATA at offset " + std::to_string(m.offset) + " of " + r.path + ", expected " +
@@ -251,9 +174,9 @@ Status ReplicaSession::OnData(const Frame& f) {
 Status ReplicaSession::OnSeal(const Frame& f) {
   SealMsg m;
   if (Status s = DecodeSeal(f, &m); !s) return s;
-  auto it = streams_.find(m.stream);
-  if (it == streams_.end()) return Status::Error("SEAL for unknown stream " + std::to_string(m.stream));
-  Replica& r = *it->second;
+  Result<Replica*> rr = Positioned(m.stream, "SEAL");
+  if (!rr) return rr.status();
+  Replica& r = **rr;
   if (m.final_size != r.written) {
     return Status::Error("SEAL at " + std::to_string(m.final_size) + " but " + r.path + " holds " +
                          std::to_string(r.written));
@@ -267,30 +190,6 @@ Status ReplicaSession::OnSeal(const Frame& f) {
   }
   return Status::Ok();
 }
-
-namespace {
-
-// Copies [offset, offset + len) of `fd` into a new file at `path`, synced.
-Status CopyTail(int fd, uint64_t offset, uint64_t len, const std::string& path) {
-  Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!out) return ErrnoStatus("create " + path);
-  loff_t in_off = static_cast<loff_t>(offset);
-  uint64_t done = 0;
-  while (done < len) {
-    ssize_t n = ::copy_file_range(fd, &in_off, out.get(), nullptr, len - done, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("copy into " + path);
-    if (n == 0) return Status::Error("the replica ended early while copying into " + path);
-    done += static_cast<uint64_t>(n);
-  }
-  if (::fdatasync(out.get()) != 0) return ErrnoStatus("fdatasync " + path);
-  std::string dir = path.substr(0, path.rfind('/'));
-  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d || ::fsync(d.get()) != 0) return ErrnoStatus("fsync " + dir);
-  return Status::Ok();
-}
-
-}  // namespace
 
 Status ReplicaSession::OnCheckpoint(const Frame& f) {
   CheckpointMsg m;
@@ -307,57 +206,19 @@ Status ReplicaSession::OnCheckpoint(const Frame& f) {
 Status ReplicaSession::OnCut(const Frame& f) {
   CutMsg m;
   if (Status s = DecodeCut(f, &m); !s) return s;
-  auto it = streams_.find(m.stream);
-  if (it == streams_.end()) return Status::Error("CUT for unknown stream " + std::to_string(m.stream));
-  Replica& r = *it->second;
+  Result<Replica*> rr = Positioned(m.stream, "CUT");
+  if (!rr) return rr.status();
+  Replica& r = **rr;
   // Only the unverified tail that our POSITION offered may be cut, and only before any DATA.
-  if (r.position_pending || m.offset != r.verified || m.offset >= r.written) {
+  if (r.busy || m.offset != r.verified || m.offset >= r.written) {
     return Status::Error("CUT at " + std::to_string(m.offset) + " but " + r.path + " has " +
                          std::to_string(r.verified) + " verified of " + std::to_string(r.written) + " bytes");
   }
-  // Either side may be the damaged one (garbage left by a crash here, or the origin's file
-  // rewritten or cut short), so the bytes are moved aside, never thrown away: PATH.cut-N holds
-  // them for whoever needs to look, and the replica continues with the origin's bytes.
-  uint64_t cut = r.written - m.offset;
-  struct timespec now {};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  std::string aside = r.path + ".cut-" + std::to_string(now.tv_sec) + "-" + std::to_string(++r.cuts);
-  if (Status s = CopyTail(r.fd->get(), m.offset, cut, aside); !s) {
-    return Status::Error("cannot set aside the tail of " + r.path + ": " + s.message());
-  }
-  if (::ftruncate(r.fd->get(), static_cast<off_t>(m.offset)) != 0) {
-    return ErrnoStatus("cannot cut " + r.path);
-  }
-  LOG_ERROR("replica %s: cut %llu bytes past offset %llu that differ from the origin's (garbage left by a "
-            "crash here, or the origin's file changed); they are kept in %s", r.path.c_str(),
-            static_cast<unsigned long long>(cut), static_cast<unsigned long long>(m.offset), aside.c_str());
-  ++server_->stats().tail_cuts;
-  server_->stats().bytes_cut += cut;
-  ++r.epoch;
-  r.written = r.durable = m.offset;
-  r.dropped = std::min(r.dropped, m.offset);
-  return SendPosition(m.stream, r);
+  server_->Cut(r, m.offset);
+  return Status::Ok();
 }
 
-void ReplicaSession::SendAck(uint32_t stream, uint64_t durable) { Send(EncodeAck({stream, durable})); }
-
-void ReplicaSession::Send(std::string frame) {
-  if (closed_ || !tcp_) return;
-  std::string wire;
-  channel_.Seal(frame, &wire);
-  if (!wire.empty()) WriteRaw(std::move(wire));
-}
-
-void ReplicaSession::WriteRaw(std::string bytes) {
-  if (closed_ || !tcp_) return;
-  auto* w = new AckWrite{};
-  w->frame = std::move(bytes);
-  uv_buf_t buf = uv_buf_init(w->frame.data(), static_cast<unsigned>(w->frame.size()));
-  int rc = uv_write(&w->req, tcp_.stream(), &buf, 1, [](uv_write_t* req, int) {
-    delete reinterpret_cast<AckWrite*>(req);  // a failed write shows up as a read error
-  });
-  if (rc != 0) delete w;
-}
+void ReplicaSession::SendAck(uint32_t stream, uint64_t durable) { conn_->Send(EncodeAck({stream, durable})); }
 
 void ReplicaSession::Unbind() {
   for (auto& [stream, r] : streams_) {
@@ -370,24 +231,21 @@ void ReplicaSession::Unbind() {
   streams_.clear();
 }
 
-void ReplicaSession::Close(const std::string& why, bool error) {
+void ReplicaSession::Close(const std::string& why, CloseReason::Kind kind) { conn_->Close(why, kind); }
+
+void ReplicaSession::OnClosed(const CloseReason& reason) {
   if (closed_) return;
   closed_ = true;
-  if (error && tcp_ && channel_.established()) {
-    // Tell the origin why, so its status names the cause. Best effort: a frame this small goes
-    // out at once unless the socket is already full, and the handle closes right after. Only
-    // inside the secure channel: an unauthenticated client learns nothing.
-    std::string frame;
-    channel_.Seal(EncodeReject({Printable(why, 512)}), &frame);
-    uv_buf_t buf = uv_buf_init(frame.data(), static_cast<unsigned>(frame.size()));
-    (void)uv_try_write(tcp_.stream(), &buf, 1);
-  }
+  ReplicaServer::Stats& st = server_->stats();
+  if (reason.kind == CloseReason::kAuth) ++st.auth_failures;
+  if (reason.kind == CloseReason::kProtocol) ++st.protocol_errors;
+  if (reason.kind == CloseReason::kOverflow) ++st.slow_readers;
   const char* who = origin_.empty() ? "unidentified peer" : origin_.c_str();
-  if (!channel_.established()) LOG_WARN("refused a connection from %s: %s", remote_.c_str(), why.c_str());
-  else if (error) LOG_WARN("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());
-  else LOG_INFO("session with %s (%s) ended: %s", who, remote_.c_str(), why.c_str());
+  const char* where = remote().c_str();
+  if (!authenticated()) LOG_WARN("refused a connection from %s: %s", where, reason.why.c_str());
+  else if (reason.error()) LOG_WARN("session with %s (%s) ended: %s", who, where, reason.why.c_str());
+  else LOG_INFO("session with %s (%s) ended: %s", who, where, reason.why.c_str());
   Unbind();
-  hello_timer_.Reset();
   server_->Retire(this);
 }
 
@@ -397,34 +255,17 @@ ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const Cluste
     : loop_(loop), config_(config), keys_(keys), store_(store) {
   store_->on_durable = [this](Replica& r) {
     if (r.session == nullptr) return store_->MaybeClose(r);
-    if (!r.position_pending) {
-      r.session->SendAck(r.stream, r.durable);
-    } else if (r.durable == r.written) {
-      if (Status s = r.session->SendPosition(r.stream, r); !s) r.session->Close(s.message(), true);
-    }
+    if (r.position_pending) return Position(r);
+    r.session->SendAck(r.stream, r.durable);
   };
 }
 
 ReplicaServer::~ReplicaServer() { Stop(); }
 
 Status ReplicaServer::Listen() {
-  auto tcp = MakeUv<uv_tcp_t>(uv_tcp_init, loop_);
-  if (!tcp) return tcp.status();
-  listener_ = std::move(tcp.value());
-  listener_->data = this;
   const HostPort& hp = config_.agent.listen;
-  sockaddr_storage addr{};
-  int rc = hp.host.find(':') != std::string::npos
-               ? uv_ip6_addr(hp.host.c_str(), hp.port, reinterpret_cast<sockaddr_in6*>(&addr))
-               : uv_ip4_addr(hp.host.c_str(), hp.port, reinterpret_cast<sockaddr_in*>(&addr));
-  if (rc != 0) return UvStatus("agent.listen '" + hp.ToString() + "' must be an IP address", rc);
-  rc = uv_tcp_bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), 0);
-  if (rc == 0) {
-    rc = uv_listen(listener_.stream(), 128, [](uv_stream_t* s, int status) {
-      if (auto* self = static_cast<ReplicaServer*>(s->data)) self->OnConnection(status);
-    });
-  }
-  if (rc != 0) return UvStatus("listen on " + hp.ToString(), rc);
+  Status s = listener_.Listen(loop_, hp.host, hp.port, [this](UvPtr<uv_tcp_t> tcp) { OnAccept(std::move(tcp)); });
+  if (!s) return s.Context("agent.listen");
   auto idle = MakeUv<uv_idle_t>(uv_idle_init, loop_);
   if (!idle) return idle.status();
   reaper_ = std::move(idle.value());
@@ -433,25 +274,17 @@ Status ReplicaServer::Listen() {
 }
 
 void ReplicaServer::Stop() {
-  listener_.Reset();
+  listener_.Stop();
   // Close() moves each session to the graveyard, so iterate over a snapshot.
   std::vector<ReplicaSession*> live;
   for (auto& [id, s] : sessions_) live.push_back(s.get());
-  for (ReplicaSession* s : live) s->Close("agent stopping", false);
+  for (ReplicaSession* s : live) s->Close("agent stopping", CloseReason::kEnded);
   graveyard_.clear();
   sessions_.clear();
   reaper_.Reset();
 }
 
-void ReplicaServer::OnConnection(int status) {
-  if (status != 0) {
-    LOG_WARN("accept: %s", uv_strerror(status));
-    return;
-  }
-  auto tcp = MakeUv<uv_tcp_t>(uv_tcp_init, loop_);
-  if (!tcp) return;
-  if (uv_accept(listener_.stream(), tcp->stream()) != 0) return;
-  std::string remote = RemoteAddress(tcp->get());
+void ReplicaServer::OnAccept(UvPtr<uv_tcp_t> tcp) {
   // A session that has not completed the secure handshake proves nothing yet: cap those, and
   // sessions in all, so a flood of connections cannot starve the real peers.
   size_t unauthenticated = 0;
@@ -459,11 +292,11 @@ void ReplicaServer::OnConnection(int status) {
   if (unauthenticated >= kMaxUnauthenticated || sessions_.size() >= kMaxSessions) {
     ++stats_.auth_failures;
     LOG_WARN("refused a connection from %s: %zu sessions open, %zu of them not yet authenticated (limits %zu, %zu)",
-             remote.c_str(), sessions_.size(), unauthenticated, kMaxSessions, kMaxUnauthenticated);
+             RemoteAddress(tcp.get()).c_str(), sessions_.size(), unauthenticated, kMaxSessions, kMaxUnauthenticated);
     return;  // `tcp` closes here
   }
   uint64_t id = next_id_++;
-  auto session = std::make_unique<ReplicaSession>(this, std::move(tcp.value()), remote, id);
+  auto session = std::make_unique<ReplicaSession>(this, std::move(tcp), id);
   ReplicaSession* raw = session.get();
   sessions_[id] = std::move(session);
   ++stats_.sessions;
@@ -476,7 +309,9 @@ void ReplicaServer::Claim(ReplicaSession* s) {
   for (auto& [id, other] : sessions_) {
     if (other.get() != s && other->origin() == s->origin()) replaced.push_back(other.get());
   }
-  for (ReplicaSession* other : replaced) other->Close("replaced by a new connection from " + s->remote(), false);
+  for (ReplicaSession* other : replaced) {
+    other->Close("replaced by a new connection from " + s->remote(), CloseReason::kEnded);
+  }
 }
 
 void ReplicaServer::Retire(ReplicaSession* s) {
@@ -493,6 +328,80 @@ void ReplicaServer::Retire(ReplicaSession* s) {
       uv_idle_stop(h);
     });
   }
+}
+
+// ---- POSITION and CUT ----
+
+std::shared_ptr<Replica> ReplicaServer::Find(const Replica& r) const {
+  auto it = store_->replicas().find({r.origin, r.bolt, r.gen});
+  return it == store_->replicas().end() ? nullptr : it->second;
+}
+
+void ReplicaServer::Position(Replica& r) {
+  if (r.session == nullptr || !r.position_pending || r.busy || r.written != r.durable) return;
+  PositionMsg pos = PositionOf(r, r.stream);
+  if (pos.window_len == 0) {
+    r.position_pending = false;
+    return r.session->SendPosition(pos);
+  }
+  TailJob job;
+  job.position = pos;
+  StartTailJob(r, std::move(job));
+}
+
+void ReplicaServer::Cut(Replica& r, uint64_t offset) {
+  // Either side may be the damaged one (garbage left by a crash here, or the origin's file
+  // rewritten or cut short), so the bytes are moved aside, never thrown away: PATH.cut-N holds
+  // them for whoever needs to look, and the replica continues with the origin's bytes.
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  TailJob job;
+  job.cut = true;
+  job.cut_at = offset;
+  job.cut_len = r.written - offset;
+  job.aside = r.path + ".cut-" + std::to_string(now.tv_sec) + "-" + std::to_string(++r.cuts);
+  job.position = PositionAfterCut(offset, r.stream);
+  r.position_pending = true;  // the POSITION after the cut; nothing for the stream until then
+  StartTailJob(r, std::move(job));
+}
+
+void ReplicaServer::StartTailJob(Replica& r, TailJob job) {
+  std::shared_ptr<Replica> rep = Find(r);
+  job.fd = r.fd;
+  job.path = r.path;
+  Status s = rep && job.fd ? Status::Ok() : Status::Error("replica " + r.path + " is not open");
+  if (s) {
+    auto shared = std::make_shared<TailJob>(std::move(job));
+    s = QueueWork(loop_, alive_, [shared] { RunTailJob(shared.get()); },
+                  [this, rep, shared] { FinishTailJob(*rep, *shared); });
+  }
+  if (!s) {
+    if (r.session != nullptr) r.session->Close(s.message(), CloseReason::kFailed);
+    return;
+  }
+  r.busy = true;
+}
+
+void ReplicaServer::FinishTailJob(Replica& r, TailJob& job) {
+  r.busy = false;
+  if (job.cut && job.cut_status) {
+    LOG_ERROR("replica %s: cut %llu bytes past offset %llu that differ from the origin's (garbage left by a "
+              "crash here, or the origin's file changed); they are kept in %s", r.path.c_str(),
+              static_cast<unsigned long long>(job.cut_len), static_cast<unsigned long long>(job.cut_at),
+              job.aside.c_str());
+    ++stats_.tail_cuts;
+    stats_.bytes_cut += job.cut_len;
+    ++r.epoch;  // a commit collected before the cut must not raise `durable` again
+    r.written = r.durable = job.cut_at;
+    r.dropped = std::min(r.dropped, job.cut_at);
+  }
+  Status outcome = !job.cut_status ? job.cut_status : job.hash_status;
+  if (r.session == nullptr) return store_->MaybeClose(r);
+  if (!outcome) return r.session->Close(outcome.message(), CloseReason::kProtocol);
+  if (!r.position_pending) return;
+  r.position_pending = false;
+  job.position.stream = r.stream;  // the session bound now may use another id than the one asked
+  r.session->SendPosition(job.position);
 }
 
 }  // namespace tailsafe

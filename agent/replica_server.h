@@ -1,11 +1,18 @@
 // ReplicaServer: accepts peers' connections and writes their streams into the ReplicaStore.
 //
-// Each connection is a ReplicaSession: HELLO (cluster and origin checked, version chosen), then
+// Each connection is a ReplicaSession, the receiving side's protocol state machine over one
+// FramedConn (common/framed_conn.h): HELLO (cluster and origin checked, version chosen), then
 // OPEN/DATA/SEAL from the origin. DATA is written only at exactly the replica's expected offset,
 // after its checksum and content hash verify; anything else ends the session with a logged
 // reason (the origin reconnects and resumes from what is durable). ACKs go out only from the
 // committer's durable callback. One session per origin: a new HELLO from the same origin
-// replaces the old session (the origin restarted or reconnected).
+// replaces the old session (the origin restarted or reconnected). A session is destroyed on a
+// later turn of the loop (the graveyard), never inside its own callback.
+//
+// The transport bounds what an origin can make this side hold: a session whose origin reads
+// none of its POSITIONs and ACKs is closed once StreamConn::kMaxQueuedBytes wait (counted as
+// slow_readers). A POSITION's window hash and a CUT's copy run on the thread pool
+// (agent/replica_tail.h).
 #pragma once
 
 #include <uv.h>
@@ -16,9 +23,10 @@
 #include <vector>
 
 #include "agent/replica_store.h"
+#include "agent/replica_tail.h"
 #include "common/compress.h"
 #include "common/config.h"
-#include "common/secure_channel.h"
+#include "common/framed_conn.h"
 #include "common/uv_handle.h"
 #include "common/wire.h"
 
@@ -28,21 +36,20 @@ class ReplicaServer;
 
 class ReplicaSession {
  public:
-  ReplicaSession(ReplicaServer* server, UvPtr<uv_tcp_t> tcp, std::string remote, uint64_t id);
+  ReplicaSession(ReplicaServer* server, UvPtr<uv_tcp_t> tcp, uint64_t id);
   ~ReplicaSession();
   void Start();
   void SendAck(uint32_t stream, uint64_t durable);
-  // POSITION for `stream`: the replica's durable size and the hash of the window before it.
-  Status SendPosition(uint32_t stream, Replica& rep);
+  void SendPosition(const PositionMsg& pos);
   const std::string& origin() const { return origin_; }
-  const std::string& remote() const { return remote_; }
-  bool authenticated() const { return channel_.established(); }
+  const std::string& remote() const { return conn_->remote(); }
+  bool authenticated() const { return conn_->authenticated(); }
   uint64_t id() const { return id_; }
-  // Ends the session; the object is destroyed later, never inside its own callback.
-  void Close(const std::string& why, bool error);
+  // Ends the session (an error `kind` tells the origin why); the object is destroyed later,
+  // never inside its own callback.
+  void Close(const std::string& why, CloseReason::Kind kind);
 
  private:
-  void OnRead(ssize_t nread, const uv_buf_t* buf);
   Status OnFrame(const Frame& f);
   Status OnHello(const Frame& f);
   Status OnOpen(const Frame& f);
@@ -50,17 +57,14 @@ class ReplicaSession {
   Status OnSeal(const Frame& f);
   Status OnCut(const Frame& f);
   Status OnCheckpoint(const Frame& f);
-  void Send(std::string frame);
-  void WriteRaw(std::string bytes);
+  // The replica of an opened stream whose POSITION has gone out, for `what` (DATA, SEAL, CUT).
+  Result<Replica*> Positioned(uint32_t stream, const char* what);
+  void OnClosed(const CloseReason& reason);
   void Unbind();
 
   ReplicaServer* server_;
-  UvPtr<uv_tcp_t> tcp_;
-  UvPtr<uv_timer_t> hello_timer_;
-  SecureChannel channel_;
-  std::string remote_;
+  std::shared_ptr<FramedConn> conn_;
   uint64_t id_;
-  FrameReader reader_;
   bool hello_done_ = false;
   bool closed_ = false;
   std::string origin_;
@@ -75,6 +79,7 @@ class ReplicaServer {
     uint64_t rejected = 0;
     uint64_t auth_failures = 0;  // connections that failed the secure handshake
     uint64_t protocol_errors = 0;
+    uint64_t slow_readers = 0;    // sessions closed because the origin read nothing we sent
     uint64_t bytes_received = 0;  // origin bytes written to replicas
     uint64_t frames_received = 0;
     uint64_t tail_cuts = 0;  // unverified tails cut at an origin's CUT
@@ -100,22 +105,32 @@ class ReplicaServer {
   void Claim(ReplicaSession* s);  // s is now the session of its origin
   void Retire(ReplicaSession* s);
   const std::map<uint64_t, std::unique_ptr<ReplicaSession>>& sessions() const { return sessions_; }
+  // Sends the POSITION `r` owes its session once it is due: nothing is in flight for it and
+  // everything written is durable. Its window is hashed on the thread pool.
+  void Position(Replica& r);
+  // Sets the unverified tail of `r` past `offset` aside and cuts it, on the thread pool; the
+  // POSITION that follows goes to the session then bound to `r`.
+  void Cut(Replica& r, uint64_t offset);
 
  private:
-  void OnConnection(int status);
+  void OnAccept(UvPtr<uv_tcp_t> tcp);
+  void StartTailJob(Replica& r, TailJob job);
+  void FinishTailJob(Replica& r, TailJob& job);
+  std::shared_ptr<Replica> Find(const Replica& r) const;
 
   uv_loop_t* loop_;
   const Config& config_;
   const ClusterKeys* keys_;
   ReplicaStore* store_;
   Decompressor decompressor_;
-  UvPtr<uv_tcp_t> listener_;
+  TcpListener listener_;
   UvPtr<uv_idle_t> reaper_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::unique_ptr<ReplicaSession>> sessions_;
   std::vector<std::unique_ptr<ReplicaSession>> graveyard_;
   Stats stats_;
   std::string write_error_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // thread-pool jobs finish only while we live
 };
 
 }  // namespace tailsafe

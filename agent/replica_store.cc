@@ -137,7 +137,7 @@ void ReplicaStore::MarkDirty(Replica& r) {
 }
 
 void ReplicaStore::MaybeClose(Replica& r) {
-  if (r.session == nullptr && !r.dirty && r.written == r.durable) r.fd.reset();
+  if (r.session == nullptr && !r.dirty && !r.busy && r.written == r.durable) r.fd.reset();
 }
 
 void ReplicaStore::SetCheckpoint(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t offset) {

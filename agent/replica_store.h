@@ -53,7 +53,10 @@ struct Replica {
   bool sealed = false;
   bool sealed_durable = false;  // the seal is recorded
   bool dirty = false;
-  bool position_pending = false;  // an OPEN waits for `written` to become durable
+  // The session's OPEN (or CUT) is owed a POSITION: sent once `written` is durable and no job
+  // runs; until then nothing may change the replica's sizes (agent/replica_tail.h).
+  bool position_pending = false;
+  bool busy = false;  // a thread-pool job (window hash, CUT) works on the file
   uint64_t dropped = 0;  // cached pages below this offset were (or are being) dropped
   uint64_t epoch = 0;    // bumped by a CUT: commits collected before it must not raise `durable`
   uint32_t cuts = 0;     // tails set aside (PATH.cut-SECONDS-N) by this run
@@ -76,8 +79,9 @@ class ReplicaStore {
   void MarkDirty(Replica& r);
   // The next commit records every replica's durable size (a clean stop: nothing to prove later).
   void RecordAll();
-  // Closes the replica's file if no session streams into it and everything written is durable
-  // (so reopening it later cuts nothing): one descriptor per live stream, not per replica ever.
+  // Closes the replica's file if no session streams into it, no job works on it and everything
+  // written is durable (so reopening it later cuts nothing): one descriptor per live stream, not
+  // per replica ever.
   void MaybeClose(Replica& r);
   void Collect(Committer::Batch* batch);
   const std::map<Key, std::shared_ptr<Replica>>& replicas() const { return replicas_; }

@@ -15,23 +15,11 @@ CoordinatorStream::~CoordinatorStream() = default;
 Status CoordinatorStream::Send(const nlohmann::json& request) { return conn_->Send(ControlFrame(request)); }
 
 Result<nlohmann::json> CoordinatorStream::Next(int timeout_ms) {
-  std::string plain;
-  for (;;) {
-    Frame f;
-    Status err;
-    FrameReader::Result r = reader_.Next(&f, &err);
-    if (r == FrameReader::Result::kError) return err.Context("reply from the coordinator at " + address_);
-    if (r == FrameReader::Result::kFrame) {
-      std::string_view text;
-      if (Status s = DecodeControl(f, &text); !s) return s.Context("reply from the coordinator");
-      return ParseControl(text);
-    }
-    plain.clear();
-    Result<size_t> n = conn_->Receive(&plain, timeout_ms);
-    if (!n) return n.status();
-    if (*n == 0) return Status::Error("the coordinator at " + address_ + " closed the connection");
-    reader_.Feed(plain.data(), plain.size());
-  }
+  Frame f;
+  if (Status s = conn_->ReadFrame(&f, timeout_ms); !s) return s;
+  std::string_view text;
+  if (Status s = DecodeControl(f, &text); !s) return s.Context("reply from the coordinator");
+  return ParseControl(text);
 }
 
 class StreamOpener {

@@ -39,7 +39,6 @@ class CoordinatorStream {
   CoordinatorStream(std::unique_ptr<SecureClient> conn, std::string address);
   std::unique_ptr<SecureClient> conn_;
   std::string address_;
-  FrameReader reader_;
 };
 
 struct CoordinatorReply {

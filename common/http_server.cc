@@ -5,11 +5,6 @@
 namespace tailsafe {
 namespace {
 
-struct HttpWrite {
-  uv_write_t req;
-  std::string data;
-};
-
 bool IsTokenChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
@@ -80,9 +75,7 @@ HttpParse ParseHttpRequestHead(std::string_view head) {
 }
 
 struct MetricsServer::Client {
-  MetricsServer* server = nullptr;
-  UvPtr<uv_tcp_t> tcp;
-  UvPtr<uv_timer_t> timer;
+  std::shared_ptr<StreamConn> conn;
   std::string head;
   bool answered = false;
 };
@@ -109,31 +102,21 @@ void MetricsServer::OnAccept(UvPtr<uv_tcp_t> tcp) {
     if (said++ % 1000 == 0) LOG_WARN("%s: metrics: %zu connections open, closing a new one", who_.c_str(), clients_.size());
     return;  // `tcp` closes as it goes out of scope
   }
-  auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop_);
-  if (!timer) return;
   auto client = std::make_unique<Client>();
   Client* c = client.get();
-  c->server = this;
-  c->tcp = std::move(tcp);
-  c->tcp->data = c;
-  c->timer = std::move(timer.value());
-  c->timer->data = c;
+  // One reply of known size: only the deadline bounds it.
+  c->conn = std::make_shared<StreamConn>(std::move(tcp), 0);
+  StreamConn::Handlers h;
+  h.on_data = [this, c](std::string_view bytes) {
+    if (c->answered) return;
+    c->head.append(bytes);
+    OnData(c);
+  };
+  h.on_written = [c](size_t) { c->conn->Close({CloseReason::kEnded, "answered"}); };
+  h.on_close = [this, c](const CloseReason&) { clients_.erase(c); };
+  if (!c->conn->Start(std::move(h))) return;
+  c->conn->SetDeadline(kTimeoutMs, "no request within " + std::to_string(kTimeoutMs / 1000) + " s");
   clients_[c] = std::move(client);
-  uv_timer_start(c->timer.get(), [](uv_timer_t* t) {
-    if (auto* cl = static_cast<Client*>(t->data)) cl->server->Close(cl);
-  }, kTimeoutMs, 0);
-  uv_read_start(c->tcp.stream(), AllocReadBuffer, [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-    auto* cl = static_cast<Client*>(s->data);
-    if (cl != nullptr && !cl->answered) {
-      if (n > 0) {
-        cl->head.append(buf->base, static_cast<size_t>(n));
-        cl->server->OnData(cl);
-      } else if (n < 0) {
-        cl->server->Close(cl);
-      }
-    }
-    delete[] buf->base;
-  });
 }
 
 void MetricsServer::OnData(Client* c) {
@@ -168,22 +151,12 @@ void MetricsServer::OnData(Client* c) {
 void MetricsServer::Answer(Client* c, int status, std::string_view reason, std::string_view type, std::string body,
                            bool head_only) {
   c->answered = true;
-  uv_read_stop(c->tcp.stream());
-  auto* w = new HttpWrite{};
-  w->data = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\nContent-Type: " + std::string(type) +
-            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-  if (!head_only) w->data += body;
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, c->tcp.stream(), &buf, 1, [](uv_write_t* req, int) {
-    if (auto* cl = static_cast<Client*>(req->handle->data)) cl->server->Close(cl);
-    delete reinterpret_cast<HttpWrite*>(req);
-  });
-  if (rc != 0) {
-    delete w;
-    Close(c);
-  }
+  c->conn->StopReading();
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\nContent-Type: " +
+                    std::string(type) + "\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\nConnection: close\r\n\r\n";
+  if (!head_only) out += body;
+  c->conn->Write(std::move(out));
 }
-
-void MetricsServer::Close(Client* c) { clients_.erase(c); }
 
 }  // namespace tailsafe

@@ -16,7 +16,8 @@
 #include <string_view>
 
 #include "common/config.h"
-#include "common/framed_conn.h"
+#include "common/stream_conn.h"
+#include "common/stream_endpoints.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 
@@ -56,7 +57,6 @@ class MetricsServer {
   void OnData(Client* c);
   void Answer(Client* c, int status, std::string_view reason, std::string_view type, std::string body,
               bool head_only);
-  void Close(Client* c);
 
   uv_loop_t* loop_;
   std::string who_;  // "agent h1", for messages

@@ -41,14 +41,13 @@ Result<std::unique_ptr<SecureClient>> SecureClient::Connect(const std::string& a
   std::unique_ptr<SecureClient> c(new SecureClient(std::move(fd.value()), keys, what + " at " + address));
   if (Status s = c->WriteAll(c->channel_.Start()); !s) return s;
   uint64_t deadline = NowNs() + static_cast<uint64_t>(timeout_ms) * 1000000;
-  std::string plain;
   while (!c->channel_.established()) {
     uint64_t now = NowNs();
     if (now >= deadline) {
       return Status::Error("no secure handshake from " + c->where_ + " within " + std::to_string(timeout_ms) + " ms");
     }
     bool eof = false;
-    if (Status s = c->ReadOnce(&plain, static_cast<int>((deadline - now) / 1000000) + 1, &eof); !s) return s;
+    if (Status s = c->ReadOnce(static_cast<int>((deadline - now) / 1000000) + 1, &eof); !s) return s;
     if (eof) return c->channel_.AtEof().Context(c->where_);
   }
   return c;
@@ -64,7 +63,7 @@ Status SecureClient::WriteAll(std::string_view bytes) {
   return Status::Ok();
 }
 
-Status SecureClient::ReadOnce(std::string* plain, int timeout_ms, bool* eof) {
+Status SecureClient::ReadOnce(int timeout_ms, bool* eof) {
   pollfd p{fd_.get(), POLLIN, 0};
   int rc = ::poll(&p, 1, timeout_ms);
   if (rc < 0 && errno != EINTR) return ErrnoStatus("poll " + where_);
@@ -78,33 +77,35 @@ Status SecureClient::ReadOnce(std::string* plain, int timeout_ms, bool* eof) {
     return Status::Ok();
   }
   std::string reply;
-  Status s = channel_.Receive(std::string_view(buf, static_cast<size_t>(n)), &reply, plain);
+  Status s = channel_.Receive(std::string_view(buf, static_cast<size_t>(n)), &reply);
   if (!reply.empty()) {
     if (Status w = WriteAll(reply); !w && s.ok()) s = w;
   }
   return s.Context(where_);
 }
 
-Status SecureClient::Send(std::string_view plain) {
+Status SecureClient::Send(std::string_view frames) {
   std::string wire;
-  channel_.Seal(plain, &wire);
+  channel_.Seal(frames, &wire);
   return WriteAll(wire);
 }
 
-Result<size_t> SecureClient::Receive(std::string* plain, int timeout_ms) {
+Status SecureClient::ReadFrame(Frame* frame, int timeout_ms) {
   uint64_t deadline = NowNs() + static_cast<uint64_t>(timeout_ms) * 1000000;
-  size_t before = plain->size();
   for (;;) {
+    Status err;
+    FrameReader::Result r = channel_.Next(frame, &err);
+    if (r == FrameReader::Result::kFrame) return Status::Ok();
+    if (r == FrameReader::Result::kError) return err.Context("bad frame from " + where_);
     uint64_t now = NowNs();
     if (now >= deadline) {
       return Status::Error("no reply from " + where_ + " within " + std::to_string(timeout_ms) + " ms");
     }
     bool eof = false;
-    if (Status s = ReadOnce(plain, static_cast<int>((deadline - now) / 1000000) + 1, &eof); !s) return s;
-    if (plain->size() > before) return plain->size() - before;
+    if (Status s = ReadOnce(static_cast<int>((deadline - now) / 1000000) + 1, &eof); !s) return s;
     if (eof) {
       if (Status s = channel_.AtEof(); !s) return s.Context(where_);
-      return size_t{0};
+      return Status::Error(where_ + " closed the connection");
     }
   }
 }

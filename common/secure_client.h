@@ -1,6 +1,7 @@
-// SecureClient: one blocking TCP client connection inside a SecureChannel, with deadlines.
-// tailsafectl's requests to the coordinator use it, and so do the tests that play a hostile or
-// foreign peer.
+// SecureClient: one blocking TCP client connection carrying frames inside the secure channel,
+// with deadlines. tailsafectl's requests to the coordinator use it, and so do the tests that play
+// a hostile or foreign peer. The handshake, records and framing are the FramedChannel that the
+// daemons' connections (common/framed_conn.h) use; only the I/O here is blocking.
 #pragma once
 
 #include <memory>
@@ -8,7 +9,7 @@
 #include <string_view>
 
 #include "common/fd.h"
-#include "common/secure_channel.h"
+#include "common/framed_channel.h"
 #include "common/status.h"
 
 namespace tailsafe {
@@ -19,11 +20,11 @@ class SecureClient {
   // the other side in messages ("the coordinator"). `keys` outlives the client.
   static Result<std::unique_ptr<SecureClient>> Connect(const std::string& address, const ClusterKeys* keys,
                                                        int timeout_ms, const std::string& what);
-  // Seals and sends application bytes.
-  Status Send(std::string_view plain);
-  // Waits up to `timeout_ms` for application bytes and appends them to *plain. Returns the
-  // number appended; 0 means the other side closed the connection cleanly.
-  Result<size_t> Receive(std::string* plain, int timeout_ms);
+  // Seals and sends one or more encoded frames (tests send malformed ones on purpose).
+  Status Send(std::string_view frames);
+  // Waits up to `timeout_ms` for the next frame, valid until the next call. An error if none
+  // came in time, the connection ended ("... closed the connection") or a frame was bad.
+  Status ReadFrame(Frame* frame, int timeout_ms);
 
   int fd() const { return fd_.get(); }
 
@@ -31,10 +32,10 @@ class SecureClient {
   SecureClient(Fd fd, const ClusterKeys* keys, std::string where);
   Status WriteAll(std::string_view bytes);
   // One read into the channel; *eof set at end of stream.
-  Status ReadOnce(std::string* plain, int timeout_ms, bool* eof);
+  Status ReadOnce(int timeout_ms, bool* eof);
 
   Fd fd_;
-  SecureChannel channel_;
+  FramedChannel channel_;
   std::string where_;
 };
 

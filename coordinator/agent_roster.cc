@@ -184,12 +184,13 @@ Status AgentRoster::OnHeartbeat(FramedConn* conn, const json& msg) {
   return Status::Ok();
 }
 
-void AgentRoster::OnClose(FramedConn* conn, const std::string& why) {
-  if (Agent* a = AgentOf(conn)) {
-    LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());
-    a->conn.reset();
-    a->reported = false;
-  }
+bool AgentRoster::OnClose(FramedConn* conn, const std::string& why) {
+  Agent* a = AgentOf(conn);
+  if (a == nullptr) return false;
+  LOG_INFO("agent %s disconnected: %s", a->id.c_str(), why.c_str());
+  a->conn.reset();
+  a->reported = false;
+  return true;
 }
 
 void AgentRoster::CheckSilence() {

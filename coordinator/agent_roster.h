@@ -59,7 +59,8 @@ class AgentRoster {
   Status OnReconfigure(FramedConn* conn, const nlohmann::json& msg);
   Status OnHeartbeat(FramedConn* conn, const nlohmann::json& msg);
   // An authenticated connection closed: an agent on it is no longer connected (not dead).
-  void OnClose(FramedConn* conn, const std::string& why);
+  // Returns whether it was an agent's.
+  bool OnClose(FramedConn* conn, const std::string& why);
   // Declares dead every agent silent past the timeout (called often).
   void CheckSilence();
   // Sends every connected agent the list of agents, each with its address and whether alive.

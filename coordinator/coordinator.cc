@@ -169,11 +169,15 @@ void Coordinator::OnAccept(UvPtr<uv_tcp_t> tcp) {
              RemoteAddress(tcp.get()).c_str(), conns_.size(), unauthenticated, kMaxConnections, kMaxUnauthenticated);
     return;  // `tcp` closes here
   }
-  auto conn = std::make_shared<FramedConn>(std::move(tcp), SecureChannel::Role::kServer, &keys_);
+  // Every client speaks first (an agent registers, tailsafectl asks): one that says nothing is
+  // closed at the handshake deadline.
+  FramedConn::Options options;
+  options.first_frame = "request";
+  auto conn = std::make_shared<FramedConn>(std::move(tcp), SecureChannel::Role::kServer, &keys_, options);
   FramedConn* raw = conn.get();
   conns_[raw] = conn;
   (void)conn->Start([this, raw](const Frame& f) { return OnFrame(raw, f); },
-                    [this, raw](const std::string& why) { OnClose(raw, why); });
+                    [this, raw](const CloseReason& r) { OnClose(raw, r); });
 }
 
 Status Coordinator::CheckReload(const Config& next) const {
@@ -229,12 +233,14 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
   return Status::Error("unknown message type '" + type.substr(0, 64) + "'");
 }
 
-void Coordinator::OnClose(FramedConn* conn, const std::string& why) {
+void Coordinator::OnClose(FramedConn* conn, const CloseReason& reason) {
+  const char* why = reason.why.c_str();
   if (!conn->authenticated()) {
     ++stats_.refused_auth;
-    LOG_WARN("refused a connection from %s: %s", conn->remote().c_str(), why.c_str());
-  } else {
-    roster_.OnClose(conn, why);
+    LOG_WARN("refused a connection from %s: %s", conn->remote().c_str(), why);
+  } else if (!roster_.OnClose(conn, reason.why) &&
+             (reason.kind == CloseReason::kTimeout || reason.kind == CloseReason::kOverflow)) {
+    LOG_INFO("closed a connection from %s: %s", conn->remote().c_str(), why);
   }
   reader_.Drop(conn);
   conns_.erase(conn);

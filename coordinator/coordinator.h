@@ -77,7 +77,7 @@ class Coordinator {
   Status OnFrame(FramedConn* conn, const Frame& f);
   // operator_commands.cc: retry, forget_agent.
   Status OnOperatorCommand(FramedConn* conn, const nlohmann::json& msg);
-  void OnClose(FramedConn* conn, const std::string& why);
+  void OnClose(FramedConn* conn, const CloseReason& reason);
   void CheckSilence();
   Status CommitOrFail(const std::vector<NamespaceStore::Write>& writes);
 

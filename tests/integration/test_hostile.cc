@@ -9,9 +9,11 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -181,9 +183,10 @@ BOOST_AUTO_TEST_CASE(repeated_hello_from_one_origin_replaces_its_session) {
     auto s = SecureTo(port, &keys, &why);
     BOOST_REQUIRE_MESSAGE(s, why);
     BOOST_REQUIRE(s->Send(EncodeHello({kWireVersionMin, kWireVersionMax, "test", origin})).ok());
-    std::string welcome;
-    Result<size_t> n = s->Receive(&welcome, 5000);
-    BOOST_TEST((n.ok() && *n > 0));  // WELCOME
+    Frame welcome;
+    Status got = s->ReadFrame(&welcome, 5000);
+    BOOST_TEST(got.ok(), got.message());
+    BOOST_TEST((welcome.type == MessageType::kWelcome));
     conns.push_back(std::move(s));
   }
   BOOST_TEST(c.Running(1));
@@ -276,6 +279,62 @@ BOOST_AUTO_TEST_CASE(receiver_closes_replicas_nobody_streams_into) {
   }
   BOOST_TEST(WaitUntil([&] { return open_fds() <= baseline + 5; }, 10),
              "descriptors: " << open_fds() << ", baseline " << baseline);
+  BOOST_TEST(c.Stop(1).ok());
+}
+
+// A control client that connects and never finishes its request line is closed (after
+// ControlServer::kTimeoutMs), without an answer; others are served meanwhile.
+BOOST_AUTO_TEST_CASE(a_control_client_that_never_finishes_its_request_is_closed) {
+  ClusterOptions opt;
+  opt.agents = 1;
+  opt.bolts_per_agent = 1;
+  TestCluster c("ctlidle", opt);
+  BOOST_REQUIRE(c.Start(0).ok());
+  Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::string path = c.ControlSocket(0);
+  BOOST_REQUIRE(path.size() < sizeof a.sun_path);
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  BOOST_REQUIRE(::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  BOOST_REQUIRE(::send(s.get(), "sta", 3, MSG_NOSIGNAL) == 3);
+  BOOST_TEST(c.AgentStatus(0).ok());  // served while the idle client holds its connection
+  timeval tv{20, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char b;
+  ssize_t n = ::recv(s.get(), &b, 1, 0);
+  BOOST_TEST(n == 0, "the agent did not close an idle control client (recv: " << n << ", " << strerror(errno) << ")");
+  BOOST_TEST(c.LogTail(0, 1 << 20).find("control socket: closed a client") != std::string::npos, c.LogTail(0));
+  BOOST_TEST(c.Running(0));
+  BOOST_TEST(c.Stop(0).ok());
+}
+
+// An origin that completes the handshake, opens streams and never reads what it is sent
+// (POSITIONs here) is closed once the transport's queue limit is reached, logged and counted;
+// the receiver does not buffer for it without bound.
+BOOST_AUTO_TEST_CASE(an_origin_that_never_reads_is_closed_not_buffered) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  TestCluster c("unread", opt);
+  BOOST_REQUIRE(c.Start(1).ok());
+  ClusterKeys keys = KeysOf(c);
+  auto s = SecureTo(ListenPort(c, 1), &keys);
+  BOOST_REQUIRE(s);
+  BOOST_REQUIRE(s->Send(EncodeHello({kWireVersionMin, kWireVersionMax, "test", "deaf"})).ok());
+  Frame f;
+  BOOST_REQUIRE(s->ReadFrame(&f, 5000).ok());  // WELCOME; nothing is read after it
+  // Each OPEN of the (empty) replica is answered by a POSITION: 500k of them are about 30 MB of
+  // answers, well past the limit plus what the kernel's socket buffers hold.
+  std::string opens;
+  for (int i = 0; i < 5000; ++i) opens += EncodeOpen({1, 1, "bolt-1"});
+  int sent = 0;
+  while (sent < 100 && s->Send(opens).ok()) ++sent;
+  BOOST_TEST_MESSAGE("sent " << sent * 5000 << " OPENs before the receiver hung up");
+  BOOST_TEST(WaitUntil([&] {
+    auto st = c.AgentStatus(1);
+    return st.ok() && (*st)["receiver"].value("slow_readers", uint64_t{0}) == 1u;
+  }, 20), c.LogTail(1));
+  BOOST_TEST(c.LogTail(1, 1 << 20).find("which does not read them") != std::string::npos, c.LogTail(1));
+  BOOST_TEST(c.Running(1));
   BOOST_TEST(c.Stop(1).ok());
 }
 

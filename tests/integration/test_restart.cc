@@ -8,10 +8,18 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "common/compress.h"
+#include "common/control_client.h"
+#include "common/wire.h"
 #include "tests/support/cluster.h"
+#include "tests/support/net.h"
+#include "tests/support/process.h"
 #include "tests/support/writer.h"
 
 using namespace tailsafe;
@@ -133,6 +141,58 @@ void RunRestart(Damage damage) {
   BOOST_TEST(c.StopAll().ok());
 }
 
+boost::test_tools::assertion_result CanFreeze(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(::geteuid() == 0 && ::access("/dev/loop-control", F_OK) == 0 &&
+                                        RunCommand("command -v fsfreeze mkfs.ext4 >/dev/null").code == 0);
+  if (!r) r.message() << "skipped: needs root, loop devices, mkfs.ext4 and fsfreeze";
+  return r;
+}
+
+// Freezes the file system mounted at `dir` (every write to it waits) until destroyed.
+class Frozen {
+ public:
+  explicit Frozen(std::string dir) : dir_(std::move(dir)) {
+    ok_ = RunCommand("fsfreeze -f '" + dir_ + "'").code == 0;
+  }
+  ~Frozen() { Thaw(); }
+  void Thaw() {
+    if (ok_) RunCommand("fsfreeze -u '" + dir_ + "'");
+    ok_ = false;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
+
+// The scheduler state of each thread of process `pid` ('R', 'S', 'D', ...), the main thread (the
+// event loop's) first.
+std::vector<char> ThreadStates(pid_t pid) {
+  std::string task = "/proc/" + std::to_string(pid) + "/task/";
+  auto state = [&](const std::string& tid) {
+    std::ifstream in(task + tid + "/stat");
+    std::string line;
+    std::getline(in, line);
+    size_t paren = line.rfind(')');  // the command name may hold anything
+    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+  };
+  std::vector<char> out{state(std::to_string(pid))};
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(task, ec)) {
+    if (e.path().filename() != std::to_string(pid)) out.push_back(state(e.path().filename().string()));
+  }
+  return out;
+}
+
+// Reads frames until one of `type` comes (5 s at most each).
+Status AwaitFrame(SecureClient& s, MessageType type, Frame* f) {
+  for (;;) {
+    if (Status st = s.ReadFrame(f, 5000); !st) return st;
+    if (f->type == type) return Status::Ok();
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(restart)
@@ -197,6 +257,70 @@ BOOST_AUTO_TEST_CASE(clean_stop_records_every_durable_byte) {
   BOOST_TEST((*st)["replicas"][0]["recorded"].get<uint64_t>() == 3'000'000u);
   BOOST_TEST(c.LogTail(1, 1 << 20).find("to be verified") == std::string::npos);
   BOOST_TEST(c.StopAll().ok());
+}
+
+// A CUT's copy, fdatasync and directory fsync run on the thread pool, not on the loop: with the
+// receiver's file system frozen mid-CUT (so the copy waits in the kernel), the receiver still
+// answers its control socket, and the cut completes once the file system thaws. Played by hand
+// from the origin's side, so the freeze falls between POSITION and CUT.
+BOOST_AUTO_TEST_CASE(cut_waits_for_the_disk_off_the_loop, *boost::unit_test::precondition(CanFreeze)) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.data_dir_ext4_bytes = 64 << 20;
+  TestCluster c("restart-frozen", opt);
+  BOOST_REQUIRE(c.Start(1).ok());
+  ClusterKeys keys = KeysOf(c);
+  Compressor comp(1);
+  const std::string hello = EncodeHello({kWireVersionMin, kWireVersionMax, "test", c.AgentId(0)});
+  const std::string open = EncodeOpen({1, 1, c.BoltName(0)});
+  const uint64_t size = 1'000'000;
+  Frame f;
+  {  // 1 MB durable and acknowledged, never recorded (recording waits for 4 MiB)
+    auto s = SecureTo(ListenPort(c, 1), &keys);
+    BOOST_REQUIRE(s);
+    BOOST_REQUIRE(s->Send(hello + open).ok());
+    BOOST_REQUIRE(AwaitFrame(*s, MessageType::kPosition, &f).ok());
+    std::string data;
+    for (uint64_t off = 0; off < size; off += 100'000) data += EncodeData(1, off, std::string(100'000, static_cast<char>('a' + off / 100'000)), &comp).value();
+    BOOST_REQUIRE(s->Send(data).ok());
+    AckMsg ack;
+    while (ack.durable < size) {
+      BOOST_REQUIRE(AwaitFrame(*s, MessageType::kAck, &f).ok());
+      BOOST_REQUIRE(DecodeAck(f, &ack).ok());
+    }
+  }
+  c.Kill(1, SIGKILL);
+  BOOST_REQUIRE(c.Start(1).ok());
+  auto s = SecureTo(ListenPort(c, 1), &keys);
+  BOOST_REQUIRE(s);
+  BOOST_REQUIRE(s->Send(hello + open).ok());
+  PositionMsg pos;
+  BOOST_REQUIRE(AwaitFrame(*s, MessageType::kPosition, &f).ok());
+  BOOST_REQUIRE(DecodePosition(f, &pos).ok());
+  BOOST_TEST_MESSAGE("after the restart: durable " << pos.durable << ", verified " << pos.verified);
+  BOOST_REQUIRE(pos.durable == size);
+  BOOST_REQUIRE(pos.verified == 0u);
+
+  Frozen frozen(c.DataDir(1));
+  BOOST_REQUIRE(frozen.ok());
+  BOOST_REQUIRE(s->Send(EncodeCut({1, 0})).ok());
+  // The cut has begun: some thread of the receiver waits on the frozen file system.
+  BOOST_REQUIRE(WaitUntil([&] {
+    std::vector<char> states = ThreadStates(c.Pid(1));
+    return std::find(states.begin(), states.end(), 'D') != states.end();
+  }, 10, 5));
+  std::vector<char> states = ThreadStates(c.Pid(1));
+  BOOST_TEST((!states.empty() && states[0] != 'D'), "the event loop's thread waits on the disk");
+  Result<std::string> status = ControlRequest(c.ControlSocket(1), "status", 3000);
+  BOOST_TEST(status.ok(), "the receiver did not answer while the CUT waited for the disk: " << status.status().message());
+  frozen.Thaw();
+
+  // The cut completes: the next POSITION is at the cut, every byte set aside.
+  BOOST_REQUIRE(AwaitFrame(*s, MessageType::kPosition, &f).ok());
+  BOOST_REQUIRE(DecodePosition(f, &pos).ok());
+  BOOST_TEST(pos.durable == 0u);
+  BOOST_TEST(Counter(c, 1, "receiver", "tail_cuts") == 1u);
+  BOOST_TEST(Counter(c, 1, "receiver", "bytes_cut") == size);
+  BOOST_TEST(c.Stop(1).ok());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

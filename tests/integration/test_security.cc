@@ -377,4 +377,22 @@ BOOST_AUTO_TEST_CASE(the_cluster_key_rotates_without_downtime) {
   BOOST_TEST(c.StopAll().ok());
 }
 
+// A client that completes the handshake and then never asks anything holds a coordinator's
+// connection for the handshake deadline, not for ever; the agents stay registered meanwhile.
+BOOST_AUTO_TEST_CASE(a_coordinator_client_that_never_asks_is_closed) {
+  TestCluster c("sec-silent", RecoveryCluster(1));
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.Start(0).ok());
+  ClusterKeys keys = KeysOf(c);
+  auto silent = SecureClient::Connect(c.CoordinatorInstance(0), &keys, 10000, "the coordinator");
+  BOOST_REQUIRE_MESSAGE(silent.ok(), silent.status().message());
+  Frame f;
+  Status got = (*silent)->ReadFrame(&f, 20000);
+  BOOST_TEST(Contains(got.message(), "closed the connection"), got.message());
+  BOOST_TEST(Contains(ReadAll(c.CoordinatorLogPath()), "no request within"), c.CoordinatorLogTail());
+  c.LetHeartbeatsPass(0);
+  BOOST_TEST(c.Running(0));
+  BOOST_TEST(c.StopAll().ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

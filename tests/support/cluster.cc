@@ -201,6 +201,16 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
         std::abort();
       }
       mounts_.push_back(DataDir(i));
+    } else if (options_.data_dir_ext4_bytes) {
+      ::mkdir(DataDir(i).c_str(), 0755);
+      std::string image = dir + "/data.ext4";
+      CommandResult m = RunCommand("truncate -s " + std::to_string(options_.data_dir_ext4_bytes) + " " + image +
+                                   " && mkfs.ext4 -q -F " + image + " && mount -o loop " + image + " " + DataDir(i));
+      if (m.code != 0) {
+        fprintf(stderr, "test cluster: mounting an ext4 image on %s: %s\n", DataDir(i).c_str(), m.out.c_str());
+        std::abort();
+      }
+      mounts_.push_back(DataDir(i));
     }
     std::ostringstream c;
     c << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath() << "\"\n";

@@ -63,6 +63,9 @@ struct ClusterOptions {
   // If not 0, each agent's data_dir is a tmpfs of this many bytes (mounted here, unmounted by
   // the destructor; root), so a test can fill it.
   uint64_t data_dir_tmpfs_bytes = 0;
+  // If not 0, each agent's data_dir is an ext4 file system of this many bytes on a loop device
+  // (root), so a test can freeze it (fsfreeze(8)) and make every write to it wait.
+  uint64_t data_dir_ext4_bytes = 0;
 };
 
 // The shape most tests need: an origin and one peer, one bolt file.
