@@ -796,15 +796,4 @@ void BoltSource::DropFrame(Generation& g, std::map<uint64_t, std::pair<uint32_t,
   g.frames.erase(it);
 }
 
-Result<uint64_t> BoltSource::WindowHash(Generation& g, uint64_t end, uint32_t len) {
-  if (!g.fd) return Status::Error("generation is closed");
-  if (end > g.size) {
-    return Status::Error("the peer holds " + std::to_string(end) + " bytes but the file has only " +
-                         std::to_string(g.size));
-  }
-  Result<uint64_t> h = HashFileRange(g.fd->get(), end - len, len);
-  if (!h) return Status::Error("cannot read the window before offset " + std::to_string(end) + ": " + h.status().message());
-  return h;
-}
-
 }  // namespace tailsafe

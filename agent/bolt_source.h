@@ -135,8 +135,6 @@ class BoltSource {
   enum class FrameStatus { kReady, kPending, kError };
   FrameStatus GetFrame(Generation& g, uint64_t offset, uint64_t max_len, uint32_t* raw_len,
                        std::shared_ptr<const std::string>* frame, Status* error);
-  // XXH3 of bytes [end - len, end) of `g`; an error if the file no longer has them.
-  Result<uint64_t> WindowHash(Generation& g, uint64_t end, uint32_t len);
   // A peer's replica of `g` does not match the file: log, count, continue in a new generation.
   void Diverged(Generation& g, const std::string& why);
   // Closes sealed generations every peer has acknowledged; prunes lag points.
