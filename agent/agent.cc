@@ -31,7 +31,7 @@ Agent::~Agent() {
   metrics_.reset();
   runner_.reset();
   coord_.reset();
-  discovery_.reset();
+  roster_.reset();
   tracker_.reset();
   if (committer_) committer_->CloseTimer();
   peers_.reset();
@@ -139,14 +139,23 @@ void Agent::MakeSources(Loaded* loaded) {
 // The bolts: the [[bolt]] tables and what the [[bolt_pattern]] rules find now, each a source
 // resumed from its state.db rows, watched through the agent's one inotify instance.
 Status Agent::StartBolts() {
-  const AgentConfig& ac = config_.agent;
-  BoltDiscovery::Hooks found_hooks;
-  found_hooks.checks.may_remove = [this](const std::string& name) { return MayRemoveFound(name); };
-  found_hooks.checks.may_add = [this](const std::string& name) { return MayAddFound(name); };
-  found_hooks.changed = [this] { OnFoundChanged(); };
-  discovery_ = std::make_unique<BoltDiscovery>(&loop_, watcher_.get(), ac.rescan_interval_ms, std::move(found_hooks));
-  if (Status s = discovery_->Start(config_.bolt_patterns, config_.bolts); !s) return s;
-  config_ = WithFound(std::move(config_), discovery_->found());
+  BoltRoster::Env env;
+  env.loop = &loop_;
+  env.watcher = watcher_.get();
+  env.config = &config_;
+  env.sources = sources_.get();
+  env.hook_users = &hook_users_;
+  env.busy = [this](const std::string& bolt) {
+    const BoltProcess* p = tracker_ ? tracker_->Find(bolt) : nullptr;
+    return (p && p->state == ProcState::kRunning) || (deaths_ && deaths_->HasDeaths(bolt));
+  };
+  env.applied = [this] {
+    if (Status s = tracker_->Update(config_.bolts); !s) LOG_ERROR("bolt tracking: %s", s.message().c_str());
+    if (coord_) coord_->ConfigChanged();
+    Kick(true, true);
+  };
+  roster_ = std::make_unique<BoltRoster>(std::move(env));
+  if (Status s = roster_->Start(); !s) return s;
   committer_->AddCollector([this](Committer::Batch* b) {
     sources_->Collect(b);
     peers_->Collect(b);
@@ -303,88 +312,10 @@ void Agent::Reload() {
   }
   LOG_NOTICE("SIGHUP: reloading %s", config_path_.c_str());
   if (notify_) notify_->Reloading("reloading " + config_path_);
-  if (Status s = ApplyReload(); !s) {
+  if (Status s = roster_->Reload(config_path_); !s) {
     LOG_ERROR("%s was not loaded, the running configuration stays: %s", config_path_.c_str(), s.message().c_str());
   }
   if (notify_) notify_->Ready(ReadyLine());
-}
-
-Status Agent::ApplyReload() {
-  Result<Config> loaded = LoadConfig(config_path_);
-  if (!loaded) return loaded.status();
-  // What the new rules find beside the new [[bolt]] tables, compared like [[bolt]] tables.
-  DiscoveryPlan found = discovery_->Preview(loaded->bolt_patterns, loaded->bolts);
-  Config next = WithFound(*loaded, found.found);
-  Result<ReloadPlan> plan = PlanReload(config_, next);
-  if (!plan) return plan.status();
-  sources_->SweepDrained();
-  for (const std::string& name : plan->added) {
-    if (sources_->Contains(name)) {
-      return Status::Error("bolt " + name + " was removed by an earlier reload and its last bytes are still "
-                           "on their way to the peers; add it back once `tailsafectl status` no longer lists it");
-    }
-  }
-  Result<std::map<std::string, HookUser>> users = ResolveHookUsers(next.hook_users);
-  if (!users) return users.status();
-  // From here on nothing is refused: the new configuration is in force.
-  if (Status s = discovery_->Adopt(loaded->bolt_patterns, loaded->bolts, std::move(found)); !s) {
-    LOG_ERROR("bolt patterns: %s", s.message().c_str());
-  }
-  if (plan->empty()) {
-    LOG_NOTICE("configuration reloaded: nothing changed");
-    return Status::Ok();
-  }
-  hook_users_ = std::move(users.value());
-  ApplyBolts(std::move(next), *plan);
-  LOG_NOTICE("configuration reloaded: %s", plan->Summary().c_str());
-  return Status::Ok();
-}
-
-Config Agent::WithFound(Config file_config, const std::vector<FoundBolt>& found) {
-  std::erase_if(file_config.bolts, [](const BoltConfig& b) { return !b.pattern.empty(); });
-  for (const FoundBolt& f : found) file_config.bolts.push_back(f.bolt);
-  return file_config;
-}
-
-void Agent::ApplyBolts(Config next, const ReloadPlan& plan) {
-  config_ = std::move(next);
-  sources_->Apply(config_.bolts, plan.added);
-  if (Status s = tracker_->Update(config_.bolts); !s) LOG_ERROR("bolt tracking: %s", s.message().c_str());
-  if (coord_) coord_->ConfigChanged();
-  Kick(true, true);
-}
-
-void Agent::OnFoundChanged() {
-  if (stopping_) return;
-  Config next = WithFound(config_, discovery_->found());
-  // Only bolts differ, so this plans what a reload adding or removing their tables would.
-  Result<ReloadPlan> plan = PlanReload(config_, next);
-  if (!plan) {
-    LOG_ERROR("bolt patterns: %s", plan.status().message().c_str());
-    return;
-  }
-  if (plan->empty()) return;
-  ApplyBolts(std::move(next), *plan);
-  LOG_NOTICE("bolt patterns: %s", plan->Summary().c_str());
-}
-
-bool Agent::MayRemoveFound(const std::string& name) const {
-  if (const BoltProcess* p = tracker_ ? tracker_->Find(name) : nullptr; p && p->state == ProcState::kRunning) {
-    return false;
-  }
-  if (deaths_ && deaths_->HasDeaths(name)) return false;
-  // The pid file as it is now: a live process in it that the tracker has not taken yet counts.
-  for (const BoltConfig& b : config_.bolts) {
-    if (b.name != name || b.pid_file.empty()) continue;
-    struct stat st;
-    Result<pid_t> pid = ReadPidFile(b.pid_file);
-    if (pid && ::stat(b.pid_file.c_str(), &st) == 0 && OpenBoltProcess(*pid, st.st_mtim)) return false;
-  }
-  return true;
-}
-
-bool Agent::MayAddFound(const std::string& name) const {
-  return !sources_->Contains(name);  // removed, and still draining to the peers
 }
 
 void Agent::OnIdle() {
@@ -443,7 +374,7 @@ void Agent::Shutdown(const char* why) {
   // Stop producing and receiving; what is already written gets its last commit, whose
   // outstanding work keeps the loop alive until it completes.
   sources_->Stop();
-  if (discovery_) discovery_->Stop();
+  if (roster_) roster_->Stop();
   if (tracker_) tracker_->Stop();
   if (watcher_) watcher_->Stop();
   runner_.reset();  // kills hooks still running: their recoveries are reassigned
@@ -552,7 +483,7 @@ AgentReport Agent::Report() const {
   r.files_synced = committer_->files_synced();
   r.full_disk_retries = committer_->full_retries();
   r.storage_error = StorageError();
-  if (discovery_ && !config_.bolt_patterns.empty()) r.discovery = discovery_->StatusJson();
+  if (roster_ && !config_.bolt_patterns.empty()) r.discovery = roster_->discovery()->StatusJson();
   if (runner_) {
     r.recoveries = runner_->StatusJson();
     r.recovery_stats = runner_->stats();

@@ -2,23 +2,13 @@
 //
 //   BoltSource (one per [[bolt]])  --changed-->  PeerLink (one per peer)  --TCP-->  peer's ReplicaServer
 //   ReplicaServer/ReplicaStore     --dirty-->    Committer (worker thread: fdatasync + state.db)  --> ACKs
-//   BoltDiscovery                  [[bolt_pattern]] rules: bolts that appear and go with their files
 //   BoltTracker                    pid file + pidfd per bolt: is the bolt's process alive?
 //   CoordinatorLink                --> tailsafe-coordinator: register, heartbeat with bolt states
 //                                      and replica sizes; a bolt's death is reported at once
 //   RecoveryRunner                 <-- assignments: runs [hooks] on dead bolts' tails
 //   ControlServer                  <-- tailsafectl status
-//
-// SIGHUP re-reads the configuration file (agent/reload_plan.h says what may change): new bolts
-// start, removed ones are sealed where their files end and dropped once every peer has them
-// all, a bolt given a new file rotates to it, and [hooks] apply to the next hook run. A file
-// that does not parse, or that changes what takes a restart, is refused with the reason in the
-// log; the agent goes on as it was.
-//
-// The bolts the agent runs are the [[bolt]] tables followed by the bolts its [[bolt_pattern]]
-// rules find (config_.bolts holds both, in that order, so the tracker, the coordinator link and
-// the deaths see one list). A bolt found or lost by a scan goes through the same path as a
-// reload that adds or removes a [[bolt]] table (ApplyBolts).
+//   BoltRoster                     which bolts run: [[bolt]] tables and what [[bolt_pattern]]
+//                                      rules find; SIGHUP reloads and scans change it (one path)
 //
 // Changes are coalesced: sources and sessions call Kick(), and one idle callback per loop
 // iteration pumps every peer link and submits a commit. SIGTERM/SIGINT stop the agent: sources
@@ -37,7 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent_report.h"
-#include "agent/bolt_discovery.h"
+#include "agent/bolt_roster.h"
 #include "agent/bolt_source.h"
 #include "agent/bolt_sources.h"
 #include "agent/bolt_tracker.h"
@@ -107,19 +97,6 @@ class Agent {
   void Shutdown(const char* why);
   // SIGHUP: re-read config_path_ and apply what changed, or refuse it all.
   void Reload();
-  Status ApplyReload();
-  // Makes `next` (the bolts of `plan`, which PlanReload made from config_ and `next`) the running
-  // configuration: sources started, reconfigured or retired; the tracker and coordinator told.
-  void ApplyBolts(Config next, const ReloadPlan& plan);
-  // The [[bolt]] tables of `file_config` followed by the bolts `found`: what the agent runs.
-  static Config WithFound(Config file_config, const std::vector<FoundBolt>& found);
-  // A scan changed the found bolts: apply them.
-  void OnFoundChanged();
-  // DiscoveryChecks: a found bolt whose file is gone may go once its process no longer runs
-  // (pidfd, or a live process in its pid file now) and no death of it awaits the coordinator's
-  // record; a name may start again once no source of that name is draining.
-  bool MayRemoveFound(const std::string& name) const;
-  bool MayAddFound(const std::string& name) const;
   std::string ReadyLine() const;  // systemd's STATUS= once running
   void Fatal(const Status& s);
   // What every peer link shares: the loop, the key, the window, the callbacks into the agent.
@@ -128,7 +105,7 @@ class Agent {
   // remembered in state.db for restarts while the coordinator is away.
   void OnMembership(const nlohmann::json& agents);
 
-  Config config_;  // as loaded, with the bolts the rules found appended (WithFound)
+  Config config_;  // as loaded, with the bolts the rules found appended (BoltRoster::WithFound)
   ClusterKeys keys_;
   std::string config_path_;
   std::map<std::string, HookUser> hook_users_;  // [hooks] user = ..., resolved at start-up
@@ -142,7 +119,7 @@ class Agent {
   std::unique_ptr<BoltSources> sources_;  // every bolt's source, and removed ones draining
   std::unique_ptr<PeerSet> peers_;
   std::unique_ptr<BoltTracker> tracker_;
-  std::unique_ptr<BoltDiscovery> discovery_;
+  std::unique_ptr<BoltRoster> roster_;  // which bolts run: [[bolt]] tables and what the rules find
   std::unique_ptr<CoordinatorLink> coord_;  // with [cluster] coordinator
   // Bolt deaths (agent/death_ledger.h): fed from the tracker, reported in every heartbeat until
   // the coordinator has them on record.
