@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/reload_plan.h"
+#include "agent/held_range.h"
+#include "agent/report_collector.h"
 #include "common/clock.h"
 #include "common/data_dir_lock.h"
 #include "common/coord_protocol.h"
@@ -201,7 +203,7 @@ Status Agent::StartCoordinatorLink() {
   renv.config = &config_;
   renv.hook_users = &hook_users_;
   renv.held = [this](const std::string& o, const std::string& b, uint64_t g, uint64_t need) {
-    return Held(o, b, g, need);
+    return FindHeld(config_.agent.id, *sources_, *replicas_, o, b, g, need);
   };
   renv.send = [this](const nlohmann::json& m) { return coord_ && coord_->Send(m); };
   runner_ = std::make_unique<RecoveryRunner>(std::move(renv));
@@ -399,142 +401,24 @@ std::string Agent::ReadyLine() const {
          std::to_string(config_.bolts.size()) + " bolts, " + std::to_string(peers_->size()) + " peers";
 }
 
-namespace {
-
-// How far `link` is behind on `src`, over every generation still shipped.
-Lag LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) {
-  Lag lag;
-  uint64_t oldest = 0;
-  for (const auto& g : src.generations()) {
-    if (g->state == GenState::kLost || g->state == GenState::kReleased) continue;
-    uint64_t end = g->state == GenState::kSealed ? g->final_size : g->size;
-    uint64_t a = std::min(link.Acked(*g), end);
-    lag.bytes += end - a;
-    uint64_t t = g->FirstUnackedNs(a);
-    if (t != 0 && (oldest == 0 || t < oldest)) oldest = t;
-  }
-  if (oldest != 0 && lag.bytes != 0) lag.seconds = static_cast<double>(now - oldest) / 1e9;
-  return lag;
-}
-
-BoltReport::Peer PeerView(const BoltSource& src, const PeerLink& link, uint64_t now) {
-  BoltReport::Peer p;
-  p.peer = link.peer().id;
-  p.connected = link.connected();
-  for (const auto& g : src.generations()) {
-    if (g->state != GenState::kActive) continue;
-    p.acked = std::min(link.Acked(*g), g->size);
-    const PeerLink::Cursor* c = link.CursorOf(*g);
-    p.shipped = c ? c->sent : p.acked;
-  }
-  p.lag = LagTo(src, link, now);
-  return p;
-}
-
-}  // namespace
-
-BoltReport Agent::ReportBolt(const BoltSource& src, uint64_t now) const {
-  BoltReport b;
-  b.name = src.name();
-  b.file = src.path();
-  b.pattern = src.pattern();
-  b.removed = src.retiring();
-  if (!b.removed && tracker_) {  // a removed bolt's process is not this agent's any more
-    if (const BoltProcess* p = tracker_->Find(src.name())) b.process = *p;
-    if (const BoltCheckpoint* ck = tracker_->FindCheckpoint(src.name())) b.checkpoint = *ck;
-  }
-  // The generation the checkpoint applies to: the newest that has one.
-  for (auto it = src.generations().rbegin(); it != src.generations().rend(); ++it) {
-    if ((*it)->has_checkpoint) {
-      b.checkpoint_applied = true;
-      b.checkpoint_gen = (*it)->gen;
-      b.checkpoint_offset = (*it)->checkpoint;
-      break;
-    }
-  }
-  if (deaths_) b.deaths = deaths_->Json(src.name());
-  b.stats = src.stats();
-  for (const auto& g : src.generations()) {
-    b.gens.push_back({g->gen, g->state, g->size, g->state == GenState::kSealed ? g->final_size : g->size, g->persisted});
-  }
-  for (const auto& link : peers_->links()) b.peers.push_back(PeerView(src, *link, now));
-  return b;
-}
-
 AgentReport Agent::Report() const {
-  uint64_t now = NowNs();
-  AgentReport r;
-  r.agent = config_.agent.id;
-  r.cluster = config_.cluster.name;
-  r.pid = static_cast<int>(::getpid());
-  r.uptime_seconds = static_cast<double>(now - started_ns_) / 1e9;
-  for (const auto& src : sources_->all()) r.bolts.push_back(ReportBolt(*src, now));
-  for (const auto& link : peers_->links()) {
-    r.peers.push_back({link->peer().id, link->peer().address.ToString(), link->last_error(), link->connected(),
-                       link->stats()});
-  }
-  for (const auto& [key, rep] : replicas_->replicas()) {
-    r.replicas.push_back({rep->origin, rep->bolt, rep->path, rep->gen, rep->durable, rep->written, rep->verified,
-                          rep->recorded, rep->sealed_durable, rep->session != nullptr});
-  }
-  for (const auto& [key, c] : replicas_->checkpoints()) r.peer_checkpoints.push_back({c.origin, c.bolt, c.gen, c.offset});
-  r.receiver = server_->stats();
-  r.commits = committer_->commits();
-  r.files_synced = committer_->files_synced();
-  r.full_disk_retries = committer_->full_retries();
-  r.storage_error = StorageError();
-  if (roster_ && !config_.bolt_patterns.empty()) r.discovery = roster_->discovery()->StatusJson();
-  if (runner_) {
-    r.recoveries = runner_->StatusJson();
-    r.recovery_stats = runner_->stats();
-  }
-  if (coord_) {
-    r.coordinator = AgentReport::Coordinator{coord_->address(), coord_->last_error(), coord_->term(),
-                                             coord_->registered(), coord_->membership()};
-  }
-  return r;
+  ReportInputs in;
+  in.config = &config_;
+  in.started_ns = started_ns_;
+  in.sources = sources_.get();
+  in.peers = peers_.get();
+  in.replicas = replicas_.get();
+  in.server = server_.get();
+  in.committer = committer_.get();
+  in.tracker = tracker_.get();
+  in.roster = roster_.get();
+  in.deaths = deaths_ ? &*deaths_ : nullptr;
+  in.runner = runner_.get();
+  in.coord = coord_.get();
+  return CollectReport(in);
 }
 
-std::string Agent::StorageError() const {
-  if (!committer_->stall_error().empty()) return "state commits stalled: " + committer_->stall_error();
-  return server_->write_error();
-}
-
-HeldRange Agent::Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const {
-  HeldRange out;
-  if (origin == config_.agent.id) {
-    for (const auto& src : sources_->all()) {
-      if (src->name() != bolt) continue;
-      for (const auto& g : src->generations()) {
-        if (g->gen != gen || !g->fd || g->state == GenState::kLost) continue;
-        out.fd = g->fd;
-        out.durable = g->state == GenState::kSealed ? g->final_size : g->size;
-      }
-    }
-    return out;
-  }
-  auto it = replicas_->replicas().find({origin, bolt, gen});
-  if (it == replicas_->replicas().end()) return out;
-  out.durable = it->second->durable;
-  if (out.durable < need) return out;  // not yet: do not open it on every poke
-  int fd = ::open(it->second->path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    LOG_WARN("cannot open replica %s: %s", it->second->path.c_str(), strerror(errno));
-    return out;
-  }
-  out.fd = std::make_shared<Fd>(fd);
-  return out;
-}
-
-std::string Agent::AckLogJson() {
-  nlohmann::json doc = nlohmann::json::object();
-  for (auto& link : peers_->links()) {
-    nlohmann::json events = nlohmann::json::array();
-    for (const auto& e : link->DrainAckLog()) events.push_back({e.t_ns, e.bolt, e.gen, e.durable});
-    doc[link->peer().id] = std::move(events);
-  }
-  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string Agent::AckLogJson() { return peers_->AckLogJson(); }
 
 std::string Agent::StatusJson() const { return tailsafe::StatusJson(Report()); }
 
@@ -569,19 +453,7 @@ void Agent::OnBoltDeath(const std::string& bolt, const BoltProcess& p, bool succ
 }
 
 Status Agent::OnDeathsRecorded(const nlohmann::json& msg) {
-  std::string bolt;
-  const nlohmann::json* list = nullptr;
-  if (Status s = ReadString(msg, "bolt", &bolt); !s) return s;
-  if (Status s = ReadArray(msg, "deaths", &list); !s) return s;
-  std::vector<DeathLedger::ProcessId> recorded;
-  for (const nlohmann::json& r : *list) {
-    DeathLedger::ProcessId p;
-    if (!r.is_object()) return Status::Error("deaths_recorded: deaths[] must be objects");
-    if (Status s = ReadUint(r, "pid", &p.pid); !s) return s;
-    if (Status s = ReadUint(r, "start_ns", &p.start_ns); !s) return s;
-    recorded.push_back(p);
-  }
-  deaths_->Recorded(bolt, recorded);
+  if (Status s = deaths_->RecordedMessage(msg); !s) return s;
   Kick(false, true);
   return Status::Ok();
 }

@@ -129,12 +129,6 @@ class Agent {
   std::optional<DeathLedger> deaths_;
   // One snapshot of everything status, heartbeats and metrics show (agent/agent_report.h).
   AgentReport Report() const;
-  BoltReport ReportBolt(const BoltSource& src, uint64_t now) const;
-  // Why this agent cannot write its data_dir (a replica write or a state commit failed, e.g. on
-  // a full disk), or empty. Reported in status and heartbeats: `tailsafectl check` is CRITICAL.
-  std::string StorageError() const;
-  // What this agent holds of (origin, bolt, gen): its own file, or its replica.
-  HeldRange Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const;
   std::unique_ptr<RecoveryRunner> runner_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;  // with [agent] metrics_listen

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "common/coord_protocol.h"
 #include "common/log.h"
 
 namespace tailsafe {
@@ -148,6 +149,23 @@ void DeathLedger::Collect(StateBatch* batch) {
   pending_processes_.clear();
   for (auto& d : pending_deaths_) batch->deaths.push_back(std::move(d));
   pending_deaths_.clear();
+}
+
+Status DeathLedger::RecordedMessage(const nlohmann::json& msg) {
+  std::string bolt;
+  const nlohmann::json* list = nullptr;
+  if (Status s = ReadString(msg, "bolt", &bolt); !s) return s;
+  if (Status s = ReadArray(msg, "deaths", &list); !s) return s;
+  std::vector<ProcessId> recorded;
+  for (const nlohmann::json& r : *list) {
+    ProcessId p;
+    if (!r.is_object()) return Status::Error("deaths_recorded: deaths[] must be objects");
+    if (Status s = ReadUint(r, "pid", &p.pid); !s) return s;
+    if (Status s = ReadUint(r, "start_ns", &p.start_ns); !s) return s;
+    recorded.push_back(p);
+  }
+  Recorded(bolt, recorded);
+  return Status::Ok();
 }
 
 }  // namespace tailsafe

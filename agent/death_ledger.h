@@ -72,6 +72,9 @@ class DeathLedger {
                              const std::function<const BoltProcess*(const std::string&)>& now, uint64_t unix_ms);
   // The coordinator has these deaths of `bolt` on record: they are forgotten.
   void Recorded(const std::string& bolt, const std::vector<ProcessId>& processes);
+  // The coordinator's `deaths_recorded` message ({"bolt", "deaths": [{"pid", "start_ns"}]}):
+  // Recorded() with what it names, or an error naming the bad field (nothing is forgotten).
+  Status RecordedMessage(const nlohmann::json& msg);
 
   // The dead process's checkpoint, by the rule above; none if no reading qualifies.
   std::optional<CheckpointReading> DeadProcessCheckpoint(const std::string& bolt, ProcessId p,

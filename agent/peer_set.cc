@@ -121,4 +121,14 @@ PeerLink* PeerSet::Find(const std::string& id) {
   return nullptr;
 }
 
+std::string PeerSet::AckLogJson() {
+  nlohmann::json doc = nlohmann::json::object();
+  for (auto& link : links_) {
+    nlohmann::json events = nlohmann::json::array();
+    for (const auto& e : link->DrainAckLog()) events.push_back({e.t_ns, e.bolt, e.gen, e.durable});
+    doc[link->peer().id] = std::move(events);
+  }
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace tailsafe

@@ -64,6 +64,8 @@ class PeerSet {
   // The least offset any live cursor of `g` still needs (UINT64_MAX if none).
   uint64_t MinCursor(const Generation& g) const;
   PeerLink* Find(const std::string& id);
+  // ACK arrival times per peer since the last call: {"peer": [[t_ns, bolt, gen, durable], ...]}.
+  std::string AckLogJson();
   const std::vector<std::unique_ptr<PeerLink>>& links() const { return links_; }
   size_t size() const { return links_.size(); }
 

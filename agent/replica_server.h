@@ -98,6 +98,7 @@ class ReplicaServer {
   const Config& config() const { return config_; }
   const ClusterKeys* keys() const { return keys_; }
   Stats& stats() { return stats_; }
+  const Stats& stats() const { return stats_; }
   // Why the last replica write (or file creation) failed, until one succeeds again; empty when
   // writes succeed. A full disk shows here first: health checks turn it CRITICAL.
   const std::string& write_error() const { return write_error_; }

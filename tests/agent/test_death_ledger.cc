@@ -156,4 +156,20 @@ BOOST_AUTO_TEST_CASE(deaths_while_down_are_the_recorded_processes_not_running_no
   BOOST_TEST(cleared == 2u);  // "gone" and "dead"
 }
 
+BOOST_AUTO_TEST_CASE(the_coordinators_deaths_recorded_message_forgets_what_it_names_and_a_bad_one_nothing) {
+  DeathLedger l(true, {});
+  l.NoteDeath("b", {7, 70}, false, 1);
+  l.NoteDeath("b", {8, 80}, false, 2);
+  auto bad = l.RecordedMessage(nlohmann::json::parse(R"({"bolt": "b", "deaths": [{"pid": 7}]})"));
+  BOOST_TEST(!bad.ok());
+  BOOST_TEST(bad.message().find("start_ns") != std::string::npos, bad.message());
+  BOOST_TEST(!l.RecordedMessage(nlohmann::json::parse(R"({"bolt": "b", "deaths": [7]})")).ok());
+  BOOST_TEST(!l.RecordedMessage(nlohmann::json::parse(R"({"deaths": []})")).ok());
+  BOOST_TEST(l.deaths().size() == 2u);
+  BOOST_REQUIRE(l.RecordedMessage(nlohmann::json::parse(R"({"bolt": "b", "deaths": [{"pid": 7, "start_ns": 70}]})")).ok());
+  BOOST_REQUIRE_EQUAL(l.deaths().size(), 1u);
+  BOOST_TEST(l.deaths()[0].pid == 8u);
+  BOOST_TEST(l.HasDeaths("b"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
