@@ -1,4 +1,4 @@
-// BoltTracker: is each bolt's process alive? (issue 3: liveness, the trigger of recovery)
+// BoltTracker: is each bolt's process alive? (liveness, the trigger of recovery)
 //
 // A bolt with `pid_file` is tracked like this: the pid file's directory is watched through the
 // agent's inotify instance (common/inotify_watcher.h), and on every change of the file, or a

@@ -10,7 +10,8 @@
 //       POSITION is the truth when resuming).
 //   replica(origin, bolt, gen, durable, sealed)
 //       replicas of peers' generations held here. `durable` bytes of the replica file were
-//       fdatasync'd before the row was committed; bytes past it are discarded at the next open.
+//       fdatasync'd before the row was committed; bytes past it are kept but unproven until the
+//       origin's POSITION hash matches them (else a CUT sets them aside; agent/replica_tail.h).
 //   member(id, address)
 //       agents the coordinator named as members: the peer list while the coordinator is away.
 //   checkpoint(origin, bolt, gen, offset)

@@ -1,5 +1,5 @@
 // Checksums: XXH3-64 everywhere (frames, data chunks, replica windows). Not a MAC: integrity
-// against corruption and bugs, not against an adversary (see issue on the cluster key).
+// against corruption and bugs, not against an adversary (the AEAD records of docs/security.md are).
 #pragma once
 
 #include <cstddef>

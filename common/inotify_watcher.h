@@ -11,7 +11,7 @@
 //
 // With `linger_ms`, events wait that long before they are read: the poll pauses after the first
 // one, so the kernel merges the writes of the next linger_ms into one event per file and one
-// wake-up serves every file (the agent's linger_ms; see docs/design.md). No event waits longer.
+// wake-up serves every file (the agent's linger_ms; docs/performance.md measures it). No event waits longer.
 //
 // Subscribe() returns a Subscription: its callback gets each burst's events on its watches, one
 // call per burst. Subscription::Add() watches a path (a directory, or an open file through
