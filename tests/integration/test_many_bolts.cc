@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(a_thousand_bolts_start_replicate_and_report_a_death) {
   // Every bolt runs; one dies, and the agent says so.
   // A status of 1,000 bolts is a few MB of JSON: on a loaded machine one request may time out.
   Result<nlohmann::json> st = Status::Error("no status asked yet");
-  WaitUntil([&] { return (st = c.AgentStatus(0)).ok(); }, 60, 200);
+  WaitUntil([&] { return (st = c.AgentStatus(0, 30000)).ok(); }, 60, 200);
   BOOST_REQUIRE_MESSAGE(st.ok(), st.status().message());
   BOOST_REQUIRE((*st)["bolts"].size() == static_cast<size_t>(kBolts));
   int running = 0;

@@ -430,7 +430,7 @@ Status TestCluster::Start(int i, double ready_seconds) {
       Child::Spawn(argv, LogPath(i), options_.network ? options_.network->NamespacePath(AgentId(i)) : "");
   if (!c) return c.status();
   agents_[static_cast<size_t>(i)] = std::move(c.value());
-  bool ready = WaitUntil([&] { return !Running(i) || AgentStatus(i).ok(); }, ready_seconds);
+  bool ready = WaitUntil([&] { return !Running(i) || AgentStatus(i, 30000).ok(); }, ready_seconds);
   if (!Running(i)) return Status::Error("agent " + AgentId(i) + " exited at start:\n" + LogTail(i));
   if (!ready) return Status::Error("agent " + AgentId(i) + " did not answer within the deadline:\n" + LogTail(i));
   return Status::Ok();
@@ -520,8 +520,8 @@ Status TestCluster::StopAll() {
 
 bool TestCluster::Running(int i) { return agents_[static_cast<size_t>(i)].running(); }
 
-Result<nlohmann::json> TestCluster::AgentStatus(int i) {
-  Result<std::string> r = ControlRequest(ControlSocket(i), "status", 5000);
+Result<nlohmann::json> TestCluster::AgentStatus(int i, int timeout_ms) {
+  Result<std::string> r = ControlRequest(ControlSocket(i), "status", timeout_ms);
   if (!r) return r.status();
   nlohmann::json j = nlohmann::json::parse(*r, nullptr, false);
   if (j.is_discarded()) return Status::Error("status of " + AgentId(i) + " is not JSON");

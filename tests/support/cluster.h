@@ -144,7 +144,9 @@ class TestCluster {
   Status StopAll();
   bool Running(int i);
   pid_t Pid(int i) const { return agents_[i].pid(); }
-  Result<nlohmann::json> AgentStatus(int i);
+  // `tailsafectl status` of agent i. Start() waits up to 30 s per try: a starting agent with
+  // many bolts may be busy catching up when asked.
+  Result<nlohmann::json> AgentStatus(int i, int timeout_ms = 5000);
   // Waits until origin agent `origin` counts all of its bolt `bolt`'s file acknowledged by every
   // peer it lists in status.
   bool WaitAcked(int origin, int bolt, double seconds);
