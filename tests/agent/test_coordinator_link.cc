@@ -169,6 +169,14 @@ BOOST_AUTO_TEST_CASE(registers_heartbeats_and_hands_messages_to_their_handlers) 
   BOOST_REQUIRE(f.loop.RunUntil([&] { return f.coordinator.Count("reconfigure") == 1; }));
   BOOST_TEST(f.coordinator.Count("hook_done") == 1u);
   BOOST_TEST(f.coordinator.connections() == 1u);
+
+  // A clean stop is not a lost connection: no error to report, no reconnection.
+  f.link->Stop();
+  BOOST_TEST(!f.link->registered());
+  BOOST_TEST(f.link->last_error().empty(), f.link->last_error());
+  BOOST_TEST(!f.link->Send({{"type", "hook_done"}}));
+  BOOST_REQUIRE(f.loop.RunUntil([&] { return f.coordinator.closed() == 1u; }));
+  BOOST_TEST(f.coordinator.connections() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_message_of_an_older_term_closes_the_connection_and_counts_for_nothing) {
