@@ -253,17 +253,8 @@ Status Agent::StartServing() {
 }
 
 std::string Agent::ControlReply(const std::string& req) {
-  // Replies are built from peer-supplied text too (errors, ids): never let bad UTF-8 or any
-  // other exception escape into libuv's C callbacks.
-  try {
-    if (req == "status") return StatusJson();
-    if (req == "acklog") return AckLogJson();
-    return nlohmann::json{{"error", "unknown request '" + req.substr(0, 64) + "'; try 'status'"}}.dump(
-        -1, ' ', false, nlohmann::json::error_handler_t::replace);
-  } catch (const std::exception& e) {
-    return nlohmann::json{{"error", std::string("internal error: ") + e.what()}}.dump(
-        -1, ' ', false, nlohmann::json::error_handler_t::replace);
-  }
+  return tailsafe::ControlReply(req, {{"status", [this] { return StatusJson(); }},
+                                      {"acklog", [this] { return AckLogJson(); }}});
 }
 
 // SIGTERM and SIGINT stop the agent, SIGHUP reloads; systemd hears when it is ready.

@@ -1,8 +1,28 @@
 #include "agent/control_server.h"
 
+#include <nlohmann/json.hpp>
+
 #include "common/log.h"
 
 namespace tailsafe {
+
+namespace {
+std::string ErrorReply(const std::string& why) {
+  return nlohmann::json{{"error", why}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+}  // namespace
+
+std::string ControlReply(const std::string& req, const std::map<std::string, std::function<std::string()>>& routes) {
+  // Replies are built from peer-supplied text too (errors, ids): never let bad UTF-8 or any
+  // other exception escape into libuv's C callbacks.
+  try {
+    auto it = routes.find(req);
+    if (it != routes.end()) return it->second();
+    return ErrorReply("unknown request '" + req.substr(0, 64) + "'; try 'status'");
+  } catch (const std::exception& e) {
+    return ErrorReply(std::string("internal error: ") + e.what());
+  }
+}
 
 struct ControlServer::Client {
   std::shared_ptr<StreamConn> conn;

@@ -2,6 +2,8 @@
 // tailsafectl. One request line per connection ("status"), one JSON reply, then close. A client
 // gets kTimeoutMs for the whole exchange: one that connects and never finishes its request line
 // (or never reads the reply) is closed then, so idle clients cannot pile up.
+// ControlReply maps a request line to its reply: an unknown request, or a reply builder that
+// throws, gets {"error": ...}, valid JSON whatever bytes the request held.
 #pragma once
 
 #include <uv.h>
@@ -17,6 +19,10 @@
 #include "common/uv_handle.h"
 
 namespace tailsafe {
+
+// The reply to request line `req`: the builder `routes` names for it, or {"error": ...} for an
+// unknown request or a builder that throws (an exception never reaches libuv's C callbacks).
+std::string ControlReply(const std::string& req, const std::map<std::string, std::function<std::string()>>& routes);
 
 class ControlServer {
  public:

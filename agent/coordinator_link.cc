@@ -187,6 +187,7 @@ bool CoordinatorLink::Send(const json& msg) {
 void CoordinatorLink::OnClosed(const std::string& why) {
   bool was = registered_;
   registered_ = false;
+  if (stopped_) return;  // closed by Stop: nothing was lost, nothing to retry
   if (heartbeat_timer_) uv_timer_stop(heartbeat_timer_.get());
   last_error_ = why;
   if (redirect_) {

@@ -1,5 +1,7 @@
 #include "agent/state_store.h"
 
+#include <set>
+
 namespace tailsafe {
 
 const char* GenStateName(GenState s) {
@@ -54,6 +56,21 @@ Result<StateStore> StateStore::Open(const std::string& path) {
   if (Status e = prep(&s.del_process_, "DELETE FROM bolt_process WHERE bolt = ?"); !e) return e;
   if (Status e = prep(&s.put_death_, "INSERT OR REPLACE INTO death VALUES(?,?,?,?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.del_death_, "DELETE FROM death WHERE bolt = ? AND pid = ? AND start_ns = ?"); !e) return e;
+  // Closed: released (3) or lost (4). Acks are kept only for generations still open (a
+  // generation's row is durable before any of its bytes are shipped, so an ack never comes
+  // before its generation's row).
+  if (Status e = prep(&s.prune_acks_,
+                      "DELETE FROM peer_ack WHERE bolt = ?1 AND gen NOT IN "
+                      "(SELECT gen FROM origin_gen WHERE bolt = ?1 AND state NOT IN (3, 4))");
+      !e) {
+    return e;
+  }
+  if (Status e = prep(&s.prune_gens_,
+                      "DELETE FROM origin_gen WHERE bolt = ?1 AND state IN (3, 4) AND "
+                      "gen < (SELECT MAX(gen) FROM origin_gen WHERE bolt = ?1)");
+      !e) {
+    return e;
+  }
   return s;
 }
 
@@ -166,6 +183,13 @@ Status StateStore::Apply(const StateBatch& batch, bool* full) {
     return st;
   };
   if (Status s = db_.Exec("BEGIN IMMEDIATE"); !s) return fail(s);
+  if (Status s = WriteRows(batch); !s) return fail(s);
+  if (Status s = PruneClosed(batch); !s) return fail(s);
+  if (Status s = db_.Exec("COMMIT"); !s) return fail(s);
+  return Status::Ok();
+}
+
+Status StateStore::WriteRows(const StateBatch& batch) {
   Status st;
   for (const auto& g : batch.origin_gens) {
     st = put_gen_.Bind(1, g.bolt).Bind(2, static_cast<int64_t>(g.gen)).Bind(3, static_cast<int64_t>(g.dev))
@@ -207,8 +231,18 @@ Status StateStore::Apply(const StateBatch& batch, bool* full) {
                         .Bind(5, static_cast<int64_t>(d.gen)).Bind(6, static_cast<int64_t>(d.offset))
                         .Bind(7, static_cast<int64_t>(d.unix_ms)).Run();
   }
-  if (!st) return fail(st);
-  if (Status s = db_.Exec("COMMIT"); !s) return fail(s);
+  return st;
+}
+
+Status StateStore::PruneClosed(const StateBatch& batch) {
+  std::set<std::string> bolts;  // bolts with a generation closed in this batch
+  for (const auto& g : batch.origin_gens) {
+    if (g.state == GenState::kReleased || g.state == GenState::kLost) bolts.insert(g.bolt);
+  }
+  for (const std::string& bolt : bolts) {
+    if (Status s = prune_acks_.Bind(1, bolt).Run(); !s) return s;
+    if (Status s = prune_gens_.Bind(1, bolt).Run(); !s) return s;
+  }
   return Status::Ok();
 }
 

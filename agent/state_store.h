@@ -5,9 +5,12 @@
 //       generations of this host's own bolt files. A generation is recorded before any of its
 //       bytes are shipped, so generation numbers never repeat after a restart; dev/ino plus the
 //       hash of the first head_len bytes recognise the same file again after a restart.
+//       A batch that closes a generation (released or lost) prunes the bolt's closed rows but
+//       its newest one, which keeps the numbering.
 //   peer_ack(peer, bolt, gen, acked)
 //       what each peer acknowledged of our generations (status and release; the peer's own
-//       POSITION is the truth when resuming).
+//       POSITION is the truth when resuming). Pruned with origin_gen: only open generations'
+//       acks are kept.
 //   replica(origin, bolt, gen, durable, sealed)
 //       replicas of peers' generations held here. `durable` bytes of the replica file were
 //       fdatasync'd before the row was committed; bytes past it are kept but unproven until the
@@ -123,12 +126,18 @@ class StateStore {
   Result<std::vector<DeathRow>> LoadDeaths();
   // One transaction. On failure nothing of it is applied; *full says whether it failed
   // because the disk is full (a state a later retry of the same batch can get past).
+  // Closing a generation (released or lost) prunes rows no longer needed (see the top).
   Status Apply(const StateBatch& batch, bool* full = nullptr);
 
  private:
+  Status WriteRows(const StateBatch& batch);
+  // For each bolt with a generation closed in `batch`: its closed rows but the newest, and the
+  // acks of every generation not open.
+  Status PruneClosed(const StateBatch& batch);
+
   Db db_;
   Stmt put_gen_, put_ack_, put_replica_, put_checkpoint_, put_member_, put_process_, del_process_, put_death_,
-      del_death_;
+      del_death_, prune_acks_, prune_gens_;
 };
 
 }  // namespace tailsafe
