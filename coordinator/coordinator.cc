@@ -228,6 +228,11 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
     if (a == nullptr) return Status::Error("recovery report before register");
     return desk_.OnRecoveryReport(conn, *a, *msg);
   }
+  if (type == "pull" || type == "shipped") {
+    Agent* a = roster_.AgentOf(conn);
+    if (a == nullptr) return Status::Error(type + " before register");
+    return type == "pull" ? desk_.OnPull(conn, *a, *msg) : desk_.OnShipped(*a, *msg);
+  }
   if (type == "reconfigure") return roster_.OnReconfigure(conn, *msg);
   if (type == "retry" || type == "forget_agent") return OnOperatorCommand(conn, *msg);
   return Status::Error("unknown message type '" + type.substr(0, 64) + "'");
