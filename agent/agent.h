@@ -47,6 +47,7 @@
 #include "agent/control_server.h"
 #include "agent/peer_link.h"
 #include "agent/peer_set.h"
+#include "agent/range_pull.h"
 #include "agent/recovery_runner.h"
 #include "agent/reload_plan.h"
 #include "agent/replica_server.h"
@@ -159,6 +160,7 @@ class Agent {
   // What this agent holds of (origin, bolt, gen): its own file, or its replica.
   HeldRange Held(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need) const;
   std::unique_ptr<RecoveryRunner> runner_;
+  std::unique_ptr<RangeShipper> shipper_;  // answers other agents' pulls of this agent's replicas
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;  // with [agent] metrics_listen
   UvPtr<uv_idle_t> kick_;

@@ -158,9 +158,10 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     if (handlers_.on_membership) handlers_.on_membership(membership_);
     return Status::Ok();
   }
-  bool recovery = type == "assign" || type == "recorded" || type == "revoke" || type == "held";
+  bool recovery = type == "assign" || type == "recorded" || type == "revoke" || type == "held" || type == "pulled";
   if (recovery && handlers_.on_recovery) return handlers_.on_recovery(*msg);
   if (type == "deaths_recorded" && handlers_.on_deaths_recorded) return handlers_.on_deaths_recorded(*msg);
+  if (type == "ship" && handlers_.on_ship) return handlers_.on_ship(*msg);
   return Status::Error("unexpected message '" + type.substr(0, 64) + "' from the coordinator");
 }
 
