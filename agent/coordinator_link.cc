@@ -80,7 +80,7 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   msg["address"] = config_.agent.listen.ToString();
   msg["acks"] = true;  // answer every heartbeat, so that a stopped coordinator is found silent
   msg["revokes"] = true;  // tell this agent which recoveries it no longer holds
-  msg["ships"] = true;    // it ships ranges of its replicas and pulls them (recovery_pull.cc)
+  msg["ships"] = true;    // it ships ranges of its replicas and pulls them (agent/range_pull.h)
   conn_->Send(ControlFrame(msg));
 }
 

@@ -2,7 +2,7 @@
 // died may be assigned with bytes that only a survivor without the hook holds (coordinator/
 // recovery_plan.h, ShrinkRange's `pull`): the assignee pulls [from, to) of the generation from
 // that holder's replica, through the coordinator both are connected to (coordinator/
-// recovery_pull.cc), then runs its hook on the whole range.
+// pull_relay.h), then runs its hook on the whole range.
 //
 // RangePull (the assignee) asks for one chunk at a time ("pull" {recovery, epoch, offset,
 // length}) and writes each ("pulled" {offset, data}) at its offset into a file it created and

@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
+#include "coordinator/pull_relay.h"
 
 namespace tailsafe {
 
@@ -195,7 +196,7 @@ void RecoveryDesk::SendAssignment(const Recovery& r) {
   if (it == state_->agents.end() || !it->second.conn) return;
   json msg = {{"type", "assign"}, {"term", term_},   {"recovery", r.id},    {"epoch", r.epoch}, {"origin", r.origin},
               {"bolt", r.bolt},   {"hook", r.hook},  {"generation", r.gen}, {"from", r.from},   {"to", r.to}};
-  if (!r.pull_from.empty()) {  // recovery_pull.cc relays the bytes
+  if (!r.pull_from.empty()) {  // pull_relay.h carries the bytes
     msg["pull_from"] = r.pull_from;
     msg["pull_to"] = r.pull_to;
   }
@@ -269,7 +270,7 @@ Status RecoveryDesk::OnRecoveryReport(FramedConn* conn, const Agent& a, const js
   if (reported == RecoveryState::kRecovered) {
     if (Status s = TakeDelivered(r, msg); !s) return s;
   }
-  if (reported != RecoveryState::kRunning) TakePulled(r, msg);
+  if (reported != RecoveryState::kRunning) stats_.bytes_given_up += TakePullResult(r, msg);
   r.state = *reported;
   r.finished_unix_ms = UnixNowMs();
   if (Status s = PutRecovery(r); !s) return s;

@@ -8,7 +8,7 @@
 // again under the same epoch, and the list of all they hold. A range whose origin's host died
 // before shipping it is shrunk to what the survivors hold and assigned again
 // (coordinator/recovery_shrink.cc); bytes past that which only a survivor without the hook
-// holds are pulled from it by the assignee, through the desk (coordinator/recovery_pull.cc). An
+// holds are pulled from it by the assignee (coordinator/pull_relay.h carries the bytes). An
 // agent that loses a range it waits for is told so. Once a bolt has more than `recoveries_kept`
 // recovered ranges, the oldest are folded into its history (coordinator/recovery_history.cc).
 //
@@ -72,12 +72,6 @@ class RecoveryDesk {
   // A recovery report ({recovery, epoch, state, attempt[, error, delivered_to]}) from `a`, the
   // agent registered on `conn`; a result is answered with "recorded" once it is durable.
   Status OnRecoveryReport(FramedConn* conn, const TermState::Agent& a, const nlohmann::json& msg);
-  // The assignee of a range with a pull asks for a chunk ({recovery, epoch, offset, length}):
-  // relayed to the holder as "ship", or answered "pulled" with an error (recovery_pull.cc).
-  Status OnPull(FramedConn* conn, const TermState::Agent& a, const nlohmann::json& msg);
-  // The holder's chunk ({recovery, epoch, offset, data | error}), relayed to the assignee as
-  // "pulled" while it still holds the range under that epoch.
-  Status OnShipped(const TermState::Agent& a, const nlohmann::json& msg);
   // An operator's retry of the failed recovery `r`: it waits again and is assigned anew.
   Status Retry(RecoveryRecord& r);
   const Stats& stats() const { return stats_; }
@@ -113,11 +107,6 @@ class RecoveryDesk {
   void NoteFound(const Recovery& r, uint64_t from, uint64_t to);
   // Tells `agent` (if connected) it no longer holds r under `epoch`.
   void SendRevoke(const std::string& agent, const Recovery& r, uint64_t epoch, const std::string& why);
-
-  // recovery_pull.cc
-  // A result's word on its pull ("pulled_from" or "pull_error") into `r.pulled`; bytes a failed
-  // pull did not bring are counted as given up.
-  void TakePulled(Recovery& r, const nlohmann::json& msg);
 
   // recovery_history.cc
   // Folds the recovered records of each bolt beyond the newest `recoveries_kept` into its
