@@ -89,7 +89,10 @@ Status RangePull::OnPulled(const json& msg) {
   std::string hex;
   if (Status s = ReadString(msg, "data", &hex); !s) return s;
   Result<std::string> data = HexDecode(hex);
-  if (!data) return data.status().Context("pulled");
+  if (!data) {  // the holder's fault, not the coordinator's: this pull ends, the connection stays
+    Fail("the holder's chunk at " + std::to_string(next_) + ": " + data.status().message());
+    return Status::Ok();
+  }
   if (data->empty() || data->size() > to_ - next_) {
     Fail("the holder sent " + std::to_string(data->size()) + " bytes at " + std::to_string(next_) + " of " +
          std::to_string(to_ - next_) + " still to pull");
