@@ -206,6 +206,8 @@ Status Agent::StartCoordinatorLink() {
     return FindHeld(config_.agent.id, *sources_, *replicas_, o, b, g, need);
   };
   renv.send = [this](const nlohmann::json& m) { return coord_ && coord_->Send(m); };
+  renv.pull_dir = config_.agent.data_dir + "/pulls";
+  shipper_ = std::make_unique<RangeShipper>(RangeShipper::Env{&loop_, renv.held, renv.send});
   runner_ = std::make_unique<RecoveryRunner>(std::move(renv));
   CoordinatorLink::Handlers h;
   h.report = [this] { return tailsafe::HeartbeatJson(Report()); };
@@ -213,6 +215,7 @@ Status Agent::StartCoordinatorLink() {
   h.on_recovery = [this](const nlohmann::json& m) { return runner_->OnMessage(m); };
   h.on_registered = [this] { runner_->OnRegistered(); };
   h.on_deaths_recorded = [this](const nlohmann::json& m) { return OnDeathsRecorded(m); };
+  h.on_ship = [this](const nlohmann::json& m) { return shipper_->OnShip(m); };
   coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, &keys_, std::move(h));
   if (Status s = coord_->Start(); !s) return s;
   // A replica that grows may complete a range a recovery waits for.

@@ -37,6 +37,7 @@
 #include "agent/control_server.h"
 #include "agent/peer_link.h"
 #include "agent/peer_set.h"
+#include "agent/range_pull.h"
 #include "agent/recovery_runner.h"
 #include "agent/reload_plan.h"
 #include "agent/replica_server.h"
@@ -130,6 +131,7 @@ class Agent {
   // One snapshot of everything status, heartbeats and metrics show (agent/agent_report.h).
   AgentReport Report() const;
   std::unique_ptr<RecoveryRunner> runner_;
+  std::unique_ptr<RangeShipper> shipper_;  // answers other agents' pulls of this agent's replicas
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;  // with [agent] metrics_listen
   UvPtr<uv_idle_t> kick_;

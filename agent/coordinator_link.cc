@@ -80,6 +80,7 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   msg["address"] = config_.agent.listen.ToString();
   msg["acks"] = true;  // answer every heartbeat, so that a stopped coordinator is found silent
   msg["revokes"] = true;  // tell this agent which recoveries it no longer holds
+  msg["ships"] = true;    // it ships ranges of its replicas and pulls them (agent/range_pull.h)
   conn_->Send(ControlFrame(msg));
 }
 
@@ -157,9 +158,10 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
     if (handlers_.on_membership) handlers_.on_membership(membership_);
     return Status::Ok();
   }
-  bool recovery = type == "assign" || type == "recorded" || type == "revoke" || type == "held";
+  bool recovery = type == "assign" || type == "recorded" || type == "revoke" || type == "held" || type == "pulled";
   if (recovery && handlers_.on_recovery) return handlers_.on_recovery(*msg);
   if (type == "deaths_recorded" && handlers_.on_deaths_recorded) return handlers_.on_deaths_recorded(*msg);
+  if (type == "ship" && handlers_.on_ship) return handlers_.on_ship(*msg);
   return Status::Error("unexpected message '" + type.substr(0, 64) + "' from the coordinator");
 }
 

@@ -32,12 +32,15 @@ class CoordinatorLink {
     std::function<nlohmann::json()> report;
     // Every membership push's agents array: [{id, address, alive}].
     std::function<void(const nlohmann::json&)> on_membership;
-    // Recovery messages ("assign", "recorded", "revoke", "held"); an error closes the connection.
+    // Recovery messages ("assign", "recorded", "revoke", "held", "pulled"); an error closes the
+    // connection.
     std::function<Status(const nlohmann::json&)> on_recovery;
     // Each time the coordinator welcomes this agent.
     std::function<void()> on_registered;
     // "deaths_recorded": the coordinator has these bolt deaths on record.
     std::function<Status(const nlohmann::json&)> on_deaths_recorded;
+    // "ship": a chunk of a replica this agent holds, for another agent's pull (agent/range_pull.h).
+    std::function<Status(const nlohmann::json&)> on_ship;
   };
   CoordinatorLink(uv_loop_t* loop, const Config& config, const ClusterKeys* keys, Handlers handlers);
   ~CoordinatorLink();

@@ -8,6 +8,7 @@
 #include <set>
 #include <vector>
 
+#include "agent/range_pull.h"
 #include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
@@ -57,6 +58,12 @@ struct RecoveryRunner::Job {
   UvPtr<uv_timer_t> timer;
   uint64_t assigned_unix_ns = 0;
   uint64_t started_unix_ns = 0;  // the last attempt's start
+  std::string pull_from;             // a survivor to pull [from, pull_to) from first ("": none)
+  uint64_t pull_to = 0;
+  std::unique_ptr<RangePull> pull;   // while pulling
+  bool pull_done = false;            // the pull ended: `pulled` holds the range, or `pull_error` why not
+  std::shared_ptr<Fd> pulled;
+  std::string pull_error;
 };
 
 RecoveryRunner::RecoveryRunner(Env env) : env_(std::move(env)) {}
@@ -69,6 +76,7 @@ Status RecoveryRunner::OnMessage(const json& msg) {
   if (type == "recorded") return OnRecorded(msg);
   if (type == "revoke") return OnRevoke(msg);
   if (type == "held") return OnHeld(msg);
+  if (type == "pulled") return OnPulled(msg);
   return Status::Error("unexpected recovery message '" + type.substr(0, 64) + "'");
 }
 
@@ -82,6 +90,17 @@ Status RecoveryRunner::OnAssign(const json& msg) {
   }
   if (!IsValidName(origin) || !IsValidName(bolt)) return Status::Error("assign: invalid origin or bolt name");
   if (from > to) return Status::Error("assign: from " + std::to_string(from) + " is past to " + std::to_string(to));
+  std::string pull_from;
+  uint64_t pull_to = 0;
+  if (msg.contains("pull_from")) {
+    for (Status s : {ReadString(msg, "pull_from", &pull_from), ReadUint(msg, "pull_to", &pull_to)}) {
+      if (!s) return s;
+    }
+    if (!IsValidName(pull_from) || pull_to <= to) {
+      return Status::Error("assign: pull_from must name an agent and pull_to " + std::to_string(pull_to) +
+                           " be past to " + std::to_string(to));
+    }
+  }
   auto it = jobs_.find(id);
   if (it != jobs_.end()) {
     Job& j = *it->second;
@@ -90,11 +109,18 @@ Status RecoveryRunner::OnAssign(const json& msg) {
       j.epoch = epoch;
       // Still waiting: the new end (a shrunk range) is what to wait for. A hook that runs
       // already ran on what the old one asked; the coordinator takes that result up to it.
-      if (j.phase == Job::Phase::kWaiting && (from != j.from || to != j.to)) {
-        LOG_NOTICE("recovery %llu: the range is now [%llu, %llu), was [%llu, %llu)", U(id), U(from), U(to), U(j.from),
-                   U(j.to));
+      // A pull under the old epoch is refused now: it starts again under the new one.
+      if (j.phase == Job::Phase::kWaiting && (from != j.from || to != j.to || !pull_from.empty() || j.pull_done)) {
+        LOG_NOTICE("recovery %llu: the range is now [%llu, %llu), was [%llu, %llu)%s%s", U(id), U(from), U(to),
+                   U(j.from), U(j.to), pull_from.empty() ? "" : "; pulling more from ", pull_from.c_str());
         j.from = from;
         j.to = to;
+        j.pull_from = pull_from;
+        j.pull_to = pull_to;
+        j.pull.reset();
+        j.pull_done = false;
+        j.pulled.reset();
+        j.pull_error.clear();
         TryStart(j);
         return Status::Ok();
       }
@@ -113,6 +139,8 @@ Status RecoveryRunner::OnAssign(const json& msg) {
   j.gen = gen;
   j.from = from;
   j.to = to;
+  j.pull_from = pull_from;
+  j.pull_to = pull_to;
   j.assigned_unix_ns = UnixNowNs();
   jobs_[id] = std::move(job);
   LOG_NOTICE("recovery %llu: %s/%s generation %llu [%llu, %llu) assigned under epoch %llu", U(id), origin.c_str(),
@@ -170,6 +198,16 @@ Status RecoveryRunner::OnHeld(const json& msg) {
   return Status::Ok();
 }
 
+Status RecoveryRunner::OnPulled(const json& msg) {
+  uint64_t id = 0, epoch = 0;
+  for (Status s : {ReadUint(msg, "recovery", &id), ReadUint(msg, "epoch", &epoch)}) {
+    if (!s) return s;
+  }
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second->epoch != epoch || !it->second->pull) return Status::Ok();  // given up
+  return it->second->pull->OnPulled(msg);
+}
+
 void RecoveryRunner::DropWaiting(uint64_t id, const std::string& why) {
   auto it = jobs_.find(id);
   if (it == jobs_.end() || it->second->phase != Job::Phase::kWaiting) return;
@@ -196,15 +234,17 @@ void RecoveryRunner::Poke() {
 }
 
 void RecoveryRunner::TryStart(Job& j) {
-  if (j.to == j.from) {  // shrunk to nothing: no survivor held any of it
-    LOG_NOTICE("recovery %llu: the range [%llu, %llu) is empty; nothing to run", U(j.id), U(j.from), U(j.to));
+  if (!j.pull_from.empty() && !j.pull_done) return StartPull(j);
+  uint64_t end = j.pulled ? j.pull_to : j.to;
+  if (end == j.from) {  // shrunk to nothing: no survivor held any of it
+    LOG_NOTICE("recovery %llu: the range [%llu, %llu) is empty; nothing to run", U(j.id), U(j.from), U(end));
     j.delivered_to = j.from;
     End(j, "recovered");
     return Report(j, "recovered");
   }
-  HeldRange held = env_.held(j.origin, j.bolt, j.gen, j.to);
-  if (!held.fd || held.durable < j.to) return;  // the rest is on its way (Poke)
-  Result<uint64_t> whole = WholeRecordsEnd(held.fd->get(), j.from, j.to);
+  HeldRange held = Input(j, end);
+  if (!held.fd || held.durable < end) return;  // the rest is on its way (Poke)
+  Result<uint64_t> whole = WholeRecordsEnd(held.fd->get(), j.from, end);
   if (!whole) {
     j.error = whole.status().message();
     End(j, "failed");
@@ -220,12 +260,43 @@ void RecoveryRunner::TryStart(Job& j) {
   RunAttempt(j);
 }
 
+HeldRange RecoveryRunner::Input(const Job& j, uint64_t need) const {
+  if (j.pulled) return {j.pulled, j.pull_to};
+  return env_.held(j.origin, j.bolt, j.gen, need);
+}
+
+void RecoveryRunner::StartPull(Job& j) {
+  if (j.pull) return;  // under way
+  LOG_NOTICE("recovery %llu: pulling [%llu, %llu) from %s under epoch %llu (this agent holds up to %llu)", U(j.id),
+             U(j.from), U(j.pull_to), j.pull_from.c_str(), U(j.epoch), U(j.to));
+  uint64_t id = j.id, epoch = j.epoch;
+  auto done = [this, id, epoch](Result<std::shared_ptr<Fd>> file) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second->epoch != epoch) return;
+    Job& job = *it->second;
+    job.pull_done = true;
+    if (file) {
+      job.pulled = *file;
+      LOG_NOTICE("recovery %llu: pulled [%llu, %llu) from %s", U(id), U(job.from), U(job.pull_to), job.pull_from.c_str());
+    } else {
+      job.pull_error = file.status().message();
+      LOG_ERROR("recovery %llu: the pull from %s failed, running on what this agent holds, [%llu, %llu): %s", U(id),
+                job.pull_from.c_str(), U(job.from), U(job.to), job.pull_error.c_str());
+    }
+    job.pull.reset();  // the pull allows it from inside its callback
+    TryStart(job);
+  };
+  j.pull = std::make_unique<RangePull>(RangePull::Env{env_.loop, env_.pull_dir, env_.send}, j.id, j.epoch, j.from,
+                                       j.pull_to, std::move(done));
+  j.pull->Start();  // may end at once, through `done`
+}
+
 void RecoveryRunner::RunAttempt(Job& j) {
   const AgentConfig& ac = env_.config->agent;
   ++j.attempt;
   j.phase = Job::Phase::kRunning;
   j.started_unix_ns = UnixNowNs();
-  HeldRange held = env_.held(j.origin, j.bolt, j.gen, j.delivered_to);
+  HeldRange held = Input(j, j.delivered_to);
   auto hook = env_.config->hooks.find(j.hook);
   uint64_t id = j.id;
   auto fail_now = [&](const std::string& why) {
@@ -305,6 +376,8 @@ void RecoveryRunner::OnAttemptDone(uint64_t id, const HookOutcome& out) {
 void RecoveryRunner::Report(Job& j, const std::string& state) {
   json msg = {{"type", "recovery"}, {"recovery", j.id}, {"epoch", j.epoch}, {"state", state}, {"attempt", j.attempt}};
   if (state == "recovered") msg["delivered_to"] = j.delivered_to;
+  if (state != "running" && j.pulled) msg["pulled_from"] = j.pull_from;
+  if (state != "running" && !j.pull_error.empty()) msg["pull_error"] = j.pull_error;
   if (!j.error.empty()) msg["error"] = j.error;
   (void)env_.send(msg);  // not connected: sent again on registration (ends) or not needed (running)
 }
@@ -324,6 +397,13 @@ json RecoveryRunner::StatusJson() const {
     if (j->phase == Job::Phase::kEnded) d["result"] = j->end_state;
     if (!j->error.empty()) d["error"] = j->error;
     if (j->proc) d["pid"] = static_cast<int>(j->proc->pid());
+    if (!j->pull_from.empty()) {
+      d["pull_from"] = j->pull_from;
+      d["pull_to"] = j->pull_to;
+      if (j->pull) d["phase"] = "pulling";
+      if (j->pull) d["pulled"] = j->pull->pulled();
+      if (!j->pull_error.empty()) d["pull_error"] = j->pull_error;
+    }
     out.push_back(std::move(d));
   }
   return out;

@@ -10,6 +10,12 @@
 // the whole records, or "failed" with the last error); the end is sent again after every
 // reconnection until the coordinator says it is recorded (or refused: a stale epoch).
 //
+// A range assigned with a pull (pull_from, pull_to: bytes past `to` that only a survivor without
+// the hook holds) is pulled from that survivor (agent/range_pull.h) once this agent holds
+// [from, to); the hook then runs on [from, pull_to) read from the pulled file, and the result
+// says so ("pulled_from"). If the pull fails, the hook runs on [from, to) as held here and the
+// result says why ("pull_error").
+//
 // A range with no whole record in it is reported recovered at once, with nothing delivered, and
 // no hook runs.
 //
@@ -56,16 +62,19 @@ class RecoveryRunner {
     std::function<HeldRange(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t need)> held;
     // Sends a message to the coordinator; false if not connected now.
     std::function<bool(const nlohmann::json&)> send;
+    std::string pull_dir;  // where pulled ranges are written (DATA_DIR/pulls)
   };
   explicit RecoveryRunner(Env env);
   ~RecoveryRunner();
 
-  // Coordinator messages: "assign", "recorded", "revoke", "held". An error for a malformed one.
+  // Coordinator messages: "assign", "recorded", "revoke", "held", "pulled". An error for a
+  // malformed one.
   Status OnMessage(const nlohmann::json& msg);
   Status OnAssign(const nlohmann::json& msg);
   Status OnRecorded(const nlohmann::json& msg);
   Status OnRevoke(const nlohmann::json& msg);
   Status OnHeld(const nlohmann::json& msg);
+  Status OnPulled(const nlohmann::json& msg);
   // (Re)registered with the coordinator: send every unacknowledged end again.
   void OnRegistered();
   // This agent's replicas may have grown: start the ranges now covered.
@@ -87,6 +96,9 @@ class RecoveryRunner {
  private:
   struct Job;
   void TryStart(Job& j);
+  // What the hook reads: the pulled file once a pull succeeded, else this agent's own copy.
+  HeldRange Input(const Job& j, uint64_t need) const;
+  void StartPull(Job& j);
   void RunAttempt(Job& j);
   void OnAttemptDone(uint64_t id, const HookOutcome& out);
   void Report(Job& j, const std::string& state);

@@ -51,4 +51,31 @@ Status ReadArray(const nlohmann::json& msg, const char* field, const nlohmann::j
   return Status::Ok();
 }
 
+std::string HexEncode(std::string_view bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+Result<std::string> HexDecode(std::string_view hex) {
+  if (hex.size() % 2 != 0) return Status::Error("hex data has an odd length, " + std::to_string(hex.size()));
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out(hex.size() / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i) {
+    int hi = digit(hex[2 * i]), lo = digit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Status::Error("hex data has a bad digit at " + std::to_string(2 * i + (hi < 0 ? 0 : 1)));
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
 }  // namespace tailsafe

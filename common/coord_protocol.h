@@ -6,6 +6,11 @@
 //   coordinator -> agent   welcome    {heartbeat_ms}            or  reject {reason}, then close
 //   agent -> coordinator   heartbeat  {bolts: [{name, process: {...}, checkpoint: {...}}]}
 //   coordinator -> agent   membership {agents: [{id, address, alive}]}   (on every change)
+//   coordinator -> agent   assign {..., pull_from, pull_to}: pull [from, pull_to) before running
+//   agent -> coordinator   pull {recovery, epoch, offset, length}  (the assignee; relayed as)
+//   coordinator -> agent   ship {recovery, epoch, origin, bolt, generation, offset, length}
+//   agent -> coordinator   shipped {recovery, epoch, offset, data (hex) | error}  (relayed as)
+//   coordinator -> agent   pulled {recovery, epoch, offset, data | error}
 //   tailsafectl -> coord.  ls {path} | get {path}
 //   coordinator -> ctl     children {path, names} | document {path, value} | error {message}
 //
@@ -34,5 +39,9 @@ std::string ControlFrame(const nlohmann::json& doc);
 Status ReadString(const nlohmann::json& msg, const char* field, std::string* out);
 Status ReadUint(const nlohmann::json& msg, const char* field, uint64_t* out);
 Status ReadArray(const nlohmann::json& msg, const char* field, const nlohmann::json** out);
+
+// Bytes inside a CONTROL message (a pulled range's chunk): lower-case hex, two digits a byte.
+std::string HexEncode(std::string_view bytes);
+Result<std::string> HexDecode(std::string_view hex);
 
 }  // namespace tailsafe

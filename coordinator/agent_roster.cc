@@ -118,6 +118,7 @@ Status AgentRoster::OnRegister(std::shared_ptr<FramedConn> shared, const json& m
   a.reported = false;
   a.acks = msg.value("acks", false);  // it wants every heartbeat answered (and older agents do not)
   a.revokes = msg.value("revokes", false);  // it understands "revoke" and "held" (older agents do not)
+  a.ships = msg.value("ships", false);      // it understands "ship", "pulled" and pull_from
   AgentRecord next;
   next.address = address;
   next.hooks = std::move(hook_names);

@@ -23,6 +23,8 @@ Coordinator::Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::
              .commit = [this](const std::vector<NamespaceStore::Write>& writes) { return CommitOrFail(writes); },
              .leading = [this] { return leading_; },
              .stopped = [this] { return stopped_; }}),
+      pulls_(&state_, [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); },
+             [this] { return term_; }),
       roster_(&state_, &config_, &desk_,
               {.deliver = [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); },
                .commit = [this](const std::vector<NamespaceStore::Write>& writes) { return CommitOrFail(writes); },
@@ -227,6 +229,11 @@ Status Coordinator::OnFrame(FramedConn* conn, const Frame& f) {
     Agent* a = roster_.AgentOf(conn);
     if (a == nullptr) return Status::Error("recovery report before register");
     return desk_.OnRecoveryReport(conn, *a, *msg);
+  }
+  if (type == "pull" || type == "shipped") {
+    Agent* a = roster_.AgentOf(conn);
+    if (a == nullptr) return Status::Error(type + " before register");
+    return type == "pull" ? pulls_.OnPull(conn, *a, *msg) : pulls_.OnShipped(*a, *msg);
   }
   if (type == "reconfigure") return roster_.OnReconfigure(conn, *msg);
   if (type == "retry" || type == "forget_agent") return OnOperatorCommand(conn, *msg);

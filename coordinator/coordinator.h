@@ -35,6 +35,7 @@
 #include "coordinator/leadership.h"
 #include "coordinator/namespace_reader.h"
 #include "coordinator/namespace_store.h"
+#include "coordinator/pull_relay.h"
 #include "coordinator/recovery_desk.h"
 #include "coordinator/term_state.h"
 
@@ -105,6 +106,7 @@ class Coordinator {
   TermState state_;  // this term's agents, bolts, recoveries and histories (empty unless leading)
   NamespaceReader reader_;  // ls, get, dump, watch
   RecoveryDesk desk_;       // recoveries: planning, election, results
+  PullRelay pulls_;         // a shrunk range's bytes, from a holder without the hook to the assignee
   AgentRoster roster_;      // agents: register, heartbeats, death by silence, membership
   uint64_t silence_check_ms_ = 50;
   Status fatal_;

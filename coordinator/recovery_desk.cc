@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
+#include "coordinator/pull_relay.h"
 
 namespace tailsafe {
 
@@ -193,16 +194,13 @@ Status RecoveryDesk::Assign(Recovery& r, const std::string& why, const std::stri
 void RecoveryDesk::SendAssignment(const Recovery& r) {
   auto it = state_->agents.find(r.agent);
   if (it == state_->agents.end() || !it->second.conn) return;
-  Deliver(it->second.conn.get(), ControlFrame({{"type", "assign"},
-                                      {"term", term_},
-                                      {"recovery", r.id},
-                                      {"epoch", r.epoch},
-                                      {"origin", r.origin},
-                                      {"bolt", r.bolt},
-                                      {"hook", r.hook},
-                                      {"generation", r.gen},
-                                      {"from", r.from},
-                                      {"to", r.to}}));
+  json msg = {{"type", "assign"}, {"term", term_},   {"recovery", r.id},    {"epoch", r.epoch}, {"origin", r.origin},
+              {"bolt", r.bolt},   {"hook", r.hook},  {"generation", r.gen}, {"from", r.from},   {"to", r.to}};
+  if (!r.pull_from.empty()) {  // pull_relay.h carries the bytes
+    msg["pull_from"] = r.pull_from;
+    msg["pull_to"] = r.pull_to;
+  }
+  Deliver(it->second.conn.get(), ControlFrame(msg));
 }
 
 void RecoveryDesk::ResendAssignments(const Agent& a) {
@@ -272,6 +270,7 @@ Status RecoveryDesk::OnRecoveryReport(FramedConn* conn, const Agent& a, const js
   if (reported == RecoveryState::kRecovered) {
     if (Status s = TakeDelivered(r, msg); !s) return s;
   }
+  if (reported != RecoveryState::kRunning) stats_.bytes_given_up += TakePullResult(r, msg);
   r.state = *reported;
   r.finished_unix_ms = UnixNowMs();
   if (Status s = PutRecovery(r); !s) return s;

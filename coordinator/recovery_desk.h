@@ -7,9 +7,10 @@
 // higher epoch; after a coordinator restart, assignees that reconnect get their assignment
 // again under the same epoch, and the list of all they hold. A range whose origin's host died
 // before shipping it is shrunk to what the survivors hold and assigned again
-// (coordinator/recovery_shrink.cc); an agent that loses a range it waits for is told so. Once a
-// bolt has more than `recoveries_kept` recovered ranges, the oldest are folded into its history
-// (coordinator/recovery_history.cc).
+// (coordinator/recovery_shrink.cc); bytes past that which only a survivor without the hook
+// holds are pulled from it by the assignee (coordinator/pull_relay.h carries the bytes). An
+// agent that loses a range it waits for is told so. Once a bolt has more than `recoveries_kept`
+// recovered ranges, the oldest are folded into its history (coordinator/recovery_history.cc).
 //
 // The desk decides on the coordinator's TermState (what the agents reported, in memory; every
 // record, as stored) and reaches the coordinator only through its Wiring: a frame leaves once

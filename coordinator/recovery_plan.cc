@@ -68,7 +68,10 @@ std::optional<RangeShrink> ShrinkRange(uint64_t from, uint64_t to, const ShrinkF
   };
   for (const SurvivorCoverage& c : facts.survivors) {
     const SurvivorCoverage*& slot = c.runs_hook ? best : other;
-    if (more(slot, c)) slot = &c;
+    // A holder to pull from must be connected: among those without the hook, one that is beats
+    // one that holds more and is not.
+    bool better = slot == nullptr || c.runs_hook || c.connected == slot->connected ? more(slot, c) : c.connected;
+    if (better) slot = &c;
   }
   if (best == nullptr || best->durable >= to) return std::nullopt;
   RangeShrink out;
@@ -81,6 +84,7 @@ std::optional<RangeShrink> ShrinkRange(uint64_t from, uint64_t to, const ShrinkF
   if (other != nullptr && other->durable > out.to) {
     out.beyond = std::min(other->durable, to);
     out.beyond_holder = other->id;
+    out.pull = other->connected;
   }
   return out;
 }

@@ -27,8 +27,11 @@
 // new end is reassigned under a new epoch, to another candidate if the assignee holds less.
 // Nothing a survivor holds is skipped for good: the record asks up to the new end now, so
 // PlanTail plans a follow-up past it once a later report (or the host's return) shows more.
-// A survivor without the hook that holds more is named (`beyond`, `beyond_holder`): pulling
-// those bytes from it to a candidate is how they are to be kept rather than given up.
+// A survivor without the hook that holds more is named (`beyond`, `beyond_holder`). If it is
+// connected to the coordinator, the assignee is told to pull [from, beyond) from it before it
+// runs (`pull`): the bytes reach a hook rather than being given up. If the pull fails (the
+// holder dies, or its replica is gone), the assignee runs on what it holds, as if no pull was
+// asked, and says why; the bytes past `to` are then given up as above.
 //
 // Elect picks the agent that runs a range: among live agents that define the bolt's hook
 // (the caller filters), prefer agents other than the bolt's own host (the patent's method) and
@@ -84,6 +87,7 @@ struct SurvivorCoverage {
   std::string id;
   uint64_t durable = 0;  // bytes of the range's generation it holds durably; 0 if none reported
   bool runs_hook = false;
+  bool connected = true;  // registered on a connection now: bytes can be pulled from it
 };
 
 struct ShrinkFacts {
@@ -100,6 +104,7 @@ struct RangeShrink {
   bool reassign = false;   // the assignee is no candidate or holds less than `to`
   uint64_t beyond = 0;     // the most a survivor without the hook holds past `to` (0: none)
   std::string beyond_holder;
+  bool pull = false;       // the assignee pulls [from, beyond) from beyond_holder, then runs
 };
 
 // A new end for the unfinished range [from, to), or nothing to change.

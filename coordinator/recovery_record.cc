@@ -1,5 +1,6 @@
 #include "coordinator/recovery_record.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -61,6 +62,11 @@ json RecoveryRecord::ToJson() const {
     d["asked_to"] = asked_to;
     d["shrunk"] = shrunk;
   }
+  if (!pull_from.empty()) {
+    d["pull_from"] = pull_from;
+    d["pull_to"] = pull_to;
+  }
+  if (!pulled.empty()) d["pulled"] = pulled;
   if (assigned_unix_ms) d["assigned_unix_ms"] = assigned_unix_ms;
   if (finished_unix_ms) d["finished_unix_ms"] = finished_unix_ms;
   if (!error.empty()) d["error"] = error;
@@ -78,6 +84,8 @@ Result<RecoveryRecord> RecoveryRecord::FromJson(uint64_t id, const json& d) {
                    OptionalUint(d, "attempts", &r.attempts), OptionalString(d, "cause", &r.cause),
                    OptionalString(d, "error", &r.error), OptionalUint(d, "delivered_to", &r.delivered_to),
                    OptionalUint(d, "asked_to", &r.asked_to), OptionalString(d, "shrunk", &r.shrunk),
+                   OptionalString(d, "pull_from", &r.pull_from), OptionalUint(d, "pull_to", &r.pull_to),
+                   OptionalString(d, "pulled", &r.pulled),
                    OptionalUint(d, "created_unix_ms", &r.created_unix_ms),
                    OptionalUint(d, "assigned_unix_ms", &r.assigned_unix_ms),
                    OptionalUint(d, "finished_unix_ms", &r.finished_unix_ms)}) {
@@ -89,6 +97,9 @@ Result<RecoveryRecord> RecoveryRecord::FromJson(uint64_t id, const json& d) {
   if (r.from > r.to) return Status::Error("from " + std::to_string(r.from) + " is past to " + std::to_string(r.to));
   if (r.asked_to != 0 && r.asked_to < r.to) {
     return Status::Error("asked_to " + std::to_string(r.asked_to) + " is before to " + std::to_string(r.to));
+  }
+  if (!r.pull_from.empty() && (r.pull_to <= r.from || r.pull_to > std::max(r.to, r.asked_to))) {
+    return Status::Error("pull_to " + std::to_string(r.pull_to) + " is outside (from, asked_to]");
   }
   if (r.state == RecoveryState::kRecovered && (r.delivered_to < r.from || r.delivered_to > r.to)) {
     return Status::Error("delivered_to " + std::to_string(r.delivered_to) + " is outside [from, to]");

@@ -9,7 +9,9 @@
 // A range whose origin's host died before shipping all of it is shrunk (recovery_plan.h,
 // ShrinkRange): `to` becomes what the survivors hold, `asked_to` keeps the end first asked and
 // `shrunk` says why. A result under the current epoch may still deliver past `to`, up to
-// `asked_to` (an assignee that held more than it had reported): `to` grows back to it.
+// `asked_to` (an assignee that held more than it had reported): `to` grows back to it. Bytes
+// past `to` held only by a survivor without the hook are pulled from it (`pull_from`, up to
+// `pull_to`) by the assignee before it runs; its result says how that went (`pulled`).
 #pragma once
 
 #include <cstdint>
@@ -47,6 +49,9 @@ struct RecoveryRecord {
   uint64_t delivered_to = 0;  // recovered: the end of the whole records the hook got
   uint64_t asked_to = 0;      // shrunk: the end first asked (0: never shrunk)
   std::string shrunk;         // shrunk: why, and what was given up
+  std::string pull_from;      // shrunk: a survivor without the hook the assignee pulls from
+  uint64_t pull_to = 0;       // ... the end of what it pulls (from `from`)
+  std::string pulled;         // the assignee's word on the pull: what it got from whom, or why not
   RecoveryState state = RecoveryState::kWaiting;
   std::string agent;  // the assignee
   uint64_t epoch = 0;

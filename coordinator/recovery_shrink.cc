@@ -24,7 +24,11 @@ void RecoveryDesk::ShrinkUnfinished(const std::string& origin, const std::string
   auto oit = state_->agents.find(origin);
   if (oit == state_->agents.end() || oit->second.alive()) return;
   bool all_reported = true;
-  for (const auto& [id, a] : state_->agents) all_reported &= !a.alive() || (a.conn && a.reported);
+  bool all_ship = true;
+  for (const auto& [id, a] : state_->agents) {
+    all_reported &= !a.alive() || (a.conn && a.reported);
+    all_ship &= !a.alive() || a.ships;
+  }
   std::vector<uint64_t> ids;  // Assign commits, and a failed commit ends the term: no iterators held
   for (const auto& [id, r] : state_->recoveries) {
     if (r.origin == origin && r.bolt == bolt && !r.finished()) ids.push_back(id);
@@ -39,25 +43,35 @@ void RecoveryDesk::ShrinkUnfinished(const std::string& origin, const std::string
     facts.assignee = r.held() ? r.agent : "";
     for (const auto& [aid, a] : state_->agents) {
       if (aid == origin || !a.alive()) continue;
-      bool candidate = a.conn && a.reported && a.Runs(r.hook);
-      facts.survivors.push_back({aid, state_->Coverage(aid, {origin, bolt, r.gen}), candidate});
+      bool connected = a.conn && a.reported;
+      // A pull needs both ends to speak it: the holder, and whichever candidate is assigned.
+      facts.survivors.push_back({aid, state_->Coverage(aid, {origin, bolt, r.gen}), connected && a.Runs(r.hook),
+                                 connected && a.ships && all_ship});
     }
     std::optional<RangeShrink> s = ShrinkRange(r.from, r.to, facts);
     if (!s) continue;
-    uint64_t given_up = r.to - s->to;
     std::string why = origin + " is dead and its survivors hold up to " + std::to_string(s->to) + " (the most: " +
                       s->holder + ")";
     if (s->beyond_holder.size()) {
       why += "; " + s->beyond_holder + " holds up to " + std::to_string(s->beyond) + " but does not run hook '" +
-             r.hook + "'";
+             r.hook + "'" + (s->pull ? ": the assignee pulls them from it" : "");
     }
-    LOG_ERROR("recovery %llu: %llu bytes of %s/%s generation %llu [%llu, %llu) are given up, lost unless a survivor "
-              "shows them later: %s",
-              U(r.id), U(given_up), origin.c_str(), bolt.c_str(), U(r.gen), U(s->to), U(r.to), why.c_str());
-    stats_.bytes_given_up += given_up;
+    // Bytes to be pulled are given up only if the pull fails (TakePulled).
+    uint64_t kept = s->pull ? s->beyond : s->to;
+    if (kept < r.to) {
+      LOG_ERROR("recovery %llu: %llu bytes of %s/%s generation %llu [%llu, %llu) are given up, lost unless a survivor "
+                "shows them later: %s",
+                U(r.id), U(r.to - kept), origin.c_str(), bolt.c_str(), U(r.gen), U(kept), U(r.to), why.c_str());
+    } else {
+      LOG_WARN("recovery %llu: %s/%s generation %llu [%llu, %llu): %s", U(r.id), origin.c_str(), bolt.c_str(),
+               U(r.gen), U(s->to), U(r.to), why.c_str());
+    }
+    stats_.bytes_given_up += r.to - kept;
     if (r.asked_to == 0) r.asked_to = r.to;
     r.to = s->to;
     r.shrunk = why;
+    r.pull_from = s->pull ? s->beyond_holder : "";
+    r.pull_to = s->pull ? s->beyond : 0;
     // A candidate holds `s->to`, so Assign elects and commits; the assignee stays if it holds it.
     if (!Assign(r, "range shrunk to [" + std::to_string(r.from) + ", " + std::to_string(r.to) + ")",
                 s->reassign ? "" : r.agent)) {

@@ -196,6 +196,12 @@ int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int t
     if (!shrunk.empty()) {
       printf("%-8s shrunk from %llu: %s\n", "", Get<unsigned long long>(*d, "asked_to", 0), shrunk.c_str());
     }
+    std::string pull_from = Get<std::string>(*d, "pull_from", "");
+    if (!pull_from.empty()) {
+      std::string pulled = Get<std::string>(*d, "pulled", "");
+      printf("%-8s pull up to %llu from %s: %s\n", "", Get<unsigned long long>(*d, "pull_to", 0), pull_from.c_str(),
+             pulled.empty() ? "not yet reported" : pulled.c_str());
+    }
   }
   return 0;
 }

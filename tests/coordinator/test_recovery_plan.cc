@@ -214,6 +214,38 @@ BOOST_AUTO_TEST_CASE(a_survivor_without_the_hook_that_holds_more_is_named) {
   BOOST_TEST(s->beyond_holder.empty());
 }
 
+// Issue 23: bytes held only by a survivor without the hook are pulled from it by the assignee,
+// which then runs on the whole range; only a connected holder can be pulled from.
+BOOST_AUTO_TEST_CASE(the_assignee_pulls_what_only_a_survivor_without_the_hook_holds) {
+  auto s = ShrinkRange(100, 900, DeadOrigin(300, 500, 700));
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(s->pull, "d holds [500, 700) that no candidate holds");
+  BOOST_TEST(s->holder == "c");
+  BOOST_TEST(s->to == 500u, "what the candidate itself holds: its end if the pull fails");
+  // Holding no more than a candidate: nothing to pull.
+  BOOST_TEST(!ShrinkRange(100, 900, DeadOrigin(300, 500, 500))->pull);
+  BOOST_TEST(!ShrinkRange(100, 900, DeadOrigin(300, 500, 0))->pull);
+  // A holder that is not connected is named but not pulled from.
+  ShrinkFacts f = DeadOrigin(300, 500, 700);
+  f.survivors[2].connected = false;
+  s = ShrinkRange(100, 900, f);
+  BOOST_TEST(!s->pull);
+  BOOST_TEST(s->beyond_holder == "d");
+  // Of two holders without the hook, a connected one that holds less beats one that is not.
+  f.survivors.push_back({"e", 600, false, true});
+  s = ShrinkRange(100, 900, f);
+  BOOST_TEST(s->pull);
+  BOOST_TEST(s->beyond_holder == "e");
+  BOOST_TEST(s->beyond == 600u);
+  // Two connected holders: the one that holds more.
+  f.survivors[2].connected = true;
+  s = ShrinkRange(100, 900, f);
+  BOOST_TEST(s->beyond_holder == "d");
+  BOOST_TEST(s->pull);
+  // A candidate that holds it all needs no pull, nor any shrink.
+  BOOST_TEST(!ShrinkRange(100, 900, DeadOrigin(300, 900, 900)).has_value());
+}
+
 // Planning after a shrink recovers nothing twice and skips nothing a survivor shows later: the
 // shrunk range, recovered up to its whole records, is followed by exactly the bytes past them
 // that a later report (or the host's return) shows, once they reach past the shrunk end.

@@ -80,6 +80,30 @@ BOOST_AUTO_TEST_CASE(a_shrunk_record_keeps_the_end_first_asked_and_why) {
   BOOST_TEST(FromJsonError(d) == "field 'asked_to' must be an unsigned integer");
 }
 
+// Issue 23: a shrunk range whose bytes past `to` a survivor without the hook holds names it,
+// the end to pull, and what the assignee said of the pull.
+BOOST_AUTO_TEST_CASE(a_record_keeps_whom_the_assignee_pulls_from_and_how_it_went) {
+  RecoveryRecord r = Sample();
+  BOOST_TEST(!r.ToJson().contains("pull_from"), "no pull: no such fields");
+  BOOST_TEST(!r.ToJson().contains("pulled"));
+  r.asked_to = 5000;
+  r.shrunk = "h1 is dead";
+  r.pull_from = "h2";
+  r.pull_to = 4000;
+  r.pulled = "pulled [100, 4000) from h2";
+  Result<RecoveryRecord> back = RecoveryRecord::FromJson(7, r.ToJson());
+  BOOST_REQUIRE(back.ok());
+  BOOST_TEST(back->pull_from == "h2");
+  BOOST_TEST(back->pull_to == 4000u);
+  BOOST_TEST(back->pulled == r.pulled);
+  BOOST_TEST(back->ToJson() == r.ToJson());
+  json d = r.ToJson();
+  d["pull_to"] = 5001;
+  BOOST_TEST(FromJsonError(d) == "pull_to 5001 is outside (from, asked_to]");
+  d["pull_to"] = "x";
+  BOOST_TEST(FromJsonError(d) == "field 'pull_to' must be an unsigned integer");
+}
+
 BOOST_AUTO_TEST_CASE(planning_sees_delivered_bytes_only_of_recovered_records) {
   RecoveryRecord r = Sample();
   RangeRecord range = r.Range();

@@ -1,0 +1,37 @@
+// The coordinator protocol's helpers: bytes carried in a CONTROL message as hex (a pulled
+// range's chunks, common/coord_protocol.h).
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "common/coord_protocol.h"
+
+using namespace tailsafe;
+
+BOOST_AUTO_TEST_SUITE(coord_protocol)
+
+BOOST_AUTO_TEST_CASE(bytes_round_trip_through_hex) {
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  std::string hex = HexEncode(all);
+  BOOST_TEST(hex.size() == 512u);
+  BOOST_TEST(hex.substr(0, 6) == "000102");
+  BOOST_TEST(hex.substr(506) == "fdfeff");
+  Result<std::string> back = HexDecode(hex);
+  BOOST_REQUIRE(back.ok());
+  BOOST_TEST(*back == all);
+  BOOST_TEST(HexDecode("").ok());
+  // It survives a CONTROL message: JSON carries only valid UTF-8 text.
+  Result<nlohmann::json> msg = ParseControl(nlohmann::json{{"type", "shipped"}, {"data", hex}}.dump());
+  BOOST_REQUIRE(msg.ok());
+  BOOST_TEST(*HexDecode((*msg)["data"].get<std::string>()) == all);
+}
+
+BOOST_AUTO_TEST_CASE(bad_hex_is_refused_with_where) {
+  BOOST_TEST(HexDecode("abc").status().message() == "hex data has an odd length, 3");
+  BOOST_TEST(HexDecode("00zz").status().message() == "hex data has a bad digit at 2");
+  BOOST_TEST(HexDecode("000G").status().message() == "hex data has a bad digit at 3");
+  BOOST_TEST(HexDecode("AB").status().message() == "hex data has a bad digit at 0", "lower case only");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
