@@ -475,8 +475,8 @@ Lag LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) {
   Lag lag;
   uint64_t oldest = 0;
   for (const auto& g : src.generations()) {
-    if (g->state == GenState::kLost || g->state == GenState::kReleased) continue;
-    uint64_t end = g->state == GenState::kSealed ? g->final_size : g->size;
+    if (g->gone()) continue;
+    uint64_t end = g->known_size();
     uint64_t a = std::min(link.Acked(*g), end);
     lag.bytes += end - a;
     uint64_t t = g->FirstUnackedNs(a);
@@ -490,9 +490,8 @@ BoltReport::Peer PeerView(const BoltSource& src, const PeerLink& link, uint64_t 
   BoltReport::Peer p;
   p.peer = link.peer().id;
   p.connected = link.connected();
-  for (const auto& g : src.generations()) {
-    if (g->state != GenState::kActive) continue;
-    p.acked = std::min(link.Acked(*g), g->size);
+  if (const Generation* g = src.active()) {
+    p.acked = std::min(link.Acked(*g), g->size());
     const PeerLink::Cursor* c = link.CursorOf(*g);
     p.shipped = c ? c->sent : p.acked;
   }
@@ -512,19 +511,15 @@ BoltReport Agent::ReportBolt(const BoltSource& src, uint64_t now) const {
     if (const BoltProcess* p = tracker_->Find(src.name())) b.process = *p;
     if (const BoltCheckpoint* ck = tracker_->FindCheckpoint(src.name())) b.checkpoint = *ck;
   }
-  // The generation the checkpoint applies to: the newest that has one.
-  for (auto it = src.generations().rbegin(); it != src.generations().rend(); ++it) {
-    if ((*it)->has_checkpoint) {
-      b.checkpoint_applied = true;
-      b.checkpoint_gen = (*it)->gen;
-      b.checkpoint_offset = (*it)->checkpoint;
-      break;
-    }
+  if (const Generation* g = src.checkpointed()) {  // the generation the checkpoint applies to
+    b.checkpoint_applied = true;
+    b.checkpoint_gen = g->gen;
+    b.checkpoint_offset = g->checkpoint();
   }
   if (deaths_) b.deaths = deaths_->Json(src.name());
   b.stats = src.stats();
   for (const auto& g : src.generations()) {
-    b.gens.push_back({g->gen, g->state, g->size, g->state == GenState::kSealed ? g->final_size : g->size, g->persisted});
+    b.gens.push_back({g->gen, g->state(), g->size(), g->known_size(), g->persisted()});
   }
   for (const auto& link : peers_->links()) b.peers.push_back(PeerView(src, *link, now));
   return b;
@@ -575,9 +570,9 @@ HeldRange Agent::Held(const std::string& origin, const std::string& bolt, uint64
     for (const auto& src : sources_->all()) {
       if (src->name() != bolt) continue;
       for (const auto& g : src->generations()) {
-        if (g->gen != gen || !g->fd || g->state == GenState::kLost) continue;
-        out.fd = g->fd;
-        out.durable = g->state == GenState::kSealed ? g->final_size : g->size;
+        if (g->gen != gen || !g->fd() || g->state() == GenState::kLost) continue;
+        out.fd = g->fd();
+        out.durable = g->known_size();
       }
     }
     return out;
@@ -615,13 +610,8 @@ void Agent::OnBoltCheckpoint(const std::string& bolt, uint64_t offset, BoltTrack
   for (auto& src : sources_->all()) {
     if (src->name() != bolt) continue;
     src->SetCheckpoint(offset);
-    // The generation it applied to: the newest that has one.
-    for (auto it = src->generations().rbegin(); it != src->generations().rend(); ++it) {
-      if ((*it)->has_checkpoint) {
-        deaths_->NoteCheckpoint(bolt, (*it)->gen, (*it)->checkpoint,
-                                {static_cast<uint64_t>(writer.pid), writer.start_ns});
-        break;
-      }
+    if (const Generation* g = src->checkpointed()) {  // the generation it applied to
+      deaths_->NoteCheckpoint(bolt, g->gen, g->checkpoint(), {static_cast<uint64_t>(writer.pid), writer.start_ns});
     }
   }
 }
