@@ -159,10 +159,10 @@ BOOST_AUTO_TEST_CASE(a_job_for_the_file_a_generation_left_delivers_nothing) {
   auto other = OnFile("bolt.log.1", copy, 2);
   gen->ContinueFrom(other->fd(), 1, 9, copy.size(), 0);
   cache->Forget(*gen);
-  BOOST_REQUIRE(RunUntil([&] { return ready == 1; }));
+  BOOST_REQUIRE(RunUntil([&] { return ready == 2; }));  // the chunk asked for and the prefetch
   BOOST_TEST(cache->frames_held(*gen) == 0u);
   BOOST_TEST((Get(*gen, 0, kChunk, &raw, &frame) == FrameCache::FrameStatus::kPending));
-  BOOST_REQUIRE(RunUntil([&] { return cache->frames_held(*gen) > 0; }));
+  BOOST_REQUIRE(RunUntil([&] { return ready == 4; }));
   BOOST_TEST((Get(*gen, 0, kChunk, &raw, &frame) == FrameCache::FrameStatus::kReady));
   uint64_t offset = 0;
   BOOST_TEST(Payload(*frame, &offset)[0] == 'Z');
