@@ -9,6 +9,7 @@
 
 #include "agent/generation_transition.h"
 #include "common/hash.h"
+#include "common/wire.h"
 
 namespace tailsafe {
 
@@ -50,6 +51,27 @@ void ExtendHead(Generation& g) {
   std::string buf(want, '\0');
   if (!PreadFull(g.fd()->get(), buf.data(), want, 0)) return;
   g.SetHead(want, Hash64(buf));
+}
+
+namespace {
+
+// The bytes before `g`'s last known size are the generation's (true when no window is known).
+bool WindowMatches(int fd, const Generation& g) {
+  if (g.window_len() == 0) return true;
+  std::string buf(g.window_len(), '\0');
+  return PreadFull(fd, buf.data(), buf.size(), g.window_end() - g.window_len()) && Hash64(buf) == g.window_hash();
+}
+
+}  // namespace
+
+void RecordWindow(Generation& g) {
+  uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(g.size(), kWindowHashBytes));
+  std::string buf(len, '\0');
+  if (g.fd() && PreadFull(g.fd()->get(), buf.data(), len, g.size() - len)) {
+    g.SetWindow(g.size(), len, Hash64(buf));
+  } else {
+    g.SetWindow(0, 0, 0);
+  }
 }
 
 Fd FindInodeInDir(const std::string& dir, uint64_t dev, uint64_t ino) {
@@ -98,7 +120,7 @@ std::optional<FoundCopy> FindCopyInDir(const std::string& dir, const std::string
     if (!MayBeCopy(f)) continue;
     if (best && st.st_mtim.tv_sec < best_mtime) continue;
     Fd fd = OpenForReading(e->d_name, dirfd(d));
-    if (!fd || !HeadMatches(fd.get(), g.head_len(), g.head_hash())) continue;
+    if (!fd || !HeadMatches(fd.get(), g.head_len(), g.head_hash()) || !WindowMatches(fd.get(), g)) continue;
     best = FoundCopy{std::move(fd), e->d_name, st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size)};
     best_mtime = st.st_mtim.tv_sec;
   }

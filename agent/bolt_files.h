@@ -27,6 +27,9 @@ bool PreadFull(int fd, char* buf, size_t n, uint64_t offset);
 bool HeadMatches(int fd, uint32_t head_len, uint64_t head_hash);
 // Records the file's first bytes as `g`'s head, up to kHeadBytes, if it now has more of them.
 void ExtendHead(Generation& g);
+// Records the hash of the kWindowHashBytes (common/wire.h) before `g`'s size, or of all of it
+// when shorter; no window if they cannot be read.
+void RecordWindow(Generation& g);
 // The regular file of inode dev:ino in `dir`, opened; empty if no entry names it.
 Fd FindInodeInDir(const std::string& dir, uint64_t dev, uint64_t ino);
 struct FileAgain {
@@ -46,8 +49,9 @@ struct FoundCopy {
   uint64_t ino = 0;
   uint64_t size = 0;
 };
-// A copy of `g` in `dir` (copytruncate: the copy holds every byte the generation had and
-// begins with its head bytes; see MayBeCopy), the most recently modified; none if there is none.
+// A copy of `g` in `dir` (copytruncate: the copy holds every byte the generation had, so it
+// begins with its head bytes and has its window before its last known size; see MayBeCopy),
+// the most recently modified; none if there is none.
 std::optional<FoundCopy> FindCopyInDir(const std::string& dir, const std::string& base, const Generation& g);
 
 }  // namespace tailsafe

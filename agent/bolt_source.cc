@@ -108,6 +108,7 @@ void BoltSource::Restore(const OriginGenRow& row, uint64_t now) {
   Generation& g = gens_.Restore(row, state, now);
   if (found.fd) {
     g.Reopen(std::make_shared<Fd>(std::move(found.fd)), found.size, now);
+    RecordWindow(g);
     return;
   }
   // copytruncate (or a copy and a delete) while the agent was down: a copy in the directory
@@ -273,6 +274,7 @@ bool BoltSource::CheckSize(Generation& g, uint64_t now) {
     case SizeChange::kGrew:
       g.Grow(f.now_size, now);
       if (g.head_len() < kHeadBytes) ExtendHead(g);
+      RecordWindow(g);
       return true;
   }
   return false;
@@ -362,6 +364,7 @@ Generation* BoltSource::AddGeneration(std::shared_ptr<Fd> fd) {
   if (::fstat(fd->get(), &st) != 0) return nullptr;
   Generation& g = gens_.Add(std::move(fd), st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size), NowNs());
   ExtendHead(g);
+  RecordWindow(g);
   hooks_.request_commit();
   return &g;
 }
@@ -390,6 +393,7 @@ bool BoltSource::FindCopy(Generation& g) {
            static_cast<unsigned long long>(g.gen), dir_.c_str(), copy->name.c_str(),
            static_cast<unsigned long long>(copy->size));
   g.ContinueFrom(std::make_shared<Fd>(std::move(copy->fd)), copy->dev, copy->ino, copy->size, NowNs());
+  RecordWindow(g);
   frames_.Forget(g);
   WatchInode(g);
   return true;

@@ -17,9 +17,10 @@
 // end; it is sealed once it stops growing for seal_after_ms and no process holds it open for
 // writing (checked with a read lease where the agent may take one), and closed once every peer has
 // acknowledged all of it. After copytruncate the copy is found in the directory (same head
-// bytes, at least as long) and the old generation continues from it, so bytes not yet shipped
-// when the original was truncated are not lost. Check() gathers what fstat and stat say and
-// applies what agent/generation_transition.h decides. The agent only ever reads bolt files.
+// bytes, at least as long, the same bytes before the last size seen) and the old generation
+// continues from it, so bytes not yet shipped when the original was truncated are not lost.
+// Check() gathers what fstat and stat say and applies what agent/generation_transition.h
+// decides. The agent only ever reads bolt files.
 #pragma once
 
 #include <uv.h>

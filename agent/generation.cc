@@ -83,6 +83,12 @@ void Generation::SetHead(uint32_t len, uint64_t hash) {
   row_dirty_ = true;
 }
 
+void Generation::SetWindow(uint64_t end, uint32_t len, uint64_t hash) {
+  window_end_ = end;
+  window_len_ = len;
+  window_hash_ = hash;
+}
+
 void Generation::SetCheckpoint(uint64_t offset) {
   has_checkpoint_ = true;
   checkpoint_ = offset;

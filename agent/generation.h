@@ -55,6 +55,12 @@ class Generation : public std::enable_shared_from_this<Generation> {
   uint64_t ino() const { return ino_; }
   uint32_t head_len() const { return head_len_; }
   uint64_t head_hash() const { return head_hash_; }
+  // The window_len() bytes before window_end() (the size last seen growing) hash to
+  // window_hash() (Hash64); window_len() 0 if not read. Only in memory: it tells a copy of the
+  // file from a file that merely begins the same (FindCopyInDir).
+  uint64_t window_end() const { return window_end_; }
+  uint32_t window_len() const { return window_len_; }
+  uint64_t window_hash() const { return window_hash_; }
   // The bolt reported a checkpoint while this was its file: it has processed [0, checkpoint()).
   bool has_checkpoint() const { return has_checkpoint_; }
   uint64_t checkpoint() const { return checkpoint_; }
@@ -76,6 +82,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   void Grow(uint64_t size, uint64_t now_ns);  // fstat saw more bytes
   void AppendedAfterSeal(uint64_t size);      // fstat saw more bytes in a sealed file
   void SetHead(uint32_t len, uint64_t hash);
+  void SetWindow(uint64_t end, uint32_t len, uint64_t hash);
   void SetCheckpoint(uint64_t offset);
   void Retire(uint64_t now_ns);  // no longer the bolt's file: read it until it stops growing
   void DeferSeal(uint64_t until_ns);  // a writer still has it open
@@ -102,6 +109,9 @@ class Generation : public std::enable_shared_from_this<Generation> {
   uint64_t checkpoint_ = 0;
   uint32_t head_len_ = 0;
   uint64_t head_hash_ = 0;
+  uint64_t window_end_ = 0;
+  uint32_t window_len_ = 0;
+  uint64_t window_hash_ = 0;
   bool persisted_ = false;
   bool row_dirty_ = true;
   uint64_t last_growth_ns_ = 0;

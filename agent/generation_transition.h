@@ -19,7 +19,8 @@
 // - Seal: a retired generation quiet for seal_after and not deferred is sealed, unless another
 //   process still holds it open for writing: then it is asked again seal_after later.
 // - Copy: a file in the directory other than the bolt's, not hidden, regular, another inode,
-//   at least as long as the generation, beginning with its head bytes (a head must be known);
+//   at least as long as the generation (MayBeCopy), beginning with its head bytes (a head must
+//   be known) and holding its bytes before the last size seen (agent/bolt_files.h reads both);
 //   the most recently modified one wins.
 #pragma once
 
