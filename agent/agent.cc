@@ -424,13 +424,8 @@ void Agent::OnBoltCheckpoint(const std::string& bolt, uint64_t offset, BoltTrack
   for (auto& src : sources_->all()) {
     if (src->name() != bolt) continue;
     src->SetCheckpoint(offset);
-    // The generation it applied to: the newest that has one.
-    for (auto it = src->generations().rbegin(); it != src->generations().rend(); ++it) {
-      if ((*it)->has_checkpoint) {
-        deaths_->NoteCheckpoint(bolt, (*it)->gen, (*it)->checkpoint,
-                                {static_cast<uint64_t>(writer.pid), writer.start_ns});
-        break;
-      }
+    if (const Generation* g = src->checkpointed()) {  // the generation it applied to
+      deaths_->NoteCheckpoint(bolt, g->gen, g->checkpoint(), {static_cast<uint64_t>(writer.pid), writer.start_ns});
     }
   }
 }

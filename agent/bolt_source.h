@@ -2,8 +2,8 @@
 // generations; the peer links read the bytes to ship from here.
 //
 // The file itself is the buffer: a generation is an open descriptor plus the size last seen by
-// fstat. Nothing is copied into memory except the few encoded frames most recently shipped
-// (shared by every peer at the same offset).
+// fstat (agent/generation.h). Nothing is copied into memory except the few encoded frames most
+// recently shipped, shared by every peer at the same offset (agent/frame_cache.h).
 //
 // Watching: a subscription to the agent's one inotify instance (common/inotify_watcher.h): the
 // directory, for the bolt file's renames and creations, and each open generation's inode through
@@ -17,8 +17,10 @@
 // end; it is sealed once it stops growing for seal_after_ms and no process holds it open for
 // writing (checked with a read lease where the agent may take one), and closed once every peer has
 // acknowledged all of it. After copytruncate the copy is found in the directory (same head
-// bytes, at least as long) and the old generation continues from it, so bytes not yet shipped
-// when the original was truncated are not lost. The agent only ever reads bolt files.
+// bytes, at least as long, the same bytes before the last size seen) and the old generation
+// continues from it, so bytes not yet shipped when the original was truncated are not lost.
+// Check() gathers what fstat and stat say and applies what agent/generation_transition.h
+// decides. The agent only ever reads bolt files.
 #pragma once
 
 #include <uv.h>
@@ -27,15 +29,16 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
-#include <span>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "agent/bolt_generations.h"
 #include "agent/committer.h"
+#include "agent/frame_cache.h"
+#include "agent/generation.h"
 #include "agent/state_store.h"
-#include "common/compress.h"
 #include "common/config.h"
 #include "common/fd.h"
 #include "common/inotify_watcher.h"
@@ -43,39 +46,19 @@
 
 namespace tailsafe {
 
-constexpr uint32_t kHeadBytes = 4096;
-
-struct Generation {
-  std::string bolt;
-  uint64_t gen = 0;
-  uint32_t stream = 0;  // id used on every connection while this process lives
-  std::shared_ptr<Fd> fd;
-  uint64_t dev = 0;
-  uint64_t ino = 0;
-  uint64_t size = 0;  // readable bytes, as of the last fstat
-  GenState state = GenState::kActive;
-  uint64_t final_size = 0;  // when sealed
-  bool has_checkpoint = false;  // the bolt reported a checkpoint while this was its file
-  uint64_t checkpoint = 0;      // it has processed [0, checkpoint) of this generation
-  uint32_t head_len = 0;
-  uint64_t head_hash = 0;
-  bool persisted = false;  // its row is durable; nothing is shipped before
-  bool row_dirty = true;
-  uint64_t last_growth_ns = 0;
-  uint64_t seal_check_ns = 0;  // a writer still had it open: do not try to seal before this
-  // (size, time first seen) points, for lag in seconds; pruned as every peer acknowledges.
-  std::deque<std::pair<uint64_t, uint64_t>> growth;
-  std::set<uint64_t> encoding;  // offsets being encoded on the thread pool
-  // Recently encoded DATA frames by offset: (raw length, frame bytes).
-  std::map<uint64_t, std::pair<uint32_t, std::shared_ptr<const std::string>>> frames;
-  uint64_t frame_bytes = 0;      // encoded bytes held in `frames`
-  uint64_t frame_raw_bytes = 0;  // file bytes they cover
-
-  bool shippable() const {
-    return persisted && (state == GenState::kActive || state == GenState::kRetired || state == GenState::kSealed);
-  }
-  // When the first byte past `acked` was seen; 0 if none is pending.
-  uint64_t FirstUnackedNs(uint64_t acked) const;
+// What one bolt's source counted, for status and metrics.
+struct BoltSourceStats {
+  uint64_t rescans_timer = 0;
+  uint64_t rescans_overflow = 0;
+  uint64_t rotations = 0;
+  uint64_t truncations = 0;
+  uint64_t copies_found = 0;
+  uint64_t divergences = 0;
+  uint64_t generations_lost = 0;
+  uint64_t events = 0;
+  uint64_t bytes_after_seal = 0;  // written to a sealed generation: not replicated
+  uint64_t frames_encoded = 0;    // compressions
+  uint64_t frame_cache_hits = 0;  // frames another peer's compression served
 };
 
 class BoltSource {
@@ -87,19 +70,7 @@ class BoltSource {
     std::function<uint64_t(const Generation&)> min_cursor;
     std::function<void()> request_commit;
   };
-  struct Stats {
-    uint64_t rescans_timer = 0;
-    uint64_t rescans_overflow = 0;
-    uint64_t rotations = 0;
-    uint64_t truncations = 0;
-    uint64_t copies_found = 0;
-    uint64_t divergences = 0;
-    uint64_t generations_lost = 0;
-    uint64_t events = 0;
-    uint64_t bytes_after_seal = 0;  // written to a sealed generation: not replicated
-    uint64_t frames_encoded = 0;    // compressions
-    uint64_t frame_cache_hits = 0;  // frames another peer's compression served
-  };
+  using Stats = BoltSourceStats;
 
   // `loop`, `watcher` and `next_stream` outlive this source.
   BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfig& bolt, const AgentConfig& agent,
@@ -118,9 +89,9 @@ class BoltSource {
   // every peer has it all.
   void Retire();
   bool retiring() const { return retiring_; }
-  bool Drained() const { return retiring_ && gens_.empty() && released_rows_.empty(); }
+  bool Drained() const { return retiring_ && gens_.empty(); }
   // The number the next generation of this bolt gets (gens continue across remove and re-add).
-  uint64_t next_gen() const { return next_gen_; }
+  uint64_t next_gen() const { return gens_.next_gen(); }
   // Reconciles generations with the file system; safe to call any time.
   void Check();
   // The bolt's checkpoint file now says `offset`: it applies to the active generation (the
@@ -129,12 +100,13 @@ class BoltSource {
   // Adds dirty generation rows to a commit.
   void Collect(Committer::Batch* batch);
 
-  // The encoded DATA frame for bytes [offset, offset + n) of `g`, n <= max_len. kReady: in
-  // `frame`. kPending: being encoded off the loop; `changed` fires when it is ready. Small frames
-  // are encoded inline; large ones on the libuv thread pool, with the next chunks prefetched.
-  enum class FrameStatus { kReady, kPending, kError };
+  // The encoded DATA frame for bytes [offset, offset + n) of `g`, n <= max_len
+  // (agent/frame_cache.h). kPending: `changed` fires when it is ready.
+  using FrameStatus = FrameCache::FrameStatus;
   FrameStatus GetFrame(Generation& g, uint64_t offset, uint64_t max_len, uint32_t* raw_len,
-                       std::shared_ptr<const std::string>* frame, Status* error);
+                       std::shared_ptr<const std::string>* frame, Status* error) {
+    return frames_.Get(g, offset, max_len, raw_len, frame, error);
+  }
   // A peer's replica of `g` does not match the file: log, count, continue in a new generation.
   void Diverged(Generation& g, const std::string& why);
   // Closes sealed generations every peer has acknowledged; prunes lag points.
@@ -144,15 +116,20 @@ class BoltSource {
   const std::string& path() const { return bolt_.file; }
   // The [[bolt_pattern]] that found this bolt; empty for a [[bolt]] table.
   const std::string& pattern() const { return bolt_.pattern; }
-  const std::deque<std::shared_ptr<Generation>>& generations() const { return gens_; }
-  const Stats& stats() const { return stats_; }
+  const std::deque<std::shared_ptr<Generation>>& generations() const { return gens_.all(); }
+  // The bolt's current file's generation; null while there is none.
+  const Generation* active() const { return gens_.active(); }
+  // The newest generation the bolt reported a checkpoint for; null if none.
+  const Generation* checkpointed() const { return gens_.checkpointed(); }
+  Stats stats() const;
 
  private:
-  void SplitPath();  // dir_ and base_ from bolt_.file
   // Takes up a generation from its state.db row: its inode found again (at the path, renamed in
   // the directory, or as a copy), or the generation lost.
   void Restore(const OriginGenRow& row, uint64_t now);
-  Status SetUpWatches();
+  Status SetUpWatch();  // of the directory, for the bolt's entry
+  void WatchDir();      // SetUpWatch, or a warning: the rescan timer tries again
+  void StopWatching();
   void WatchInode(const Generation& g);
   // Drops the watches of inodes no open generation holds any more.
   void ForgetClosedInodes();
@@ -162,34 +139,22 @@ class BoltSource {
   void OpenNewGeneration(const char* why);
   // Starts the next generation on an open file; null if it cannot be fstat'd.
   Generation* AddGeneration(std::shared_ptr<Fd> fd);
+  // Check()'s steps (agent/generation_transition.h decides, these apply).
+  bool CheckSize(Generation& g, uint64_t now);
+  bool CheckPath(uint64_t now);
+  bool CheckSeal(Generation& g, uint64_t now);
   void HandleShrink(Generation& g, uint64_t new_size);
   bool FindCopy(Generation& g);
-  Fd FindInodeInDir(uint64_t dev, uint64_t ino);
-  bool HeadMatches(int fd, uint32_t head_len, uint64_t head_hash);
-  void UpdateHead(Generation& g);
-  struct EncodeJob;
-  void StartEncode(const std::shared_ptr<Generation>& g, uint64_t offset, uint64_t n);
-  void FinishEncode(EncodeJob& job);
-  std::shared_ptr<const std::string> CacheFrame(Generation& g, uint64_t offset, uint64_t n, std::string encoded);
-  std::unique_ptr<Compressor> TakeCompressor();
   void MarkLost(Generation& g, const std::string& why);
-  void ClearFrames(Generation& g);
-  void DropFrame(Generation& g, std::map<uint64_t, std::pair<uint32_t, std::shared_ptr<const std::string>>>::iterator it);
-  Generation* Active();
   void ArmSealTimer();
 
   uv_loop_t* loop_;
   BoltConfig bolt_;
   std::string dir_;
   std::string base_;
-  uint32_t chunk_bytes_;
-  uint32_t window_bytes_;
-  int compression_level_;
-  uint32_t seal_after_ms_;
+  uint64_t seal_after_ns_;
   uint32_t rescan_ms_;
   Hooks hooks_;
-  uint32_t* next_stream_;
-  uint64_t next_gen_ = 1;
   bool retiring_ = false;
 
   InotifyWatcher* watcher_;
@@ -198,15 +163,9 @@ class BoltSource {
   std::map<std::pair<uint64_t, uint64_t>, InotifyWatcher::Watch> inode_watches_;  // by (dev, ino)
   UvPtr<uv_timer_t> rescan_timer_;
   UvPtr<uv_timer_t> seal_timer_;
-  std::deque<std::shared_ptr<Generation>> gens_;
-  std::vector<OriginGenRow> released_rows_;  // to persist
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // encode jobs check it on return
-  std::optional<uint64_t> pending_checkpoint_;  // read before the bolt's file was seen
-  std::unique_ptr<Compressor> inline_compressor_;
-  std::vector<std::unique_ptr<Compressor>> compressors_;  // idle ones, reused by encode jobs
-  std::unique_ptr<char[]> read_buf_;
-  size_t read_buf_size_ = 0;
-  Stats stats_;
+  BoltGenerations gens_;
+  FrameCache frames_;
+  Stats stats_;  // but the frame counts, which frames_ keeps
 };
 
 }  // namespace tailsafe

@@ -16,9 +16,9 @@ HeldRange FindHeld(const std::string& self_id, const BoltSources& sources, const
     for (const auto& src : sources.all()) {
       if (src->name() != bolt) continue;
       for (const auto& g : src->generations()) {
-        if (g->gen != gen || !g->fd || g->state == GenState::kLost) continue;
-        out.fd = g->fd;
-        out.durable = g->state == GenState::kSealed ? g->final_size : g->size;
+        if (g->gen != gen || !g->fd() || g->state() == GenState::kLost) continue;
+        out.fd = g->fd();
+        out.durable = g->known_size();
       }
     }
     return out;

@@ -155,16 +155,16 @@ Status PeerLink::OnPosition(const PositionMsg& m) {
   }
   if (c.positioned || c.verifying) return Status::Error("a second POSITION for stream " + std::to_string(m.stream));
   if (m.durable == 0) return Settle(m, "");
-  if (m.durable > g.size) {
+  if (m.durable > g.size()) {
     return Settle(m, "the peer holds " + std::to_string(m.durable) + " bytes but the file has only " +
-                         std::to_string(g.size));
+                         std::to_string(g.size()));
   }
-  if (!g.fd) return Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " is closed");
+  if (!g.fd()) return Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " is closed");
   // The peer's bytes must be our bytes: hash the window before its position, on the thread pool
   // (after a peer's restart the window spans its unverified tail, up to 64 MiB).
   c.verifying = true;
   auto hash = std::make_shared<Result<uint64_t>>(Status::Error("not hashed"));
-  std::shared_ptr<Fd> fd = g.fd;
+  std::shared_ptr<Fd> fd = g.fd();
   std::weak_ptr<FramedConn> conn = conn_;
   std::shared_ptr<Generation> gen = c.gen;
   Status queued = QueueWork(
@@ -187,12 +187,12 @@ void PeerLink::OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std
   } else if (!hash) {
     // A read error says nothing about either side's bytes: try again later, decide nothing.
     s = Status::Error("cannot read the window before offset " + std::to_string(m.durable) + ": " + hash.status().message());
-  } else if (g.fd != fd) {
+  } else if (g.fd() != fd) {
     s = Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " changed files while its window was read");
   } else if (*hash != m.window_hash) {
     s = Settle(m, "the last " + std::to_string(m.window_len) + " bytes before offset " + std::to_string(m.durable) +
                       " differ from the file");
-  } else if (g.state == GenState::kSealed && m.durable > g.final_size) {
+  } else if (g.sealed() && m.durable > g.final_size()) {
     s = Settle(m, "the peer holds more than the sealed size");
   } else {
     s = Settle(m, "");
@@ -278,9 +278,9 @@ void PeerLink::Pump() {
   }
   for (auto it = cursors_.begin(); it != cursors_.end();) {
     Generation& g = *it->second.gen;
-    if (g.state == GenState::kLost || g.state == GenState::kReleased) {
-      uint64_t known = std::max(g.size, g.final_size);
-      if (g.state == GenState::kLost && known > it->second.acked) {
+    if (g.gone()) {
+      uint64_t known = g.known_size();
+      if (g.state() == GenState::kLost && known > it->second.acked) {
         stats_.lost_bytes += known - it->second.acked;
         LOG_WARN("peer %s: bolt %s generation %llu: %llu bytes were never shipped and are lost", peer_.id.c_str(),
                  g.bolt.c_str(), static_cast<unsigned long long>(g.gen),
@@ -295,7 +295,7 @@ void PeerLink::Pump() {
     if (!connected()) return;
     if (!c.positioned) continue;
     Generation& g = *c.gen;
-    uint64_t end = g.state == GenState::kSealed ? g.final_size : g.size;
+    uint64_t end = g.known_size();
     while (c.sent < end && c.sent - c.acked < env_.window_bytes &&
            conn_->queued() < kMaxWriteQueue) {
       uint32_t raw = 0;
@@ -316,15 +316,15 @@ void PeerLink::Pump() {
       uint64_t& hw = high_water_[{g.bolt, g.gen}];
       hw = std::max(hw, c.sent);
     }
-    if (g.has_checkpoint && (!c.checkpoint_sent || c.checkpoint_offset != g.checkpoint)) {
+    if (g.has_checkpoint() && (!c.checkpoint_sent || c.checkpoint_offset != g.checkpoint())) {
       c.checkpoint_sent = true;
-      c.checkpoint_offset = g.checkpoint;
-      Send(EncodeCheckpoint({stream, g.checkpoint}));
+      c.checkpoint_offset = g.checkpoint();
+      Send(EncodeCheckpoint({stream, g.checkpoint()}));
       if (!connected()) return;
     }
-    if (g.state == GenState::kSealed && c.sent == g.final_size && !c.seal_sent) {
+    if (g.sealed() && c.sent == g.final_size() && !c.seal_sent) {
       c.seal_sent = true;
-      Send(EncodeSeal({stream, g.final_size}));
+      Send(EncodeSeal({stream, g.final_size()}));
       if (!connected()) return;
     }
   }

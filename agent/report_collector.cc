@@ -15,8 +15,8 @@ Lag LagTo(const BoltSource& src, const PeerLink& link, uint64_t now) {
   Lag lag;
   uint64_t oldest = 0;
   for (const auto& g : src.generations()) {
-    if (g->state == GenState::kLost || g->state == GenState::kReleased) continue;
-    uint64_t end = g->state == GenState::kSealed ? g->final_size : g->size;
+    if (g->gone()) continue;
+    uint64_t end = g->known_size();
     uint64_t a = std::min(link.Acked(*g), end);
     lag.bytes += end - a;
     uint64_t t = g->FirstUnackedNs(a);
@@ -30,9 +30,8 @@ BoltReport::Peer PeerView(const BoltSource& src, const PeerLink& link, uint64_t 
   BoltReport::Peer p;
   p.peer = link.peer().id;
   p.connected = link.connected();
-  for (const auto& g : src.generations()) {
-    if (g->state != GenState::kActive) continue;
-    p.acked = std::min(link.Acked(*g), g->size);
+  if (const Generation* g = src.active()) {
+    p.acked = std::min(link.Acked(*g), g->size());
     const PeerLink::Cursor* c = link.CursorOf(*g);
     p.shipped = c ? c->sent : p.acked;
   }
@@ -50,19 +49,15 @@ BoltReport ReportBolt(const ReportInputs& in, const BoltSource& src, uint64_t no
     if (const BoltProcess* p = in.tracker->Find(src.name())) b.process = *p;
     if (const BoltCheckpoint* ck = in.tracker->FindCheckpoint(src.name())) b.checkpoint = *ck;
   }
-  // The generation the checkpoint applies to: the newest that has one.
-  for (auto it = src.generations().rbegin(); it != src.generations().rend(); ++it) {
-    if ((*it)->has_checkpoint) {
-      b.checkpoint_applied = true;
-      b.checkpoint_gen = (*it)->gen;
-      b.checkpoint_offset = (*it)->checkpoint;
-      break;
-    }
+  if (const Generation* g = src.checkpointed()) {  // the generation the checkpoint applies to
+    b.checkpoint_applied = true;
+    b.checkpoint_gen = g->gen;
+    b.checkpoint_offset = g->checkpoint();
   }
   if (in.deaths) b.deaths = in.deaths->Json(src.name());
   b.stats = src.stats();
   for (const auto& g : src.generations()) {
-    b.gens.push_back({g->gen, g->state, g->size, g->state == GenState::kSealed ? g->final_size : g->size, g->persisted});
+    b.gens.push_back({g->gen, g->state(), g->size(), g->known_size(), g->persisted()});
   }
   for (const auto& link : in.peers->links()) b.peers.push_back(PeerView(src, *link, now));
   return b;

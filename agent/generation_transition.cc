@@ -1,0 +1,47 @@
+#include "agent/generation_transition.h"
+
+#include <algorithm>
+
+namespace tailsafe {
+
+bool NeedsHeadCheck(const SizeFacts& f) {
+  return f.state != GenState::kSealed && f.now_size > f.size && f.head_len > 0;
+}
+
+SizeChange JudgeSize(const SizeFacts& f) {
+  if (f.state == GenState::kSealed) {
+    return f.now_size > f.size ? SizeChange::kAppendedAfterSeal : SizeChange::kNone;
+  }
+  if (f.now_size < f.size) return SizeChange::kTruncated;
+  if (f.now_size == f.size) return SizeChange::kNone;
+  return NeedsHeadCheck(f) && f.head_changed ? SizeChange::kRewritten : SizeChange::kGrew;
+}
+
+TruncationPlan PlanTruncation(GenState state, bool copy_found) {
+  return {copy_found, state == GenState::kActive};
+}
+
+PathChange JudgePath(const PathFacts& f) {
+  if (!f.regular_file) return PathChange::kNone;
+  if (!f.has_active) return PathChange::kAppeared;
+  return f.same_inode ? PathChange::kNone : PathChange::kRotated;
+}
+
+bool SealDue(const SealFacts& f) {
+  return f.state == GenState::kRetired && f.now_ns - f.last_growth_ns >= f.seal_after_ns &&
+         f.now_ns >= f.seal_check_ns;
+}
+
+SealStep JudgeSeal(const SealFacts& f) {
+  if (!SealDue(f)) return SealStep::kWait;
+  return f.writer_open ? SealStep::kDefer : SealStep::kSeal;
+}
+
+uint64_t SealDueAt(const SealFacts& f) { return std::max(f.last_growth_ns + f.seal_after_ns, f.seal_check_ns); }
+
+bool MayBeCopy(const CopyFacts& f) {
+  return !f.named_as_bolt && !f.hidden && f.regular_file && !f.same_inode && f.size >= f.generation_size &&
+         f.head_len > 0;
+}
+
+}  // namespace tailsafe
