@@ -56,6 +56,8 @@ Result<StateStore> StateStore::Open(const std::string& path) {
   if (Status e = prep(&s.del_process_, "DELETE FROM bolt_process WHERE bolt = ?"); !e) return e;
   if (Status e = prep(&s.put_death_, "INSERT OR REPLACE INTO death VALUES(?,?,?,?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.del_death_, "DELETE FROM death WHERE bolt = ? AND pid = ? AND start_ns = ?"); !e) return e;
+  static_assert(static_cast<int>(GenState::kReleased) == 3 && static_cast<int>(GenState::kLost) == 4,
+                "the statements below name the closed states by number");
   // Closed: released (3) or lost (4). Acks are kept only for generations still open (a
   // generation's row is durable before any of its bytes are shipped, so an ack never comes
   // before its generation's row).
