@@ -540,7 +540,7 @@ AgentReport Agent::Report() const {
   for (const auto& src : sources_->all()) r.bolts.push_back(ReportBolt(*src, now));
   for (const auto& link : peers_->links()) {
     r.peers.push_back({link->peer().id, link->peer().address.ToString(), link->last_error(), link->connected(),
-                       link->stats()});
+                       link->stats(), link->FailedStreams()});
   }
   for (const auto& [key, rep] : replicas_->replicas()) {
     r.replicas.push_back({rep->origin, rep->bolt, rep->path, rep->gen, rep->durable, rep->written, rep->verified,

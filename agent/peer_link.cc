@@ -15,6 +15,8 @@ constexpr size_t kMaxWriteQueue = 4u << 20;  // bytes queued in libuv before we 
 static_assert(kMaxWriteQueue + kMaxFramePayload + (64 << 10) < StreamConn::kMaxQueuedBytes,
               "the transport's queue limit must leave room for the window PeerLink fills");
 constexpr size_t kMaxAckLog = 1 << 18;
+constexpr uint64_t kStreamRetryFirstMs = 1000;
+constexpr uint64_t kStreamRetryMaxMs = 60000;
 
 }  // namespace
 
@@ -33,6 +35,11 @@ void PeerLink::Start() {
     reconnect_timer_ = std::move(t.value());
     reconnect_timer_->data = this;
   }
+  auto r = MakeUv<uv_timer_t>(uv_timer_init, env_.loop);
+  if (r) {
+    stream_retry_timer_ = std::move(r.value());
+    stream_retry_timer_->data = this;
+  }
   Connect();
 }
 
@@ -44,6 +51,7 @@ void PeerLink::Stop() {
   ready_ = false;
   cursors_.clear();
   reconnect_timer_.Reset();
+  stream_retry_timer_.Reset();
 }
 
 bool PeerLink::connected() const { return conn_ && ready_; }
@@ -56,6 +64,14 @@ uint64_t PeerLink::Acked(const Generation& g) const {
 const PeerLink::Cursor* PeerLink::CursorOf(const Generation& g) const {
   auto it = cursors_.find(g.stream);
   return it == cursors_.end() || it->second.gen.get() != &g ? nullptr : &it->second;
+}
+
+std::vector<PeerLink::StreamFailure> PeerLink::FailedStreams() const {
+  std::vector<StreamFailure> out;
+  for (const auto& [stream, c] : cursors_) {
+    if (!c.error.empty()) out.push_back({c.gen->bolt, c.gen->gen, c.error, c.failures, !c.failed});
+  }
+  return out;
 }
 
 void PeerLink::Connect() {
@@ -108,6 +124,11 @@ Status PeerLink::OnFrame(const Frame& f) {
       if (Status s = DecodeAck(f, &m); !s) return s;
       return OnAck(m);
     }
+    case MessageType::kStreamError: {
+      StreamErrorMsg m;
+      if (Status s = DecodeStreamError(f, &m); !s) return s;
+      return OnStreamError(m);
+    }
     case MessageType::kReject: {
       RejectMsg m;
       Status s = DecodeReject(f, &m);
@@ -153,6 +174,7 @@ Status PeerLink::OnPosition(const PositionMsg& m) {
     cursors_.erase(it);
     return Status::Ok();
   }
+  if (c.failed) return Status::Ok();  // sent before the peer failed the stream
   if (c.positioned || c.verifying) return Status::Error("a second POSITION for stream " + std::to_string(m.stream));
   if (m.durable == 0) return Settle(m, "");
   if (m.durable > g.size) {
@@ -228,6 +250,12 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
   if (hw > m.durable) stats_.resent_bytes += hw - m.durable;
   c.positioned = true;
   c.sent = c.acked = m.durable;
+  if (!c.error.empty()) {
+    LOG_NOTICE("peer %s: bolt %s generation %llu: the stream the peer had failed resumes", peer_.id.c_str(),
+               g.bolt.c_str(), static_cast<unsigned long long>(g.gen));
+  }
+  c.error.clear();
+  c.failures = 0;
   backoff_ms_ = 0;
   if (acked_[key] != m.durable) {
     acked_[key] = m.durable;
@@ -243,7 +271,7 @@ Status PeerLink::OnAck(const AckMsg& m) {
   auto it = cursors_.find(m.stream);
   if (it == cursors_.end()) return Status::Ok();  // a generation dropped meanwhile
   Cursor& c = it->second;
-  if (c.verifying) return Status::Ok();  // nothing was sent yet: it repeats what POSITION said
+  if (c.verifying || c.failed) return Status::Ok();  // nothing was sent yet, or the stream failed
   if (m.durable > c.sent) return Status::Error("ACK beyond what was sent");
   if (m.durable <= c.acked) return Status::Ok();
   stats_.bytes_acked += m.durable - c.acked;
@@ -255,6 +283,47 @@ Status PeerLink::OnAck(const AckMsg& m) {
   ack_log_.push_back({NowNs(), c.gen->bolt, c.gen->gen, m.durable});
   if (env_.acks_changed) env_.acks_changed();
   return Status::Ok();
+}
+
+Status PeerLink::OnStreamError(const StreamErrorMsg& m) {
+  auto it = cursors_.find(m.stream);
+  if (it == cursors_.end() || it->second.failed) return Status::Ok();  // a generation dropped meanwhile
+  Cursor& c = it->second;
+  ++stats_.stream_errors;
+  c.failed = true;
+  c.positioned = c.verifying = c.seal_sent = c.checkpoint_sent = false;
+  c.sent = c.acked;
+  c.error = Printable(m.reason, kMaxWireString);
+  uint64_t delay_ms = std::min(kStreamRetryMaxMs, kStreamRetryFirstMs << std::min<uint32_t>(c.failures, 6));
+  ++c.failures;
+  c.retry_at_ns = NowNs() + delay_ms * 1000000;
+  LOG_WARN("peer %s: bolt %s generation %llu: the peer failed this stream: %s; the other streams go on, this one "
+           "is tried again in %llu ms", peer_.id.c_str(), c.gen->bolt.c_str(),
+           static_cast<unsigned long long>(c.gen->gen), c.error.c_str(), static_cast<unsigned long long>(delay_ms));
+  RetryFailedStreams();
+  return Status::Ok();
+}
+
+void PeerLink::RetryFailedStreams() {
+  if (!connected() || !stream_retry_timer_) return;
+  uint64_t now = NowNs();
+  uint64_t soonest = UINT64_MAX;
+  for (auto& [stream, c] : cursors_) {
+    if (!c.failed) continue;
+    if (c.retry_at_ns > now) {
+      soonest = std::min(soonest, c.retry_at_ns - now);
+      continue;
+    }
+    c.failed = false;
+    LOG_INFO("peer %s: bolt %s generation %llu: opening the failed stream again", peer_.id.c_str(),
+             c.gen->bolt.c_str(), static_cast<unsigned long long>(c.gen->gen));
+    Send(EncodeOpen({stream, c.gen->gen, c.gen->bolt}));
+    if (!connected()) return;
+  }
+  if (soonest == UINT64_MAX) return;
+  uv_timer_start(stream_retry_timer_.get(), [](uv_timer_t* t) {
+    if (auto* self = static_cast<PeerLink*>(t->data)) self->Pump();
+  }, soonest / 1000000 + 1, 0);
 }
 
 std::vector<PeerLink::AckEvent> PeerLink::DrainAckLog() {
@@ -291,6 +360,8 @@ void PeerLink::Pump() {
       ++it;
     }
   }
+  RetryFailedStreams();
+  if (!connected()) return;
   for (auto& [stream, c] : cursors_) {
     if (!connected()) return;
     if (!c.positioned) continue;

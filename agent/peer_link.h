@@ -5,7 +5,9 @@
 // checks that hash against the file on the thread pool (a mismatch is divergence, see
 // BoltSource::Diverged, or a CUT of the peer's unverified tail) and resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
 // under window_bytes and the socket's write queue stays short, so a slow or dead peer costs no
-// memory: the file is the buffer. ACKs advance what the peer holds durably.
+// memory: the file is the buffer. ACKs advance what the peer holds durably. A STREAM_ERROR fails
+// that stream alone (logged, counted, shown in status): the session and the other streams go
+// on, and the stream is OPENed again after a backoff (1 s doubling to a minute).
 //
 // The connection is a FramedConn (common/framed_conn.h): this class is the protocol's state
 // machine over its frames. A dropped connection is closed first, so its late callbacks find
@@ -55,6 +57,18 @@ class PeerLink {
     uint64_t checkpoint_offset = 0;
     uint64_t sent = 0;
     uint64_t acked = 0;
+    bool failed = false;       // the peer failed the stream: nothing is sent until it is OPENed again
+    std::string error;         // the peer's reason, until a POSITION takes the stream up again
+    uint32_t failures = 0;     // in a row, for the retry's backoff
+    uint64_t retry_at_ns = 0;  // when a failed stream is OPENed again
+  };
+  // A stream the peer failed (STREAM_ERROR), for status.
+  struct StreamFailure {
+    std::string bolt;
+    uint64_t gen = 0;
+    std::string error;
+    uint32_t failures = 0;
+    bool retrying = false;  // OPENed again, no POSITION yet
   };
   struct Stats {
     uint64_t connects = 0;
@@ -68,6 +82,7 @@ class PeerLink {
     uint64_t lost_bytes = 0;       // bytes of lost generations this peer never received
     uint64_t divergences = 0;
     uint64_t tail_cuts = 0;  // CUTs sent: a peer's unverified tail differed after its restart
+    uint64_t stream_errors = 0;  // streams the peer failed alone (STREAM_ERROR)
   };
 
   PeerLink(Env env, PeerSpec peer, const std::vector<PeerAckRow>& acks);
@@ -87,6 +102,8 @@ class PeerLink {
   const Stats& stats() const { return stats_; }
   // Cursor of `g` on the live connection, or null.
   const Cursor* CursorOf(const Generation& g) const;
+  // The streams of the live connection the peer failed and that have not resumed since.
+  std::vector<StreamFailure> FailedStreams() const;
 
   // The most recent ACKs with their monotonic arrival time, for latency measurement
   // (`acklog` control request, used by bench/replicate). Bounded; drained by the reader.
@@ -112,6 +129,9 @@ class PeerLink {
   // ask for a CUT of the peer's unverified tail, or declare divergence.
   Status Settle(const PositionMsg& m, const std::string& why);
   Status OnAck(const AckMsg& m);
+  Status OnStreamError(const StreamErrorMsg& m);
+  // OPENs again the failed streams whose backoff has passed; arms the timer for the next.
+  void RetryFailedStreams();
   void Send(std::string_view frame);
   void Drop(const std::string& why, bool quiet = false);
   void ScheduleReconnect();
@@ -123,6 +143,7 @@ class PeerLink {
   std::shared_ptr<FramedConn> conn_;
   bool ready_ = false;  // WELCOME received on conn_
   UvPtr<uv_timer_t> reconnect_timer_;
+  UvPtr<uv_timer_t> stream_retry_timer_;
   uint32_t backoff_ms_ = 0;
   bool stopped_ = false;
   bool failing_ = false;  // the last attempt failed: log further failures at debug level

@@ -17,7 +17,7 @@ uint64_t GetLE(const char* p, int bytes) {
 }
 
 bool KnownType(uint8_t t) {
-  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kControl);
+  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kStreamError);
 }
 
 // The payload hash is seeded with the header's hash, so the checksum covers both.
@@ -57,6 +57,7 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kCut: return "CUT";
     case MessageType::kCheckpoint: return "CHECKPOINT";
     case MessageType::kControl: return "CONTROL";
+    case MessageType::kStreamError: return "STREAM_ERROR";
   }
   return "UNKNOWN";
 }
@@ -206,6 +207,10 @@ std::string EncodeCut(const CutMsg& m) {
 std::string EncodeCheckpoint(const CheckpointMsg& m) {
   return FrameWriter(MessageType::kCheckpoint).U32(m.stream).U64(m.offset).Finish();
 }
+std::string EncodeStreamError(const StreamErrorMsg& m) {
+  return FrameWriter(MessageType::kStreamError).U32(m.stream).Str(std::string_view(m.reason).substr(0, kMaxWireString))
+      .Finish();
+}
 std::string EncodeAck(const AckMsg& m) {
   return FrameWriter(MessageType::kAck).U32(m.stream).U64(m.durable).Finish();
 }
@@ -325,6 +330,13 @@ Status DecodeControl(const Frame& f, std::string_view* json) {
   if (Status s = ExpectType(f, MessageType::kControl); !s) return s;
   *json = f.payload;
   return Status::Ok();
+}
+Status DecodeStreamError(const Frame& f, StreamErrorMsg* m) {
+  if (Status s = ExpectType(f, MessageType::kStreamError); !s) return s;
+  PayloadReader r(f.payload);
+  m->stream = r.U32();
+  m->reason = r.Str();
+  return Finish(r, f.type);
 }
 Status DecodeAck(const Frame& f, AckMsg* m) {
   return DecodeStreamOffset(f, MessageType::kAck, &m->stream, &m->durable);

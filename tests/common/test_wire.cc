@@ -288,6 +288,41 @@ BOOST_AUTO_TEST_CASE(valid_checksum_but_hostile_fields_are_rejected) {
   BOOST_TEST(!InflateData(m, &d, small).ok());
 }
 
+BOOST_AUTO_TEST_CASE(stream_error_round_trip_and_malformed) {
+  StreamErrorMsg e{9, "open replica /d/replicas/h1/b/00000000000000000002: Is a directory"}, e2;
+  FrameReader r1;
+  BOOST_REQUIRE(DecodeStreamError(FrameOf(EncodeStreamError(e), &r1), &e2).ok());
+  BOOST_TEST(e2.stream == 9u);
+  BOOST_TEST(e2.reason == e.reason);
+
+  // A reason longer than the protocol allows is cut when encoded, and still decodes.
+  StreamErrorMsg longer{1, std::string(3000, 'x')};
+  FrameReader r2;
+  BOOST_REQUIRE(DecodeStreamError(FrameOf(EncodeStreamError(longer), &r2), &e2).ok());
+  BOOST_TEST(e2.reason.size() == kMaxWireString);
+
+  // Malformed: short, a string past the limit, trailing bytes, the wrong type, nonzero flags.
+  std::vector<std::string> bad = {
+      FrameWriter(MessageType::kStreamError).U16(1).Finish(),
+      FrameWriter(MessageType::kStreamError).U32(1).U16(10).Bytes("abc").Finish(),
+      FrameWriter(MessageType::kStreamError).U32(1).U16(2000).Bytes(std::string(2000, 'a')).Finish(),
+      FrameWriter(MessageType::kStreamError).U32(1).Str("why").U8(0).Finish(),
+      FrameWriter(MessageType::kStreamError, kFlagCompressed).U32(1).Str("why").Finish(),
+      EncodeAck({1, 2}),
+  };
+  for (const std::string& frame : bad) {
+    FrameReader r;
+    BOOST_TEST(!DecodeStreamError(FrameOf(frame, &r), &e2).ok());
+  }
+  // Every truncation of a valid frame is refused by the reader, never decoded.
+  std::string whole = EncodeStreamError(e);
+  for (size_t n = 0; n < whole.size(); ++n) {
+    Decoded d = DecodeAll(whole.substr(0, n), 3);
+    BOOST_TEST(d.frames.empty());
+    if (n > 0) BOOST_TEST(d.error_seen);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(random_garbage_never_crashes) {
   std::mt19937 rng(7);
   for (int i = 0; i < 2000; ++i) {

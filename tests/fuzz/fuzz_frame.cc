@@ -36,6 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       AckMsg ack;
       CutMsg cut;
       CheckpointMsg checkpoint;
+      StreamErrorMsg stream_error;
       std::string_view json;
       (void)DecodeHello(f, &hello);
       (void)DecodeWelcome(f, &welcome);
@@ -46,6 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeAck(f, &ack);
       (void)DecodeCut(f, &cut);
       (void)DecodeCheckpoint(f, &checkpoint);
+      (void)DecodeStreamError(f, &stream_error);
       (void)DecodeControl(f, &json);
       if (DecodeData(f, &dm).ok()) (void)InflateData(dm, &decompressor, out.data());
     }
