@@ -577,7 +577,8 @@ void BoltSource::ReleaseAcked() {
     }
     while (g.growth.size() > 1 && g.growth.front().first <= acked) g.growth.pop_front();
     if (!g.growth.empty() && g.growth.front().first <= acked) g.growth.clear();
-    bool done = (g.state == GenState::kSealed && g.persisted && !g.row_dirty && acked >= g.final_size) ||
+    bool done = (g.state == GenState::kSealed && g.persisted && !g.row_dirty && acked >= g.final_size &&
+                 (!hooks_.seal_held || hooks_.seal_held(g))) ||
                 (g.state == GenState::kLost && !g.row_dirty);
     if (!done) {
       ++it;

@@ -124,6 +124,11 @@ Status PeerLink::OnFrame(const Frame& f) {
       if (Status s = DecodeAck(f, &m); !s) return s;
       return OnAck(m);
     }
+    case MessageType::kSealed: {
+      SealedMsg m;
+      if (Status s = DecodeSealed(f, &m); !s) return s;
+      return OnSealed(m);
+    }
     case MessageType::kStreamError: {
       StreamErrorMsg m;
       if (Status s = DecodeStreamError(f, &m); !s) return s;
@@ -282,6 +287,16 @@ Status PeerLink::OnAck(const AckMsg& m) {
   if (ack_log_.size() >= kMaxAckLog) ack_log_.pop_front();
   ack_log_.push_back({NowNs(), c.gen->bolt, c.gen->gen, m.durable});
   if (env_.acks_changed) env_.acks_changed();
+  return Status::Ok();
+}
+
+Status PeerLink::OnSealed(const SealedMsg& m) {
+  auto it = cursors_.find(m.stream);
+  if (it == cursors_.end() || it->second.failed) return Status::Ok();  // a generation dropped meanwhile
+  const Generation& g = *it->second.gen;
+  // A SEALED for a size we did not seal at says nothing we can use (it cannot make us release).
+  if (g.state != GenState::kSealed || m.final_size != g.final_size) return Status::Ok();
+  if (seal_held_.insert({g.bolt, g.gen}).second && env_.acks_changed) env_.acks_changed();
   return Status::Ok();
 }
 

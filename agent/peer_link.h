@@ -5,7 +5,8 @@
 // checks that hash against the file on the thread pool (a mismatch is divergence, see
 // BoltSource::Diverged, or a CUT of the peer's unverified tail) and resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
 // under window_bytes and the socket's write queue stays short, so a slow or dead peer costs no
-// memory: the file is the buffer. ACKs advance what the peer holds durably. A STREAM_ERROR fails
+// memory: the file is the buffer. ACKs advance what the peer holds durably; SEALED says it holds
+// a generation's seal, and a sealed generation is released only once every peer has said so. A STREAM_ERROR fails
 // that stream alone (logged, counted, shown in status): the session and the other streams go
 // on, and the stream is OPENed again after a backoff (1 s doubling to a minute).
 //
@@ -20,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -93,6 +95,9 @@ class PeerLink {
   void Pump();
   // What the peer acknowledged of `g` (remembered across reconnects and restarts).
   uint64_t Acked(const Generation& g) const;
+  // Whether the peer answered the SEAL of `g` with SEALED (in this process: after a restart every
+  // peer is sent the seal again).
+  bool SealHeld(const Generation& g) const { return seal_held_.count({g.bolt, g.gen}) > 0; }
   void Collect(Committer::Batch* batch);
   bool has_dirty_acks() const { return !dirty_acks_.empty(); }
 
@@ -130,6 +135,7 @@ class PeerLink {
   Status Settle(const PositionMsg& m, const std::string& why);
   Status OnAck(const AckMsg& m);
   Status OnStreamError(const StreamErrorMsg& m);
+  Status OnSealed(const SealedMsg& m);
   // OPENs again the failed streams whose backoff has passed; arms the timer for the next.
   void RetryFailedStreams();
   void Send(std::string_view frame);
@@ -151,6 +157,7 @@ class PeerLink {
   std::map<Key, uint64_t> acked_;
   std::map<Key, uint64_t> high_water_;
   std::map<Key, uint64_t> dirty_acks_;
+  std::set<Key> seal_held_;  // generations whose SEAL the peer holds durably
   std::string last_error_;
   Stats stats_;
   std::deque<AckEvent> ack_log_;

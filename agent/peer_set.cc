@@ -106,6 +106,13 @@ uint64_t PeerSet::MinAcked(const Generation& g) const {
   return m;
 }
 
+bool PeerSet::AllHoldSeal(const Generation& g) const {
+  for (const auto& link : links_) {
+    if (!link->SealHeld(g)) return false;
+  }
+  return true;
+}
+
 uint64_t PeerSet::MinCursor(const Generation& g) const {
   uint64_t m = UINT64_MAX;
   for (const auto& link : links_) {

@@ -192,6 +192,7 @@ Status ReplicaSession::OnSeal(const Frame& f) {
     server_->store()->MarkDirty(r);
   } else if (r.sealed_durable) {
     SendAck(m.stream, r.durable);
+    SendSealed(m.stream, r.durable);
   }
   return Status::Ok();
 }
@@ -242,6 +243,9 @@ void ReplicaSession::FailStream(uint32_t stream, const std::string& why) {
 }
 
 void ReplicaSession::SendAck(uint32_t stream, uint64_t durable) { conn_->Send(EncodeAck({stream, durable})); }
+void ReplicaSession::SendSealed(uint32_t stream, uint64_t final_size) {
+  conn_->Send(EncodeSealed({stream, final_size}));
+}
 
 void ReplicaSession::Unbind() {
   for (auto& [stream, r] : streams_) {
@@ -280,6 +284,8 @@ ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const Cluste
     if (r.session == nullptr) return store_->MaybeClose(r);
     if (r.position_pending) return Position(r);
     r.session->SendAck(r.stream, r.durable);
+    // The commit that recorded the seal: the origin may let the generation go for this peer.
+    if (r.sealed_durable) r.session->SendSealed(r.stream, r.durable);
   };
 }
 

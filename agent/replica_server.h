@@ -44,6 +44,7 @@ class ReplicaSession {
   ~ReplicaSession();
   void Start();
   void SendAck(uint32_t stream, uint64_t durable);
+  void SendSealed(uint32_t stream, uint64_t final_size);
   void SendPosition(const PositionMsg& pos);
   // Fails one stream of this session (see the top of this file): logged, counted, told to the
   // origin; the session and its other streams go on.

@@ -118,6 +118,16 @@ BOOST_AUTO_TEST_CASE(control_messages_round_trip) {
   BOOST_TEST(DecodeSeal(FrameOf(EncodeSeal(s), &r5), &s2).ok());
   BOOST_TEST(s2.final_size == 1000u);
 
+  SealedMsg sd{3, 1000}, sd2;
+  FrameReader r9;
+  BOOST_TEST(DecodeSealed(FrameOf(EncodeSealed(sd), &r9), &sd2).ok());
+  BOOST_TEST(sd2.stream == 3u);
+  BOOST_TEST(sd2.final_size == 1000u);
+  FrameReader r10;
+  BOOST_TEST(!DecodeSealed(FrameOf(EncodeSeal(s), &r10), &sd2).ok());
+  FrameReader r11;
+  BOOST_TEST(!DecodeSealed(FrameOf(FrameWriter(MessageType::kSealed).U32(3).Finish(), &r11), &sd2).ok());
+
   // A frame of one type is not accepted as another.
   AckMsg wrong;
   BOOST_TEST(!DecodeAck(FrameOf(EncodeSeal(s), &r6), &wrong).ok());

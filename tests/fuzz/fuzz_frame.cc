@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       CutMsg cut;
       CheckpointMsg checkpoint;
       StreamErrorMsg stream_error;
+      SealedMsg sealed;
       std::string_view json;
       (void)DecodeHello(f, &hello);
       (void)DecodeWelcome(f, &welcome);
@@ -48,6 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeCut(f, &cut);
       (void)DecodeCheckpoint(f, &checkpoint);
       (void)DecodeStreamError(f, &stream_error);
+      (void)DecodeSealed(f, &sealed);
       (void)DecodeControl(f, &json);
       if (DecodeData(f, &dm).ok()) (void)InflateData(dm, &decompressor, out.data());
     }

@@ -201,6 +201,52 @@ BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
   BOOST_TEST(c.StopAll().ok());
 }
 
+// A peer that is down when a generation is sealed learns of the seal when it comes back: the
+// origin keeps the generation until every peer has its seal, not only its bytes.
+BOOST_AUTO_TEST_CASE(seal_reaches_a_peer_that_was_down_at_the_seal) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.seal_after_ms = 200;
+  TestCluster c("seal-late", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  LogLines lines(7);
+  std::string bytes;
+  lines.AppendBytes(&bytes, 300'000);
+  std::ofstream(c.BoltFile(0, 0), std::ios::binary) << bytes;
+  std::string why;
+  BOOST_REQUIRE(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why); }, 10));
+  BOOST_REQUIRE(c.Stop(1).ok());
+
+  std::string rotated = c.BoltFile(0, 0) + ".1";
+  BOOST_REQUIRE(std::rename(c.BoltFile(0, 0).c_str(), rotated.c_str()) == 0);
+  std::ofstream(c.BoltFile(0, 0), std::ios::binary) << bytes.substr(0, 10'000);
+  // The origin seals generation 1 while the peer is away (it has every byte of it already).
+  auto gen1_state = [&] {
+    auto st = c.AgentStatus(0);
+    if (!st.ok()) return std::string("?");
+    for (const auto& g : (*st)["bolts"][0]["generations"]) {
+      if (g["generation"] == 1) return g["state"].get<std::string>();
+    }
+    return std::string("gone");
+  };
+  BOOST_REQUIRE(WaitUntil([&] { std::string s = gen1_state(); return s == "sealed" || s == "gone"; }, 10));
+
+  BOOST_REQUIRE(c.Start(1).ok());
+  auto replica_sealed = [&] {
+    auto st = c.AgentStatus(1);
+    if (!st.ok()) return false;
+    for (const auto& r : (*st)["replicas"]) {
+      if (r["origin"] == c.AgentId(0) && r["bolt"] == c.BoltName(0) && r["generation"] == 1) return r["sealed"].get<bool>();
+    }
+    return false;
+  };
+  bool ok = WaitUntil(replica_sealed, 10);
+  BOOST_TEST(ok, "the peer's replica of generation 1 is still unsealed\n" << c.LogTail(0));
+  BOOST_TEST(FilesEqual(rotated, c.ReplicaFile(1, 0, 0, 1), &why), why);
+  // With the seal held everywhere, the origin lets the generation go.
+  BOOST_TEST(WaitUntil([&] { return gen1_state() == "gone"; }, 10));
+  BOOST_TEST(c.StopAll().ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // Things that arrive late: writes to a rotated file after a long pause, a bolt directory that
