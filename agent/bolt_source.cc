@@ -464,6 +464,14 @@ void BoltSource::HandleShrink(Generation& g, uint64_t new_size) {
            static_cast<unsigned long long>(new_size));
   if (FindCopy(g)) {
     ++stats_.copies_found;
+  } else if (hooks_.min_acked(g) >= g.size) {  // every peer holds every byte: nothing is lost
+    LOG_INFO("bolt %s: generation %llu ends at %llu bytes, all held by every peer", bolt_.name.c_str(),
+             static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(g.size));
+    g.state = GenState::kSealed;
+    g.final_size = g.size;
+    g.fd.reset();  // the inode goes on as the next generation
+    ClearFrames(g);
+    g.row_dirty = true;
   } else {
     MarkLost(g, "the file was truncated in place and no copy of it was found in " + dir_ +
                     "; bytes not yet shipped are lost");
@@ -544,6 +552,7 @@ void BoltSource::UpdateHead(Generation& g) {
 }
 
 void BoltSource::MarkLost(Generation& g, const std::string& why) {
+  if (hooks_.lost) hooks_.lost(g);
   ++stats_.generations_lost;
   LOG_WARN("bolt %s: generation %llu can no longer be read: %s", bolt_.name.c_str(),
            static_cast<unsigned long long>(g.gen), why.c_str());

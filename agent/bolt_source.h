@@ -86,6 +86,7 @@ class BoltSource {
     // Lowest offset a connected peer will still send of `g`; UINT64_MAX when none is connected.
     std::function<uint64_t(const Generation&)> min_cursor;
     std::function<bool(const Generation&)> seal_held;  // every peer holds its seal; null: yes
+    std::function<void(const Generation&)> lost;  // `g` is about to be marked lost
     std::function<void()> request_commit;
   };
   struct Stats {

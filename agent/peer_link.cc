@@ -66,6 +66,15 @@ const PeerLink::Cursor* PeerLink::CursorOf(const Generation& g) const {
   return it == cursors_.end() || it->second.gen.get() != &g ? nullptr : &it->second;
 }
 
+void PeerLink::CountLost(const Generation& g) {
+  uint64_t known = std::max(g.size, g.final_size);
+  uint64_t acked = Acked(g);
+  if (known <= acked) return;
+  stats_.lost_bytes += known - acked;
+  LOG_WARN("peer %s: bolt %s generation %llu: %llu bytes never reached this peer and are lost", peer_.id.c_str(),
+           g.bolt.c_str(), static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(known - acked));
+}
+
 std::vector<PeerLink::StreamFailure> PeerLink::FailedStreams() const {
   std::vector<StreamFailure> out;
   for (const auto& [stream, c] : cursors_) {
@@ -185,6 +194,9 @@ Status PeerLink::OnPosition(const PositionMsg& m) {
   if (m.durable > g.size) {
     return Settle(m, "the peer holds " + std::to_string(m.durable) + " bytes but the file has only " +
                          std::to_string(g.size));
+  }
+  if (!g.fd && g.state == GenState::kSealed && m.durable == g.final_size && Acked(g) >= m.durable) {
+    return Settle(m, "");  // truncated after every peer acknowledged all of it: those bytes are proven
   }
   if (!g.fd) return Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " is closed");
   // The peer's bytes must be our bytes: hash the window before its position, on the thread pool
@@ -363,14 +375,7 @@ void PeerLink::Pump() {
   for (auto it = cursors_.begin(); it != cursors_.end();) {
     Generation& g = *it->second.gen;
     if (g.state == GenState::kLost || g.state == GenState::kReleased) {
-      uint64_t known = std::max(g.size, g.final_size);
-      if (g.state == GenState::kLost && known > it->second.acked) {
-        stats_.lost_bytes += known - it->second.acked;
-        LOG_WARN("peer %s: bolt %s generation %llu: %llu bytes were never shipped and are lost", peer_.id.c_str(),
-                 g.bolt.c_str(), static_cast<unsigned long long>(g.gen),
-                 static_cast<unsigned long long>(known - it->second.acked));
-      }
-      it = cursors_.erase(it);
+      it = cursors_.erase(it);  // a lost one was counted by CountLost()
     } else {
       ++it;
     }

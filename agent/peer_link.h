@@ -97,6 +97,8 @@ class PeerLink {
   uint64_t Acked(const Generation& g) const;
   // Whether the peer answered the SEAL of `g` with SEALED (in this process: after a restart every
   // peer is sent the seal again).
+  // `g` is lost (BoltSource::MarkLost): counts and logs the bytes this peer had not acknowledged.
+  void CountLost(const Generation& g);
   bool SealHeld(const Generation& g) const { return seal_held_.count({g.bolt, g.gen}) > 0; }
   void Collect(Committer::Batch* batch);
   bool has_dirty_acks() const { return !dirty_acks_.empty(); }

@@ -106,6 +106,10 @@ uint64_t PeerSet::MinAcked(const Generation& g) const {
   return m;
 }
 
+void PeerSet::CountLost(const Generation& g) {
+  for (auto& link : links_) link->CountLost(g);
+}
+
 bool PeerSet::AllHoldSeal(const Generation& g) const {
   for (const auto& link : links_) {
     if (!link->SealHeld(g)) return false;

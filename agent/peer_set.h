@@ -61,6 +61,8 @@ class PeerSet {
 
   // The least any peer has acknowledged of `g` (UINT64_MAX without peers).
   uint64_t MinAcked(const Generation& g) const;
+  // `g` is lost: every peer, connected or not, counts what it had not acknowledged of it.
+  void CountLost(const Generation& g);
   // Whether every peer holds the seal of `g` durably (SEALED): only then is it released.
   bool AllHoldSeal(const Generation& g) const;
   // The least offset any live cursor of `g` still needs (UINT64_MAX if none).
