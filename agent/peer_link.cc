@@ -17,6 +17,7 @@ static_assert(kMaxWriteQueue + kMaxFramePayload + (64 << 10) < StreamConn::kMaxQ
 constexpr size_t kMaxAckLog = 1 << 18;
 constexpr uint64_t kStreamRetryFirstMs = 1000;
 constexpr uint64_t kStreamRetryMaxMs = 60000;
+constexpr uint32_t kMaxReadRetries = 5;
 
 }  // namespace
 
@@ -225,7 +226,8 @@ void PeerLink::OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std
     cursors_.erase(it);
   } else if (!hash) {
     // A read error says nothing about either side's bytes: try again later, decide nothing.
-    s = Status::Error("cannot read the window before offset " + std::to_string(m.durable) + ": " + hash.status().message());
+    ReadFailed(it->second, "cannot read the window before offset " + std::to_string(m.durable) + ": " +
+                               hash.status().message());
   } else if (g.fd != fd) {
     s = Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " changed files while its window was read");
   } else if (*hash != m.window_hash) {
@@ -244,7 +246,6 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
   auto it = cursors_.find(m.stream);
   Cursor& c = it->second;
   std::shared_ptr<Generation> hold = c.gen;  // outlives the cursor if it is erased below
-  BoltSource* source = c.source;
   Generation& g = *hold;
   if (!why.empty() && m.verified < m.durable) {
     // The mismatch may lie in bytes the peer found on disk after a restart and never proved
@@ -256,13 +257,9 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
     Send(EncodeCut({m.stream, m.verified}));
     return Status::Ok();
   }
-  if (!why.empty()) {
-    ++stats_.divergences;
-    cursors_.erase(it);
-    source->Diverged(g, "peer " + peer_.id + ": " + why);
-    return Status::Ok();
-  }
+  if (!why.empty()) return Diverge(it, why);
   Key key{g.bolt, g.gen};
+  read_errors_.erase(key);
   uint64_t& hw = high_water_[key];
   if (hw > m.durable) stats_.resent_bytes += hw - m.durable;
   c.positioned = true;
@@ -317,17 +314,68 @@ Status PeerLink::OnStreamError(const StreamErrorMsg& m) {
   if (it == cursors_.end() || it->second.failed) return Status::Ok();  // a generation dropped meanwhile
   Cursor& c = it->second;
   ++stats_.stream_errors;
+  LOG_WARN("peer %s: bolt %s generation %llu: the peer failed this stream: %s; the other streams go on",
+           peer_.id.c_str(), c.gen->bolt.c_str(), static_cast<unsigned long long>(c.gen->gen),
+           Printable(m.reason, kMaxWireString).c_str());
+  FailCursor(c, Printable(m.reason, kMaxWireString), false);
+  return Status::Ok();
+}
+
+void PeerLink::FailCursor(Cursor& c, const std::string& why, bool give_up) {
   c.failed = true;
   c.positioned = c.verifying = c.seal_sent = c.checkpoint_sent = false;
   c.sent = c.acked;
-  c.error = Printable(m.reason, kMaxWireString);
+  c.error = why;
   uint64_t delay_ms = std::min(kStreamRetryMaxMs, kStreamRetryFirstMs << std::min<uint32_t>(c.failures, 6));
   ++c.failures;
-  c.retry_at_ns = NowNs() + delay_ms * 1000000;
-  LOG_WARN("peer %s: bolt %s generation %llu: the peer failed this stream: %s; the other streams go on, this one "
-           "is tried again in %llu ms", peer_.id.c_str(), c.gen->bolt.c_str(),
-           static_cast<unsigned long long>(c.gen->gen), c.error.c_str(), static_cast<unsigned long long>(delay_ms));
+  c.retry_at_ns = give_up ? UINT64_MAX : NowNs() + delay_ms * 1000000;
+  LOG_INFO("peer %s: bolt %s generation %llu: %s", peer_.id.c_str(), c.gen->bolt.c_str(),
+           static_cast<unsigned long long>(c.gen->gen),
+           give_up ? "not tried again on this connection" : ("tried again in " + std::to_string(delay_ms) + " ms").c_str());
   RetryFailedStreams();
+}
+
+void PeerLink::ReadFailed(Cursor& c, const std::string& why) {
+  uint32_t n = ++read_errors_[{c.gen->bolt, c.gen->gen}];
+  const char* bolt = c.gen->bolt.c_str();
+  auto gen = static_cast<unsigned long long>(c.gen->gen);
+  if (n < kMaxReadRetries) {
+    LOG_WARN("peer %s: bolt %s generation %llu: %s; nothing is decided, attempt %u of %u", peer_.id.c_str(), bolt, gen,
+             why.c_str(), n, kMaxReadRetries);
+    return FailCursor(c, why, false);
+  }
+  LOG_ERROR("peer %s: bolt %s generation %llu: %s; nothing is decided after %u attempts, the stream waits for the "
+            "next connection", peer_.id.c_str(), bolt, gen, why.c_str(), n);
+  read_errors_.erase({c.gen->bolt, c.gen->gen});
+  FailCursor(c, why, true);
+}
+
+Status PeerLink::Diverge(std::map<uint32_t, Cursor>::iterator it, const std::string& why) {
+  Cursor& c = it->second;
+  std::shared_ptr<Generation> hold = c.gen;  // outlives the cursor, erased below
+  BoltSource* source = c.source;
+  Generation& g = *hold;
+  // Whose bytes changed? The file's first bytes as they were when the generation began tell.
+  Result<uint64_t> head = g.fd ? HashFileRange(g.fd->get(), 0, g.head_len) : Result<uint64_t>(Status::Error("closed"));
+  if (!head) {
+    ReadFailed(c, "the peer's bytes differ (" + why + ") and the file's head cannot be read: " +
+                      head.status().message());
+    return Status::Ok();
+  }
+  read_errors_.erase({g.bolt, g.gen});
+  ++stats_.divergences;
+  cursors_.erase(it);
+  bool head_intact = g.head_len == 0 || *head == g.head_hash;
+  if (!head_intact || g.state == GenState::kActive) {
+    source->Diverged(g, "peer " + peer_.id + ": " + why);
+    return Status::Ok();
+  }
+  LOG_ERROR("peer %s: bolt %s generation %llu: this peer's replica differs from the file (%s) while the file's head is "
+            "intact: the replica is kept as it is, this peer gets no more of the generation, the other peers go on",
+            peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str());
+  diverged_.insert({g.bolt, g.gen});
+  CountLost(g);
+  if (env_.acks_changed) env_.acks_changed();  // the generation no longer waits for this peer
   return Status::Ok();
 }
 
@@ -338,7 +386,7 @@ void PeerLink::RetryFailedStreams() {
   for (auto& [stream, c] : cursors_) {
     if (!c.failed) continue;
     if (c.retry_at_ns > now) {
-      soonest = std::min(soonest, c.retry_at_ns - now);
+      if (c.retry_at_ns != UINT64_MAX) soonest = std::min(soonest, c.retry_at_ns - now);
       continue;
     }
     c.failed = false;
@@ -364,7 +412,7 @@ void PeerLink::Pump() {
   // Open a stream for every shippable generation; forget those that are gone.
   for (const auto& src : *env_.sources) {
     for (const auto& g : src->generations()) {
-      if (!g->shippable() || cursors_.count(g->stream)) continue;
+      if (!g->shippable() || cursors_.count(g->stream) || Diverged(*g)) continue;
       Cursor c;
       c.source = src.get();
       c.gen = g;

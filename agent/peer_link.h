@@ -2,8 +2,13 @@
 //
 // It connects (with backoff), says HELLO, then OPENs every shippable generation. The peer answers
 // each OPEN with the POSITION it holds durably and the hash of the bytes just before it; the link
-// checks that hash against the file on the thread pool (a mismatch is divergence, see
-// BoltSource::Diverged, or a CUT of the peer's unverified tail) and resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
+// checks that hash against the file on the thread pool and resumes from that position. A mismatch
+// in the peer's unverified tail is answered with CUT. Any other mismatch is divergence, decided
+// by the file's own head hash: if the head changed (the file was rewritten in place), or the
+// generation is the bolt's current file, BoltSource::Diverged ends the generation for every peer
+// (the file goes on as a new one); if the head is intact, only this peer's replica is bad: the
+// generation is lost for this peer alone, its replica kept as it is, and the other peers go on.
+// A read error decides nothing: the stream is tried again. It then sends DATA while the stream's unacknowledged bytes stay
 // under window_bytes and the socket's write queue stays short, so a slow or dead peer costs no
 // memory: the file is the buffer. ACKs advance what the peer holds durably; SEALED says it holds
 // a generation's seal, and a sealed generation is released only once every peer has said so. A STREAM_ERROR fails
@@ -99,6 +104,9 @@ class PeerLink {
   // peer is sent the seal again).
   // `g` is lost (BoltSource::MarkLost): counts and logs the bytes this peer had not acknowledged.
   void CountLost(const Generation& g);
+  // Whether this peer's replica of `g` differs from the file while the file's head is intact:
+  // the generation is this peer's divergence alone, not shipped to it and not waited for.
+  bool Diverged(const Generation& g) const { return diverged_.count({g.bolt, g.gen}) > 0; }
   bool SealHeld(const Generation& g) const { return seal_held_.count({g.bolt, g.gen}) > 0; }
   void Collect(Committer::Batch* batch);
   bool has_dirty_acks() const { return !dirty_acks_.empty(); }
@@ -138,6 +146,15 @@ class PeerLink {
   Status OnAck(const AckMsg& m);
   Status OnStreamError(const StreamErrorMsg& m);
   Status OnSealed(const SealedMsg& m);
+  // The peer's bytes of the cursor at `it` differ from the file (`why`): the file's own head
+  // decides whose bytes changed (see the top of this file).
+  Status Diverge(std::map<uint32_t, Cursor>::iterator it, const std::string& why);
+  // Reading the file failed while judging a POSITION: nothing is decided; the stream is tried
+  // again after a backoff, kMaxReadRetries times in a row, then at the next connection.
+  void ReadFailed(Cursor& c, const std::string& why);
+  // Stops sending on `c` and OPENs it again after a growing backoff (never on this connection
+  // if `give_up`).
+  void FailCursor(Cursor& c, const std::string& why, bool give_up);
   // OPENs again the failed streams whose backoff has passed; arms the timer for the next.
   void RetryFailedStreams();
   void Send(std::string_view frame);
@@ -160,6 +177,8 @@ class PeerLink {
   std::map<Key, uint64_t> high_water_;
   std::map<Key, uint64_t> dirty_acks_;
   std::set<Key> seal_held_;  // generations whose SEAL the peer holds durably
+  std::set<Key> diverged_;   // Diverged(): this peer's replica differs, the file is intact
+  std::map<Key, uint32_t> read_errors_;  // failed reads in a row while judging a POSITION
   std::string last_error_;
   Stats stats_;
   std::deque<AckEvent> ack_log_;

@@ -102,7 +102,9 @@ bool PeerSet::has_dirty_acks() const {
 
 uint64_t PeerSet::MinAcked(const Generation& g) const {
   uint64_t m = UINT64_MAX;
-  for (const auto& link : links_) m = std::min(m, link->Acked(g));
+  for (const auto& link : links_) {
+    if (!link->Diverged(g)) m = std::min(m, link->Acked(g));
+  }
   return m;
 }
 
@@ -112,7 +114,7 @@ void PeerSet::CountLost(const Generation& g) {
 
 bool PeerSet::AllHoldSeal(const Generation& g) const {
   for (const auto& link : links_) {
-    if (!link->SealHeld(g)) return false;
+    if (!link->SealHeld(g) && !link->Diverged(g)) return false;
   }
   return true;
 }

@@ -59,7 +59,8 @@ class PeerSet {
   void Collect(Committer::Batch* batch);
   bool has_dirty_acks() const;
 
-  // The least any peer has acknowledged of `g` (UINT64_MAX without peers).
+  // The least any peer has acknowledged of `g` (UINT64_MAX without peers); a peer whose replica
+  // of `g` alone diverged (PeerLink::Diverged) is not waited for.
   uint64_t MinAcked(const Generation& g) const;
   // `g` is lost: every peer, connected or not, counts what it had not acknowledged of it.
   void CountLost(const Generation& g);

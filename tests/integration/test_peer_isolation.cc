@@ -4,11 +4,14 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "tests/support/cluster.h"
@@ -87,6 +90,64 @@ BOOST_AUTO_TEST_CASE(a_broken_stream_does_not_block_the_other_bolts) {
   fs::remove(c.ReplicaFile(1, 0, 0, 2));
   ok = WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 2), &why); }, 20);
   BOOST_TEST(ok, why << "\n" << c.LogTail(0));
+  BOOST_TEST(c.StopAll().ok());
+}
+
+// One peer's replica of a rotated generation is damaged while it is away (the origin's file is
+// intact): that is this peer's divergence alone. The other peer, away too, still receives the
+// whole generation, and the generation is not lost.
+BOOST_AUTO_TEST_CASE(one_peers_bad_replica_is_its_divergence_alone) {
+  ClusterOptions opt;
+  opt.agents = 3;
+  opt.bolts_per_agent = 1;
+  opt.seal_after_ms = 200;
+  TestCluster c("diverge-one", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  {
+    AppendWriter w(c.BoltFile(0, 0), 100'000, 11);
+    w.Start();
+    w.Join();
+  }
+  std::string why;
+  for (int peer = 1; peer <= 2; ++peer) {
+    BOOST_REQUIRE(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(peer, 0, 0, 1), &why); }, 10));
+  }
+  BOOST_REQUIRE(c.Stop(1).ok());
+  BOOST_REQUIRE(c.Stop(2).ok());
+  // Generation 1 grows while both peers are away, then is rotated away and sealed.
+  {
+    AppendWriter w(c.BoltFile(0, 0), 50'000, 12);
+    w.Start();
+    w.Join();
+  }
+  std::string rotated = c.BoltFile(0, 0) + ".1";
+  BOOST_REQUIRE(std::rename(c.BoltFile(0, 0).c_str(), rotated.c_str()) == 0);
+  std::ofstream(c.BoltFile(0, 0)) << "the next generation\n";
+  // h2's replica: 100 bytes rewritten just before its end, inside the window POSITION proves.
+  std::string bad = c.ReplicaFile(1, 0, 0, 1);
+  int fd = ::open(bad.c_str(), O_WRONLY | O_CLOEXEC);
+  BOOST_REQUIRE(fd >= 0);
+  std::string junk(100, '#');
+  BOOST_REQUIRE(::pwrite(fd, junk.data(), junk.size(), 100'000 - 500) == 100);
+  ::close(fd);
+  std::string before = ReadAll(bad);
+
+  BOOST_REQUIRE(c.Start(1).ok());
+  BOOST_REQUIRE(WaitUntil([&] {
+    nlohmann::json p = PeerStatus(c, 0, c.AgentId(1));
+    return p.is_object() && p["divergences"].get<uint64_t>() >= 1;
+  }, 10));
+  BOOST_REQUIRE(c.Start(2).ok());
+  bool ok = WaitUntil([&] { return FilesEqual(rotated, c.ReplicaFile(2, 0, 0, 1), &why); }, 10);
+  BOOST_TEST(ok, "the good peer's replica: " << why);
+  BOOST_TEST((ReadAll(bad) == before), "the diverged replica was modified");
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST((*st)["bolts"][0]["generations_lost"].get<uint64_t>() == 0u);
+  nlohmann::json good = PeerStatus(c, 0, c.AgentId(2));
+  BOOST_TEST(good["divergences"].get<uint64_t>() == 0u);
+  BOOST_TEST(good["lost_bytes"].get<uint64_t>() == 0u);
+  BOOST_TEST(PeerStatus(c, 0, c.AgentId(1))["lost_bytes"].get<uint64_t>() == 50'000u);
   BOOST_TEST(c.StopAll().ok());
 }
 
