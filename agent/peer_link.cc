@@ -199,7 +199,11 @@ Status PeerLink::OnPosition(const PositionMsg& m) {
   if (!g.fd && g.state == GenState::kSealed && m.durable == g.final_size && Acked(g) >= m.durable) {
     return Settle(m, "");  // truncated after every peer acknowledged all of it: those bytes are proven
   }
-  if (!g.fd) return Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " is closed");
+  if (!g.fd) {  // only a generation truncated after every peer held it all: the bytes are gone
+    FailCursor(c, "the peer holds " + std::to_string(m.durable) + " of its " + std::to_string(g.final_size) +
+                      " bytes, and the file can no longer be read", true);
+    return Status::Ok();
+  }
   // The peer's bytes must be our bytes: hash the window before its position, on the thread pool
   // (after a peer's restart the window spans its unverified tail, up to 64 MiB).
   c.verifying = true;
