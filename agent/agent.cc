@@ -133,6 +133,8 @@ void Agent::MakeSources(Loaded* loaded) {
   hooks.changed = [this] { Kick(true, false); };
   hooks.min_acked = [this](const Generation& g) { return peers_->MinAcked(g); };
   hooks.min_cursor = [this](const Generation& g) { return peers_->MinCursor(g); };
+  hooks.seal_held = [this](const Generation& g) { return peers_->AllHoldSeal(g); };
+  hooks.lost = [this](const Generation& g) { peers_->CountLost(g); };
   hooks.request_commit = [this] { Kick(false, true); };
   sources_ = std::make_unique<BoltSources>(&loop_, watcher_.get(), &config_.agent, std::move(hooks),
                                            std::move(loaded->gens));

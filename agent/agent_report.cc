@@ -103,6 +103,11 @@ json StatusBolt(const BoltReport& b) {
 
 json StatusPeer(const PeerReport& p) {
   const auto& st = p.stats;
+  json failed = json::array();
+  for (const auto& f : p.failed_streams) {
+    failed.push_back({{"bolt", f.bolt}, {"generation", f.gen}, {"error", f.error}, {"failures", f.failures},
+                      {"retrying", f.retrying}});
+  }
   return {{"peer", p.id},
           {"address", p.address},
           {"connected", p.connected},
@@ -116,7 +121,9 @@ json StatusPeer(const PeerReport& p) {
           {"resent_bytes", st.resent_bytes},
           {"lost_bytes", st.lost_bytes},
           {"divergences", st.divergences},
-          {"tail_cuts", st.tail_cuts}};
+          {"tail_cuts", st.tail_cuts},
+          {"stream_errors", st.stream_errors},
+          {"failed_streams", std::move(failed)}};
 }
 
 json StatusReplica(const ReplicaReport& r) {
@@ -165,6 +172,7 @@ std::string StatusJson(const AgentReport& r) {
   doc["receiver"] = {{"sessions", ss.sessions},
                      {"rejected", ss.rejected},
                      {"protocol_errors", ss.protocol_errors},
+                     {"stream_errors", ss.stream_errors},
                      {"auth_failures", ss.auth_failures},
                      {"slow_readers", ss.slow_readers},
                      {"bytes_received", ss.bytes_received},

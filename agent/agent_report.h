@@ -61,6 +61,7 @@ struct PeerReport {
   std::string id, address, last_error;
   bool connected = false;
   PeerLink::Stats stats;
+  std::vector<PeerLink::StreamFailure> failed_streams;
 };
 
 struct ReplicaReport {

@@ -72,11 +72,13 @@ void BoltGenerations::Collect(Committer::Batch* batch, const std::function<void(
 }
 
 bool BoltGenerations::Close(const std::function<uint64_t(const Generation&)>& min_acked,
+                            const std::function<bool(const Generation&)>& seal_held,
                             const std::function<void(Generation&, bool released)>& closing) {
   bool any = false;
   for (auto it = gens_.begin(); it != gens_.end();) {
     Generation& g = **it;
-    bool done = (g.sealed() && g.persisted() && !g.row_dirty() && min_acked(g) >= g.final_size()) ||
+    bool done = (g.sealed() && g.persisted() && !g.row_dirty() && min_acked(g) >= g.final_size() &&
+                 (!seal_held || seal_held(g))) ||
                 (g.state() == GenState::kLost && !g.row_dirty());
     if (!done) {
       ++it;

@@ -49,9 +49,11 @@ class BoltGenerations {
   bool dirty() const;
   // Adds the rows to persist to `batch`; `durable` runs for each generation once its row is.
   void Collect(Committer::Batch* batch, const std::function<void(Generation&)>& durable);
-  // Closes the sealed generations every peer has acknowledged (`min_acked`) and the lost ones
-  // whose row is written. `closing(g, released)` runs for each first. True if any closed.
+  // Closes the sealed generations every peer has acknowledged (`min_acked`) and holds the seal
+  // of (`seal_held`; null: every peer does), and the lost ones whose row is written.
+  // `closing(g, released)` runs for each first. True if any closed.
   bool Close(const std::function<uint64_t(const Generation&)>& min_acked,
+             const std::function<bool(const Generation&)>& seal_held,
              const std::function<void(Generation&, bool released)>& closing);
 
  private:

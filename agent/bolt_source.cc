@@ -378,6 +378,12 @@ void BoltSource::HandleShrink(Generation& g, uint64_t new_size) {
   TruncationPlan plan = PlanTruncation(was, FindCopy(g));
   if (plan.from_copy) {
     ++stats_.copies_found;
+  } else if (hooks_.min_acked(g) >= g.size()) {  // every peer holds every byte: nothing is lost
+    LOG_INFO("bolt %s: generation %llu ends at %llu bytes, all held by every peer", bolt_.name.c_str(),
+             static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(g.size()));
+    g.Seal();
+    g.Close();  // the inode goes on as the next generation
+    frames_.Forget(g);
   } else {
     MarkLost(g, "the file was truncated in place and no copy of it was found in " + dir_ +
                     "; bytes not yet shipped are lost");
@@ -400,6 +406,7 @@ bool BoltSource::FindCopy(Generation& g) {
 }
 
 void BoltSource::MarkLost(Generation& g, const std::string& why) {
+  if (hooks_.lost) hooks_.lost(g);
   ++stats_.generations_lost;
   LOG_WARN("bolt %s: generation %llu can no longer be read: %s", bolt_.name.c_str(),
            static_cast<unsigned long long>(g.gen), why.c_str());
@@ -426,7 +433,7 @@ void BoltSource::ReleaseAcked() {
     frames_.DropBefore(*g, std::max(acked, hooks_.min_cursor(*g)));
     g->PruneGrowth(acked);
   }
-  bool closed = gens_.Close(hooks_.min_acked, [this](Generation& g, bool released) {
+  bool closed = gens_.Close(hooks_.min_acked, hooks_.seal_held, [this](Generation& g, bool released) {
     frames_.Forget(g);
     if (!released) return;
     LOG_INFO("bolt %s: generation %llu fully acknowledged by every peer; closed", bolt_.name.c_str(),

@@ -16,7 +16,7 @@
 // were rewritten in place (divergence). A rotated-away generation stays open and is read to its
 // end; it is sealed once it stops growing for seal_after_ms and no process holds it open for
 // writing (checked with a read lease where the agent may take one), and closed once every peer has
-// acknowledged all of it. After copytruncate the copy is found in the directory (same head
+// acknowledged all of it and holds its seal. After copytruncate the copy is found in the directory (same head
 // bytes, at least as long, the same bytes before the last size seen) and the old generation
 // continues from it, so bytes not yet shipped when the original was truncated are not lost.
 // Check() gathers what fstat and stat say and applies what agent/generation_transition.h
@@ -68,6 +68,8 @@ class BoltSource {
     std::function<uint64_t(const Generation&)> min_acked;  // over every peer
     // Lowest offset a connected peer will still send of `g`; UINT64_MAX when none is connected.
     std::function<uint64_t(const Generation&)> min_cursor;
+    std::function<bool(const Generation&)> seal_held;  // every peer holds its seal; null: yes
+    std::function<void(const Generation&)> lost;  // `g` is about to be marked lost
     std::function<void()> request_commit;
   };
   using Stats = BoltSourceStats;

@@ -15,6 +15,9 @@ constexpr size_t kMaxWriteQueue = 4u << 20;  // bytes queued in libuv before we 
 static_assert(kMaxWriteQueue + kMaxFramePayload + (64 << 10) < StreamConn::kMaxQueuedBytes,
               "the transport's queue limit must leave room for the window PeerLink fills");
 constexpr size_t kMaxAckLog = 1 << 18;
+constexpr uint64_t kStreamRetryFirstMs = 1000;
+constexpr uint64_t kStreamRetryMaxMs = 60000;
+constexpr uint32_t kMaxReadRetries = 5;
 
 }  // namespace
 
@@ -33,6 +36,11 @@ void PeerLink::Start() {
     reconnect_timer_ = std::move(t.value());
     reconnect_timer_->data = this;
   }
+  auto r = MakeUv<uv_timer_t>(uv_timer_init, env_.loop);
+  if (r) {
+    stream_retry_timer_ = std::move(r.value());
+    stream_retry_timer_->data = this;
+  }
   Connect();
 }
 
@@ -44,6 +52,7 @@ void PeerLink::Stop() {
   ready_ = false;
   cursors_.clear();
   reconnect_timer_.Reset();
+  stream_retry_timer_.Reset();
 }
 
 bool PeerLink::connected() const { return conn_ && ready_; }
@@ -56,6 +65,23 @@ uint64_t PeerLink::Acked(const Generation& g) const {
 const PeerLink::Cursor* PeerLink::CursorOf(const Generation& g) const {
   auto it = cursors_.find(g.stream);
   return it == cursors_.end() || it->second.gen.get() != &g ? nullptr : &it->second;
+}
+
+void PeerLink::CountLost(const Generation& g) {
+  uint64_t known = g.known_size();
+  uint64_t acked = Acked(g);
+  if (known <= acked) return;
+  stats_.lost_bytes += known - acked;
+  LOG_WARN("peer %s: bolt %s generation %llu: %llu bytes never reached this peer and are lost", peer_.id.c_str(),
+           g.bolt.c_str(), static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(known - acked));
+}
+
+std::vector<PeerLink::StreamFailure> PeerLink::FailedStreams() const {
+  std::vector<StreamFailure> out;
+  for (const auto& [stream, c] : cursors_) {
+    if (!c.error.empty()) out.push_back({c.gen->bolt, c.gen->gen, c.error, c.failures, !c.failed});
+  }
+  return out;
 }
 
 void PeerLink::Connect() {
@@ -108,6 +134,16 @@ Status PeerLink::OnFrame(const Frame& f) {
       if (Status s = DecodeAck(f, &m); !s) return s;
       return OnAck(m);
     }
+    case MessageType::kSealed: {
+      SealedMsg m;
+      if (Status s = DecodeSealed(f, &m); !s) return s;
+      return OnSealed(m);
+    }
+    case MessageType::kStreamError: {
+      StreamErrorMsg m;
+      if (Status s = DecodeStreamError(f, &m); !s) return s;
+      return OnStreamError(m);
+    }
     case MessageType::kReject: {
       RejectMsg m;
       Status s = DecodeReject(f, &m);
@@ -153,13 +189,21 @@ Status PeerLink::OnPosition(const PositionMsg& m) {
     cursors_.erase(it);
     return Status::Ok();
   }
+  if (c.failed) return Status::Ok();  // sent before the peer failed the stream
   if (c.positioned || c.verifying) return Status::Error("a second POSITION for stream " + std::to_string(m.stream));
   if (m.durable == 0) return Settle(m, "");
   if (m.durable > g.size()) {
     return Settle(m, "the peer holds " + std::to_string(m.durable) + " bytes but the file has only " +
                          std::to_string(g.size()));
   }
-  if (!g.fd()) return Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " is closed");
+  if (!g.fd() && g.sealed() && m.durable == g.final_size() && Acked(g) >= m.durable) {
+    return Settle(m, "");  // truncated after every peer acknowledged all of it: those bytes are proven
+  }
+  if (!g.fd()) {  // only a generation truncated after every peer held it all: the bytes are gone
+    FailCursor(c, "the peer holds " + std::to_string(m.durable) + " of its " + std::to_string(g.final_size()) +
+                      " bytes, and the file can no longer be read", true);
+    return Status::Ok();
+  }
   // The peer's bytes must be our bytes: hash the window before its position, on the thread pool
   // (after a peer's restart the window spans its unverified tail, up to 64 MiB).
   c.verifying = true;
@@ -186,7 +230,8 @@ void PeerLink::OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std
     cursors_.erase(it);
   } else if (!hash) {
     // A read error says nothing about either side's bytes: try again later, decide nothing.
-    s = Status::Error("cannot read the window before offset " + std::to_string(m.durable) + ": " + hash.status().message());
+    ReadFailed(it->second, "cannot read the window before offset " + std::to_string(m.durable) + ": " +
+                               hash.status().message());
   } else if (g.fd() != fd) {
     s = Status::Error("bolt " + g.bolt + " generation " + std::to_string(g.gen) + " changed files while its window was read");
   } else if (*hash != m.window_hash) {
@@ -205,7 +250,6 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
   auto it = cursors_.find(m.stream);
   Cursor& c = it->second;
   std::shared_ptr<Generation> hold = c.gen;  // outlives the cursor if it is erased below
-  BoltSource* source = c.source;
   Generation& g = *hold;
   if (!why.empty() && m.verified < m.durable) {
     // The mismatch may lie in bytes the peer found on disk after a restart and never proved
@@ -217,17 +261,19 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
     Send(EncodeCut({m.stream, m.verified}));
     return Status::Ok();
   }
-  if (!why.empty()) {
-    ++stats_.divergences;
-    cursors_.erase(it);
-    source->Diverged(g, "peer " + peer_.id + ": " + why);
-    return Status::Ok();
-  }
+  if (!why.empty()) return Diverge(it, why);
   Key key{g.bolt, g.gen};
+  read_errors_.erase(key);
   uint64_t& hw = high_water_[key];
   if (hw > m.durable) stats_.resent_bytes += hw - m.durable;
   c.positioned = true;
   c.sent = c.acked = m.durable;
+  if (!c.error.empty()) {
+    LOG_NOTICE("peer %s: bolt %s generation %llu: the stream the peer had failed resumes", peer_.id.c_str(),
+               g.bolt.c_str(), static_cast<unsigned long long>(g.gen));
+  }
+  c.error.clear();
+  c.failures = 0;
   backoff_ms_ = 0;
   if (acked_[key] != m.durable) {
     acked_[key] = m.durable;
@@ -243,7 +289,7 @@ Status PeerLink::OnAck(const AckMsg& m) {
   auto it = cursors_.find(m.stream);
   if (it == cursors_.end()) return Status::Ok();  // a generation dropped meanwhile
   Cursor& c = it->second;
-  if (c.verifying) return Status::Ok();  // nothing was sent yet: it repeats what POSITION said
+  if (c.verifying || c.failed) return Status::Ok();  // nothing was sent yet, or the stream failed
   if (m.durable > c.sent) return Status::Error("ACK beyond what was sent");
   if (m.durable <= c.acked) return Status::Ok();
   stats_.bytes_acked += m.durable - c.acked;
@@ -257,6 +303,108 @@ Status PeerLink::OnAck(const AckMsg& m) {
   return Status::Ok();
 }
 
+Status PeerLink::OnSealed(const SealedMsg& m) {
+  auto it = cursors_.find(m.stream);
+  if (it == cursors_.end() || it->second.failed) return Status::Ok();  // a generation dropped meanwhile
+  const Generation& g = *it->second.gen;
+  // A SEALED for a size we did not seal at says nothing we can use (it cannot make us release).
+  if (!g.sealed() || m.final_size != g.final_size()) return Status::Ok();
+  if (seal_held_.insert({g.bolt, g.gen}).second && env_.acks_changed) env_.acks_changed();
+  return Status::Ok();
+}
+
+Status PeerLink::OnStreamError(const StreamErrorMsg& m) {
+  auto it = cursors_.find(m.stream);
+  if (it == cursors_.end() || it->second.failed) return Status::Ok();  // a generation dropped meanwhile
+  Cursor& c = it->second;
+  ++stats_.stream_errors;
+  LOG_WARN("peer %s: bolt %s generation %llu: the peer failed this stream: %s; the other streams go on",
+           peer_.id.c_str(), c.gen->bolt.c_str(), static_cast<unsigned long long>(c.gen->gen),
+           Printable(m.reason, kMaxWireString).c_str());
+  FailCursor(c, Printable(m.reason, kMaxWireString), false);
+  return Status::Ok();
+}
+
+void PeerLink::FailCursor(Cursor& c, const std::string& why, bool give_up) {
+  c.failed = true;
+  c.positioned = c.verifying = c.seal_sent = c.checkpoint_sent = false;
+  c.sent = c.acked;
+  c.error = why;
+  uint64_t delay_ms = std::min(kStreamRetryMaxMs, kStreamRetryFirstMs << std::min<uint32_t>(c.failures, 6));
+  ++c.failures;
+  c.retry_at_ns = give_up ? UINT64_MAX : NowNs() + delay_ms * 1000000;
+  LOG_INFO("peer %s: bolt %s generation %llu: %s", peer_.id.c_str(), c.gen->bolt.c_str(),
+           static_cast<unsigned long long>(c.gen->gen),
+           give_up ? "not tried again on this connection" : ("tried again in " + std::to_string(delay_ms) + " ms").c_str());
+  RetryFailedStreams();
+}
+
+void PeerLink::ReadFailed(Cursor& c, const std::string& why) {
+  uint32_t n = ++read_errors_[{c.gen->bolt, c.gen->gen}];
+  const char* bolt = c.gen->bolt.c_str();
+  auto gen = static_cast<unsigned long long>(c.gen->gen);
+  if (n < kMaxReadRetries) {
+    LOG_WARN("peer %s: bolt %s generation %llu: %s; nothing is decided, attempt %u of %u", peer_.id.c_str(), bolt, gen,
+             why.c_str(), n, kMaxReadRetries);
+    return FailCursor(c, why, false);
+  }
+  LOG_ERROR("peer %s: bolt %s generation %llu: %s; nothing is decided after %u attempts, the stream waits for the "
+            "next connection", peer_.id.c_str(), bolt, gen, why.c_str(), n);
+  read_errors_.erase({c.gen->bolt, c.gen->gen});
+  FailCursor(c, why, true);
+}
+
+Status PeerLink::Diverge(std::map<uint32_t, Cursor>::iterator it, const std::string& why) {
+  Cursor& c = it->second;
+  std::shared_ptr<Generation> hold = c.gen;  // outlives the cursor, erased below
+  BoltSource* source = c.source;
+  Generation& g = *hold;
+  // Whose bytes changed? The file's first bytes as they were when the generation began tell.
+  Result<uint64_t> head = g.fd() ? HashFileRange(g.fd()->get(), 0, g.head_len()) : Result<uint64_t>(Status::Error("closed"));
+  if (!head) {
+    ReadFailed(c, "the peer's bytes differ (" + why + ") and the file's head cannot be read: " +
+                      head.status().message());
+    return Status::Ok();
+  }
+  read_errors_.erase({g.bolt, g.gen});
+  ++stats_.divergences;
+  cursors_.erase(it);
+  bool head_intact = g.head_len() == 0 || *head == g.head_hash();
+  if (!head_intact || g.active()) {
+    source->Diverged(g, "peer " + peer_.id + ": " + why);
+    return Status::Ok();
+  }
+  LOG_ERROR("peer %s: bolt %s generation %llu: this peer's replica differs from the file (%s) while the file's head is "
+            "intact: the replica is kept as it is, this peer gets no more of the generation, the other peers go on",
+            peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str());
+  diverged_.insert({g.bolt, g.gen});
+  CountLost(g);
+  if (env_.acks_changed) env_.acks_changed();  // the generation no longer waits for this peer
+  return Status::Ok();
+}
+
+void PeerLink::RetryFailedStreams() {
+  if (!connected() || !stream_retry_timer_) return;
+  uint64_t now = NowNs();
+  uint64_t soonest = UINT64_MAX;
+  for (auto& [stream, c] : cursors_) {
+    if (!c.failed) continue;
+    if (c.retry_at_ns > now) {
+      if (c.retry_at_ns != UINT64_MAX) soonest = std::min(soonest, c.retry_at_ns - now);
+      continue;
+    }
+    c.failed = false;
+    LOG_INFO("peer %s: bolt %s generation %llu: opening the failed stream again", peer_.id.c_str(),
+             c.gen->bolt.c_str(), static_cast<unsigned long long>(c.gen->gen));
+    Send(EncodeOpen({stream, c.gen->gen, c.gen->bolt}));
+    if (!connected()) return;
+  }
+  if (soonest == UINT64_MAX) return;
+  uv_timer_start(stream_retry_timer_.get(), [](uv_timer_t* t) {
+    if (auto* self = static_cast<PeerLink*>(t->data)) self->Pump();
+  }, soonest / 1000000 + 1, 0);
+}
+
 std::vector<PeerLink::AckEvent> PeerLink::DrainAckLog() {
   std::vector<AckEvent> out(ack_log_.begin(), ack_log_.end());
   ack_log_.clear();
@@ -268,7 +416,7 @@ void PeerLink::Pump() {
   // Open a stream for every shippable generation; forget those that are gone.
   for (const auto& src : *env_.sources) {
     for (const auto& g : src->generations()) {
-      if (!g->shippable() || cursors_.count(g->stream)) continue;
+      if (!g->shippable() || cursors_.count(g->stream) || Diverged(*g)) continue;
       Cursor c;
       c.source = src.get();
       c.gen = g;
@@ -279,18 +427,13 @@ void PeerLink::Pump() {
   for (auto it = cursors_.begin(); it != cursors_.end();) {
     Generation& g = *it->second.gen;
     if (g.gone()) {
-      uint64_t known = g.known_size();
-      if (g.state() == GenState::kLost && known > it->second.acked) {
-        stats_.lost_bytes += known - it->second.acked;
-        LOG_WARN("peer %s: bolt %s generation %llu: %llu bytes were never shipped and are lost", peer_.id.c_str(),
-                 g.bolt.c_str(), static_cast<unsigned long long>(g.gen),
-                 static_cast<unsigned long long>(known - it->second.acked));
-      }
-      it = cursors_.erase(it);
+      it = cursors_.erase(it);  // a lost one was counted by CountLost()
     } else {
       ++it;
     }
   }
+  RetryFailedStreams();
+  if (!connected()) return;
   for (auto& [stream, c] : cursors_) {
     if (!connected()) return;
     if (!c.positioned) continue;

@@ -2,10 +2,18 @@
 //
 // It connects (with backoff), says HELLO, then OPENs every shippable generation. The peer answers
 // each OPEN with the POSITION it holds durably and the hash of the bytes just before it; the link
-// checks that hash against the file on the thread pool (a mismatch is divergence, see
-// BoltSource::Diverged, or a CUT of the peer's unverified tail) and resumes from that position. It then sends DATA while the stream's unacknowledged bytes stay
+// checks that hash against the file on the thread pool and resumes from that position. A mismatch
+// in the peer's unverified tail is answered with CUT. Any other mismatch is divergence, decided
+// by the file's own head hash: if the head changed (the file was rewritten in place), or the
+// generation is the bolt's current file, BoltSource::Diverged ends the generation for every peer
+// (the file goes on as a new one); if the head is intact, only this peer's replica is bad: the
+// generation is lost for this peer alone, its replica kept as it is, and the other peers go on.
+// A read error decides nothing: the stream is tried again. It then sends DATA while the stream's unacknowledged bytes stay
 // under window_bytes and the socket's write queue stays short, so a slow or dead peer costs no
-// memory: the file is the buffer. ACKs advance what the peer holds durably.
+// memory: the file is the buffer. ACKs advance what the peer holds durably; SEALED says it holds
+// a generation's seal, and a sealed generation is released only once every peer has said so. A STREAM_ERROR fails
+// that stream alone (logged, counted, shown in status): the session and the other streams go
+// on, and the stream is OPENed again after a backoff (1 s doubling to a minute).
 //
 // The connection is a FramedConn (common/framed_conn.h): this class is the protocol's state
 // machine over its frames. A dropped connection is closed first, so its late callbacks find
@@ -18,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +64,18 @@ class PeerLink {
     uint64_t checkpoint_offset = 0;
     uint64_t sent = 0;
     uint64_t acked = 0;
+    bool failed = false;       // the peer failed the stream: nothing is sent until it is OPENed again
+    std::string error;         // the peer's reason, until a POSITION takes the stream up again
+    uint32_t failures = 0;     // in a row, for the retry's backoff
+    uint64_t retry_at_ns = 0;  // when a failed stream is OPENed again
+  };
+  // A stream the peer failed (STREAM_ERROR), for status.
+  struct StreamFailure {
+    std::string bolt;
+    uint64_t gen = 0;
+    std::string error;
+    uint32_t failures = 0;
+    bool retrying = false;  // OPENed again, no POSITION yet
   };
   struct Stats {
     uint64_t connects = 0;
@@ -68,6 +89,7 @@ class PeerLink {
     uint64_t lost_bytes = 0;       // bytes of lost generations this peer never received
     uint64_t divergences = 0;
     uint64_t tail_cuts = 0;  // CUTs sent: a peer's unverified tail differed after its restart
+    uint64_t stream_errors = 0;  // streams the peer failed alone (STREAM_ERROR)
   };
 
   PeerLink(Env env, PeerSpec peer, const std::vector<PeerAckRow>& acks);
@@ -78,6 +100,14 @@ class PeerLink {
   void Pump();
   // What the peer acknowledged of `g` (remembered across reconnects and restarts).
   uint64_t Acked(const Generation& g) const;
+  // Whether the peer answered the SEAL of `g` with SEALED (in this process: after a restart every
+  // peer is sent the seal again).
+  // `g` is lost (BoltSource::MarkLost): counts and logs the bytes this peer had not acknowledged.
+  void CountLost(const Generation& g);
+  // Whether this peer's replica of `g` differs from the file while the file's head is intact:
+  // the generation is this peer's divergence alone, not shipped to it and not waited for.
+  bool Diverged(const Generation& g) const { return diverged_.count({g.bolt, g.gen}) > 0; }
+  bool SealHeld(const Generation& g) const { return seal_held_.count({g.bolt, g.gen}) > 0; }
   void Collect(Committer::Batch* batch);
   bool has_dirty_acks() const { return !dirty_acks_.empty(); }
 
@@ -87,6 +117,8 @@ class PeerLink {
   const Stats& stats() const { return stats_; }
   // Cursor of `g` on the live connection, or null.
   const Cursor* CursorOf(const Generation& g) const;
+  // The streams of the live connection the peer failed and that have not resumed since.
+  std::vector<StreamFailure> FailedStreams() const;
 
   // The most recent ACKs with their monotonic arrival time, for latency measurement
   // (`acklog` control request, used by bench/replicate). Bounded; drained by the reader.
@@ -112,6 +144,19 @@ class PeerLink {
   // ask for a CUT of the peer's unverified tail, or declare divergence.
   Status Settle(const PositionMsg& m, const std::string& why);
   Status OnAck(const AckMsg& m);
+  Status OnStreamError(const StreamErrorMsg& m);
+  Status OnSealed(const SealedMsg& m);
+  // The peer's bytes of the cursor at `it` differ from the file (`why`): the file's own head
+  // decides whose bytes changed (see the top of this file).
+  Status Diverge(std::map<uint32_t, Cursor>::iterator it, const std::string& why);
+  // Reading the file failed while judging a POSITION: nothing is decided; the stream is tried
+  // again after a backoff, kMaxReadRetries times in a row, then at the next connection.
+  void ReadFailed(Cursor& c, const std::string& why);
+  // Stops sending on `c` and OPENs it again after a growing backoff (never on this connection
+  // if `give_up`).
+  void FailCursor(Cursor& c, const std::string& why, bool give_up);
+  // OPENs again the failed streams whose backoff has passed; arms the timer for the next.
+  void RetryFailedStreams();
   void Send(std::string_view frame);
   void Drop(const std::string& why, bool quiet = false);
   void ScheduleReconnect();
@@ -123,6 +168,7 @@ class PeerLink {
   std::shared_ptr<FramedConn> conn_;
   bool ready_ = false;  // WELCOME received on conn_
   UvPtr<uv_timer_t> reconnect_timer_;
+  UvPtr<uv_timer_t> stream_retry_timer_;
   uint32_t backoff_ms_ = 0;
   bool stopped_ = false;
   bool failing_ = false;  // the last attempt failed: log further failures at debug level
@@ -130,6 +176,9 @@ class PeerLink {
   std::map<Key, uint64_t> acked_;
   std::map<Key, uint64_t> high_water_;
   std::map<Key, uint64_t> dirty_acks_;
+  std::set<Key> seal_held_;  // generations whose SEAL the peer holds durably
+  std::set<Key> diverged_;   // Diverged(): this peer's replica differs, the file is intact
+  std::map<Key, uint32_t> read_errors_;  // failed reads in a row while judging a POSITION
   std::string last_error_;
   Stats stats_;
   std::deque<AckEvent> ack_log_;

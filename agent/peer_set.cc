@@ -102,8 +102,21 @@ bool PeerSet::has_dirty_acks() const {
 
 uint64_t PeerSet::MinAcked(const Generation& g) const {
   uint64_t m = UINT64_MAX;
-  for (const auto& link : links_) m = std::min(m, link->Acked(g));
+  for (const auto& link : links_) {
+    if (!link->Diverged(g)) m = std::min(m, link->Acked(g));
+  }
   return m;
+}
+
+void PeerSet::CountLost(const Generation& g) {
+  for (auto& link : links_) link->CountLost(g);
+}
+
+bool PeerSet::AllHoldSeal(const Generation& g) const {
+  for (const auto& link : links_) {
+    if (!link->SealHeld(g) && !link->Diverged(g)) return false;
+  }
+  return true;
 }
 
 uint64_t PeerSet::MinCursor(const Generation& g) const {

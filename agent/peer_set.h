@@ -59,8 +59,13 @@ class PeerSet {
   void Collect(Committer::Batch* batch);
   bool has_dirty_acks() const;
 
-  // The least any peer has acknowledged of `g` (UINT64_MAX without peers).
+  // The least any peer has acknowledged of `g` (UINT64_MAX without peers); a peer whose replica
+  // of `g` alone diverged (PeerLink::Diverged) is not waited for.
   uint64_t MinAcked(const Generation& g) const;
+  // `g` is lost: every peer, connected or not, counts what it had not acknowledged of it.
+  void CountLost(const Generation& g);
+  // Whether every peer holds the seal of `g` durably (SEALED): only then is it released.
+  bool AllHoldSeal(const Generation& g) const;
   // The least offset any live cursor of `g` still needs (UINT64_MAX if none).
   uint64_t MinCursor(const Generation& g) const;
   PeerLink* Find(const std::string& id);

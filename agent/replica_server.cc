@@ -101,14 +101,15 @@ Status ReplicaSession::OnOpen(const Frame& f) {
   if (Status s = DecodeOpen(f, &m); !s) return s;
   if (Status s = CheckName("bolt name", m.bolt); !s) return Status::Error("OPEN: " + s.message());
   if (m.generation == 0) return Status::Error("OPEN: generation 0 is invalid");
-  if (!streams_.count(m.stream) && streams_.size() >= kMaxStreamsPerSession) {
+  if (!streams_.count(m.stream) && streams_.size() + failed_.size() >= kMaxStreamsPerSession) {
     return Status::Error("OPEN: more than " + std::to_string(kMaxStreamsPerSession) + " streams");
   }
+  failed_.erase(m.stream);  // the origin tries a failed stream again
   Result<std::shared_ptr<Replica>> r = server_->store()->Open(origin_, m.bolt, m.generation);
   if (!r) {
-    LOG_ERROR("origin %s: %s", origin_.c_str(), r.status().message().c_str());
     server_->SetWriteError(r.status().message());
-    return Status::Error("cannot open the replica: " + r.status().message());
+    FailStream(m.stream, "cannot open the replica: " + r.status().message());
+    return Status::Ok();
   }
   std::shared_ptr<Replica> rep = r.value();
   if (auto old = streams_.find(m.stream); old != streams_.end() && old->second != rep) {
@@ -132,6 +133,7 @@ Status ReplicaSession::OnOpen(const Frame& f) {
 void ReplicaSession::SendPosition(const PositionMsg& pos) { conn_->Send(EncodePosition(pos)); }
 
 Result<Replica*> ReplicaSession::Positioned(uint32_t stream, const char* what) {
+  if (failed_.count(stream)) return nullptr;
   auto it = streams_.find(stream);
   if (it == streams_.end()) return Status::Error(std::string(what) + " for stream " + std::to_string(stream) + " that was never opened");
   // Until its POSITION is out the replica's sizes must not move (it may be in thread-pool work);
@@ -145,6 +147,7 @@ Status ReplicaSession::OnData(const Frame& f) {
   if (Status s = DecodeData(f, &m); !s) return s;
   Result<Replica*> rr = Positioned(m.stream, "DATA");
   if (!rr) return rr.status();
+  if (*rr == nullptr) return Status::Ok();
   Replica& r = **rr;
   if (r.sealed) return Status::Error("DATA for sealed generation " + r.path);
   if (m.offset != r.written) {
@@ -157,7 +160,8 @@ Status ReplicaSession::OnData(const Frame& f) {
     LOG_ERROR("replica %s: %s; nothing past %llu is acknowledged", r.path.c_str(), s.message().c_str(),
               static_cast<unsigned long long>(r.durable));
     server_->SetWriteError("cannot write " + r.path + ": " + s.message());
-    return Status::Error("cannot write " + r.path + ": " + s.message());
+    FailStream(m.stream, "cannot write " + r.path + ": " + s.message());
+    return Status::Ok();
   }
   if (!server_->write_error().empty()) {
     LOG_NOTICE("replica %s: writes succeed again", r.path.c_str());
@@ -176,6 +180,7 @@ Status ReplicaSession::OnSeal(const Frame& f) {
   if (Status s = DecodeSeal(f, &m); !s) return s;
   Result<Replica*> rr = Positioned(m.stream, "SEAL");
   if (!rr) return rr.status();
+  if (*rr == nullptr) return Status::Ok();
   Replica& r = **rr;
   if (m.final_size != r.written) {
     return Status::Error("SEAL at " + std::to_string(m.final_size) + " but " + r.path + " holds " +
@@ -187,6 +192,7 @@ Status ReplicaSession::OnSeal(const Frame& f) {
     server_->store()->MarkDirty(r);
   } else if (r.sealed_durable) {
     SendAck(m.stream, r.durable);
+    SendSealed(m.stream, r.durable);
   }
   return Status::Ok();
 }
@@ -194,6 +200,7 @@ Status ReplicaSession::OnSeal(const Frame& f) {
 Status ReplicaSession::OnCheckpoint(const Frame& f) {
   CheckpointMsg m;
   if (Status s = DecodeCheckpoint(f, &m); !s) return s;
+  if (failed_.count(m.stream)) return Status::Ok();
   auto it = streams_.find(m.stream);
   if (it == streams_.end()) return Status::Error("CHECKPOINT for unknown stream " + std::to_string(m.stream));
   // Any offset is taken: a bolt may have processed bytes that have not reached this replica
@@ -208,6 +215,7 @@ Status ReplicaSession::OnCut(const Frame& f) {
   if (Status s = DecodeCut(f, &m); !s) return s;
   Result<Replica*> rr = Positioned(m.stream, "CUT");
   if (!rr) return rr.status();
+  if (*rr == nullptr) return Status::Ok();
   Replica& r = **rr;
   // Only the unverified tail that our POSITION offered may be cut, and only before any DATA.
   if (r.busy || m.offset != r.verified || m.offset >= r.written) {
@@ -218,7 +226,26 @@ Status ReplicaSession::OnCut(const Frame& f) {
   return Status::Ok();
 }
 
+void ReplicaSession::FailStream(uint32_t stream, const std::string& why) {
+  ++server_->stats().stream_errors;
+  LOG_ERROR("origin %s: stream %u failed, the session goes on without it: %s", origin_.c_str(), stream, why.c_str());
+  if (auto it = streams_.find(stream); it != streams_.end()) {
+    std::shared_ptr<Replica> r = std::move(it->second);
+    streams_.erase(it);
+    if (r->session == this) {
+      r->session = nullptr;
+      r->position_pending = false;
+      server_->store()->MaybeClose(*r);
+    }
+  }
+  failed_.insert(stream);
+  conn_->Send(EncodeStreamError({stream, Printable(why, kMaxWireString)}));
+}
+
 void ReplicaSession::SendAck(uint32_t stream, uint64_t durable) { conn_->Send(EncodeAck({stream, durable})); }
+void ReplicaSession::SendSealed(uint32_t stream, uint64_t final_size) {
+  conn_->Send(EncodeSealed({stream, final_size}));
+}
 
 void ReplicaSession::Unbind() {
   for (auto& [stream, r] : streams_) {
@@ -257,6 +284,8 @@ ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const Cluste
     if (r.session == nullptr) return store_->MaybeClose(r);
     if (r.position_pending) return Position(r);
     r.session->SendAck(r.stream, r.durable);
+    // The commit that recorded the seal: the origin may let the generation go for this peer.
+    if (r.sealed_durable) r.session->SendSealed(r.stream, r.durable);
   };
 }
 
@@ -376,7 +405,7 @@ void ReplicaServer::StartTailJob(Replica& r, TailJob job) {
                   [this, rep, shared] { FinishTailJob(*rep, *shared); });
   }
   if (!s) {
-    if (r.session != nullptr) r.session->Close(s.message(), CloseReason::kFailed);
+    if (r.session != nullptr) r.session->FailStream(r.stream, s.message());
     return;
   }
   r.busy = true;
@@ -397,7 +426,7 @@ void ReplicaServer::FinishTailJob(Replica& r, TailJob& job) {
   }
   Status outcome = !job.cut_status ? job.cut_status : job.hash_status;
   if (r.session == nullptr) return store_->MaybeClose(r);
-  if (!outcome) return r.session->Close(outcome.message(), CloseReason::kProtocol);
+  if (!outcome) return r.session->FailStream(r.stream, outcome.message());
   if (!r.position_pending) return;
   r.position_pending = false;
   job.position.stream = r.stream;  // the session bound now may use another id than the one asked

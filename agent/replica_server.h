@@ -4,7 +4,10 @@
 // FramedConn (common/framed_conn.h): HELLO (cluster and origin checked, version chosen), then
 // OPEN/DATA/SEAL from the origin. DATA is written only at exactly the replica's expected offset,
 // after its checksum and content hash verify; anything else ends the session with a logged
-// reason (the origin reconnects and resumes from what is durable). ACKs go out only from the
+// reason (the origin reconnects and resumes from what is durable). A failure of one replica
+// (it cannot be created or written, its window cannot be read) fails that stream alone: the
+// origin is told with STREAM_ERROR, frames still arriving for it are ignored, and the other
+// streams of the session go on (see common/wire.h). ACKs go out only from the
 // committer's durable callback. One session per origin: a new HELLO from the same origin
 // replaces the old session (the origin restarted or reconnected). A session is destroyed on a
 // later turn of the loop (the graveyard), never inside its own callback.
@@ -19,6 +22,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,7 +44,11 @@ class ReplicaSession {
   ~ReplicaSession();
   void Start();
   void SendAck(uint32_t stream, uint64_t durable);
+  void SendSealed(uint32_t stream, uint64_t final_size);
   void SendPosition(const PositionMsg& pos);
+  // Fails one stream of this session (see the top of this file): logged, counted, told to the
+  // origin; the session and its other streams go on.
+  void FailStream(uint32_t stream, const std::string& why);
   const std::string& origin() const { return origin_; }
   const std::string& remote() const { return conn_->remote(); }
   bool authenticated() const { return conn_->authenticated(); }
@@ -57,7 +65,8 @@ class ReplicaSession {
   Status OnSeal(const Frame& f);
   Status OnCut(const Frame& f);
   Status OnCheckpoint(const Frame& f);
-  // The replica of an opened stream whose POSITION has gone out, for `what` (DATA, SEAL, CUT).
+  // The replica of an opened stream whose POSITION has gone out, for `what` (DATA, SEAL, CUT);
+  // null for a failed stream, whose frames still on the way are ignored.
   Result<Replica*> Positioned(uint32_t stream, const char* what);
   void OnClosed(const CloseReason& reason);
   void Unbind();
@@ -69,6 +78,7 @@ class ReplicaSession {
   bool closed_ = false;
   std::string origin_;
   std::map<uint32_t, std::shared_ptr<Replica>> streams_;
+  std::set<uint32_t> failed_;  // streams failed until the origin OPENs them again
   std::string inflate_buf_;
 };
 
@@ -79,6 +89,7 @@ class ReplicaServer {
     uint64_t rejected = 0;
     uint64_t auth_failures = 0;  // connections that failed the secure handshake
     uint64_t protocol_errors = 0;
+    uint64_t stream_errors = 0;   // streams failed alone (STREAM_ERROR), their sessions kept
     uint64_t slow_readers = 0;    // sessions closed because the origin read nothing we sent
     uint64_t bytes_received = 0;  // origin bytes written to replicas
     uint64_t frames_received = 0;

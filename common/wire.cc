@@ -17,7 +17,7 @@ uint64_t GetLE(const char* p, int bytes) {
 }
 
 bool KnownType(uint8_t t) {
-  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kControl);
+  return t >= static_cast<uint8_t>(MessageType::kHello) && t <= static_cast<uint8_t>(MessageType::kSealed);
 }
 
 // The payload hash is seeded with the header's hash, so the checksum covers both.
@@ -57,6 +57,8 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kCut: return "CUT";
     case MessageType::kCheckpoint: return "CHECKPOINT";
     case MessageType::kControl: return "CONTROL";
+    case MessageType::kStreamError: return "STREAM_ERROR";
+    case MessageType::kSealed: return "SEALED";
   }
   return "UNKNOWN";
 }
@@ -206,6 +208,13 @@ std::string EncodeCut(const CutMsg& m) {
 std::string EncodeCheckpoint(const CheckpointMsg& m) {
   return FrameWriter(MessageType::kCheckpoint).U32(m.stream).U64(m.offset).Finish();
 }
+std::string EncodeStreamError(const StreamErrorMsg& m) {
+  return FrameWriter(MessageType::kStreamError).U32(m.stream).Str(std::string_view(m.reason).substr(0, kMaxWireString))
+      .Finish();
+}
+std::string EncodeSealed(const SealedMsg& m) {
+  return FrameWriter(MessageType::kSealed).U32(m.stream).U64(m.final_size).Finish();
+}
 std::string EncodeAck(const AckMsg& m) {
   return FrameWriter(MessageType::kAck).U32(m.stream).U64(m.durable).Finish();
 }
@@ -303,7 +312,7 @@ Status DecodeData(const Frame& f, DataMsg* m) {
   if (m->offset > (UINT64_MAX >> 1) - m->raw_len) return Status::Error("DATA: offset out of range");
   return Status::Ok();
 }
-// SEAL, CUT, CHECKPOINT and ACK all carry (u32 stream, u64 offset).
+// SEAL, SEALED, CUT, CHECKPOINT and ACK all carry (u32 stream, u64 offset).
 static Status DecodeStreamOffset(const Frame& f, MessageType type, uint32_t* stream, uint64_t* offset) {
   if (Status s = ExpectType(f, type); !s) return s;
   PayloadReader r(f.payload);
@@ -313,6 +322,9 @@ static Status DecodeStreamOffset(const Frame& f, MessageType type, uint32_t* str
 }
 Status DecodeSeal(const Frame& f, SealMsg* m) {
   return DecodeStreamOffset(f, MessageType::kSeal, &m->stream, &m->final_size);
+}
+Status DecodeSealed(const Frame& f, SealedMsg* m) {
+  return DecodeStreamOffset(f, MessageType::kSealed, &m->stream, &m->final_size);
 }
 Status DecodeCut(const Frame& f, CutMsg* m) { return DecodeStreamOffset(f, MessageType::kCut, &m->stream, &m->offset); }
 Status DecodeCheckpoint(const Frame& f, CheckpointMsg* m) {
@@ -325,6 +337,13 @@ Status DecodeControl(const Frame& f, std::string_view* json) {
   if (Status s = ExpectType(f, MessageType::kControl); !s) return s;
   *json = f.payload;
   return Status::Ok();
+}
+Status DecodeStreamError(const Frame& f, StreamErrorMsg* m) {
+  if (Status s = ExpectType(f, MessageType::kStreamError); !s) return s;
+  PayloadReader r(f.payload);
+  m->stream = r.U32();
+  m->reason = r.Str();
+  return Finish(r, f.type);
 }
 Status DecodeAck(const Frame& f, AckMsg* m) {
   return DecodeStreamOffset(f, MessageType::kAck, &m->stream, &m->durable);

@@ -30,12 +30,24 @@
 //   origin -> peer   CHECKPOINT stream id, offset                 (the bolt has processed
 //                              [0, offset) of this generation; sent when it changes)
 //   peer -> origin   ACK       stream id, durable size           (after fdatasync)
+//   peer -> origin   STREAM_ERROR stream id, reason              (this stream only: see below)
+//   peer -> origin   SEALED    stream id, final size             (the seal is durable here)
 //
 // Stream ids are chosen by the origin and bind to (bolt, generation) for one connection's life.
 // The origin uses the same id on every connection so that one encoded DATA frame can be sent to
 // every peer. A peer accepts DATA only at exactly its expected offset; the origin resumes at the
 // POSITION the peer reports and compares the window hash with its own bytes to detect a file
 // rewritten in place (divergence).
+//
+// The origin keeps a sealed generation until every peer has answered its SEAL with SEALED, not
+// only acknowledged its bytes: a peer that was away at the seal gets OPEN, POSITION and SEAL when
+// it is back, so no replica stays unsealed for want of a message.
+//
+// A failure that concerns one stream only (its replica cannot be created or written, its window
+// cannot be read) is answered with STREAM_ERROR, not by ending the session: the peer forgets the
+// stream and ignores the frames for it still on the way (DATA, SEAL, CUT, CHECKPOINT), the origin
+// marks that stream failed and keeps shipping the others. The origin retries it later with a new
+// OPEN of the same stream id, which the peer takes up as usual.
 //
 // Verified and unverified bytes: a peer fdatasyncs before every ACK but records its durable sizes
 // in state.db only now and then (every kRecordEveryBytes), so after a restart the bytes between
@@ -60,10 +72,10 @@
 namespace tailsafe {
 
 constexpr uint32_t kWireMagic = 0x46415354;  // "TSAF" little-endian
-// Version 2: POSITION carries `verified`, and CUT exists. Version 3: CHECKPOINT. Nothing speaking
-// an earlier version was released, so only the newest is spoken.
-constexpr uint16_t kWireVersionMin = 3;
-constexpr uint16_t kWireVersionMax = 3;
+// Version 2: POSITION carries `verified`, and CUT exists. Version 3: CHECKPOINT. Version 4:
+// STREAM_ERROR and SEALED. Nothing speaking an earlier version was released, so only the newest is spoken.
+constexpr uint16_t kWireVersionMin = 4;
+constexpr uint16_t kWireVersionMax = 4;
 constexpr size_t kFrameHeaderSize = 16;
 constexpr uint32_t kMaxDataRaw = 1 << 20;           // largest DATA chunk before compression
 constexpr uint32_t kMaxFramePayload = (1 << 20) + (64 << 10);  // a raw 1 MiB chunk + slack
@@ -83,6 +95,8 @@ enum class MessageType : uint8_t {
   kCut = 9,
   kCheckpoint = 10,
   kControl = 11,  // the coordinator protocol: one JSON object (common/coord_protocol.h)
+  kStreamError = 12,
+  kSealed = 13,
 };
 constexpr uint8_t kFlagCompressed = 1;
 
@@ -203,6 +217,14 @@ struct AckMsg {
   uint32_t stream = 0;
   uint64_t durable = 0;
 };
+struct SealedMsg {
+  uint32_t stream = 0;
+  uint64_t final_size = 0;
+};
+struct StreamErrorMsg {
+  uint32_t stream = 0;
+  std::string reason;  // at most kMaxWireString bytes (longer ones are cut when encoded)
+};
 
 std::string EncodeHello(const HelloMsg& m);
 std::string EncodeWelcome(const WelcomeMsg& m);
@@ -213,6 +235,8 @@ std::string EncodeSeal(const SealMsg& m);
 std::string EncodeAck(const AckMsg& m);
 std::string EncodeCut(const CutMsg& m);
 std::string EncodeCheckpoint(const CheckpointMsg& m);
+std::string EncodeStreamError(const StreamErrorMsg& m);
+std::string EncodeSealed(const SealedMsg& m);
 // A CONTROL frame carrying `json` (the caller's JSON text, at most kMaxFramePayload bytes).
 std::string EncodeControl(std::string_view json);
 // Encodes a DATA frame for `raw` (1..kMaxDataRaw bytes) at `offset`; compresses with `c` when
@@ -232,6 +256,8 @@ Status DecodeSeal(const Frame& f, SealMsg* m);
 Status DecodeAck(const Frame& f, AckMsg* m);
 Status DecodeCut(const Frame& f, CutMsg* m);
 Status DecodeCheckpoint(const Frame& f, CheckpointMsg* m);
+Status DecodeStreamError(const Frame& f, StreamErrorMsg* m);
+Status DecodeSealed(const Frame& f, SealedMsg* m);
 // The JSON text of a CONTROL frame (points into the frame).
 Status DecodeControl(const Frame& f, std::string_view* json);
 // Produces the raw bytes of a decoded DATA message into out[0, m.raw_len) and checks raw_hash.

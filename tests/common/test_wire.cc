@@ -118,6 +118,16 @@ BOOST_AUTO_TEST_CASE(control_messages_round_trip) {
   BOOST_TEST(DecodeSeal(FrameOf(EncodeSeal(s), &r5), &s2).ok());
   BOOST_TEST(s2.final_size == 1000u);
 
+  SealedMsg sd{3, 1000}, sd2;
+  FrameReader r9;
+  BOOST_TEST(DecodeSealed(FrameOf(EncodeSealed(sd), &r9), &sd2).ok());
+  BOOST_TEST(sd2.stream == 3u);
+  BOOST_TEST(sd2.final_size == 1000u);
+  FrameReader r10;
+  BOOST_TEST(!DecodeSealed(FrameOf(EncodeSeal(s), &r10), &sd2).ok());
+  FrameReader r11;
+  BOOST_TEST(!DecodeSealed(FrameOf(FrameWriter(MessageType::kSealed).U32(3).Finish(), &r11), &sd2).ok());
+
   // A frame of one type is not accepted as another.
   AckMsg wrong;
   BOOST_TEST(!DecodeAck(FrameOf(EncodeSeal(s), &r6), &wrong).ok());
@@ -286,6 +296,41 @@ BOOST_AUTO_TEST_CASE(valid_checksum_but_hostile_fields_are_rejected) {
   BOOST_REQUIRE(DecodeData(FrameOf(frame5, &r5), &m).ok());
   char small[3];
   BOOST_TEST(!InflateData(m, &d, small).ok());
+}
+
+BOOST_AUTO_TEST_CASE(stream_error_round_trip_and_malformed) {
+  StreamErrorMsg e{9, "open replica /d/replicas/h1/b/00000000000000000002: Is a directory"}, e2;
+  FrameReader r1;
+  BOOST_REQUIRE(DecodeStreamError(FrameOf(EncodeStreamError(e), &r1), &e2).ok());
+  BOOST_TEST(e2.stream == 9u);
+  BOOST_TEST(e2.reason == e.reason);
+
+  // A reason longer than the protocol allows is cut when encoded, and still decodes.
+  StreamErrorMsg longer{1, std::string(3000, 'x')};
+  FrameReader r2;
+  BOOST_REQUIRE(DecodeStreamError(FrameOf(EncodeStreamError(longer), &r2), &e2).ok());
+  BOOST_TEST(e2.reason.size() == kMaxWireString);
+
+  // Malformed: short, a string past the limit, trailing bytes, the wrong type, nonzero flags.
+  std::vector<std::string> bad = {
+      FrameWriter(MessageType::kStreamError).U16(1).Finish(),
+      FrameWriter(MessageType::kStreamError).U32(1).U16(10).Bytes("abc").Finish(),
+      FrameWriter(MessageType::kStreamError).U32(1).U16(2000).Bytes(std::string(2000, 'a')).Finish(),
+      FrameWriter(MessageType::kStreamError).U32(1).Str("why").U8(0).Finish(),
+      FrameWriter(MessageType::kStreamError, kFlagCompressed).U32(1).Str("why").Finish(),
+      EncodeAck({1, 2}),
+  };
+  for (const std::string& frame : bad) {
+    FrameReader r;
+    BOOST_TEST(!DecodeStreamError(FrameOf(frame, &r), &e2).ok());
+  }
+  // Every truncation of a valid frame is refused by the reader, never decoded.
+  std::string whole = EncodeStreamError(e);
+  for (size_t n = 0; n < whole.size(); ++n) {
+    Decoded d = DecodeAll(whole.substr(0, n), 3);
+    BOOST_TEST(d.frames.empty());
+    if (n > 0) BOOST_TEST(d.error_seen);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(random_garbage_never_crashes) {

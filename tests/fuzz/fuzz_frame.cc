@@ -36,6 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       AckMsg ack;
       CutMsg cut;
       CheckpointMsg checkpoint;
+      StreamErrorMsg stream_error;
+      SealedMsg sealed;
       std::string_view json;
       (void)DecodeHello(f, &hello);
       (void)DecodeWelcome(f, &welcome);
@@ -46,6 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeAck(f, &ack);
       (void)DecodeCut(f, &cut);
       (void)DecodeCheckpoint(f, &checkpoint);
+      (void)DecodeStreamError(f, &stream_error);
+      (void)DecodeSealed(f, &sealed);
       (void)DecodeControl(f, &json);
       if (DecodeData(f, &dm).ok()) (void)InflateData(dm, &decompressor, out.data());
     }

@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
       {"ack", EncodeAck({7, 100})},
       {"cut", EncodeCut({7, 50})},
       {"checkpoint", EncodeCheckpoint({7, 64})},
+      {"sealed", EncodeSealed({7, 100})},
+      {"stream-error", EncodeStreamError({7, "open replica: Is a directory"})},
       {"control", ControlFrame({{"type", "heartbeat"}, {"bolts", nlohmann::json::array()}})},
   };
   std::string session;

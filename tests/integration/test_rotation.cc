@@ -201,6 +201,102 @@ BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
   BOOST_TEST(c.StopAll().ok());
 }
 
+// A peer that is down when a generation is sealed learns of the seal when it comes back: the
+// origin keeps the generation until every peer has its seal, not only its bytes.
+BOOST_AUTO_TEST_CASE(seal_reaches_a_peer_that_was_down_at_the_seal) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.seal_after_ms = 200;
+  TestCluster c("seal-late", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  LogLines lines(7);
+  std::string bytes;
+  lines.AppendBytes(&bytes, 300'000);
+  std::ofstream(c.BoltFile(0, 0), std::ios::binary) << bytes;
+  std::string why;
+  BOOST_REQUIRE(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why); }, 10));
+  BOOST_REQUIRE(c.Stop(1).ok());
+
+  std::string rotated = c.BoltFile(0, 0) + ".1";
+  BOOST_REQUIRE(std::rename(c.BoltFile(0, 0).c_str(), rotated.c_str()) == 0);
+  std::ofstream(c.BoltFile(0, 0), std::ios::binary) << bytes.substr(0, 10'000);
+  // The origin seals generation 1 while the peer is away (it has every byte of it already).
+  auto gen1_state = [&] {
+    auto st = c.AgentStatus(0);
+    if (!st.ok()) return std::string("?");
+    for (const auto& g : (*st)["bolts"][0]["generations"]) {
+      if (g["generation"] == 1) return g["state"].get<std::string>();
+    }
+    return std::string("gone");
+  };
+  BOOST_REQUIRE(WaitUntil([&] { std::string s = gen1_state(); return s == "sealed" || s == "gone"; }, 10));
+
+  BOOST_REQUIRE(c.Start(1).ok());
+  auto replica_sealed = [&] {
+    auto st = c.AgentStatus(1);
+    if (!st.ok()) return false;
+    for (const auto& r : (*st)["replicas"]) {
+      if (r["origin"] == c.AgentId(0) && r["bolt"] == c.BoltName(0) && r["generation"] == 1) return r["sealed"].get<bool>();
+    }
+    return false;
+  };
+  bool ok = WaitUntil(replica_sealed, 10);
+  BOOST_TEST(ok, "the peer's replica of generation 1 is still unsealed\n" << c.LogTail(0));
+  BOOST_TEST(FilesEqual(rotated, c.ReplicaFile(1, 0, 0, 1), &why), why);
+  // With the seal held everywhere, the origin lets the generation go.
+  BOOST_TEST(WaitUntil([&] { return gen1_state() == "gone"; }, 10));
+  BOOST_TEST(c.StopAll().ok());
+}
+
+// Bytes a truncation in place takes before they reached a peer are lost for that peer, and are
+// counted for it also when it is down at the time.
+BOOST_AUTO_TEST_CASE(lost_bytes_are_counted_for_a_peer_that_is_down) {
+  TestCluster c("lost-down", TwoAgentsOneBolt());
+  BOOST_REQUIRE(c.StartAll().ok());
+  LogLines lines(8);
+  std::string bytes;
+  lines.AppendBytes(&bytes, 150'000);
+  std::ofstream(c.BoltFile(0, 0), std::ios::binary) << bytes.substr(0, 100'000);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 10));
+  BOOST_REQUIRE(c.Stop(1).ok());
+  std::ofstream(c.BoltFile(0, 0), std::ios::binary | std::ios::app) << bytes.substr(100'000);
+  auto bolt = [&] {
+    auto st = c.AgentStatus(0);
+    return st.ok() ? (*st)["bolts"][0] : nlohmann::json();
+  };
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return bolt().value("origin_size", uint64_t{0}) == bytes.size(); }, 10), bolt().dump());
+  BOOST_REQUIRE(::truncate(c.BoltFile(0, 0).c_str(), 0) == 0);
+  BOOST_REQUIRE(WaitUntil([&] { return bolt().value("generations_lost", uint64_t{0}) == 1u; }, 10));
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  BOOST_TEST((*st)["peers"][0]["lost_bytes"].get<uint64_t>() == bytes.size() - 100'000u);
+  BOOST_TEST(c.StopAll().ok());
+}
+
+// A truncation in place after every peer acknowledged every byte loses nothing: the generation
+// is sealed where it was, not counted lost, and the file goes on as the next generation.
+BOOST_AUTO_TEST_CASE(a_truncation_after_every_peer_has_everything_loses_nothing) {
+  TestCluster c("harmless-truncation", TwoAgentsOneBolt());
+  BOOST_REQUIRE(c.StartAll().ok());
+  LogLines lines(9);
+  std::string bytes;
+  lines.AppendBytes(&bytes, 120'000);
+  std::ofstream(c.BoltFile(0, 0), std::ios::binary) << bytes.substr(0, 100'000);
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 10));
+  BOOST_REQUIRE(::truncate(c.BoltFile(0, 0).c_str(), 0) == 0);
+  std::ofstream(c.BoltFile(0, 0), std::ios::binary | std::ios::app) << bytes.substr(100'000);
+  std::string why;
+  bool ok = WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 2), &why); }, 10);
+  BOOST_TEST(ok, why);
+  auto st = c.AgentStatus(0);
+  BOOST_REQUIRE(st.ok());
+  const auto& b = (*st)["bolts"][0];
+  BOOST_TEST(b["truncations"].get<uint64_t>() == 1u);
+  BOOST_TEST(b["generations_lost"].get<uint64_t>() == 0u);
+  BOOST_TEST((*st)["peers"][0]["lost_bytes"].get<uint64_t>() == 0u);
+  BOOST_TEST(FileSize(c.ReplicaFile(1, 0, 0, 1)) == 100'000u);
+  BOOST_TEST(c.StopAll().ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // Things that arrive late: writes to a rotated file after a long pause, a bolt directory that
