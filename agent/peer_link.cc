@@ -14,7 +14,6 @@ namespace {
 constexpr size_t kMaxWriteQueue = 4u << 20;  // bytes queued in libuv before we stop producing
 static_assert(kMaxWriteQueue + kMaxFramePayload + (64 << 10) < StreamConn::kMaxQueuedBytes,
               "the transport's queue limit must leave room for the window PeerLink fills");
-constexpr size_t kMaxAckLog = 1 << 18;
 constexpr uint64_t kStreamRetryFirstMs = 1000;
 constexpr uint64_t kStreamRetryMaxMs = 60000;
 constexpr uint32_t kMaxReadRetries = 5;
@@ -22,11 +21,7 @@ constexpr uint32_t kMaxReadRetries = 5;
 }  // namespace
 
 PeerLink::PeerLink(Env env, PeerSpec peer, const std::vector<PeerAckRow>& acks)
-    : env_(std::move(env)), peer_(std::move(peer)) {
-  for (const auto& a : acks) {
-    if (a.peer == peer_.id) acked_[{a.bolt, a.gen}] = a.acked;
-  }
-}
+    : env_(std::move(env)), peer_(std::move(peer)), holdings_(peer_.id, acks) {}
 
 PeerLink::~PeerLink() { Stop(); }
 
@@ -57,10 +52,7 @@ void PeerLink::Stop() {
 
 bool PeerLink::connected() const { return conn_ && ready_; }
 
-uint64_t PeerLink::Acked(const Generation& g) const {
-  auto it = acked_.find({g.bolt, g.gen});
-  return it == acked_.end() ? 0 : it->second;
-}
+uint64_t PeerLink::Acked(const Generation& g) const { return holdings_.Acked(g.bolt, g.gen); }
 
 const PeerLink::Cursor* PeerLink::CursorOf(const Generation& g) const {
   auto it = cursors_.find(g.stream);
@@ -275,10 +267,7 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
   c.error.clear();
   c.failures = 0;
   backoff_ms_ = 0;
-  if (acked_[key] != m.durable) {
-    acked_[key] = m.durable;
-    dirty_acks_[key] = m.durable;
-  }
+  holdings_.Resumed(g.bolt, g.gen, m.durable);
   LOG_DEBUG("peer %s: bolt %s generation %llu resumes at %llu", peer_.id.c_str(), g.bolt.c_str(),
             static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(m.durable));
   if (env_.acks_changed) env_.acks_changed();
@@ -294,11 +283,7 @@ Status PeerLink::OnAck(const AckMsg& m) {
   if (m.durable <= c.acked) return Status::Ok();
   stats_.bytes_acked += m.durable - c.acked;
   c.acked = m.durable;
-  Key key{c.gen->bolt, c.gen->gen};
-  acked_[key] = m.durable;
-  dirty_acks_[key] = m.durable;
-  if (ack_log_.size() >= kMaxAckLog) ack_log_.pop_front();
-  ack_log_.push_back({NowNs(), c.gen->bolt, c.gen->gen, m.durable});
+  holdings_.Acknowledged(c.gen->bolt, c.gen->gen, m.durable, NowNs());
   if (env_.acks_changed) env_.acks_changed();
   return Status::Ok();
 }
@@ -309,7 +294,7 @@ Status PeerLink::OnSealed(const SealedMsg& m) {
   const Generation& g = *it->second.gen;
   // A SEALED for a size we did not seal at says nothing we can use (it cannot make us release).
   if (!g.sealed() || m.final_size != g.final_size()) return Status::Ok();
-  if (seal_held_.insert({g.bolt, g.gen}).second && env_.acks_changed) env_.acks_changed();
+  if (holdings_.HoldSeal(g.bolt, g.gen) && env_.acks_changed) env_.acks_changed();
   return Status::Ok();
 }
 
@@ -377,7 +362,7 @@ Status PeerLink::Diverge(std::map<uint32_t, Cursor>::iterator it, const std::str
   LOG_ERROR("peer %s: bolt %s generation %llu: this peer's replica differs from the file (%s) while the file's head is "
             "intact: the replica is kept as it is, this peer gets no more of the generation, the other peers go on",
             peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str());
-  diverged_.insert({g.bolt, g.gen});
+  holdings_.MarkDiverged(g.bolt, g.gen);
   CountLost(g);
   if (env_.acks_changed) env_.acks_changed();  // the generation no longer waits for this peer
   return Status::Ok();
@@ -403,12 +388,6 @@ void PeerLink::RetryFailedStreams() {
   uv_timer_start(stream_retry_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<PeerLink*>(t->data)) self->Pump();
   }, soonest / 1000000 + 1, 0);
-}
-
-std::vector<PeerLink::AckEvent> PeerLink::DrainAckLog() {
-  std::vector<AckEvent> out(ack_log_.begin(), ack_log_.end());
-  ack_log_.clear();
-  return out;
 }
 
 void PeerLink::Pump() {
@@ -505,11 +484,6 @@ void PeerLink::ScheduleReconnect() {
   uv_timer_start(reconnect_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<PeerLink*>(t->data)) self->Connect();
   }, backoff_ms_, 0);
-}
-
-void PeerLink::Collect(Committer::Batch* batch) {
-  for (const auto& [key, acked] : dirty_acks_) batch->rows.peer_acks.push_back({peer_.id, key.first, key.second, acked});
-  dirty_acks_.clear();
 }
 
 }  // namespace tailsafe

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "agent/bolt_source.h"
+#include "agent/peer_holdings.h"
 #include "agent/state_store.h"
 #include "common/compress.h"
 #include "common/config.h"
@@ -40,6 +41,45 @@
 #include "common/wire.h"
 
 namespace tailsafe {
+
+// One stream on the live connection: where it stands with the peer.
+struct PeerCursor {
+  BoltSource* source = nullptr;
+  std::shared_ptr<Generation> gen;
+  bool positioned = false;
+  bool verifying = false;  // its POSITION's window is being hashed (on the thread pool)
+  bool seal_sent = false;
+  bool checkpoint_sent = false;  // checkpoint_offset went out on this connection
+  uint64_t checkpoint_offset = 0;
+  uint64_t sent = 0;
+  uint64_t acked = 0;
+  bool failed = false;       // the peer failed the stream: nothing is sent until it is OPENed again
+  std::string error;         // the peer's reason, until a POSITION takes the stream up again
+  uint32_t failures = 0;     // in a row, for the retry's backoff
+  uint64_t retry_at_ns = 0;  // when a failed stream is OPENed again
+};
+// A stream the peer failed (STREAM_ERROR), for status.
+struct PeerStreamFailure {
+  std::string bolt;
+  uint64_t gen = 0;
+  std::string error;
+  uint32_t failures = 0;
+  bool retrying = false;  // OPENed again, no POSITION yet
+};
+struct PeerLinkStats {
+  uint64_t connects = 0;
+  uint64_t disconnects = 0;
+  uint64_t connect_failures = 0;  // attempts that never became a ready connection
+  uint64_t frames_sent = 0;
+  uint64_t bytes_sent = 0;       // origin bytes shipped (before compression)
+  uint64_t wire_bytes = 0;       // bytes written to the socket
+  uint64_t bytes_acked = 0;      // origin bytes acknowledged durable
+  uint64_t resent_bytes = 0;     // bytes shipped again after a resume (the unacked window)
+  uint64_t lost_bytes = 0;       // bytes of lost generations this peer never received
+  uint64_t divergences = 0;
+  uint64_t tail_cuts = 0;  // CUTs sent: a peer's unverified tail differed after its restart
+  uint64_t stream_errors = 0;  // streams the peer failed alone (STREAM_ERROR)
+};
 
 class PeerLink {
  public:
@@ -54,43 +94,9 @@ class PeerLink {
     std::function<void()> acks_changed;
     std::function<void()> request_commit;
   };
-  struct Cursor {
-    BoltSource* source = nullptr;
-    std::shared_ptr<Generation> gen;
-    bool positioned = false;
-    bool verifying = false;  // its POSITION's window is being hashed (on the thread pool)
-    bool seal_sent = false;
-    bool checkpoint_sent = false;  // checkpoint_offset went out on this connection
-    uint64_t checkpoint_offset = 0;
-    uint64_t sent = 0;
-    uint64_t acked = 0;
-    bool failed = false;       // the peer failed the stream: nothing is sent until it is OPENed again
-    std::string error;         // the peer's reason, until a POSITION takes the stream up again
-    uint32_t failures = 0;     // in a row, for the retry's backoff
-    uint64_t retry_at_ns = 0;  // when a failed stream is OPENed again
-  };
-  // A stream the peer failed (STREAM_ERROR), for status.
-  struct StreamFailure {
-    std::string bolt;
-    uint64_t gen = 0;
-    std::string error;
-    uint32_t failures = 0;
-    bool retrying = false;  // OPENed again, no POSITION yet
-  };
-  struct Stats {
-    uint64_t connects = 0;
-    uint64_t disconnects = 0;
-    uint64_t connect_failures = 0;  // attempts that never became a ready connection
-    uint64_t frames_sent = 0;
-    uint64_t bytes_sent = 0;       // origin bytes shipped (before compression)
-    uint64_t wire_bytes = 0;       // bytes written to the socket
-    uint64_t bytes_acked = 0;      // origin bytes acknowledged durable
-    uint64_t resent_bytes = 0;     // bytes shipped again after a resume (the unacked window)
-    uint64_t lost_bytes = 0;       // bytes of lost generations this peer never received
-    uint64_t divergences = 0;
-    uint64_t tail_cuts = 0;  // CUTs sent: a peer's unverified tail differed after its restart
-    uint64_t stream_errors = 0;  // streams the peer failed alone (STREAM_ERROR)
-  };
+  using Cursor = PeerCursor;
+  using StreamFailure = PeerStreamFailure;
+  using Stats = PeerLinkStats;
 
   PeerLink(Env env, PeerSpec peer, const std::vector<PeerAckRow>& acks);
   ~PeerLink();
@@ -106,10 +112,10 @@ class PeerLink {
   void CountLost(const Generation& g);
   // Whether this peer's replica of `g` differs from the file while the file's head is intact:
   // the generation is this peer's divergence alone, not shipped to it and not waited for.
-  bool Diverged(const Generation& g) const { return diverged_.count({g.bolt, g.gen}) > 0; }
-  bool SealHeld(const Generation& g) const { return seal_held_.count({g.bolt, g.gen}) > 0; }
-  void Collect(Committer::Batch* batch);
-  bool has_dirty_acks() const { return !dirty_acks_.empty(); }
+  bool Diverged(const Generation& g) const { return holdings_.Diverged(g.bolt, g.gen); }
+  bool SealHeld(const Generation& g) const { return holdings_.SealHeld(g.bolt, g.gen); }
+  void Collect(Committer::Batch* batch) { holdings_.Collect(batch); }
+  bool has_dirty_acks() const { return holdings_.has_dirty(); }
 
   const PeerSpec& peer() const { return peer_; }
   bool connected() const;
@@ -120,15 +126,9 @@ class PeerLink {
   // The streams of the live connection the peer failed and that have not resumed since.
   std::vector<StreamFailure> FailedStreams() const;
 
-  // The most recent ACKs with their monotonic arrival time, for latency measurement
-  // (`acklog` control request, used by bench/replicate). Bounded; drained by the reader.
-  struct AckEvent {
-    uint64_t t_ns;
-    std::string bolt;
-    uint64_t gen;
-    uint64_t durable;
-  };
-  std::vector<AckEvent> DrainAckLog();
+  // The newest ACKs with their arrival time (PeerHoldings), drained.
+  using AckEvent = PeerHoldings::AckEvent;
+  std::vector<AckEvent> DrainAckLog() { return holdings_.DrainAckLog(); }
 
  private:
   using Key = std::pair<std::string, uint64_t>;  // (bolt, generation)
@@ -173,15 +173,11 @@ class PeerLink {
   bool stopped_ = false;
   bool failing_ = false;  // the last attempt failed: log further failures at debug level
   std::map<uint32_t, Cursor> cursors_;
-  std::map<Key, uint64_t> acked_;
-  std::map<Key, uint64_t> high_water_;
-  std::map<Key, uint64_t> dirty_acks_;
-  std::set<Key> seal_held_;  // generations whose SEAL the peer holds durably
-  std::set<Key> diverged_;   // Diverged(): this peer's replica differs, the file is intact
+  PeerHoldings holdings_;
+  std::map<Key, uint64_t> high_water_;  // the most ever sent of each generation (resent_bytes)
   std::map<Key, uint32_t> read_errors_;  // failed reads in a row while judging a POSITION
   std::string last_error_;
   Stats stats_;
-  std::deque<AckEvent> ack_log_;
 };
 
 }  // namespace tailsafe
