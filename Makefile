@@ -8,7 +8,7 @@
 #   make test            install missing packages, build, run every test suite
 #   make deps            install the missing Debian packages (root)
 #   make code-shape      functions over 80 lines and classes over 500 in agent/, coordinator/ and
-#                        common/ (scripts/code-shape.py; MAX_FUNCTION=N, MAX_CLASS=M)
+#                        common/ (scripts/code-shape.py; MAX_FUNCTION=N, MAX_CLASS=M; also in make test)
 #   make clean           remove build/ and the Maven modules' target/ directories
 #   V=1                  show the commands
 #   JOBS=N               compile with N jobs (default: every core, nproc); a top-level -jN is
@@ -235,13 +235,14 @@ test: deps
 	  scripts/timed.sh "integration tests" $(MAKE) --no-print-directory integration-test || rc=1; \
 	  packaging/systemd/check.sh $(abspath $(OUT)) || rc=1; \
 	  $(MAKE) --no-print-directory man-lint || rc=1; \
+	  $(MAKE) --no-print-directory code-shape || rc=1; \
 	  if [ "$(MODE)" = release ]; then scripts/timed.sh "deb and rpm packages" \
 	    $(MAKE) --no-print-directory package-test rpm || rc=1; fi; \
 	  scripts/test-report.py tests $(OUT)/tests/unit.report.xml \
 	    $(OUT)/tests/integration.report.xml $(if $(filter release,$(MODE)),$(STORM_REPORTS)/TEST-*.xml); exit $$rc
 
 # Issue 23's size limits: the checker's own self-test, then one line per function or class over
-# them (scripts/code-shape.py says how it counts). Not in make test until the tree is within them.
+# them (scripts/code-shape.py says how it counts). make test fails on any.
 MAX_FUNCTION ?= 80
 MAX_CLASS ?= 500
 code-shape:

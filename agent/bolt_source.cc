@@ -375,10 +375,11 @@ void BoltSource::HandleShrink(Generation& g, uint64_t new_size) {
   LOG_INFO("bolt %s: generation %llu was truncated (%llu bytes before, %llu now)", bolt_.name.c_str(),
            static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(g.size()),
            static_cast<unsigned long long>(new_size));
-  TruncationPlan plan = PlanTruncation(was, FindCopy(g));
+  bool copy_found = FindCopy(g);  // first: a copy found continues `g`
+  TruncationPlan plan = PlanTruncation(was, copy_found, hooks_.min_acked(g) >= g.size());
   if (plan.from_copy) {
     ++stats_.copies_found;
-  } else if (hooks_.min_acked(g) >= g.size()) {  // every peer holds every byte: nothing is lost
+  } else if (plan.seal_as_is) {
     LOG_INFO("bolt %s: generation %llu ends at %llu bytes, all held by every peer", bolt_.name.c_str(),
              static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(g.size()));
     g.Seal();

@@ -61,17 +61,20 @@ struct BoltSourceStats {
   uint64_t frame_cache_hits = 0;  // frames another peer's compression served
 };
 
+// How a source reaches the agent: its peers' progress, and what it tells of its own.
+struct BoltSourceHooks {
+  std::function<void()> changed;  // new bytes, a new generation, a seal
+  std::function<uint64_t(const Generation&)> min_acked;  // over every peer
+  // Lowest offset a connected peer will still send of `g`; UINT64_MAX when none is connected.
+  std::function<uint64_t(const Generation&)> min_cursor;
+  std::function<bool(const Generation&)> seal_held;  // every peer holds its seal; null: yes
+  std::function<void(const Generation&)> lost;  // `g` is about to be marked lost
+  std::function<void()> request_commit;
+};
+
 class BoltSource {
  public:
-  struct Hooks {
-    std::function<void()> changed;  // new bytes, a new generation, a seal
-    std::function<uint64_t(const Generation&)> min_acked;  // over every peer
-    // Lowest offset a connected peer will still send of `g`; UINT64_MAX when none is connected.
-    std::function<uint64_t(const Generation&)> min_cursor;
-    std::function<bool(const Generation&)> seal_held;  // every peer holds its seal; null: yes
-    std::function<void(const Generation&)> lost;  // `g` is about to be marked lost
-    std::function<void()> request_commit;
-  };
+  using Hooks = BoltSourceHooks;
   using Stats = BoltSourceStats;
 
   // `loop`, `watcher` and `next_stream` outlive this source.
@@ -102,13 +105,9 @@ class BoltSource {
   // Adds dirty generation rows to a commit.
   void Collect(Committer::Batch* batch);
 
-  // The encoded DATA frame for bytes [offset, offset + n) of `g`, n <= max_len
-  // (agent/frame_cache.h). kPending: `changed` fires when it is ready.
-  using FrameStatus = FrameCache::FrameStatus;
-  FrameStatus GetFrame(Generation& g, uint64_t offset, uint64_t max_len, uint32_t* raw_len,
-                       std::shared_ptr<const std::string>* frame, Status* error) {
-    return frames_.Get(g, offset, max_len, raw_len, frame, error);
-  }
+  // The encoded DATA frames of its generations (agent/frame_cache.h): peer links pull from it;
+  // kPending: `changed` fires when the frame is ready.
+  FrameCache& frames() { return frames_; }
   // A peer's replica of `g` does not match the file: log, count, continue in a new generation.
   void Diverged(Generation& g, const std::string& why);
   // Closes sealed generations every peer has acknowledged; prunes lag points.

@@ -17,8 +17,8 @@ SizeChange JudgeSize(const SizeFacts& f) {
   return NeedsHeadCheck(f) && f.head_changed ? SizeChange::kRewritten : SizeChange::kGrew;
 }
 
-TruncationPlan PlanTruncation(GenState state, bool copy_found) {
-  return {copy_found, state == GenState::kActive};
+TruncationPlan PlanTruncation(GenState state, bool copy_found, bool all_acked) {
+  return {copy_found, !copy_found && all_acked, state == GenState::kActive};
 }
 
 PathChange JudgePath(const PathFacts& f) {

@@ -42,10 +42,13 @@ bool NeedsHeadCheck(const SizeFacts& f);
 SizeChange JudgeSize(const SizeFacts& f);
 
 struct TruncationPlan {
-  bool from_copy = false;       // continue from the copy found; else the generation is lost
+  bool from_copy = false;       // continue from the copy found
+  bool seal_as_is = false;      // no copy, but every peer holds every byte: sealed, nothing lost
+  // (neither: the generation is lost)
   bool new_generation = false;  // the truncated file goes on as the next generation
 };
-TruncationPlan PlanTruncation(GenState state, bool copy_found);
+// `all_acked`: every peer acknowledged every byte the generation had before the truncation.
+TruncationPlan PlanTruncation(GenState state, bool copy_found, bool all_acked);
 
 struct PathFacts {
   bool regular_file = false;  // stat of the bolt's path found a regular file

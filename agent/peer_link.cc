@@ -14,9 +14,16 @@ namespace {
 constexpr size_t kMaxWriteQueue = 4u << 20;  // bytes queued in libuv before we stop producing
 static_assert(kMaxWriteQueue + kMaxFramePayload + (64 << 10) < StreamConn::kMaxQueuedBytes,
               "the transport's queue limit must leave room for the window PeerLink fills");
-constexpr uint64_t kStreamRetryFirstMs = 1000;
-constexpr uint64_t kStreamRetryMaxMs = 60000;
 constexpr uint32_t kMaxReadRetries = 5;
+
+// Decodes `f` as a Msg with `decode`, then hands it to `handle`; a frame that does not decode is
+// the error.
+template <typename Msg, typename Decode, typename Handle>
+Status DecodeThen(const Frame& f, Decode decode, Handle handle) {
+  Msg m;
+  if (Status s = decode(f, &m); !s) return s;
+  return handle(m);
+}
 
 }  // namespace
 
@@ -68,14 +75,6 @@ void PeerLink::CountLost(const Generation& g) {
            g.bolt.c_str(), static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(known - acked));
 }
 
-std::vector<PeerLink::StreamFailure> PeerLink::FailedStreams() const {
-  std::vector<StreamFailure> out;
-  for (const auto& [stream, c] : cursors_) {
-    if (!c.error.empty()) out.push_back({c.gen->bolt, c.gen->gen, c.error, c.failures, !c.failed});
-  }
-  return out;
-}
-
 void PeerLink::Connect() {
   if (stopped_) return;
   auto pending = ConnectTcp(env_.loop, peer_.address.host, peer_.address.port,
@@ -116,26 +115,14 @@ void PeerLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
 Status PeerLink::OnFrame(const Frame& f) {
   if (!ready_) return OnWelcome(f);
   switch (f.type) {
-    case MessageType::kPosition: {
-      PositionMsg m;
-      if (Status s = DecodePosition(f, &m); !s) return s;
-      return OnPosition(m);
-    }
-    case MessageType::kAck: {
-      AckMsg m;
-      if (Status s = DecodeAck(f, &m); !s) return s;
-      return OnAck(m);
-    }
-    case MessageType::kSealed: {
-      SealedMsg m;
-      if (Status s = DecodeSealed(f, &m); !s) return s;
-      return OnSealed(m);
-    }
-    case MessageType::kStreamError: {
-      StreamErrorMsg m;
-      if (Status s = DecodeStreamError(f, &m); !s) return s;
-      return OnStreamError(m);
-    }
+    case MessageType::kPosition:
+      return DecodeThen<PositionMsg>(f, DecodePosition, [this](const PositionMsg& m) { return OnPosition(m); });
+    case MessageType::kAck:
+      return DecodeThen<AckMsg>(f, DecodeAck, [this](const AckMsg& m) { return OnAck(m); });
+    case MessageType::kSealed:
+      return DecodeThen<SealedMsg>(f, DecodeSealed, [this](const SealedMsg& m) { return OnSealed(m); });
+    case MessageType::kStreamError:
+      return DecodeThen<StreamErrorMsg>(f, DecodeStreamError, [this](const StreamErrorMsg& m) { return OnStreamError(m); });
     case MessageType::kReject: {
       RejectMsg m;
       Status s = DecodeReject(f, &m);
@@ -258,14 +245,10 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
   read_errors_.erase(key);
   uint64_t& hw = high_water_[key];
   if (hw > m.durable) stats_.resent_bytes += hw - m.durable;
-  c.positioned = true;
-  c.sent = c.acked = m.durable;
-  if (!c.error.empty()) {
+  if (c.Resume(m.durable)) {
     LOG_NOTICE("peer %s: bolt %s generation %llu: the stream the peer had failed resumes", peer_.id.c_str(),
                g.bolt.c_str(), static_cast<unsigned long long>(g.gen));
   }
-  c.error.clear();
-  c.failures = 0;
   backoff_ms_ = 0;
   holdings_.Resumed(g.bolt, g.gen, m.durable);
   LOG_DEBUG("peer %s: bolt %s generation %llu resumes at %llu", peer_.id.c_str(), g.bolt.c_str(),
@@ -311,13 +294,7 @@ Status PeerLink::OnStreamError(const StreamErrorMsg& m) {
 }
 
 void PeerLink::FailCursor(Cursor& c, const std::string& why, bool give_up) {
-  c.failed = true;
-  c.positioned = c.verifying = c.seal_sent = c.checkpoint_sent = false;
-  c.sent = c.acked;
-  c.error = why;
-  uint64_t delay_ms = std::min(kStreamRetryMaxMs, kStreamRetryFirstMs << std::min<uint32_t>(c.failures, 6));
-  ++c.failures;
-  c.retry_at_ns = give_up ? UINT64_MAX : NowNs() + delay_ms * 1000000;
+  uint64_t delay_ms = c.Fail(why, give_up, NowNs());
   LOG_INFO("peer %s: bolt %s generation %llu: %s", peer_.id.c_str(), c.gen->bolt.c_str(),
            static_cast<unsigned long long>(c.gen->gen),
            give_up ? "not tried again on this connection" : ("tried again in " + std::to_string(delay_ms) + " ms").c_str());
@@ -423,9 +400,9 @@ void PeerLink::Pump() {
       uint32_t raw = 0;
       std::shared_ptr<const std::string> frame;
       Status err;
-      auto st = c.source->GetFrame(g, c.sent, end - c.sent, &raw, &frame, &err);
-      if (st == BoltSource::FrameStatus::kPending) break;  // pumped again when it is encoded
-      if (st == BoltSource::FrameStatus::kError) {
+      auto st = c.source->frames().Get(g, c.sent, end - c.sent, &raw, &frame, &err);
+      if (st == FrameCache::FrameStatus::kPending) break;  // pumped again when it is encoded
+      if (st == FrameCache::FrameStatus::kError) {
         LOG_WARN("peer %s: %s", peer_.id.c_str(), err.message().c_str());
         c.source->Check();  // a short read means the file changed under us
         break;

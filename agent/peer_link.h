@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "agent/bolt_source.h"
+#include "agent/peer_cursor.h"
 #include "agent/peer_holdings.h"
 #include "agent/state_store.h"
 #include "common/compress.h"
@@ -42,30 +43,6 @@
 
 namespace tailsafe {
 
-// One stream on the live connection: where it stands with the peer.
-struct PeerCursor {
-  BoltSource* source = nullptr;
-  std::shared_ptr<Generation> gen;
-  bool positioned = false;
-  bool verifying = false;  // its POSITION's window is being hashed (on the thread pool)
-  bool seal_sent = false;
-  bool checkpoint_sent = false;  // checkpoint_offset went out on this connection
-  uint64_t checkpoint_offset = 0;
-  uint64_t sent = 0;
-  uint64_t acked = 0;
-  bool failed = false;       // the peer failed the stream: nothing is sent until it is OPENed again
-  std::string error;         // the peer's reason, until a POSITION takes the stream up again
-  uint32_t failures = 0;     // in a row, for the retry's backoff
-  uint64_t retry_at_ns = 0;  // when a failed stream is OPENed again
-};
-// A stream the peer failed (STREAM_ERROR), for status.
-struct PeerStreamFailure {
-  std::string bolt;
-  uint64_t gen = 0;
-  std::string error;
-  uint32_t failures = 0;
-  bool retrying = false;  // OPENed again, no POSITION yet
-};
 struct PeerLinkStats {
   uint64_t connects = 0;
   uint64_t disconnects = 0;
@@ -81,19 +58,22 @@ struct PeerLinkStats {
   uint64_t stream_errors = 0;  // streams the peer failed alone (STREAM_ERROR)
 };
 
+// What every peer link shares: the loop, the key, the window, the callbacks into the agent.
+struct PeerLinkEnv {
+  uv_loop_t* loop = nullptr;
+  std::string cluster;
+  std::string self_id;
+  const ClusterKeys* keys = nullptr;  // the cluster key(s); outlive the link
+  uint32_t window_bytes = 0;
+  uint32_t reconnect_max_ms = 0;
+  const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
+  std::function<void()> acks_changed;
+  std::function<void()> request_commit;
+};
+
 class PeerLink {
  public:
-  struct Env {
-    uv_loop_t* loop = nullptr;
-    std::string cluster;
-    std::string self_id;
-    const ClusterKeys* keys = nullptr;  // the cluster key(s); outlive the link
-    uint32_t window_bytes = 0;
-    uint32_t reconnect_max_ms = 0;
-    const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
-    std::function<void()> acks_changed;
-    std::function<void()> request_commit;
-  };
+  using Env = PeerLinkEnv;
   using Cursor = PeerCursor;
   using StreamFailure = PeerStreamFailure;
   using Stats = PeerLinkStats;
@@ -124,7 +104,7 @@ class PeerLink {
   // Cursor of `g` on the live connection, or null.
   const Cursor* CursorOf(const Generation& g) const;
   // The streams of the live connection the peer failed and that have not resumed since.
-  std::vector<StreamFailure> FailedStreams() const;
+  std::vector<StreamFailure> FailedStreams() const { return tailsafe::FailedStreams(cursors_); }
 
   // The newest ACKs with their arrival time (PeerHoldings), drained.
   using AckEvent = PeerHoldings::AckEvent;

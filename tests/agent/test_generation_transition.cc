@@ -74,17 +74,30 @@ BOOST_AUTO_TEST_CASE(a_sealed_generation_is_never_rejudged) {
 }
 
 BOOST_AUTO_TEST_CASE(truncation_continues_from_a_copy_or_loses_the_generation) {
-  TruncationPlan copied = PlanTruncation(GenState::kActive, true);  // copytruncate: harmless
+  TruncationPlan copied = PlanTruncation(GenState::kActive, true, false);  // copytruncate: harmless
   BOOST_TEST(copied.from_copy);
+  BOOST_TEST(!copied.seal_as_is);
   BOOST_TEST(copied.new_generation);  // the truncated file goes on as the next generation
-  TruncationPlan lost = PlanTruncation(GenState::kActive, false);  // truncated in place: lost
+  TruncationPlan lost = PlanTruncation(GenState::kActive, false, false);  // truncated in place: lost
   BOOST_TEST(!lost.from_copy);
+  BOOST_TEST(!lost.seal_as_is);
   BOOST_TEST(lost.new_generation);
   // A rotated-away file truncated: no longer the bolt's file, so no new generation from it.
-  TruncationPlan retired = PlanTruncation(GenState::kRetired, false);
+  TruncationPlan retired = PlanTruncation(GenState::kRetired, false, false);
   BOOST_TEST(!retired.from_copy);
   BOOST_TEST(!retired.new_generation);
-  BOOST_TEST(PlanTruncation(GenState::kRetired, true).from_copy);
+  BOOST_TEST(PlanTruncation(GenState::kRetired, true, false).from_copy);
+}
+
+BOOST_AUTO_TEST_CASE(a_truncation_after_every_peer_has_every_byte_seals_and_loses_nothing) {
+  TruncationPlan held = PlanTruncation(GenState::kActive, false, true);
+  BOOST_TEST(!held.from_copy);
+  BOOST_TEST(held.seal_as_is);
+  BOOST_TEST(held.new_generation);
+  // A copy found wins: the generation goes on from it.
+  TruncationPlan both = PlanTruncation(GenState::kActive, true, true);
+  BOOST_TEST(both.from_copy);
+  BOOST_TEST(!both.seal_as_is);
 }
 
 BOOST_AUTO_TEST_CASE(path_rotation_first_file_and_same_file) {

@@ -1,0 +1,116 @@
+// PeerCursor: a failed stream's backoff, giving up, resuming; FailedStreams for status
+// (agent/peer_cursor.h). PeerHoldings: what a peer holds, and the rows it persists
+// (agent/peer_holdings.h).
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <memory>
+
+#include "agent/peer_cursor.h"
+#include "agent/peer_holdings.h"
+
+using namespace tailsafe;
+
+namespace {
+
+constexpr uint64_t kMs = 1000000;
+
+PeerCursor Cursor(const char* bolt, uint64_t gen) {
+  PeerCursor c;
+  c.gen = std::make_shared<Generation>(bolt, gen, 7);
+  return c;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(peer_cursor)
+
+BOOST_AUTO_TEST_CASE(a_failed_stream_waits_a_second_doubling_to_a_minute_and_resends_from_what_was_acked) {
+  PeerCursor c = Cursor("b", 1);
+  c.positioned = c.seal_sent = c.checkpoint_sent = true;
+  c.sent = 900;
+  c.acked = 500;
+  BOOST_TEST(c.Fail("disk full", false, 10 * kMs) == kStreamRetryFirstMs);
+  BOOST_TEST(c.failed);
+  BOOST_TEST(!c.positioned);
+  BOOST_TEST(!c.seal_sent);
+  BOOST_TEST(!c.checkpoint_sent);
+  BOOST_TEST(c.sent == 500u);  // what the peer did not acknowledge goes again
+  BOOST_TEST(c.error == "disk full");
+  BOOST_TEST(c.retry_at_ns == 10 * kMs + kStreamRetryFirstMs * kMs);
+  BOOST_TEST(c.Fail("disk full", false, 0) == 2 * kStreamRetryFirstMs);
+  BOOST_TEST(c.Fail("disk full", false, 0) == 4 * kStreamRetryFirstMs);
+  for (int i = 0; i < 10; ++i) c.Fail("disk full", false, 0);
+  BOOST_TEST(c.Fail("disk full", false, 0) == kStreamRetryMaxMs);
+}
+
+BOOST_AUTO_TEST_CASE(giving_up_means_not_on_this_connection_and_a_position_clears_the_failures) {
+  PeerCursor c = Cursor("b", 1);
+  BOOST_TEST(c.Fail("unreadable", true, 5) == 0u);
+  BOOST_TEST(c.retry_at_ns == UINT64_MAX);
+  BOOST_TEST(c.Resume(300));  // it had failed: the link logs the resumption
+  BOOST_TEST(c.positioned);
+  BOOST_TEST(c.sent == 300u);
+  BOOST_TEST(c.acked == 300u);
+  BOOST_TEST(c.error.empty());
+  BOOST_TEST(c.failures == 0u);
+  BOOST_TEST(!c.Resume(300));  // nothing had failed since
+}
+
+BOOST_AUTO_TEST_CASE(failed_streams_lists_those_with_an_error_and_whether_they_are_being_retried) {
+  std::map<uint32_t, PeerCursor> cursors;
+  cursors[1] = Cursor("a", 1);
+  cursors[2] = Cursor("b", 4);
+  cursors[2].Fail("replica is a directory", false, 0);
+  cursors[3] = Cursor("c", 2);
+  cursors[3].Fail("gone", false, 0);
+  cursors[3].failed = false;  // OPENed again, no POSITION yet
+  auto out = FailedStreams(cursors);
+  BOOST_REQUIRE_EQUAL(out.size(), 2u);
+  BOOST_TEST(out[0].bolt == "b");
+  BOOST_TEST(out[0].gen == 4u);
+  BOOST_TEST(out[0].error == "replica is a directory");
+  BOOST_TEST(out[0].failures == 1u);
+  BOOST_TEST(!out[0].retrying);
+  BOOST_TEST(out[1].retrying);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(peer_holdings)
+
+BOOST_AUTO_TEST_CASE(acks_come_from_state_db_for_this_peer_and_changes_go_into_the_next_commit) {
+  PeerHoldings h("p1", {{"p1", "b", 1, 100}, {"p2", "b", 1, 999}});
+  BOOST_TEST(h.Acked("b", 1) == 100u);
+  BOOST_TEST(h.Acked("b", 2) == 0u);
+  BOOST_TEST(!h.has_dirty());
+  h.Resumed("b", 1, 100);  // the same: nothing to write
+  BOOST_TEST(!h.has_dirty());
+  h.Resumed("b", 1, 80);  // the peer holds less than it acknowledged (it cut its tail)
+  h.Acknowledged("b", 2, 50, 123);
+  Committer::Batch batch;
+  h.Collect(&batch);
+  BOOST_REQUIRE_EQUAL(batch.rows.peer_acks.size(), 2u);
+  BOOST_TEST(batch.rows.peer_acks[0].peer == "p1");
+  BOOST_TEST(batch.rows.peer_acks[0].acked == 80u);
+  BOOST_TEST(batch.rows.peer_acks[1].acked == 50u);
+  BOOST_TEST(!h.has_dirty());
+  auto log = h.DrainAckLog();
+  BOOST_REQUIRE_EQUAL(log.size(), 1u);  // only ACKs are measured, not resumptions
+  BOOST_TEST(log[0].t_ns == 123u);
+  BOOST_TEST(h.DrainAckLog().empty());
+}
+
+BOOST_AUTO_TEST_CASE(seals_and_divergences_are_per_generation) {
+  PeerHoldings h("p1", {});
+  BOOST_TEST(h.HoldSeal("b", 1));
+  BOOST_TEST(!h.HoldSeal("b", 1));  // told once
+  BOOST_TEST(h.SealHeld("b", 1));
+  BOOST_TEST(!h.SealHeld("b", 2));
+  h.MarkDiverged("b", 2);
+  BOOST_TEST(h.Diverged("b", 2));
+  BOOST_TEST(!h.Diverged("b", 1));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
