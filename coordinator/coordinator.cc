@@ -18,7 +18,7 @@ Coordinator::Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::
       store_(std::move(store)),
       leadership_(std::move(leadership)),
       reader_(store_.get(), &state_, [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); }),
-      desk_(&state_, config_.coordinator.recoveries_kept,
+      desk_(&state_, config_.coordinator.recoveries_kept, RecoveryDesk::kShrinkGraceTimeouts * config_.coordinator.host_timeout_ms,
             {.deliver = [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); },
              .commit = [this](const std::vector<NamespaceStore::Write>& writes) { return CommitOrFail(writes); },
              .leading = [this] { return leading_; },

@@ -23,8 +23,8 @@ bool Newer(const TailCheckpoint& a, const TailCheckpoint& b) {
 
 }  // namespace
 
-RecoveryDesk::RecoveryDesk(TermState* state, size_t recoveries_kept, Wiring wiring)
-    : state_(state), recoveries_kept_(recoveries_kept), wiring_(std::move(wiring)) {}
+RecoveryDesk::RecoveryDesk(TermState* state, size_t recoveries_kept, uint64_t shrink_grace_ms, Wiring wiring)
+    : state_(state), recoveries_kept_(recoveries_kept), shrink_grace_ms_(shrink_grace_ms), wiring_(std::move(wiring)) {}
 
 void RecoveryDesk::Lead(uint64_t term) {
   term_ = term;

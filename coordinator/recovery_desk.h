@@ -41,6 +41,9 @@ namespace tailsafe {
 
 class RecoveryDesk {
  public:
+  // A dead host is given this many host_timeout_ms to return before its unfinished ranges are
+  // shrunk to what the survivors hold (a paused or restarting agent comes back with its file).
+  static constexpr uint64_t kShrinkGraceTimeouts = 3;
   // What the desk needs of the coordinator that owns it.
   struct Wiring {
     // Sends a frame once every commit made so far is durable (the coordinator's Deliver).
@@ -57,8 +60,9 @@ class RecoveryDesk {
     uint64_t bytes_found = 0;     // of those, recovered after all (a later report or result)
   };
 
-  // `state` outlives the desk; `recoveries_kept`: per bolt, recovered records kept in /recoveries.
-  RecoveryDesk(TermState* state, size_t recoveries_kept, Wiring wiring);
+  // `state` outlives the desk; `recoveries_kept`: per bolt, recovered records kept in /recoveries;
+  // `shrink_grace_ms`: how long a dead host is given to return before its ranges are shrunk.
+  RecoveryDesk(TermState* state, size_t recoveries_kept, uint64_t shrink_grace_ms, Wiring wiring);
 
   // This instance leads in `term`, its state just loaded: a history kept with a larger
   // recoveries_kept, or written before it existed, is folded now.
@@ -118,6 +122,7 @@ class RecoveryDesk {
 
   TermState* state_;
   size_t recoveries_kept_;
+  uint64_t shrink_grace_ms_;
   Wiring wiring_;
   uint64_t term_ = 0;
   Stats stats_;

@@ -61,6 +61,7 @@ void FoldRecovered(std::vector<RangeRecord>* spans, const RangeRecord& r) {
 
 std::optional<RangeShrink> ShrinkRange(uint64_t from, uint64_t to, const ShrinkFacts& facts) {
   if (facts.origin_alive || !facts.all_reported || facts.running) return std::nullopt;
+  if (facts.origin_dead_ms < facts.grace_ms) return std::nullopt;
   const SurvivorCoverage* best = nullptr;
   const SurvivorCoverage* other = nullptr;  // the most held by a survivor without the hook
   auto more = [](const SurvivorCoverage* b, const SurvivorCoverage& c) {

@@ -22,7 +22,8 @@
 // shrunk to the most that a candidate (a live agent that runs the bolt's hook) holds of its
 // generation, never below its start, and the bytes past that are given up. It is not decided
 // while a live agent has not reported on its connection (after a coordinator restart a
-// survivor may hold more than those heard so far), for a running range (its assignee held all
+// survivor may hold more than those heard so far), before the host has been dead for the grace
+// (ShrinkFacts::grace_ms), for a running range (its assignee held all
 // of it to start the hook), or without a candidate (the range waits for one, as any does). The
 // new end is reassigned under a new epoch, to another candidate if the assignee holds less.
 // Nothing a survivor holds is skipped for good: the record asks up to the new end now, so
@@ -92,6 +93,11 @@ struct SurvivorCoverage {
 
 struct ShrinkFacts {
   bool origin_alive = false;
+  // How long the origin's host has been dead, and how long it is given to return first: a host
+  // that comes back with its file brings the bytes, and a range shrunk before that would have
+  // given them up for good once the bolt runs again.
+  uint64_t origin_dead_ms = 0;
+  uint64_t grace_ms = 0;
   bool all_reported = false;  // every live agent has reported on its current connection
   bool running = false;       // the assignee said it runs the hook under the current epoch
   std::string assignee;       // "" while waiting

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
 #include "coordinator/recovery_desk.h"
@@ -23,6 +24,7 @@ unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 void RecoveryDesk::ShrinkUnfinished(const std::string& origin, const std::string& bolt) {
   auto oit = state_->agents.find(origin);
   if (oit == state_->agents.end() || oit->second.alive()) return;
+  uint64_t died = oit->second.record.dead_since_unix_ms, now = UnixNowMs();
   bool all_reported = true;
   bool all_ship = true;
   for (const auto& [id, a] : state_->agents) {
@@ -38,6 +40,8 @@ void RecoveryDesk::ShrinkUnfinished(const std::string& origin, const std::string
     if (it == state_->recoveries.end()) return;
     Recovery& r = it->second;
     ShrinkFacts facts;
+    facts.origin_dead_ms = died != 0 && now > died ? now - died : 0;
+    facts.grace_ms = shrink_grace_ms_;
     facts.all_reported = all_reported;
     facts.running = r.state == RecoveryState::kRunning;
     facts.assignee = r.held() ? r.agent : "";

@@ -186,6 +186,13 @@ BOOST_AUTO_TEST_CASE(a_range_is_not_shrunk_while_it_may_still_get_its_bytes) {
   ShrinkFacts f = DeadOrigin(300, 500);
   f.origin_alive = true;
   BOOST_TEST(!ShrinkRange(100, 900, f).has_value());
+  // The host died moments ago: it is given the grace to come back with its file first.
+  f = DeadOrigin(300, 500);
+  f.grace_ms = 3000;
+  f.origin_dead_ms = 2999;
+  BOOST_TEST(!ShrinkRange(100, 900, f).has_value());
+  f.origin_dead_ms = 3000;
+  BOOST_TEST(ShrinkRange(100, 900, f).has_value());
   // A live agent has not reported on its connection yet: it may hold more.
   f = DeadOrigin(300, 500);
   f.all_reported = false;
