@@ -207,17 +207,19 @@ TEST_ENV := TAILSAFE_BIN_DIR=$(abspath $(OUT)) TAILSAFE_SOURCE_DIR=$(CURDIR)
 # Each suite writes a detailed Boost.Test XML report beside its binary; scripts/test-report.py
 # turns the reports into the plain "N passed, N failed" closing line that CI reads, with one
 # "failed: suite/case" line above it per failed case (no colour codes, which would hide them).
-REPORT_ARGS = --color_output=no --report_format=XML --report_level=detailed --report_sink=$(OUT)/tests/$(1).report.xml
+# The JUnit log beside it holds each failed check's message, which test-report.py prints too.
+REPORT_ARGS = --color_output=no --report_format=XML --report_level=detailed --report_sink=$(OUT)/tests/$(1).report.xml \
+  --logger=HRF,$(2),stdout:JUNIT,error,$(OUT)/tests/$(1).junit.xml
 
 unit-test: $(UNIT_BIN)
-	@rm -f $(OUT)/tests/unit.report.xml
-	$(Q)$(TEST_ENV) $(UNIT_BIN) --log_level=warning $(call REPORT_ARGS,unit); rc=$$?; \
+	@rm -f $(OUT)/tests/unit.report.xml $(OUT)/tests/unit.junit.xml
+	$(Q)$(TEST_ENV) $(UNIT_BIN) $(call REPORT_ARGS,unit,warning); rc=$$?; \
 	  scripts/test-report.py unit $(OUT)/tests/unit.report.xml; exit $$rc
 
 integration-test: $(BINS) $(INTEGRATION_BIN) $(TOOL_BINS)
-	@rm -f $(OUT)/tests/integration.report.xml
+	@rm -f $(OUT)/tests/integration.report.xml $(OUT)/tests/integration.junit.xml
 	@scripts/promtool.sh $(OUT)
-	$(Q)$(TEST_ENV) $(INTEGRATION_BIN) --log_level=message $(call REPORT_ARGS,integration); rc=$$?; \
+	$(Q)$(TEST_ENV) $(INTEGRATION_BIN) $(call REPORT_ARGS,integration,message); rc=$$?; \
 	  scripts/test-report.py integration $(OUT)/tests/integration.report.xml; \
 	  exit $$rc
 

@@ -174,6 +174,8 @@ BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
   std::string why;
   std::string replica1 = c.ReplicaFile(1, 0, 0, 1);
   BOOST_REQUIRE(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), replica1, &why); }, 10));
+  // Acknowledged too: the peer's restart trusts only what its loop had taken in (see peer_isolation).
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 10));
   BOOST_REQUIRE(c.Stop(1).ok());
   std::string before;
   {
