@@ -56,10 +56,6 @@ void RecoveryDesk::EvaluateBolt(const std::string& origin, const std::string& bo
   const std::string hook = doc.hook;
   if (hook.empty()) return;  // a bolt without a hook is replicated, never recovered
 
-  std::vector<const Agent*> candidates;
-  for (const auto& [id, a] : state_->agents) {
-    if (a.alive() && a.conn && a.reported && a.Runs(hook)) candidates.push_back(&a);
-  }
   std::map<uint64_t, uint64_t> ends;
   std::string cause;
   const History* history = nullptr;
@@ -75,16 +71,11 @@ void RecoveryDesk::EvaluateBolt(const std::string& origin, const std::string& bo
     ends = b->second;
     cause = "process died";
   } else {
-    for (const Agent* a : candidates) {
-      for (const auto& [key, durable] : a->coverage) {
-        if (std::get<0>(key) != origin || std::get<1>(key) != bolt) continue;
-        uint64_t& e = ends[std::get<2>(key)];
-        e = std::max(e, durable);
-      }
-    }
+    ends = state_->Replicated({origin, bolt}, hook);  // what the candidates hold
     cause = "host died";
   }
   if (history != nullptr && history->floor > 0) std::erase_if(ends, [&](const auto& e) { return e.first <= history->floor; });
+  if (!FollowUpGivenUp(origin, bolt, hook, ends, &records)) return;
   // Deaths reported after the fact come first: their checkpoints may be older than the one the
   // bolt's successor wrote since.
   if (!doc.deaths_pending.empty()) {

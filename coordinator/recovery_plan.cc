@@ -43,6 +43,36 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
   return out;
 }
 
+std::vector<PlannedRange> PlanGivenUp(const std::map<uint64_t, uint64_t>& ends, const std::vector<RangeRecord>& records) {
+  std::map<uint64_t, std::vector<const RangeRecord*>> by_gen;
+  for (const RangeRecord& r : records) by_gen[r.gen].push_back(&r);
+  std::vector<PlannedRange> out;
+  for (auto& [gen, recs] : by_gen) {
+    auto end_it = ends.find(gen);
+    bool blocked = std::any_of(recs.begin(), recs.end(),
+                               [](const RangeRecord* r) { return r->state != RangeRecord::State::kRecovered; });
+    if (end_it == ends.end() || blocked) continue;
+    std::sort(recs.begin(), recs.end(), [](const RangeRecord* a, const RangeRecord* b) { return a->from < b->from; });
+    // The walk of PlanTail, owing what the records walked so far gave up: bytes owed and not
+    // delivered are due before the next record, or at the end, once they reach past every end
+    // asked so far (a record that starts within what was asked opens nothing, so planning over
+    // folded spans plans the same).
+    uint64_t cursor = 0, asked = 0, owed = 0;
+    auto due = [&](uint64_t limit) {
+      uint64_t hi = std::min({limit, owed, end_it->second});
+      if (owed > cursor && hi > std::max(cursor, asked)) out.push_back({gen, cursor, hi});
+    };
+    for (const RangeRecord* r : recs) {
+      if (r->from > cursor) due(r->from);
+      cursor = std::max(cursor, r->delivered_to);
+      asked = std::max(asked, r->to);
+      owed = std::max(owed, r->given_up_to);
+    }
+    due(owed);
+  }
+  return out;
+}
+
 void FoldRecovered(std::vector<RangeRecord>* spans, const RangeRecord& r) {
   auto by_start = [](const RangeRecord& a, const RangeRecord& b) { return std::tie(a.gen, a.from) < std::tie(b.gen, b.from); };
   spans->insert(std::upper_bound(spans->begin(), spans->end(), r, by_start), r);
@@ -51,6 +81,8 @@ void FoldRecovered(std::vector<RangeRecord>* spans, const RangeRecord& r) {
     if (!merged.empty() && merged.back().gen == s.gen && s.from <= merged.back().to) {
       merged.back().to = std::max(merged.back().to, s.to);
       merged.back().delivered_to = std::max(merged.back().delivered_to, s.delivered_to);
+      merged.back().given_up_to = std::max(merged.back().given_up_to, s.given_up_to);
+      if (merged.back().given_up_to <= merged.back().to) merged.back().given_up_to = 0;
     } else {
       merged.push_back(s);
       merged.back().state = RangeRecord::State::kRecovered;

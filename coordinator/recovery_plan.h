@@ -26,8 +26,9 @@
 // (ShrinkFacts::grace_ms), for a running range (its assignee held all
 // of it to start the hook), or without a candidate (the range waits for one, as any does). The
 // new end is reassigned under a new epoch, to another candidate if the assignee holds less.
-// Nothing a survivor holds is skipped for good: the record asks up to the new end now, so
-// PlanTail plans a follow-up past it once a later report (or the host's return) shows more.
+// Nothing a survivor holds is skipped for good: the record asks up to the new end now and keeps
+// the end first asked, so PlanGivenUp (below) plans a follow-up past it once a later report (or
+// the host's return) shows more.
 // A survivor without the hook that holds more is named (`beyond`, `beyond_holder`). If it is
 // connected to the coordinator, the assignee is told to pull [from, beyond) from it before it
 // runs (`pull`): the bytes reach a hook rather than being given up. If the pull fails (the
@@ -61,6 +62,7 @@ struct RangeRecord {
   uint64_t to = 0;            // the end asked for
   uint64_t delivered_to = 0;  // recovered: the end of the whole records the hook got
   State state = State::kUnfinished;
+  uint64_t given_up_to = 0;   // shrunk: the end first asked, past `to` (0: nothing given up)
 };
 
 struct PlannedRange {
@@ -75,9 +77,18 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
                                    const std::map<uint64_t, uint64_t>& ends,
                                    const std::vector<RangeRecord>& records);
 
+// PlanGivenUp follows up the bytes a shrink gave up, whatever the bolt does now: a host that
+// returns after the grace may run its bolt again, so no death of it is left to plan from, and
+// the dead process's given-up tail would otherwise stay unprocessed. In each generation whose
+// records are all recovered, walking them as PlanTail does, the bytes a shrunk record gave up
+// (up to its `given_up_to`) that no record delivered are planned up to `ends`, once they reach
+// past every end asked so far: asking again for a record cut at such an end would deliver
+// nothing, forever. Like PlanTail, it plans the same over folded spans.
+std::vector<PlannedRange> PlanGivenUp(const std::map<uint64_t, uint64_t>& ends, const std::vector<RangeRecord>& records);
+
 // Folding keeps what planning needs of recovered ranges once their records are pruned from
 // /recoveries: per generation, spans of recovered ranges merged where one starts at or before
-// another's end (`to`), keeping the furthest `to` and `delivered_to`. Planning over the spans
+// another's end (`to`), keeping the furthest `to`, `delivered_to` and `given_up_to`. Planning over the spans
 // plus the records still kept plans exactly what it plans over every record: a range that
 // starts within the bytes asked so far never opens a gap, and PlanTail only carries the
 // furthest `to` and `delivered_to` past it. `spans` stays sorted by (gen, from); `r` must be

@@ -48,7 +48,7 @@ RangeRecord RecoveryRecord::Range() const {
   RangeRecord::State st = state == RecoveryState::kRecovered ? RangeRecord::State::kRecovered
                           : state == RecoveryState::kFailed  ? RangeRecord::State::kFailed
                                                              : RangeRecord::State::kUnfinished;
-  return {gen, from, to, state == RecoveryState::kRecovered ? delivered_to : 0, st};
+  return {gen, from, to, state == RecoveryState::kRecovered ? delivered_to : 0, st, asked_to > to ? asked_to : 0};
 }
 
 json RecoveryRecord::ToJson() const {

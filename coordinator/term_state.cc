@@ -37,6 +37,9 @@ Status ParseHistory(const json& d, TermState::History* h) {
         !Uint(s, "delivered_to", &r.delivered_to) || r.from > r.delivered_to || r.delivered_to > r.to) {
       return Status::Error("spans[] must be {generation, from, to, delivered_to} with from <= delivered_to <= to");
     }
+    if (s.contains("given_up_to") && (!Uint(s, "given_up_to", &r.given_up_to) || r.given_up_to <= r.to)) {
+      return Status::Error("spans[].given_up_to must be an unsigned integer past 'to'");
+    }
     FoldRecovered(&h->spans, r);
   }
   return Status::Ok();
@@ -139,7 +142,9 @@ NamespaceStore::Write TermState::RecoveryWrite(const RecoveryRecord& r) {
 NamespaceStore::Write TermState::HistoryWrite(const BoltKey& key, const History& h) {
   json spans = json::array();
   for (const RangeRecord& r : h.spans) {
-    spans.push_back({{"generation", r.gen}, {"from", r.from}, {"to", r.to}, {"delivered_to", r.delivered_to}});
+    json span = {{"generation", r.gen}, {"from", r.from}, {"to", r.to}, {"delivered_to", r.delivered_to}};
+    if (r.given_up_to > r.to) span["given_up_to"] = r.given_up_to;
+    spans.push_back(std::move(span));
   }
   json doc = {{"origin", key.first}, {"bolt", key.second}, {"folded", h.folded}, {"floor_generation", h.floor},
               {"spans", spans}};
@@ -155,6 +160,21 @@ std::vector<RangeRecord> TermState::RangesOf(const BoltKey& key) const {
   if (auto h = history.find(key); h != history.end()) out = h->second.spans;
   for (const auto& [id, r] : recoveries) {
     if (r.origin == key.first && r.bolt == key.second) out.push_back(r.Range());
+  }
+  return out;
+}
+
+std::map<uint64_t, uint64_t> TermState::Replicated(const BoltKey& key, const std::string& hook) const {
+  uint64_t floor = 0;
+  if (auto h = history.find(key); h != history.end()) floor = h->second.floor;
+  std::map<uint64_t, uint64_t> out;
+  for (const auto& [id, a] : agents) {
+    if (!a.alive() || !a.conn || !a.reported || (!hook.empty() && !a.Runs(hook))) continue;
+    for (const auto& [gen_key, durable] : a.coverage) {
+      auto [origin, bolt, gen] = gen_key;
+      if (origin != key.first || bolt != key.second || gen <= floor) continue;
+      out[gen] = std::max(out[gen], durable);
+    }
   }
   return out;
 }

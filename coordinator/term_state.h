@@ -86,6 +86,10 @@ struct TermState {
   // The durable bytes of a generation `agent` holds, as it last reported: its own bolt's file,
   // or its replica of a peer's; 0 if it reported none.
   uint64_t Coverage(const std::string& agent, const GenKey& key) const;
+  // Generation -> the most of a peer's bolt that a live agent, connected and reported (and
+  // defining `hook`, unless empty), durably holds in its replicas; none at or below the floor of
+  // the bolt's history.
+  std::map<uint64_t, uint64_t> Replicated(const BoltKey& key, const std::string& hook) const;
   // How many recoveries not yet finished are assigned to `agent`.
   uint32_t Unfinished(const std::string& agent) const;
 };

@@ -107,7 +107,7 @@ BOOST_AUTO_TEST_CASE(folding_merges_ranges_that_start_within_what_was_asked) {
 BOOST_AUTO_TEST_CASE(planning_over_folded_spans_plans_what_it_plans_over_every_record) {
   std::mt19937_64 rng(20261203);
   auto below = [&](uint64_t n) { return n == 0 ? 0 : rng() % n; };
-  int cases = 0, with_gaps = 0;
+  int cases = 0, with_gaps = 0, with_owed = 0;
   for (int round = 0; round < 20000; ++round) {
     std::vector<RangeRecord> records;
     int n = 1 + static_cast<int>(below(12));
@@ -116,7 +116,8 @@ BOOST_AUTO_TEST_CASE(planning_over_folded_spans_plans_what_it_plans_over_every_r
       uint64_t from = below(1000), to = from + below(300);
       uint64_t delivered = from + below(to - from + 1);
       State st = below(10) == 0 ? (below(2) ? State::kUnfinished : State::kFailed) : State::kRecovered;
-      records.push_back({gen, from, to, st == State::kRecovered ? delivered : 0, st});
+      uint64_t given_up = below(3) == 0 ? to + 1 + below(400) : 0;  // a shrunk range
+      records.push_back({gen, from, to, st == State::kRecovered ? delivered : 0, st, given_up});
     }
     std::vector<RangeRecord> kept, spans;
     for (const RangeRecord& r : records) {
@@ -137,10 +138,14 @@ BOOST_AUTO_TEST_CASE(planning_over_folded_spans_plans_what_it_plans_over_every_r
     Ranges all = PlanTail(ck, ends, records);
     Ranges from_spans = PlanTail(ck, ends, folded);
     BOOST_TEST_REQUIRE((all == from_spans), "round " << round);
+    Ranges owed = PlanGivenUp(ends, records);
+    BOOST_TEST_REQUIRE((owed == PlanGivenUp(ends, folded)), "round " << round << ": given up");
     ++cases;
     with_gaps += all.size() > 1 ? 1 : 0;
+    with_owed += owed.empty() ? 0 : 1;
   }
   BOOST_TEST(with_gaps > 1000);  // the random histories do exercise gaps
+  BOOST_TEST(with_owed > 1000);  // and given-up bytes
   BOOST_TEST(cases == 20000);
 }
 
@@ -274,6 +279,35 @@ BOOST_AUTO_TEST_CASE(planning_after_a_shrink_follows_up_exactly_what_survivors_s
     BOOST_TEST_REQUIRE((planned == want), "round " << round << ": [" << from << ", " << asked << ") shrunk to "
                                                    << s->to << ", delivered " << delivered << ", later " << later);
   }
+}
+
+// Bytes a shrink gave up are followed up whatever the bolt does now (its host may return with
+// the bolt running again): exactly the bytes given up that no range delivered, once they reach
+// past the ends asked, and never twice.
+BOOST_AUTO_TEST_CASE(bytes_a_shrink_gave_up_are_followed_up_once_they_are_held_again) {
+  // [100, 400) shrunk to [100, 200), whose hook got whole records up to 180.
+  RangeRecord shrunk{1, 100, 200, 180, State::kRecovered, 400};
+  BOOST_TEST((PlanGivenUp({{1, 400}}, {shrunk}) == Ranges{{1, 180, 400}}));
+  BOOST_TEST((PlanGivenUp({{1, 900}}, {shrunk}) == Ranges{{1, 180, 400}}), "past the given-up end: the tail's");
+  BOOST_TEST((PlanGivenUp({{1, 300}}, {shrunk}) == Ranges{{1, 180, 300}}), "as much as is held");
+  BOOST_TEST(PlanGivenUp({{1, 200}}, {shrunk}).empty(), "not past the shrunk end: the cut record again");
+  BOOST_TEST(PlanGivenUp({{2, 400}}, {shrunk}).empty(), "nothing held of its generation");
+  // Followed up in part, its own record cut at 300: the rest once more than 300 is held.
+  RangeRecord part{1, 180, 300, 290, State::kRecovered};
+  BOOST_TEST(PlanGivenUp({{1, 300}}, {shrunk, part}).empty());
+  BOOST_TEST((PlanGivenUp({{1, 400}}, {shrunk, part}) == Ranges{{1, 290, 400}}));
+  // Followed up whole: nothing, ever.
+  BOOST_TEST(PlanGivenUp({{1, 900}}, {shrunk, {1, 180, 400, 400, State::kRecovered}}).empty());
+  // A follow-up under way (or failed) blocks its generation alone.
+  RangeRecord other{2, 0, 50, 20, State::kRecovered, 90};
+  BOOST_TEST((PlanGivenUp({{1, 400}, {2, 90}}, {shrunk, {1, 180, 400, 0, State::kUnfinished}, other}) ==
+              Ranges{{2, 20, 90}}));
+  // A later range (a successor's death, from its checkpoint at 350) bounds the given-up bytes.
+  RangeRecord later{1, 350, 500, 500, State::kRecovered};
+  BOOST_TEST((PlanGivenUp({{1, 600}}, {shrunk, later}) == Ranges{{1, 180, 350}}));
+  BOOST_TEST(PlanGivenUp({{1, 600}}, {shrunk, later, {1, 180, 350, 350, State::kRecovered}}).empty());
+  // Nothing given up: past the ends asked is PlanTail's (a death's), not this.
+  BOOST_TEST(PlanGivenUp({{1, 900}}, {{1, 100, 200, 200, State::kRecovered}}).empty());
 }
 
 BOOST_AUTO_TEST_CASE(election_prefers_other_hosts_then_coverage_then_load_then_id) {

@@ -1,11 +1,13 @@
 // TermState's queries for election and the shrink: what an agent holds of a generation, and how
-// many unfinished recoveries it is assigned (coordinator/term_state.h).
+// many unfinished recoveries it is assigned; and a bolt's history as stored (coordinator/term_state.h).
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
 #include <string>
 
+#include "coordinator/namespace_store.h"
 #include "coordinator/term_state.h"
+#include "tests/support/cluster.h"
 
 using namespace tailsafe;
 
@@ -42,6 +44,32 @@ BOOST_AUTO_TEST_CASE(coverage_is_the_own_file_or_the_replica_as_last_reported) {
   BOOST_TEST(s.Coverage("host-z", {"host-a", "web", 3}) == 0u);    // an agent not known
 }
 
+// What the survivors hold of a bolt: the most any live, connected, reported agent (defining the
+// hook, when one is named) holds of each generation above the history's floor.
+BOOST_AUTO_TEST_CASE(replicated_is_the_most_a_live_reported_agent_holds_above_the_floor) {
+  TermState s;
+  auto agent = [&](const std::string& id, bool alive, bool reported, const std::string& hook) -> TermState::Agent& {
+    TermState::Agent& a = s.agents[id];
+    a.id = id;
+    a.record.alive = alive;
+    a.reported = reported;
+    // Only whether a connection is there counts here: a stand-in, never used as one.
+    static std::shared_ptr<int> owner = std::make_shared<int>(0);
+    if (alive) a.conn = std::shared_ptr<FramedConn>(owner, reinterpret_cast<FramedConn*>(owner.get()));
+    a.record.hooks = {hook};
+    return a;
+  };
+  agent("b", true, true, "h").coverage = {{{"a", "web", 1}, 300}, {{"a", "web", 2}, 40}, {{"a", "api", 2}, 900}};
+  agent("c", true, true, "other").coverage = {{{"a", "web", 2}, 70}};
+  agent("d", false, true, "h").coverage = {{{"a", "web", 2}, 500}};   // dead
+  agent("e", true, false, "h").coverage = {{{"a", "web", 2}, 600}};   // not reported yet
+  using Ends = std::map<uint64_t, uint64_t>;
+  BOOST_TEST((s.Replicated({"a", "web"}, "h") == Ends{{1, 300}, {2, 40}}));
+  BOOST_TEST((s.Replicated({"a", "web"}, "") == Ends{{1, 300}, {2, 70}}));
+  s.history[{"a", "web"}].floor = 1;
+  BOOST_TEST((s.Replicated({"a", "web"}, "") == Ends{{2, 70}}));
+}
+
 BOOST_AUTO_TEST_CASE(unfinished_counts_what_an_agent_is_assigned_and_has_not_finished) {
   TermState s;
   s.recoveries[1] = Record(1, "host-b", RecoveryState::kAssigned);
@@ -54,6 +82,36 @@ BOOST_AUTO_TEST_CASE(unfinished_counts_what_an_agent_is_assigned_and_has_not_fin
   BOOST_TEST(s.Unfinished("host-b") == 2u);
   BOOST_TEST(s.Unfinished("host-c") == 1u);
   BOOST_TEST(s.Unfinished("host-d") == 0u);
+}
+
+// A folded span keeps the bytes a shrink gave up (PlanGivenUp still follows them up), and a
+// history whose given-up end is not past its span's end holds the bolt, saying why.
+BOOST_AUTO_TEST_CASE(a_history_keeps_what_a_shrink_gave_up) {
+  auto store = SqliteNamespaceStore::Open(testing::MakeTempDir("term-state") + "/namespace.db");
+  BOOST_REQUIRE(store.ok());
+  TermState::BoltKey key{"host-a", "web"};
+  TermState::History h;
+  h.folded = 2;
+  FoldRecovered(&h.spans, {1, 100, 200, 180, RangeRecord::State::kRecovered, 400});
+  FoldRecovered(&h.spans, {2, 0, 50, 50, RangeRecord::State::kRecovered});
+  BOOST_REQUIRE((*store)->Commit({TermState::HistoryWrite(key, h)}).ok());
+  TermState loaded;
+  loaded.Load(**store);
+  const TermState::History& back = loaded.history[key];
+  BOOST_TEST(back.unreadable == "");
+  BOOST_REQUIRE(back.spans.size() == 2u);
+  BOOST_TEST(back.spans[0].given_up_to == 400u);
+  BOOST_TEST(back.spans[1].given_up_to == 0u);
+  BOOST_TEST((PlanGivenUp({{1, 400}}, back.spans) == std::vector<PlannedRange>{{1, 180, 400}}));
+
+  std::string doc = *(*store)->Get(TermState::HistoryPath(key));
+  const std::string was = "\"given_up_to\":400";
+  auto at = doc.find(was);
+  BOOST_REQUIRE(at != std::string::npos);
+  BOOST_REQUIRE((*store)->Commit({{TermState::HistoryPath(key), doc.replace(at, was.size(), "\"given_up_to\":150")}}).ok());
+  TermState bad;
+  bad.Load(**store);
+  BOOST_TEST(bad.history[key].unreadable == "spans[].given_up_to must be an unsigned integer past 'to'");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -489,6 +489,41 @@ BOOST_AUTO_TEST_CASE(origin_host_dies_before_shipping_the_range_which_is_shrunk_
   BOOST_TEST(c.StopCoordinator().message() == "ok");
 }
 
+// As above, but the host returns after the shrink with its bolt running again (a successor,
+// which wrote and processed lines of its own): no death is left to plan from, and the bytes
+// given up are still followed up, exactly those.
+BOOST_AUTO_TEST_CASE(a_host_that_returns_with_its_bolt_running_again_gets_the_given_up_bytes_recovered) {
+  TestCluster c("rec-shrink-back", ShrinkCluster());
+  Child bolt;
+  nlohmann::json rec = KillBoltWithPeersPaused(c, &bolt);
+  uint64_t asked = rec.value("to", uint64_t{0});
+  c.Kill(0, SIGKILL);
+  for (int peer : {1, 2}) ::kill(c.Pid(peer), SIGCONT);
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return StateIs(d, "recovered"); }, 30, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(1) << c.LogTail(2));
+  uint64_t to = rec.value("to", uint64_t{0}), delivered = rec.value("delivered_to", uint64_t{0});
+  BOOST_REQUIRE_MESSAGE(to < asked, rec.dump());
+  std::string bytes = ReadAll(c.BoltFile(0, 0));
+
+  Child successor = StartSuccessor(c, 0, Lines(60000, 60100));
+  BOOST_REQUIRE(c.Start(0).ok());
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/2", [](const auto& d) { return StateIs(d, "recovered"); }, 20, &rec),
+                        rec.dump() << c.CoordinatorLogTail() << c.LogTail(0));
+  BOOST_TEST(rec.value("from", uint64_t{0}) == delivered, rec.dump());
+  BOOST_TEST(rec.value("to", uint64_t{0}) == asked, rec.dump());
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 2u);
+  HookRun follow = runs[0].env["TAILSAFE_RECOVERY"] == "2" ? runs[0] : runs[1];
+  BOOST_TEST(follow.input == bytes.substr(delivered), "the follow-up got " << follow.input.size() << " bytes");
+  BOOST_TEST(CoordinatorCounter(c, "tailsafe_coordinator_recovery_found_bytes_total") == double(asked - to));
+  c.LetHeartbeatsPass(0);
+  BOOST_TEST(Ls(c, "/recoveries") == "1\n2\n", "the successor's lines are its own");
+  successor.Signal(SIGKILL);
+  successor.Wait();
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().message() == "ok");
+}
+
 // As above, but the assignee restarts meanwhile and so holds less than the other survivor: the
 // shrunk range goes to the other under a new epoch, and the assignee stops waiting for it.
 BOOST_AUTO_TEST_CASE(a_shrunk_range_goes_to_the_survivor_that_holds_it_and_the_assignee_stops_waiting) {
