@@ -24,7 +24,7 @@ void SplitPath(const std::string& file, std::string* dir, std::string* base) {
 }  // namespace
 
 BoltSource::BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfig& bolt, const AgentConfig& agent,
-                       Hooks hooks, uint32_t* next_stream)
+                       Hooks hooks, uint32_t* next_stream, std::shared_ptr<EncodeSlots> slots)
     : loop_(loop),
       bolt_(bolt),
       seal_after_ns_(uint64_t{agent.seal_after_ms} * 1000000),
@@ -32,7 +32,7 @@ BoltSource::BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfi
       hooks_(std::move(hooks)),
       watcher_(watcher),
       gens_(bolt.name, next_stream),
-      frames_(loop, bolt.name, agent.chunk_bytes, agent.window_bytes, agent.compression_level,
+      frames_(loop, bolt.name, agent.chunk_bytes, agent.window_bytes, agent.compression_level, std::move(slots),
               {hooks_.min_cursor, hooks_.changed, [this](const Generation& g, const Status& why) {
                  LOG_WARN("bolt %s: generation %llu: %s", bolt_.name.c_str(), static_cast<unsigned long long>(g.gen),
                           why.message().c_str());

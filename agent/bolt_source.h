@@ -77,9 +77,10 @@ class BoltSource {
   using Hooks = BoltSourceHooks;
   using Stats = BoltSourceStats;
 
-  // `loop`, `watcher` and `next_stream` outlive this source.
+  // `loop`, `watcher` and `next_stream` outlive this source; `slots` caps the encode jobs of
+  // every source of the agent together (agent/encode_slots.h).
   BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfig& bolt, const AgentConfig& agent,
-             Hooks hooks, uint32_t* next_stream);
+             Hooks hooks, uint32_t* next_stream, std::shared_ptr<EncodeSlots> slots);
   ~BoltSource();
 
   // Restores generations from state.db rows (of this bolt) and starts watching.

@@ -11,7 +11,7 @@ BoltSources::BoltSources(uv_loop_t* loop, InotifyWatcher* watcher, const AgentCo
     : loop_(loop), watcher_(watcher), agent_(agent), hooks_(std::move(hooks)), initial_gens_(std::move(initial_gens)) {}
 
 BoltSource* BoltSources::Add(const BoltConfig& bolt) {
-  sources_.push_back(std::make_unique<BoltSource>(loop_, watcher_, bolt, *agent_, hooks_, &next_stream_));
+  sources_.push_back(std::make_unique<BoltSource>(loop_, watcher_, bolt, *agent_, hooks_, &next_stream_, encode_slots_));
   return sources_.back().get();
 }
 

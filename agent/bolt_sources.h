@@ -67,6 +67,7 @@ class BoltSources {
   List drained_;
   std::map<std::string, uint64_t> drained_next_gen_;  // the next generation number of each drained bolt
   uint32_t next_stream_ = 1;  // stream ids are process-wide: peers share cached frames by them
+  std::shared_ptr<EncodeSlots> encode_slots_ = std::make_shared<EncodeSlots>(kAgentEncodeJobs);
 };
 
 }  // namespace tailsafe

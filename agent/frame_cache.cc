@@ -35,19 +35,25 @@ struct FrameCache::EncodeJob {
   uint64_t offset = 0;
   uint64_t n = 0;
   std::unique_ptr<Compressor> compressor;
+  EncodeSlots::Slot slot;  // given back when the job is destroyed, run or not
   std::unique_ptr<char[]> buf;
   size_t buf_size = 0;
   Result<std::string> out = Status::Error("not run");
 };
 
 FrameCache::FrameCache(uv_loop_t* loop, std::string bolt, uint32_t chunk_bytes, uint32_t window_bytes,
-                       int compression_level, Hooks hooks)
+                       int compression_level, std::shared_ptr<EncodeSlots> slots, Hooks hooks)
     : loop_(loop),
       bolt_(std::move(bolt)),
       chunk_bytes_(chunk_bytes),
       window_bytes_(window_bytes),
       compression_level_(compression_level),
-      hooks_(std::move(hooks)) {}
+      slots_(std::move(slots)),
+      hooks_(std::move(hooks)),
+      wake_(std::make_shared<std::function<void()>>([this] {
+        waiting_ = false;
+        hooks_.ready();
+      })) {}
 
 std::unique_ptr<Compressor> FrameCache::TakeCompressor() {
   if (compressors_.empty()) return std::make_unique<Compressor>(compression_level_);
@@ -95,19 +101,31 @@ FrameCache::FrameStatus FrameCache::Get(Generation& g, uint64_t offset, uint64_t
     *error = Status::Error("generation is gone");
     return FrameStatus::kError;
   }
-  StartEncode(g, held, offset, n);
-  // Prefetch only within one window of cached frames: the budget limits reading ahead, never
-  // what a cursor asked for.
+  EncodeSlots::Slot slot = slots_->Take();
+  if (!slot) {
+    if (!waiting_ && wake_) {
+      waiting_ = true;
+      slots_->Wait(wake_);
+    }
+    return FrameStatus::kPending;
+  }
+  StartEncode(g, held, offset, n, std::move(slot));
+  // Prefetch only within one window of cached frames, and on spare slots: the budgets limit
+  // reading ahead, never what a cursor asked for.
   for (uint64_t next = offset + n; held.encoding.size() < kMaxEncodeJobs && next + chunk_bytes_ <= g.size() &&
                                    held.raw_bytes + chunk_bytes_ * held.encoding.size() < window_bytes_;
        next += chunk_bytes_) {
-    if (!held.frames.count(next) && !held.encoding.count(next)) StartEncode(g, held, next, chunk_bytes_);
+    if (held.frames.count(next) || held.encoding.count(next)) continue;
+    EncodeSlots::Slot spare = slots_->Take(true);
+    if (!spare) break;
+    StartEncode(g, held, next, chunk_bytes_, std::move(spare));
   }
   return FrameStatus::kPending;
 }
 
-void FrameCache::StartEncode(Generation& g, Held& held, uint64_t offset, uint64_t n) {
+void FrameCache::StartEncode(Generation& g, Held& held, uint64_t offset, uint64_t n, EncodeSlots::Slot slot) {
   auto job = std::make_shared<EncodeJob>();
+  job->slot = std::move(slot);
   job->gen = g.shared_from_this();
   job->fd = g.fd();
   job->offset = offset;
@@ -125,6 +143,7 @@ void FrameCache::StartEncode(Generation& g, Held& held, uint64_t offset, uint64_
   if (!queued) {
     held.encoding.erase(offset);
     compressors_.push_back(std::move(job->compressor));
+    job->slot.Drop();  // within our caller's Get: no waiter is woken from here
   }
 }
 

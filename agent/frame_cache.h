@@ -7,6 +7,9 @@
 // the thread pool; large ones on libuv's thread pool, with the next chunks prefetched, and
 // `ready` fires on the loop when one is cached.
 //
+// Off-loop jobs: at most kMaxEncodeJobs per generation, and no more in all than the agent's
+// EncodeSlots allow; a Get refused a slot is kPending and `ready` fires once one is free.
+//
 // Memory: at most kMaxCachedFrameBytes of encoded frames per generation; frames every peer has
 // sent are dropped as soon as the cache is touched (min_cursor) or acknowledged (DropBefore).
 // The cache never decides anything about the file: a failed read is reported (`failed`) and
@@ -23,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/encode_slots.h"
 #include "agent/generation.h"
 #include "common/compress.h"
 #include "common/status.h"
@@ -42,7 +46,7 @@ class FrameCache {
   // `loop` outlives the cache. chunk_bytes: the largest frame's raw length; window_bytes: how
   // far ahead of the frame asked for chunks are prefetched.
   FrameCache(uv_loop_t* loop, std::string bolt, uint32_t chunk_bytes, uint32_t window_bytes, int compression_level,
-             Hooks hooks);
+             std::shared_ptr<EncodeSlots> slots, Hooks hooks);
 
   // The frame for bytes [offset, offset + n) of `g`, n <= max_len. kReady: in `frame`, its raw
   // length in `raw_len`. kPending: being encoded off the loop. kError: `error` says why.
@@ -54,8 +58,11 @@ class FrameCache {
   // Drops every frame of `g` (it switched files, was lost or closed); jobs in flight for it
   // deliver nothing (their file no longer matches).
   void Forget(const Generation& g);
-  // Jobs in flight deliver nothing after this.
-  void Stop() { alive_.reset(); }
+  // Jobs in flight deliver nothing after this, and a wait for a slot wakes nobody.
+  void Stop() {
+    alive_.reset();
+    wake_.reset();
+  }
 
   uint64_t frames_encoded() const { return frames_encoded_; }  // compressions
   uint64_t cache_hits() const { return cache_hits_; }          // frames another peer's compression served
@@ -76,7 +83,7 @@ class FrameCache {
   };
   struct EncodeJob;
 
-  void StartEncode(Generation& g, Held& held, uint64_t offset, uint64_t n);
+  void StartEncode(Generation& g, Held& held, uint64_t offset, uint64_t n, EncodeSlots::Slot slot);
   void FinishEncode(EncodeJob& job);
   std::shared_ptr<const std::string> Cache(const Generation& g, Held& held, uint64_t offset, uint64_t n,
                                            std::string encoded);
@@ -88,7 +95,10 @@ class FrameCache {
   uint32_t chunk_bytes_;
   uint32_t window_bytes_;
   int compression_level_;
+  std::shared_ptr<EncodeSlots> slots_;
   Hooks hooks_;
+  std::shared_ptr<std::function<void()>> wake_;  // what EncodeSlots calls when a slot is free
+  bool waiting_ = false;                         // for a slot
   std::map<uint32_t, Held> held_;  // by stream
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // encode jobs check it on return
   std::unique_ptr<Compressor> inline_compressor_;

@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/frame_cache.h"
 #include "common/compress.h"
@@ -32,14 +34,19 @@ struct Fixture {
   uint64_t min_cursor = 0;
   int ready = 0;
   int failed = 0;
+  std::shared_ptr<EncodeSlots> slots = std::make_shared<EncodeSlots>(kAgentEncodeJobs);
   std::unique_ptr<FrameCache> cache;
 
   Fixture() {
     uv_loop_init(&loop);
     for (size_t i = 0; i < 2 * kChunk + 1000; ++i) bytes += static_cast<char>('a' + (i * 7 + i / 13) % 26);
     gen = OnFile("bolt.log", bytes);
+    NewCache();
+  }
+  void NewCache() {
+    if (cache) cache->Stop();
     cache = std::make_unique<FrameCache>(
-        &loop, "bolt-1", kChunk, 4 * kChunk, 1,
+        &loop, "bolt-1", kChunk, 4 * kChunk, 1, slots,
         FrameCache::Hooks{[this](const Generation&) { return min_cursor; }, [this] { ++ready; },
                           [this](const Generation&, const Status&) { ++failed; }});
   }
@@ -184,6 +191,41 @@ BOOST_AUTO_TEST_CASE(closed_empty_and_short_reads_are_errors) {
   gen->Lose();
   BOOST_TEST((cache->Get(*gen, 0, 100, &raw, &frame, &err) == FrameCache::FrameStatus::kError));
   BOOST_TEST(err.message().find("closed") != std::string::npos);
+}
+
+// Issue 23: a peer that comes back to many generations asks a frame of each at once. The jobs
+// off the loop stay within the agent's slots (without them: two per generation, twenty here),
+// a refused frame is pending, its cache is woken when a slot is free, and every frame arrives.
+BOOST_AUTO_TEST_CASE(encode_jobs_of_many_generations_stay_within_the_agents_slots) {
+  slots = std::make_shared<EncodeSlots>(3);
+  NewCache();
+  std::vector<std::shared_ptr<Generation>> gens;
+  for (uint64_t i = 1; i <= 10; ++i) gens.push_back(OnFile("gen-" + std::to_string(i), bytes, i));
+  std::vector<bool> got(gens.size(), false);
+  auto ask_all = [&] {
+    size_t jobs = 0;
+    for (size_t i = 0; i < gens.size(); ++i) {
+      uint32_t raw = 0;
+      std::shared_ptr<const std::string> frame;
+      if (!got[i] && Get(*gens[i], 0, bytes.size(), &raw, &frame) == FrameCache::FrameStatus::kReady) {
+        uint64_t offset = 1;
+        BOOST_TEST((Payload(*frame, &offset) == bytes.substr(0, kChunk)), "generation " << i + 1);
+        got[i] = true;
+      }
+      jobs += cache->jobs_running(*gens[i]);
+    }
+    BOOST_TEST(jobs <= 3u);
+    return std::all_of(got.begin(), got.end(), [](bool b) { return b; });
+  };
+  BOOST_TEST(!ask_all());
+  BOOST_TEST(slots->in_use() == 3u);
+  BOOST_TEST(slots->waiting() == 1u, "one place in line per cache");
+  int woken_before = ready;
+  BOOST_REQUIRE(RunUntil([&] { return ask_all(); }));
+  BOOST_TEST(ready > woken_before);
+  BOOST_TEST(slots->peak() == 3u);
+  BOOST_REQUIRE(RunUntil([&] { return slots->in_use() == 0; }));
+  BOOST_TEST(failed == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
