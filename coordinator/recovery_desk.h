@@ -107,9 +107,9 @@ class RecoveryDesk {
   // Shrinks, records and reassigns the unfinished ranges of a bolt whose host is dead that end
   // past what the survivors hold (recovery_plan.h, ShrinkRange).
   void ShrinkUnfinished(const std::string& origin, const std::string& bolt);
-  // Starts the follow-ups of bytes shrunk ranges gave up that a live agent holds again
-  // (recovery_plan.h, PlanGivenUp), whatever the bolt does now; `ends` are what EvaluateBolt
-  // found recoverable. `records` is read again if any started. False if the term ended.
+  // Follow-ups of given-up bytes the origin (`ends`, while it lives) or a survivor with the hook
+  // holds again (recovery_plan.h, PlanGivenUp), whatever the bolt does now; `records` is read
+  // again if any started. False if the term ended.
   bool FollowUpGivenUp(const std::string& origin, const std::string& bolt, const std::string& hook,
                        const std::map<uint64_t, uint64_t>& ends, std::vector<RangeRecord>* records);
   // Counts and logs the bytes of [from, to) that a shrunk range of r's generation gave up.

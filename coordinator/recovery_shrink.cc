@@ -2,9 +2,9 @@
 // bolt whose host is dead, ending past what the survivors durably hold, is shrunk to that,
 // recorded with the end first asked and why, and reassigned under a new epoch, in one commit
 // (coordinator/recovery_plan.h, ShrinkRange, has the rule). The bytes past the new end are given
-// up, counted and logged at error level; if a later report or result shows a live agent holds
-// some of them after all, they are recovered by a follow-up range (FollowUpGivenUp, whatever the
-// bolt does now) or by the result, and counted as found.
+// up, counted and logged at error level; if a later report or result shows the origin or a
+// survivor that runs the hook holds some of them after all, they are recovered by a follow-up
+// range (FollowUpGivenUp, whatever the bolt does now) or by the result, and counted as found.
 
 #include <algorithm>
 
@@ -86,8 +86,10 @@ void RecoveryDesk::ShrinkUnfinished(const std::string& origin, const std::string
 
 bool RecoveryDesk::FollowUpGivenUp(const std::string& origin, const std::string& bolt, const std::string& hook,
                                    const std::map<uint64_t, uint64_t>& ends, std::vector<RangeRecord>* records) {
-  // What is held again: the origin's file (in `ends` while it lives) or any live agent's replica.
-  std::map<uint64_t, uint64_t> held = state_->Replicated({origin, bolt}, "");
+  // What is held again: the origin's file (in `ends` while it lives) or the replica of a live
+  // agent that runs the hook. Not one without it: its bytes were offered by a pull already, and
+  // a follow-up that could only be shrunk and pulled again would be planned again, forever.
+  std::map<uint64_t, uint64_t> held = state_->Replicated({origin, bolt}, hook);
   for (const auto& [gen, end] : ends) held[gen] = std::max(held[gen], end);
   std::vector<PlannedRange> owed = PlanGivenUp(held, *records);
   if (owed.empty()) return true;

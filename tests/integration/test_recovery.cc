@@ -646,6 +646,9 @@ BOOST_AUTO_TEST_CASE(a_failed_pull_falls_back_to_what_the_assignee_holds_and_say
   BOOST_TEST(runs[0].input == ReadAll(c.BoltFile(0, 0)).substr(from, delivered - from));
   BOOST_TEST(CoordinatorCounter(c, "tailsafe_coordinator_recovery_given_up_bytes_total") == double(size - to));
   ExpectNothingWaits(c, 2);
+  // h2 still says it holds them, but it cannot run the hook and its pull failed: no follow-up.
+  c.LetHeartbeatsPass(2);
+  BOOST_TEST(Ls(c, "/recoveries") == "1\n", c.CoordinatorLogTail());
   BOOST_TEST(c.Stop(1).ok());
   BOOST_TEST(c.Stop(2).ok());
   BOOST_TEST(c.StopCoordinator().message() == "ok");
