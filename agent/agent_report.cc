@@ -123,6 +123,8 @@ json StatusPeer(const PeerReport& p) {
           {"divergences", st.divergences},
           {"tail_cuts", st.tail_cuts},
           {"stream_errors", st.stream_errors},
+          {"opens", st.opens},
+          {"backlog_peak", st.backlog_peak},
           {"failed_streams", std::move(failed)}};
 }
 

@@ -32,4 +32,25 @@ std::vector<PeerStreamFailure> FailedStreams(const std::map<uint32_t, PeerCursor
   return out;
 }
 
+std::vector<uint32_t> TakeDueRetries(std::map<uint32_t, PeerCursor>* cursors, uint64_t now_ns, uint64_t* soonest_ns) {
+  std::vector<uint32_t> due;
+  *soonest_ns = UINT64_MAX;
+  for (auto& [stream, c] : *cursors) {
+    if (!c.failed) continue;
+    if (c.retry_at_ns > now_ns) {
+      if (c.retry_at_ns != UINT64_MAX) *soonest_ns = std::min(*soonest_ns, c.retry_at_ns - now_ns);
+      continue;
+    }
+    c.failed = false;
+    due.push_back(stream);
+  }
+  return due;
+}
+
+size_t BacklogStreams(const std::map<uint32_t, PeerCursor>& cursors) {
+  return static_cast<size_t>(std::count_if(cursors.begin(), cursors.end(), [](const auto& e) {
+    return !e.second.failed && !e.second.gen->active();
+  }));
+}
+
 }  // namespace tailsafe

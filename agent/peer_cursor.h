@@ -55,4 +55,17 @@ struct PeerStreamFailure {
 // The streams of `cursors` that failed and have not resumed since.
 std::vector<PeerStreamFailure> FailedStreams(const std::map<uint32_t, PeerCursor>& cursors);
 
+// The failed streams of `cursors` whose backoff has passed at `now_ns`, no longer marked failed
+// (the caller OPENs them again); `soonest_ns` gets the wait for the next one (UINT64_MAX: none).
+std::vector<uint32_t> TakeDueRetries(std::map<uint32_t, PeerCursor>* cursors, uint64_t now_ns, uint64_t* soonest_ns);
+
+// A link opens a stream for every current generation (one per bolt) and, of the others (rotated
+// or sealed: the backlog a peer that was away catches up on, oldest bolt first), for at most
+// kMaxBacklogStreams at once; never for one the peer holds whole (SEALED came) or diverged on.
+// So a peer away for long costs bounded streams, replica fds on its side and work on ours.
+constexpr size_t kMaxBacklogStreams = 4;
+// The streams of `cursors` that count against kMaxBacklogStreams: not the current generation's,
+// not failed (a failed one waits for its retry, and must not hold the others back).
+size_t BacklogStreams(const std::map<uint32_t, PeerCursor>& cursors);
+
 }  // namespace tailsafe

@@ -347,18 +347,12 @@ Status PeerLink::Diverge(std::map<uint32_t, Cursor>::iterator it, const std::str
 
 void PeerLink::RetryFailedStreams() {
   if (!connected() || !stream_retry_timer_) return;
-  uint64_t now = NowNs();
   uint64_t soonest = UINT64_MAX;
-  for (auto& [stream, c] : cursors_) {
-    if (!c.failed) continue;
-    if (c.retry_at_ns > now) {
-      if (c.retry_at_ns != UINT64_MAX) soonest = std::min(soonest, c.retry_at_ns - now);
-      continue;
-    }
-    c.failed = false;
-    LOG_INFO("peer %s: bolt %s generation %llu: opening the failed stream again", peer_.id.c_str(),
-             c.gen->bolt.c_str(), static_cast<unsigned long long>(c.gen->gen));
-    Send(EncodeOpen({stream, c.gen->gen, c.gen->bolt}));
+  for (uint32_t stream : TakeDueRetries(&cursors_, NowNs(), &soonest)) {
+    const Generation& g = *cursors_.at(stream).gen;
+    LOG_INFO("peer %s: bolt %s generation %llu: opening the failed stream again", peer_.id.c_str(), g.bolt.c_str(),
+             static_cast<unsigned long long>(g.gen));
+    SendOpen(g);
     if (!connected()) return;
   }
   if (soonest == UINT64_MAX) return;
@@ -367,25 +361,28 @@ void PeerLink::RetryFailedStreams() {
   }, soonest / 1000000 + 1, 0);
 }
 
+void PeerLink::SendOpen(const Generation& g) {
+  ++stats_.opens;
+  Send(EncodeOpen({g.stream, g.gen, g.bolt}));
+}
+
 void PeerLink::Pump() {
   if (!connected()) return;
-  // Open a stream for every shippable generation; forget those that are gone.
+  // Forget the streams of generations that are gone (a lost one was counted by CountLost()) or
+  // that the peer holds whole; open those due (peer_cursor.h, kMaxBacklogStreams).
+  std::erase_if(cursors_, [&](const auto& e) { return e.second.gen->gone() || SealHeld(*e.second.gen); });
+  size_t backlog = BacklogStreams(cursors_);
   for (const auto& src : *env_.sources) {
     for (const auto& g : src->generations()) {
-      if (!g->shippable() || cursors_.count(g->stream) || Diverged(*g)) continue;
-      Cursor c;
+      if (!g->shippable() || cursors_.count(g->stream) || Diverged(*g) || SealHeld(*g)) continue;
+      if (!g->active() && backlog >= kMaxBacklogStreams) continue;  // opened when one ends
+      backlog += g->active() ? 0 : 1;
+      stats_.backlog_peak = std::max<uint64_t>(stats_.backlog_peak, backlog);
+      Cursor& c = cursors_[g->stream];
       c.source = src.get();
       c.gen = g;
-      cursors_[g->stream] = c;
-      Send(EncodeOpen({g->stream, g->gen, g->bolt}));
-    }
-  }
-  for (auto it = cursors_.begin(); it != cursors_.end();) {
-    Generation& g = *it->second.gen;
-    if (g.gone()) {
-      it = cursors_.erase(it);  // a lost one was counted by CountLost()
-    } else {
-      ++it;
+      SendOpen(*g);
+      if (!connected()) return;  // Send may drop the connection, which clears the cursors
     }
   }
   RetryFailedStreams();

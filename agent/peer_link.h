@@ -1,6 +1,7 @@
 // PeerLink: ships this host's bolt generations to one peer agent.
 //
-// It connects (with backoff), says HELLO, then OPENs every shippable generation. The peer answers
+// It connects (with backoff), says HELLO, then OPENs each shippable generation the peer does not
+// hold whole, the backlog a few at a time (peer_cursor.h, kMaxBacklogStreams). The peer answers
 // each OPEN with the POSITION it holds durably and the hash of the bytes just before it; the link
 // checks that hash against the file on the thread pool and resumes from that position. A mismatch
 // in the peer's unverified tail is answered with CUT. Any other mismatch is divergence, decided
@@ -56,6 +57,8 @@ struct PeerLinkStats {
   uint64_t divergences = 0;
   uint64_t tail_cuts = 0;  // CUTs sent: a peer's unverified tail differed after its restart
   uint64_t stream_errors = 0;  // streams the peer failed alone (STREAM_ERROR)
+  uint64_t opens = 0;          // OPENs sent (none for a generation the peer holds whole)
+  uint64_t backlog_peak = 0;   // the most backlog streams open at once (kMaxBacklogStreams)
 };
 
 // What every peer link shares: the loop, the key, the window, the callbacks into the agent.
@@ -138,6 +141,7 @@ class PeerLink {
   // OPENs again the failed streams whose backoff has passed; arms the timer for the next.
   void RetryFailedStreams();
   void Send(std::string_view frame);
+  void SendOpen(const Generation& g);
   void Drop(const std::string& why, bool quiet = false);
   void ScheduleReconnect();
 

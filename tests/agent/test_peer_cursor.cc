@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "agent/peer_cursor.h"
 #include "agent/peer_holdings.h"
@@ -79,6 +80,38 @@ BOOST_AUTO_TEST_CASE(failed_streams_lists_those_with_an_error_and_whether_they_a
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(peer_holdings)
+
+BOOST_AUTO_TEST_CASE(due_retries_are_taken_once_and_the_next_one_is_timed) {
+  std::map<uint32_t, PeerCursor> cursors{{1, Cursor("b", 1)}, {2, Cursor("b", 2)}, {3, Cursor("b", 3)},
+                                         {4, Cursor("b", 4)}};
+  cursors[1].Fail("x", false, 0);        // due at 1 s
+  cursors[2].Fail("x", false, 500 * kMs);  // due at 1.5 s
+  cursors[3].Fail("x", true, 0);         // given up: never on this connection
+  uint64_t soonest = 0;
+  BOOST_TEST(TakeDueRetries(&cursors, 100 * kMs, &soonest).empty());
+  BOOST_TEST(soonest == 900 * kMs);
+  BOOST_TEST((TakeDueRetries(&cursors, 1000 * kMs, &soonest) == std::vector<uint32_t>{1}));
+  BOOST_TEST(!cursors[1].failed);
+  BOOST_TEST(soonest == 500 * kMs);
+  BOOST_TEST((TakeDueRetries(&cursors, 2000 * kMs, &soonest) == std::vector<uint32_t>{2}));
+  BOOST_TEST(soonest == UINT64_MAX, "the one given up is not waited for");
+  BOOST_TEST(cursors[3].failed);
+}
+
+// Issue 23: the backlog a peer catches up on counts rotated and sealed generations' streams,
+// not the current generation's, and not a failed one waiting for its retry.
+BOOST_AUTO_TEST_CASE(the_backlog_is_the_streams_of_generations_no_longer_current_that_have_not_failed) {
+  std::map<uint32_t, PeerCursor> cursors;
+  for (uint32_t i = 1; i <= 4; ++i) cursors[i] = Cursor("b", i);
+  BOOST_TEST(BacklogStreams(cursors) == 0u, "current generations (one per bolt) are never held back");
+  cursors[1].gen->Retire(0);
+  cursors[2].gen->Retire(0);
+  cursors[2].gen->Seal();
+  cursors[3].gen->Retire(0);
+  BOOST_TEST(BacklogStreams(cursors) == 3u);
+  cursors[3].Fail("disk full", false, 0);
+  BOOST_TEST(BacklogStreams(cursors) == 2u);
+}
 
 BOOST_AUTO_TEST_CASE(acks_come_from_state_db_for_this_peer_and_changes_go_into_the_next_commit) {
   PeerHoldings h("p1", {{"p1", "b", 1, 100}, {"p2", "b", 1, 999}});

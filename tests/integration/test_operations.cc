@@ -185,7 +185,8 @@ BOOST_AUTO_TEST_CASE(metrics_are_served_in_prometheus_text_with_the_numbers_stat
   BOOST_TEST(Value(m, "tailsafe_coordinator_up") >= 0);
   BOOST_TEST(Value(m, "tailsafe_hook_duration_seconds_count") == 0);
   for (const char* family : {"tailsafe_bolt_rescans_total", "tailsafe_bolt_divergences_total", "tailsafe_recoveries_total",
-                             "tailsafe_peer_connection_failures_total", "tailsafe_bolt_lag_seconds"}) {
+                             "tailsafe_peer_connection_failures_total", "tailsafe_bolt_lag_seconds",
+                             "tailsafe_peer_stream_errors_total", "tailsafe_peer_opens_total"}) {
     BOOST_TEST(text->find(std::string("# TYPE ") + family + " ") != std::string::npos, family);
   }
   // The receiving side counts what it wrote.
