@@ -28,8 +28,10 @@ PathChange JudgePath(const PathFacts& f) {
 }
 
 bool SealDue(const SealFacts& f) {
-  return f.state == GenState::kRetired && f.now_ns - f.last_growth_ns >= f.seal_after_ns &&
-         f.now_ns >= f.seal_check_ns;
+  // now_ns may predate last_growth_ns: a Check() takes `now` once, and a copy found during it
+  // (ContinueFrom) stamps its growth later. That is no quiet time, not a wrapped-around one.
+  return f.state == GenState::kRetired && f.now_ns >= f.last_growth_ns &&
+         f.now_ns - f.last_growth_ns >= f.seal_after_ns && f.now_ns >= f.seal_check_ns;
 }
 
 SealStep JudgeSeal(const SealFacts& f) {

@@ -80,14 +80,19 @@ Status RangePull::OnPulled(const json& msg) {
   uint64_t offset = 0;
   if (Status s = ReadUint(msg, "offset", &offset); !s) return s;
   if (!asked_ || offset != next_) return Status::Ok();  // an answer to an ask given up on
+  auto e = msg.find("error");
+  bool refused = e != msg.end() && e->is_string();
+  std::string hex;
+  // A malformed answer leaves the ask standing: its timer still ends the pull if no good one comes.
+  if (!refused) {
+    if (Status s = ReadString(msg, "data", &hex); !s) return s;
+  }
   asked_ = false;
   uv_timer_stop(timer_.get());
-  if (auto e = msg.find("error"); e != msg.end() && e->is_string()) {
+  if (refused) {
     Fail(e->get<std::string>());
     return Status::Ok();
   }
-  std::string hex;
-  if (Status s = ReadString(msg, "data", &hex); !s) return s;
   Result<std::string> data = HexDecode(hex);
   if (!data) {  // the holder's fault, not the coordinator's: this pull ends, the connection stays
     Fail("the holder's chunk at " + std::to_string(next_) + ": " + data.status().message());

@@ -123,6 +123,9 @@ BOOST_AUTO_TEST_CASE(a_rotated_generation_is_sealed_once_quiet_and_unwritten) {
   // Only a rotated-away generation is sealed by time: the bolt's own file never is.
   BOOST_TEST((JudgeSeal(Seal(t, 0, 0, false, GenState::kActive)) == SealStep::kWait));
   BOOST_TEST((JudgeSeal(Seal(t, 0, 0, false, GenState::kSealed)) == SealStep::kWait));
+  // Growth stamped after `now` was taken (a copy found within the same check) is fresh growth.
+  BOOST_TEST(!SealDue(Seal(t, t + 1)));
+  BOOST_TEST((JudgeSeal(Seal(t, t + 1)) == SealStep::kWait));
 }
 
 BOOST_AUTO_TEST_CASE(the_seal_timer_is_due_at_the_later_of_quiet_and_deferral) {
