@@ -82,6 +82,7 @@ json StatusBolt(const BoltReport& b) {
   out["divergences"] = st.divergences;
   out["generations_lost"] = st.generations_lost;
   out["bytes_after_seal"] = st.bytes_after_seal;
+  out["head_read_errors"] = st.head_read_errors;
   json gens = json::array();
   for (const auto& g : b.gens) gens.push_back({{"generation", g.gen}, {"state", GenStateName(g.state)}, {"size", g.size}});
   const BoltReport::Gen* active = Active(b);

@@ -39,10 +39,11 @@ bool PreadFull(int fd, char* buf, size_t n, uint64_t offset) {
   return true;
 }
 
-bool HeadMatches(int fd, uint32_t head_len, uint64_t head_hash) {
-  if (head_len == 0) return true;
+HeadCheck ReadHead(int fd, uint32_t head_len, uint64_t head_hash) {
+  if (head_len == 0) return HeadCheck::kSame;
   std::string buf(head_len, '\0');
-  return PreadFull(fd, buf.data(), head_len, 0) && Hash64(buf) == head_hash;
+  if (!PreadFull(fd, buf.data(), head_len, 0)) return HeadCheck::kUnreadable;
+  return Hash64(buf) == head_hash ? HeadCheck::kSame : HeadCheck::kChanged;
 }
 
 void ExtendHead(Generation& g) {

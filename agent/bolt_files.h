@@ -12,6 +12,7 @@
 #include <string>
 
 #include "agent/generation.h"
+#include "agent/generation_transition.h"
 #include "common/fd.h"
 
 namespace tailsafe {
@@ -23,8 +24,12 @@ Fd OpenForReading(const std::string& path, int dirfd = AT_FDCWD);
 bool OpenForWritingElsewhere(int fd);
 // Reads exactly n bytes at offset; false on an error or end of file first.
 bool PreadFull(int fd, char* buf, size_t n, uint64_t offset);
-// The file's first head_len bytes hash (Hash64) to head_hash; true when head_len is 0.
-bool HeadMatches(int fd, uint32_t head_len, uint64_t head_hash);
+// Whether the file's first head_len bytes hash (Hash64) to head_hash (kSame when head_len is 0);
+// kUnreadable if they cannot all be read (an error, or the file is shorter now).
+HeadCheck ReadHead(int fd, uint32_t head_len, uint64_t head_hash);
+inline bool HeadMatches(int fd, uint32_t head_len, uint64_t head_hash) {
+  return ReadHead(fd, head_len, head_hash) == HeadCheck::kSame;
+}
 // Records the file's first bytes as `g`'s head, up to kHeadBytes, if it now has more of them.
 void ExtendHead(Generation& g);
 // Records the hash of the kWindowHashBytes (common/wire.h) before `g`'s size, or of all of it

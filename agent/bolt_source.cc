@@ -1,9 +1,9 @@
 #include "agent/bolt_source.h"
 
-#include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -30,7 +30,7 @@ BoltSource::BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfi
       seal_after_ns_(uint64_t{agent.seal_after_ms} * 1000000),
       rescan_ms_(agent.rescan_interval_ms),
       hooks_(std::move(hooks)),
-      watcher_(watcher),
+      watch_(watcher, bolt.name, [this] { Check(); }),
       gens_(bolt.name, next_stream),
       frames_(loop, bolt.name, agent.chunk_bytes, agent.window_bytes, agent.compression_level, std::move(slots),
               {hooks_.min_cursor, hooks_.changed, [this](const Generation& g, const Status& why) {
@@ -45,6 +45,8 @@ BoltSource::Stats BoltSource::stats() const {
   Stats s = stats_;
   s.frames_encoded = frames_.frames_encoded();
   s.frame_cache_hits = frames_.cache_hits();
+  s.events = watch_.events();
+  s.rescans_overflow = watch_.overflows();
   return s;
 }
 
@@ -65,8 +67,7 @@ void BoltSource::Reconfigure(const BoltConfig& bolt) {
   gens_.ForgetPendingCheckpoint();  // it was about the old file
   bolt_ = bolt;
   SplitPath(bolt_.file, &dir_, &base_);
-  dir_watch_.Reset();
-  if (events_) WatchDir();
+  watch_.MoveTo(dir_, base_);
   Check();  // opens the new path's generation, if the file is there
 }
 
@@ -92,9 +93,7 @@ void BoltSource::Stop() {
 }
 
 void BoltSource::StopWatching() {
-  inode_watches_.clear();
-  dir_watch_.Reset();
-  events_.Reset();
+  watch_.Stop();
   rescan_timer_.Reset();
   seal_timer_.Reset();
 }
@@ -138,7 +137,7 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
     auto* self = static_cast<BoltSource*>(t->data);
     if (!self) return;
     ++self->stats_.rescans_timer;
-    if (!self->dir_watch_) (void)self->SetUpWatch();
+    self->watch_.Retry();
     self->Check();
     // The safety net also retries shipping that stopped on an error (a failed read or encode)
     // while the file itself did not change.
@@ -150,74 +149,10 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
   seal_timer_ = std::move(seal.value());
   seal_timer_->data = this;
 
-  events_ = watcher_->Subscribe([this](std::span<const InotifyWatcher::Event> events) { OnEvents(events); });
-  WatchDir();
-  for (auto& g : gens_.all()) {
-    if (g->fd()) WatchInode(*g);
-  }
+  watch_.Start(dir_, base_);
+  for (auto& g : gens_.all()) watch_.WatchInode(*g);
   Check();
   return Status::Ok();
-}
-
-void BoltSource::WatchDir() {
-  Status w = SetUpWatch();
-  if (!w) LOG_WARN("bolt %s: %s; retrying every rescan", bolt_.name.c_str(), w.message().c_str());
-}
-
-Status BoltSource::SetUpWatch() {
-  // Only this bolt's entry: the other files of the directory (other bolts', checkpoints) are noise.
-  Result<InotifyWatcher::Watch> w = events_.Add(
-      dir_, IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_ONLYDIR, base_);
-  if (!w) return w.status();
-  dir_watch_ = std::move(w.value());
-  return Status::Ok();
-}
-
-void BoltSource::WatchInode(const Generation& g) {
-  // The /proc/self/fd link resolves to the open inode even after a rename or unlink, so a
-  // rotated-away generation keeps producing events while it is read to its end.
-  if (!events_ || !g.fd()) return;  // Start() watches every open generation once it subscribes
-  auto key = std::make_pair(g.dev(), g.ino());
-  if (inode_watches_.count(key)) return;
-  std::string proc = "/proc/self/fd/" + std::to_string(g.fd()->get());
-  Result<InotifyWatcher::Watch> w = events_.Add(proc, IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF);
-  if (!w) {
-    LOG_DEBUG("bolt %s: %s", bolt_.name.c_str(), w.status().message().c_str());
-    return;
-  }
-  inode_watches_.emplace(key, std::move(w.value()));
-}
-
-void BoltSource::ForgetClosedInodes() {
-  std::erase_if(inode_watches_, [this](const auto& entry) {
-    for (const auto& g : gens_.all()) {
-      if (g->fd() && g->dev() == entry.first.first && g->ino() == entry.first.second) return false;
-    }
-    return true;
-  });
-}
-
-void BoltSource::OnEvents(std::span<const InotifyWatcher::Event> events) {
-  bool overflow = false;
-  bool relevant = false;
-  for (const InotifyWatcher::Event& ev : events) {
-    ++stats_.events;
-    if (ev.mask & IN_Q_OVERFLOW) {
-      overflow = true;
-    } else if (dir_watch_ && ev.watch == dir_watch_.id()) {
-      if (ev.mask & IN_IGNORED) dir_watch_.Reset();  // directory gone; the timer watches it again
-      // An event about the bolt's entry (the watch asked for no other); not the directory's own.
-      if (!ev.name.empty()) relevant = true;
-    } else {
-      relevant = true;
-    }
-  }
-  if (overflow) {
-    // Events were dropped: count it, make it visible, and reconcile everything once.
-    ++stats_.rescans_overflow;
-    LOG_NOTICE("bolt %s: inotify queue overflowed; rescanning", bolt_.name.c_str());
-  }
-  if (overflow || relevant) Check();
 }
 
 void BoltSource::SetCheckpoint(uint64_t offset) {
@@ -251,12 +186,20 @@ bool BoltSource::CheckSize(Generation& g, uint64_t now) {
   if (!g.fd() || g.state() == GenState::kLost) return false;
   struct stat st;
   if (::fstat(g.fd()->get(), &st) != 0) return false;
-  SizeFacts f{g.state(), g.size(), static_cast<uint64_t>(st.st_size), g.head_len(), false};
+  SizeFacts f{g.state(), g.size(), static_cast<uint64_t>(st.st_size), g.head_len(), HeadCheck::kSame};
   // A file truncated and refilled past its old size between two checks looks like growth to
   // fstat; its first bytes give it away, so they are compared on every growth.
-  if (NeedsHeadCheck(f)) f.head_changed = !HeadMatches(g.fd()->get(), g.head_len(), g.head_hash());
+  if (NeedsHeadCheck(f)) f.head = ReadHead(g.fd()->get(), g.head_len(), g.head_hash());
   switch (JudgeSize(f)) {
     case SizeChange::kNone:
+      return false;
+    case SizeChange::kUndecided:  // logged at the 1st, 2nd, 4th, 8th... failure
+      if (std::has_single_bit(++stats_.head_read_errors)) {
+        LOG_WARN("bolt %s: generation %llu grew but its first %u bytes cannot be read (failure %llu): growth and "
+                 "rewrite cannot be told apart; nothing is decided until they can", bolt_.name.c_str(),
+                 static_cast<unsigned long long>(g.gen), g.head_len(),
+                 static_cast<unsigned long long>(stats_.head_read_errors));
+      }
       return false;
     case SizeChange::kAppendedAfterSeal:
       // Nothing should write to a sealed generation; if something does, say so loudly.
@@ -353,7 +296,7 @@ void BoltSource::OpenNewGeneration(const char* why) {
   }
   Generation* g = AddGeneration(std::make_shared<Fd>(std::move(fd)));
   if (g == nullptr) return;
-  WatchInode(*g);
+  watch_.WatchInode(*g);
   LOG_INFO("bolt %s: generation %llu starts (%s, %llu bytes already in %s)", bolt_.name.c_str(),
            static_cast<unsigned long long>(g->gen), why, static_cast<unsigned long long>(g->size()),
            bolt_.file.c_str());
@@ -402,7 +345,7 @@ bool BoltSource::FindCopy(Generation& g) {
   g.ContinueFrom(std::make_shared<Fd>(std::move(copy->fd)), copy->dev, copy->ino, copy->size, NowNs());
   RecordWindow(g);
   frames_.Forget(g);
-  WatchInode(g);
+  watch_.WatchInode(g);
   return true;
 }
 
@@ -436,6 +379,7 @@ void BoltSource::ReleaseAcked() {
   }
   bool closed = gens_.Close(hooks_.min_acked, hooks_.seal_held, [this](Generation& g, bool released) {
     frames_.Forget(g);
+    if (hooks_.closed) hooks_.closed(g);
     if (!released) return;
     LOG_INFO("bolt %s: generation %llu fully acknowledged by every peer; closed", bolt_.name.c_str(),
              static_cast<unsigned long long>(g.gen));
@@ -443,7 +387,7 @@ void BoltSource::ReleaseAcked() {
     // leaves sources_ only once its rows are written (Drained()).
     hooks_.request_commit();
   });
-  if (closed) ForgetClosedInodes();
+  if (closed) watch_.ForgetClosedInodes(gens_.all());
 }
 
 void BoltSource::Collect(Committer::Batch* batch) {

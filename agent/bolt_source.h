@@ -5,11 +5,10 @@
 // fstat (agent/generation.h). Nothing is copied into memory except the few encoded frames most
 // recently shipped, shared by every peer at the same offset (agent/frame_cache.h).
 //
-// Watching: a subscription to the agent's one inotify instance (common/inotify_watcher.h): the
-// directory, for the bolt file's renames and creations, and each open generation's inode through
-// /proc/self/fd/N (so a renamed or deleted generation still reports). Events are hints: each
-// burst triggers one Check(), which trusts only fstat on the open descriptors and stat on the
-// path. IN_Q_OVERFLOW and a timer trigger the same Check(), counted as rescans.
+// Watching: the directory and each open generation's inode, on the agent's one inotify instance
+// (agent/bolt_watch.h). Events are hints: each burst triggers one Check(), which trusts only
+// fstat on the open descriptors and stat on the path. IN_Q_OVERFLOW and a timer trigger the
+// same Check(), counted as rescans.
 //
 // Generations: a new one starts when the path names a new inode (rename+create, delete+create),
 // when the file shrinks (truncation, copytruncate), and when a peer's replica proves the bytes
@@ -30,11 +29,11 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
 #include "agent/bolt_generations.h"
+#include "agent/bolt_watch.h"
 #include "agent/committer.h"
 #include "agent/frame_cache.h"
 #include "agent/generation.h"
@@ -57,6 +56,7 @@ struct BoltSourceStats {
   uint64_t generations_lost = 0;
   uint64_t events = 0;
   uint64_t bytes_after_seal = 0;  // written to a sealed generation: not replicated
+  uint64_t head_read_errors = 0;  // growth left undecided: the head bytes could not be read
   uint64_t frames_encoded = 0;    // compressions
   uint64_t frame_cache_hits = 0;  // frames another peer's compression served
 };
@@ -69,6 +69,7 @@ struct BoltSourceHooks {
   std::function<uint64_t(const Generation&)> min_cursor;
   std::function<bool(const Generation&)> seal_held;  // every peer holds its seal; null: yes
   std::function<void(const Generation&)> lost;  // `g` is about to be marked lost
+  std::function<void(const Generation&)> closed;  // `g` leaves: released, or lost and recorded
   std::function<void()> request_commit;
 };
 
@@ -129,15 +130,7 @@ class BoltSource {
   // Takes up a generation from its state.db row: its inode found again (at the path, renamed in
   // the directory, or as a copy), or the generation lost.
   void Restore(const OriginGenRow& row, uint64_t now);
-  Status SetUpWatch();  // of the directory, for the bolt's entry
-  void WatchDir();      // SetUpWatch, or a warning: the rescan timer tries again
   void StopWatching();
-  void WatchInode(const Generation& g);
-  // Drops the watches of inodes no open generation holds any more.
-  void ForgetClosedInodes();
-  // A burst of events on this bolt's watches: one Check() if one concerns a generation or the
-  // bolt's path, or if the queue overflowed (counted and logged).
-  void OnEvents(std::span<const InotifyWatcher::Event> events);
   void OpenNewGeneration(const char* why);
   // Starts the next generation on an open file; null if it cannot be fstat'd.
   Generation* AddGeneration(std::shared_ptr<Fd> fd);
@@ -159,10 +152,7 @@ class BoltSource {
   Hooks hooks_;
   bool retiring_ = false;
 
-  InotifyWatcher* watcher_;
-  InotifyWatcher::Subscription events_;  // while watching (started, not retired)
-  InotifyWatcher::Watch dir_watch_;      // the directory, for entries named base_
-  std::map<std::pair<uint64_t, uint64_t>, InotifyWatcher::Watch> inode_watches_;  // by (dev, ino)
+  BoltWatch watch_;  // while watching (started, not retired)
   UvPtr<uv_timer_t> rescan_timer_;
   UvPtr<uv_timer_t> seal_timer_;
   BoltGenerations gens_;

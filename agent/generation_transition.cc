@@ -14,7 +14,16 @@ SizeChange JudgeSize(const SizeFacts& f) {
   }
   if (f.now_size < f.size) return SizeChange::kTruncated;
   if (f.now_size == f.size) return SizeChange::kNone;
-  return NeedsHeadCheck(f) && f.head_changed ? SizeChange::kRewritten : SizeChange::kGrew;
+  if (!NeedsHeadCheck(f)) return SizeChange::kGrew;
+  switch (f.head) {
+    case HeadCheck::kSame:
+      return SizeChange::kGrew;
+    case HeadCheck::kChanged:
+      return SizeChange::kRewritten;
+    case HeadCheck::kUnreadable:
+      return SizeChange::kUndecided;
+  }
+  return SizeChange::kUndecided;
 }
 
 TruncationPlan PlanTruncation(GenState state, bool copy_found, bool all_acked) {

@@ -9,7 +9,9 @@
 //
 // The rules:
 // - Size: a file that grew grew, unless its head bytes changed (truncated and refilled past the
-//   old size between two checks: a rewrite). A file that shrank was truncated. A sealed
+//   old size between two checks: a rewrite). If its head cannot be read now (an I/O error, or
+//   the file shrank under the read), nothing is decided: the next check reads it again. A file
+//   that shrank was truncated. A sealed
 //   generation is never re-judged: bytes appended to it are counted, not replicated.
 // - Truncation (or rewrite): the generation continues from a copy of its file if one is found
 //   (copytruncate: nothing lost), else it is lost. If it was the bolt's file (active), the
@@ -30,14 +32,18 @@
 
 namespace tailsafe {
 
+// What reading a generation's recorded head bytes found.
+enum class HeadCheck { kSame, kChanged, kUnreadable };
+
 struct SizeFacts {
   GenState state = GenState::kActive;
   uint64_t size = 0;          // as last seen
   uint64_t now_size = 0;      // as fstat says now
   uint32_t head_len = 0;      // head bytes recorded; 0 if none yet
-  bool head_changed = false;  // they no longer hash the same (read only when NeedsHeadCheck)
+  HeadCheck head = HeadCheck::kSame;  // read only when NeedsHeadCheck
 };
-enum class SizeChange { kNone, kGrew, kTruncated, kRewritten, kAppendedAfterSeal };
+// kUndecided: it grew but its head could not be read; ask again at the next check.
+enum class SizeChange { kNone, kGrew, kTruncated, kRewritten, kAppendedAfterSeal, kUndecided };
 bool NeedsHeadCheck(const SizeFacts& f);
 SizeChange JudgeSize(const SizeFacts& f);
 

@@ -65,6 +65,24 @@ BOOST_AUTO_TEST_CASE(head_and_window_are_recorded_from_the_file) {
   BOOST_TEST(!HeadMatches(g->fd()->get(), g->head_len(), g->head_hash() + 1));
 }
 
+BOOST_AUTO_TEST_CASE(a_head_that_cannot_be_read_is_told_apart_from_a_changed_one) {
+  ScopedTempDir dir("bolt_files");
+  std::string content = Bytes(8000, 3);
+  Write(dir.path + "/bolt.log", content, 1000);
+  auto g = ReadTo(dir.path + "/bolt.log", 8000);
+  int fd = g->fd()->get();
+  BOOST_TEST((ReadHead(fd, g->head_len(), g->head_hash()) == HeadCheck::kSame));
+  BOOST_TEST((ReadHead(fd, g->head_len(), g->head_hash() + 1) == HeadCheck::kChanged));
+  // A read that fails (EISDIR here, EIO on a failing disk) proves nothing about the bytes.
+  Fd dir_fd(::open(dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  BOOST_REQUIRE(dir_fd);
+  BOOST_TEST((ReadHead(dir_fd.get(), g->head_len(), g->head_hash()) == HeadCheck::kUnreadable));
+  // Shorter than the head now (truncated under the read): the next fstat will say so.
+  BOOST_REQUIRE(::truncate((dir.path + "/bolt.log").c_str(), 10) == 0);
+  BOOST_TEST((ReadHead(fd, g->head_len(), g->head_hash()) == HeadCheck::kUnreadable));
+  BOOST_TEST((ReadHead(fd, 0, 0) == HeadCheck::kSame));
+}
+
 BOOST_AUTO_TEST_CASE(a_copy_must_hold_the_generation_s_bytes_before_its_last_known_size) {
   ScopedTempDir dir("bolt_files");
   std::string content = Bytes(20000, 1);

@@ -9,8 +9,9 @@ using namespace tailsafe;
 
 namespace {
 
-SizeFacts Size(GenState state, uint64_t size, uint64_t now_size, uint32_t head_len = 4096, bool head_changed = false) {
-  return {state, size, now_size, head_len, head_changed};
+SizeFacts Size(GenState state, uint64_t size, uint64_t now_size, uint32_t head_len = 4096,
+               HeadCheck head = HeadCheck::kSame) {
+  return {state, size, now_size, head_len, head};
 }
 
 constexpr uint64_t kSecond = 1000000000;
@@ -60,11 +61,24 @@ BOOST_AUTO_TEST_CASE(a_shrunk_file_was_truncated) {
 
 BOOST_AUTO_TEST_CASE(growth_with_another_head_is_a_rewrite_not_growth) {
   // Truncated and refilled past the old size between two checks.
-  BOOST_TEST((JudgeSize(Size(GenState::kActive, 100, 5000, 100, true)) == SizeChange::kRewritten));
+  BOOST_TEST((JudgeSize(Size(GenState::kActive, 100, 5000, 100, HeadCheck::kChanged)) == SizeChange::kRewritten));
+}
+
+BOOST_AUTO_TEST_CASE(growth_whose_head_cannot_be_read_is_not_judged_until_it_can) {
+  // An I/O error, or the file shrank under the read: neither growth (the bytes may be another
+  // file's) nor a rewrite (which would end the generation for every peer). The next check asks
+  // again. Before, an unreadable head counted as a changed one: a rewrite.
+  SizeFacts f = Size(GenState::kActive, 100, 5000, 100, HeadCheck::kUnreadable);
+  BOOST_TEST(NeedsHeadCheck(f));
+  BOOST_TEST((JudgeSize(f) == SizeChange::kUndecided));
+  BOOST_TEST((JudgeSize(Size(GenState::kRetired, 100, 5000, 100, HeadCheck::kUnreadable)) == SizeChange::kUndecided));
+  // Facts that need no head read are judged as always.
+  BOOST_TEST((JudgeSize(Size(GenState::kActive, 100, 10, 100, HeadCheck::kUnreadable)) == SizeChange::kTruncated));
+  BOOST_TEST((JudgeSize(Size(GenState::kActive, 0, 5000, 0, HeadCheck::kUnreadable)) == SizeChange::kGrew));
 }
 
 BOOST_AUTO_TEST_CASE(a_sealed_generation_is_never_rejudged) {
-  SizeFacts f = Size(GenState::kSealed, 800, 900, 4096, true);
+  SizeFacts f = Size(GenState::kSealed, 800, 900, 4096, HeadCheck::kChanged);
   BOOST_TEST(!NeedsHeadCheck(f));
   BOOST_TEST((JudgeSize(f) == SizeChange::kAppendedAfterSeal));
   BOOST_TEST((JudgeSize(Size(GenState::kSealed, 800, 800)) == SizeChange::kNone));
