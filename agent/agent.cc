@@ -135,6 +135,7 @@ void Agent::MakeSources(Loaded* loaded) {
   hooks.min_cursor = [this](const Generation& g) { return peers_->MinCursor(g); };
   hooks.seal_held = [this](const Generation& g) { return peers_->AllHoldSeal(g); };
   hooks.lost = [this](const Generation& g) { peers_->CountLost(g); };
+  hooks.closed = [this](const Generation& g) { peers_->Forget(g); };
   hooks.request_commit = [this] { Kick(false, true); };
   sources_ = std::make_unique<BoltSources>(&loop_, watcher_.get(), &config_.agent, std::move(hooks),
                                            std::move(loaded->gens));
@@ -347,7 +348,6 @@ PeerLink::Env Agent::LinkEnv() {
     sources_->ReleaseAcked();
     Kick(true, false);
   };
-  env.request_commit = [this] { Kick(false, true); };
   return env;
 }
 

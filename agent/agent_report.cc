@@ -126,6 +126,7 @@ json StatusPeer(const PeerReport& p) {
           {"stream_errors", st.stream_errors},
           {"opens", st.opens},
           {"backlog_peak", st.backlog_peak},
+          {"generations_tracked", p.generations_tracked},
           {"failed_streams", std::move(failed)}};
 }
 

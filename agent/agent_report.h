@@ -62,6 +62,7 @@ struct PeerReport {
   bool connected = false;
   PeerLink::Stats stats;
   std::vector<PeerLink::StreamFailure> failed_streams;
+  uint64_t generations_tracked = 0;  // of this host's generations, the link keeps state about
 };
 
 struct ReplicaReport {

@@ -1,31 +1,63 @@
 #include "agent/peer_holdings.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace tailsafe {
 
 PeerHoldings::PeerHoldings(std::string peer, const std::vector<PeerAckRow>& acks) : peer_(std::move(peer)) {
   for (const auto& a : acks) {
-    if (a.peer == peer_) acked_[{a.bolt, a.gen}] = a.acked;
+    if (a.peer == peer_) gens_[{a.bolt, a.gen}].acked = a.acked;
   }
 }
 
-uint64_t PeerHoldings::Acked(const std::string& bolt, uint64_t gen) const {
-  auto it = acked_.find({bolt, gen});
-  return it == acked_.end() ? 0 : it->second;
+const PeerHoldings::Entry& PeerHoldings::Find(const std::string& bolt, uint64_t gen) const {
+  static const Entry kNone;
+  auto it = gens_.find({bolt, gen});
+  return it == gens_.end() ? kNone : it->second;
 }
+
+uint64_t PeerHoldings::Acked(const std::string& bolt, uint64_t gen) const { return Find(bolt, gen).acked; }
 
 void PeerHoldings::Resumed(const std::string& bolt, uint64_t gen, uint64_t durable) {
   Key key{bolt, gen};
-  if (acked_[key] == durable) return;
-  acked_[key] = durable;
+  uint64_t& acked = gens_[key].acked;
+  if (acked == durable) return;
+  acked = durable;
   dirty_[key] = durable;
 }
 
 void PeerHoldings::Acknowledged(const std::string& bolt, uint64_t gen, uint64_t durable, uint64_t t_ns) {
   Key key{bolt, gen};
-  acked_[key] = durable;
+  gens_[key].acked = durable;
   dirty_[key] = durable;
   if (ack_log_.size() >= kMaxAckLog) ack_log_.pop_front();
   ack_log_.push_back({t_ns, bolt, gen, durable});
+}
+
+bool PeerHoldings::HoldSeal(const std::string& bolt, uint64_t gen) {
+  bool& held = gens_[{bolt, gen}].seal_held;
+  return !std::exchange(held, true);
+}
+
+void PeerHoldings::Sent(const std::string& bolt, uint64_t gen, uint64_t upto) {
+  uint64_t& hw = gens_[{bolt, gen}].high_water;
+  hw = std::max(hw, upto);
+}
+
+uint64_t PeerHoldings::Resent(const std::string& bolt, uint64_t gen, uint64_t from) const {
+  uint64_t hw = Find(bolt, gen).high_water;
+  return hw > from ? hw - from : 0;
+}
+
+void PeerHoldings::ReadOk(const std::string& bolt, uint64_t gen) {
+  auto it = gens_.find({bolt, gen});
+  if (it != gens_.end()) it->second.read_errors = 0;
+}
+
+void PeerHoldings::Forget(const std::string& bolt, uint64_t gen) {
+  gens_.erase({bolt, gen});
+  dirty_.erase({bolt, gen});
 }
 
 void PeerHoldings::Collect(Committer::Batch* batch) {

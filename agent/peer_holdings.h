@@ -1,16 +1,19 @@
 // PeerHoldings: what one peer holds of this host's generations, as the link has learnt it:
 // the bytes it acknowledged durable (remembered across reconnects, and in state.db's peer_ack
 // rows across restarts), the seals it answered with SEALED, and the generations its replica
-// diverged on while the file stayed intact (its divergence alone). Seals and divergences live in
-// this process only: after a restart every peer is sent the seal again, and a divergence is
-// found again. The newest ACKs with their arrival time are kept for latency measurement
-// (`acklog` control request, used by bench/replicate), bounded, drained by the reader.
+// diverged on while the file stayed intact (its divergence alone); and what the link did with
+// each: the most it ever sent (what a resume sends again is counted as resent) and the reads
+// that failed in a row while judging the peer's POSITION. Seals and divergences live in this
+// process only: after a restart every peer is sent the seal again, and a divergence is found
+// again. A generation's entry goes when the generation closes on this host (Forget), so the
+// entries are those of open generations only. The newest ACKs with their arrival time are kept
+// for latency measurement (`acklog` control request, used by bench/replicate), bounded,
+// drained by the reader.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,10 +41,21 @@ class PeerHoldings {
   // An ACK of `durable` bytes arrived at `t_ns` (more than before: the caller checks).
   void Acknowledged(const std::string& bolt, uint64_t gen, uint64_t durable, uint64_t t_ns);
   // SEALED for the generation; true the first time.
-  bool HoldSeal(const std::string& bolt, uint64_t gen) { return seals_.insert({bolt, gen}).second; }
-  bool SealHeld(const std::string& bolt, uint64_t gen) const { return seals_.count({bolt, gen}) > 0; }
-  void MarkDiverged(const std::string& bolt, uint64_t gen) { diverged_.insert({bolt, gen}); }
-  bool Diverged(const std::string& bolt, uint64_t gen) const { return diverged_.count({bolt, gen}) > 0; }
+  bool HoldSeal(const std::string& bolt, uint64_t gen);
+  bool SealHeld(const std::string& bolt, uint64_t gen) const { return Find(bolt, gen).seal_held; }
+  void MarkDiverged(const std::string& bolt, uint64_t gen) { gens_[{bolt, gen}].diverged = true; }
+  bool Diverged(const std::string& bolt, uint64_t gen) const { return Find(bolt, gen).diverged; }
+  // Bytes up to `upto` were sent.
+  void Sent(const std::string& bolt, uint64_t gen, uint64_t upto);
+  // A resume from `from`: how many bytes past it were sent before (to be sent again).
+  uint64_t Resent(const std::string& bolt, uint64_t gen, uint64_t from) const;
+  // A read failed while judging a POSITION: how many failed in a row now. ReadOk resets it.
+  uint32_t ReadFailed(const std::string& bolt, uint64_t gen) { return ++gens_[{bolt, gen}].read_errors; }
+  void ReadOk(const std::string& bolt, uint64_t gen);
+  // The generation closed on this host: nothing about it is kept (nor written to state.db).
+  void Forget(const std::string& bolt, uint64_t gen);
+  // The generations something is kept about (status: `generations_tracked`).
+  size_t generations() const { return gens_.size(); }
 
   // The acknowledgements changed since the last Collect, into the next commit.
   void Collect(Committer::Batch* batch);
@@ -50,13 +64,20 @@ class PeerHoldings {
 
  private:
   using Key = std::pair<std::string, uint64_t>;  // (bolt, generation)
+  struct Entry {
+    uint64_t acked = 0;
+    bool seal_held = false;
+    bool diverged = false;
+    uint64_t high_water = 0;   // the most ever sent
+    uint32_t read_errors = 0;  // in a row
+  };
   static constexpr size_t kMaxAckLog = 1 << 18;
 
+  const Entry& Find(const std::string& bolt, uint64_t gen) const;
+
   std::string peer_;
-  std::map<Key, uint64_t> acked_;
-  std::map<Key, uint64_t> dirty_;
-  std::set<Key> seals_;
-  std::set<Key> diverged_;
+  std::map<Key, Entry> gens_;
+  std::map<Key, uint64_t> dirty_;  // acknowledgements not yet collected
   std::deque<AckEvent> ack_log_;
 };
 

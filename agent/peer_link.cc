@@ -61,6 +61,12 @@ bool PeerLink::connected() const { return conn_ && ready_; }
 
 uint64_t PeerLink::Acked(const Generation& g) const { return holdings_.Acked(g.bolt, g.gen); }
 
+void PeerLink::Forget(const Generation& g) {
+  // Its cursor, if any, goes at the next Pump (this may run inside one); until then a late ACK
+  // or SEALED finds the generation gone and records nothing.
+  holdings_.Forget(g.bolt, g.gen);
+}
+
 const PeerLink::Cursor* PeerLink::CursorOf(const Generation& g) const {
   auto it = cursors_.find(g.stream);
   return it == cursors_.end() || it->second.gen.get() != &g ? nullptr : &it->second;
@@ -241,10 +247,8 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
     return Status::Ok();
   }
   if (!why.empty()) return Diverge(it, why);
-  Key key{g.bolt, g.gen};
-  read_errors_.erase(key);
-  uint64_t& hw = high_water_[key];
-  if (hw > m.durable) stats_.resent_bytes += hw - m.durable;
+  holdings_.ReadOk(g.bolt, g.gen);
+  stats_.resent_bytes += holdings_.Resent(g.bolt, g.gen, m.durable);
   if (c.Resume(m.durable)) {
     LOG_NOTICE("peer %s: bolt %s generation %llu: the stream the peer had failed resumes", peer_.id.c_str(),
                g.bolt.c_str(), static_cast<unsigned long long>(g.gen));
@@ -261,7 +265,7 @@ Status PeerLink::OnAck(const AckMsg& m) {
   auto it = cursors_.find(m.stream);
   if (it == cursors_.end()) return Status::Ok();  // a generation dropped meanwhile
   Cursor& c = it->second;
-  if (c.verifying || c.failed) return Status::Ok();  // nothing was sent yet, or the stream failed
+  if (c.verifying || c.failed || c.gen->gone()) return Status::Ok();  // nothing sent yet, failed, or closed
   if (m.durable > c.sent) return Status::Error("ACK beyond what was sent");
   if (m.durable <= c.acked) return Status::Ok();
   stats_.bytes_acked += m.durable - c.acked;
@@ -302,7 +306,7 @@ void PeerLink::FailCursor(Cursor& c, const std::string& why, bool give_up) {
 }
 
 void PeerLink::ReadFailed(Cursor& c, const std::string& why) {
-  uint32_t n = ++read_errors_[{c.gen->bolt, c.gen->gen}];
+  uint32_t n = holdings_.ReadFailed(c.gen->bolt, c.gen->gen);
   const char* bolt = c.gen->bolt.c_str();
   auto gen = static_cast<unsigned long long>(c.gen->gen);
   if (n < kMaxReadRetries) {
@@ -312,7 +316,7 @@ void PeerLink::ReadFailed(Cursor& c, const std::string& why) {
   }
   LOG_ERROR("peer %s: bolt %s generation %llu: %s; nothing is decided after %u attempts, the stream waits for the "
             "next connection", peer_.id.c_str(), bolt, gen, why.c_str(), n);
-  read_errors_.erase({c.gen->bolt, c.gen->gen});
+  holdings_.ReadOk(c.gen->bolt, c.gen->gen);
   FailCursor(c, why, true);
 }
 
@@ -328,7 +332,7 @@ Status PeerLink::Diverge(std::map<uint32_t, Cursor>::iterator it, const std::str
                       head.status().message());
     return Status::Ok();
   }
-  read_errors_.erase({g.bolt, g.gen});
+  holdings_.ReadOk(g.bolt, g.gen);
   ++stats_.divergences;
   cursors_.erase(it);
   bool head_intact = g.head_len() == 0 || *head == g.head_hash();
@@ -389,7 +393,7 @@ void PeerLink::Pump() {
   if (!connected()) return;
   for (auto& [stream, c] : cursors_) {
     if (!connected()) return;
-    if (!c.positioned) continue;
+    if (!c.positioned || c.gen->gone()) continue;
     Generation& g = *c.gen;
     uint64_t end = g.known_size();
     while (c.sent < end && c.sent - c.acked < env_.window_bytes &&
@@ -409,8 +413,7 @@ void PeerLink::Pump() {
       c.sent += raw;
       stats_.bytes_sent += raw;
       ++stats_.frames_sent;
-      uint64_t& hw = high_water_[{g.bolt, g.gen}];
-      hw = std::max(hw, c.sent);
+      holdings_.Sent(g.bolt, g.gen, c.sent);
     }
     if (g.has_checkpoint() && (!c.checkpoint_sent || c.checkpoint_offset != g.checkpoint())) {
       c.checkpoint_sent = true;

@@ -71,7 +71,6 @@ struct PeerLinkEnv {
   uint32_t reconnect_max_ms = 0;
   const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
   std::function<void()> acks_changed;
-  std::function<void()> request_commit;
 };
 
 class PeerLink {
@@ -89,15 +88,18 @@ class PeerLink {
   void Pump();
   // What the peer acknowledged of `g` (remembered across reconnects and restarts).
   uint64_t Acked(const Generation& g) const;
-  // Whether the peer answered the SEAL of `g` with SEALED (in this process: after a restart every
-  // peer is sent the seal again).
   // `g` is lost (BoltSource::MarkLost): counts and logs the bytes this peer had not acknowledged.
   void CountLost(const Generation& g);
   // Whether this peer's replica of `g` differs from the file while the file's head is intact:
   // the generation is this peer's divergence alone, not shipped to it and not waited for.
   bool Diverged(const Generation& g) const { return holdings_.Diverged(g.bolt, g.gen); }
+  // Whether the peer answered the SEAL of `g` with SEALED (in this process: after a restart every
+  // peer is sent the seal again).
   bool SealHeld(const Generation& g) const { return holdings_.SealHeld(g.bolt, g.gen); }
   void Collect(Committer::Batch* batch) { holdings_.Collect(batch); }
+  // `g` closed on this host (gone): everything known of it goes.
+  void Forget(const Generation& g);
+  size_t generations_tracked() const { return holdings_.generations(); }
   bool has_dirty_acks() const { return holdings_.has_dirty(); }
 
   const PeerSpec& peer() const { return peer_; }
@@ -114,8 +116,6 @@ class PeerLink {
   std::vector<AckEvent> DrainAckLog() { return holdings_.DrainAckLog(); }
 
  private:
-  using Key = std::pair<std::string, uint64_t>;  // (bolt, generation)
-
   void Connect();
   void OnConnected(Result<UvPtr<uv_tcp_t>> tcp);
   Status OnFrame(const Frame& f);
@@ -158,8 +158,6 @@ class PeerLink {
   bool failing_ = false;  // the last attempt failed: log further failures at debug level
   std::map<uint32_t, Cursor> cursors_;
   PeerHoldings holdings_;
-  std::map<Key, uint64_t> high_water_;  // the most ever sent of each generation (resent_bytes)
-  std::map<Key, uint32_t> read_errors_;  // failed reads in a row while judging a POSITION
   std::string last_error_;
   Stats stats_;
 };

@@ -112,6 +112,11 @@ void PeerSet::CountLost(const Generation& g) {
   for (auto& link : links_) link->CountLost(g);
 }
 
+void PeerSet::Forget(const Generation& g) {
+  for (auto& link : links_) link->Forget(g);
+  std::erase_if(acks_, [&](const PeerAckRow& a) { return a.bolt == g.bolt && a.gen == g.gen; });
+}
+
 bool PeerSet::AllHoldSeal(const Generation& g) const {
   for (const auto& link : links_) {
     if (!link->SealHeld(g) && !link->Diverged(g)) return false;

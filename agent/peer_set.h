@@ -66,6 +66,8 @@ class PeerSet {
   void CountLost(const Generation& g);
   // Whether every peer holds the seal of `g` durably (SEALED): only then is it released.
   bool AllHoldSeal(const Generation& g) const;
+  // `g` closed on this host (released or lost): no link keeps anything about it.
+  void Forget(const Generation& g);
   // The least offset any live cursor of `g` still needs (UINT64_MAX if none).
   uint64_t MinCursor(const Generation& g) const;
   PeerLink* Find(const std::string& id);

@@ -13,6 +13,12 @@
 namespace tailsafe {
 namespace {
 
+// How status names a replica: ORIGIN/BOLT/GENERATION (agent/write_errors.h).
+std::string ReplicaName(const std::string& origin, const std::string& bolt, uint64_t gen) {
+  return origin + "/" + bolt + "/" + std::to_string(gen);
+}
+std::string ReplicaName(const Replica& r) { return ReplicaName(r.origin, r.bolt, r.gen); }
+
 constexpr size_t kMaxStreamsPerSession = 4096;
 constexpr size_t kMaxSessions = 1024;
 constexpr size_t kMaxUnauthenticated = 64;
@@ -105,9 +111,10 @@ Status ReplicaSession::OnOpen(const Frame& f) {
     return Status::Error("OPEN: more than " + std::to_string(kMaxStreamsPerSession) + " streams");
   }
   failed_.erase(m.stream);  // the origin tries a failed stream again
+  std::string name = ReplicaName(origin_, m.bolt, m.generation);
   Result<std::shared_ptr<Replica>> r = server_->store()->Open(origin_, m.bolt, m.generation);
   if (!r) {
-    server_->SetWriteError(r.status().message());
+    server_->write_errors().Failed(name, "cannot open the replica " + name + ": " + r.status().message(), NowNs());
     FailStream(m.stream, "cannot open the replica: " + r.status().message());
     return Status::Ok();
   }
@@ -159,13 +166,12 @@ Status ReplicaSession::OnData(const Frame& f) {
   if (Status s = PwriteFull(r.fd->get(), inflate_buf_.data(), m.raw_len, m.offset); !s) {
     LOG_ERROR("replica %s: %s; nothing past %llu is acknowledged", r.path.c_str(), s.message().c_str(),
               static_cast<unsigned long long>(r.durable));
-    server_->SetWriteError("cannot write " + r.path + ": " + s.message());
+    server_->write_errors().Failed(ReplicaName(r), "cannot write " + r.path + ": " + s.message(), NowNs());
     FailStream(m.stream, "cannot write " + r.path + ": " + s.message());
     return Status::Ok();
   }
-  if (!server_->write_error().empty()) {
+  if (server_->write_errors().Succeeded(ReplicaName(r))) {
     LOG_NOTICE("replica %s: writes succeed again", r.path.c_str());
-    server_->SetWriteError("");
   }
   r.written += m.raw_len;
   r.verified = r.written;  // DATA at our end: the origin accepted everything before it
@@ -289,7 +295,10 @@ ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const Cluste
   };
 }
 
-ReplicaServer::~ReplicaServer() { Stop(); }
+ReplicaServer::~ReplicaServer() {
+  Stop();
+  store_->on_durable = nullptr;  // a commit finishing after this must not reach us
+}
 
 Status ReplicaServer::Listen() {
   const HostPort& hp = config_.agent.listen;

@@ -28,6 +28,8 @@
 
 #include "agent/replica_store.h"
 #include "agent/replica_tail.h"
+#include "agent/write_errors.h"
+#include "common/clock.h"
 #include "common/compress.h"
 #include "common/config.h"
 #include "common/framed_conn.h"
@@ -110,10 +112,11 @@ class ReplicaServer {
   const ClusterKeys* keys() const { return keys_; }
   Stats& stats() { return stats_; }
   const Stats& stats() const { return stats_; }
-  // Why the last replica write (or file creation) failed, until one succeeds again; empty when
-  // writes succeed. A full disk shows here first: health checks turn it CRITICAL.
-  const std::string& write_error() const { return write_error_; }
-  void SetWriteError(std::string e) { write_error_ = std::move(e); }
+  // The replicas whose writes (or creation) failed, each until it is written again or two
+  // minutes pass (agent/write_errors.h); empty when writes succeed. A full disk shows here
+  // first: health checks turn it CRITICAL.
+  std::string write_error() const { return write_errors_.Summary(NowNs()); }
+  WriteErrors& write_errors() { return write_errors_; }
   void Claim(ReplicaSession* s);  // s is now the session of its origin
   void Retire(ReplicaSession* s);
   const std::map<uint64_t, std::unique_ptr<ReplicaSession>>& sessions() const { return sessions_; }
@@ -141,7 +144,7 @@ class ReplicaServer {
   std::map<uint64_t, std::unique_ptr<ReplicaSession>> sessions_;
   std::vector<std::unique_ptr<ReplicaSession>> graveyard_;
   Stats stats_;
-  std::string write_error_;
+  WriteErrors write_errors_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // thread-pool jobs finish only while we live
 };
 

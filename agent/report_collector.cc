@@ -75,7 +75,7 @@ AgentReport CollectReport(const ReportInputs& in) {
   for (const auto& src : in.sources->all()) r.bolts.push_back(ReportBolt(in, *src, now));
   for (const auto& link : in.peers->links()) {
     r.peers.push_back({link->peer().id, link->peer().address.ToString(), link->last_error(), link->connected(),
-                       link->stats(), link->FailedStreams()});
+                       link->stats(), link->FailedStreams(), link->generations_tracked()});
   }
   for (const auto& [key, rep] : in.replicas->replicas()) {
     r.replicas.push_back({rep->origin, rep->bolt, rep->path, rep->gen, rep->durable, rep->written, rep->verified,

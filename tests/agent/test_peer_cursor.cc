@@ -1,6 +1,6 @@
-// PeerCursor: a failed stream's backoff, giving up, resuming; FailedStreams for status
-// (agent/peer_cursor.h). PeerHoldings: what a peer holds, and the rows it persists
-// (agent/peer_holdings.h).
+// PeerCursor: a failed stream's backoff, giving up, resuming; FailedStreams for status; the
+// backlog (agent/peer_cursor.h). PeerHoldings: what a peer holds, the rows it persists, what the
+// link keeps per generation and forgets when it closes (agent/peer_holdings.h).
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
@@ -77,10 +77,6 @@ BOOST_AUTO_TEST_CASE(failed_streams_lists_those_with_an_error_and_whether_they_a
   BOOST_TEST(out[1].retrying);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
-
-BOOST_AUTO_TEST_SUITE(peer_holdings)
-
 BOOST_AUTO_TEST_CASE(due_retries_are_taken_once_and_the_next_one_is_timed) {
   std::map<uint32_t, PeerCursor> cursors{{1, Cursor("b", 1)}, {2, Cursor("b", 2)}, {3, Cursor("b", 3)},
                                          {4, Cursor("b", 4)}};
@@ -113,6 +109,10 @@ BOOST_AUTO_TEST_CASE(the_backlog_is_the_streams_of_generations_no_longer_current
   BOOST_TEST(BacklogStreams(cursors) == 2u);
 }
 
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(peer_holdings)
+
 BOOST_AUTO_TEST_CASE(acks_come_from_state_db_for_this_peer_and_changes_go_into_the_next_commit) {
   PeerHoldings h("p1", {{"p1", "b", 1, 100}, {"p2", "b", 1, 999}});
   BOOST_TEST(h.Acked("b", 1) == 100u);
@@ -144,6 +144,46 @@ BOOST_AUTO_TEST_CASE(seals_and_divergences_are_per_generation) {
   h.MarkDiverged("b", 2);
   BOOST_TEST(h.Diverged("b", 2));
   BOOST_TEST(!h.Diverged("b", 1));
+}
+
+BOOST_AUTO_TEST_CASE(what_was_sent_before_a_resume_counts_as_resent_and_read_errors_count_in_a_row) {
+  PeerHoldings h("p1", {});
+  h.Sent("b", 1, 5000);
+  h.Sent("b", 1, 3000);  // a resume sends lower offsets again: the high water stays
+  BOOST_TEST(h.Resent("b", 1, 2000) == 3000u);
+  BOOST_TEST(h.Resent("b", 1, 6000) == 0u);
+  BOOST_TEST(h.Resent("b", 2, 0) == 0u);
+  BOOST_TEST(h.ReadFailed("b", 1) == 1u);
+  BOOST_TEST(h.ReadFailed("b", 1) == 2u);
+  BOOST_TEST(h.ReadFailed("b", 2) == 1u);
+  h.ReadOk("b", 1);
+  BOOST_TEST(h.ReadFailed("b", 1) == 1u);
+}
+
+// Issue 23: the per-generation state of a closed generation goes, with any acknowledgement not
+// yet written (its peer_ack row would be pruned at once); other generations keep theirs.
+BOOST_AUTO_TEST_CASE(a_forgotten_generation_leaves_nothing_and_writes_no_row) {
+  PeerHoldings h("p1", {{"p1", "b", 1, 100}, {"p1", "b", 2, 10}});
+  h.Acknowledged("b", 1, 200, 1);
+  BOOST_TEST(h.HoldSeal("b", 1));
+  h.MarkDiverged("b", 3);
+  h.Sent("b", 1, 200);
+  (void)h.ReadFailed("b", 4);
+  BOOST_TEST(h.generations() == 4u);
+  h.Forget("b", 1);
+  h.Forget("b", 3);
+  h.Forget("b", 4);
+  h.Forget("b", 9);  // never known: nothing happens
+  BOOST_TEST(h.generations() == 1u);
+  BOOST_TEST(h.Acked("b", 1) == 0u);
+  BOOST_TEST(!h.SealHeld("b", 1));
+  BOOST_TEST(!h.Diverged("b", 3));
+  BOOST_TEST(h.Resent("b", 1, 0) == 0u);
+  BOOST_TEST(h.Acked("b", 2) == 10u);
+  BOOST_TEST(!h.has_dirty());
+  Committer::Batch batch;
+  h.Collect(&batch);
+  BOOST_TEST(batch.rows.peer_acks.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

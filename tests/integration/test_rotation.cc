@@ -203,6 +203,39 @@ BOOST_AUTO_TEST_CASE(rewrite_in_place_is_divergence_not_merge) {
   BOOST_TEST(c.StopAll().ok());
 }
 
+// Every closed generation is forgotten by the peer links: what a link keeps per generation
+// (acknowledgements, seals, divergences, what it sent, read errors) is about open generations
+// only, so an agent whose bolts rotate for months keeps a bounded amount. Before, every entry
+// stayed until the agent restarted: 21 after 20 rotations.
+BOOST_AUTO_TEST_CASE(closed_generations_leave_nothing_behind_on_the_links) {
+  ClusterOptions opt = TwoAgentsOneBolt();
+  opt.seal_after_ms = 100;
+  TestCluster c("forget", opt);
+  BOOST_REQUIRE(c.StartAll().ok());
+  RotatingWriter w(c.BoltFile(0, 0), 7);
+  constexpr int kRotations = 20;
+  for (int k = 1; k <= kRotations; ++k) {
+    w.Write(20'000);
+    BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return ActiveGeneration(c, 0) == static_cast<uint64_t>(k); }, 10),
+                          "agent never saw generation " << k << "\n" << c.LogTail(0));
+    w.Rotate(Rotation::kRenameCreate, k);
+  }
+  w.Write(20'000);
+  // Every rotated generation sealed, acknowledged and closed: only the bolt's file is open.
+  nlohmann::json st;
+  bool closed = WaitUntil([&] {
+    auto s = c.AgentStatus(0);
+    if (!s) return false;
+    st = *s;
+    return st["bolts"][0]["generations"].size() == 1u;
+  }, 20);
+  BOOST_REQUIRE_MESSAGE(closed, "rotated generations never closed: " << st["bolts"][0]["generations"].dump());
+  BOOST_TEST(st["bolts"][0]["generation"].get<uint64_t>() == uint64_t{kRotations + 1});
+  BOOST_TEST(st["peers"][0]["generations_tracked"].get<uint64_t>() <= 1u, st["peers"][0].dump());
+  BOOST_TEST(c.WaitAcked(0, 0, 10));
+  BOOST_TEST(c.StopAll().ok());
+}
+
 // A peer that is down when a generation is sealed learns of the seal when it comes back: the
 // origin keeps the generation until every peer has its seal, not only its bytes.
 BOOST_AUTO_TEST_CASE(seal_reaches_a_peer_that_was_down_at_the_seal) {
