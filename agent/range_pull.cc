@@ -71,9 +71,9 @@ void RangePull::Ask() {
   asked_ = true;
   uv_timer_start(timer_.get(), [](uv_timer_t* t) {
     auto* self = static_cast<RangePull*>(t->data);
-    self->Fail("no chunk within " + std::to_string(kChunkTimeoutMs) + " ms of asking for it at " +
+    self->Fail("no chunk within " + std::to_string(self->env_.chunk_timeout_ms) + " ms of asking for it at " +
                std::to_string(self->next_));
-  }, kChunkTimeoutMs, 0);
+  }, env_.chunk_timeout_ms, 0);
 }
 
 Status RangePull::OnPulled(const json& msg) {

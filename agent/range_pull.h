@@ -9,7 +9,7 @@
 // unlinked at once under DATA_DIR/pulls, on the thread pool; the next chunk is asked once that
 // write is done, so one chunk at most waits in any queue. It ends once with the file (holding
 // [from, to) at their offsets) or with why not: the holder's error, no answer within
-// kChunkTimeoutMs (the holder or the coordinator died), or a local write error. The runner
+// Env::chunk_timeout_ms (the holder or the coordinator died), or a local write error. The runner
 // then falls back to what it holds itself.
 //
 // RangeShipper (the holder) answers "ship" with "shipped" {data} read from its durable replica
@@ -41,6 +41,7 @@ class RangePull {
     uv_loop_t* loop = nullptr;
     std::string dir;                                  // DATA_DIR/pulls, created if missing
     std::function<bool(const nlohmann::json&)> send;  // to the coordinator; false if not connected
+    uint64_t chunk_timeout_ms = kChunkTimeoutMs;      // for each ask's answer
   };
   // The file with [from, to) at their offsets, or why the pull failed. The owner may destroy the
   // pull inside it.

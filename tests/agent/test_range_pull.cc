@@ -63,10 +63,11 @@ struct PullFixture {
   std::unique_ptr<RangePull> pull;
 
   std::string PullDir() const { return dir.path + "/pulls"; }
-  void Make(uint64_t from, uint64_t to, std::string pull_dir = "") {
+  void Make(uint64_t from, uint64_t to, std::string pull_dir = "", uint64_t timeout_ms = RangePull::kChunkTimeoutMs) {
     RangePull::Env env;
     env.loop = loop.get();
     env.dir = pull_dir.empty() ? PullDir() : pull_dir;
+    env.chunk_timeout_ms = timeout_ms;
     env.send = [this](const json& m) {
       if (connected) sent.push_back(m);
       return connected;
@@ -216,6 +217,22 @@ BOOST_AUTO_TEST_CASE(without_the_coordinator_the_pull_ends_at_once) {
   pull->Start();
   BOOST_REQUIRE_EQUAL(ends, 1);
   BOOST_TEST(Error() == "not connected to the coordinator");
+}
+
+// The holder or the coordinator died: an ask without an answer ends the pull, and each answer
+// gives the next ask its own time (the pull is not timed as a whole).
+BOOST_AUTO_TEST_CASE(an_ask_left_unanswered_ends_the_pull_after_the_chunk_timeout) {
+  Make(0, kChunk + 10, "", 50);
+  pull->Start();
+  Answer(Bytes(kChunk));  // answered: the timer starts again for the second ask
+  BOOST_REQUIRE_EQUAL(sent.size(), 2u);
+  BOOST_REQUIRE(loop.RunUntil([&] { return ends > 0; }));
+  BOOST_TEST(Error() == "no chunk within 50 ms of asking for it at " + std::to_string(kChunk));
+  BOOST_TEST(sent.size() == 2u);
+  BOOST_TEST(ends == 1);
+  // A late answer finds the pull ended and takes nothing.
+  BOOST_TEST(pull->OnPulled(Pulled(kChunk, Bytes(10))).ok());
+  BOOST_TEST(pull->pulled() == kChunk);
 }
 
 BOOST_AUTO_TEST_CASE(a_pull_directory_that_cannot_be_made_ends_the_pull) {
