@@ -219,6 +219,12 @@ Status Agent::StartCoordinatorLink() {
   h.on_registered = [this] { runner_->OnRegistered(); };
   h.on_deaths_recorded = [this](const nlohmann::json& m) { return OnDeathsRecorded(m); };
   h.on_ship = [this](const nlohmann::json& m) { return shipper_->OnShip(m); };
+  h.on_retain = [this](const nlohmann::json& m) -> Status {
+    Result<RetainPlan> plan = ParseRetain(m);
+    if (!plan) return plan.status();
+    replicas_->Retain(std::move(*plan));
+    return Status::Ok();
+  };
   coord_ = std::make_unique<CoordinatorLink>(&loop_, config_, &keys_, std::move(h));
   if (Status s = coord_->Start(); !s) return s;
   // A replica that grows may complete a range a recovery waits for.

@@ -132,6 +132,11 @@ void ReceiverFamilies(const AgentReport& r, MetricsText* m) {
   m->Sample(d(held));
   m->Family("tailsafe_replica_durable_bytes", "gauge", "Durable bytes over every replica this agent holds.");
   m->Sample(d(durable));
+  m->Family("tailsafe_replicas_deleted_total", "counter",
+           "Replicas deleted under the coordinator's retention plan: their bolt has processed past them.");
+  m->Sample(d(r.retention.deleted));
+  m->Family("tailsafe_replica_deleted_bytes_total", "counter", "Durable bytes of the replicas deleted under the retention plan.");
+  m->Sample(d(r.retention.bytes_deleted));
   m->Family("tailsafe_commits_total", "counter", "Group commits: one fdatasync batch plus one state.db transaction.");
   m->Sample(d(r.commits));
   m->Family("tailsafe_storage_error", "gauge",

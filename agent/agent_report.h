@@ -85,6 +85,7 @@ struct AgentReport {
   std::vector<ReplicaReport> replicas;  // ordered by (origin, bolt, generation)
   std::vector<CheckpointReport> peer_checkpoints;
   ReplicaServer::Stats receiver;
+  ReplicaStore::RetentionStats retention;
   uint64_t commits = 0, files_synced = 0, full_disk_retries = 0;
   std::string storage_error;  // why this agent cannot write its data_dir, or empty
   std::optional<nlohmann::json> discovery;   // with [[bolt_pattern]] rules

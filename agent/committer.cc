@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -21,6 +22,7 @@ struct Committer::Work {
   int delay_ms;
   Status result;
   bool full = false;  // the state commit failed on a full disk: retryable
+  std::vector<std::string> unlink_errors;  // files left behind (their rows are gone)
 };
 
 Committer::Committer(uv_loop_t* loop, StateStore* store, uint32_t interval_ms,
@@ -97,6 +99,7 @@ void Committer::Submit() {
     if (std::find(w->batch.dirs.begin(), w->batch.dirs.end(), d) == w->batch.dirs.end()) w->batch.dirs.push_back(std::move(d));
   }
   for (auto& cb : fresh.on_durable) w->batch.on_durable.push_back(std::move(cb));
+  for (auto& path : fresh.unlink) w->batch.unlink.push_back(std::move(path));
   if (w->batch.empty()) {
     delete w;
     return;
@@ -127,6 +130,12 @@ void Committer::Submit() {
           }
         }
         work->result = work->store->Apply(work->batch.rows, &work->full);
+        if (!work->result.ok()) return;
+        for (const auto& path : work->batch.unlink) {
+          if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+            work->unlink_errors.push_back(ErrnoStatus("unlink " + path).message());
+          }
+        }
       },
       [](uv_work_t* req, int status) {
         auto* work = static_cast<Work*>(req->data);
@@ -173,6 +182,7 @@ void Committer::Completed(Work* w, int uv_status) {
   retry_at_ns_ = 0;
   ++commits_;
   files_synced_ += work->batch.files.size();
+  for (const std::string& e : work->unlink_errors) LOG_WARN("a deleted replica's file is left behind: %s", e.c_str());
   for (auto& cb : work->batch.on_durable) cb();
   if (requested_) SubmitWhenDue();
 }

@@ -48,7 +48,10 @@ class Committer {
     std::vector<File> files;
     std::vector<std::shared_ptr<Fd>> dirs;   // fsync (new entries)
     std::vector<std::function<void()>> on_durable;
-    bool empty() const { return rows.empty() && files.empty() && dirs.empty() && on_durable.empty(); }
+    // Unlinked once the rows are committed (files whose rows this batch deletes: a crash
+    // before the unlink leaves a file nothing names, never a row naming no file).
+    std::vector<std::string> unlink;
+    bool empty() const { return rows.empty() && files.empty() && dirs.empty() && on_durable.empty() && unlink.empty(); }
   };
   using Collector = std::function<void(Batch*)>;
 

@@ -80,6 +80,7 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   msg["address"] = config_.agent.listen.ToString();
   msg["acks"] = true;  // answer every heartbeat, so that a stopped coordinator is found silent
   msg["revokes"] = true;  // tell this agent which recoveries it no longer holds
+  msg["retains"] = true;  // send this agent the replica retention plan
   msg["ships"] = true;    // it ships ranges of its replicas and pulls them (agent/range_pull.h)
   conn_->Send(ControlFrame(msg));
 }
@@ -162,6 +163,7 @@ Status CoordinatorLink::OnFrame(const Frame& f) {
   if (recovery && handlers_.on_recovery) return handlers_.on_recovery(*msg);
   if (type == "deaths_recorded" && handlers_.on_deaths_recorded) return handlers_.on_deaths_recorded(*msg);
   if (type == "ship" && handlers_.on_ship) return handlers_.on_ship(*msg);
+  if (type == "retain" && handlers_.on_retain) return handlers_.on_retain(*msg);
   return Status::Error("unexpected message '" + type.substr(0, 64) + "' from the coordinator");
 }
 

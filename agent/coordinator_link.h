@@ -41,6 +41,8 @@ class CoordinatorLink {
     std::function<Status(const nlohmann::json&)> on_deaths_recorded;
     // "ship": a chunk of a replica this agent holds, for another agent's pull (agent/range_pull.h).
     std::function<Status(const nlohmann::json&)> on_ship;
+    // "retain": the coordinator's replica retention plan, whole (agent/replica_store.h).
+    std::function<Status(const nlohmann::json&)> on_retain;
   };
   CoordinatorLink(uv_loop_t* loop, const Config& config, const ClusterKeys* keys, Handlers handlers);
   ~CoordinatorLink();

@@ -67,6 +67,10 @@ Result<std::shared_ptr<Fd>> ReplicaStore::OpenDir(const std::string& rel, std::v
 
 Result<std::shared_ptr<Replica>> ReplicaStore::Open(const std::string& origin, const std::string& bolt, uint64_t gen) {
   Key key{origin, bolt, gen};
+  if (deleting_.count(key) != 0) {
+    return Status::Error("replica " + root_ + "/" + origin + "/" + bolt + "/" + GenerationFileName(gen) +
+                         " is being deleted (retention): try again once that commit is durable");
+  }
   auto it = replicas_.find(key);
   std::shared_ptr<Replica> r;
   bool known = it != replicas_.end();
@@ -138,6 +142,51 @@ void ReplicaStore::MarkDirty(Replica& r) {
 
 void ReplicaStore::MaybeClose(Replica& r) {
   if (r.session == nullptr && !r.dirty && !r.busy && r.written == r.durable) r.fd.reset();
+  auto plan = retain_from_.find({r.origin, r.bolt});
+  if (plan != retain_from_.end() && Deletable(r, plan->second)) {
+    sweep_ = true;
+    request_commit_();
+  }
+}
+
+bool Deletable(const Replica& r, uint64_t from) {
+  return r.gen < from && r.sealed && r.sealed_durable && !r.dirty && r.written == r.durable && r.session == nullptr &&
+         !r.busy && !r.position_pending;
+}
+
+void ReplicaStore::Retain(std::map<BoltKey, uint64_t> from) {
+  retain_from_ = std::move(from);
+  retention_stats_.bolts_planned = retain_from_.size();
+  sweep_ = true;
+  request_commit_();
+}
+
+void ReplicaStore::CollectDeletions(Committer::Batch* batch) {
+  sweep_ = false;
+  for (const auto& [bolt, from] : retain_from_) {
+    auto it = replicas_.lower_bound({bolt.first, bolt.second, 0});
+    while (it != replicas_.end() && std::get<0>(it->first) == bolt.first && std::get<1>(it->first) == bolt.second &&
+           std::get<2>(it->first) < from) {
+      std::shared_ptr<Replica> r = it->second;
+      if (!Deletable(*r, from)) {
+        ++it;
+        continue;
+      }
+      Key key = it->first;
+      it = replicas_.erase(it);
+      r->fd.reset();
+      deleting_.insert(key);
+      batch->rows.replicas.push_back({r->origin, r->bolt, r->gen, 0, false, /*remove=*/true});
+      batch->unlink.push_back(r->path);
+      batch->on_durable.push_back([this, key, bytes = r->durable] {
+        deleting_.erase(key);
+        ++retention_stats_.deleted;
+        retention_stats_.bytes_deleted += bytes;
+      });
+      LOG_INFO("replica %s: deleting it, no longer needed (its bolt is processed from generation %llu on)",
+               r->path.c_str(), static_cast<unsigned long long>(from));
+    }
+  }
 }
 
 void ReplicaStore::SetCheckpoint(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t offset) {
@@ -153,6 +202,7 @@ void ReplicaStore::SetCheckpoint(const std::string& origin, const std::string& b
 }
 
 void ReplicaStore::Collect(Committer::Batch* batch) {
+  if (sweep_) CollectDeletions(batch);
   for (auto& d : dirs_to_sync_) batch->dirs.push_back(d);
   dirs_to_sync_.clear();
   for (auto& c : dirty_checkpoints_) batch->rows.checkpoints.push_back(std::move(c));

@@ -16,11 +16,18 @@
 // power loss may have left anything there). They are kept, synced, and proven against the
 // origin's bytes by the POSITION window, or cut when the origin answers CUT (see common/wire.h).
 // Names are validated before they get here, so a path can never leave DATA_DIR/replicas.
+//
+// Retention: the coordinator's plan (coordinator/retention_plan.h) says, per origin and bolt,
+// the generation below which replicas are no longer needed. A replica below it is deleted once
+// it is Deletable (sealed and recorded so, idle): its row goes in a commit, and its file once
+// that commit is durable (Committer::Batch::unlink). Until then an OPEN of it is refused, and
+// the origin retries. Without a plan (no coordinator, or an older one) nothing is deleted.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -65,9 +72,20 @@ struct Replica {
   uint32_t stream = 0;
 };
 
+// Whether `r` may be deleted under a plan keeping generations from `from` on: below it,
+// sealed with the seal recorded, everything written durable, and nothing using it (no session,
+// no job, no POSITION owed).
+bool Deletable(const Replica& r, uint64_t from);
+
 class ReplicaStore {
  public:
   using Key = std::tuple<std::string, std::string, uint64_t>;  // (origin, bolt, generation)
+  using BoltKey = std::pair<std::string, std::string>;         // (origin, bolt)
+  struct RetentionStats {
+    uint64_t deleted = 0;        // replicas deleted (their rows committed away)
+    uint64_t bytes_deleted = 0;  // their durable bytes
+    size_t bolts_planned = 0;    // bolts in the plan in force
+  };
 
   ReplicaStore(std::string data_dir, std::function<void()> request_commit);
   // Creates DATA_DIR/replicas if needed and takes the rows recorded in state.db.
@@ -89,11 +107,17 @@ class ReplicaStore {
   // arriving late is ignored). Recorded with the next commit.
   void SetCheckpoint(const std::string& origin, const std::string& bolt, uint64_t gen, uint64_t offset);
   const std::map<std::pair<std::string, std::string>, CheckpointRow>& checkpoints() const { return checkpoints_; }
+  // The coordinator's retention plan, whole: it replaces the previous one. What is Deletable
+  // under it now goes with the next commit; what becomes so later, with the commit after.
+  void Retain(std::map<BoltKey, uint64_t> from);
+  const RetentionStats& retention_stats() const { return retention_stats_; }
   // Called on the loop after a commit made `durable` bytes of `r` durable.
   std::function<void(Replica&)> on_durable;
 
  private:
   Result<std::shared_ptr<Fd>> OpenDir(const std::string& rel, std::vector<std::shared_ptr<Fd>>* created_parents);
+  // Moves every Deletable replica under the plan into `batch` (row removal, file unlink).
+  void CollectDeletions(Committer::Batch* batch);
 
   std::string data_dir_;
   std::string root_;  // DATA_DIR/replicas
@@ -105,6 +129,10 @@ class ReplicaStore {
   std::map<std::pair<std::string, std::string>, CheckpointRow> checkpoints_;
   std::vector<CheckpointRow> dirty_checkpoints_;
   bool record_all_ = false;
+  std::map<BoltKey, uint64_t> retain_from_;  // the plan in force
+  bool sweep_ = false;                       // the next Collect looks for deletable replicas
+  std::set<Key> deleting_;                   // rows being deleted: their files are not reopened
+  RetentionStats retention_stats_;
 };
 
 // Zero-padded generation file name.

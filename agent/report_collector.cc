@@ -83,6 +83,7 @@ AgentReport CollectReport(const ReportInputs& in) {
   }
   for (const auto& [key, c] : in.replicas->checkpoints()) r.peer_checkpoints.push_back({c.origin, c.bolt, c.gen, c.offset});
   r.receiver = in.server->stats();
+  r.retention = in.replicas->retention_stats();
   r.commits = in.committer->commits();
   r.files_synced = in.committer->files_synced();
   r.full_disk_retries = in.committer->full_retries();

@@ -50,6 +50,7 @@ Result<StateStore> StateStore::Open(const std::string& path) {
   if (Status e = prep(&s.put_gen_, "INSERT OR REPLACE INTO origin_gen VALUES(?,?,?,?,?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_ack_, "INSERT OR REPLACE INTO peer_ack VALUES(?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_replica_, "INSERT OR REPLACE INTO replica VALUES(?,?,?,?,?)"); !e) return e;
+  if (Status e = prep(&s.del_replica_, "DELETE FROM replica WHERE origin = ? AND bolt = ? AND gen = ?"); !e) return e;
   if (Status e = prep(&s.put_checkpoint_, "INSERT OR REPLACE INTO checkpoint VALUES(?,?,?,?)"); !e) return e;
   if (Status e = prep(&s.put_member_, "INSERT OR REPLACE INTO member VALUES(?,?)"); !e) return e;
   if (Status e = prep(&s.put_process_, "INSERT OR REPLACE INTO bolt_process VALUES(?,?,?)"); !e) return e;
@@ -207,8 +208,9 @@ Status StateStore::WriteRows(const StateBatch& batch) {
   }
   for (size_t i = 0; st && i < batch.replicas.size(); ++i) {
     const auto& r = batch.replicas[i];
-    st = put_replica_.Bind(1, r.origin).Bind(2, r.bolt).Bind(3, static_cast<int64_t>(r.gen))
-             .Bind(4, static_cast<int64_t>(r.durable)).Bind(5, static_cast<int64_t>(r.sealed ? 1 : 0)).Run();
+    st = r.remove ? del_replica_.Bind(1, r.origin).Bind(2, r.bolt).Bind(3, static_cast<int64_t>(r.gen)).Run()
+                  : put_replica_.Bind(1, r.origin).Bind(2, r.bolt).Bind(3, static_cast<int64_t>(r.gen))
+                        .Bind(4, static_cast<int64_t>(r.durable)).Bind(5, static_cast<int64_t>(r.sealed ? 1 : 0)).Run();
   }
   for (size_t i = 0; st && i < batch.checkpoints.size(); ++i) {
     const auto& c = batch.checkpoints[i];

@@ -15,6 +15,7 @@
 //       replicas of peers' generations held here. `durable` bytes of the replica file were
 //       fdatasync'd before the row was committed; bytes past it are kept but unproven until the
 //       origin's POSITION hash matches them (else a CUT sets them aside; agent/replica_tail.h).
+//       A replica the coordinator's retention plan lets go loses its row, then its file.
 //   member(id, address)
 //       agents the coordinator named as members: the peer list while the coordinator is away.
 //   checkpoint(origin, bolt, gen, offset)
@@ -67,6 +68,7 @@ struct ReplicaRow {
   uint64_t gen = 0;
   uint64_t durable = 0;
   bool sealed = false;
+  bool remove = false;  // in a batch: delete the row (the replica is deleted; agent/replica_store.h)
 };
 
 struct MemberRow {
@@ -136,7 +138,7 @@ class StateStore {
   Status PruneClosed(const StateBatch& batch);
 
   Db db_;
-  Stmt put_gen_, put_ack_, put_replica_, put_checkpoint_, put_member_, put_process_, del_process_, put_death_,
+  Stmt put_gen_, put_ack_, put_replica_, del_replica_, put_checkpoint_, put_member_, put_process_, del_process_, put_death_,
       del_death_, prune_acks_, prune_gens_;
 };
 

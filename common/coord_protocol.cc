@@ -1,5 +1,6 @@
 #include "common/coord_protocol.h"
 
+#include "common/names.h"
 #include "common/wire.h"
 
 namespace tailsafe {
@@ -49,6 +50,26 @@ Status ReadArray(const nlohmann::json& msg, const char* field, const nlohmann::j
   if (it == msg.end() || !it->is_array()) return Status::Error(TypeOf(msg) + ": field '" + field + "' must be an array");
   *out = &*it;
   return Status::Ok();
+}
+
+Result<RetainPlan> ParseRetain(const nlohmann::json& msg) {
+  const nlohmann::json* bolts = nullptr;
+  if (Status s = ReadArray(msg, "bolts", &bolts); !s) return s;
+  RetainPlan plan;
+  for (size_t i = 0; i < bolts->size(); ++i) {
+    const nlohmann::json& item = (*bolts)[i];
+    std::string origin, bolt;
+    uint64_t from = 0;
+    Status s = item.is_object() ? Status::Ok() : Status::Error("must be an object");
+    if (s) s = ReadString(item, "origin", &origin);
+    if (s) s = ReadString(item, "bolt", &bolt);
+    if (s) s = ReadUint(item, "from", &from);
+    if (s && !IsValidName(origin)) s = Status::Error("origin '" + origin.substr(0, 64) + "' is not a valid name");
+    if (s && !IsValidName(bolt)) s = Status::Error("bolt '" + bolt.substr(0, 64) + "' is not a valid name");
+    if (!s) return Status::Error("retain: bolts[" + std::to_string(i) + "]: " + s.message());
+    plan[{origin, bolt}] = from;
+  }
+  return plan;
 }
 
 std::string HexEncode(std::string_view bytes) {

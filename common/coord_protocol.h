@@ -11,6 +11,8 @@
 //   coordinator -> agent   ship {recovery, epoch, origin, bolt, generation, offset, length}
 //   agent -> coordinator   shipped {recovery, epoch, offset, data (hex) | error}  (relayed as)
 //   coordinator -> agent   pulled {recovery, epoch, offset, data | error}
+//   coordinator -> agent   retain {term, bolts: [{origin, bolt, from}]}  (the retention plan,
+//                          whole, to agents that registered with retains: true)
 //   tailsafectl -> coord.  ls {path} | get {path}
 //   coordinator -> ctl     children {path, names} | document {path, value} | error {message}
 //
@@ -20,8 +22,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +43,11 @@ std::string ControlFrame(const nlohmann::json& doc);
 Status ReadString(const nlohmann::json& msg, const char* field, std::string* out);
 Status ReadUint(const nlohmann::json& msg, const char* field, uint64_t* out);
 Status ReadArray(const nlohmann::json& msg, const char* field, const nlohmann::json** out);
+
+// A "retain" message's bolts[]: (origin, bolt) -> the generation below which that bolt's
+// replicas may be deleted (coordinator/retention_plan.h). An error names the item and field.
+using RetainPlan = std::map<std::pair<std::string, std::string>, uint64_t>;
+Result<RetainPlan> ParseRetain(const nlohmann::json& msg);
 
 // Bytes inside a CONTROL message (a pulled range's chunk): lower-case hex, two digits a byte.
 std::string HexEncode(std::string_view bytes);

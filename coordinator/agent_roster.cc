@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "coordinator/heartbeat_merge.h"
+#include "coordinator/retention_plan.h"
 
 namespace tailsafe {
 
@@ -72,6 +73,8 @@ void AgentRoster::Lead(uint64_t term, uint64_t now_ns) {
     a.last_heard_ns = now_ns;
     a.grace_until_ns = now_ns + grace_ns;
   }
+  retention_.clear();
+  next_retention_ns_ = 0;
   term_ = term;
 }
 
@@ -119,6 +122,7 @@ Status AgentRoster::OnRegister(std::shared_ptr<FramedConn> shared, const json& m
   a.acks = msg.value("acks", false);  // it wants every heartbeat answered (and older agents do not)
   a.revokes = msg.value("revokes", false);  // it understands "revoke" and "held" (older agents do not)
   a.ships = msg.value("ships", false);      // it understands "ship", "pulled" and pull_from
+  a.retains = msg.value("retains", false);  // it understands "retain" (older agents delete nothing)
   AgentRecord next;
   next.address = address;
   next.hooks = std::move(hook_names);
@@ -133,6 +137,7 @@ Status AgentRoster::OnRegister(std::shared_ptr<FramedConn> shared, const json& m
   Deliver(conn, ControlFrame({{"type", "welcome"}, {"heartbeat_ms", heartbeat_ms_}, {"term", term_}, {"acks", a.acks}}));
   PushMembership();
   desk_->ResendAssignments(a);
+  if (a.retains) Deliver(conn, RetainFrame());
   return Status::Ok();
 }
 
@@ -196,6 +201,7 @@ bool AgentRoster::OnClose(FramedConn* conn, const std::string& why) {
 
 void AgentRoster::CheckSilence() {
   uint64_t now = NowNs();
+  PushRetention(now);
   uint64_t timeout_ns = uint64_t{config_->coordinator.host_timeout_ms} * 1000000;
   bool changed = false;
   for (auto& [id, a] : state_->agents) {
@@ -229,6 +235,24 @@ Status AgentRoster::DeclareDead(Agent& a, uint64_t silent_ms) {
   a.reported = false;
   desk_->ReassignFrom(a.id);
   return Status::Ok();
+}
+
+void AgentRoster::PushRetention(uint64_t now_ns) {
+  if (now_ns < next_retention_ns_) return;
+  next_retention_ns_ = now_ns + kRetentionEveryMs * 1000000;
+  std::map<TermState::BoltKey, uint64_t> plan = PlanRetention(*state_);
+  if (plan == retention_) return;
+  retention_ = std::move(plan);
+  std::string frame = RetainFrame();
+  for (auto& [id, a] : state_->agents) {
+    if (a.conn && a.retains) Deliver(a.conn.get(), frame);
+  }
+}
+
+std::string AgentRoster::RetainFrame() const {
+  json bolts = json::array();
+  for (const auto& [key, from] : retention_) bolts.push_back({{"origin", key.first}, {"bolt", key.second}, {"from", from}});
+  return ControlFrame({{"type", "retain"}, {"term", term_}, {"bolts", std::move(bolts)}});
 }
 
 void AgentRoster::PushMembership() {

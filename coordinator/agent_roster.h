@@ -65,6 +65,12 @@ class AgentRoster {
   void CheckSilence();
   // Sends every connected agent the list of agents, each with its address and whether alive.
   void PushMembership();
+  // At most every kRetentionEveryMs: plans replica retention (coordinator/retention_plan.h) and,
+  // if the plan changed, sends it whole ("retain") to every connected agent that understands it.
+  // A registering agent gets the last plan sent. Called by CheckSilence.
+  void PushRetention(uint64_t now_ns);
+  static constexpr uint64_t kRetentionEveryMs = 1000;
+  const std::map<TermState::BoltKey, uint64_t>& retention() const { return retention_; }
   // The agent registered on `conn`, if any.
   TermState::Agent* AgentOf(FramedConn* conn);
   const Stats& stats() const { return stats_; }
@@ -77,6 +83,7 @@ class AgentRoster {
   Status DeclareDead(Agent& a, uint64_t silent_ms);
   // What a heartbeat says the agent holds (sizes for planning and election), into `a`.
   void ReadReports(Agent& a, const nlohmann::json& msg);
+  std::string RetainFrame() const;  // the last plan, as a "retain" message
 
   TermState* state_;
   const Config* config_;
@@ -84,6 +91,8 @@ class AgentRoster {
   Wiring wiring_;
   uint64_t term_ = 0;
   uint64_t heartbeat_ms_ = 250;
+  std::map<TermState::BoltKey, uint64_t> retention_;  // the plan last sent
+  uint64_t next_retention_ns_ = 0;
   Stats stats_;
 };
 
