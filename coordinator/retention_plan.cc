@@ -33,7 +33,8 @@ std::map<TermState::BoltKey, uint64_t> PlanRetention(const TermState& state) {
     if (origin != state.agents.end()) {
       const TermState::Agent& a = origin->second;
       auto ends = a.bolt_ends.find(key.second);
-      f.origin_reported = a.alive() && a.conn != nullptr && a.reported && ends != a.bolt_ends.end();
+      // `reported` is cleared when its connection closes.
+      f.origin_reported = a.alive() && a.reported && ends != a.bolt_ends.end();
       if (f.origin_reported && !ends->second.empty()) f.oldest_open = ends->second.begin()->first;
     }
     if (bolt.checkpoint) f.checkpoint = bolt.checkpoint->Tail();

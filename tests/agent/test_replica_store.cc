@@ -232,4 +232,101 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_of_an_older_generation_or_unchanged_is_ignored
   BOOST_TEST(b.rows.checkpoints[1].offset == 10u);
 }
 
+// Retention (the coordinator's "retain" plan): what goes, when, and what an OPEN meanwhile gets.
+BOOST_AUTO_TEST_CASE(retain_deletes_sealed_idle_replicas_below_the_plan_and_nothing_else) {
+  Store s;
+  for (uint64_t g : {1, 2, 3}) s.Plant("h1", "b", g, std::string(g * 10, 'x'));
+  s.Plant("h1", "c", 1, "c1");
+  s.Plant("h2", "b", 1, "other origin");
+  BOOST_REQUIRE(s.store.Init({{"h1", "b", 1, 10, true}, {"h1", "b", 2, 20, true}, {"h1", "b", 3, 30, false},
+                              {"h1", "c", 1, 2, true}, {"h2", "b", 1, 12, true}},
+                             {})
+                    .ok());
+  s.requests = 0;
+  s.store.Retain({{{"h1", "b"}, 3}});
+  BOOST_TEST(s.requests == 1, "a commit is asked for");
+  BOOST_TEST(s.store.retention_stats().bolts_planned == 1u);
+  Committer::Batch b;
+  s.store.Collect(&b);
+  BOOST_REQUIRE(b.rows.replicas.size() == 2u);
+  for (const ReplicaRow& row : b.rows.replicas) {
+    BOOST_TEST(row.remove);
+    BOOST_TEST(row.origin == "h1");
+    BOOST_TEST(row.bolt == "b");
+    BOOST_TEST(row.gen < 3u);
+  }
+  BOOST_TEST(b.unlink == std::vector<std::string>({s.PathOf("h1", "b", 1), s.PathOf("h1", "b", 2)}));
+  BOOST_TEST(s.store.replicas().size() == 3u);  // h1/b/3 (not below), h1/c/1 (not planned), h2/b/1
+  BOOST_TEST(s.store.replicas().count({"h1", "b", 3}) == 1u);
+  // Until the commit is durable, the deleted replica cannot be opened again: its file is about
+  // to be unlinked.
+  auto refused = s.store.Open("h1", "b", 2);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST(refused.status().message().find("being deleted") != std::string::npos, refused.status().message());
+  BOOST_TEST(s.store.retention_stats().deleted == 0u, "counted once durable");
+  for (const std::string& path : b.unlink) BOOST_REQUIRE(::unlink(path.c_str()) == 0);  // as the committer does
+  for (auto& cb : b.on_durable) cb();
+  BOOST_TEST(s.store.retention_stats().deleted == 2u);
+  BOOST_TEST(s.store.retention_stats().bytes_deleted == 30u);
+  BOOST_TEST(testing::ReadAll(s.PathOf("h1", "c", 1)) == "c1");
+  // Nothing more to delete: the next commit carries no deletion.
+  s.store.Retain({{{"h1", "b"}, 3}});
+  BOOST_TEST(s.Commit().rows.replicas.empty());
+  // Once durable, the generation can be opened again (the origin would send it whole).
+  auto again = s.store.Open("h1", "b", 2);
+  BOOST_REQUIRE_MESSAGE(again.ok(), again.status().message());
+  BOOST_TEST((*again)->written == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_in_use_is_deleted_once_it_is_idle) {
+  Store s;
+  s.Plant("h1", "b", 1, "0123456789");
+  s.Plant("h1", "b", 2, "abc");
+  BOOST_REQUIRE(s.store.Init({{"h1", "b", 1, 10, true}, {"h1", "b", 2, 3, true}}, {}).ok());
+  Replica& one = *s.store.replicas().at({"h1", "b", 1});
+  Replica& two = *s.store.replicas().at({"h1", "b", 2});
+  one.busy = true;              // a window hash runs on it
+  two.position_pending = true;  // a session's OPEN is owed its POSITION
+  s.store.Retain({{{"h1", "b"}, 5}});
+  BOOST_TEST(s.Commit().rows.replicas.empty());
+  BOOST_TEST(s.store.replicas().size() == 2u);
+  one.busy = false;
+  s.requests = 0;
+  s.store.MaybeClose(one);
+  BOOST_TEST(s.requests == 1, "an idle replica under the plan asks for the commit that deletes it");
+  Committer::Batch b = s.Commit();
+  BOOST_REQUIRE(b.rows.replicas.size() == 1u);
+  BOOST_TEST(b.rows.replicas[0].gen == 1u);
+  BOOST_TEST(b.rows.replicas[0].remove);
+  BOOST_TEST(s.store.replicas().count({"h1", "b", 2}) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(deletable_needs_a_recorded_seal_and_nothing_pending) {
+  Replica r;
+  r.gen = 2;
+  r.sealed = r.sealed_durable = true;
+  BOOST_TEST(Deletable(r, 3));
+  BOOST_TEST(!Deletable(r, 2), "only generations below the plan's");
+  Replica unsealed = r;
+  unsealed.sealed_durable = false;
+  BOOST_TEST(!Deletable(unsealed, 3), "a seal not yet recorded");
+  Replica unsynced = r;
+  unsynced.written = 5;
+  BOOST_TEST(!Deletable(unsynced, 3), "bytes not yet durable");
+  Replica dirty = r;
+  dirty.dirty = true;
+  BOOST_TEST(!Deletable(dirty, 3), "a commit will record it");
+}
+
+BOOST_AUTO_TEST_CASE(a_new_plan_replaces_the_old_one_whole) {
+  Store s;
+  s.Plant("h1", "b", 1, "x");
+  BOOST_REQUIRE(s.store.Init({{"h1", "b", 1, 1, true}}, {}).ok());
+  s.store.Retain({{{"h1", "b"}, 2}});
+  s.store.Retain({});  // a new leader that knows less
+  BOOST_TEST(s.Commit().rows.replicas.empty());
+  BOOST_TEST(s.store.replicas().size() == 1u);
+  BOOST_TEST(s.store.retention_stats().bolts_planned == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -182,4 +182,23 @@ BOOST_AUTO_TEST_CASE(unwritable_path_is_a_clear_error) {
   BOOST_TEST(s.status().message().find("/nonexistent-dir/state.db") != std::string::npos, s.status().message());
 }
 
+BOOST_AUTO_TEST_CASE(a_replica_row_is_removed_by_a_batch_that_says_so) {
+  std::string dir = testing::MakeTempDir("statedb");
+  auto s = StateStore::Open(dir + "/state.db");
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.status().message());
+  StateBatch b;
+  b.replicas.push_back({"h3", "bolt-9", 4, 100, true});
+  b.replicas.push_back({"h3", "bolt-9", 5, 7, false});
+  BOOST_REQUIRE(s->Apply(b).ok());
+  StateBatch del;
+  ReplicaRow gone{"h3", "bolt-9", 4, 0, false};
+  gone.remove = true;
+  del.replicas.push_back(gone);
+  BOOST_REQUIRE(s->Apply(del).ok());
+  auto rows = s->LoadReplicas();
+  BOOST_REQUIRE(rows.ok());
+  BOOST_REQUIRE(rows->size() == 1u);
+  BOOST_TEST((*rows)[0].gen == 5u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

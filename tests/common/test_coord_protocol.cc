@@ -34,4 +34,30 @@ BOOST_AUTO_TEST_CASE(bad_hex_is_refused_with_where) {
   BOOST_TEST(HexDecode("AB").status().message() == "hex data has a bad digit at 0", "lower case only");
 }
 
+BOOST_AUTO_TEST_CASE(a_retain_plan_is_read_whole_or_refused_naming_the_item) {
+  auto plan = ParseRetain(nlohmann::json::parse(
+      R"({"type":"retain","term":3,"bolts":[{"origin":"h1","bolt":"b","from":4},{"origin":"h2","bolt":"b","from":1}]})"));
+  BOOST_REQUIRE_MESSAGE(plan.ok(), plan.status().message());
+  BOOST_TEST(plan->size() == 2u);
+  BOOST_TEST(plan->at({"h1", "b"}) == 4u);
+  auto empty = ParseRetain(nlohmann::json::parse(R"({"type":"retain","bolts":[]})"));
+  BOOST_REQUIRE(empty.ok());
+  BOOST_TEST(empty->empty());
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"type":"retain"})", "'bolts'"},
+      {R"({"type":"retain","bolts":[7]})", "bolts[0]"},
+      {R"({"type":"retain","bolts":[{"origin":"h1","bolt":"b","from":1},{"origin":"h1","bolt":"b"}]})", "bolts[1]"},
+      {R"({"type":"retain","bolts":[{"origin":"h1","bolt":"b","from":-1}]})", "'from'"},
+      {R"({"type":"retain","bolts":[{"origin":"../etc","bolt":"b","from":1}]})", "not a valid name"},
+      {R"({"type":"retain","bolts":[{"origin":"h1","bolt":"","from":1}]})", "not a valid name"},
+  };
+  for (const auto& [text, named] : bad) {
+    auto r = ParseRetain(nlohmann::json::parse(text));
+    BOOST_TEST_CONTEXT(text) {
+      BOOST_REQUIRE(!r.ok());
+      BOOST_TEST(r.status().message().find(named) != std::string::npos, r.status().message());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
