@@ -199,6 +199,7 @@ Status ReplicaSession::OnSeal(const Frame& f) {
   } else if (r.sealed_durable) {
     SendAck(m.stream, r.durable);
     SendSealed(m.stream, r.durable);
+    Release(m.stream);
   }
   return Status::Ok();
 }
@@ -248,6 +249,17 @@ void ReplicaSession::FailStream(uint32_t stream, const std::string& why) {
   conn_->Send(EncodeStreamError({stream, Printable(why, kMaxWireString)}));
 }
 
+void ReplicaSession::Release(uint32_t stream) {
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return;
+  std::shared_ptr<Replica> r = std::move(it->second);
+  streams_.erase(it);
+  if (r->session != this) return;
+  r->session = nullptr;
+  r->position_pending = false;
+  server_->store()->MaybeClose(*r);
+}
+
 void ReplicaSession::SendAck(uint32_t stream, uint64_t durable) { conn_->Send(EncodeAck({stream, durable})); }
 void ReplicaSession::SendSealed(uint32_t stream, uint64_t final_size) {
   conn_->Send(EncodeSealed({stream, final_size}));
@@ -291,7 +303,10 @@ ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const Cluste
     if (r.position_pending) return Position(r);
     r.session->SendAck(r.stream, r.durable);
     // The commit that recorded the seal: the origin may let the generation go for this peer.
-    if (r.sealed_durable) r.session->SendSealed(r.stream, r.durable);
+    if (r.sealed_durable) {
+      r.session->SendSealed(r.stream, r.durable);
+      r.session->Release(r.stream);
+    }
   };
 }
 

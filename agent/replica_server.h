@@ -51,6 +51,9 @@ class ReplicaSession {
   // Fails one stream of this session (see the top of this file): logged, counted, told to the
   // origin; the session and its other streams go on.
   void FailStream(uint32_t stream, const std::string& why);
+  // The replica of `stream` is sealed and its seal recorded: the origin sends nothing more on
+  // the stream, so the session lets the replica go (closed; deletable under a retention plan).
+  void Release(uint32_t stream);
   const std::string& origin() const { return origin_; }
   const std::string& remote() const { return conn_->remote(); }
   bool authenticated() const { return conn_->authenticated(); }

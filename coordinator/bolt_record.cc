@@ -148,6 +148,7 @@ Result<BoltRecord> BoltRecord::FromJson(const json& d) {
 }
 
 Status BoltRecord::ReadReport(const json& item, BoltRecord* into) {
+  std::optional<BoltCheckpointReport> before = std::move(into->checkpoint);
   into->process.reset();
   into->checkpoint.reset();
   if (item.contains("process")) {
@@ -157,6 +158,14 @@ Status BoltRecord::ReadReport(const json& item, BoltRecord* into) {
   if (item.contains("checkpoint")) {
     into->checkpoint.emplace();
     if (Status s = ReadCheckpoint(item["checkpoint"], &*into->checkpoint); !s) return s;
+    // The origin names a checkpoint's generation only while that generation is open there: once
+    // the bolt has rotated past it and it closed, the same reading comes without it. Keep the
+    // generation learnt (retention and recovery planning need it).
+    BoltCheckpointReport& c = *into->checkpoint;
+    if (!c.gen && c.offset && before && before->gen && before->offset == c.offset &&
+        before->read_unix_ns == c.read_unix_ns && c.read_unix_ns != 0) {
+      c.gen = before->gen;
+    }
   }
   return Status::Ok();
 }
