@@ -111,6 +111,7 @@ Status ReplicaSession::OnOpen(const Frame& f) {
     return Status::Error("OPEN: more than " + std::to_string(kMaxStreamsPerSession) + " streams");
   }
   failed_.erase(m.stream);  // the origin tries a failed stream again
+  released_.erase(m.stream);
   std::string name = ReplicaName(origin_, m.bolt, m.generation);
   Result<std::shared_ptr<Replica>> r = server_->store()->Open(origin_, m.bolt, m.generation);
   if (!r) {
@@ -184,6 +185,7 @@ Status ReplicaSession::OnData(const Frame& f) {
 Status ReplicaSession::OnSeal(const Frame& f) {
   SealMsg m;
   if (Status s = DecodeSeal(f, &m); !s) return s;
+  if (released_.count(m.stream)) return Status::Ok();  // sealed and recorded already
   Result<Replica*> rr = Positioned(m.stream, "SEAL");
   if (!rr) return rr.status();
   if (*rr == nullptr) return Status::Ok();
@@ -209,7 +211,15 @@ Status ReplicaSession::OnCheckpoint(const Frame& f) {
   if (Status s = DecodeCheckpoint(f, &m); !s) return s;
   if (failed_.count(m.stream)) return Status::Ok();
   auto it = streams_.find(m.stream);
-  if (it == streams_.end()) return Status::Error("CHECKPOINT for unknown stream " + std::to_string(m.stream));
+  if (it == streams_.end()) {
+    auto rel = released_.find(m.stream);
+    if (rel != released_.end()) {
+      server_->store()->SetCheckpoint(origin_, rel->second.first, rel->second.second, m.offset);
+      return Status::Ok();
+    }
+    if (!released_.empty() && m.stream < released_.begin()->first) return Status::Ok();  // released long ago
+    return Status::Error("CHECKPOINT for unknown stream " + std::to_string(m.stream));
+  }
   // Any offset is taken: a bolt may have processed bytes that have not reached this replica
   // yet (its tail then starts past what is here, and this replica has nothing to recover).
   const Replica& r = *it->second;
@@ -254,6 +264,8 @@ void ReplicaSession::Release(uint32_t stream) {
   if (it == streams_.end()) return;
   std::shared_ptr<Replica> r = std::move(it->second);
   streams_.erase(it);
+  released_[stream] = {r->bolt, r->gen};
+  if (released_.size() > kMaxStreamsPerSession) released_.erase(released_.begin());
   if (r->session != this) return;
   r->session = nullptr;
   r->position_pending = false;

@@ -51,8 +51,10 @@ class ReplicaSession {
   // Fails one stream of this session (see the top of this file): logged, counted, told to the
   // origin; the session and its other streams go on.
   void FailStream(uint32_t stream, const std::string& why);
-  // The replica of `stream` is sealed and its seal recorded: the origin sends nothing more on
-  // the stream, so the session lets the replica go (closed; deletable under a retention plan).
+  // The replica of `stream` is sealed and its seal recorded: the origin sends no more bytes on
+  // the stream (a CHECKPOINT at most), so the session lets the replica go (closed; deletable
+  // under a retention plan) and keeps only the stream's name, so the session's map of streams
+  // holds the generations still being written, not every one since it connected.
   void Release(uint32_t stream);
   const std::string& origin() const { return origin_; }
   const std::string& remote() const { return conn_->remote(); }
@@ -84,6 +86,10 @@ class ReplicaSession {
   std::string origin_;
   std::map<uint32_t, std::shared_ptr<Replica>> streams_;
   std::set<uint32_t> failed_;  // streams failed until the origin OPENs them again
+  // Streams let go once their seal was recorded (Release): the origin may still send CHECKPOINT
+  // on one (its bolt still processing that generation) until it closes the generation. The
+  // newest kMaxReleased are kept; frames for older ones are dropped.
+  std::map<uint32_t, std::pair<std::string, uint64_t>> released_;  // stream -> (bolt, generation)
   std::string inflate_buf_;
 };
 
