@@ -36,6 +36,7 @@ Generation& BoltGenerations::Add(std::shared_ptr<Fd> fd, uint64_t dev, uint64_t 
   g->Open(std::move(fd), dev, ino, size, now_ns);
   if (pending_checkpoint_) {
     g->SetCheckpoint(*pending_checkpoint_);
+    applied_checkpoint_ = pending_checkpoint_;
     pending_checkpoint_.reset();
   }
   gens_.push_back(g);
@@ -43,12 +44,14 @@ Generation& BoltGenerations::Add(std::shared_ptr<Fd> fd, uint64_t dev, uint64_t 
 }
 
 bool BoltGenerations::SetCheckpoint(uint64_t offset) {
+  if (applied_checkpoint_ == offset) return false;
   Generation* g = active();
   if (g == nullptr) {
     pending_checkpoint_ = offset;
     return false;
   }
   g->SetCheckpoint(offset);
+  applied_checkpoint_ = offset;
   return true;
 }
 

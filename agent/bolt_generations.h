@@ -41,7 +41,9 @@ class BoltGenerations {
   // Starts the next generation on an open file of inode dev:ino with `size` bytes.
   Generation& Add(std::shared_ptr<Fd> fd, uint64_t dev, uint64_t ino, uint64_t size, uint64_t now_ns);
   // The bolt's checkpoint applies to the active generation; without one, to the next one
-  // added (its event may come before its file's). True if applied now.
+  // added (its event may come before its file's). True if applied now. The same offset as the
+  // last one applied is the same reading (re-read at a death, after a rotation the bolt has not
+  // yet checkpointed past): it stays with the generation it applied to, even one closed since.
   bool SetCheckpoint(uint64_t offset);
   void ForgetPendingCheckpoint() { pending_checkpoint_.reset(); }
 
@@ -63,6 +65,7 @@ class BoltGenerations {
   std::deque<std::shared_ptr<Generation>> gens_;
   std::vector<OriginGenRow> released_rows_;     // to persist
   std::optional<uint64_t> pending_checkpoint_;  // read before the bolt's file was seen
+  std::optional<uint64_t> applied_checkpoint_;  // the offset last applied to a generation
 };
 
 }  // namespace tailsafe

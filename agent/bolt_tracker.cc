@@ -261,9 +261,11 @@ void BoltTracker::ReadCheckpoint(Tracked& t, bool force) {
   if (t.proc.state == ProcState::kRunning && t.pidfd && PidfdAlive(t.pidfd.get())) {
     writer = {t.proc.pid, t.proc.start_boottime_ns};
   }
+  // An unchanged offset is the same reading: its time stays the first read's (the coordinator
+  // tells a reading it knows by the two).
+  if (!t.ckpt.known || t.ckpt.offset != *offset) t.ckpt.read_unix_ns = UnixNowNs();
   t.ckpt.known = true;
   t.ckpt.offset = *offset;
-  t.ckpt.read_unix_ns = UnixNowNs();
   LOG_DEBUG("bolt %s: checkpoint %llu", t.bolt.name.c_str(), static_cast<unsigned long long>(*offset));
   if (on_checkpoint_) on_checkpoint_(t.bolt.name, *offset, writer);
 }

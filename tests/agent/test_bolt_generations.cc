@@ -138,6 +138,20 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_applies_to_the_active_generation) {
   BOOST_TEST(g.checkpoint() == 120u);
 }
 
+BOOST_AUTO_TEST_CASE(the_same_reading_again_stays_with_the_generation_it_applied_to) {
+  Generation& g = gens.Add(DevNull(), 1, 1, 500, 0);
+  BOOST_TEST(gens.SetCheckpoint(120));
+  g.Retire(1);
+  Generation& next = gens.Add(DevNull(), 1, 2, 0, 2);
+  // The bolt died before checkpointing in its new file: the tracker re-reads the unchanged
+  // file at the death. That offset is in the old generation, not the new one.
+  BOOST_TEST(!gens.SetCheckpoint(120));
+  BOOST_TEST(!next.has_checkpoint());
+  BOOST_TEST(gens.checkpointed() == &g);
+  BOOST_TEST(gens.SetCheckpoint(30));  // a new reading: the new file
+  BOOST_TEST(next.checkpoint() == 30u);
+}
+
 BOOST_AUTO_TEST_CASE(a_checkpoint_read_before_the_bolts_file_waits_for_the_next_generation) {
   BOOST_TEST(!gens.SetCheckpoint(40));  // no active generation: held, not applied
   BOOST_TEST(gens.checkpointed() == nullptr);

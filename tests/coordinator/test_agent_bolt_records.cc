@@ -122,6 +122,23 @@ BOOST_AUTO_TEST_CASE(a_heartbeat_report_replaces_process_and_checkpoint_whole) {
   BOOST_TEST(BoltRecord::ReadReport(item, &again).message() == "process: field 'state' must be 1 to 32 characters");
 }
 
+BOOST_AUTO_TEST_CASE(a_checkpoint_reported_again_without_its_generation_keeps_the_one_learnt) {
+  BoltRecord b;
+  json item = {{"name", "b1"}, {"checkpoint", {{"gen", 4}, {"offset", 120}, {"read_unix_ns", 77}}}};
+  BOOST_REQUIRE(BoltRecord::ReadReport(item, &b).ok());
+  BOOST_TEST(*b.checkpoint->gen == 4u);
+  // Generation 4 closed at the origin, which no longer names it: the same reading.
+  item["checkpoint"].erase("gen");
+  BOOST_REQUIRE(BoltRecord::ReadReport(item, &b).ok());
+  BOOST_REQUIRE(b.checkpoint->gen.has_value());
+  BOOST_TEST(*b.checkpoint->gen == 4u);
+  BOOST_TEST(b.checkpoint->Tail().has_value());
+  // Another reading (a new read time, or another offset) without a generation has none.
+  item["checkpoint"]["read_unix_ns"] = 78;
+  BOOST_REQUIRE(BoltRecord::ReadReport(item, &b).ok());
+  BOOST_TEST(!b.checkpoint->gen.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(deaths_become_pending_once_and_take_the_dead_processs_checkpoint) {
   BoltRecord before = SampleBolt();  // process 4242 with checkpoint (2, 1000)
   BoltRecord b = before;
