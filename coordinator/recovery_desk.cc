@@ -68,7 +68,10 @@ void RecoveryDesk::EvaluateBolt(const std::string& origin, const std::string& bo
     if (!o.reported) return;  // wait for a heartbeat of this connection
     auto b = o.bolt_ends.find(bolt);
     if (b == o.bolt_ends.end()) return;
-    ends = b->second;
+    // Generations it has closed since the checkpoint (rotated away, every peer holding them
+    // whole) are on its peers; those still open, in its file.
+    ends = state_->Replicated({origin, bolt}, hook);
+    for (const auto& [gen, end] : b->second) ends[gen] = end;
     cause = "process died";
   } else {
     ends = state_->Replicated({origin, bolt}, hook);  // what the candidates hold

@@ -4,7 +4,8 @@
 // PlanTail decides which byte ranges of a dead bolt still need a hook. A bolt's tail is, in
 // each generation from its checkpoint's onward, the bytes after the checkpoint (or from 0 in a
 // later generation) up to the end of what can be recovered: the origin's file while its host
-// lives, the survivors' durable replicas once it is dead. A bolt that never reported a
+// lives (for a generation it has closed, rotated away with every peer holding it whole, its
+// peers' replicas), the survivors' durable replicas once it is dead. A bolt that never reported a
 // checkpoint has its newest generation from offset 0 as its tail.
 //
 // Ranges are serialised per (bolt, generation): while one is unfinished (assigned, running) or

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "tests/support/cluster.h"
@@ -260,6 +261,56 @@ BOOST_AUTO_TEST_CASE(a_dead_bolts_tail_is_kept_until_its_recovery_is_recorded) {
   BOOST_TEST(deleted, "generation 4 is still on a peer after its recovery\n" << c.CoordinatorLogTail());
   ExpectKept(c, 5, 5, "after the recovery");
   for (int p : kPeers) BOOST_TEST(WaitUntil([&] { return DeletedOn(c, p) == 4u; }, 10), c.AgentId(p) << ": " << Retention(c, p).dump());
+  successor.Signal(SIGKILL);
+  successor.Wait();
+  BOOST_TEST(c.StopAll().ok());
+  BOOST_TEST(c.StopCoordinator().message() == "ok");
+}
+
+// The bolt checkpoints in generation 1, its file is rotated (generation 2, closed at the origin
+// once every peer holds 1 whole), and it dies before checkpointing in the new file. Its tail is
+// generation 1 past the checkpoint (on the peers only) and all of generation 2: both are
+// recovered, once; the unchanged checkpoint re-read at the death stays generation 1's. Then
+// generation 1 is no longer needed and goes.
+BOOST_AUTO_TEST_CASE(a_bolt_that_dies_after_a_rotation_it_had_not_checkpointed_past_has_both_tails_recovered) {
+  ClusterOptions o = RetentionCluster();
+  o.pid_files = true;
+  TestCluster c("ret-rotated-tail", o);
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBoltProcess(c);
+  std::string processed = Lines(1, 0, 50), tail1 = Lines(1, 50, 200), gen2 = Lines(2, 0, 120);
+  WriteGeneration(c, 1, processed + tail1);
+  Checkpoint(c, 1, processed.size());
+  Rotate(c, 1, gen2);
+  BOOST_REQUIRE(c.WaitAcked(kOrigin, 0, 20));
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return OnlyActiveOpen(c); }, 15), "generation 1 never closed\n" << c.LogTail(kOrigin));
+  c.LetHeartbeatsPass(kOrigin, 8);  // plans made since are in force: generation 1 is still needed
+  ExpectKept(c, 1, 2, "before the death");
+
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  auto recovered = [](const nlohmann::json& d) { return d.value("state", "") == "recovered"; };
+  nlohmann::json rec;
+  for (const char* path : {"/recoveries/1", "/recoveries/2"}) {
+    BOOST_REQUIRE_MESSAGE(c.WaitDoc(path, recovered, 20, &rec), path << ": " << rec.dump() << c.CoordinatorLogTail());
+  }
+  auto runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 2u);
+  std::map<std::string, std::pair<std::string, std::string>> by_gen;  // generation -> (from, input)
+  for (const auto& r : runs) by_gen[r.env.at("TAILSAFE_GENERATION")] = {r.env.at("TAILSAFE_FROM"), r.input};
+  BOOST_TEST(by_gen["1"].first == std::to_string(processed.size()));
+  BOOST_TEST(by_gen["1"].second == tail1, "generation 1's tail: " << by_gen["1"].second.size() << " bytes");
+  BOOST_TEST(by_gen["2"].first == "0");
+  BOOST_TEST(by_gen["2"].second == gen2, "generation 2: " << by_gen["2"].second.size() << " bytes");
+
+  // Recorded; once the bolt checkpoints in generation 2, generation 1 goes.
+  Child successor = StartBoltProcess(c);
+  Checkpoint(c, 2, gen2.size());
+  bool deleted = WaitDeletedBelow(c, 2, 15);
+  if (!deleted) c.Keep();
+  BOOST_TEST(deleted, "generation 1 is still on a peer\n" << c.CoordinatorLogTail());
+  ExpectKept(c, 2, 2, "after the recovery");
   successor.Signal(SIGKILL);
   successor.Wait();
   BOOST_TEST(c.StopAll().ok());
