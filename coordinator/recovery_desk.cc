@@ -65,13 +65,9 @@ void RecoveryDesk::EvaluateBolt(const std::string& origin, const std::string& bo
   if (!deciding()) return;
   std::vector<RangeRecord> records = state_->RangesOf({origin, bolt});
   if (o.alive()) {
-    if (!o.reported) return;  // wait for a heartbeat of this connection
-    auto b = o.bolt_ends.find(bolt);
-    if (b == o.bolt_ends.end()) return;
-    // Generations it has closed since the checkpoint (rotated away, every peer holding them
-    // whole) are on its peers; those still open, in its file.
-    ends = state_->Replicated({origin, bolt}, hook);
-    for (const auto& [gen, end] : b->second) ends[gen] = end;
+    std::optional<std::map<uint64_t, uint64_t>> live = state_->LiveEnds({origin, bolt}, hook);
+    if (!live) return;  // wait for a heartbeat of this connection naming the bolt
+    ends = std::move(*live);
     cause = "process died";
   } else {
     ends = state_->Replicated({origin, bolt}, hook);  // what the candidates hold

@@ -169,7 +169,8 @@ std::map<uint64_t, uint64_t> TermState::Replicated(const BoltKey& key, const std
   if (auto h = history.find(key); h != history.end()) floor = h->second.floor;
   std::map<uint64_t, uint64_t> out;
   for (const auto& [id, a] : agents) {
-    if (!a.alive() || !a.conn || !a.reported || (!hook.empty() && !a.Runs(hook))) continue;
+    // `reported` is cleared when its connection closes: it implies a connection.
+    if (!a.alive() || !a.reported || (!hook.empty() && !a.Runs(hook))) continue;
     for (const auto& [gen_key, durable] : a.coverage) {
       auto [origin, bolt, gen] = gen_key;
       if (origin != key.first || bolt != key.second || gen <= floor) continue;
@@ -177,6 +178,16 @@ std::map<uint64_t, uint64_t> TermState::Replicated(const BoltKey& key, const std
     }
   }
   return out;
+}
+
+std::optional<std::map<uint64_t, uint64_t>> TermState::LiveEnds(const BoltKey& key, const std::string& hook) const {
+  auto o = agents.find(key.first);
+  if (o == agents.end() || !o->second.reported) return std::nullopt;
+  auto b = o->second.bolt_ends.find(key.second);
+  if (b == o->second.bolt_ends.end()) return std::nullopt;
+  std::map<uint64_t, uint64_t> ends = Replicated(key, hook);
+  for (const auto& [gen, end] : b->second) ends[gen] = end;
+  return ends;
 }
 
 uint32_t TermState::Unfinished(const std::string& agent) const {

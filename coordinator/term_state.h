@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -91,6 +92,11 @@ struct TermState {
   // defining `hook`, unless empty), durably holds in its replicas; none at or below the floor of
   // the bolt's history.
   std::map<uint64_t, uint64_t> Replicated(const BoltKey& key, const std::string& hook) const;
+  // What can be recovered of a bolt whose origin's host lives: the origin's file for the
+  // generations it holds open, and for those it has closed (rotated away, every peer holding them
+  // whole) what Replicated() says; nothing until the origin has reported the bolt on its current
+  // connection.
+  std::optional<std::map<uint64_t, uint64_t>> LiveEnds(const BoltKey& key, const std::string& hook) const;
   // How many recoveries not yet finished are assigned to `agent`.
   uint32_t Unfinished(const std::string& agent) const;
 };

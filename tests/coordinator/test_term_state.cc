@@ -27,6 +27,26 @@ RecoveryRecord Record(uint64_t id, const std::string& agent, RecoveryState state
 
 BOOST_AUTO_TEST_SUITE(term_state)
 
+BOOST_AUTO_TEST_CASE(a_live_origins_ends_are_its_open_generations_and_its_peers_replicas_of_closed_ones) {
+  TermState s;
+  TermState::Agent& a = s.agents["host-a"];
+  a.id = "host-a";
+  a.record.alive = true;
+  a.bolt_ends["web"] = {{3, 700}, {4, 20}};
+  BOOST_TEST(!s.LiveEnds({"host-a", "web"}, "").has_value(), "not reported on this connection");
+  a.reported = true;
+  BOOST_TEST(!s.LiveEnds({"host-a", "api"}, "").has_value(), "a bolt it did not report");
+  TermState::Agent& b = s.agents["host-b"];
+  b.id = "host-b";
+  b.record.alive = true;
+  b.reported = true;
+  b.coverage[{"host-a", "web", 2}] = 900;  // closed at the origin: on the peer
+  b.coverage[{"host-a", "web", 3}] = 650;  // still open: the origin's file decides
+  auto ends = s.LiveEnds({"host-a", "web"}, "");
+  BOOST_REQUIRE(ends.has_value());
+  BOOST_TEST((*ends == std::map<uint64_t, uint64_t>{{2, 900}, {3, 700}, {4, 20}}));
+}
+
 BOOST_AUTO_TEST_CASE(coverage_is_the_own_file_or_the_replica_as_last_reported) {
   TermState s;
   TermState::Agent& a = s.agents["host-a"];
