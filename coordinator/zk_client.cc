@@ -257,6 +257,7 @@ void ZkClient::Drive(int zk_events, bool from_poll) {
     if (rc != ZOK && rc != ZNOTHING && rc != ZCONNECTIONLOSS && rc != ZSESSIONEXPIRED && rc != ZINVALIDSTATE) {
       LOG_DEBUG("zookeeper: process: %s", ZkError(rc).c_str());
     }
+    FollowLibrary();  // still within the turn: a callback that closes the client is handed off below
   }
   if (zh_ == nullptr || closed_) {  // a callback closed the client: hand the handle off now
     in_drive_ = false;
@@ -294,19 +295,31 @@ void ZkClient::Drive(int zk_events, bool from_poll) {
   });
 }
 
+void ZkClient::FollowLibrary() {
+  if (zh_ != nullptr && !closed_) OnSessionEvent(ZOO_CONNECTING_STATE);  // the state is read, not taken from here
+}
+
 // A request was queued outside the driver: have it sent now rather than at the next timeout.
 void ZkClient::Kick() {
   if (!in_drive_) Drive(ZOOKEEPER_WRITE, false);
 }
 
+// An event says the session changed; the library's own state says what it is now. Events alone
+// are not enough: a disconnection can go unreported, and a client that took the reconnection
+// after it for no change would never look at its election again. The state is also read after
+// every turn of the library (FollowLibrary): a reconnection never completes within the turn that
+// lost the connection, so each loss and each return is seen.
 void ZkClient::OnSessionEvent(int zstate) {
+  if (state_ == State::kExpired) return;  // a session never comes back from expiry
   State next = state_;
-  if (zstate == ZOO_CONNECTED_STATE) {
-    next = State::kConnected;
-  } else if (zstate == ZOO_EXPIRED_SESSION_STATE || zstate == ZOO_AUTH_FAILED_STATE) {
+  if (zstate == ZOO_EXPIRED_SESSION_STATE || zstate == ZOO_AUTH_FAILED_STATE) {
     next = State::kExpired;
+  } else if (zh_ != nullptr) {
+    int now = zoo_state(zh_);
+    if (now == ZOO_EXPIRED_SESSION_STATE || now == ZOO_AUTH_FAILED_STATE) return;  // its event follows
+    next = now == ZOO_CONNECTED_STATE ? State::kConnected : State::kConnecting;
   } else {
-    next = State::kConnecting;
+    next = zstate == ZOO_CONNECTED_STATE ? State::kConnected : State::kConnecting;
   }
   if (next == state_) return;
   State was = state_;

@@ -129,6 +129,7 @@ class ZkClient {
   void ClosePoll();
   void HandOff();
   void OnSessionEvent(int state);
+  void FollowLibrary();
   Call* NewCall();
   void* WatchCtx(WatchFn fn);
   bool Queued(int rc, Call* call);
