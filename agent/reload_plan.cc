@@ -69,6 +69,7 @@ Result<ReloadPlan> PlanReload(const Config& o, const Config& n) {
   f.Compare("cluster.key_file", Quoted(o.cluster.key_file), Quoted(n.cluster.key_file));
   f.Compare("cluster.previous_key_files", "[" + Join(o.cluster.previous_key_files) + "]",
             "[" + Join(n.cluster.previous_key_files) + "]");
+  f.Compare("cluster.replicas", uint64_t{o.cluster.replicas}, uint64_t{n.cluster.replicas});
   // The agent never serves [coordinator]; a file shared with the coordinator may change it.
   const AgentConfig& a = o.agent;
   const AgentConfig& b = n.agent;

@@ -322,6 +322,7 @@ void ParseCluster(const toml::table& table, Diagnostics& diag, ClusterConfig& ou
       }
     }
   }
+  reader.Integer("replicas", 1, 1000, &out.replicas);
   reader.Finish();
 }
 
@@ -349,6 +350,7 @@ void ParseCoordinator(const toml::table& table, const std::string& cluster_name,
   reader.Path("state_dir", Need::kRequired, &out.state_dir);
   reader.Integer("host_timeout_ms", 10, 600000, &out.host_timeout_ms);
   reader.Integer("recoveries_kept", 1, 1000000, &out.recoveries_kept);
+  reader.Integer("replica_grace_ms", 0, 86400000, &out.replica_grace_ms);
   reader.BindAddress("metrics_listen", &out.metrics_listen);
   std::string store = "sqlite";
   reader.String("store", Need::kOptional, &store);

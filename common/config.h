@@ -48,6 +48,10 @@ struct ClusterConfig {
   // [cluster] previous_key_files: keys still accepted from nodes not yet given key_file's key
   // (rotation without downtime).
   std::vector<std::string> previous_key_files;
+  // [cluster] replicas: how many peers hold each of this agent's bolts' streams, placed by
+  // rendezvous hashing over the coordinator's membership (common/placement.h). Absent (0):
+  // every peer.
+  uint32_t replicas = 0;
 };
 
 struct CoordinatorConfig {
@@ -67,6 +71,9 @@ struct CoordinatorConfig {
   std::vector<HostPort> zookeeper;  // the ensemble's client addresses; required with kZookeeper
   std::string zookeeper_root;       // absolute znode path; default /tailsafe/CLUSTER_NAME
   uint32_t zookeeper_session_ms = 6000;
+  // How long a dead agent keeps its place as a holder of streams: past it, the membership the
+  // agents place streams over leaves it out, and its streams get a new holder.
+  uint32_t replica_grace_ms = 60000;
 };
 
 struct AgentConfig {

@@ -134,6 +134,7 @@ BOOST_AUTO_TEST_CASE(settings_fixed_for_the_process_are_refused_by_name) {
        "cluster.key_file changed from '/etc/tailsafe/cluster.key' to '/etc/tailsafe/new.key'; that takes a restart"},
       {"data_dir = \"/var/lib/tailsafe/agent\"", "data_dir = \"/var/lib/tailsafe/agent\"\nwindow_bytes = 65536",
        "agent.window_bytes changed from 8388608 to 65536; that takes a restart"},
+      {"name = \"weblog\"", "name = \"weblog\"\nreplicas = 2", "cluster.replicas changed from 0 to 2; that takes a restart"},
   };
   for (const Case& c : cases) {
     auto plan = PlanReload(old_config, Parse(Replace(kBase, c.from, c.to) + kBolt1));

@@ -259,6 +259,22 @@ BOOST_AUTO_TEST_CASE(out_of_range_integers_name_the_range) {
                 {"test.conf:6: ", "coordinator.host_timeout_ms", "10..600000"});
 }
 
+BOOST_AUTO_TEST_CASE(replicas_and_their_grace_are_read_and_bounded) {
+  BOOST_TEST(MustParse(kAgentPrefix).cluster.replicas == 0u, "absent: every peer");
+  Config config = MustParse("[cluster]\nname = \"c\"\nreplicas = 2\n[coordinator]\nlisten = \"h:1\"\n"
+                            "state_dir = \"/s\"\nreplica_grace_ms = 5000\n");
+  BOOST_TEST(config.cluster.replicas == 2u);
+  BOOST_TEST(config.coordinator.replica_grace_ms == 5000u);
+  BOOST_TEST(MustParse("[cluster]\nname = \"c\"\n[coordinator]\nlisten = \"h:1\"\nstate_dir = \"/s\"\n")
+                 .coordinator.replica_grace_ms == 60000u);
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\nreplicas = 0\n"), {"test.conf:3: ", "cluster.replicas", "1..1000"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\nreplicas = \"two\"\n"),
+                {"test.conf:3: ", "cluster.replicas", "expected an integer"});
+  CheckContains(ErrorOf("[cluster]\nname = \"c\"\n[coordinator]\nlisten = \"h:1\"\nstate_dir = \"/s\"\n"
+                        "replica_grace_ms = -1\n"),
+                {"test.conf:6: ", "coordinator.replica_grace_ms", "0..86400000"});
+}
+
 BOOST_AUTO_TEST_CASE(invalid_names_are_errors) {
   CheckContains(ErrorOf("[cluster]\nname = \"two words\"\n"),
                 {"test.conf:2: ", "cluster.name", "'two words' is invalid"});
