@@ -5,7 +5,7 @@
 //   agent -> coordinator   register   {cluster, agent, address, hooks: [name], bolts: [{name, hook}]}
 //   coordinator -> agent   welcome    {heartbeat_ms}            or  reject {reason}, then close
 //   agent -> coordinator   heartbeat  {bolts: [{name, process: {...}, checkpoint: {...}}]}
-//   coordinator -> agent   membership {agents: [{id, address, alive}]}   (on every change)
+//   coordinator -> agent   membership {agents: [{id, address, alive, placed}]}   (on every change)
 //   coordinator -> agent   assign {..., pull_from, pull_to}: pull [from, pull_to) before running
 //   agent -> coordinator   pull {recovery, epoch, offset, length}  (the assignee; relayed as)
 //   coordinator -> agent   ship {recovery, epoch, origin, bolt, generation, offset, length}

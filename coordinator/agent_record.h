@@ -23,6 +23,13 @@ struct AgentRecord {
   std::string storage_error;        // what it last said it cannot write (empty: nothing)
   uint64_t storage_error_since_unix_ms = 0;
 
+  // Whether the agent still has its place as a holder of streams at `now_unix_ms`: alive, or
+  // dead for less than `grace_ms` (an agent restarting keeps its streams; one gone for longer
+  // has them placed elsewhere, common/placement.h).
+  bool Placed(uint64_t now_unix_ms, uint64_t grace_ms) const {
+    return alive || now_unix_ms < dead_since_unix_ms + grace_ms;
+  }
+
   bool operator==(const AgentRecord&) const = default;
   nlohmann::json ToJson() const;
   // The error names the field that is missing or wrong.

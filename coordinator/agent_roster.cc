@@ -212,7 +212,18 @@ void AgentRoster::CheckSilence() {
   if (changed) {
     PushMembership();
     desk_->EvaluateRecoveries();
+  } else if (PlacedMembers() != placed_) {
+    PushMembership();  // a dead agent's grace ended: its streams go to other holders
   }
+}
+
+std::set<std::string> AgentRoster::PlacedMembers() const {
+  std::set<std::string> out;
+  uint64_t now = UnixNowMs();
+  for (const auto& [id, a] : state_->agents) {
+    if (a.record.Placed(now, config_->coordinator.replica_grace_ms)) out.insert(id);
+  }
+  return out;
 }
 
 Status AgentRoster::DeclareDead(Agent& a, uint64_t silent_ms) {
@@ -256,8 +267,11 @@ std::string AgentRoster::RetainFrame() const {
 }
 
 void AgentRoster::PushMembership() {
+  placed_ = PlacedMembers();
   json agents = json::array();
-  for (const auto& [id, a] : state_->agents) agents.push_back({{"id", id}, {"address", a.record.address}, {"alive", a.alive()}});
+  for (const auto& [id, a] : state_->agents) {
+    agents.push_back({{"id", id}, {"address", a.record.address}, {"alive", a.alive()}, {"placed", placed_.count(id) > 0}});
+  }
   std::string frame = ControlFrame({{"type", "membership"}, {"agents", agents}});
   for (auto& [id, a] : state_->agents) {
     if (a.conn) Deliver(a.conn.get(), frame);

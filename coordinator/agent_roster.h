@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,7 +64,9 @@ class AgentRoster {
   bool OnClose(FramedConn* conn, const std::string& why);
   // Declares dead every agent silent past the timeout (called often).
   void CheckSilence();
-  // Sends every connected agent the list of agents, each with its address and whether alive.
+  // Sends every connected agent the list of agents, each with its address, whether alive and
+  // whether placed (AgentRecord::Placed: the members its streams are placed over); CheckSilence
+  // sends it again when a dead agent's replica_grace_ms ends.
   void PushMembership();
   // At most every kRetentionEveryMs: plans replica retention (coordinator/retention_plan.h) and,
   // if the plan changed, sends it whole ("retain") to every connected agent that understands it.
@@ -84,6 +87,7 @@ class AgentRoster {
   // What a heartbeat says the agent holds (sizes for planning and election), into `a`.
   void ReadReports(Agent& a, const nlohmann::json& msg);
   std::string RetainFrame() const;  // the last plan, as a "retain" message
+  std::set<std::string> PlacedMembers() const;  // the agents placed now
 
   TermState* state_;
   const Config* config_;
@@ -92,6 +96,7 @@ class AgentRoster {
   uint64_t term_ = 0;
   uint64_t heartbeat_ms_ = 250;
   std::map<TermState::BoltKey, uint64_t> retention_;  // the plan last sent
+  std::set<std::string> placed_;                       // the placed agents last sent
   uint64_t next_retention_ns_ = 0;
   Stats stats_;
 };

@@ -46,6 +46,17 @@ BOOST_AUTO_TEST_CASE(an_agent_record_survives_its_json_form) {
   BOOST_TEST((*AgentRecord::FromJson(a.ToJson()) == a));
 }
 
+BOOST_AUTO_TEST_CASE(a_dead_agent_keeps_its_place_as_a_holder_for_the_grace_period) {
+  AgentRecord a{"a:1", {}, {}, true, 1, 0, "", 0};
+  BOOST_TEST(a.Placed(1'000'000, 0), "alive: placed whatever the grace");
+  a.alive = false;
+  a.dead_since_unix_ms = 10'000;
+  BOOST_TEST(a.Placed(10'000, 60'000));
+  BOOST_TEST(a.Placed(69'999, 60'000));
+  BOOST_TEST(!a.Placed(70'000, 60'000), "its grace ended");
+  BOOST_TEST(!a.Placed(10'000, 0), "no grace: out at once");
+}
+
 BOOST_AUTO_TEST_CASE(a_bad_agent_document_is_refused_naming_the_field) {
   json good = AgentRecord{"a:1", {"h"}, {"b"}, true, 1, 0, "", 0}.ToJson();
   BOOST_TEST(Error<AgentRecord>(good) == "accepted");
