@@ -114,7 +114,8 @@ Status Agent::StartReceiving(const Loaded& loaded) {
 // is away; static peers win). Links start once the bolts have.
 Status Agent::StartPeers(Loaded* loaded) {
   MakeSources(loaded);
-  peers_ = std::make_unique<PeerSet>(LinkEnv(), config_.agent.id, config_.agent.peers, std::move(loaded->acks));
+  peers_ = std::make_unique<PeerSet>(LinkEnv(), config_.agent.id, config_.agent.peers, std::move(loaded->acks),
+                                     config_.cluster.replicas);
   peers_->Load(loaded->members);
   return Status::Ok();
 }

@@ -372,11 +372,12 @@ void PeerLink::SendOpen(const Generation& g) {
 
 void PeerLink::Pump() {
   if (!connected()) return;
-  // Forget the streams of generations that are gone (a lost one was counted by CountLost()) or
-  // that the peer holds whole; open those due (peer_cursor.h, kMaxBacklogStreams).
-  std::erase_if(cursors_, [&](const auto& e) { return e.second.gen->gone() || SealHeld(*e.second.gen); });
+  // Forget the streams of generations gone (a lost one was counted by CountLost()), held whole,
+  // or of bolts the peer no longer holds; open those due (peer_cursor.h, kMaxBacklogStreams).
+  std::erase_if(cursors_, [&](const auto& e) { return e.second.gen->gone() || SealHeld(*e.second.gen) || !Holds(e.second.gen->bolt); });
   size_t backlog = BacklogStreams(cursors_);
   for (const auto& src : *env_.sources) {
+    if (!Holds(src->name())) continue;
     for (const auto& g : src->generations()) {
       if (!g->shippable() || cursors_.count(g->stream) || Diverged(*g) || SealHeld(*g)) continue;
       if (!g->active() && backlog >= kMaxBacklogStreams) continue;  // opened when one ends

@@ -71,6 +71,9 @@ struct PeerLinkEnv {
   uint32_t reconnect_max_ms = 0;
   const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
   std::function<void()> acks_changed;
+  // Whether peer `peer` holds the stream of bolt `bolt` (agent/stream_placement.h); null: every
+  // peer holds every stream. A link opens streams only for the bolts its peer holds.
+  std::function<bool(const std::string& peer, const std::string& bolt)> holds;
 };
 
 class PeerLink {
@@ -93,6 +96,8 @@ class PeerLink {
   // Whether this peer's replica of `g` differs from the file while the file's head is intact:
   // the generation is this peer's divergence alone, not shipped to it and not waited for.
   bool Diverged(const Generation& g) const { return holdings_.Diverged(g.bolt, g.gen); }
+  // Whether this peer holds the stream of `bolt` (PeerLinkEnv::holds).
+  bool Holds(const std::string& bolt) const { return !env_.holds || env_.holds(peer_.id, bolt); }
   // Whether the peer answered the SEAL of `g` with SEALED (in this process: after a restart every
   // peer is sent the seal again).
   bool SealHeld(const Generation& g) const { return holdings_.SealHeld(g.bolt, g.gen); }

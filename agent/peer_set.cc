@@ -36,8 +36,29 @@ std::vector<MemberChange> PlanMembership(const nlohmann::json& agents, const std
   return out;
 }
 
-PeerSet::PeerSet(PeerLink::Env base, std::string self, std::vector<PeerSpec> statics, std::vector<PeerAckRow> acks)
-    : base_(std::move(base)), self_(std::move(self)), statics_(std::move(statics)), acks_(std::move(acks)) {}
+std::vector<std::string> PlacedMembers(const nlohmann::json& agents) {
+  std::vector<std::string> out;
+  if (!agents.is_array()) return out;
+  for (const auto& a : agents) {
+    if (!a.is_object() || !a.contains("id") || !a["id"].is_string()) continue;
+    std::string id = a["id"].get<std::string>();
+    if (!IsValidName(id)) continue;
+    bool placed = a.contains("placed") ? a["placed"].is_boolean() && a["placed"].get<bool>()
+                                       : !(a.contains("alive") && a["alive"].is_boolean() && !a["alive"].get<bool>());
+    if (placed) out.push_back(std::move(id));
+  }
+  return out;
+}
+
+PeerSet::PeerSet(PeerLink::Env base, std::string self, std::vector<PeerSpec> statics, std::vector<PeerAckRow> acks,
+                 uint32_t replicas)
+    : base_(std::move(base)),
+      self_(std::move(self)),
+      statics_(std::move(statics)),
+      acks_(std::move(acks)),
+      placement_(self_, replicas) {
+  base_.holds = [this](const std::string& peer, const std::string& bolt) { return placement_.Holds(peer, bolt); };
+}
 
 PeerLink* PeerSet::Add(const PeerSpec& peer) {
   links_.push_back(std::make_unique<PeerLink>(base_, peer, acks_));
@@ -52,6 +73,9 @@ void PeerSet::Load(const std::vector<MemberRow>& remembered) {
     if (!Find(m.id)) Add({m.id, *address});
     members_[m.id] = m.address;
   }
+  std::vector<std::string> known;
+  for (const auto& link : links_) known.push_back(link->peer().id);
+  placement_.SetMembers(std::move(known));
 }
 
 void PeerSet::Start() {
@@ -84,7 +108,12 @@ bool PeerSet::OnMembership(const nlohmann::json& agents) {
     members_[c.id] = c.address_text;
     pending_members_.push_back({c.id, c.address_text});
   }
-  return !changes.empty();
+  bool moved = placement_.SetMembers(PlacedMembers(agents));
+  if (moved && !placement_.every_peer()) {
+    LOG_NOTICE("coordinator: streams placed over %zu members, %u replicas each", placement_.members().size(),
+               placement_.replicas());
+  }
+  return !changes.empty() || (moved && !placement_.every_peer());
 }
 
 void PeerSet::Collect(Committer::Batch* batch) {
@@ -102,14 +131,19 @@ bool PeerSet::has_dirty_acks() const {
 
 uint64_t PeerSet::MinAcked(const Generation& g) const {
   uint64_t m = UINT64_MAX;
+  bool held = false;
   for (const auto& link : links_) {
+    if (!link->Holds(g.bolt)) continue;
+    held = true;
     if (!link->Diverged(g)) m = std::min(m, link->Acked(g));
   }
-  return m;
+  return held || links_.empty() ? m : 0;
 }
 
 void PeerSet::CountLost(const Generation& g) {
-  for (auto& link : links_) link->CountLost(g);
+  for (auto& link : links_) {
+    if (link->Holds(g.bolt)) link->CountLost(g);
+  }
 }
 
 void PeerSet::Forget(const Generation& g) {
@@ -119,7 +153,7 @@ void PeerSet::Forget(const Generation& g) {
 
 bool PeerSet::AllHoldSeal(const Generation& g) const {
   for (const auto& link : links_) {
-    if (!link->SealHeld(g) && !link->Diverged(g)) return false;
+    if (link->Holds(g.bolt) && !link->SealHeld(g) && !link->Diverged(g)) return false;
   }
   return true;
 }

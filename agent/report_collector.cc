@@ -59,7 +59,9 @@ BoltReport ReportBolt(const ReportInputs& in, const BoltSource& src, uint64_t no
   for (const auto& g : src.generations()) {
     b.gens.push_back({g->gen, g->state(), g->size(), g->known_size(), g->persisted()});
   }
-  for (const auto& link : in.peers->links()) b.peers.push_back(PeerView(src, *link, now));
+  for (const auto& link : in.peers->links()) {
+    if (link->Holds(src.name())) b.peers.push_back(PeerView(src, *link, now));  // its holders only
+  }
   return b;
 }
 

@@ -179,6 +179,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
           << CoordinatorInstance(k) << "\"\nstate_dir = \"" << root_ << "/coordinator" << (k ? std::to_string(k + 1) : "")
           << "\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
       if (options_.recoveries_kept) cfg << "recoveries_kept = " << options_.recoveries_kept << "\n";
+      if (options_.replica_grace_ms >= 0) cfg << "replica_grace_ms = " << options_.replica_grace_ms << "\n";
       if (coordinator_metrics_ports_[static_cast<size_t>(k)]) {
         cfg << "metrics_listen = \"" << CoordinatorHostAddress(k) << ":" << coordinator_metrics_ports_[static_cast<size_t>(k)] << "\"\n";
       }
@@ -214,6 +215,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     }
     std::ostringstream c;
     c << "[cluster]\nname = \"test\"\nkey_file = \"" << KeyPath() << "\"\n";
+    if (options_.replicas) c << "replicas = " << options_.replicas << "\n";
     if (options_.coordinator) {
       c << "coordinator = [";
       for (int k = 0; k < coordinators(); ++k) c << (k ? ", " : "") << "\"" << CoordinatorInstance(k) << "\"";
