@@ -188,8 +188,15 @@ BOOST_AUTO_TEST_CASE(kill9_random_agents_converge) {
 }
 
 // Acceptance 3: a peer down for 60 s while 100 MB is appended catches up from its durable
-// offset; the sender's RSS stays under 64 MB meanwhile.
+// offset; the sender's RSS stays under 64 MB meanwhile. Under ASan the same 100 MB come in
+// 15 s: RSS there is mostly the sanitizer's own (the release pass holds the bound and the 60 s),
+// and the catch-up path it checks is the same.
 BOOST_AUTO_TEST_CASE(peer_down_60s_catches_up_with_flat_memory) {
+#if defined(__SANITIZE_ADDRESS__)
+  const double down_s = 15.0;
+#else
+  const double down_s = 60.0;
+#endif
   uint64_t seed = Seed();
   ClusterOptions opt = TwoAgentsOneBolt();
   TestCluster c("peerdown", opt);
@@ -202,18 +209,18 @@ BOOST_AUTO_TEST_CASE(peer_down_60s_catches_up_with_flat_memory) {
   uint64_t durable_before = FileSize(c.ReplicaFile(1, 0, 0, 1));
   BOOST_REQUIRE(c.Stop(1).ok());
 
-  AppendWriter during(c.BoltFile(0, 0), 100'000'000, seed + 1, 100.0 / 58);  // spread over the minute
+  AppendWriter during(c.BoltFile(0, 0), 100'000'000, seed + 1, 100.0 / (down_s - 2));  // spread over the outage
   auto t0 = Clock::now();
   during.Start();
   uint64_t max_rss = 0;
-  while (Since(t0) < 60.0) {
+  while (Since(t0) < down_s) {
     max_rss = std::max(max_rss, RssBytes(c.Pid(0)));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // sampling interval while the peer is down
   }
   during.Join();
   BOOST_REQUIRE(during.error().empty());
   max_rss = std::max(max_rss, RssBytes(c.Pid(0)));
-  BOOST_TEST_MESSAGE("sender RSS peaked at " << max_rss / (1 << 20) << " MiB while its peer was down for 60 s");
+  BOOST_TEST_MESSAGE("sender RSS peaked at " << max_rss / (1 << 20) << " MiB while its peer was down for " << down_s << " s");
 #if defined(__SANITIZE_ADDRESS__)
   // Under ASan the agent's RSS is mostly shadow memory and the free-memory quarantine (60 to 66
   // MiB here); the acceptance bound of 64 MiB is held by the release build of this same test.
