@@ -351,6 +351,7 @@ void ParseCoordinator(const toml::table& table, const std::string& cluster_name,
   reader.Integer("host_timeout_ms", 10, 600000, &out.host_timeout_ms);
   reader.Integer("recoveries_kept", 1, 1000000, &out.recoveries_kept);
   reader.Integer("replica_grace_ms", 0, 86400000, &out.replica_grace_ms);
+  if (uint32_t grace = 0; reader.Integer("shrink_grace_ms", 0, 86400000, &grace)) out.shrink_grace_ms = grace;
   reader.BindAddress("metrics_listen", &out.metrics_listen);
   std::string store = "sqlite";
   reader.String("store", Need::kOptional, &store);

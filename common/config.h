@@ -74,6 +74,14 @@ struct CoordinatorConfig {
   // How long a dead agent keeps its place as a holder of streams: past it, the membership the
   // agents place streams over leaves it out, and its streams get a new holder.
   uint32_t replica_grace_ms = 60000;
+  // How long a dead agent's host is given to return before the unfinished recovery ranges of
+  // its bolts are shrunk to what the survivors hold (the bytes past that are given up until a
+  // survivor or the host shows them). Unset: kShrinkGraceTimeouts host timeouts.
+  static constexpr uint32_t kShrinkGraceTimeouts = 8;
+  std::optional<uint32_t> shrink_grace_ms;
+  uint64_t ShrinkGraceMs() const {
+    return shrink_grace_ms ? *shrink_grace_ms : uint64_t{kShrinkGraceTimeouts} * host_timeout_ms;
+  }
 };
 
 struct AgentConfig {

@@ -18,7 +18,7 @@ Coordinator::Coordinator(uv_loop_t* loop, Config config, ClusterKeys keys, std::
       store_(std::move(store)),
       leadership_(std::move(leadership)),
       reader_(store_.get(), &state_, [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); }),
-      desk_(&state_, config_.coordinator.recoveries_kept, RecoveryDesk::kShrinkGraceTimeouts * config_.coordinator.host_timeout_ms,
+      desk_(&state_, config_.coordinator.recoveries_kept, config_.coordinator.ShrinkGraceMs(),
             {.deliver = [this](FramedConn* conn, std::string frame) { Deliver(conn, std::move(frame)); },
              .commit = [this](const std::vector<NamespaceStore::Write>& writes) { return CommitOrFail(writes); },
              .leading = [this] { return leading_; },
@@ -199,6 +199,8 @@ Status Coordinator::CheckReload(const Config& next) const {
       {"coordinator.state_dir", {o.coordinator.state_dir, next.coordinator.state_dir}},
       {"coordinator.host_timeout_ms",
        {std::to_string(o.coordinator.host_timeout_ms), std::to_string(next.coordinator.host_timeout_ms)}},
+      {"coordinator.shrink_grace_ms",
+       {std::to_string(o.coordinator.ShrinkGraceMs()), std::to_string(next.coordinator.ShrinkGraceMs())}},
       {"coordinator.metrics_listen", {address(o.coordinator.metrics_listen), address(next.coordinator.metrics_listen)}},
   };
   std::string changed;

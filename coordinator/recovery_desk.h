@@ -41,9 +41,6 @@ namespace tailsafe {
 
 class RecoveryDesk {
  public:
-  // A dead host is given this many host_timeout_ms to return before its unfinished ranges are
-  // shrunk to what the survivors hold (a paused or restarting agent comes back with its file).
-  static constexpr uint64_t kShrinkGraceTimeouts = 8;
   // What the desk needs of the coordinator that owns it.
   struct Wiring {
     // Sends a frame once every commit made so far is durable (the coordinator's Deliver).

@@ -275,6 +275,16 @@ BOOST_AUTO_TEST_CASE(replicas_and_their_grace_are_read_and_bounded) {
                 {"test.conf:6: ", "coordinator.replica_grace_ms", "0..86400000"});
 }
 
+BOOST_AUTO_TEST_CASE(the_shrink_grace_defaults_to_eight_host_timeouts_and_is_bounded) {
+  const std::string coordinator = "[cluster]\nname = \"c\"\n[coordinator]\nlisten = \"h:1\"\nstate_dir = \"/s\"\n";
+  BOOST_TEST(MustParse(coordinator).coordinator.ShrinkGraceMs() == 8000u);
+  BOOST_TEST(MustParse(coordinator + "host_timeout_ms = 3000\n").coordinator.ShrinkGraceMs() == 24000u);
+  BOOST_TEST(MustParse(coordinator + "host_timeout_ms = 3000\nshrink_grace_ms = 4000\n").coordinator.ShrinkGraceMs() == 4000u);
+  BOOST_TEST(MustParse(coordinator + "shrink_grace_ms = 0\n").coordinator.ShrinkGraceMs() == 0u, "0: shrink once dead");
+  CheckContains(ErrorOf(coordinator + "shrink_grace_ms = 86400001\n"),
+                {"test.conf:6: ", "coordinator.shrink_grace_ms", "0..86400000"});
+}
+
 BOOST_AUTO_TEST_CASE(invalid_names_are_errors) {
   CheckContains(ErrorOf("[cluster]\nname = \"two words\"\n"),
                 {"test.conf:2: ", "cluster.name", "'two words' is invalid"});

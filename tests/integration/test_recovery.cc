@@ -141,6 +141,7 @@ ClusterOptions ShrinkCluster() {
   ClusterOptions o = RecoveryCluster(3);
   o.window_bytes = 65536;
   o.host_timeout_ms = 3000;
+  o.shrink_grace_ms = 4000;  // the default, 24 s, is the same path, waited for longer
   o.metrics = true;
   return o;
 }

@@ -180,6 +180,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
           << "\"\nhost_timeout_ms = " << options_.host_timeout_ms << "\n";
       if (options_.recoveries_kept) cfg << "recoveries_kept = " << options_.recoveries_kept << "\n";
       if (options_.replica_grace_ms >= 0) cfg << "replica_grace_ms = " << options_.replica_grace_ms << "\n";
+      if (options_.shrink_grace_ms >= 0) cfg << "shrink_grace_ms = " << options_.shrink_grace_ms << "\n";
       if (coordinator_metrics_ports_[static_cast<size_t>(k)]) {
         cfg << "metrics_listen = \"" << CoordinatorHostAddress(k) << ":" << coordinator_metrics_ports_[static_cast<size_t>(k)] << "\"\n";
       }

@@ -43,6 +43,7 @@ struct ClusterOptions {
   uint32_t recoveries_kept = 0;     // the coordinator's [coordinator] recoveries_kept; 0: its default
   uint32_t replicas = 0;            // every agent's [cluster] replicas; 0: absent (every peer)
   int64_t replica_grace_ms = -1;    // the coordinator's [coordinator] replica_grace_ms; -1: its default
+  int64_t shrink_grace_ms = -1;     // the coordinator's [coordinator] shrink_grace_ms; -1: its default
   // Recovery hooks: every agent gets [hooks] test = [ts-hook, HookDir(i), hook_args...] and every
   // bolt hook = "test".
   bool hooks = false;
