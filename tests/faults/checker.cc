@@ -4,6 +4,8 @@
 #include <fstream>
 #include <tuple>
 
+#include "tests/faults/weblog_gaps.h"
+
 namespace tailsafe::testing {
 
 namespace {
@@ -161,7 +163,13 @@ FaultReport CheckFaultRun(FaultRun& run) {
   r.requests = run.input_requests();
   CommandResult cmp = RunCommand(AbsBin("weblog-analyze") + " compare --db " + run.weblog().db() + " " + run.input());
   r.results_equal = cmp.code == 0;
-  if (!r.results_equal) r.findings.push_back("weblog results differ from the input: " + cmp.out.substr(0, 3000));
+  if (!r.results_equal) {
+    r.findings.push_back("weblog results differ from the input: " + cmp.out.substr(0, 3000));
+    std::vector<WeblogFile> files;
+    for (int i = 0; i < c.size(); ++i) files.push_back({c.AgentId(i), c.BoltFile(i, 0)});
+    r.findings.push_back(WeblogGaps(files, run.weblog().db(), docs.ok() ? *docs : std::map<std::string, nlohmann::json>{},
+                                    run.input()));
+  }
 
   // Sanitizer reports anywhere (agents' logs hold their hooks' output too).
   for (int i = 0; i < c.size(); ++i) {
