@@ -27,8 +27,9 @@
 #                        partitions, full disks and rotation storms under small inotify queues
 #                        (default 600), then the checker; FAULT_SEED replays a schedule; figures
 #                        in $(OUT)/tests/faults.json; FAULT_STORE=zookeeper runs three coordinators
-#                        on an ensemble, with their own faults (faults-zookeeper.json); .ci/run
-#                        runs both stores in both modes
+#                        on an ensemble, with their own faults (faults-zookeeper.json);
+#                        FAULT_REPLICAS=N gives every agent [cluster] replicas = N; .ci/run runs
+#                        both stores in both modes, and replicas = 2 on 5 hosts
 #
 # Fuzzing (mk/fuzz.mk)
 #   make fuzz            build the libFuzzer targets (clang) and run each FUZZ_SECONDS (default 60)

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <tuple>
 
+#include "common/placement.h"
 #include "tests/faults/weblog_gaps.h"
 
 namespace tailsafe::testing {
@@ -32,6 +33,7 @@ nlohmann::json FaultReport::ToJson(const FaultOptions& o, double seconds) const 
   return {{"seed", o.seed},
           {"hosts", o.hosts},
           {"store", o.zookeeper ? "zookeeper" : "sqlite"},
+          {"replicas", o.replicas},
           {"nemesis_seconds", o.seconds},
           {"run_seconds", seconds},
           {"faults", faults},
@@ -60,7 +62,12 @@ FaultReport CheckFaultRun(FaultRun& run) {
   r.rotations = run.rotations();
   for (const std::string& v : run.violations()) r.findings.push_back("during the run: " + v);
 
-  // Replicas: every peer holds every generation of every bolt, byte for byte.
+  // Replicas: every holder (every peer, without replicas) holds every generation of every bolt,
+  // byte for byte, and no other peer holds any. The faults never keep an agent away for its
+  // replica_grace_ms, so the holders are the placement over every agent.
+  std::vector<std::string> members;
+  for (int i = 0; i < c.size(); ++i) members.push_back(c.AgentId(i));
+  uint32_t replicas = run.options().replicas;
   for (int o = 0; o < c.size(); ++o) {
     auto st = c.AgentStatus(o);
     if (!st) {
@@ -97,6 +104,12 @@ FaultReport CheckFaultRun(FaultRun& run) {
       }
       for (int h = 0; h < c.size(); ++h) {
         if (h == o) continue;
+        if (!HoldsStream(c.AgentId(h), c.AgentId(o), c.BoltName(b), members, replicas)) {
+          if (FileSize(c.ReplicaFile(h, o, b, 1)) != 0) {
+            r.findings.push_back(c.AgentId(h) + " holds a replica of " + name + " though it is not placed there");
+          }
+          continue;
+        }
         r.bytes_replicated += size;
         for (size_t g = 0; g < expected.size(); ++g) {
           std::string replica = c.ReplicaFile(h, o, b, g + 1);

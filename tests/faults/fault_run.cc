@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/placement.h"
+
 namespace tailsafe::testing {
 
 namespace {
@@ -162,6 +164,7 @@ Status FaultRun::Start() {
     o.zookeeper_session_ms = kSessionMs;
   }
   o.plain_bolts = 1;
+  o.replicas = options_.replicas;
   o.data_dir_tmpfs_bytes = kDataDirBytes;
   // The checker reads every recorded range from /recoveries: none is folded away meanwhile.
   o.recoveries_kept = 1000000;
@@ -169,6 +172,7 @@ Status FaultRun::Start() {
   TestCluster& c = *cluster_;
   Log("seed " + std::to_string(options_.seed) + ", " + std::to_string(options_.hosts) + " agents, " +
       (options_.zookeeper ? "3 coordinators on ZooKeeper, " : "a coordinator on SQLite, ") +
+      (options_.replicas ? "replicas = " + std::to_string(options_.replicas) + ", " : std::string()) +
       std::to_string(static_cast<int>(options_.seconds)) + " s of faults; files in " + c.root());
 
   input_ = c.root() + "/input.log";
@@ -630,12 +634,15 @@ Status FaultRun::HealAndSettle(double seconds) {
       }
     }
   }
-  // Rotated generations too: every peer holds each one whole (the checker compares the bytes).
+  // Rotated generations too: every holder holds each one whole (the checker compares the bytes).
+  std::vector<std::string> members;
+  for (int i = 0; i < c.size(); ++i) members.push_back(c.AgentId(i));
   std::string missing;
   bool whole = WaitUntil([&] {
     for (int o = 0; o < c.size(); ++o) {
       const auto& contents = appenders_[static_cast<size_t>(o)]->contents();
       for (int h = 0; h < c.size(); ++h) {
+        if (!HoldsStream(c.AgentId(h), c.AgentId(o), c.BoltName(raw_bolt()), members, options_.replicas)) continue;
         for (size_t g = 0; h != o && g < contents.size(); ++g) {
           if (FileSize(c.ReplicaFile(h, o, raw_bolt(), g + 1)) < contents[g].size()) {
             missing = c.AgentId(h) + "'s replica of " + c.AgentId(o) + "/" + c.BoltName(raw_bolt()) + " generation " +

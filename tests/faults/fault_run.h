@@ -82,6 +82,7 @@ struct FaultOptions {
   double seconds = 60;  // how long the nemesis runs
   int hosts = 0;        // agents; 0: the seed picks 3 to 5
   bool zookeeper = false;  // the coordinator's store: three instances on an ensemble, or SQLite
+  uint32_t replicas = 0;   // every agent's [cluster] replicas; 0: every peer holds every stream
   std::vector<FaultKind> kinds = AllFaultKinds();
   int max_active = 2;  // faults active at once
 };

@@ -65,6 +65,12 @@ BOOST_AUTO_TEST_CASE(random_faults_lose_nothing, *boost::unit_test::precondition
   if (const char* s = Env("TAILSAFE_FAULT_SEED")) o.seed = std::strtoull(s, nullptr, 10);
   if (const char* s = Env("TAILSAFE_FAULT_SECONDS")) o.seconds = std::strtod(s, nullptr);
   if (const char* s = Env("TAILSAFE_FAULT_HOSTS")) o.hosts = std::atoi(s);
+  if (const char* s = Env("TAILSAFE_FAULT_REPLICAS")) {
+    char* end = nullptr;
+    unsigned long n = std::strtoul(s, &end, 10);
+    BOOST_REQUIRE_MESSAGE(*end == '\0' && n >= 1 && n <= 4, "TAILSAFE_FAULT_REPLICAS must be 1 to 4, not '" << s << "'");
+    o.replicas = static_cast<uint32_t>(n);
+  }
   if (const char* s = Env("TAILSAFE_FAULT_KINDS")) {
     auto kinds = ParseFaultKinds(s, o.zookeeper);
     BOOST_REQUIRE_MESSAGE(kinds.ok(), "TAILSAFE_FAULT_KINDS: " << kinds.status().message());
@@ -73,7 +79,8 @@ BOOST_AUTO_TEST_CASE(random_faults_lose_nothing, *boost::unit_test::precondition
   BOOST_REQUIRE_MESSAGE(o.seconds > 0, "TAILSAFE_FAULT_SECONDS must be a positive number of seconds");
   BOOST_REQUIRE_MESSAGE(o.hosts == 0 || (o.hosts >= 3 && o.hosts <= 5), "TAILSAFE_FAULT_HOSTS must be 3, 4 or 5");
   BOOST_TEST_MESSAGE("fault run: seed " << o.seed << " (TAILSAFE_FAULT_SEED=" << o.seed << " replays the schedule), store "
-                                        << (o.zookeeper ? "zookeeper" : "sqlite"));
+                                        << (o.zookeeper ? "zookeeper" : "sqlite")
+                                        << (o.replicas ? ", replicas " + std::to_string(o.replicas) : std::string()));
   auto started = std::chrono::steady_clock::now();
 
   FaultRun run(o);

@@ -1,9 +1,13 @@
 // Placement of streams on `[cluster] replicas` peers (issue 24; common/placement.h): with six
 // agents and replicas = 2, each bolt's stream is on exactly the two peers its rendezvous
-// placement names, byte-identical, and on no other.
+// placement names, byte-identical, and on no other; a holder gone past replica_grace_ms is
+// replaced by the next in the placement, which the origin fills, while a bolt killed meanwhile
+// is recovered once from the holder left; and a whole origin host dying is recovered from its
+// surviving holder.
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -13,6 +17,8 @@
 
 #include "common/placement.h"
 #include "tests/support/cluster.h"
+#include "tests/support/hook_runs.h"
+#include "tests/support/stand_in_bolt.h"
 #include "tests/support/writer.h"
 
 using namespace tailsafe;
@@ -46,6 +52,78 @@ ClusterOptions SixAgentsTwoReplicas() {
   opt.static_peers = false;  // the members are the coordinator's
   opt.replicas = 2;
   return opt;
+}
+
+std::vector<std::string> Without(std::vector<std::string> v, const std::string& gone) {
+  v.erase(std::remove(v.begin(), v.end(), gone), v.end());
+  return v;
+}
+
+// The peers origin h1 lists for its bolt in status, sorted.
+std::vector<std::string> ListedPeers(TestCluster& c) {
+  std::vector<std::string> out;
+  auto st = c.AgentStatus(0);
+  if (!st.ok()) return out;
+  for (const auto& p : (*st)["bolts"][0]["peers"]) out.push_back(p["peer"].get<std::string>());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Six agents, one bolt each with a pid file, checkpoint and hook, replicas = 2, members from
+// the coordinator.
+ClusterOptions RecoveryWithTwoReplicas(int64_t grace_ms) {
+  ClusterOptions o = RecoveryCluster(6);
+  o.static_peers = false;
+  o.replicas = 2;
+  o.replica_grace_ms = grace_ms;
+  return o;
+}
+
+// h1's bolt running, `processed` checkpointed and `unprocessed` after it, both shipped to the
+// bolt's two holders, which are returned.
+std::vector<std::string> StartWithTail(TestCluster& c, Child* bolt, const std::string& processed,
+                                       const std::string& unprocessed) {
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  auto started = StartStandInBolt(c, 0);
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.status().message());
+  *bolt = std::move(started.value());
+  AppendText(c.BoltFile(0, 0), processed);
+  BOOST_REQUIRE(WriteCheckpoint(c, 0, 0, processed.size()).ok());
+  nlohmann::json doc;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/bolts/h1/bolt-1", [&](const auto& d) {
+    return d.contains("checkpoint") && d["checkpoint"].value("offset", uint64_t{0}) == processed.size();
+  }, 10, &doc), doc.dump());
+  AppendText(c.BoltFile(0, 0), unprocessed);
+  BOOST_REQUIRE_MESSAGE(c.WaitAcked(0, 0, 20), c.LogTail(0));
+  std::vector<std::string> holders = PlaceStream("h1", "bolt-1", Members(c), 2);
+  BOOST_REQUIRE_EQUAL(holders.size(), 2u);
+  std::vector<std::string> sorted = holders;
+  std::sort(sorted.begin(), sorted.end());
+  BOOST_REQUIRE(ListedPeers(c) == sorted);
+  return holders;
+}
+
+// Stops every agent but the `killed` ones: each exits 0 on SIGTERM.
+void StopLiving(TestCluster& c, const std::vector<int>& killed) {
+  for (int i = 0; i < c.size(); ++i) {
+    if (std::find(killed.begin(), killed.end(), i) == killed.end()) BOOST_TEST(c.Stop(i).ok(), c.AgentId(i));
+  }
+}
+
+// Exactly one hook run, on `agent`'s host, on exactly `unprocessed`; one range on record.
+void ExpectRecoveredOnceBy(TestCluster& c, int agent, const std::string& unprocessed) {
+  nlohmann::json rec;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/recoveries/1", [](const auto& d) { return d.value("state", "") == "recovered"; }, 30,
+                                  &rec),
+                        rec.dump() << c.CoordinatorLogTail());
+  std::vector<HookRun> runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  BOOST_TEST(runs[0].agent == agent, "the hook ran on " << c.AgentId(runs[0].agent));
+  BOOST_TEST(runs[0].input == unprocessed, "the hook got " << runs[0].input.size() << " bytes, expected "
+                                                           << unprocessed.size());
+  std::string ls = RunCommand(c.Ctl() + " ls /recoveries --coordinator " + c.CoordinatorAddress()).out;
+  BOOST_TEST(ls == "1\n", "one range, recorded once: " << ls);
 }
 
 }  // namespace
@@ -98,6 +176,54 @@ BOOST_AUTO_TEST_CASE(each_stream_is_on_exactly_its_two_placed_peers) {
     }
   }
   BOOST_TEST(c.StopAll().ok());
+}
+
+// A holder SIGKILLed for longer than replica_grace_ms: the bolt killed meanwhile is recovered
+// once from the holder left (it holds the whole tail), and once the grace ends the next member
+// in the placement holds the stream, filled by the origin byte for byte, and is listed with the
+// holder left as the bolt's peers.
+BOOST_AUTO_TEST_CASE(a_holder_gone_past_its_grace_is_replaced_and_the_bolt_killed_meanwhile_is_recovered) {
+  TestCluster c("placement-regrow", RecoveryWithTwoReplicas(1500));
+  Child bolt;
+  std::string processed = RequestLines(0, 300), unprocessed = RequestLines(300, 700);
+  std::vector<std::string> holders = StartWithTail(c, &bolt, processed, unprocessed);
+  int gone = IndexOf(c, holders[0]), left = IndexOf(c, holders[1]);
+  std::vector<std::string> next = PlaceStream("h1", "bolt-1", Without(Members(c), holders[0]), 2);
+  BOOST_REQUIRE(std::find(next.begin(), next.end(), holders[1]) != next.end());  // rendezvous: the other stays
+  std::string newcomer = next[0] == holders[1] ? next[1] : next[0];
+
+  c.Kill(gone);
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  ExpectRecoveredOnceBy(c, left, unprocessed);
+
+  std::string why;
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(IndexOf(c, newcomer), 0, 0, 1), &why); },
+                                  30),
+                        newcomer << " never held the stream: " << why << "\n" << c.LogTail(0) << c.CoordinatorLogTail());
+  std::vector<std::string> now = {holders[1], newcomer};
+  std::sort(now.begin(), now.end());
+  BOOST_TEST(WaitUntil([&] { return ListedPeers(c) == now; }, 10));
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  BOOST_TEST(HookRuns(c).size() == 1u, "nothing recovered twice");
+  StopLiving(c, {gone});
+}
+
+// With one of its bolt's two holders down (within its grace), h1's whole host dies: the tail is
+// recovered once, by the holder left, the only agent holding it.
+BOOST_AUTO_TEST_CASE(a_whole_origin_host_dying_is_recovered_from_its_surviving_holder) {
+  TestCluster c("placement-host", RecoveryWithTwoReplicas(-1));
+  Child bolt;
+  std::string processed = RequestLines(0, 200), unprocessed = RequestLines(200, 500);
+  std::vector<std::string> holders = StartWithTail(c, &bolt, processed, unprocessed);
+  int gone = IndexOf(c, holders[0]), left = IndexOf(c, holders[1]);
+
+  c.Kill(gone);
+  c.Kill(0);  // the origin's host: its agent and its bolt
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  ExpectRecoveredOnceBy(c, left, unprocessed);
+  StopLiving(c, {gone, 0});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
