@@ -32,7 +32,6 @@ BOOST_AUTO_TEST_CASE(names_the_uncounted_bytes_the_recoveries_that_touch_them_an
                          {"delivered_to", m + 21}, {"state", "recovered"}, {"epoch", 3}, {"agent", "h1"}, {"cause", "process died"}}},
       {"/recoveries/8", {{"origin", "h2"}, {"bolt", "bolt-1"}, {"from", 0}, {"to", m}}}};
   std::string report = WeblogGaps({{"h2", dir.path + "/bolt.log"}}, dir.path + "/results.db", recoveries, dir.path + "/input.log");
-  BOOST_TEST_MESSAGE(report);
   BOOST_TEST(report.find("file id 00112233aabbccdd") != std::string::npos, report);
   BOOST_TEST(report.find("counted: 2 interval(s); hook ranges recorded: 0") != std::string::npos, report);
   std::string gap = "uncounted [" + std::to_string(m + 7) + ", " + std::to_string(m + 14) + "): 1 request line(s)";
