@@ -46,6 +46,14 @@ void RotateWhileAway(TestCluster& c) {
     AppendWriter w(file, 20'000, 100 + i);
     w.Start();
     w.Join();
+    // The agent has read this generation whole before it is rotated away (the first one too: a
+    // file rotated away before the agent opened it is a generation it never sees).
+    uint64_t size = FileSize(file);
+    BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
+      auto st = c.AgentStatus(0);
+      return st.ok() && (*st)["bolts"][0]["generation"].get<uint64_t>() == static_cast<uint64_t>(i) &&
+             (*st)["bolts"][0]["origin_size"].get<uint64_t>() == size;
+    }, 10), "generation " << i << " of " << size << " bytes never reached the agent\n" << c.LogTail(0));
     BOOST_REQUIRE(std::rename(file.c_str(), (file + "." + std::to_string(i)).c_str()) == 0);
     std::ofstream(file) << "generation " << i + 1 << "\n";
     // One rotation at a time: a file created and rotated away before the agent saw it is missed.
