@@ -196,7 +196,7 @@ $(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD
 	$(call link,$(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS))
 $(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	$(call link,$(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS))
-$(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
+$(FAULT_BIN): $(call objs,$(FAULT_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBWEBLOG) $(LIBCOMMON)
 	$(call link,$(ZK_LIBS) $(TEST_LIBS))
 # The test support library brings the ZooKeeper client (ZookeeperEnsemble asks the ensemble)
 # and libpq (PostgresServer) to the tools that use those parts.

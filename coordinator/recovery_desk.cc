@@ -77,20 +77,23 @@ void RecoveryDesk::EvaluateBolt(const std::string& origin, const std::string& bo
   if (!FollowUpGivenUp(origin, bolt, hook, ends, &records)) return;
   // Deaths reported after the fact come first: their checkpoints may be older than the one the
   // bolt's successor wrote since.
+  std::optional<TailCheckpoint> newest = NewestCheckpoint(doc);
   if (!doc.deaths_pending.empty()) {
-    PlanReportedDeaths(doc, ends, records);
+    PlanReportedDeaths(doc, ends, records, newest, o.alive());
     return;
   }
   if (o.alive() && !doc.process_dead()) return;
+  StartRanges(origin, bolt, hook, PlanTail(newest, ends, records), cause);
+}
 
+std::optional<TailCheckpoint> RecoveryDesk::NewestCheckpoint(const BoltRecord& doc) const {
   std::optional<TailCheckpoint> ck = doc.checkpoint ? doc.checkpoint->Tail() : std::nullopt;
   for (const auto& [id, a] : state_->agents) {  // peers may have seen a newer checkpoint than the last heartbeat
     if (!a.alive()) continue;
-    auto it = a.checkpoints.find({origin, bolt});
+    auto it = a.checkpoints.find({doc.origin, doc.bolt});
     if (it != a.checkpoints.end() && (!ck || Newer(it->second, *ck))) ck = it->second;
   }
-
-  StartRanges(origin, bolt, hook, PlanTail(ck, ends, records), cause);
+  return ck;
 }
 
 bool RecoveryDesk::StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
@@ -118,17 +121,31 @@ bool RecoveryDesk::StartRanges(const std::string& origin, const std::string& bol
 
 // Deaths on record in the bolt's document (BoltRecord::AddDeaths), oldest first: each plans its
 // tail from its own checkpoint, once no range of the bolt is unfinished (PlanTail would plan
-// nothing, and the death must not be forgotten for that). A planned death moves to deaths_done.
+// nothing, and the death must not be forgotten for that). A death whose host is dead waits,
+// its checkpoint moved on, until planning reached the bolt's newest checkpoint
+// (DeathAfterPlanning); a planned death moves to deaths_done.
 void RecoveryDesk::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint64_t>& ends,
-                                      std::vector<RangeRecord> records) {
+                                      std::vector<RangeRecord> records, const std::optional<TailCheckpoint>& newest,
+                                      bool origin_alive) {
   bool changed = false;
   while (!b.deaths_pending.empty()) {
     bool blocked = std::any_of(records.begin(), records.end(),
                                [](const RangeRecord& r) { return r.state != RangeRecord::State::kRecovered; });
     if (blocked) break;
-    std::vector<PlannedRange> ranges = PlanTail(b.deaths_pending.front().checkpoint, ends, records);
+    BoltDeath& death = b.deaths_pending.front();
+    std::vector<PlannedRange> ranges = PlanTail(death.checkpoint, ends, records);
     for (const PlannedRange& p : ranges) records.push_back({p.gen, p.from, p.to, 0, RangeRecord::State::kUnfinished});
     bool ok = StartRanges(b.origin, b.bolt, b.hook, ranges, "process died");
+    if (auto next = DeathAfterPlanning(death.checkpoint, newest, ends, origin_alive)) {
+      if (next != death.checkpoint) {
+        LOG_NOTICE("bolt %s/%s: process %llu's tail is planned up to generation %llu offset %llu; the rest "
+                   "waits for survivors to hold it (or its host to return)",
+                   b.origin.c_str(), b.bolt.c_str(), U(death.pid), U(next->gen), U(next->offset));
+        death.checkpoint = next;
+        changed = true;
+      }
+      break;
+    }
     b.MarkOldestPlanned();
     changed = true;
     if (!ok) break;

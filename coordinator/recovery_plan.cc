@@ -43,6 +43,23 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
   return out;
 }
 
+std::optional<TailCheckpoint> DeathAfterPlanning(const std::optional<TailCheckpoint>& death,
+                                                 const std::optional<TailCheckpoint>& newest,
+                                                 const std::map<uint64_t, uint64_t>& ends, bool origin_alive) {
+  if (origin_alive || !death) return std::nullopt;
+  auto held = ends.find(death->gen);
+  uint64_t reached = held == ends.end() ? 0 : held->second;
+  if (newest && newest->gen == death->gen) {
+    // A newest checkpoint no later than the death's is the dead process's own (or older): the
+    // bolt's planning starts there anyway.
+    if (reached >= newest->offset || newest->offset <= death->offset) return std::nullopt;
+    return TailCheckpoint{death->gen, std::max(death->offset, reached)};
+  }
+  bool later = ends.upper_bound(death->gen) != ends.end();
+  if (reached > death->offset || later) return std::nullopt;
+  return death;
+}
+
 std::vector<PlannedRange> PlanGivenUp(const std::map<uint64_t, uint64_t>& ends, const std::vector<RangeRecord>& records) {
   std::map<uint64_t, std::vector<const RangeRecord*>> by_gen;
   for (const RangeRecord& r : records) by_gen[r.gen].push_back(&r);

@@ -78,6 +78,21 @@ std::vector<PlannedRange> PlanTail(const std::optional<TailCheckpoint>& checkpoi
                                    const std::map<uint64_t, uint64_t>& ends,
                                    const std::vector<RangeRecord>& records);
 
+// A death reported after the fact is planned from its own checkpoint (PlanTail). While the
+// origin's host lives, `ends` are its file's sizes and that one plan reaches the end of the dead
+// process's tail. Once the host is dead, `ends` are what the survivors hold so far, which may
+// stop short of that end, or of the tail's start (survivors still catching up when the host
+// died). The tail reaches at least to the bolt's newest checkpoint in the same generation (the
+// successor analyses from where the file ended when it started), and the bolt's own planning
+// starts from that newest checkpoint: so the death stays pending until planning got there,
+// with its checkpoint moved to where this plan got (`ends` of its generation). A newest
+// checkpoint in a later generation gives no such mark: the death is done once anything past its
+// checkpoint was held to plan. Returns the death's checkpoint for its next plan, or nothing
+// once it is done.
+std::optional<TailCheckpoint> DeathAfterPlanning(const std::optional<TailCheckpoint>& death,
+                                                 const std::optional<TailCheckpoint>& newest,
+                                                 const std::map<uint64_t, uint64_t>& ends, bool origin_alive);
+
 // PlanGivenUp follows up the bytes a shrink gave up, whatever the bolt does now: a host that
 // returns after the grace may run its bolt again, so no death of it is left to plan from, and
 // the dead process's given-up tail would otherwise stay unprocessed. In each generation whose

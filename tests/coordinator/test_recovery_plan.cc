@@ -81,6 +81,38 @@ BOOST_AUTO_TEST_CASE(an_older_checkpoint_plans_the_gap_before_a_later_recorded_r
   BOOST_TEST((PlanTail(TailCheckpoint{1, 100}, {{1, 400}}, before) == Ranges{{1, 300, 400}}));
 }
 
+// Found by the fault suite under ASan in CI (seed 986922277): h1's bolt process died while h1's
+// agent was down; the death reached the coordinator after the fact with checkpoint 6059662 (its
+// successor started at 6062034), h1 was declared dead again before the death could be planned,
+// and the only survivor held 6033103 bytes of the file: PlanTail planned nothing, the death was
+// marked planned, and the bolt's own planning went on from the successor's checkpoint 6108738.
+// The 8 requests in [6059662, 6062034) were never counted.
+BOOST_AUTO_TEST_CASE(a_death_stays_pending_until_planning_reaches_the_newest_checkpoint) {
+  TailCheckpoint death{1, 6059662}, newest{1, 6108738};
+  // Survivors hold less than the death's checkpoint: nothing planned, the death waits.
+  BOOST_TEST(PlanTail(death, {{1, 6033103}}, {}).empty());
+  auto next = DeathAfterPlanning(death, newest, {{1, 6033103}}, /*origin_alive=*/false);
+  BOOST_TEST((next == TailCheckpoint{1, 6059662}));
+  // They hold part of the tail: it is planned, and the death waits at where the plan got.
+  next = DeathAfterPlanning(death, newest, {{1, 6060000}}, false);
+  BOOST_TEST((next == TailCheckpoint{1, 6060000}));
+  // Planning from there reached the newest checkpoint: the death is done.
+  BOOST_TEST(!DeathAfterPlanning(TailCheckpoint{1, 6060000}, newest, {{1, 6116189}}, false));
+  BOOST_TEST((PlanTail(TailCheckpoint{1, 6060000}, {{1, 6116189}}, {{1, 6059662, 6060000, 6060000, State::kRecovered}}) ==
+              Ranges{{1, 6060000, 6116189}}));
+  // While the host lives, `ends` are the file's own sizes: one plan reaches the tail's end.
+  BOOST_TEST(!DeathAfterPlanning(death, newest, {{1, 6033103}}, true));
+  // The newest checkpoint is the dead process's own: the bolt's planning starts there anyway.
+  BOOST_TEST(!DeathAfterPlanning(death, death, {{1, 6033103}}, false));
+  // No death checkpoint: planned like the bolt's tail, done.
+  BOOST_TEST(!DeathAfterPlanning(std::nullopt, newest, {}, false));
+  // A newest checkpoint in a later generation: done once anything past the death's was held.
+  TailCheckpoint later{2, 50};
+  BOOST_TEST((DeathAfterPlanning(death, later, {{1, 6000000}}, false) == death));
+  BOOST_TEST(!DeathAfterPlanning(death, later, {{1, 6060000}}, false));
+  BOOST_TEST(!DeathAfterPlanning(death, later, {{1, 6000000}, {2, 10}}, false));
+}
+
 BOOST_AUTO_TEST_CASE(folding_merges_ranges_that_start_within_what_was_asked) {
   std::vector<RangeRecord> spans;
   FoldRecovered(&spans, {1, 100, 200, 150, State::kRecovered});

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/sqlite.h"
+#include "examples/weblog/log_format.h"
 #include "tests/support/cluster.h"
 
 namespace tailsafe::testing {
@@ -24,6 +25,20 @@ uint64_t CountRequestLines(std::string_view text) {
     pos = end + 1;
   }
   return n;
+}
+
+// The input's requests (what the spout sends) and malformed lines (what it skips).
+std::pair<uint64_t, uint64_t> InputRequests(std::string_view text) {
+  uint64_t requests = 0, malformed = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t nl = text.find('\n', pos);
+    size_t end = nl == std::string_view::npos ? text.size() : nl;
+    weblog::LineKind kind = weblog::ParseLine(text.substr(pos, end - pos)).kind;
+    requests += kind == weblog::LineKind::kRequest;
+    malformed += kind == weblog::LineKind::kMalformed;
+    pos = end + 1;
+  }
+  return {requests, malformed};
 }
 
 // The file id of the first marker in `text`, or "".
@@ -127,9 +142,10 @@ std::string WeblogGaps(const std::vector<WeblogFile>& files, const std::string& 
     }
     if (gaps.size() > kMaxGapsShown) out += "    ... and " + std::to_string(gaps.size() - kMaxGapsShown) + " more\n";
   }
-  uint64_t in_input = CountRequestLines(ReadAll(input));
+  auto [in_input, malformed] = InputRequests(ReadAll(input));
   out += "  request lines: " + std::to_string(in_files) + " in the backup files, " + std::to_string(in_input) +
-         " in the input" + (in_files < in_input ? " (some never reached a backup file)" : "") + "\n";
+         " in the input" + (in_files < in_input ? " (some never reached a backup file)" : "") + "; " +
+         std::to_string(malformed) + " malformed input line(s), which the spout skips\n";
   return out;
 }
 

@@ -6,9 +6,10 @@
 // intervals the results database says are counted (table `processed`,
 // examples/weblog/results_db.h) and the ranges hooks recorded (`hook_ranges`), and lists the
 // bytes holding requests that no interval covers, with the recoveries of that bolt whose ranges
-// touch them. It also totals the request lines in every backup file against the input: fewer
-// means requests never reached a file (the spout and bolt lost them), none uncounted but fewer
-// counts means intervals were recorded for lines that were not counted.
+// touch them. It also totals the request lines in every backup file against the input's
+// well-formed requests (the spout skips malformed lines): fewer means requests never reached a
+// file (the spout and bolt lost them), none uncounted but fewer counts means intervals were
+// recorded for lines that were not counted.
 #pragma once
 
 #include <cstdint>
