@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
+#include "common/placement.h"
 
 namespace tailsafe {
 
@@ -82,6 +83,8 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   msg["revokes"] = true;  // tell this agent which recoveries it no longer holds
   msg["retains"] = true;  // send this agent the replica retention plan
   msg["ships"] = true;    // it ships ranges of its replicas and pulls them (agent/range_pull.h)
+  // How many peers hold each of its streams: only those can be elected for its recoveries.
+  if (config_.cluster.replicas != kEveryPeer) msg["replicas"] = config_.cluster.replicas;
   conn_->Send(ControlFrame(msg));
 }
 

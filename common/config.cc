@@ -24,6 +24,7 @@
 
 #include "common/bolt_pattern.h"
 #include "common/names.h"
+#include "common/placement.h"
 
 namespace tailsafe {
 namespace {
@@ -322,7 +323,7 @@ void ParseCluster(const toml::table& table, Diagnostics& diag, ClusterConfig& ou
       }
     }
   }
-  reader.Integer("replicas", 1, 1000, &out.replicas);
+  reader.Integer("replicas", 1, kMaxReplicas, &out.replicas);
   reader.Finish();
 }
 

@@ -14,6 +14,8 @@ namespace tailsafe {
 
 // `[cluster] replicas` absent: every member but the origin holds every stream.
 constexpr uint32_t kEveryPeer = 0;
+// The most `[cluster] replicas` may say.
+constexpr uint32_t kMaxReplicas = 1000;
 
 // The weight of `member` for the stream of `bolt` on `origin`. The three names are joined with
 // a NUL, which a valid name never holds, so no two triples hash the same input.

@@ -22,6 +22,7 @@ struct AgentRecord {
   uint64_t dead_since_unix_ms = 0;  // dead: since when (0 while alive)
   std::string storage_error;        // what it last said it cannot write (empty: nothing)
   uint64_t storage_error_since_unix_ms = 0;
+  uint32_t replicas = 0;            // its [cluster] replicas: holders per stream (0: every peer)
 
   // Whether the agent still has its place as a holder of streams at `now_unix_ms`: alive, or
   // dead for less than `grace_ms` (an agent restarting keeps its streams; one gone for longer

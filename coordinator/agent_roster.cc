@@ -6,6 +6,7 @@
 #include "common/coord_protocol.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/placement.h"
 #include "coordinator/heartbeat_merge.h"
 #include "coordinator/retention_plan.h"
 
@@ -105,6 +106,14 @@ Status AgentRoster::OnRegister(std::shared_ptr<FramedConn> shared, const json& m
                   config_->cluster.name + "'");
   }
   if (!IsValidName(id)) return reject("agent id '" + id.substr(0, 64) + "' is not a valid name");
+  uint64_t replicas = kEveryPeer;  // optional: older agents and those without [cluster] replicas
+  if (msg.contains("replicas")) {
+    if (Status s = ReadUint(msg, "replicas", &replicas); !s) return reject(s.message());
+    if (replicas < 1 || replicas > kMaxReplicas) {
+      return reject("register: 'replicas' must be 1 to " + std::to_string(kMaxReplicas) + ", not " +
+                    std::to_string(replicas));
+    }
+  }
   if (AgentOf(conn) != nullptr) return Status::Error("register: sent twice on one connection");
   std::vector<std::string> bolt_names, hook_names;
   std::map<std::string, std::string> bolt_hooks;
@@ -127,6 +136,7 @@ Status AgentRoster::OnRegister(std::shared_ptr<FramedConn> shared, const json& m
   next.address = address;
   next.hooks = std::move(hook_names);
   next.bolts = std::move(bolt_names);
+  next.replicas = static_cast<uint32_t>(replicas);
   next.alive = true;
   // Its storage error, if it still has one, comes with its first heartbeat.
   next.since_unix_ms = was_alive && a.record.since_unix_ms != 0 ? a.record.since_unix_ms : UnixNowMs();
@@ -224,6 +234,11 @@ std::set<std::string> AgentRoster::PlacedMembers() const {
     if (a.record.Placed(now, config_->coordinator.replica_grace_ms)) out.insert(id);
   }
   return out;
+}
+
+std::vector<std::string> AgentRoster::Placed() const {
+  std::set<std::string> members = placed_.empty() ? PlacedMembers() : placed_;
+  return {members.begin(), members.end()};
 }
 
 Status AgentRoster::DeclareDead(Agent& a, uint64_t silent_ms) {

@@ -68,6 +68,9 @@ class AgentRoster {
   // whether placed (AgentRecord::Placed: the members its streams are placed over); CheckSilence
   // sends it again when a dead agent's replica_grace_ms ends.
   void PushMembership();
+  // The members streams are placed over: as last sent to the agents (they place by it), or as
+  // now before anything was sent.
+  std::vector<std::string> Placed() const;
   // At most every kRetentionEveryMs: plans replica retention (coordinator/retention_plan.h) and,
   // if the plan changed, sends it whole ("retain") to every connected agent that understands it.
   // A registering agent gets the last plan sent. Called by CheckSilence.

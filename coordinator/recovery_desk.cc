@@ -159,9 +159,15 @@ void RecoveryDesk::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uin
 Status RecoveryDesk::Assign(Recovery& r, const std::string& why, const std::string& keep) {
   std::vector<ElectionCandidate> candidates;
   GenKey key{r.origin, r.bolt, r.gen};
-  bool kept = false;
+  std::vector<std::string> placed = wiring_.placed ? wiring_.placed() : std::vector<std::string>{};
+  bool kept = false, not_holders = false;
   for (const auto& [id, a] : state_->agents) {
     if (!(a.alive() && a.conn && a.reported && a.Runs(r.hook))) continue;
+    // An agent that does not hold the stream would wait for bytes no one sends it.
+    if (!state_->MayHold(id, {r.origin, r.bolt}, placed)) {
+      not_holders = true;
+      continue;
+    }
     candidates.push_back({id, state_->Coverage(id, key), state_->Unfinished(id)});
     kept |= id == keep;
   }
@@ -173,7 +179,8 @@ Status RecoveryDesk::Assign(Recovery& r, const std::string& why, const std::stri
     if (!previous.empty() && previous != r.agent) SendRevoke(previous, r, previous_epoch, why);
   };
   if (!elected) {
-    std::string error = "no live agent defines hook '" + r.hook + "'";
+    std::string error = not_holders ? "no live agent that holds " + r.origin + "/" + r.bolt + " defines hook '" + r.hook + "'"
+                                    : "no live agent defines hook '" + r.hook + "'";
     bool changed = r.state != RecoveryState::kWaiting || r.error != error;
     r.state = RecoveryState::kWaiting;
     r.agent.clear();

@@ -49,6 +49,8 @@ class RecoveryDesk {
     std::function<Status(const std::vector<NamespaceStore::Write>& writes)> commit;
     std::function<bool()> leading;  // this instance still leads
     std::function<bool()> stopped;  // the coordinator has stopped
+    // The membership last sent to the agents (streams are placed over it, common/placement.h).
+    std::function<std::vector<std::string>()> placed;
   };
   struct Stats {  // since this process started, for metrics
     uint64_t assignments = 0;     // recoveries assigned (each under a new epoch)

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "common/placement.h"
 
 namespace tailsafe {
 
@@ -188,6 +189,13 @@ std::optional<std::map<uint64_t, uint64_t>> TermState::LiveEnds(const BoltKey& k
   std::map<uint64_t, uint64_t> ends = Replicated(key, hook);
   for (const auto& [gen, end] : b->second) ends[gen] = end;
   return ends;
+}
+
+bool TermState::MayHold(const std::string& agent, const BoltKey& key, const std::vector<std::string>& placed) const {
+  if (agent == key.first) return true;
+  auto o = agents.find(key.first);
+  uint32_t replicas = o == agents.end() ? kEveryPeer : o->second.record.replicas;
+  return replicas == kEveryPeer || HoldsStream(agent, key.first, key.second, placed, replicas);
 }
 
 uint32_t TermState::Unfinished(const std::string& agent) const {

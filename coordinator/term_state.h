@@ -97,6 +97,11 @@ struct TermState {
   // whole) what Replicated() says; nothing until the origin has reported the bolt on its current
   // connection.
   std::optional<std::map<uint64_t, uint64_t>> LiveEnds(const BoltKey& key, const std::string& hook) const;
+  // Whether `agent` may hold the bolt's stream: the origin itself (its file), any agent when the
+  // origin places its streams on every peer, else one of the holders PlaceStream picks from
+  // `placed` (the membership last sent to the agents, which they place by). Only such an agent
+  // can be given the bolt's bytes, so only such an agent is elected for its ranges.
+  bool MayHold(const std::string& agent, const BoltKey& key, const std::vector<std::string>& placed) const;
   // How many recoveries not yet finished are assigned to `agent`.
   uint32_t Unfinished(const std::string& agent) const;
 };

@@ -43,6 +43,9 @@ BOOST_AUTO_TEST_CASE(an_agent_record_survives_its_json_form) {
   a.storage_error.clear();
   a.storage_error_since_unix_ms = 0;
   BOOST_TEST(!a.ToJson().contains("storage_error"));
+  BOOST_TEST(!a.ToJson().contains("replicas"), "every peer: not written");
+  BOOST_TEST((*AgentRecord::FromJson(a.ToJson()) == a));
+  a.replicas = 2;
   BOOST_TEST((*AgentRecord::FromJson(a.ToJson()) == a));
 }
 
@@ -73,6 +76,9 @@ BOOST_AUTO_TEST_CASE(a_bad_agent_document_is_refused_naming_the_field) {
   d = good;
   d["since_unix_ms"] = -5;
   BOOST_TEST(Error<AgentRecord>(d) == "field 'since_unix_ms' must be an unsigned integer");
+  d = good;
+  d["replicas"] = 1001;
+  BOOST_TEST(Error<AgentRecord>(d) == "field 'replicas' must be at most 1000");
 }
 
 BOOST_AUTO_TEST_CASE(a_bolt_record_survives_its_json_form) {

@@ -3,8 +3,10 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <string>
 
+#include "common/placement.h"
 #include "coordinator/namespace_store.h"
 #include "coordinator/term_state.h"
 #include "tests/support/cluster.h"
@@ -45,6 +47,25 @@ BOOST_AUTO_TEST_CASE(a_live_origins_ends_are_its_open_generations_and_its_peers_
   auto ends = s.LiveEnds({"host-a", "web"}, "");
   BOOST_REQUIRE(ends.has_value());
   BOOST_TEST((*ends == std::map<uint64_t, uint64_t>{{2, 900}, {3, 700}, {4, 20}}));
+}
+
+// Found by the fault suite with replicas = 2 (seed 3990361): a range of h4/bolt-1 went to h1,
+// which does not hold the stream, while h5, a holder, was between registrations; h1 waited for
+// bytes h4 never sends it.
+BOOST_AUTO_TEST_CASE(only_the_origin_and_the_streams_holders_may_hold_it) {
+  TermState s;
+  std::vector<std::string> placed = {"h1", "h2", "h3", "h4", "h5"};
+  s.agents["h4"].record.replicas = 2;
+  std::vector<std::string> holders = PlaceStream("h4", "bolt-1", placed, 2);
+  BOOST_REQUIRE(holders.size() == 2u);
+  for (const std::string& id : placed) {
+    bool holder = std::find(holders.begin(), holders.end(), id) != holders.end();
+    BOOST_TEST(s.MayHold(id, {"h4", "bolt-1"}, placed) == (holder || id == "h4"), id);
+  }
+  // The origin places on every peer (or is not known): anyone may hold it.
+  s.agents["h4"].record.replicas = 0;
+  for (const std::string& id : placed) BOOST_TEST(s.MayHold(id, {"h4", "bolt-1"}, placed), id);
+  BOOST_TEST(s.MayHold("h1", {"h9", "bolt-1"}, placed));
 }
 
 BOOST_AUTO_TEST_CASE(coverage_is_the_own_file_or_the_replica_as_last_reported) {
