@@ -111,7 +111,7 @@ COMMON_SRCS := $(sort $(wildcard common/*.cc))
 AGENT_LIB_SRCS := $(filter-out agent/main.cc,$(sort $(wildcard agent/*.cc)))
 COORD_LIB_SRCS := $(filter-out coordinator/main.cc,$(sort $(wildcard coordinator/*.cc)))
 CTL_SRCS := $(sort $(wildcard ctl/*.cc))
-UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc tests/coordinator/*.cc tests/weblog/*.cc)) tests/unit_main.cc
+UNIT_TEST_SRCS := $(sort $(wildcard tests/common/*.cc tests/agent/*.cc tests/coordinator/*.cc tests/ctl/*.cc tests/weblog/*.cc)) tests/unit_main.cc
 INTEGRATION_TEST_SRCS := $(sort $(wildcard tests/integration/*.cc)) tests/integration_main.cc
 FAULT_TEST_SRCS := $(sort $(wildcard tests/faults/*.cc))
 SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
@@ -192,7 +192,7 @@ $(CTL_BIN): $(call objs,$(CTL_SRCS)) $(LIBCOMMON)
 	$(call link)
 $(WEBLOG_BINS): $(OUT)/weblog-%: $(OBJ)/examples/weblog/%_main.o $(LIBWEBLOG) $(LIBCOMMON)
 	$(call link,$(PQ_LIBS))
-$(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD) $(LIBWEBLOG) $(LIBCOMMON)
+$(UNIT_BIN): $(call objs,$(UNIT_TEST_SRCS)) $(OBJ)/ctl/health_check.o $(LIBSUPPORT) $(LIBAGENT) $(LIBCOORD) $(LIBWEBLOG) $(LIBCOMMON)
 	$(call link,$(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS))
 $(INTEGRATION_BIN): $(call objs,$(INTEGRATION_TEST_SRCS)) $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	$(call link,$(ZK_LIBS) $(PQ_LIBS) $(TEST_LIBS))

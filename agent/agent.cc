@@ -360,7 +360,19 @@ PeerLink::Env Agent::LinkEnv() {
 
 void Agent::OnMembership(const nlohmann::json& agents) {
   if (stopping_) return;
-  if (peers_->OnMembership(agents)) Kick(true, true);
+  StreamPlacement& placement = peers_->placement();
+  std::map<std::string, std::vector<std::string>> before;
+  for (const auto& src : sources_->all()) before[src->name()] = placement.Holders(src->name());
+  uint64_t version = placement.version();
+  bool changed = peers_->OnMembership(agents);
+  if (placement.version() != version) {  // new holders are filled with what the file holds now
+    for (const auto& src : sources_->all()) {
+      const Generation* g = src->active();
+      HolderFill::Target target{g ? g->gen : 0, g ? g->known_size() : 0};
+      fills_.Placed(src->name(), before[src->name()], placement.Holders(src->name()), target);
+    }
+  }
+  if (changed) Kick(true, true);
 }
 
 void Agent::Fatal(const Status& s) {
@@ -418,6 +430,7 @@ AgentReport Agent::Report() const {
   in.deaths = deaths_ ? &*deaths_ : nullptr;
   in.runner = runner_.get();
   in.coord = coord_.get();
+  in.fills = &fills_;
   return CollectReport(in);
 }
 

@@ -34,6 +34,7 @@
 #include "agent/committer.h"
 #include "agent/coordinator_link.h"
 #include "agent/death_ledger.h"
+#include "agent/holder_fill.h"
 #include "agent/control_server.h"
 #include "agent/peer_link.h"
 #include "agent/peer_set.h"
@@ -119,6 +120,7 @@ class Agent {
   std::unique_ptr<InotifyWatcher> watcher_;  // the agent's one inotify instance, for everything watching files
   std::unique_ptr<BoltSources> sources_;  // every bolt's source, and removed ones draining
   std::unique_ptr<PeerSet> peers_;
+  HolderFill fills_;  // new holders of this agent's streams, until filled
   std::unique_ptr<BoltTracker> tracker_;
   std::unique_ptr<BoltRoster> roster_;  // which bolts run: [[bolt]] tables and what the rules find
   std::unique_ptr<CoordinatorLink> coord_;  // with [cluster] coordinator

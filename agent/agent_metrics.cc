@@ -74,6 +74,10 @@ void LagFamilies(const AgentReport& r, MetricsText* m) {
   m->Family("tailsafe_bolt_lag_seconds", "gauge",
            "Age of the oldest byte of the bolt the peer has not acknowledged as durable (0 when caught up).");
   for (const auto& [labels, lag] : lags) m->Sample(lag.seconds, labels);
+  m->Family("tailsafe_bolt_holders_filling", "gauge",
+           "New holders of the bolt's stream not yet filled with what the file held when they became holders "
+           "(the stream is under-replicated while above 0).");
+  for (const auto& b : r.bolts) m->Sample(static_cast<double>(b.HoldersFilling()), {{"bolt", b.name}});
 }
 
 // Per peer: the links this agent ships on.

@@ -60,6 +60,7 @@ json HeartbeatBolt(const BoltReport& b) {
   }
   out["lag_bytes"] = worst.bytes;
   out["lag_seconds"] = worst.seconds;
+  out["holders_filling"] = b.HoldersFilling();
   return out;
 }
 
@@ -96,9 +97,12 @@ json StatusBolt(const BoltReport& b) {
                      {"shipped", p.shipped},
                      {"acked", p.acked},
                      {"lag_bytes", p.lag.bytes},
-                     {"lag_seconds", p.lag.seconds}});
+                     {"lag_seconds", p.lag.seconds},
+                     {"filling", p.filling},
+                     {"fill_remaining_bytes", p.fill_remaining}});
   }
   out["peers"] = std::move(peers);
+  out["under_replicated"] = b.HoldersFilling() > 0;
   return out;
 }
 
@@ -146,6 +150,10 @@ json CheckpointsJson(const AgentReport& r, const char* gen_key) {
 }
 
 }  // namespace
+
+size_t BoltReport::HoldersFilling() const {
+  return static_cast<size_t>(std::count_if(peers.begin(), peers.end(), [](const Peer& p) { return p.filling; }));
+}
 
 std::string StatusJson(const AgentReport& r) {
   json doc;

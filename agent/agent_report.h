@@ -18,6 +18,7 @@
 
 #include "agent/bolt_source.h"
 #include "agent/bolt_tracker.h"
+#include "agent/holder_fill.h"
 #include "agent/peer_link.h"
 #include "agent/recovery_runner.h"
 #include "agent/replica_server.h"
@@ -44,6 +45,9 @@ struct BoltReport {
     bool connected = false;
     uint64_t shipped = 0, acked = 0;  // of the active generation
     Lag lag;                          // over every generation still shipped
+    // A new holder not yet filled (agent/holder_fill.h): what it still lacks of the target.
+    bool filling = false;
+    uint64_t fill_remaining = 0;
   };
   std::string name, file, pattern;  // pattern: the [[bolt_pattern]] that found it, if any
   bool removed = false;             // draining: sealed, still reaching the peers
@@ -55,6 +59,8 @@ struct BoltReport {
   BoltSource::Stats stats;
   std::vector<Gen> gens;
   std::vector<Peer> peers;
+  // Holders still being filled: the stream has fewer whole copies than asked for.
+  size_t HoldersFilling() const;
 };
 
 struct PeerReport {

@@ -60,7 +60,13 @@ BoltReport ReportBolt(const ReportInputs& in, const BoltSource& src, uint64_t no
     b.gens.push_back({g->gen, g->state(), g->size(), g->known_size(), g->persisted()});
   }
   for (const auto& link : in.peers->links()) {
-    if (link->Holds(src.name())) b.peers.push_back(PeerView(src, *link, now));  // its holders only
+    if (!link->Holds(src.name())) continue;  // its holders only
+    b.peers.push_back(PeerView(src, *link, now));
+    const HolderFill::Target* t = in.fills ? in.fills->Find(src.name(), link->peer().id) : nullptr;
+    if (t != nullptr) {
+      b.peers.back().fill_remaining = HolderFill::Remaining(src, *link, *t);
+      b.peers.back().filling = b.peers.back().fill_remaining > 0;
+    }
   }
   return b;
 }

@@ -36,6 +36,7 @@ struct ReportInputs {
   const DeathLedger* deaths = nullptr;           // optional
   const RecoveryRunner* runner = nullptr;        // optional: with a coordinator
   const CoordinatorLink* coord = nullptr;        // optional
+  const HolderFill* fills = nullptr;             // optional: new holders being filled
 };
 
 AgentReport CollectReport(const ReportInputs& in);

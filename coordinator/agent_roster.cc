@@ -310,7 +310,7 @@ void AgentRoster::ReadReports(Agent& a, const json& msg) {
   for (const json* b : bolts) {
     std::string name = b->value("name", "");
     json lag = json::object();
-    for (const char* k : {"lag_bytes", "lag_seconds"}) {
+    for (const char* k : {"lag_bytes", "lag_seconds", "holders_filling"}) {
       if (b->contains(k) && (*b)[k].is_number()) lag[k] = (*b)[k];
     }
     a.bolt_lag[name] = lag;

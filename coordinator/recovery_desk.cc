@@ -17,10 +17,6 @@ namespace {
 
 unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 
-bool Newer(const TailCheckpoint& a, const TailCheckpoint& b) {
-  return a.gen != b.gen ? a.gen > b.gen : a.offset > b.offset;
-}
-
 }  // namespace
 
 RecoveryDesk::RecoveryDesk(TermState* state, size_t recoveries_kept, uint64_t shrink_grace_ms, Wiring wiring)
@@ -77,23 +73,13 @@ void RecoveryDesk::EvaluateBolt(const std::string& origin, const std::string& bo
   if (!FollowUpGivenUp(origin, bolt, hook, ends, &records)) return;
   // Deaths reported after the fact come first: their checkpoints may be older than the one the
   // bolt's successor wrote since.
-  std::optional<TailCheckpoint> newest = NewestCheckpoint(doc);
+  std::optional<TailCheckpoint> newest = state_->NewestCheckpoint(doc);
   if (!doc.deaths_pending.empty()) {
     PlanReportedDeaths(doc, ends, records, newest, o.alive());
     return;
   }
   if (o.alive() && !doc.process_dead()) return;
   StartRanges(origin, bolt, hook, PlanTail(newest, ends, records), cause);
-}
-
-std::optional<TailCheckpoint> RecoveryDesk::NewestCheckpoint(const BoltRecord& doc) const {
-  std::optional<TailCheckpoint> ck = doc.checkpoint ? doc.checkpoint->Tail() : std::nullopt;
-  for (const auto& [id, a] : state_->agents) {  // peers may have seen a newer checkpoint than the last heartbeat
-    if (!a.alive()) continue;
-    auto it = a.checkpoints.find({doc.origin, doc.bolt});
-    if (it != a.checkpoints.end() && (!ck || Newer(it->second, *ck))) ck = it->second;
-  }
-  return ck;
 }
 
 bool RecoveryDesk::StartRanges(const std::string& origin, const std::string& bolt, const std::string& hook,
@@ -157,20 +143,9 @@ void RecoveryDesk::PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uin
 }
 
 Status RecoveryDesk::Assign(Recovery& r, const std::string& why, const std::string& keep) {
-  std::vector<ElectionCandidate> candidates;
-  GenKey key{r.origin, r.bolt, r.gen};
-  std::vector<std::string> placed = wiring_.placed ? wiring_.placed() : std::vector<std::string>{};
-  bool kept = false, not_holders = false;
-  for (const auto& [id, a] : state_->agents) {
-    if (!(a.alive() && a.conn && a.reported && a.Runs(r.hook))) continue;
-    // An agent that does not hold the stream would wait for bytes no one sends it.
-    if (!state_->MayHold(id, {r.origin, r.bolt}, placed)) {
-      not_holders = true;
-      continue;
-    }
-    candidates.push_back({id, state_->Coverage(id, key), state_->Unfinished(id)});
-    kept |= id == keep;
-  }
+  bool not_holders = false;
+  auto candidates = state_->Candidates({r.origin, r.bolt, r.gen}, r.hook, wiring_.placed(), &not_holders);
+  bool kept = std::any_of(candidates.begin(), candidates.end(), [&](const ElectionCandidate& c) { return c.id == keep; });
   std::optional<std::string> elected = kept ? std::optional<std::string>(keep) : Elect(candidates, r.origin);
   // An agent that held the range and no longer does stops waiting for its bytes.
   std::string previous = r.held() ? r.agent : "";
@@ -179,8 +154,8 @@ Status RecoveryDesk::Assign(Recovery& r, const std::string& why, const std::stri
     if (!previous.empty() && previous != r.agent) SendRevoke(previous, r, previous_epoch, why);
   };
   if (!elected) {
-    std::string error = not_holders ? "no live agent that holds " + r.origin + "/" + r.bolt + " defines hook '" + r.hook + "'"
-                                    : "no live agent defines hook '" + r.hook + "'";
+    std::string error = "no live agent " + (not_holders ? "that holds " + r.origin + "/" + r.bolt + " " : "") +
+                        "defines hook '" + r.hook + "'";
     bool changed = r.state != RecoveryState::kWaiting || r.error != error;
     r.state = RecoveryState::kWaiting;
     r.agent.clear();

@@ -92,8 +92,6 @@ class RecoveryDesk {
                    const std::vector<PlannedRange>& ranges, const std::string& cause);
   void PlanReportedDeaths(BoltRecord b, const std::map<uint64_t, uint64_t>& ends, std::vector<RangeRecord> records,
                           const std::optional<TailCheckpoint>& newest, bool origin_alive);
-  // The bolt's newest checkpoint: its document's, or a newer one a live peer saw.
-  std::optional<TailCheckpoint> NewestCheckpoint(const BoltRecord& doc) const;
   // Elects an agent for `r` (`keep` if it is a candidate) and commits the assignment under a
   // new epoch (or "waiting"); a connected agent that held it before gets a revoke.
   Status Assign(Recovery& r, const std::string& why, const std::string& keep = "");

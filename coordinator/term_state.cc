@@ -198,6 +198,35 @@ bool TermState::MayHold(const std::string& agent, const BoltKey& key, const std:
   return replicas == kEveryPeer || HoldsStream(agent, key.first, key.second, placed, replicas);
 }
 
+std::vector<ElectionCandidate> TermState::Candidates(const GenKey& key, const std::string& hook,
+                                                     const std::vector<std::string>& placed, bool* not_holders) const {
+  std::vector<ElectionCandidate> out;
+  *not_holders = false;
+  for (const auto& [id, a] : agents) {
+    if (!(a.alive() && a.conn && a.reported && a.Runs(hook))) continue;
+    // An agent that does not hold the stream would wait for bytes no one sends it.
+    if (!MayHold(id, {std::get<0>(key), std::get<1>(key)}, placed)) {
+      *not_holders = true;
+      continue;
+    }
+    out.push_back({id, Coverage(id, key), Unfinished(id)});
+  }
+  return out;
+}
+
+std::optional<TailCheckpoint> TermState::NewestCheckpoint(const BoltRecord& doc) const {
+  auto newer = [](const TailCheckpoint& a, const TailCheckpoint& b) {
+    return a.gen != b.gen ? a.gen > b.gen : a.offset > b.offset;
+  };
+  std::optional<TailCheckpoint> ck = doc.checkpoint ? doc.checkpoint->Tail() : std::nullopt;
+  for (const auto& [id, a] : agents) {
+    if (!a.alive()) continue;
+    auto it = a.checkpoints.find({doc.origin, doc.bolt});
+    if (it != a.checkpoints.end() && (!ck || newer(it->second, *ck))) ck = it->second;
+  }
+  return ck;
+}
+
 uint32_t TermState::Unfinished(const std::string& agent) const {
   uint32_t n = 0;
   for (const auto& [id, r] : recoveries) n += (!r.finished() && r.agent == agent) ? 1 : 0;

@@ -102,6 +102,13 @@ struct TermState {
   // `placed` (the membership last sent to the agents, which they place by). Only such an agent
   // can be given the bolt's bytes, so only such an agent is elected for its ranges.
   bool MayHold(const std::string& agent, const BoltKey& key, const std::vector<std::string>& placed) const;
+  // The agents that may run a range of generation `key` with `hook`: live, connected, reported,
+  // defining the hook, and MayHold the stream; `not_holders` says whether one was left out only
+  // for not holding it.
+  std::vector<ElectionCandidate> Candidates(const GenKey& key, const std::string& hook,
+                                            const std::vector<std::string>& placed, bool* not_holders) const;
+  // A bolt's newest checkpoint: its document's, or a newer one a live peer saw since.
+  std::optional<TailCheckpoint> NewestCheckpoint(const BoltRecord& doc) const;
   // How many recoveries not yet finished are assigned to `agent`.
   uint32_t Unfinished(const std::string& agent) const;
 };

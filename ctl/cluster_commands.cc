@@ -15,6 +15,7 @@
 
 #include "common/coord_client.h"
 #include "ctl/format.h"
+#include "ctl/health_check.h"
 
 namespace tailsafe {
 
@@ -52,15 +53,6 @@ Result<json> Dump(const CoordinatorEndpoint& coordinator, const std::string& pat
   }
 }
 
-// Splits "/PREFIX/A/B" documents of a dump into those under PREFIX.
-std::vector<std::pair<std::string, const json*>> Under(const json& docs, const std::string& prefix) {
-  std::vector<std::pair<std::string, const json*>> out;
-  for (auto it = docs.begin(); it != docs.end(); ++it) {
-    if (it.key().rfind(prefix, 0) == 0) out.emplace_back(it.key().substr(prefix.size()), &it.value());
-  }
-  return out;
-}
-
 std::string IsoNow() {
   struct timespec ts;
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -80,67 +72,9 @@ int RunCheck(const CoordinatorEndpoint& coordinator, const CheckThresholds& t, i
     printf("TAILSAFE UNKNOWN - %s\n", docs.status().message().c_str());
     return 3;
   }
-  std::vector<std::string> critical, warning;
-  int alive = 0, dead = 0;
-  for (const auto& [id, d] : Under(*docs, "/agents/")) {
-    if (Get<bool>(*d, "alive", false)) {
-      ++alive;
-    } else {
-      ++dead;
-      critical.push_back("agent " + id + " is dead");
-    }
-    if (std::string e = Get<std::string>(*d, "storage_error", ""); !e.empty()) {
-      critical.push_back("agent " + id + " cannot write its data_dir (nothing more is acknowledged): " + e);
-    }
-  }
-  uint64_t worst_lag = 0;
-  std::string worst_bolt;
-  int bolts = 0;
-  for (const auto& [name, d] : Under(*docs, "/bolts/")) {
-    ++bolts;
-    uint64_t lag = Get<uint64_t>(*d, "lag_bytes", 0);
-    if (lag > worst_lag || worst_bolt.empty()) {
-      worst_lag = lag;
-      worst_bolt = name;
-    }
-  }
-  if (worst_lag >= t.lag_crit_bytes) {
-    critical.push_back("lag " + HumanBytes(worst_lag) + " on " + worst_bolt + " (critical at " +
-                       HumanBytes(t.lag_crit_bytes) + ")");
-  } else if (worst_lag >= t.lag_warn_bytes) {
-    warning.push_back("lag " + HumanBytes(worst_lag) + " on " + worst_bolt + " (warning at " +
-                      HumanBytes(t.lag_warn_bytes) + ")");
-  }
-  int failed = 0, unfinished = 0, recovered = 0;
-  for (const auto& [id, d] : Under(*docs, "/recoveries/")) {
-    std::string state = Get<std::string>(*d, "state", "");
-    if (state == "failed") {
-      ++failed;
-      critical.push_back("recovery " + id + " of " + Get<std::string>(*d, "origin", "?") + "/" +
-                         Get<std::string>(*d, "bolt", "?") + " failed: " + Get<std::string>(*d, "error", "?"));
-    } else if (state == "recovered") {
-      ++recovered;
-    } else {
-      ++unfinished;
-    }
-  }
-  int code = !critical.empty() ? 2 : !warning.empty() ? 1 : 0;
-  const char* names[] = {"OK", "WARNING", "CRITICAL"};
-  std::string summary;
-  for (const auto* list : {&critical, &warning}) {
-    for (const std::string& s : *list) summary += (summary.empty() ? "" : "; ") + s;
-  }
-  if (summary.empty()) {
-    summary = std::to_string(alive) + " agents alive, " + std::to_string(bolts) + " bolts, " +
-              std::to_string(recovered) + " recoveries done, " + std::to_string(unfinished) + " under way";
-  }
-  // Perfdata: 'label'=value[UOM];warn;crit;min;max
-  printf("TAILSAFE %s - %s | 'agents_alive'=%d;;;0; 'agents_dead'=%d;;1;0; 'lag_bytes'=%lluB;%llu;%llu;0; "
-         "'recoveries_failed'=%d;;1;0; 'recoveries_unfinished'=%d;;;0;\n",
-         names[code], summary.c_str(), alive, dead, static_cast<unsigned long long>(worst_lag),
-         static_cast<unsigned long long>(t.lag_warn_bytes), static_cast<unsigned long long>(t.lag_crit_bytes), failed,
-         unfinished);
-  return code;
+  CheckResult r = CheckDocuments(*docs, t);
+  printf("%s\n", r.line.c_str());
+  return r.code;
 }
 
 int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int timeout_ms) {
@@ -156,14 +90,14 @@ int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int t
   }
   printf("cluster, from the coordinator at %s\n\n", answered.c_str());
   printf("%-16s %-6s %-22s %s\n", "AGENT", "STATE", "ADDRESS", "LAST HEARD");
-  for (const auto& [id, d] : Under(*docs, "/agents/")) {
+  for (const auto& [id, d] : DocumentsUnder(*docs, "/agents/")) {
     bool alive = Get<bool>(*d, "alive", false);
     std::string heard = alive ? std::to_string(Get<uint64_t>(*d, "last_heard_ms_ago", 0)) + " ms ago" : "-";
     printf("%-16s %-6s %-22s %s\n", id.c_str(), alive ? "alive" : "DEAD", Get<std::string>(*d, "address", "?").c_str(),
            heard.c_str());
   }
   printf("\n%-24s %-8s %8s %-20s %12s %8s\n", "BOLT", "PROCESS", "PID", "CHECKPOINT", "LAG", "LAG S");
-  for (const auto& [name, d] : Under(*docs, "/bolts/")) {
+  for (const auto& [name, d] : DocumentsUnder(*docs, "/bolts/")) {
     json proc = d->value("process", json::object());
     json ck = d->value("checkpoint", json::object());
     std::string state = Get<bool>(*d, "host_alive", true) ? Get<std::string>(proc, "state", "-") : "host-dead";
@@ -176,7 +110,7 @@ int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int t
     printf("%-24s %-8s %8s %-20s %12s %8.3f\n", name.c_str(), state.c_str(), pid.c_str(), checkpoint.c_str(),
            HumanBytes(Get<uint64_t>(*d, "lag_bytes", 0)).c_str(), Get<double>(*d, "lag_seconds", 0));
   }
-  auto recs = Under(*docs, "/recoveries/");
+  auto recs = DocumentsUnder(*docs, "/recoveries/");
   std::sort(recs.begin(), recs.end(), [](const auto& a, const auto& b) {
     return std::stoull(a.first) < std::stoull(b.first);
   });

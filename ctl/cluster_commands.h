@@ -9,19 +9,12 @@
 #include <string>
 
 #include "common/coord_client.h"
+#include "ctl/health_check.h"
 
 namespace tailsafe {
 
-struct CheckThresholds {
-  uint64_t lag_warn_bytes = 16 << 20;
-  uint64_t lag_crit_bytes = 256 << 20;
-};
-
-// Exit codes follow the monitoring-plugins convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
-// Output: one line, "TAILSAFE STATE - summary | 'label'=value[UOM];warn;crit;min;max ...".
-//   CRITICAL  an agent is dead, a recovery failed, or a bolt's lag is at least lag_crit_bytes
-//   WARNING   a bolt's lag is at least lag_warn_bytes
-//   UNKNOWN   the coordinator cannot be reached or answers nonsense
+// `check`: the coordinator's documents judged by ctl/health_check.h, one line printed; UNKNOWN
+// (3) when the coordinator cannot be reached or answers nonsense.
 int RunCheck(const CoordinatorEndpoint& coordinator, const CheckThresholds& t, int timeout_ms);
 
 int RunClusterStatus(const CoordinatorEndpoint& coordinator, bool as_json, int timeout_ms);

@@ -131,4 +131,20 @@ BOOST_AUTO_TEST_CASE(metrics_show_the_same_figures_as_status) {
   BOOST_TEST(m.find("tailsafe_recoveries_total") == std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_new_holder_still_filling_makes_the_stream_under_replicated_in_all_three) {
+  AgentReport r = Sample();
+  BOOST_TEST(HeartbeatJson(r)["bolts"][0]["holders_filling"] == 0);
+  BOOST_TEST(json::parse(StatusJson(r))["bolts"][0]["under_replicated"] == false);
+  BOOST_TEST(Has(PrometheusText(r), "tailsafe_bolt_holders_filling{bolt=\"web\"} 0"));
+  r.bolts[0].peers[1].filling = true;
+  r.bolts[0].peers[1].fill_remaining = 70;
+  BOOST_TEST(HeartbeatJson(r)["bolts"][0]["holders_filling"] == 1);
+  json st = json::parse(StatusJson(r));
+  BOOST_TEST(st["bolts"][0]["under_replicated"] == true);
+  BOOST_TEST(st["bolts"][0]["peers"][1]["filling"] == true);
+  BOOST_TEST(st["bolts"][0]["peers"][1]["fill_remaining_bytes"] == 70);
+  BOOST_TEST(st["bolts"][0]["peers"][0]["filling"] == false);
+  BOOST_TEST(Has(PrometheusText(r), "tailsafe_bolt_holders_filling{bolt=\"web\"} 1"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

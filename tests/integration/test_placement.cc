@@ -19,6 +19,7 @@
 #include "tests/support/cluster.h"
 #include "tests/support/hook_runs.h"
 #include "tests/support/stand_in_bolt.h"
+#include "tests/support/virtual_network.h"
 #include "tests/support/writer.h"
 
 using namespace tailsafe;
@@ -102,6 +103,40 @@ std::vector<std::string> StartWithTail(TestCluster& c, Child* bolt, const std::s
   std::sort(sorted.begin(), sorted.end());
   BOOST_REQUIRE(ListedPeers(c) == sorted);
   return holders;
+}
+
+boost::test_tools::assertion_result HaveHostsApart(boost::unit_test::test_unit_id) {
+  std::string why = VirtualNetwork::Unavailable();
+  boost::test_tools::assertion_result r(why.empty());
+  if (!r) r.message() << "skipped: this case needs hosts apart, and " << why;
+  return r;
+}
+
+// The newcomer that takes `gone`'s place as a holder of h1/bolt-1.
+std::string Newcomer(const TestCluster& c, const std::vector<std::string>& holders, const std::string& gone) {
+  std::vector<std::string> next = PlaceStream("h1", "bolt-1", Without(Members(c), gone), 2);
+  for (const std::string& h : next) {
+    if (std::find(holders.begin(), holders.end(), h) == holders.end()) return h;
+  }
+  return "";
+}
+
+// What h1's status says of its bolt: under-replicated, and whether `peer` is a holder filling.
+struct FillView {
+  bool under_replicated = false, listed = false, filling = false;
+};
+FillView FillOf(TestCluster& c, const std::string& peer) {
+  FillView v;
+  auto st = c.AgentStatus(0);
+  if (!st.ok()) return v;
+  const auto& b = (*st)["bolts"][0];
+  v.under_replicated = b.value("under_replicated", false);
+  for (const auto& p : b["peers"]) {
+    if (p.value("peer", "") != peer) continue;
+    v.listed = true;
+    v.filling = p.value("filling", false);
+  }
+  return v;
 }
 
 // Stops every agent but the `killed` ones: each exits 0 on SIGTERM.
@@ -206,6 +241,52 @@ BOOST_AUTO_TEST_CASE(a_holder_gone_past_its_grace_is_replaced_and_the_bolt_kille
   BOOST_TEST(WaitUntil([&] { return ListedPeers(c) == now; }, 10));
   BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
   BOOST_TEST(HookRuns(c).size() == 1u, "nothing recovered twice");
+  StopLiving(c, {gone});
+}
+
+// A new holder leaves the stream under-replicated until it is filled: with what h1 sends it
+// dropped, h1's status, the coordinator's /bolts document and `tailsafectl check` (a WARNING)
+// say so; once the link heals, it is filled byte for byte and the stream is whole again.
+BOOST_AUTO_TEST_CASE(a_new_holder_counts_as_under_replicated_until_it_is_filled,
+                     *boost::unit_test::precondition(HaveHostsApart)) {
+  auto net = VirtualNetwork::Create({"co", "h1", "h2", "h3", "h4", "h5", "h6"});
+  BOOST_REQUIRE_MESSAGE(net, net.status().message());
+  VirtualNetwork& n = **net;
+  ClusterOptions o = RecoveryWithTwoReplicas(1500);
+  o.network = &n;
+  TestCluster c("placement-fill", o);
+  Child bolt;
+  std::vector<std::string> holders = StartWithTail(c, &bolt, RequestLines(0, 100), RequestLines(100, 300));
+  int gone = IndexOf(c, holders[0]);
+  std::string newcomer = Newcomer(c, holders, holders[0]);
+  BOOST_REQUIRE(!newcomer.empty());
+  BOOST_REQUIRE(n.Block(newcomer, "h1").ok());
+  c.Kill(gone);
+
+  FillView v;
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] {
+    v = FillOf(c, newcomer);
+    return v.listed && v.filling && v.under_replicated;
+  }, 30), newcomer << " listed " << v.listed << ", filling " << v.filling << "\n" << c.LogTail(0));
+  nlohmann::json doc;
+  BOOST_TEST(c.WaitDoc("/bolts/h1/bolt-1", [](const auto& d) { return d.value("holders_filling", 0) == 1; }, 10, &doc),
+             doc.dump());
+  std::string check = c.Ctl() + " -c " + c.ConfigPath(0) + " check";
+  CommandResult r = RunCommand(check);
+  BOOST_TEST(r.out.find("h1/bolt-1 is under-replicated: 1 new holder(s) still being filled") != std::string::npos, r.out);
+
+  BOOST_REQUIRE(n.HealAll().ok());
+  std::string why;
+  BOOST_TEST(WaitUntil([&] { return FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(IndexOf(c, newcomer), 0, 0, 1), &why); }, 30),
+             why);
+  BOOST_TEST(WaitUntil([&] {
+    v = FillOf(c, newcomer);
+    return v.listed && !v.filling && !v.under_replicated;
+  }, 30));
+  BOOST_TEST(c.WaitDoc("/bolts/h1/bolt-1", [](const auto& d) { return d.value("holders_filling", 1) == 0; }, 10, &doc),
+             doc.dump());
+  r = RunCommand(check);
+  BOOST_TEST(r.out.find("under-replicated") == std::string::npos, r.out);
   StopLiving(c, {gone});
 }
 
