@@ -10,12 +10,20 @@ BENCH_BINS := $(patsubst bench/tools/%.cc,$(OUT)/bench/%,$(BENCH_TOOL_SRCS))
 $(BENCH_BINS): $(OUT)/bench/%: $(OBJ)/bench/tools/%.o $(LIBSUPPORT) $(LIBCOORD) $(LIBCOMMON)
 	$(call link,$(ZK_LIBS) $(PQ_LIBS))
 
+# The minimal durable pipeline tailsafe is compared with (bench/pipeline/pipeline.cc): zstd and
+# XXH3 only, nothing of tailsafe's.
+PIPELINE_BIN := $(OUT)/bench/pipeline
+$(PIPELINE_BIN): $(OBJ)/bench/pipeline/pipeline.o
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(LINKER) -o $@ $^ -lzstd -lxxhash
+
 # What bench/replicate/ab.py builds in the older tree it compares with.
 bench-build: all $(BENCH_BINS)
 
 bench: deps
 	$(Q)DEPS_BENCH=1 scripts/deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS) $(BENCH_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS) $(BENCH_BINS) $(PIPELINE_BIN)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/replicate/run.sh
 
 bench-ab: deps

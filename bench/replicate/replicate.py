@@ -11,8 +11,12 @@ Systems and phases (same access-log workload from build/bench/bench_writer every
   lsyncd fastest     inotifyMode = "Modify", delay = 0, rsync append = true: 5 and 10 MB/s
   tail|zstd|nc       tail -c +1 -F FILE | zstd -1 | tee >(nc R1) | nc R2, receivers
                      nc -l PORT | zstd -d > replica: 5, 10, 100 MB/s and max
+  pipeline (durable) bench/pipeline/pipeline.cc: inotify, 64 KiB chunks, zstd -1, XXH3, TCP to two
+                     receivers that append and fdatasync once per batch (group commit), the
+                     reference issue 24 compares tailsafe with: 5, 10, 100 MB/s and max
 
-Lag: tailsafe, from the origin agent's ACK log (append -> durable on both peers); the others,
+Lag: tailsafe, from the origin agent's ACK log (append -> durable on both peers); the durable
+pipeline, from its receivers' REPLICA.durable files (grown after each fdatasync); the others,
 append -> bytes visible in both target files (stat polled at 1 kHz by the writer; no
 durability). CPU: ru_utime + ru_stime from wait4() of every process of the system under test
 (which includes its reaped children, e.g. lsyncd's rsyncs), minus what they had used when the
@@ -42,7 +46,7 @@ from benchlib import cluster_key, machine  # noqa: E402
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench")
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "tailsafe,lsyncd,pipeline").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "tailsafe,lsyncd,pipeline,durable").split(",")))
 # BENCH_PHASES: run only these tailsafe phases (5, 10, 100, max, linger-Nms@5 for each N in
 # LINGER_SWEEP_MS, linger-10ms@10), e.g. to profile one phase. Unset: all of them.
 PHASES = set(filter(None, os.environ.get("BENCH_PHASES", "").split(",")))
@@ -56,6 +60,8 @@ GOAL_MBPS = 350.0
 GOAL_P99_MS_AT_10 = 2.0
 GOAL_CPU_PCT_AT_5 = 10.0
 
+LINE_BYTES = 200         # the second write pattern: a bolt writing each 200-byte line as it comes
+LINES_PHASE = "5 MB/s, 200-byte writes"
 WRITE_MAX = 32768        # fixed-rate phases: RandomWriteSize(32 KiB), mean ~3.2 KB
 WRITE_MAX_FAST = 1 << 20  # as-fast-as-possible phases: up to 1 MiB, so the writer is not the bottleneck
 MAX_BYTES = 2_000_000_000
@@ -399,7 +405,7 @@ def linger_system(ms):
     return "tailsafe linger %d ms" % ms
 
 
-def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, tunables=None):
+def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, tunables=None, write_size=None):
     system = linger_system(tunables["linger_ms"]) if tunables else "tailsafe"
     phase = system + " " + label
     log("%s: starting 3 agents" % phase)
@@ -439,7 +445,7 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, 
         base_each = {k: p.ticks() / CLK_TCK for k, p in procs.items()}
         base = sum(base_each.values())
         args = ["--file", bolt, "--acklog", sock, "--peers", "p1,p2", "--generation", 1, "--max-write", max_write,
-                "--settle-s", 60]
+                "--settle-s", 60] + (["--write-size", write_size] if write_size else [])
         if nbytes:
             args += ["--bytes", nbytes, "--rate", 0]
             timeout = 300
@@ -699,6 +705,69 @@ def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
         drop_dir(d)
 
 
+def phase_durable_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, write_size=None):
+    """bench/pipeline/pipeline.cc: inotify, 64 KiB chunks, zstd -1, XXH3, TCP to two receivers that
+    append and fdatasync once per batch read (group commit). Lag: append until durable on both, from
+    the receivers' REPLICA.durable files, which grow only after each fdatasync."""
+    system = "pipeline (durable)"
+    phase = "%s %s" % (system, label)
+    log("%s: starting the pipeline" % phase)
+    d = fresh_dir("durable-pipeline")
+    bolt = os.path.join(d, "bolt-1.log")
+    open(bolt, "w").close()
+    reps = [os.path.join(d, "replica-1"), os.path.join(d, "replica-2")]
+    ports = free_ports(2)
+    binary = os.path.join(BIN, "bench", "pipeline")
+    procs = []
+    try:
+        receivers = [Proc("receiver %d" % (i + 1), [binary, "receive", str(port), reps[i]])
+                     for i, port in enumerate(ports)]
+        procs += receivers
+        for port in ports:
+            wait_until("receiver listening on %d" % port, lambda p=port: "0A" in tcp_states(p), 10)
+        sender = Proc("sender", [binary, "send", bolt] + ["127.0.0.1:%d" % p for p in ports])
+        procs.append(sender)
+        for port in ports:
+            wait_until("connection to %d" % port, lambda p=port: "01" in tcp_states(p), 10)
+        base = cpu_baseline(procs)
+        durable = [r + ".durable" for r in reps]
+        args = ["--file", bolt, "--watch", durable[0], "--watch", durable[1], "--max-write", max_write,
+                "--settle-s", 60] + (["--write-size", write_size] if write_size else [])
+        if nbytes:
+            args += ["--bytes", nbytes, "--rate", 0]
+            timeout = 400
+        else:
+            args += ["--seconds", seconds, "--rate", rate]
+            timeout = seconds + 120
+        log("%s: writing" % phase)
+        w = run_writer(phase, args, timeout)
+        dead = [p.name for p in procs if not p.running()]
+        if dead:
+            problem(phase, "pipeline processes exited during the phase: %s" % dead)
+        hwm = {p.name: p.hwm_kib() for p in procs}
+        if not sender.stop(10) or sender.exit_code != 0:
+            problem(phase, "the sender did not exit 0 on SIGTERM (%s)" % sender.exit_code)
+        for p in receivers:
+            if not p.wait(30) or p.exit_code != 0:
+                problem(phase, "%s did not exit 0 after the sender closed (%s)" % (p.name, p.exit_code))
+        cpu = sum(p.cpu_s() for p in procs) - base
+        row = base_row(system, label, w, cpu)
+        row["rss"] = "sender %.1f, receivers %.1f, %.1f" % tuple(mib(hwm[p.name]) for p in procs[2:] + procs[:2])
+        row["notes"].append("CPU sender %.2f s, receivers %.2f s, %.2f s" % tuple(p.cpu_s() for p in procs[2:] + procs[:2]))
+        ok, text = verify(phase, bolt, [("replica-1", reps[0]), ("replica-2", reps[1])])
+        row["verified"] = ok
+        row["notes"].append(text)
+        if w["settle"] != "complete" or w["unseen_writes"]:
+            problem(phase, "not every write became durable on both receivers within the deadline "
+                    "(settle=%s, %d writes unseen)" % (w["settle"], w["unseen_writes"]))
+        log("%s: %s MB/s, lag p50 %s p99 %s max %s ms, %.2f CPU s/GB" % (
+            phase, row["mbps"], w["lag_ms"]["p50"], w["lag_ms"]["p99"], w["lag_ms"]["max"], row["cpu_s_per_gb"]))
+        return row
+    finally:
+        kill_all(procs)
+        drop_dir(d)
+
+
 # ---------------------------------------------------------------------------------------------
 # Report
 
@@ -812,6 +881,27 @@ def table(rows):
     return "\n".join(lines)
 
 
+def ratios(rows):
+    """tailsafe / the durable pipeline, phase by phase (issue 24's goals at 5 MB/s: CPU per GB at most
+    1.0, p99 lag at most 1.5; at max, MB/s at least 0.9)."""
+    ref = {r["phase"]: r for r in rows if r["system"] == "pipeline (durable)" and not r.get("failed")}
+    head = ["Phase", "CPU s/GB", "Lag p50", "Lag p99", "MB/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+
+    def ratio(a, b):
+        return "%.2f" % (a / b) if a is not None and b else "-"
+
+    for r in rows:
+        p = ref.get(r["phase"])
+        if r["system"] != "tailsafe" or r.get("failed") or p is None:
+            continue
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            r["phase"], ratio(r["cpu_s_per_gb"], p["cpu_s_per_gb"]),
+            ratio(r["writer"]["lag_ms"]["p50"], p["writer"]["lag_ms"]["p50"]),
+            ratio(r["writer"]["lag_ms"]["p99"], p["writer"]["lag_ms"]["p99"]), ratio(r["mbps"], p["mbps"])))
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def notes(rows):
     out = []
     for i, r in enumerate(rows, 1):
@@ -833,7 +923,7 @@ def main():
     signal.signal(signal.SIGTERM, on_sigterm)
     if not BIN or not os.path.isabs(BIN):
         sys.exit("bench/replicate: set TAILSAFE_BIN_DIR to the absolute path of build/")
-    for b in ("tailsafe-agent", "tailsafectl", "bench/bench_writer"):
+    for b in ("tailsafe-agent", "tailsafectl", "bench/bench_writer") + (("bench/pipeline",) if "durable" in ONLY else ()):
         if not os.access(os.path.join(BIN, b), os.X_OK):
             sys.exit("bench/replicate: %s/%s is missing; run `make bench`" % (BIN, b))
     for tool in ("lsyncd", "rsync", "nc", "zstd", "tail", "tee"):
@@ -869,7 +959,10 @@ def main():
                            (linger_system(ms), "5 MB/s")) for ms in LINGER_SWEEP_MS]
         tailsafe_plan.append((3.5, lambda: phase_tailsafe("10 MB/s", 10, seconds=20 * s, tunables=lingering(10)),
                               (linger_system(10), "10 MB/s")))
-        keys = ["5", "10", "100", "max"] + ["linger-%dms@5" % ms for ms in LINGER_SWEEP_MS] + ["linger-10ms@10"]
+        tailsafe_plan.append((3.9, lambda: phase_tailsafe(LINES_PHASE, 5, seconds=20 * s, write_size=LINE_BYTES),
+                              ("tailsafe", LINES_PHASE)))
+        keys = (["5", "10", "100", "max"] + ["linger-%dms@5" % ms for ms in LINGER_SWEEP_MS] + ["linger-10ms@10"] +
+                ["lines@5"])
         unknown = PHASES - set(keys)
         if unknown:
             sys.exit("bench/replicate: BENCH_PHASES names unknown phases %s; known: %s" %
@@ -891,6 +984,16 @@ def main():
             (9, lambda: phase_pipeline("100 MB/s", 100, seconds=10 * s), ("tail|zstd|nc", "100 MB/s")),
             (10, lambda: phase_pipeline("max", 0, nbytes=int(MAX_BYTES * s), max_write=WRITE_MAX_FAST),
              ("tail|zstd|nc", "max")),
+        ]
+    if "durable" in ONLY:
+        plan += [
+            (11, lambda: phase_durable_pipeline("5 MB/s", 5, seconds=20 * s), ("pipeline (durable)", "5 MB/s")),
+            (12, lambda: phase_durable_pipeline("10 MB/s", 10, seconds=20 * s), ("pipeline (durable)", "10 MB/s")),
+            (13, lambda: phase_durable_pipeline("100 MB/s", 100, seconds=10 * s), ("pipeline (durable)", "100 MB/s")),
+            (14, lambda: phase_durable_pipeline("max", 0, nbytes=int(MAX_BYTES * s), max_write=WRITE_MAX_FAST),
+             ("pipeline (durable)", "max")),
+            (15, lambda: phase_durable_pipeline(LINES_PHASE, 5, seconds=20 * s, write_size=LINE_BYTES),
+             ("pipeline (durable)", LINES_PHASE)),
         ]
     results = []
     try:
@@ -927,6 +1030,13 @@ def main():
     report.append("")
     report.append(table(rows))
     report.append("")
+    ratio_table = ratios(rows)
+    if ratio_table:
+        report.append("tailsafe / pipeline (durable), the same phase in this same invocation (goals at 5 MB/s: "
+                      "CPU s/GB at most 1.0, lag p99 at most 1.5; at max, MB/s at least 0.9):")
+        report.append("")
+        report.append(ratio_table)
+        report.append("")
     report.append("Lag: tailsafe = append until durable (fdatasync) on both peers, from the origin's ACK log; "
                   "lsyncd and tail|zstd|nc = append until the bytes are visible in both target files "
                   "(stat polled at 1 kHz, no durability). MB/s = measured bytes / time from the first write until "

@@ -1,12 +1,13 @@
 // bench_writer: the workload and the lag meter of bench/replicate.
 //
 //   bench_writer --file FILE (--seconds S --rate MBPS | --bytes N [--rate 0])
-//                [--max-write BYTES] [--seed N] [--pool-mib N]
+//                [--max-write BYTES | --write-size BYTES] [--seed N] [--pool-mib N]
 //                (--acklog SOCK --peers ID,ID [--bolt NAME] [--generation G] | --watch FILE ...)
 //                [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]
 //
 // Appends access-log lines (tests/support/loglines.h) to FILE, keeping it open as a bolt keeps
-// its backup file open, in writes of RandomWriteSize(max-write) bytes, paced against the start
+// its backup file open, in writes of RandomWriteSize(max-write) bytes (or, with --write-size,
+// every write that size: 200 is a bolt writing each line as it comes), paced against the start
 // time at --rate MB/s (1 MB = 10^6 bytes; 0 = as fast as possible). For each write it records
 // (end offset, CLOCK_MONOTONIC ns right after write(2) returned).
 //
@@ -65,6 +66,7 @@ struct Options {
   double rate = 0;  // MB/s, 0 = as fast as possible
   uint64_t bytes = 0;
   size_t max_write = 32768;
+  size_t write_size = 0;  // 0: RandomWriteSize(max_write)
   uint64_t seed = 1;
   size_t pool_mib = 32;
   std::string acklog;
@@ -81,8 +83,8 @@ struct Options {
 [[noreturn]] void Usage(const char* why) {
   fprintf(stderr, "bench_writer: %s\n", why);
   fprintf(stderr,
-          "usage: bench_writer --file FILE (--seconds S --rate MBPS | --bytes N [--rate 0]) [--max-write B] "
-          "[--seed N] [--pool-mib N]\n"
+          "usage: bench_writer --file FILE (--seconds S --rate MBPS | --bytes N [--rate 0])\n"
+          "       [--max-write B | --write-size B] [--seed N] [--pool-mib N]\n"
           "       (--acklog SOCK --peers ID,ID [--bolt NAME] [--generation G] | --watch FILE ...)\n"
           "       [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]\n");
   exit(2);
@@ -113,6 +115,7 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--rate") o.rate = ParseDouble(v, "--rate");
     else if (a == "--bytes") o.bytes = ParseU64(v, "--bytes");
     else if (a == "--max-write") o.max_write = ParseU64(v, "--max-write");
+    else if (a == "--write-size") o.write_size = ParseU64(v, "--write-size");
     else if (a == "--seed") o.seed = ParseU64(v, "--seed");
     else if (a == "--pool-mib") o.pool_mib = ParseU64(v, "--pool-mib");
     else if (a == "--acklog") o.acklog = v;
@@ -140,6 +143,7 @@ Options ParseArgs(int argc, char** argv) {
     o.bytes = static_cast<uint64_t>(o.seconds * o.rate * 1e6);
   }
   if (o.max_write < 1) Usage("--max-write must be at least 1");
+  if (o.write_size > (64u << 20)) Usage("--write-size must be at most 64 MiB");
   if (o.pool_mib < 1) Usage("--pool-mib must be at least 1");
   if (o.acklog.empty() == o.watch.empty()) Usage("give either --acklog (with --peers) or --watch");
   if (!o.acklog.empty() && o.peers.empty()) Usage("--acklog needs --peers");
@@ -366,7 +370,7 @@ int main(int argc, char** argv) {
   // Measured window.
   const uint64_t start = NowNs();
   while (written < o.bytes) {
-    size_t n = tailsafe::testing::RandomWriteSize(rng, o.max_write);
+    size_t n = o.write_size ? o.write_size : tailsafe::testing::RandomWriteSize(rng, o.max_write);
     n = static_cast<size_t>(std::min<uint64_t>(n, o.bytes - written));
     if (!write_some(n)) return 1;
     if (o.rate > 0) {
@@ -386,7 +390,7 @@ int main(int argc, char** argv) {
     const uint64_t extra_deadline = extra_start + static_cast<uint64_t>(o.extra_max_s * 1e9);
     const uint64_t extra_base = written;
     while (targets.MinHigh() < measured_end && NowNs() < extra_deadline) {
-      size_t n = tailsafe::testing::RandomWriteSize(rng, o.max_write);
+      size_t n = o.write_size ? o.write_size : tailsafe::testing::RandomWriteSize(rng, o.max_write);
       if (!write_some(n)) return 1;
       uint64_t due = extra_start + static_cast<uint64_t>(static_cast<double>(written - extra_base) /
                                                          (o.extra_rate * 1e6) * 1e9);
@@ -457,6 +461,7 @@ int main(int argc, char** argv) {
   out["mode"] = o.acklog.empty() ? "watch" : "acklog";
   out["rate_mbps"] = o.rate;
   out["max_write"] = o.max_write;
+  out["write_size"] = o.write_size;
   out["pool_generation_s"] = gen_s;
   out["measured_bytes"] = measured_bytes;
   out["measured_writes"] = measured_writes;
