@@ -260,14 +260,17 @@ def free_ports(n):
 
 
 def tcp_states(port):
-    """States (hex strings) of loopback TCP sockets whose local port is `port`."""
+    """States (hex strings) of TCP sockets, IPv4 or IPv6, whose local port is `port`."""
     out = []
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            parts = line.split()
-            if int(parts[1].split(":")[1], 16) == port:
-                out.append(parts[3])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        with open(table) as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if int(parts[1].rsplit(":", 1)[1], 16) == port:
+                    out.append(parts[3])
     return out
 
 
