@@ -19,7 +19,7 @@ $(PIPELINE_BIN): $(OBJ)/bench/pipeline/pipeline.o
 	$(Q)$(LINKER) -o $@ $^ -lzstd -lxxhash
 
 # What bench/replicate/ab.py builds in the older tree it compares with.
-bench-build: all $(BENCH_BINS)
+bench-build: all $(BENCH_BINS) $(PIPELINE_BIN)
 
 bench: deps
 	$(Q)DEPS_BENCH=1 scripts/deps.sh

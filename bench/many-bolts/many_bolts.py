@@ -17,6 +17,11 @@ SIGKILLed one at a time, spread over the bolts: death detection is the time from
 kill(2) to h1's "process N exited" line arriving on the pipe from its stderr (a thread reads it
 and stamps each line on arrival, so the figure includes one pipe wake-up).
 
+Then, unless BENCH_RATE_SECONDS is 0, every bolt writes (issue 24): BENCH_RATE_MBPS (5) in all for
+BENCH_RATE_SECONDS (20), in writes of BENCH_WRITE_BYTES (200) spread over the bolts in turn
+(build/bench/spread_writer), and the three agents' CPU from the first write until h1 counts every
+byte acknowledged gives CPU per GB, against the one-bolt run of the same invocation.
+
 Prints the report (markdown) on stdout and writes it to bench/many-bolts/last-run.md. Exit 0 when
 every file was replicated and every death seen.
 """
@@ -44,6 +49,12 @@ DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-many-bolts")
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1,1000").split(",")]
 FILE_KIB = int(os.environ.get("BENCH_FILE_KIB", "16"))
 KILLS = int(os.environ.get("BENCH_KILLS", "50"))
+# The CPU stage (issue 24): every bolt writing, RATE_MBPS in all for RATE_S seconds, in writes of
+# WRITE_BYTES (one access-log line as it comes); 0 seconds skips it.
+RATE_MBPS = float(os.environ.get("BENCH_RATE_MBPS", "5"))
+RATE_S = float(os.environ.get("BENCH_RATE_SECONDS", "20"))
+WRITE_BYTES = int(os.environ.get("BENCH_WRITE_BYTES", "200"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDS = ["h1", "h2", "h3"]
 
 
@@ -226,6 +237,37 @@ def proc_status(pid):
     return out
 
 
+def cpu_s(pid):
+    """utime + stime of a live process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rate_stage(c, n):
+    """Every bolt appending, RATE_MBPS in all, until both peers acknowledged every byte: the agents' CPU
+    per GB written (from /proc/PID/stat, before and after)."""
+    log("%d bolts: writing %.1f MB/s in all for %.0f s, %d bytes a write" % (n, RATE_MBPS, RATE_S, WRITE_BYTES))
+    before = {i: cpu_s(c.procs[i].pid) for i in IDS}
+    cmd = [BIN + "/bench/spread_writer", "--prefix", os.path.join(c.dir("h1"), "spool", "bolt-"), "--files", str(n),
+           "--rate", str(RATE_MBPS), "--seconds", str(RATE_S), "--write-size", str(WRITE_BYTES)]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=RATE_S * 3 + 60)
+    if p.returncode != 0:
+        raise RuntimeError("spread_writer exited %d: %s" % (p.returncode, p.stderr.decode(errors="replace").strip()))
+    w = json.loads(p.stdout)
+    t = time.monotonic()
+    wait_until(c.acknowledged, 600, "h1 counting every byte acknowledged", poll=0.5)
+    each = {i: cpu_s(c.procs[i].pid) - before[i] for i in IDS}
+    gb = w["total_bytes"] / 1e9
+    out = {"writer": w, "acked_after_s": time.monotonic() - t, "cpu_each": each,
+           "cpu_s_per_gb": sum(each.values()) / gb}
+    log("%d bolts: %.2f MB/s written (%d writes), acknowledged %.2f s after the last; %.1f CPU s/GB "
+        "(h1 %.2f s, h2 %.2f s, h3 %.2f s)" % (n, w["mbps"], w["writes"], out["acked_after_s"], out["cpu_s_per_gb"],
+                                               each["h1"], each["h2"], each["h3"]))
+    return out
+
+
 def run_size(n):
     log("%d bolts: setting up" % n)
     c = Cluster(os.path.join(DATA, "n%d" % n), n)
@@ -251,6 +293,8 @@ def run_size(n):
             r[i] = proc_status(c.procs[i].pid)
         with c.stamps["h1"].lock:
             r["notes"] = [l for _, l in c.stamps["h1"].lines if "open files" in l or "inotify" in l]
+        if RATE_S > 0:
+            r["rate"] = rate_stage(c, n)
         victims = sorted({(k * n) // KILLS for k in range(KILLS)}) if n > 1 else [0] * KILLS
         lat = []
         for b in victims:
@@ -305,6 +349,23 @@ def report(results):
             r["h1"]["inotify"], r["h2"]["VmRSS"], r["h3"]["VmRSS"], r["h2"]["fds"], r["h3"]["fds"],
             statistics.median(d), pct(d, 90), max(d)))
     out.append("")
+    rated = [r for r in results if "rate" in r]
+    if rated:
+        one = next((r["rate"]["cpu_s_per_gb"] for r in rated if r["bolts"] == 1), None)
+        out += ["Every bolt writing: %.1f MB/s in all for %.0f s, in writes of %d bytes spread over the bolts in turn "
+                "(`bench/tools/spread_writer.cc`); CPU of the three agents from /proc/PID/stat, from the first write "
+                "until h1 counts every byte acknowledged by both peers." % (RATE_MBPS, RATE_S, WRITE_BYTES), "",
+                "| bolts | MB/s written | writes | acked after the last write s | CPU s h1 / h2 / h3 | CPU s/GB | "
+                "CPU % of one core | against 1 bolt |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rated:
+            x = r["rate"]
+            e = x["cpu_each"]
+            out.append("| %d | %.2f | %d | %.2f | %.2f / %.2f / %.2f | %.1f | %.1f | %s |" % (
+                r["bolts"], x["writer"]["mbps"], x["writer"]["writes"], x["acked_after_s"], e["h1"], e["h2"], e["h3"],
+                x["cpu_s_per_gb"], x["cpu_s_per_gb"] * x["writer"]["mbps"] / 10.0,
+                "%.2f" % (x["cpu_s_per_gb"] / one) if one else "-"))
+        out.append("")
     for r in results:
         for note in r.get("notes", []):
             out.append("- %d bolt%s, h1's log: `%s`" % (r["bolts"], "" if r["bolts"] == 1 else "s", note))
