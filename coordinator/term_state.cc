@@ -204,12 +204,15 @@ std::vector<ElectionCandidate> TermState::Candidates(const GenKey& key, const st
   *not_holders = false;
   for (const auto& [id, a] : agents) {
     if (!(a.alive() && a.conn && a.reported && a.Runs(hook))) continue;
-    // An agent that does not hold the stream would wait for bytes no one sends it.
-    if (!MayHold(id, {std::get<0>(key), std::get<1>(key)}, placed)) {
+    // An agent that does not hold the stream, and has none of it, would wait for bytes no one
+    // sends it. One that has some (a holder displaced since, e.g. by one coming back) can run
+    // what it has, like any survivor.
+    uint64_t coverage = Coverage(id, key);
+    if (coverage == 0 && !MayHold(id, {std::get<0>(key), std::get<1>(key)}, placed)) {
       *not_holders = true;
       continue;
     }
-    out.push_back({id, Coverage(id, key), Unfinished(id)});
+    out.push_back({id, coverage, Unfinished(id)});
   }
   return out;
 }

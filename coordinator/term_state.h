@@ -103,8 +103,9 @@ struct TermState {
   // can be given the bolt's bytes, so only such an agent is elected for its ranges.
   bool MayHold(const std::string& agent, const BoltKey& key, const std::vector<std::string>& placed) const;
   // The agents that may run a range of generation `key` with `hook`: live, connected, reported,
-  // defining the hook, and MayHold the stream; `not_holders` says whether one was left out only
-  // for not holding it.
+  // defining the hook, and either MayHold the stream or hold some of the generation (a holder
+  // displaced since keeps its replica); `not_holders` says whether one was left out only for
+  // holding none of it.
   std::vector<ElectionCandidate> Candidates(const GenKey& key, const std::string& hook,
                                             const std::vector<std::string>& placed, bool* not_holders) const;
   // A bolt's newest checkpoint: its document's, or a newer one a live peer saw since.
