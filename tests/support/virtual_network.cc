@@ -33,7 +33,10 @@ Result<std::unique_ptr<VirtualNetwork>> VirtualNetwork::Create(const std::vector
   std::unique_ptr<VirtualNetwork> n(new VirtualNetwork());
   n->hosts_ = hosts;
   unsigned pid = static_cast<unsigned>(::getpid());
-  n->tag_ = "tsf" + std::to_string(pid % 10000000);
+  // A letter per instance as well: a namespace deleted by the last one in this process may
+  // still hold its veth for a while (the kernel tears namespaces down asynchronously).
+  static unsigned instances = 0;
+  n->tag_ = "tsf" + std::to_string(pid % 10000000) + static_cast<char>('a' + instances++ % 26);
   n->prefix_ = "10." + std::to_string(200 + pid % 50) + "." + std::to_string((pid / 50) % 250) + ".";
   std::string bridge = n->tag_ + "b";
   if (Status s = Run("ip link add " + bridge + " type bridge && ip addr add " + n->prefix_ + "1/24 dev " + bridge +
@@ -65,6 +68,8 @@ Result<std::unique_ptr<VirtualNetwork>> VirtualNetwork::Create(const std::vector
 }
 
 VirtualNetwork::~VirtualNetwork() {
+  // Each veth pair goes with its root end, at once; then the namespaces.
+  for (size_t i = 0; i < made_.size(); ++i) RunCommand("ip link del " + tag_ + "v" + std::to_string(i) + " 2>/dev/null");
   for (const std::string& ns : made_) RunCommand("ip netns del " + ns);
   if (bridge_made_) RunCommand("ip link del " + tag_ + "b");
 }

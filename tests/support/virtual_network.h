@@ -16,7 +16,8 @@ namespace tailsafe::testing {
 class VirtualNetwork {
  public:
   // Hosts are named by the caller ("h1", "co", ...). Names of namespaces and links carry this
-  // process's pid, so two test processes do not collide.
+  // process's pid and a letter per instance, so two test processes, or two networks one after
+  // the other in one process, do not collide.
   static Result<std::unique_ptr<VirtualNetwork>> Create(const std::vector<std::string>& hosts);
   ~VirtualNetwork();
   VirtualNetwork(const VirtualNetwork&) = delete;
@@ -41,7 +42,7 @@ class VirtualNetwork {
   VirtualNetwork() = default;
   size_t Index(const std::string& host) const;
   std::vector<std::string> hosts_;
-  std::string tag_;     // "tsf" + pid
+  std::string tag_;     // "tsf" + pid + a letter per instance
   std::string prefix_;  // "10.A.B."
   bool bridge_made_ = false;
   std::vector<std::string> made_;  // namespaces created
