@@ -315,6 +315,15 @@ def run_writer(phase, args, timeout):
     return json.loads(out.decode())
 
 
+def writer_args(target, rate, seconds, nbytes, max_write, write_size, bytes_timeout):
+    """bench_writer's arguments for `target` (--file and where to measure), and its timeout: `nbytes` as
+    fast as possible, or `seconds` at `rate` MB/s; writes of RandomWriteSize(max_write), or all `write_size`."""
+    args = target + ["--max-write", max_write, "--settle-s", 60] + (["--write-size", write_size] if write_size else [])
+    if nbytes:
+        return args + ["--bytes", nbytes, "--rate", 0], bytes_timeout
+    return args + ["--seconds", seconds, "--rate", rate], seconds + 120
+
+
 def verify(phase, origin, replicas):
     """sha256 of the origin file and every replica; returns (ok, text)."""
     want = sha256(origin)
@@ -447,14 +456,8 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, 
 
         base_each = {k: p.ticks() / CLK_TCK for k, p in procs.items()}
         base = sum(base_each.values())
-        args = ["--file", bolt, "--acklog", sock, "--peers", "p1,p2", "--generation", 1, "--max-write", max_write,
-                "--settle-s", 60] + (["--write-size", write_size] if write_size else [])
-        if nbytes:
-            args += ["--bytes", nbytes, "--rate", 0]
-            timeout = 300
-        else:
-            args += ["--seconds", seconds, "--rate", rate]
-            timeout = seconds + 120
+        args, timeout = writer_args(["--file", bolt, "--acklog", sock, "--peers", "p1,p2", "--generation", 1],
+                                    rate, seconds, nbytes, max_write, write_size, 300)
         log("%s: writing" % phase)
         w = run_writer(phase, args, timeout)
         total = w["total_bytes"]
@@ -613,15 +616,30 @@ def phase_lsyncd(system, template, rate, seconds, extra_max_s, settle_s, stall_s
         drop_dir(d)
 
 
+def write_through_pipeline(phase, args, timeout, procs):
+    """Runs the writer; a pipeline process that exited meanwhile is a problem. The writer's JSON and
+    each process's peak RSS (KiB, by name)."""
+    log("%s: writing" % phase)
+    w = run_writer(phase, args, timeout)
+    dead = [p.name for p in procs if not p.running()]
+    if dead:
+        problem(phase, "pipeline processes exited during the phase: %s" % dead)
+    return w, {p.name: p.hwm_kib() for p in procs}
+
+
+def two_replica_dir(name):
+    """A fresh directory for a pipeline: its empty bolt file, its two replicas' paths, two free ports."""
+    d = fresh_dir(name)
+    bolt = os.path.join(d, "bolt-1.log")
+    open(bolt, "w").close()
+    return d, bolt, [os.path.join(d, "replica-1"), os.path.join(d, "replica-2")], free_ports(2)
+
+
 def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
     system = "tail|zstd|nc"
     phase = "%s %s" % (system, label)
     log("%s: starting the pipeline" % phase)
-    d = fresh_dir("pipeline")
-    bolt = os.path.join(d, "bolt-1.log")
-    open(bolt, "w").close()
-    reps = [os.path.join(d, "replica-1"), os.path.join(d, "replica-2")]
-    ports = free_ports(2)
+    d, bolt, reps, ports = two_replica_dir("pipeline")
     procs, receivers, sender = [], [], []
     files = []
     try:
@@ -661,12 +679,7 @@ def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
         else:
             args += ["--seconds", seconds, "--rate", rate, "--extra-max-s", 10]
             timeout = seconds + 120
-        log("%s: writing" % phase)
-        w = run_writer(phase, args, timeout)
-        dead = [p.name for p in procs if not p.running()]
-        if dead:
-            problem(phase, "pipeline processes exited during the phase: %s" % dead)
-        hwm = {p.name: p.hwm_kib() for p in procs}
+        w, hwm = write_through_pipeline(phase, args, timeout, procs)
         # End of stream: tail stops, zstd flushes its last block, nc -N shuts the sockets down,
         # the receivers decompress the rest and exit.
         tail.stop(10)
@@ -715,11 +728,7 @@ def phase_durable_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRI
     system = "pipeline (durable)"
     phase = "%s %s" % (system, label)
     log("%s: starting the pipeline" % phase)
-    d = fresh_dir("durable-pipeline")
-    bolt = os.path.join(d, "bolt-1.log")
-    open(bolt, "w").close()
-    reps = [os.path.join(d, "replica-1"), os.path.join(d, "replica-2")]
-    ports = free_ports(2)
+    d, bolt, reps, ports = two_replica_dir("durable-pipeline")
     binary = os.path.join(BIN, "bench", "pipeline")
     procs = []
     try:
@@ -734,20 +743,9 @@ def phase_durable_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRI
             wait_until("connection to %d" % port, lambda p=port: "01" in tcp_states(p), 10)
         base = cpu_baseline(procs)
         durable = [r + ".durable" for r in reps]
-        args = ["--file", bolt, "--watch", durable[0], "--watch", durable[1], "--max-write", max_write,
-                "--settle-s", 60] + (["--write-size", write_size] if write_size else [])
-        if nbytes:
-            args += ["--bytes", nbytes, "--rate", 0]
-            timeout = 400
-        else:
-            args += ["--seconds", seconds, "--rate", rate]
-            timeout = seconds + 120
-        log("%s: writing" % phase)
-        w = run_writer(phase, args, timeout)
-        dead = [p.name for p in procs if not p.running()]
-        if dead:
-            problem(phase, "pipeline processes exited during the phase: %s" % dead)
-        hwm = {p.name: p.hwm_kib() for p in procs}
+        args, timeout = writer_args(["--file", bolt, "--watch", durable[0], "--watch", durable[1]],
+                                    rate, seconds, nbytes, max_write, write_size, 400)
+        w, hwm = write_through_pipeline(phase, args, timeout, procs)
         if not sender.stop(10) or sender.exit_code != 0:
             problem(phase, "the sender did not exit 0 on SIGTERM (%s)" % sender.exit_code)
         for p in receivers:
@@ -980,24 +978,18 @@ def main():
             (6, lambda: phase_lsyncd("lsyncd+rsync fastest", LSYNCD_FASTEST, 10, 20 * s, 10, 30, 5),
              ("lsyncd+rsync fastest", "10 MB/s")),
         ]
+    def rate_phases(first, system, fn):  # 5, 10, 100 MB/s and as fast as possible, in plan order from `first`
+        return [(first, lambda: fn("5 MB/s", 5, seconds=20 * s), (system, "5 MB/s")),
+                (first + 1, lambda: fn("10 MB/s", 10, seconds=20 * s), (system, "10 MB/s")),
+                (first + 2, lambda: fn("100 MB/s", 100, seconds=10 * s), (system, "100 MB/s")),
+                (first + 3, lambda: fn("max", 0, nbytes=int(MAX_BYTES * s), max_write=WRITE_MAX_FAST), (system, "max"))]
+
     if "pipeline" in ONLY:
-        plan += [
-            (7, lambda: phase_pipeline("5 MB/s", 5, seconds=20 * s), ("tail|zstd|nc", "5 MB/s")),
-            (8, lambda: phase_pipeline("10 MB/s", 10, seconds=20 * s), ("tail|zstd|nc", "10 MB/s")),
-            (9, lambda: phase_pipeline("100 MB/s", 100, seconds=10 * s), ("tail|zstd|nc", "100 MB/s")),
-            (10, lambda: phase_pipeline("max", 0, nbytes=int(MAX_BYTES * s), max_write=WRITE_MAX_FAST),
-             ("tail|zstd|nc", "max")),
-        ]
+        plan += rate_phases(7, "tail|zstd|nc", phase_pipeline)
     if "durable" in ONLY:
-        plan += [
-            (11, lambda: phase_durable_pipeline("5 MB/s", 5, seconds=20 * s), ("pipeline (durable)", "5 MB/s")),
-            (12, lambda: phase_durable_pipeline("10 MB/s", 10, seconds=20 * s), ("pipeline (durable)", "10 MB/s")),
-            (13, lambda: phase_durable_pipeline("100 MB/s", 100, seconds=10 * s), ("pipeline (durable)", "100 MB/s")),
-            (14, lambda: phase_durable_pipeline("max", 0, nbytes=int(MAX_BYTES * s), max_write=WRITE_MAX_FAST),
-             ("pipeline (durable)", "max")),
-            (15, lambda: phase_durable_pipeline(LINES_PHASE, 5, seconds=20 * s, write_size=LINE_BYTES),
-             ("pipeline (durable)", LINES_PHASE)),
-        ]
+        plan += rate_phases(11, "pipeline (durable)", phase_durable_pipeline)
+        plan.append((15, lambda: phase_durable_pipeline(LINES_PHASE, 5, seconds=20 * s, write_size=LINE_BYTES),
+                     ("pipeline (durable)", LINES_PHASE)))
     results = []
     try:
         for order, fn, (system, phase) in plan:
