@@ -351,8 +351,8 @@ PeerLink::Env Agent::LinkEnv() {
   // Peer ACK offsets are informational in state.db (the peer's POSITION is the truth on
   // resume), so they never cause a commit of their own: they ride along with the next one,
   // or the once-a-second flush.
-  env.acks_changed = [this] {
-    sources_->ReleaseAcked();
+  env.acks_changed = [this](const std::string& bolt) {
+    if (BoltSource* src = sources_->Find(bolt)) src->ReleaseAcked();
     Kick(true, false);
   };
   return env;
@@ -372,7 +372,9 @@ void Agent::OnMembership(const nlohmann::json& agents) {
       fills_.Placed(src->name(), before[src->name()], placement.Holders(src->name()), target);
     }
   }
-  if (changed) Kick(true, true);
+  if (!changed) return;
+  sources_->ReleaseAcked();  // a peer no longer placed no longer holds a generation back
+  Kick(true, true);
 }
 
 void Agent::Fatal(const Status& s) {

@@ -12,6 +12,7 @@ BoltSources::BoltSources(uv_loop_t* loop, InotifyWatcher* watcher, const AgentCo
 
 BoltSource* BoltSources::Add(const BoltConfig& bolt) {
   sources_.push_back(std::make_unique<BoltSource>(loop_, watcher_, bolt, *agent_, hooks_, &next_stream_, encode_slots_));
+  by_name_[bolt.name] = sources_.back().get();
   return sources_.back().get();
 }
 
@@ -71,16 +72,17 @@ void BoltSources::SweepDrained() {
     }
     LOG_NOTICE("bolt %s: every peer has its last bytes; it is no longer replicated", (*it)->name().c_str());
     drained_next_gen_[(*it)->name()] = (*it)->next_gen();
+    by_name_.erase((*it)->name());
     drained_.push_back(std::move(*it));
     it = sources_.erase(it);
   }
 }
 
-bool BoltSources::Contains(const std::string& name) const {
-  for (const auto& src : sources_) {
-    if (src->name() == name) return true;
-  }
-  return false;
+bool BoltSources::Contains(const std::string& name) const { return by_name_.count(name) > 0; }
+
+BoltSource* BoltSources::Find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
 }
 
 void BoltSources::ReleaseAcked() {
@@ -96,6 +98,7 @@ void BoltSources::Stop() {
 }
 
 void BoltSources::Clear() {
+  by_name_.clear();
   sources_.clear();
   drained_.clear();
 }

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/bolt_source.h"
@@ -46,6 +47,9 @@ class BoltSources {
   // last bytes (a bolt of that name may not start again until it drained).
   bool Contains(const std::string& name) const;
   void ReleaseAcked();
+  // The running or draining source of `name`, or null: one lookup, for work a single bolt's
+  // acknowledgement calls for (an agent may run thousands of bolts).
+  BoltSource* Find(const std::string& name) const;
   void Collect(Committer::Batch* batch);
   void Stop();
   void Clear();
@@ -65,6 +69,7 @@ class BoltSources {
   std::vector<OriginGenRow> initial_gens_;
   List sources_;
   List drained_;
+  std::unordered_map<std::string, BoltSource*> by_name_;  // the sources_, by name
   std::map<std::string, uint64_t> drained_next_gen_;  // the next generation number of each drained bolt
   uint32_t next_stream_ = 1;  // stream ids are process-wide: peers share cached frames by them
   std::shared_ptr<EncodeSlots> encode_slots_ = std::make_shared<EncodeSlots>(kAgentEncodeJobs);

@@ -11,7 +11,14 @@ constexpr uint64_t kCoalesceNs = 1000000;  // growth points within 1 ms are one
 }  // namespace
 
 Generation::Generation(std::string bolt_name, uint64_t gen_number, uint32_t stream_id)
-    : bolt(std::move(bolt_name)), gen(gen_number), stream(stream_id) {}
+    : bolt(std::move(bolt_name)), gen(gen_number), stream(stream_id) {
+  shape_epoch_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Generation::SetState(GenState s) {
+  state_ = s;
+  shape_epoch_.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::shared_ptr<Generation> Generation::FromRow(const OriginGenRow& row, GenState state, uint32_t stream,
                                                 uint64_t now_ns) {
@@ -20,7 +27,7 @@ std::shared_ptr<Generation> Generation::FromRow(const OriginGenRow& row, GenStat
   g->ino_ = row.ino;
   g->head_len_ = row.head_len;
   g->head_hash_ = row.head_hash;
-  g->state_ = state;
+  g->SetState(state);
   g->final_size_ = row.final_size;
   g->persisted_ = true;
   g->row_dirty_ = false;
@@ -59,7 +66,7 @@ void Generation::ContinueFrom(std::shared_ptr<Fd> fd, uint64_t dev, uint64_t ino
   dev_ = dev;
   ino_ = ino;
   size_ = size;
-  state_ = GenState::kRetired;
+  SetState(GenState::kRetired);
   last_growth_ns_ = now_ns;
   row_dirty_ = true;
 }
@@ -95,7 +102,7 @@ void Generation::SetCheckpoint(uint64_t offset) {
 }
 
 void Generation::Retire(uint64_t now_ns) {
-  state_ = GenState::kRetired;
+  SetState(GenState::kRetired);
   last_growth_ns_ = now_ns;
   row_dirty_ = true;
 }
@@ -103,18 +110,18 @@ void Generation::Retire(uint64_t now_ns) {
 void Generation::DeferSeal(uint64_t until_ns) { seal_check_ns_ = until_ns; }
 
 void Generation::Seal() {
-  state_ = GenState::kSealed;
+  SetState(GenState::kSealed);
   final_size_ = size_;
   row_dirty_ = true;
 }
 
 void Generation::Lose() {
-  state_ = GenState::kLost;
+  SetState(GenState::kLost);
   fd_.reset();
   row_dirty_ = true;
 }
 
-void Generation::Release() { state_ = GenState::kReleased; }
+void Generation::Release() { SetState(GenState::kReleased); }
 
 bool Generation::TakeDirty() {
   bool was = row_dirty_;
@@ -125,6 +132,7 @@ bool Generation::TakeDirty() {
 bool Generation::MarkPersisted() {
   bool newly = !persisted_;
   persisted_ = true;
+  if (newly) shape_epoch_.fetch_add(1, std::memory_order_relaxed);
   return newly;
 }
 

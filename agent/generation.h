@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -98,7 +99,15 @@ class Generation : public std::enable_shared_from_this<Generation> {
   // Forgets growth points every peer has acknowledged.
   void PruneGrowth(uint64_t acked);
 
+  // Bumped (process-wide) whenever any generation is made or changes state or becomes persisted,
+  // that is whenever which generations a peer link may open or must forget changes; growth does
+  // not bump it. A link rescans every bolt only when it moved (agent/peer_link.h).
+  static uint64_t ShapeEpoch() { return shape_epoch_.load(std::memory_order_relaxed); }
+
  private:
+  void SetState(GenState s);
+
+  inline static std::atomic<uint64_t> shape_epoch_{0};
   GenState state_ = GenState::kActive;
   std::shared_ptr<Fd> fd_;
   uint64_t dev_ = 0;

@@ -52,7 +52,7 @@ void PeerLink::Stop() {
   connecting_.reset();
   if (auto c = std::exchange(conn_, nullptr)) c->Close("agent stopping");
   ready_ = false;
-  cursors_.clear();
+  ClearCursors();
   reconnect_timer_.Reset();
   stream_retry_timer_.Reset();
 }
@@ -155,6 +155,7 @@ Status PeerLink::OnWelcome(const Frame& f) {
     return Status::Error("peer chose protocol version " + std::to_string(m.version) + ", which we do not speak");
   }
   ready_ = true;
+  rescan_ = true;
   ++stats_.connects;
   // The backoff is reset by progress (a POSITION or an ACK), not by a handshake: a peer that
   // accepts HELLO and then fails every session must not be retried 20 times a second.
@@ -171,7 +172,7 @@ Status PeerLink::OnPosition(const PositionMsg& m) {
   Cursor& c = it->second;
   Generation& g = *c.gen;
   if (!g.shippable()) {
-    cursors_.erase(it);
+    EraseCursor(it);
     return Status::Ok();
   }
   if (c.failed) return Status::Ok();  // sent before the peer failed the stream
@@ -212,7 +213,7 @@ void PeerLink::OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std
   Generation& g = *gen;
   Status s;
   if (!g.shippable()) {
-    cursors_.erase(it);
+    EraseCursor(it);
   } else if (!hash) {
     // A read error says nothing about either side's bytes: try again later, decide nothing.
     ReadFailed(it->second, "cannot read the window before offset " + std::to_string(m.durable) + ": " +
@@ -257,7 +258,7 @@ Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
   holdings_.Resumed(g.bolt, g.gen, m.durable);
   LOG_DEBUG("peer %s: bolt %s generation %llu resumes at %llu", peer_.id.c_str(), g.bolt.c_str(),
             static_cast<unsigned long long>(g.gen), static_cast<unsigned long long>(m.durable));
-  if (env_.acks_changed) env_.acks_changed();
+  if (env_.acks_changed) env_.acks_changed(g.bolt);
   return Status::Ok();
 }
 
@@ -271,7 +272,7 @@ Status PeerLink::OnAck(const AckMsg& m) {
   stats_.bytes_acked += m.durable - c.acked;
   c.acked = m.durable;
   holdings_.Acknowledged(c.gen->bolt, c.gen->gen, m.durable, NowNs());
-  if (env_.acks_changed) env_.acks_changed();
+  if (env_.acks_changed) env_.acks_changed(c.gen->bolt);
   return Status::Ok();
 }
 
@@ -281,7 +282,9 @@ Status PeerLink::OnSealed(const SealedMsg& m) {
   const Generation& g = *it->second.gen;
   // A SEALED for a size we did not seal at says nothing we can use (it cannot make us release).
   if (!g.sealed() || m.final_size != g.final_size()) return Status::Ok();
-  if (holdings_.HoldSeal(g.bolt, g.gen) && env_.acks_changed) env_.acks_changed();
+  if (!holdings_.HoldSeal(g.bolt, g.gen)) return Status::Ok();
+  rescan_ = true;  // its stream ends
+  if (env_.acks_changed) env_.acks_changed(g.bolt);
   return Status::Ok();
 }
 
@@ -299,6 +302,8 @@ Status PeerLink::OnStreamError(const StreamErrorMsg& m) {
 
 void PeerLink::FailCursor(Cursor& c, const std::string& why, bool give_up) {
   uint64_t delay_ms = c.Fail(why, give_up, NowNs());
+  retry_due_ns_ = std::min(retry_due_ns_, c.retry_at_ns);
+  rescan_ = true;  // a failed stream no longer counts against the backlog: another may open
   LOG_INFO("peer %s: bolt %s generation %llu: %s", peer_.id.c_str(), c.gen->bolt.c_str(),
            static_cast<unsigned long long>(c.gen->gen),
            give_up ? "not tried again on this connection" : ("tried again in " + std::to_string(delay_ms) + " ms").c_str());
@@ -334,7 +339,7 @@ Status PeerLink::Diverge(std::map<uint32_t, Cursor>::iterator it, const std::str
   }
   holdings_.ReadOk(g.bolt, g.gen);
   ++stats_.divergences;
-  cursors_.erase(it);
+  EraseCursor(it);
   bool head_intact = g.head_len() == 0 || *head == g.head_hash();
   if (!head_intact || g.active()) {
     source->Diverged(g, "peer " + peer_.id + ": " + why);
@@ -344,25 +349,44 @@ Status PeerLink::Diverge(std::map<uint32_t, Cursor>::iterator it, const std::str
             "intact: the replica is kept as it is, this peer gets no more of the generation, the other peers go on",
             peer_.id.c_str(), g.bolt.c_str(), static_cast<unsigned long long>(g.gen), why.c_str());
   holdings_.MarkDiverged(g.bolt, g.gen);
+  rescan_ = true;  // its stream ends
   CountLost(g);
-  if (env_.acks_changed) env_.acks_changed();  // the generation no longer waits for this peer
+  if (env_.acks_changed) env_.acks_changed(g.bolt);  // the generation no longer waits for this peer
   return Status::Ok();
 }
 
 void PeerLink::RetryFailedStreams() {
   if (!connected() || !stream_retry_timer_) return;
+  uint64_t now = NowNs();
+  if (retry_due_ns_ == UINT64_MAX) return;  // no stream waits for a retry
+  if (retry_due_ns_ > now) return ArmRetry(retry_due_ns_ - now);
   uint64_t soonest = UINT64_MAX;
-  for (uint32_t stream : TakeDueRetries(&cursors_, NowNs(), &soonest)) {
+  for (uint32_t stream : TakeDueRetries(&cursors_, now, &soonest)) {
     const Generation& g = *cursors_.at(stream).gen;
     LOG_INFO("peer %s: bolt %s generation %llu: opening the failed stream again", peer_.id.c_str(), g.bolt.c_str(),
              static_cast<unsigned long long>(g.gen));
     SendOpen(g);
     if (!connected()) return;
   }
-  if (soonest == UINT64_MAX) return;
+  retry_due_ns_ = soonest == UINT64_MAX ? UINT64_MAX : now + soonest;
+  if (soonest != UINT64_MAX) ArmRetry(soonest);
+}
+
+void PeerLink::ArmRetry(uint64_t in_ns) {
   uv_timer_start(stream_retry_timer_.get(), [](uv_timer_t* t) {
     if (auto* self = static_cast<PeerLink*>(t->data)) self->Pump();
-  }, soonest / 1000000 + 1, 0);
+  }, in_ns / 1000000 + 1, 0);
+}
+
+void PeerLink::EraseCursor(std::map<uint32_t, Cursor>::iterator it) {
+  cursors_.erase(it);
+  rescan_ = true;  // a backlog stream may open in its place
+}
+
+void PeerLink::ClearCursors() {
+  cursors_.clear();
+  rescan_ = true;
+  retry_due_ns_ = UINT64_MAX;
 }
 
 void PeerLink::SendOpen(const Generation& g) {
@@ -372,23 +396,13 @@ void PeerLink::SendOpen(const Generation& g) {
 
 void PeerLink::Pump() {
   if (!connected()) return;
-  // Forget the streams of generations gone (a lost one was counted by CountLost()), held whole,
-  // or of bolts the peer no longer holds; open those due (peer_cursor.h, kMaxBacklogStreams).
-  std::erase_if(cursors_, [&](const auto& e) { return e.second.gen->gone() || SealHeld(*e.second.gen) || !Holds(e.second.gen->bolt); });
-  size_t backlog = BacklogStreams(cursors_);
-  for (const auto& src : *env_.sources) {
-    if (!Holds(src->name())) continue;
-    for (const auto& g : src->generations()) {
-      if (!g->shippable() || cursors_.count(g->stream) || Diverged(*g) || SealHeld(*g)) continue;
-      if (!g->active() && backlog >= kMaxBacklogStreams) continue;  // opened when one ends
-      backlog += g->active() ? 0 : 1;
-      stats_.backlog_peak = std::max<uint64_t>(stats_.backlog_peak, backlog);
-      Cursor& c = cursors_[g->stream];
-      c.source = src.get();
-      c.gen = g;
-      SendOpen(*g);
-      if (!connected()) return;  // Send may drop the connection, which clears the cursors
-    }
+  // Which streams are open changes only when a generation is made or changes state
+  // (Generation::ShapeEpoch), the placement moves (Rescan) or this link's view does (a cursor
+  // ends, a SEALED, a divergence): only then is every bolt looked at, not at every byte.
+  if (rescan_ || scanned_epoch_ != Generation::ShapeEpoch()) {
+    rescan_ = false;
+    scanned_epoch_ = Generation::ShapeEpoch();
+    if (!OpenStreams()) return;
   }
   RetryFailedStreams();
   if (!connected()) return;
@@ -430,6 +444,28 @@ void PeerLink::Pump() {
   }
 }
 
+bool PeerLink::OpenStreams() {
+  // Forget the streams of generations gone (a lost one was counted by CountLost()), held whole,
+  // or of bolts the peer no longer holds; open those due (peer_cursor.h, kMaxBacklogStreams).
+  std::erase_if(cursors_, [&](const auto& e) { return e.second.gen->gone() || SealHeld(*e.second.gen) || !Holds(e.second.gen->bolt); });
+  size_t backlog = BacklogStreams(cursors_);
+  for (const auto& src : *env_.sources) {
+    if (!Holds(src->name())) continue;
+    for (const auto& g : src->generations()) {
+      if (!g->shippable() || cursors_.count(g->stream) || Diverged(*g) || SealHeld(*g)) continue;
+      if (!g->active() && backlog >= kMaxBacklogStreams) continue;  // opened when one ends
+      backlog += g->active() ? 0 : 1;
+      stats_.backlog_peak = std::max<uint64_t>(stats_.backlog_peak, backlog);
+      Cursor& c = cursors_[g->stream];
+      c.source = src.get();
+      c.gen = g;
+      SendOpen(*g);
+      if (!connected()) return false;  // Send may drop the connection, which clears the cursors
+    }
+  }
+  return true;
+}
+
 void PeerLink::Send(std::string_view frame) {
   // Each connection has its own keys, so a DATA frame shared by every peer is encrypted once
   // per peer, in the transport.
@@ -452,7 +488,7 @@ void PeerLink::Drop(const std::string& why, bool quiet) {
   failing_ = true;
   ready_ = false;
   if (auto c = std::exchange(conn_, nullptr)) c->Close(why);  // its on_close finds it no longer current
-  cursors_.clear();
+  ClearCursors();
   ScheduleReconnect();
 }
 

@@ -70,7 +70,9 @@ struct PeerLinkEnv {
   uint32_t window_bytes = 0;
   uint32_t reconnect_max_ms = 0;
   const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
-  std::function<void()> acks_changed;
+  // What a peer holds of bolt `bolt` changed (an ACK, a POSITION, a SEALED, a divergence): its
+  // acknowledged generations may be released.
+  std::function<void(const std::string& bolt)> acks_changed;
   // Whether peer `peer` holds the stream of bolt `bolt` (agent/stream_placement.h); null: every
   // peer holds every stream. A link opens streams only for the bolts its peer holds.
   std::function<bool(const std::string& peer, const std::string& bolt)> holds;
@@ -89,6 +91,8 @@ class PeerLink {
   void Stop();
   // New bytes or generations may be shippable.
   void Pump();
+  // The placement moved: the next Pump looks at every bolt again.
+  void Rescan() { rescan_ = true; }
   // What the peer acknowledged of `g` (remembered across reconnects and restarts).
   uint64_t Acked(const Generation& g) const;
   // `g` is lost (BoltSource::MarkLost): counts and logs the bytes this peer had not acknowledged.
@@ -145,6 +149,12 @@ class PeerLink {
   void FailCursor(Cursor& c, const std::string& why, bool give_up);
   // OPENs again the failed streams whose backoff has passed; arms the timer for the next.
   void RetryFailedStreams();
+  void ArmRetry(uint64_t in_ns);
+  // Forgets cursors that ended and OPENs the streams due (every bolt looked at); false if the
+  // connection dropped meanwhile.
+  bool OpenStreams();
+  void EraseCursor(std::map<uint32_t, Cursor>::iterator it);
+  void ClearCursors();
   void Send(std::string_view frame);
   void SendOpen(const Generation& g);
   void Drop(const std::string& why, bool quiet = false);
@@ -162,6 +172,9 @@ class PeerLink {
   bool stopped_ = false;
   bool failing_ = false;  // the last attempt failed: log further failures at debug level
   std::map<uint32_t, Cursor> cursors_;
+  bool rescan_ = true;          // OpenStreams is due whatever the epoch
+  uint64_t scanned_epoch_ = 0;  // Generation::ShapeEpoch() at the last OpenStreams
+  uint64_t retry_due_ns_ = UINT64_MAX;  // the soonest failed stream's retry; UINT64_MAX: none
   PeerHoldings holdings_;
   std::string last_error_;
   Stats stats_;

@@ -109,6 +109,9 @@ bool PeerSet::OnMembership(const nlohmann::json& agents) {
     pending_members_.push_back({c.id, c.address_text});
   }
   bool moved = placement_.SetMembers(PlacedMembers(agents));
+  if (moved) {
+    for (auto& link : links_) link->Rescan();
+  }
   if (moved && !placement_.every_peer()) {
     LOG_NOTICE("coordinator: streams placed over %zu members, %u replicas each", placement_.members().size(),
                placement_.replicas());

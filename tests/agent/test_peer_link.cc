@@ -115,9 +115,9 @@ BOOST_AUTO_TEST_CASE(a_retired_generation_gets_its_seal_held_only_once_the_peer_
   rig.AddBolt("m");
   bool seal_seen = false;  // SealHeld as the acknowledgement that changed it is reported
   auto released = rig.link_env.acks_changed;
-  rig.link_env.acks_changed = [&] {
+  rig.link_env.acks_changed = [&](const std::string& bolt) {
     seal_seen = seal_seen || rig.link().SealHeld(*g);
-    released();
+    released(bolt);
   };
   rig.HoldPeerCommits(true);
   rig.StartPeer();

@@ -95,7 +95,7 @@ struct Fixture {
     env.window_bytes = 1 << 20;
     env.reconnect_max_ms = 1000;
     env.sources = &sources->all();
-    env.acks_changed = [] {};
+    env.acks_changed = [](const std::string&) {};
     std::vector<PeerSpec> statics;
     for (const std::string& id : peer_ids) statics.push_back({id, {"127.0.0.1", 9}});
     peers = std::make_unique<PeerSet>(env, "h1", statics, std::move(acks));

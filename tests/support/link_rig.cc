@@ -82,8 +82,10 @@ LinkRig::LinkRig() : keys(TestKeys()) {
   link_env.window_bytes = origin.window_bytes;
   link_env.reconnect_max_ms = origin.reconnect_max_ms;
   link_env.sources = &sources_;
-  link_env.acks_changed = [this] {
-    for (auto& s : sources_) s->ReleaseAcked();
+  link_env.acks_changed = [this](const std::string& bolt) {  // the agent's rule: that bolt's source only
+    for (auto& s : sources_) {
+      if (s->name() == bolt) s->ReleaseAcked();
+    }
     Kick(true, false);
   };
 }
