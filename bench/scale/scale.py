@@ -202,7 +202,7 @@ class Cluster:
                 size = os.path.getsize(self.bolt_file(h, int(b["name"].split("-")[1]) - 1))
                 peers = b.get("peers", [])
                 whole = all(p.get("acked") == size and not p.get("filling") for p in peers)
-                out[(h, b["name"])] = (tuple(sorted(p["id"] for p in peers)), whole and not b.get("under_replicated"))
+                out[(h, b["name"])] = (tuple(sorted(p["peer"] for p in peers)), whole and not b.get("under_replicated"))
         return out
 
     def settled(self, exclude=None):
