@@ -12,6 +12,9 @@ namespace tailsafe {
 namespace {
 
 constexpr size_t kMaxWriteQueue = 4u << 20;  // bytes queued in libuv before we stop producing
+// A pump's frames, to every stream, leave as one write (one encrypted record, one syscall, one
+// completion) once this many bytes gathered, or when the pump ends.
+constexpr size_t kBatchBytes = 256u << 10;
 static_assert(kMaxWriteQueue + kMaxFramePayload + (64 << 10) < StreamConn::kMaxQueuedBytes,
               "the transport's queue limit must leave room for the window PeerLink fills");
 constexpr uint32_t kMaxReadRetries = 5;
@@ -385,6 +388,7 @@ void PeerLink::EraseCursor(std::map<uint32_t, Cursor>::iterator it) {
 
 void PeerLink::ClearCursors() {
   cursors_.clear();
+  batch_.clear();  // frames of a connection that is gone
   rescan_ = true;
   retry_due_ns_ = UINT64_MAX;
 }
@@ -396,6 +400,20 @@ void PeerLink::SendOpen(const Generation& g) {
 
 void PeerLink::Pump() {
   if (!connected()) return;
+  batching_ = true;
+  PumpStreams();
+  batching_ = false;
+  FlushBatch();
+}
+
+void PeerLink::FlushBatch() {
+  if (batch_.empty() || !conn_) return;
+  std::string out;
+  out.swap(batch_);
+  conn_->Send(out);
+}
+
+void PeerLink::PumpStreams() {
   // Which streams are open changes only when a generation is made or changes state
   // (Generation::ShapeEpoch), the placement moves (Rescan) or this link's view does (a cursor
   // ends, a SEALED, a divergence): only then is every bolt looked at, not at every byte.
@@ -412,7 +430,7 @@ void PeerLink::Pump() {
     Generation& g = *c.gen;
     uint64_t end = g.known_size();
     while (c.sent < end && c.sent - c.acked < env_.window_bytes &&
-           conn_->queued() < kMaxWriteQueue) {
+           conn_->queued() + batch_.size() < kMaxWriteQueue) {
       uint32_t raw = 0;
       std::shared_ptr<const std::string> frame;
       Status err;
@@ -469,7 +487,10 @@ bool PeerLink::OpenStreams() {
 void PeerLink::Send(std::string_view frame) {
   // Each connection has its own keys, so a DATA frame shared by every peer is encrypted once
   // per peer, in the transport.
-  if (conn_) conn_->Send(frame);
+  if (!conn_) return;
+  if (!batching_) return conn_->Send(frame);
+  batch_.append(frame);
+  if (batch_.size() >= kBatchBytes) FlushBatch();  // may drop the connection: callers check
 }
 
 void PeerLink::Drop(const std::string& why, bool quiet) {

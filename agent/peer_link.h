@@ -155,7 +155,10 @@ class PeerLink {
   bool OpenStreams();
   void EraseCursor(std::map<uint32_t, Cursor>::iterator it);
   void ClearCursors();
+  // Sends `frame`; inside a pump it joins the pump's batch (kBatchBytes).
   void Send(std::string_view frame);
+  void PumpStreams();  // Pump's work, with the batch open
+  void FlushBatch();
   void SendOpen(const Generation& g);
   void Drop(const std::string& why, bool quiet = false);
   void ScheduleReconnect();
@@ -173,6 +176,8 @@ class PeerLink {
   bool failing_ = false;  // the last attempt failed: log further failures at debug level
   std::map<uint32_t, Cursor> cursors_;
   bool rescan_ = true;          // OpenStreams is due whatever the epoch
+  bool batching_ = false;       // inside Pump: frames gather in batch_
+  std::string batch_;
   uint64_t scanned_epoch_ = 0;  // Generation::ShapeEpoch() at the last OpenStreams
   uint64_t retry_due_ns_ = UINT64_MAX;  // the soonest failed stream's retry; UINT64_MAX: none
   PeerHoldings holdings_;

@@ -54,6 +54,7 @@ KILLS = int(os.environ.get("BENCH_KILLS", "50"))
 RATE_MBPS = float(os.environ.get("BENCH_RATE_MBPS", "5"))
 RATE_S = float(os.environ.get("BENCH_RATE_SECONDS", "20"))
 WRITE_BYTES = int(os.environ.get("BENCH_WRITE_BYTES", "200"))
+LINGER_MS = int(os.environ.get("BENCH_LINGER_MS", "0"))  # the agents' linger_ms (0: the default, unset)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDS = ["h1", "h2", "h3"]
 
@@ -109,6 +110,8 @@ class Cluster:
             text = ('[cluster]\nname = "bench"\nkey_file = "%s"\n\n[agent]\nid = "%s"\nlisten = "127.0.0.1:%d"\n'
                     'data_dir = "%s/data"\npeers = [%s]\nreconnect_max_ms = 200\n'
                     % (self.key, i, self.ports[i], self.dir(i), peers))
+            if LINGER_MS:
+                text += "linger_ms = %d\n" % LINGER_MS
             for b in range(bolts if i == "h1" else 0):
                 text += ('\n[[bolt]]\nname = "%s"\nfile = "%s"\npid_file = "%s"\ncheckpoint_file = "%s"\n'
                          % (self.bolt(b), self.spool(b, "log"), self.spool(b, "pid"), self.spool(b, "ckpt")))
@@ -354,7 +357,8 @@ def report(results):
         one = next((r["rate"]["cpu_s_per_gb"] for r in rated if r["bolts"] == 1), None)
         out += ["Every bolt writing: %.1f MB/s in all for %.0f s, in writes of %d bytes spread over the bolts in turn "
                 "(`bench/tools/spread_writer.cc`); CPU of the three agents from /proc/PID/stat, from the first write "
-                "until h1 counts every byte acknowledged by both peers." % (RATE_MBPS, RATE_S, WRITE_BYTES), "",
+                "until h1 counts every byte acknowledged by both peers; linger_ms %d." % (RATE_MBPS, RATE_S, WRITE_BYTES,
+                                                                                        LINGER_MS), "",
                 "| bolts | MB/s written | writes | acked after the last write s | CPU s h1 / h2 / h3 | CPU s/GB | "
                 "CPU % of one core | against 1 bolt |",
                 "| --- | --- | --- | --- | --- | --- | --- | --- |"]

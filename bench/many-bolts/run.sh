@@ -15,6 +15,7 @@
 #                     the CPU stage: every bolt writing, 5 MB/s in all for 20 s in 200-byte
 #                     writes by default (needs build/bench/spread_writer: make bench-build);
 #                     BENCH_RATE_SECONDS=0 skips it
+#   BENCH_LINGER_MS   the agents' linger_ms (default: unset, i.e. 0)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${TAILSAFE_BIN_DIR:?set TAILSAFE_BIN_DIR to the absolute path of build/}"
