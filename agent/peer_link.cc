@@ -12,12 +12,58 @@ namespace tailsafe {
 namespace {
 
 constexpr size_t kMaxWriteQueue = 4u << 20;  // bytes queued in libuv before we stop producing
-// A pump's frames, to every stream, leave as one write (one encrypted record, one syscall, one
-// completion) once this many bytes gathered, or when the pump ends.
-constexpr size_t kBatchBytes = 256u << 10;
 static_assert(kMaxWriteQueue + kMaxFramePayload + (64 << 10) < StreamConn::kMaxQueuedBytes,
               "the transport's queue limit must leave room for the window PeerLink fills");
 constexpr uint32_t kMaxReadRetries = 5;
+
+// What OpenStreams asks of the link about a bolt or a generation.
+struct StreamQuestions {
+  std::function<bool(const std::string& bolt)> holds;
+  std::function<bool(const Generation&)> seal_held;
+  std::function<bool(const Generation&)> diverged;
+};
+
+// Forgets the cursors of generations gone (a lost one was counted by CountLost()), held whole,
+// or of bolts the peer no longer holds; returns the generations to OPEN now, in order: every
+// shippable current one without a cursor, older ones only while the backlog stays under
+// kMaxBacklogStreams (peer_cursor.h), none held whole or diverged on.
+std::vector<std::pair<BoltSource*, std::shared_ptr<Generation>>> StreamsToOpen(
+    std::map<uint32_t, PeerCursor>* cursors, const std::vector<std::unique_ptr<BoltSource>>& sources,
+    const StreamQuestions& q, uint64_t* backlog_peak) {
+  std::erase_if(*cursors, [&](const auto& e) { return e.second.gen->gone() || q.seal_held(*e.second.gen) || !q.holds(e.second.gen->bolt); });
+  std::vector<std::pair<BoltSource*, std::shared_ptr<Generation>>> out;
+  size_t backlog = BacklogStreams(*cursors);
+  for (const auto& src : sources) {
+    if (!q.holds(src->name())) continue;
+    for (const auto& g : src->generations()) {
+      if (!g->shippable() || cursors->count(g->stream) || q.diverged(*g) || q.seal_held(*g)) continue;
+      if (!g->active() && backlog >= kMaxBacklogStreams) continue;  // opened when one ends
+      backlog += g->active() ? 0 : 1;
+      *backlog_peak = std::max<uint64_t>(*backlog_peak, backlog);
+      out.emplace_back(src.get(), g);
+    }
+  }
+  return out;
+}
+
+// The answer to our HELLO: a WELCOME from `peer`, speaking a version we speak, or why not.
+Status CheckWelcome(const Frame& f, const PeerSpec& peer) {
+  if (f.type == MessageType::kReject) {
+    RejectMsg m;
+    Status s = DecodeReject(f, &m);
+    return Status::Error("peer refused us: " + Printable(s.ok() ? m.reason : s.message()));
+  }
+  WelcomeMsg m;
+  if (Status s = DecodeWelcome(f, &m); !s) return Status::Error("handshake: " + s.message());
+  if (m.peer != peer.id) {
+    return Status::Error("the agent at " + peer.address.ToString() + " is '" + Printable(m.peer, 64) + "', not '" +
+                         peer.id + "'");
+  }
+  if (m.version < kWireVersionMin || m.version > kWireVersionMax) {
+    return Status::Error("peer chose protocol version " + std::to_string(m.version) + ", which we do not speak");
+  }
+  return Status::Ok();
+}
 
 // Decodes `f` as a Msg with `decode`, then hands it to `handle`; a frame that does not decode is
 // the error.
@@ -31,7 +77,7 @@ Status DecodeThen(const Frame& f, Decode decode, Handle handle) {
 }  // namespace
 
 PeerLink::PeerLink(Env env, PeerSpec peer, const std::vector<PeerAckRow>& acks)
-    : env_(std::move(env)), peer_(std::move(peer)), holdings_(peer_.id, acks) {}
+    : env_(std::move(env)), peer_(std::move(peer)), retries_(env_.loop, [this] { Pump(); }), holdings_(peer_.id, acks) {}
 
 PeerLink::~PeerLink() { Stop(); }
 
@@ -41,11 +87,7 @@ void PeerLink::Start() {
     reconnect_timer_ = std::move(t.value());
     reconnect_timer_->data = this;
   }
-  auto r = MakeUv<uv_timer_t>(uv_timer_init, env_.loop);
-  if (r) {
-    stream_retry_timer_ = std::move(r.value());
-    stream_retry_timer_->data = this;
-  }
+  (void)retries_.Start();  // without a timer, failed streams are retried at the next connection
   Connect();
 }
 
@@ -57,7 +99,7 @@ void PeerLink::Stop() {
   ready_ = false;
   ClearCursors();
   reconnect_timer_.Reset();
-  stream_retry_timer_.Reset();
+  retries_.Stop();
 }
 
 bool PeerLink::connected() const { return conn_ && ready_; }
@@ -143,20 +185,7 @@ Status PeerLink::OnFrame(const Frame& f) {
 }
 
 Status PeerLink::OnWelcome(const Frame& f) {
-  if (f.type == MessageType::kReject) {
-    RejectMsg m;
-    Status s = DecodeReject(f, &m);
-    return Status::Error("peer refused us: " + Printable(s.ok() ? m.reason : s.message()));
-  }
-  WelcomeMsg m;
-  if (Status s = DecodeWelcome(f, &m); !s) return Status::Error("handshake: " + s.message());
-  if (m.peer != peer_.id) {
-    return Status::Error("the agent at " + peer_.address.ToString() + " is '" + Printable(m.peer, 64) + "', not '" +
-                         peer_.id + "'");
-  }
-  if (m.version < kWireVersionMin || m.version > kWireVersionMax) {
-    return Status::Error("peer chose protocol version " + std::to_string(m.version) + ", which we do not speak");
-  }
+  if (Status s = CheckWelcome(f, peer_); !s) return s;
   ready_ = true;
   rescan_ = true;
   ++stats_.connects;
@@ -305,12 +334,11 @@ Status PeerLink::OnStreamError(const StreamErrorMsg& m) {
 
 void PeerLink::FailCursor(Cursor& c, const std::string& why, bool give_up) {
   uint64_t delay_ms = c.Fail(why, give_up, NowNs());
-  retry_due_ns_ = std::min(retry_due_ns_, c.retry_at_ns);
+  retries_.Failed(c.retry_at_ns);
   rescan_ = true;  // a failed stream no longer counts against the backlog: another may open
   LOG_INFO("peer %s: bolt %s generation %llu: %s", peer_.id.c_str(), c.gen->bolt.c_str(),
            static_cast<unsigned long long>(c.gen->gen),
            give_up ? "not tried again on this connection" : ("tried again in " + std::to_string(delay_ms) + " ms").c_str());
-  RetryFailedStreams();
 }
 
 void PeerLink::ReadFailed(Cursor& c, const std::string& why) {
@@ -359,38 +387,14 @@ Status PeerLink::Diverge(std::map<uint32_t, Cursor>::iterator it, const std::str
 }
 
 void PeerLink::RetryFailedStreams() {
-  if (!connected() || !stream_retry_timer_) return;
-  uint64_t now = NowNs();
-  if (retry_due_ns_ == UINT64_MAX) return;  // no stream waits for a retry
-  if (retry_due_ns_ > now) return ArmRetry(retry_due_ns_ - now);
-  uint64_t soonest = UINT64_MAX;
-  for (uint32_t stream : TakeDueRetries(&cursors_, now, &soonest)) {
+  if (!connected()) return;
+  for (uint32_t stream : retries_.TakeDue(&cursors_)) {
     const Generation& g = *cursors_.at(stream).gen;
     LOG_INFO("peer %s: bolt %s generation %llu: opening the failed stream again", peer_.id.c_str(), g.bolt.c_str(),
              static_cast<unsigned long long>(g.gen));
     SendOpen(g);
     if (!connected()) return;
   }
-  retry_due_ns_ = soonest == UINT64_MAX ? UINT64_MAX : now + soonest;
-  if (soonest != UINT64_MAX) ArmRetry(soonest);
-}
-
-void PeerLink::ArmRetry(uint64_t in_ns) {
-  uv_timer_start(stream_retry_timer_.get(), [](uv_timer_t* t) {
-    if (auto* self = static_cast<PeerLink*>(t->data)) self->Pump();
-  }, in_ns / 1000000 + 1, 0);
-}
-
-void PeerLink::EraseCursor(std::map<uint32_t, Cursor>::iterator it) {
-  cursors_.erase(it);
-  rescan_ = true;  // a backlog stream may open in its place
-}
-
-void PeerLink::ClearCursors() {
-  cursors_.clear();
-  batch_.clear();  // frames of a connection that is gone
-  rescan_ = true;
-  retry_due_ns_ = UINT64_MAX;
 }
 
 void PeerLink::SendOpen(const Generation& g) {
@@ -400,23 +404,15 @@ void PeerLink::SendOpen(const Generation& g) {
 
 void PeerLink::Pump() {
   if (!connected()) return;
-  batching_ = true;
+  std::shared_ptr<FramedConn> conn = conn_;  // a pump's frames, to every stream, leave as one write
+  conn->Cork();
   PumpStreams();
-  batching_ = false;
-  FlushBatch();
-}
-
-void PeerLink::FlushBatch() {
-  if (batch_.empty() || !conn_) return;
-  std::string out;
-  out.swap(batch_);
-  conn_->Send(out);
+  conn->Uncork();  // on a connection dropped meanwhile, nothing is sent
 }
 
 void PeerLink::PumpStreams() {
-  // Which streams are open changes only when a generation is made or changes state
-  // (Generation::ShapeEpoch), the placement moves (Rescan) or this link's view does (a cursor
-  // ends, a SEALED, a divergence): only then is every bolt looked at, not at every byte.
+  // Every bolt is looked at only when a generation changed state (Generation::ShapeEpoch), the
+  // placement moved or a stream of this link ended (rescan_), not at every byte.
   if (rescan_ || scanned_epoch_ != Generation::ShapeEpoch()) {
     rescan_ = false;
     scanned_epoch_ = Generation::ShapeEpoch();
@@ -430,7 +426,7 @@ void PeerLink::PumpStreams() {
     Generation& g = *c.gen;
     uint64_t end = g.known_size();
     while (c.sent < end && c.sent - c.acked < env_.window_bytes &&
-           conn_->queued() + batch_.size() < kMaxWriteQueue) {
+           conn_->queued() < kMaxWriteQueue) {
       uint32_t raw = 0;
       std::shared_ptr<const std::string> frame;
       Status err;
@@ -463,23 +459,16 @@ void PeerLink::PumpStreams() {
 }
 
 bool PeerLink::OpenStreams() {
-  // Forget the streams of generations gone (a lost one was counted by CountLost()), held whole,
-  // or of bolts the peer no longer holds; open those due (peer_cursor.h, kMaxBacklogStreams).
-  std::erase_if(cursors_, [&](const auto& e) { return e.second.gen->gone() || SealHeld(*e.second.gen) || !Holds(e.second.gen->bolt); });
-  size_t backlog = BacklogStreams(cursors_);
-  for (const auto& src : *env_.sources) {
-    if (!Holds(src->name())) continue;
-    for (const auto& g : src->generations()) {
-      if (!g->shippable() || cursors_.count(g->stream) || Diverged(*g) || SealHeld(*g)) continue;
-      if (!g->active() && backlog >= kMaxBacklogStreams) continue;  // opened when one ends
-      backlog += g->active() ? 0 : 1;
-      stats_.backlog_peak = std::max<uint64_t>(stats_.backlog_peak, backlog);
-      Cursor& c = cursors_[g->stream];
-      c.source = src.get();
-      c.gen = g;
-      SendOpen(*g);
-      if (!connected()) return false;  // Send may drop the connection, which clears the cursors
-    }
+  StreamQuestions q;
+  q.holds = [this](const std::string& bolt) { return Holds(bolt); };
+  q.seal_held = [this](const Generation& g) { return SealHeld(g); };
+  q.diverged = [this](const Generation& g) { return Diverged(g); };
+  for (auto& [src, g] : StreamsToOpen(&cursors_, *env_.sources, q, &stats_.backlog_peak)) {
+    Cursor& c = cursors_[g->stream];
+    c.source = src;
+    c.gen = g;
+    SendOpen(*g);
+    if (!connected()) return false;  // Send may drop the connection, which clears the cursors
   }
   return true;
 }
@@ -487,10 +476,7 @@ bool PeerLink::OpenStreams() {
 void PeerLink::Send(std::string_view frame) {
   // Each connection has its own keys, so a DATA frame shared by every peer is encrypted once
   // per peer, in the transport.
-  if (!conn_) return;
-  if (!batching_) return conn_->Send(frame);
-  batch_.append(frame);
-  if (batch_.size() >= kBatchBytes) FlushBatch();  // may drop the connection: callers check
+  if (conn_) conn_->Send(frame);
 }
 
 void PeerLink::Drop(const std::string& why, bool quiet) {

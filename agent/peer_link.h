@@ -36,6 +36,7 @@
 #include "agent/peer_cursor.h"
 #include "agent/peer_holdings.h"
 #include "agent/state_store.h"
+#include "agent/stream_retries.h"
 #include "common/compress.h"
 #include "common/config.h"
 #include "common/framed_conn.h"
@@ -102,8 +103,7 @@ class PeerLink {
   bool Diverged(const Generation& g) const { return holdings_.Diverged(g.bolt, g.gen); }
   // Whether this peer holds the stream of `bolt` (PeerLinkEnv::holds).
   bool Holds(const std::string& bolt) const { return !env_.holds || env_.holds(peer_.id, bolt); }
-  // Whether the peer answered the SEAL of `g` with SEALED (in this process: after a restart every
-  // peer is sent the seal again).
+  // Whether the peer answered the SEAL of `g` with SEALED (in this process: a restart seals again).
   bool SealHeld(const Generation& g) const { return holdings_.SealHeld(g.bolt, g.gen); }
   void Collect(Committer::Batch* batch) { holdings_.Collect(batch); }
   // `g` closed on this host (gone): everything known of it goes.
@@ -144,21 +144,18 @@ class PeerLink {
   // Reading the file failed while judging a POSITION: nothing is decided; the stream is tried
   // again after a backoff, kMaxReadRetries times in a row, then at the next connection.
   void ReadFailed(Cursor& c, const std::string& why);
-  // Stops sending on `c` and OPENs it again after a growing backoff (never on this connection
-  // if `give_up`).
+  // Stops sending on `c`; OPENs it again after a growing backoff (not on this connection if `give_up`).
   void FailCursor(Cursor& c, const std::string& why, bool give_up);
   // OPENs again the failed streams whose backoff has passed; arms the timer for the next.
   void RetryFailedStreams();
-  void ArmRetry(uint64_t in_ns);
   // Forgets cursors that ended and OPENs the streams due (every bolt looked at); false if the
   // connection dropped meanwhile.
   bool OpenStreams();
-  void EraseCursor(std::map<uint32_t, Cursor>::iterator it);
-  void ClearCursors();
-  // Sends `frame`; inside a pump it joins the pump's batch (kBatchBytes).
+  // Each cursor that goes may let another stream open: the next pump looks at every bolt.
+  void EraseCursor(std::map<uint32_t, Cursor>::iterator it) { cursors_.erase(it); rescan_ = true; }
+  void ClearCursors() { cursors_.clear(); rescan_ = true; retries_.Clear(); }
   void Send(std::string_view frame);
-  void PumpStreams();  // Pump's work, with the batch open
-  void FlushBatch();
+  void PumpStreams();  // Pump's work, with the connection corked
   void SendOpen(const Generation& g);
   void Drop(const std::string& why, bool quiet = false);
   void ScheduleReconnect();
@@ -170,16 +167,13 @@ class PeerLink {
   std::shared_ptr<FramedConn> conn_;
   bool ready_ = false;  // WELCOME received on conn_
   UvPtr<uv_timer_t> reconnect_timer_;
-  UvPtr<uv_timer_t> stream_retry_timer_;
+  StreamRetries retries_;
   uint32_t backoff_ms_ = 0;
   bool stopped_ = false;
   bool failing_ = false;  // the last attempt failed: log further failures at debug level
   std::map<uint32_t, Cursor> cursors_;
   bool rescan_ = true;          // OpenStreams is due whatever the epoch
-  bool batching_ = false;       // inside Pump: frames gather in batch_
-  std::string batch_;
   uint64_t scanned_epoch_ = 0;  // Generation::ShapeEpoch() at the last OpenStreams
-  uint64_t retry_due_ns_ = UINT64_MAX;  // the soonest failed stream's retry; UINT64_MAX: none
   PeerHoldings holdings_;
   std::string last_error_;
   Stats stats_;

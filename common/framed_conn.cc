@@ -74,9 +74,23 @@ void FramedConn::OnData(std::string_view bytes) {
 
 void FramedConn::Send(std::string_view frames) {
   if (closed_) return;
+  if (corked_) {
+    cork_.append(frames);
+    if (cork_.size() < kCorkBytes) return;
+    frames = cork_;
+  }
   std::string wire;
   channel_.Seal(frames, &wire);
+  cork_.clear();  // sealed (frames may have pointed into it)
   stream_->Write(std::move(wire));
+}
+
+void FramedConn::Uncork() {
+  corked_ = false;
+  if (cork_.empty() || closed_) return cork_.clear();
+  std::string frames;
+  frames.swap(cork_);
+  Send(frames);
 }
 
 void FramedConn::Close(const std::string& why, CloseReason::Kind kind) {

@@ -71,8 +71,12 @@ class FramedConn : public std::enable_shared_from_this<FramedConn> {
   // and on_close is not called).
   Status Start(Handlers handlers);
   Status Start(OnFrame on_frame, OnClose on_close) { return Start(Handlers{std::move(on_frame), std::move(on_close), nullptr, nullptr}); }
-  // Sends one or more encoded frames.
+  // Sends one or more encoded frames; while corked they gather, and leave as one write (one
+  // encrypted record, one syscall, one completion) at Uncork() or once kCorkBytes gathered.
   void Send(std::string_view frames);
+  static constexpr size_t kCorkBytes = 256u << 10;
+  void Cork() { corked_ = true; }
+  void Uncork();
   // Closes with `why` (an error `kind` sends the farewell first) and calls on_close. To end a
   // connection from inside on_frame, Close() it: dropping it there leaves the frames of the
   // current read still to be delivered.
@@ -81,8 +85,8 @@ class FramedConn : public std::enable_shared_from_this<FramedConn> {
   bool authenticated() const { return channel_.established(); }
   uint64_t key_id() const { return channel_.key_id(); }
   const std::string& remote() const { return stream_->remote(); }
-  // Bytes queued for the socket and not yet written (a slow reader shows here).
-  size_t queued() const { return stream_->queued(); }
+  // Bytes queued for the socket and not yet written (a slow reader shows here), corked ones too.
+  size_t queued() const { return stream_->queued() + cork_.size(); }
 
  private:
   void OnData(std::string_view bytes);
@@ -95,6 +99,8 @@ class FramedConn : public std::enable_shared_from_this<FramedConn> {
   bool awaiting_first_ = false;  // the first frame is expected and has not come
   Handlers handlers_;
   bool closed_ = false;
+  bool corked_ = false;
+  std::string cork_;  // frames sent while corked
 };
 
 }  // namespace tailsafe

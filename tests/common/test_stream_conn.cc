@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/cluster_key.h"
 #include "common/fd.h"
@@ -157,6 +158,63 @@ BOOST_AUTO_TEST_CASE(framed_conns_talk_over_tcp_and_an_owner_may_drop_one_in_its
   BOOST_TEST(!client);
   BOOST_TEST((server_closed.kind == CloseReason::kEnded), server_closed.why);
   listener.Stop();
+  server.reset();
+}
+
+// Corked, frames gather (counted as queued) and leave in order as one write at Uncork; past
+// kCorkBytes they leave at once; after Uncork each Send goes as before.
+BOOST_AUTO_TEST_CASE(corked_frames_leave_together_in_order_at_uncork) {
+  Loop loop;
+  ClusterKeys keys = Keys();
+  TcpListener listener;
+  std::shared_ptr<FramedConn> server, client;
+  std::vector<uint32_t> got;  // the stream of each ACK, in arrival order
+  int batches = 0;
+  Status listening = listener.Listen(loop.get(), "127.0.0.1", 0, [&](UvPtr<uv_tcp_t> tcp) {
+    server = std::make_shared<FramedConn>(std::move(tcp), SecureChannel::Role::kServer, &keys);
+    FramedConn::Handlers h;
+    h.on_frame = [&](const Frame& f) {
+      AckMsg m;
+      BOOST_REQUIRE(DecodeAck(f, &m).ok());
+      got.push_back(m.stream);
+      return Status::Ok();
+    };
+    h.on_close = [](const CloseReason&) {};
+    h.on_batch = [&] { ++batches; };
+    BOOST_REQUIRE(server->Start(std::move(h)).ok());
+  });
+  BOOST_REQUIRE_MESSAGE(listening.ok(), listening.message());
+  auto pending = ConnectTcp(loop.get(), "127.0.0.1", listener.port(), [&](Result<UvPtr<uv_tcp_t>> tcp) {
+    BOOST_REQUIRE(tcp.ok());
+    client = std::make_shared<FramedConn>(std::move(tcp.value()), SecureChannel::Role::kClient, &keys);
+    BOOST_REQUIRE(client->Start([](const Frame&) { return Status::Ok(); }, [](const CloseReason&) {}).ok());
+  });
+  BOOST_REQUIRE(pending.ok());
+  BOOST_REQUIRE(loop.RunUntil([&] { return client && client->authenticated() && server; }));
+  size_t before = client->queued();
+  client->Cork();
+  for (uint32_t i = 1; i <= 50; ++i) client->Send(EncodeAck({i, i}));
+  BOOST_TEST(client->queued() > before);  // held, and counted
+  BOOST_REQUIRE(loop.RunUntil([&] { return false; }, 50) == false);
+  BOOST_TEST(got.empty());  // nothing left while corked
+  client->Uncork();
+  BOOST_REQUIRE(loop.RunUntil([&] { return got.size() == 50; }));
+  for (uint32_t i = 1; i <= 50; ++i) BOOST_TEST(got[i - 1] == i);
+  client->Cork();  // past kCorkBytes the gathered frames leave without waiting for Uncork
+  size_t sent = 0;
+  uint32_t next = 51;
+  while (sent <= FramedConn::kCorkBytes) {
+    std::string frame = EncodeAck({next, next});
+    client->Send(frame);
+    sent += frame.size();
+    ++next;
+  }
+  BOOST_REQUIRE(loop.RunUntil([&] { return got.size() > 50; }));
+  client->Uncork();
+  BOOST_REQUIRE(loop.RunUntil([&] { return got.size() == next - 1; }));
+  BOOST_TEST(got.back() == next - 1);
+  listener.Stop();
+  client.reset();
   server.reset();
 }
 
