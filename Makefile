@@ -41,6 +41,8 @@
 #   make bench-weblog    run bench/weblog (the weblog application with and without tailsafe)
 #   make bench-storm     run bench/storm (tuples/s through a Storm topology with TailsafeBolt and without)
 #   make bench-ab BASE=REV  bench/replicate's tailsafe phases for REV and this build, alternating (PAIRS=3)
+#   make bench-many-bolts  run bench/many-bolts (an agent with 1 bolt and with 1,000)
+#   make bench-scale     run bench/scale (32 agents in network namespaces, each stream on N peers; root)
 #
 # Storm module (mk/storm.mk)
 #   make storm-test      build the storm/ Maven module, run its JUnit tests, build its javadoc

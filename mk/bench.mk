@@ -1,7 +1,7 @@
 # The benchmarks (included by the top-level Makefile): bench/*/ and the programs in bench/tools/.
 # Each installs what is missing (DEPS_BENCH adds the benchmarks' own tools), builds, and runs;
 # docs/performance.md has their figures.
-.PHONY: bench bench-ab bench-build bench-failover bench-storm bench-weblog
+.PHONY: bench bench-ab bench-build bench-failover bench-many-bolts bench-scale bench-storm bench-weblog
 
 BENCH_TOOL_SRCS := $(sort $(wildcard bench/tools/*.cc))
 BENCH_BINS := $(patsubst bench/tools/%.cc,$(OUT)/bench/%,$(BENCH_TOOL_SRCS))
@@ -50,3 +50,15 @@ bench-storm: deps
 bench-failover: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
 	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/failover/run.sh
+
+# bench/many-bolts: one agent with 1 bolt and with 1,000 (memory, descriptors, death detection,
+# CPU per GB with every bolt writing). BENCH_* settings: bench/many-bolts/run.sh.
+bench-many-bolts: deps
+	$(Q)$(MAKE) --no-print-directory bench-build
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/many-bolts/run.sh
+
+# bench/scale: 32 agents in network namespaces, each stream on N = 1, 2, 3 and all peers (root;
+# gnuplot draws bench/scale/scale.png). BENCH_* settings: bench/scale/run.sh.
+bench-scale: deps
+	$(Q)$(MAKE) --no-print-directory bench-build
+	$(Q)TAILSAFE_BIN_DIR=$(abspath $(OUT)) bench/scale/run.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/many-bolts: one agent with 1 bolt and with 1,000 bolts: memory, descriptors, inotify
 # instances, death detection (issue 23), and CPU per GB with every bolt writing (issue 24),
-# measured in the same run. Run after `make bench-build`:
+# measured in the same run. Run with `make bench-many-bolts`, or after `make bench-build`:
 #   TAILSAFE_BIN_DIR=$PWD/build bench/many-bolts/run.sh
 # The report goes to stdout and bench/many-bolts/last-run.md. See many_bolts.py for what is measured.
 #

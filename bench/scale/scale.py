@@ -51,6 +51,7 @@ REPLICAS = os.environ.get("BENCH_REPLICAS", "1,2,3,all").split(",")
 HOST_TIMEOUT_MS = int(os.environ.get("BENCH_HOST_TIMEOUT_MS", "2000"))
 GRACE_MS = int(os.environ.get("BENCH_GRACE_MS", "3000"))
 PREFILL_KIB = int(os.environ.get("BENCH_PREFILL_KIB", "256"))
+CATCHUP_S = float(os.environ.get("BENCH_CATCHUP_S", "300"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TAG = "tsc%d" % (os.getpid() % 100000)
 PREFIX = "10.254.%d." % (os.getpid() % 200 + 20)
@@ -66,8 +67,24 @@ def sh(cmd):
 class Network:
     """A bridge with the coordinator's address and one namespace per host."""
 
+    GC = "/proc/sys/net/ipv4/neigh/default/gc_thresh%d"
+
     def __init__(self, hosts):
-        self.hosts, self.made = hosts, []
+        self.hosts, self.made, self.gc_saved = hosts, [], []
+        # The kernel's ARP table is shared by every namespace, and its default hard limit
+        # (gc_thresh3, 1024) is below what 33 namespaces that all talk to each other need
+        # (about 33 x 33): past it, ARP fails ("neighbor table overflow" in dmesg), SYNs are lost
+        # and connects wait for the kernel's SYN retries. Raised for the run, restored after.
+        need = 4 * (len(hosts) + 1) ** 2
+        for k in (1, 2, 3):
+            with open(self.GC % k) as f:
+                self.gc_saved.append(int(f.read()))
+        if self.gc_saved[2] < need:
+            log("raising the ARP table's limits (gc_thresh1..3 %s) to %d, %d, %d for the run"
+                % ("/".join(map(str, self.gc_saved)), need // 4, need // 2, need))
+            for k, v in ((3, need), (2, need // 2), (1, need // 4)):
+                with open(self.GC % k, "w") as f:
+                    f.write(str(v))
         sh("ip link add %sb type bridge && ip addr add %s1/24 dev %sb && ip link set %sb up" % (TAG, PREFIX, TAG, TAG))
         for i, h in enumerate(hosts):
             ns, veth = "%s%s" % (TAG, h), "%sv%d" % (TAG, i)
@@ -98,6 +115,9 @@ class Network:
         for ns in self.made:
             subprocess.run("ip netns del %s" % ns, shell=True, stderr=subprocess.DEVNULL)
         subprocess.run("ip link del %sb" % TAG, shell=True, stderr=subprocess.DEVNULL)
+        for k, v in ((1, self.gc_saved[0]), (2, self.gc_saved[1]), (3, self.gc_saved[2])):
+            with open(self.GC % k, "w") as f:
+                f.write(str(v))
 
 
 def cpu_s(pid):
@@ -213,8 +233,12 @@ class Cluster:
             return None
         live = len(self.procs) - 1
         want = live if self.replicas == "all" else min(int(self.replicas), live)
-        for (h, _), (ids, whole) in m.items():
+        for (h, b), (ids, whole) in m.items():
             if not whole or (exclude and exclude in ids):
+                if os.environ.get("BENCH_DEBUG"):
+                    st = [x for x in self.status(h)["bolts"] if x["name"] == b]
+                    log("  not settled: %s/%s size %d: %s" % (h, b, os.path.getsize(self.bolt_file(h, int(b.split("-")[1]) - 1)),
+                                                            json.dumps(st[0]["peers"] if st else None)))
                 return None
             if self.replicas != "all" and len(ids) != want:
                 return None
@@ -258,8 +282,12 @@ def steady(c):
         written += doc["total_bytes"]
         behind = max(behind, doc["behind_s"])
     t = time.monotonic()
-    wait_until(c.settled, 300, "every stream acknowledged whole", poll=0.5)
-    caught_up = time.monotonic() - t
+    try:
+        wait_until(c.settled, CATCHUP_S, "every stream acknowledged whole", poll=0.5)
+        caught_up = time.monotonic() - t
+    except RuntimeError:  # the cluster cannot keep up (N = all on one small machine): say so, measure what was done
+        log("N=%s: not every stream acknowledged whole %.0f s after the writes; measured as it stands" % (c.replicas, CATCHUP_S))
+        caught_up = None
     rows = []
     for h in c.hosts:
         (s0, r0), w0, cpu0 = before[h]
@@ -300,7 +328,11 @@ def rereplicate(c, before):
         "placement moved" % (c.replicas, r["held"], r["collateral"], bytes_moved / 1e6, r["from_kill_s"], r["from_move_s"]))
     t2 = time.monotonic()
     c.start(victim)
-    back = wait_until(c.settled, 120, "%s back and every stream whole" % victim, poll=0.1)
+
+    def placed_back():
+        m = c.settled()
+        return m if m and all(victim in m[k][0] for k in held) else None
+    back = wait_until(placed_back, 120, "%s back, its streams placed on it again and whole" % victim, poll=0.1)
     r["back_s"] = time.monotonic() - t2
     r["back_changed"] = len({k for k in back if k in after and back[k][0] != after[k][0]})
     log("N=%s: %s back: %d streams moved back, whole again after %.2f s" % (c.replicas, victim, r["back_changed"], r["back_s"]))
@@ -328,6 +360,10 @@ def run(net, replicas):
         c.stop()
 
 
+def caught(s):
+    return "%.1f" % s["caught_up_s"] if s["caught_up_s"] is not None else "not within %.0f" % CATCHUP_S
+
+
 def mean(s, key):
     return sum(h[key] for h in s["hosts"]) / len(s["hosts"])
 
@@ -345,20 +381,20 @@ def report(results):
     out = ["# bench/scale: %d agents in network namespaces, each stream on N peers" % HOSTS, "",
            "Commit %s; %s; %s. %d agents, %d bolts each, every host's bolts writing %.0f KB/s in all in 200-byte "
            "writes for %.0f s (%.2f MB/s over the cluster); host_timeout_ms %d, replica_grace_ms %d; per host over "
-           "the %.0f s and the catch-up after it: bytes on its veth (sent, received), replica bytes written, the "
-           "agent's CPU." % (rev, machine(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), HOSTS, BOLTS,
+           "the %.0f s and the catch-up after it (until every stream is acknowledged whole): bytes on its veth "
+           "(sent, received: frames, encryption, acknowledgements, heartbeats and TCP/IP headers included), "
+           "replica bytes written, the agent's CPU." % (rev, machine(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), HOSTS, BOLTS,
                              HOST_KBPS, SECONDS, HOSTS * HOST_KBPS / 1000.0, HOST_TIMEOUT_MS, GRACE_MS, SECONDS), ""]
-    out += ["| N | origin MB | sent MB/host mean / max | received MB/host mean / max | written MB/host mean / max | "
-            "sent / origin byte | CPU s/host mean / max | CPU % of a core per host | coordinator CPU s |",
+    out += ["| N | origin MB | caught up after the writes s | sent MB/host mean / max | received MB/host mean / max | "
+            "written MB/host mean / max | sent / origin byte | CPU s/host mean / max | coordinator CPU s |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         s = r["steady"]
         ob = s["origin_bytes"] / HOSTS
-        out.append("| %s | %.2f | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %.2f | %.2f / %.2f | %.1f | %.2f |" % (
-            r["replicas"], s["origin_bytes"] / 1e6, mean(s, "sent") / 1e6, peak(s, "sent") / 1e6,
+        out.append("| %s | %.2f | %s | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %.2f | %.2f / %.2f | %.2f |" % (
+            r["replicas"], s["origin_bytes"] / 1e6, caught(s), mean(s, "sent") / 1e6, peak(s, "sent") / 1e6,
             mean(s, "received") / 1e6, peak(s, "received") / 1e6, mean(s, "written") / 1e6, peak(s, "written") / 1e6,
-            mean(s, "sent") / ob, mean(s, "cpu"), peak(s, "cpu"), 100.0 * mean(s, "cpu") / (SECONDS + s["caught_up_s"]),
-            s["coordinator_cpu"]))
+            mean(s, "sent") / ob, mean(s, "cpu"), peak(s, "cpu"), s["coordinator_cpu"]))
     out += ["", "A holder SIGKILLed (the one holding the most streams), then started again:", "",
             "| N | streams | held by the dead agent | others moved | MB re-sent | whole after the kill s | "
             "of which placement waiting s | whole after the move s | moved back on return | whole again after return s |",
@@ -384,7 +420,7 @@ def plot(results):
     script = """set terminal pngcairo size 1000,500 font "sans,10"
 set output "%s"
 set multiplot layout 1,2 title "bench/scale: %d agents, each stream on N peers (%s)"
-set xlabel "N (peers holding each stream)"
+set xlabel "N, peers holding each stream (31: every peer)"
 set logscale x 2
 set grid
 set key top left
