@@ -1,5 +1,7 @@
-"""Helpers the benchmarks share (bench/replicate, bench/failover, bench/weblog)."""
+"""Helpers the benchmarks share (bench/replicate, bench/failover, bench/weblog, bench/many-bolts,
+bench/scale)."""
 
+import json
 import os
 import platform
 import socket
@@ -64,3 +66,30 @@ def machine():
                 mem_kib = int(line.split()[1])
     nproc = subprocess.run(["nproc"], stdout=subprocess.PIPE).stdout.decode().strip()
     return "%s cores (nproc), %s, Linux %s, %.1f GiB RAM" % (nproc, model, platform.release(), mem_kib / 1048576)
+
+
+def agent_status(data_dir, timeout=10):
+    """The status document of the agent whose data_dir this is (its control socket's "status")."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    try:
+        s.connect(os.path.join(data_dir, "agent.sock"))
+        s.sendall(b"status\n")
+        reply = b""
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            reply += chunk
+    finally:
+        s.close()
+    return json.loads(reply)
+
+
+def cpu_s(pid):
+    """utime + stime of a live process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+

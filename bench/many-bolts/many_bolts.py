@@ -42,7 +42,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import cluster_key, free_port, log, machine, wait_until  # noqa: E402
+from benchlib import agent_status, cluster_key, cpu_s, free_port, log, machine, wait_until  # noqa: E402
 
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-many-bolts")
@@ -55,7 +55,6 @@ RATE_MBPS = float(os.environ.get("BENCH_RATE_MBPS", "5"))
 RATE_S = float(os.environ.get("BENCH_RATE_SECONDS", "20"))
 WRITE_BYTES = int(os.environ.get("BENCH_WRITE_BYTES", "200"))
 LINGER_MS = int(os.environ.get("BENCH_LINGER_MS", "0"))  # the agents' linger_ms (0: the default, unset)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDS = ["h1", "h2", "h3"]
 
 
@@ -171,19 +170,7 @@ class Cluster:
 
     def status(self, i):
         """Agent i's status document (the control socket's "status" request)."""
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(os.path.join(self.dir(i), "data", "agent.sock"))
-            s.sendall(b"status\n")
-            reply = b""
-            while True:
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    break
-                reply += chunk
-        finally:
-            s.close()
-        return json.loads(reply)
+        return agent_status(os.path.join(self.dir(i), "data"))
 
     def acknowledged(self):
         """Whether h1 counts every file acknowledged (durable) by both peers."""
@@ -240,12 +227,6 @@ def proc_status(pid):
     return out
 
 
-def cpu_s(pid):
-    """utime + stime of a live process, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def rate_stage(c, n):

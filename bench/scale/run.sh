@@ -12,6 +12,7 @@
 #   BENCH_SECONDS [20]  BENCH_REPLICAS [1,2,3,all]  BENCH_PREFILL_KIB (each file at start) [256]
 #   BENCH_HOST_TIMEOUT_MS [2000]  BENCH_GRACE_MS (replica_grace_ms) [3000]
 #   BENCH_CATCHUP_S   how long the writes may take to be acknowledged everywhere [300]
+#   BENCH_DEBUG=1     log each stream not yet settled, with its holders as its origin reports them
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${TAILSAFE_BIN_DIR:?set TAILSAFE_BIN_DIR to the absolute path of build/}"

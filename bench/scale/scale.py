@@ -32,14 +32,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import cluster_key, log, machine, wait_until  # noqa: E402
+from benchlib import agent_status, cluster_key, cpu_s, log, machine, wait_until  # noqa: E402
 
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench-scale")
@@ -52,7 +51,6 @@ HOST_TIMEOUT_MS = int(os.environ.get("BENCH_HOST_TIMEOUT_MS", "2000"))
 GRACE_MS = int(os.environ.get("BENCH_GRACE_MS", "3000"))
 PREFILL_KIB = int(os.environ.get("BENCH_PREFILL_KIB", "256"))
 CATCHUP_S = float(os.environ.get("BENCH_CATCHUP_S", "300"))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TAG = "tsc%d" % (os.getpid() % 100000)
 PREFIX = "10.254.%d." % (os.getpid() % 200 + 20)
 PORT = 7700
@@ -118,13 +116,6 @@ class Network:
         for k, v in ((1, self.gc_saved[0]), (2, self.gc_saved[1]), (3, self.gc_saved[2])):
             with open(self.GC % k, "w") as f:
                 f.write(str(v))
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def dir_bytes(path):
@@ -193,20 +184,7 @@ class Cluster:
         p.wait()
 
     def status(self, h):
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(10)
-        try:
-            s.connect(os.path.join(self.data_dir(h), "agent.sock"))
-            s.sendall(b"status\n")
-            reply = b""
-            while True:
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    break
-                reply += chunk
-        finally:
-            s.close()
-        return json.loads(reply)
+        return agent_status(self.data_dir(h))
 
     def holders(self):
         """{(origin, bolt): (sorted holder ids, whole)} from every live origin's status; whole: every
