@@ -100,6 +100,7 @@ Status Agent::LoadState(Loaded* loaded) {
 Status Agent::StartReceiving(const Loaded& loaded) {
   const AgentConfig& ac = config_.agent;
   committer_ = std::make_unique<Committer>(&loop_, &*store_, ac.commit_interval_ms, [this](const Status& s) { Fatal(s); });
+  committer_->set_syncfs_files(ac.commit_syncfs_files);
   replicas_ = std::make_unique<ReplicaStore>(ac.data_dir, [this] { Kick(false, true); });
   if (Status s = replicas_->Init(loaded.replicas, loaded.checkpoints); !s) return s;
   server_ = std::make_unique<ReplicaServer>(&loop_, config_, &keys_, replicas_.get());

@@ -141,8 +141,14 @@ void ReceiverFamilies(const AgentReport& r, MetricsText* m) {
   m->Sample(d(r.retention.deleted));
   m->Family("tailsafe_replica_deleted_bytes_total", "counter", "Durable bytes of the replicas deleted under the retention plan.");
   m->Sample(d(r.retention.bytes_deleted));
-  m->Family("tailsafe_commits_total", "counter", "Group commits: one fdatasync batch plus one state.db transaction.");
+  m->Family("tailsafe_commits_total", "counter", "Group commits: one sync of the replica files written plus one state.db transaction.");
   m->Sample(d(r.commits));
+  m->Family("tailsafe_commit_filesystem_syncs_total", "counter",
+            "syncfs(2) calls that made a commit's replica files on one filesystem durable at once (commit_syncfs_files).");
+  m->Sample(d(r.filesystem_syncs));
+  m->Family("tailsafe_commit_syncfs_fallbacks_total", "counter",
+            "syncfs(2) calls that failed, their files then each fdatasync'd.");
+  m->Sample(d(r.syncfs_fallbacks));
   m->Family("tailsafe_storage_error", "gauge",
            "1 while this agent cannot write its data_dir (a replica write or a state commit failed, e.g. on a full disk).");
   m->Sample(d(r.storage_error.empty() ? 0 : 1));

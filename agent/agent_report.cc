@@ -194,7 +194,11 @@ std::string StatusJson(const AgentReport& r) {
   doc["retention"] = {{"bolts_planned", r.retention.bolts_planned},
                       {"replicas_deleted", r.retention.deleted},
                       {"bytes_deleted", r.retention.bytes_deleted}};
-  doc["commits"] = {{"batches", r.commits}, {"files_synced", r.files_synced}, {"full_disk_retries", r.full_disk_retries}};
+  doc["commits"] = {{"batches", r.commits},
+                    {"files_synced", r.files_synced},
+                    {"filesystem_syncs", r.filesystem_syncs},
+                    {"syncfs_fallbacks", r.syncfs_fallbacks},
+                    {"full_disk_retries", r.full_disk_retries}};
   if (!r.storage_error.empty()) doc["storage_error"] = r.storage_error;
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -92,7 +92,7 @@ struct AgentReport {
   std::vector<CheckpointReport> peer_checkpoints;
   ReplicaServer::Stats receiver;
   ReplicaStore::RetentionStats retention;
-  uint64_t commits = 0, files_synced = 0, full_disk_retries = 0;
+  uint64_t commits = 0, files_synced = 0, filesystem_syncs = 0, syncfs_fallbacks = 0, full_disk_retries = 0;
   std::string storage_error;  // why this agent cannot write its data_dir, or empty
   std::optional<nlohmann::json> discovery;   // with [[bolt_pattern]] rules
   std::optional<nlohmann::json> recoveries;  // with a coordinator: the runner's jobs

@@ -65,6 +65,11 @@ bool WindowMatches(int fd, const Generation& g) {
 
 }  // namespace
 
+bool WindowStale(const Generation& g) {
+  return g.window_len() < kWindowHashBytes || g.size() < g.window_end() ||
+         g.size() - g.window_end() >= kWindowRefreshBytes;
+}
+
 void RecordWindow(Generation& g) {
   uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(g.size(), kWindowHashBytes));
   std::string buf(len, '\0');

@@ -35,6 +35,12 @@ void ExtendHead(Generation& g);
 // Records the hash of the kWindowHashBytes (common/wire.h) before `g`'s size, or of all of it
 // when shorter; no window if they cannot be read.
 void RecordWindow(Generation& g);
+// The window is read again on growth once it is shorter than kWindowHashBytes (a small file)
+// or kWindowRefreshBytes behind the size: any window before the size tells a copy made since
+// from a file that merely begins the same, so a bolt writing small lines pays one read and hash
+// per kWindowRefreshBytes rather than one per growth.
+constexpr uint64_t kWindowRefreshBytes = 64 * 1024;
+bool WindowStale(const Generation& g);
 // The regular file of inode dev:ino in `dir`, opened; empty if no entry names it.
 Fd FindInodeInDir(const std::string& dir, uint64_t dev, uint64_t ino);
 struct FileAgain {

@@ -217,7 +217,7 @@ bool BoltSource::CheckSize(Generation& g, uint64_t now) {
     case SizeChange::kGrew:
       g.Grow(f.now_size, now);
       if (g.head_len() < kHeadBytes) ExtendHead(g);
-      RecordWindow(g);
+      if (WindowStale(g)) RecordWindow(g);
       return true;
   }
   return false;

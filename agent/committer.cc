@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
 
+#include "agent/replica_sync.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -20,6 +22,8 @@ struct Committer::Work {
   Batch batch;
   StateStore* store;
   int delay_ms;
+  uint32_t syncfs_files;
+  SyncCounts sync_counts;
   Status result;
   bool full = false;  // the state commit failed on a full disk: retryable
   std::vector<std::string> unlink_errors;  // files left behind (their rows are gone)
@@ -79,6 +83,7 @@ void Committer::Submit() {
   w->self = this;
   w->store = store_;
   w->delay_ms = test_delay_ms_;
+  w->syncfs_files = syncfs_files_;
   // A stalled batch goes first: rows are upserts applied in order, so the newer ones win.
   w->batch = std::move(stalled_);
   stalled_ = Batch();
@@ -113,11 +118,14 @@ void Committer::Submit() {
         // Worker thread: touches only the batch and the store.
         auto* work = static_cast<Work*>(req->data);
         if (work->delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(work->delay_ms));
+        std::vector<std::shared_ptr<Fd>> fds;
+        fds.reserve(work->batch.files.size());
+        for (const auto& f : work->batch.files) fds.push_back(f.fd);
+        if (Status s = SyncFiles(fds, work->syncfs_files, &work->sync_counts); !s) {
+          work->result = s;
+          return;
+        }
         for (const auto& f : work->batch.files) {
-          if (::fdatasync(f.fd->get()) != 0) {
-            work->result = ErrnoStatus("fdatasync of a replica file");
-            return;
-          }
           // Clean pages now; dropping them is advice, and its failure costs only cache.
           if (f.drop_below > 0) {
             (void)::posix_fadvise(f.fd->get(), 0, static_cast<off_t>(f.drop_below), POSIX_FADV_DONTNEED);
@@ -153,6 +161,13 @@ void Committer::Submit() {
 void Committer::Completed(Work* w, int uv_status) {
   std::unique_ptr<Work> work(w);
   in_flight_ = false;
+  filesystem_syncs_ += work->sync_counts.filesystem_syncs;
+  for (uint64_t i = 0; i < work->sync_counts.syncfs_fallbacks; ++i) {
+    if (std::has_single_bit(++syncfs_fallbacks_)) {  // logged at the 1st, 2nd, 4th... failure
+      LOG_WARN("syncfs of the replicas' filesystem failed (failure %llu); its files were each fdatasync'd instead",
+               static_cast<unsigned long long>(syncfs_fallbacks_));
+    }
+  }
   Status st = work->result;
   if (uv_status != 0 && st.ok()) st = UvStatus("commit", uv_status);
   if (!st.ok() && work->full && !flushing_) {

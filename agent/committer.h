@@ -1,9 +1,10 @@
 // Committer: group commit of replica bytes and agent state, off the event loop.
 //
 // Writers mark themselves dirty with Request(). When no commit is in flight, the committer asks
-// every collector (on the loop) for what to make durable: files to fdatasync, directories to
-// fsync, state rows, and callbacks to run once all of it is on disk. It then fdatasyncs the
-// files and commits the rows in one SQLite transaction on a libuv worker thread. While that runs,
+// every collector (on the loop) for what to make durable: files to sync, directories to fsync,
+// state rows, and callbacks to run once all of it is on disk. It then syncs the files (an
+// fdatasync each, or one syncfs for many on one filesystem: agent/replica_sync.h) and commits
+// the rows in one SQLite transaction on a libuv worker thread. While that runs,
 // new writes accumulate for the next batch, so under load each fsync covers many frames.
 //
 // With a commit interval (agent.commit_interval_ms), a batch starts no sooner than that long
@@ -69,9 +70,14 @@ class Committer {
     interval_ns_ = 0;
     timer_.Reset();
   }
-  // Batches committed and files synced, for status.
+  // From this many replica files of one commit on one filesystem, one syncfs(2) makes them
+  // durable instead of an fdatasync(2) each (agent/replica_sync.h; 0: never).
+  void set_syncfs_files(uint32_t n) { syncfs_files_ = n; }
+  // Batches committed, files synced, syncfs calls made and failed (then fdatasync'd), for status.
   uint64_t commits() const { return commits_; }
   uint64_t files_synced() const { return files_synced_; }
+  uint64_t filesystem_syncs() const { return filesystem_syncs_; }
+  uint64_t syncfs_fallbacks() const { return syncfs_fallbacks_; }
   // Why commits are stalled (the disk is full), or empty.
   const std::string& stall_error() const { return stall_error_; }
   uint64_t full_retries() const { return full_retries_; }
@@ -102,6 +108,9 @@ class Committer {
   int test_delay_ms_ = 0;  // TAILSAFE_TEST_COMMIT_DELAY_MS, for tests only
   uint64_t commits_ = 0;
   uint64_t files_synced_ = 0;
+  uint32_t syncfs_files_ = 0;
+  uint64_t filesystem_syncs_ = 0;
+  uint64_t syncfs_fallbacks_ = 0;
 };
 
 }  // namespace tailsafe

@@ -56,9 +56,9 @@ class Generation : public std::enable_shared_from_this<Generation> {
   uint64_t ino() const { return ino_; }
   uint32_t head_len() const { return head_len_; }
   uint64_t head_hash() const { return head_hash_; }
-  // The window_len() bytes before window_end() (the size last seen growing) hash to
-  // window_hash() (Hash64); window_len() 0 if not read. Only in memory: it tells a copy of the
-  // file from a file that merely begins the same (FindCopyInDir).
+  // The window_len() bytes before window_end() (a size the file had, refreshed as it grows:
+  // WindowStale) hash to window_hash() (Hash64); window_len() 0 if not read. Only in memory: it
+  // tells a copy of the file from a file that merely begins the same (FindCopyInDir).
   uint64_t window_end() const { return window_end_; }
   uint32_t window_len() const { return window_len_; }
   uint64_t window_hash() const { return window_hash_; }

@@ -83,6 +83,7 @@ Result<ReloadPlan> PlanReload(const Config& o, const Config& n) {
   f.Compare("agent.chunk_bytes", uint64_t{a.chunk_bytes}, uint64_t{b.chunk_bytes});
   f.Compare("agent.window_bytes", uint64_t{a.window_bytes}, uint64_t{b.window_bytes});
   f.Compare("agent.commit_interval_ms", uint64_t{a.commit_interval_ms}, uint64_t{b.commit_interval_ms});
+  f.Compare("agent.commit_syncfs_files", uint64_t{a.commit_syncfs_files}, uint64_t{b.commit_syncfs_files});
   f.Compare("agent.linger_ms", uint64_t{a.linger_ms}, uint64_t{b.linger_ms});
   f.Compare("agent.compression_level", int64_t{a.compression_level}, int64_t{b.compression_level});
   f.Compare("agent.reconnect_max_ms", uint64_t{a.reconnect_max_ms}, uint64_t{b.reconnect_max_ms});

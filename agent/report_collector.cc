@@ -94,6 +94,8 @@ AgentReport CollectReport(const ReportInputs& in) {
   r.retention = in.replicas->retention_stats();
   r.commits = in.committer->commits();
   r.files_synced = in.committer->files_synced();
+  r.filesystem_syncs = in.committer->filesystem_syncs();
+  r.syncfs_fallbacks = in.committer->syncfs_fallbacks();
   r.full_disk_retries = in.committer->full_retries();
   r.storage_error = StorageError(*in.committer, *in.server);
   if (in.roster && !in.config->bolt_patterns.empty()) r.discovery = in.roster->discovery()->StatusJson();

@@ -86,6 +86,15 @@ def agent_status(data_dir, timeout=10):
     return json.loads(reply)
 
 
+def machine_busy_s():
+    """Every core's busy time so far (/proc/stat: all but idle and iowait), in seconds: with the
+    machine otherwise idle, it also counts work the kernel does for a process in its own threads
+    (the flusher threads that write the pages a syncfs(2) asks for)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_s(pid):
     """utime + stime of a live process, in seconds."""
     with open("/proc/%d/stat" % pid) as f:

@@ -461,6 +461,7 @@ void ParseAgent(const toml::table& table, Diagnostics& diag, AgentConfig& out) {
   reader.Integer("reconnect_max_ms", 10, 600000, &out.reconnect_max_ms);
   reader.Integer("seal_after_ms", 10, 3600000, &out.seal_after_ms);
   reader.Integer("commit_interval_ms", 0, 1000, &out.commit_interval_ms);
+  reader.Integer("commit_syncfs_files", 0, 1000000, &out.commit_syncfs_files);
   reader.Integer("linger_ms", 0, 1000, &out.linger_ms);
   reader.Integer("hook_timeout_ms", 10, 86400000, &out.hook_timeout_ms);
   reader.Integer("hook_retry_ms", 10, 3600000, &out.hook_retry_ms);

@@ -107,6 +107,33 @@ BOOST_AUTO_TEST_CASE(a_copy_must_hold_the_generation_s_bytes_before_its_last_kno
   BOOST_TEST(!FindCopyInDir(dir.path, "bolt.log", *g).has_value());
 }
 
+BOOST_AUTO_TEST_CASE(the_window_is_read_again_only_when_it_is_small_or_a_refresh_behind) {
+  ScopedTempDir dir("bolt_files");
+  std::string content = Bytes(200000, 4);
+  std::string path = dir.path + "/bolt.log";
+  Write(path, content, 1000);
+  auto small = ReadTo(path, 100);
+  BOOST_TEST(WindowStale(*small), "a window of the whole small file grows with it");
+  auto g = ReadTo(path, 20000);
+  BOOST_TEST(!WindowStale(*g));
+  g->Grow(20000 + kWindowRefreshBytes - 1, 0);
+  BOOST_TEST(!WindowStale(*g), "a line's growth does not read the window again");
+  g->Grow(20000 + kWindowRefreshBytes, 0);
+  BOOST_TEST(WindowStale(*g));
+
+  // A window behind the size still finds the copy, and still tells a decoy from it.
+  auto lagging = ReadTo(path, 20000);
+  lagging->Grow(60000, 0);
+  Write(dir.path + "/bolt.log.1", content.substr(0, 60000), 2000);
+  std::string decoy = content.substr(0, 60000);
+  decoy.replace(18000, 100, std::string(100, '#'));
+  Write(dir.path + "/bolt.log.decoy", decoy, 3000);
+  Write(path, Bytes(10, 2), 4000);
+  std::optional<FoundCopy> copy = FindCopyInDir(dir.path, "bolt.log", *lagging);
+  BOOST_REQUIRE(copy.has_value());
+  BOOST_TEST(copy->name == "bolt.log.1");
+}
+
 BOOST_AUTO_TEST_CASE(without_a_window_the_head_alone_decides) {
   // A generation restored after a restart has no window in memory: its head decides, as before.
   ScopedTempDir dir("bolt_files");

@@ -158,6 +158,7 @@ BOOST_AUTO_TEST_CASE(defaults_are_applied) {
   BOOST_TEST(agent.reconnect_max_ms == 2000u);
   BOOST_TEST(agent.seal_after_ms == 2000u);
   BOOST_TEST(agent.commit_interval_ms == 0u);
+  BOOST_TEST(agent.commit_syncfs_files == 4u);
   BOOST_TEST(agent.linger_ms == 0u);
   BOOST_TEST(config.hooks.empty());
   BOOST_TEST(config.bolts.empty());
@@ -185,6 +186,7 @@ compression_level = -5
 reconnect_max_ms = 600000
 seal_after_ms = 3600000
 commit_interval_ms = 1000
+commit_syncfs_files = 0
 linger_ms = 5
 )");
   const AgentConfig& agent = config.agent;
@@ -196,6 +198,7 @@ linger_ms = 5
   BOOST_TEST(agent.reconnect_max_ms == 600000u);
   BOOST_TEST(agent.seal_after_ms == 3600000u);
   BOOST_TEST(agent.commit_interval_ms == 1000u);
+  BOOST_TEST(agent.commit_syncfs_files == 0u);
   BOOST_TEST(agent.linger_ms == 5u);
 }
 
@@ -254,6 +257,8 @@ BOOST_AUTO_TEST_CASE(out_of_range_integers_name_the_range) {
   CheckContains(ErrorWithAgent("commit_interval_ms = 1001\n"),
                 {"test.conf:7: ", "agent.commit_interval_ms", "0..1000"});
   CheckContains(ErrorWithAgent("linger_ms = -1\n"), {"test.conf:7: ", "agent.linger_ms", "0..1000"});
+  CheckContains(ErrorWithAgent("commit_syncfs_files = -1\n"),
+                {"test.conf:7: ", "agent.commit_syncfs_files", "0..1000000"});
   CheckContains(ErrorOf("[cluster]\nname = \"c\"\n[coordinator]\nlisten = \"h:1\"\n"
                         "state_dir = \"/s\"\nhost_timeout_ms = 5\n"),
                 {"test.conf:6: ", "coordinator.host_timeout_ms", "10..600000"});
