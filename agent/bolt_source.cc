@@ -139,6 +139,7 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
     ++self->stats_.rescans_timer;
     self->watch_.Retry();
     self->Check();
+    self->ReleaseAcked();
     // The safety net also retries shipping that stopped on an error (a failed read or encode)
     // while the file itself did not change.
     self->hooks_.changed();
@@ -167,6 +168,7 @@ void BoltSource::Check() {
     return;
   }
   uint64_t now = NowNs();
+  uint64_t shape = Generation::ShapeEpoch();
   bool changed = false;
   // 1. Sizes of every open generation (fstat is the truth, events only hints). Indexed: a
   //    truncation appends the next generation.
@@ -176,7 +178,9 @@ void BoltSource::Check() {
   // 3. Seal rotated-away generations that stopped growing and that nobody holds open for
   //    writing any more (a bolt that has not reopened its file yet may write again later).
   for (auto& g : gens_.all()) changed |= CheckSeal(*g, now);
-  ReleaseAcked();
+  // Growth releases nothing (acknowledgements do, through the links); a generation that
+  // changed state here (sealed, rotated, truncated) may now be closable.
+  if (Generation::ShapeEpoch() != shape) ReleaseAcked();
   ArmSealTimer();
   if (gens_.dirty()) hooks_.request_commit();
   if (changed) hooks_.changed();

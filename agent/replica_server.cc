@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "common/log.h"
 #include "common/names.h"
@@ -313,6 +314,7 @@ ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const Cluste
   store_->on_durable = [this](Replica& r) {
     if (r.session == nullptr) return store_->MaybeClose(r);
     if (r.position_pending) return Position(r);
+    CorkUntilCheck(r.session);
     r.session->SendAck(r.stream, r.durable);
     // The commit that recorded the seal: the origin may let the generation go for this peer.
     if (r.sealed_durable) {
@@ -335,7 +337,27 @@ Status ReplicaServer::Listen() {
   if (!idle) return idle.status();
   reaper_ = std::move(idle.value());
   reaper_->data = this;
+  auto check = MakeUv<uv_check_t>(uv_check_init, loop_);
+  if (!check) return check.status();
+  uncorker_ = std::move(check.value());
+  uncorker_->data = this;
   return Status::Ok();
+}
+
+void ReplicaServer::CorkUntilCheck(ReplicaSession* s) {
+  if (!uncorker_) return;  // not listening: send as it comes
+  if (std::find(corked_.begin(), corked_.end(), s->id()) != corked_.end()) return;
+  s->Cork();
+  corked_.push_back(s->id());
+  if (uv_is_active(uncorker_.handle())) return;
+  uv_check_start(uncorker_.get(), [](uv_check_t* h) {
+    auto* self = static_cast<ReplicaServer*>(h->data);
+    if (self == nullptr) return;
+    for (uint64_t id : std::exchange(self->corked_, {})) {
+      if (auto it = self->sessions_.find(id); it != self->sessions_.end()) it->second->Uncork();
+    }
+    uv_check_stop(h);
+  });
 }
 
 void ReplicaServer::Stop() {
@@ -347,6 +369,8 @@ void ReplicaServer::Stop() {
   graveyard_.clear();
   sessions_.clear();
   reaper_.Reset();
+  uncorker_.Reset();
+  corked_.clear();
 }
 
 void ReplicaServer::OnAccept(UvPtr<uv_tcp_t> tcp) {

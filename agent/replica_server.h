@@ -47,6 +47,9 @@ class ReplicaSession {
   void Start();
   void SendAck(uint32_t stream, uint64_t durable);
   void SendSealed(uint32_t stream, uint64_t final_size);
+  // Frames sent meanwhile leave as one write (FramedConn::Cork): the ACKs of one commit.
+  void Cork() { conn_->Cork(); }
+  void Uncork() { conn_->Uncork(); }
   void SendPosition(const PositionMsg& pos);
   // Fails one stream of this session (see the top of this file): logged, counted, told to the
   // origin; the session and its other streams go on.
@@ -137,6 +140,10 @@ class ReplicaServer {
   void Cut(Replica& r, uint64_t offset);
 
  private:
+  // Corks `s` until the loop has run this iteration's callbacks: a commit that covers many
+  // streams answers each origin with one write, not one per ACK (each a syscall, a TCP
+  // segment and an encrypted record).
+  void CorkUntilCheck(ReplicaSession* s);
   void OnAccept(UvPtr<uv_tcp_t> tcp);
   void StartTailJob(Replica& r, TailJob job);
   void FinishTailJob(Replica& r, TailJob& job);
@@ -149,6 +156,8 @@ class ReplicaServer {
   Decompressor decompressor_;
   TcpListener listener_;
   UvPtr<uv_idle_t> reaper_;
+  UvPtr<uv_check_t> uncorker_;         // active while sessions are corked
+  std::vector<uint64_t> corked_;       // their ids (a session may be gone by the check)
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::unique_ptr<ReplicaSession>> sessions_;
   std::vector<std::unique_ptr<ReplicaSession>> graveyard_;

@@ -228,7 +228,7 @@ Result<std::string> EncodeData(uint32_t stream, uint64_t offset, std::string_vie
   std::string* buf = w.buffer();
   size_t body_at = buf->size();
   bool compressed = false;
-  if (c != nullptr) {
+  if (c != nullptr && raw.size() >= kMinCompressBytes) {
     Status st = c->Compress(raw, buf);
     compressed = st.ok() && buf->size() - body_at < raw.size();
   }

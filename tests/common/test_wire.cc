@@ -163,6 +163,19 @@ BOOST_AUTO_TEST_CASE(data_round_trip_compressed_and_raw) {
   std::string out2(m2.raw_len, '\0');
   BOOST_REQUIRE(InflateData(m2, &d, out2.data()).ok());
   BOOST_TEST(out2 == noise);
+
+  // A few lines go raw however well they would compress; from kMinCompressBytes on they do not.
+  for (size_t len : {kMinCompressBytes - 1, kMinCompressBytes}) {
+    auto enc3 = EncodeData(5, 0, text.substr(0, len), &c);
+    BOOST_REQUIRE(enc3.ok());
+    FrameReader r3;
+    DataMsg m3;
+    BOOST_REQUIRE(DecodeData(FrameOf(*enc3, &r3), &m3).ok());
+    BOOST_TEST(m3.compressed == (len >= kMinCompressBytes), len << " bytes");
+    std::string out3(m3.raw_len, '\0');
+    BOOST_REQUIRE(InflateData(m3, &d, out3.data()).ok());
+    BOOST_TEST(out3 == text.substr(0, len));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(data_size_limits) {
