@@ -30,7 +30,7 @@ BoltSource::BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfi
       seal_after_ns_(uint64_t{agent.seal_after_ms} * 1000000),
       rescan_ms_(agent.rescan_interval_ms),
       hooks_(std::move(hooks)),
-      watch_(watcher, bolt.name, [this] { Check(); }),
+      watch_(watcher, bolt.name, [this](bool path_may_differ) { Check(path_may_differ); }),
       gens_(bolt.name, next_stream),
       frames_(loop, bolt.name, agent.chunk_bytes, agent.window_bytes, agent.compression_level, std::move(slots),
               {hooks_.min_cursor, hooks_.changed, [this](const Generation& g, const Status& why) {
@@ -162,7 +162,7 @@ void BoltSource::SetCheckpoint(uint64_t offset) {
   if (gens_.SetCheckpoint(offset)) hooks_.changed();
 }
 
-void BoltSource::Check() {
+void BoltSource::Check(bool path_may_differ) {
   if (retiring_) {  // sealed: only acknowledgements matter now
     ReleaseAcked();
     return;
@@ -173,8 +173,8 @@ void BoltSource::Check() {
   // 1. Sizes of every open generation (fstat is the truth, events only hints). Indexed: a
   //    truncation appends the next generation.
   for (size_t i = 0; i < gens_.all().size(); ++i) changed |= CheckSize(*gens_.all()[i], now);
-  // 2. Does the path still name the active generation?
-  changed |= CheckPath(now);
+  // 2. Does the path still name the active generation? (Not after writes alone: BoltWatch.)
+  if (path_may_differ) changed |= CheckPath(now);
   // 3. Seal rotated-away generations that stopped growing and that nobody holds open for
   //    writing any more (a bolt that has not reopened its file yet may write again later).
   for (auto& g : gens_.all()) changed |= CheckSeal(*g, now);

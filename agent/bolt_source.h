@@ -99,8 +99,9 @@ class BoltSource {
   bool Drained() const { return retiring_ && gens_.empty(); }
   // The number the next generation of this bolt gets (gens continue across remove and re-add).
   uint64_t next_gen() const { return gens_.next_gen(); }
-  // Reconciles generations with the file system; safe to call any time.
-  void Check();
+  // Reconciles generations with the file system; safe to call any time. `path_may_differ`
+  // false skips asking whether the path names another file (the events were writes alone).
+  void Check(bool path_may_differ = true);
   // The bolt's checkpoint file now says `offset`: it applies to the active generation (the
   // bolt's current file) and travels to every peer. Ignored while there is no active one.
   void SetCheckpoint(uint64_t offset);

@@ -8,7 +8,7 @@
 
 namespace tailsafe {
 
-BoltWatch::BoltWatch(InotifyWatcher* watcher, std::string bolt, std::function<void()> check)
+BoltWatch::BoltWatch(InotifyWatcher* watcher, std::string bolt, std::function<void(bool)> check)
     : watcher_(watcher), bolt_(std::move(bolt)), check_(std::move(check)) {}
 
 void BoltWatch::Start(const std::string& dir, const std::string& base) {
@@ -66,6 +66,7 @@ void BoltWatch::ForgetClosedInodes(const std::deque<std::shared_ptr<Generation>>
 void BoltWatch::OnEvents(std::span<const InotifyWatcher::Event> events) {
   bool overflow = false;
   bool relevant = false;
+  bool entry = false;  // something other than a write: the path may name another file
   for (const InotifyWatcher::Event& ev : events) {
     ++events_seen_;
     if (ev.mask & IN_Q_OVERFLOW) {
@@ -73,16 +74,17 @@ void BoltWatch::OnEvents(std::span<const InotifyWatcher::Event> events) {
     } else if (dir_watch_ && ev.watch == dir_watch_.id()) {
       if (ev.mask & IN_IGNORED) dir_watch_.Reset();  // directory gone; Retry() watches it again
       // An event about the bolt's entry (the watch asked for no other); not the directory's own.
-      if (!ev.name.empty()) relevant = true;
+      if (!ev.name.empty()) relevant = entry = true;
     } else {
       relevant = true;
+      if ((ev.mask & ~static_cast<uint32_t>(IN_MODIFY)) != 0) entry = true;
     }
   }
   if (overflow) {
     ++overflows_;
     LOG_NOTICE("bolt %s: inotify queue overflowed; rescanning", bolt_.c_str());
   }
-  if (overflow || relevant) check_();
+  if (overflow || relevant) check_(overflow || entry || !dir_watch_);
 }
 
 }  // namespace tailsafe

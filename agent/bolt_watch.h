@@ -5,6 +5,9 @@
 // events while it is read to its end. A burst of events that concerns any of them, or an overflow
 // of the queue (counted and logged: events were dropped), calls `check` once. What the events
 // mean is the caller's: BoltSource::Check() reads the file system, events are only hints.
+// `check`'s argument says whether the path may name another file now: false only when every
+// event was a write to a watched inode and the directory is watched (a rename, creation or
+// deletion of the bolt's entry would have come as an event about it).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +27,7 @@ namespace tailsafe {
 class BoltWatch {
  public:
   // `watcher` outlives this watch; `bolt` names it in logs.
-  BoltWatch(InotifyWatcher* watcher, std::string bolt, std::function<void()> check);
+  BoltWatch(InotifyWatcher* watcher, std::string bolt, std::function<void(bool path_may_differ)> check);
 
   // Subscribes and watches DIR for the entry BASE (a warning if it cannot: Retry() tries again).
   void Start(const std::string& dir, const std::string& base);
@@ -48,7 +51,7 @@ class BoltWatch {
 
   InotifyWatcher* watcher_;
   std::string bolt_;
-  std::function<void()> check_;
+  std::function<void(bool)> check_;
   std::string dir_, base_;
   InotifyWatcher::Subscription events_;  // while started
   InotifyWatcher::Watch dir_watch_;      // the directory, for entries named base_
