@@ -343,6 +343,7 @@ PeerLink::Env Agent::LinkEnv() {
   const AgentConfig& ac = config_.agent;
   PeerLink::Env env;
   env.loop = &loop_;
+  env.pump_soon = [this] { Kick(true, false); };
   env.cluster = config_.cluster.name;
   env.self_id = ac.id;
   env.keys = &keys_;

@@ -152,9 +152,9 @@ void PeerLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   };
   h.on_written = [this](size_t n) {
     stats_.wire_bytes += n;
-    Pump();
+    env_.pump_soon ? env_.pump_soon() : Pump();
   };
-  h.on_batch = [this] { Pump(); };
+  h.on_batch = [this] { env_.pump_soon ? env_.pump_soon() : Pump(); };
   if (Status st = conn->Start(std::move(h)); !st) return Drop(st.message());
   // The secure handshake goes first; HELLO is held by the channel until it completes.
   HelloMsg hello;

@@ -77,6 +77,10 @@ struct PeerLinkEnv {
   // Whether peer `peer` holds the stream of bolt `bolt` (agent/stream_placement.h); null: every
   // peer holds every stream. A link opens streams only for the bolts its peer holds.
   std::function<bool(const std::string& peer, const std::string& bolt)> holds;
+  // Asks for one Pump of every link once this loop iteration's callbacks have run, so a write's
+  // completion, a batch of ACKs and a file's growth cost one walk over the streams, not one
+  // each; null: the link pumps at once.
+  std::function<void()> pump_soon;
 };
 
 class PeerLink {
