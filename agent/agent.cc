@@ -132,7 +132,7 @@ void Agent::MakeSources(Loaded* loaded) {
     LOG_WARN("%s; files are checked every %u ms (rescan_interval_ms) only", s.message().c_str(), ac.rescan_interval_ms);
   }
   BoltSource::Hooks hooks;
-  hooks.changed = [this] { Kick(true, false); };
+  hooks.changed = [this](const Generation* g) { peers_->Touched(g); Kick(true, false); };
   hooks.min_acked = [this](const Generation& g) { return peers_->MinAcked(g); };
   hooks.min_cursor = [this](const Generation& g) { return peers_->MinCursor(g); };
   hooks.seal_held = [this](const Generation& g) { return peers_->AllHoldSeal(g); };

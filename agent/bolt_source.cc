@@ -33,7 +33,7 @@ BoltSource::BoltSource(uv_loop_t* loop, InotifyWatcher* watcher, const BoltConfi
       watch_(watcher, bolt.name, [this](bool path_may_differ) { Check(path_may_differ); }),
       gens_(bolt.name, next_stream),
       frames_(loop, bolt.name, agent.chunk_bytes, agent.window_bytes, agent.compression_level, std::move(slots),
-              {hooks_.min_cursor, hooks_.changed, [this](const Generation& g, const Status& why) {
+              {hooks_.min_cursor, [this] { hooks_.changed(nullptr); }, [this](const Generation& g, const Status& why) {
                  LOG_WARN("bolt %s: generation %llu: %s", bolt_.name.c_str(), static_cast<unsigned long long>(g.gen),
                           why.message().c_str());
                  Check();  // a short read means the file changed under us
@@ -84,7 +84,7 @@ void BoltSource::Retire() {
   StopWatching();  // encode jobs in flight still deliver, for the peers to catch up
   ReleaseAcked();
   hooks_.request_commit();
-  hooks_.changed();
+  hooks_.changed(nullptr);
 }
 
 void BoltSource::Stop() {
@@ -142,7 +142,7 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
     self->ReleaseAcked();
     // The safety net also retries shipping that stopped on an error (a failed read or encode)
     // while the file itself did not change.
-    self->hooks_.changed();
+    self->TouchAll();
   }, rescan_ms_, rescan_ms_);
 
   auto seal = MakeUv<uv_timer_t>(uv_timer_init, loop_);
@@ -159,7 +159,7 @@ Status BoltSource::Start(const std::vector<OriginGenRow>& rows) {
 void BoltSource::SetCheckpoint(uint64_t offset) {
   // Without an active generation (its checkpoint's event came first) it is kept for the file
   // about to be found.
-  if (gens_.SetCheckpoint(offset)) hooks_.changed();
+  if (gens_.SetCheckpoint(offset)) TouchAll();
 }
 
 void BoltSource::Check(bool path_may_differ) {
@@ -180,10 +180,17 @@ void BoltSource::Check(bool path_may_differ) {
   for (auto& g : gens_.all()) changed |= CheckSeal(*g, now);
   // Growth releases nothing (acknowledgements do, through the links); a generation that
   // changed state here (sealed, rotated, truncated) may now be closable.
-  if (Generation::ShapeEpoch() != shape) ReleaseAcked();
+  bool reshaped = Generation::ShapeEpoch() != shape;
+  if (reshaped) ReleaseAcked();
   ArmSealTimer();
   if (gens_.dirty()) hooks_.request_commit();
-  if (changed) hooks_.changed();
+  if (!changed) return;
+  if (reshaped) return hooks_.changed(nullptr);
+  TouchAll();  // grown: only this bolt's streams have news
+}
+
+void BoltSource::TouchAll() {
+  for (const auto& g : gens_.all()) hooks_.changed(g.get());
 }
 
 bool BoltSource::CheckSize(Generation& g, uint64_t now) {
@@ -372,7 +379,7 @@ void BoltSource::Diverged(Generation& g, const std::string& why) {
   MarkLost(g, "diverged");
   if (!was_active || !fd) return;
   AddGeneration(fd);
-  hooks_.changed();
+  hooks_.changed(nullptr);
 }
 
 void BoltSource::ReleaseAcked() {
@@ -396,7 +403,7 @@ void BoltSource::ReleaseAcked() {
 
 void BoltSource::Collect(Committer::Batch* batch) {
   gens_.Collect(batch, [this](Generation& g) {
-    if (g.MarkPersisted()) hooks_.changed();
+    if (g.MarkPersisted()) hooks_.changed(nullptr);
     if (g.state() == GenState::kLost || g.sealed()) ReleaseAcked();
   });
 }

@@ -63,7 +63,8 @@ struct BoltSourceStats {
 
 // How a source reaches the agent: its peers' progress, and what it tells of its own.
 struct BoltSourceHooks {
-  std::function<void()> changed;  // new bytes, a new generation, a seal
+  // New bytes or a checkpoint of `g`; null: anything else (a new generation, a seal...).
+  std::function<void(const Generation* g)> changed;
   std::function<uint64_t(const Generation&)> min_acked;  // over every peer
   // Lowest offset a connected peer will still send of `g`; UINT64_MAX when none is connected.
   std::function<uint64_t(const Generation&)> min_cursor;
@@ -115,6 +116,7 @@ class BoltSource {
   void Diverged(Generation& g, const std::string& why);
   // Closes sealed generations every peer has acknowledged; prunes lag points.
   void ReleaseAcked();
+  void TouchAll();  // hooks_.changed for each generation: this bolt's streams are due
 
   const std::string& name() const { return bolt_.name; }
   const std::string& path() const { return bolt_.file; }

@@ -265,6 +265,7 @@ void PeerLink::OnWindowHashed(const std::shared_ptr<FramedConn>& conn, const std
 }
 
 Status PeerLink::Settle(const PositionMsg& m, const std::string& why) {
+  due_.Mark(m.stream);  // positioned: it may send
   auto it = cursors_.find(m.stream);
   Cursor& c = it->second;
   std::shared_ptr<Generation> hold = c.gen;  // outlives the cursor if it is erased below
@@ -304,6 +305,7 @@ Status PeerLink::OnAck(const AckMsg& m) {
   stats_.bytes_acked += m.durable - c.acked;
   c.acked = m.durable;
   holdings_.Acknowledged(c.gen->bolt, c.gen->gen, m.durable, NowNs());
+  due_.Mark(m.stream);  // its window opened
   if (env_.acks_changed) env_.acks_changed(c.gen->bolt);
   return Status::Ok();
 }
@@ -412,50 +414,36 @@ void PeerLink::Pump() {
 
 void PeerLink::PumpStreams() {
   // Every bolt is looked at only when a generation changed state (Generation::ShapeEpoch), the
-  // placement moved or a stream of this link ended (rescan_), not at every byte.
+  // placement moved or a stream of this link ended (rescan_), not at every byte; and the
+  // cursors, only those due (agent/due_streams.h).
   if (rescan_ || scanned_epoch_ != Generation::ShapeEpoch()) {
     rescan_ = false;
     scanned_epoch_ = Generation::ShapeEpoch();
+    due_.MarkAll();
     if (!OpenStreams()) return;
   }
   RetryFailedStreams();
   if (!connected()) return;
-  for (auto& [stream, c] : cursors_) {
-    if (!connected()) return;
-    if (!c.positioned || c.gen->gone()) continue;
-    Generation& g = *c.gen;
-    uint64_t end = g.known_size();
-    while (c.sent < end && c.sent - c.acked < env_.window_bytes &&
-           conn_->queued() < kMaxWriteQueue) {
-      uint32_t raw = 0;
-      std::shared_ptr<const std::string> frame;
-      Status err;
-      auto st = c.source->frames().Get(g, c.sent, end - c.sent, &raw, &frame, &err);
-      if (st == FrameCache::FrameStatus::kPending) break;  // pumped again when it is encoded
-      if (st == FrameCache::FrameStatus::kError) {
-        LOG_WARN("peer %s: %s", peer_.id.c_str(), err.message().c_str());
-        c.source->Check();  // a short read means the file changed under us
-        break;
-      }
-      Send(*frame);
-      if (!connected()) return;  // Send may drop the connection, which clears the cursors
-      c.sent += raw;
-      stats_.bytes_sent += raw;
-      ++stats_.frames_sent;
-      holdings_.Sent(g.bolt, g.gen, c.sent);
+  if (due_.Take(&due_now_)) {
+    for (auto& [stream, c] : cursors_) {
+      if (!PumpCursor(stream, c)) return;
     }
-    if (g.has_checkpoint() && (!c.checkpoint_sent || c.checkpoint_offset != g.checkpoint())) {
-      c.checkpoint_sent = true;
-      c.checkpoint_offset = g.checkpoint();
-      Send(EncodeCheckpoint({stream, g.checkpoint()}));
-      if (!connected()) return;
-    }
-    if (g.sealed() && c.sent == g.final_size() && !c.seal_sent) {
-      c.seal_sent = true;
-      Send(EncodeSeal({stream, g.final_size()}));
-      if (!connected()) return;
-    }
+    return;
   }
+  for (uint32_t stream : due_now_) {
+    auto it = cursors_.find(stream);
+    if (it != cursors_.end() && !PumpCursor(stream, it->second)) return;
+  }
+}
+
+bool PeerLink::PumpCursor(uint32_t stream, Cursor& c) {
+  StreamPumpEnv env{conn_.get(), env_.window_bytes, kMaxWriteQueue, &peer_.id, &holdings_};
+  StreamPumpCounts sent;
+  StreamPumpOutcome out = PumpStream(stream, c, env, &sent);
+  stats_.frames_sent += sent.frames;
+  stats_.bytes_sent += sent.bytes;
+  if (out == StreamPumpOutcome::kAgain) due_.Mark(stream);
+  return out != StreamPumpOutcome::kDropped;
 }
 
 bool PeerLink::OpenStreams() {

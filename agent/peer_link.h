@@ -33,9 +33,11 @@
 #include <vector>
 
 #include "agent/bolt_source.h"
+#include "agent/due_streams.h"
 #include "agent/peer_cursor.h"
 #include "agent/peer_holdings.h"
 #include "agent/state_store.h"
+#include "agent/stream_pump.h"
 #include "agent/stream_retries.h"
 #include "common/compress.h"
 #include "common/config.h"
@@ -94,8 +96,10 @@ class PeerLink {
   ~PeerLink();
   void Start();
   void Stop();
-  // New bytes or generations may be shippable.
+  // Sends what the streams due have to send (every stream after a change of state).
   void Pump();
+  // `g` grew or got a checkpoint: its stream is due; null: every stream is.
+  void Touched(const Generation* g) { g ? due_.Mark(g->stream) : due_.MarkAll(); }
   // The placement moved: the next Pump looks at every bolt again.
   void Rescan() { rescan_ = true; }
   // What the peer acknowledged of `g` (remembered across reconnects and restarts).
@@ -160,6 +164,7 @@ class PeerLink {
   void ClearCursors() { cursors_.clear(); rescan_ = true; retries_.Clear(); }
   void Send(std::string_view frame);
   void PumpStreams();  // Pump's work, with the connection corked
+  bool PumpCursor(uint32_t stream, Cursor& c);  // false if the connection dropped
   void SendOpen(const Generation& g);
   void Drop(const std::string& why, bool quiet = false);
   void ScheduleReconnect();
@@ -177,6 +182,8 @@ class PeerLink {
   bool failing_ = false;  // the last attempt failed: log further failures at debug level
   std::map<uint32_t, Cursor> cursors_;
   bool rescan_ = true;          // OpenStreams is due whatever the epoch
+  DueStreams due_;
+  std::vector<uint32_t> due_now_;  // the streams one pump looks at
   uint64_t scanned_epoch_ = 0;  // Generation::ShapeEpoch() at the last OpenStreams
   PeerHoldings holdings_;
   std::string last_error_;

@@ -86,6 +86,10 @@ void PeerSet::Stop() {
   for (auto& link : links_) link->Stop();
 }
 
+void PeerSet::Touched(const Generation* g) {
+  for (auto& link : links_) link->Touched(g);
+}
+
 void PeerSet::Pump() {
   for (auto& link : links_) link->Pump();
 }

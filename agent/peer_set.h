@@ -62,6 +62,8 @@ class PeerSet {
   void Stop();
   // New bytes or generations may be shippable: every link sends what it may.
   void Pump();
+  // `g` grew or got a checkpoint (null: anything changed): what each link pumps next.
+  void Touched(const Generation* g);
   // The coordinator's membership: links new members and re-links moved ones (started), and
   // places streams over its placed agents. Returns whether anything changed.
   bool OnMembership(const nlohmann::json& agents);

@@ -72,7 +72,7 @@ struct Fixture {
     BOOST_REQUIRE_MESSAGE(loaded.ok(), loaded.status().message());
     config = std::move(loaded.value());
     BoltSource::Hooks hooks;
-    hooks.changed = [] {};
+    hooks.changed = [](const Generation*) {};
     hooks.min_acked = [this](const Generation&) { return acked; };
     hooks.min_cursor = [](const Generation&) { return UINT64_MAX; };
     hooks.lost = [](const Generation&) {};

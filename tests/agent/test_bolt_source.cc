@@ -61,7 +61,7 @@ struct Fixture {
   }
   void Start(std::vector<OriginGenRow> rows = {}) {
     BoltSource::Hooks hooks;
-    hooks.changed = [this] { ++changed; };
+    hooks.changed = [this](const Generation*) { ++changed; };
     hooks.min_acked = [this](const Generation&) { return acked; };
     hooks.min_cursor = [](const Generation&) { return UINT64_MAX; };
     hooks.lost = [this](const Generation& g) { lost.push_back(g.gen); };

@@ -57,7 +57,7 @@ struct Fixture {
   }
   void Make(std::vector<OriginGenRow> rows) {
     BoltSource::Hooks hooks;
-    hooks.changed = [] {};
+    hooks.changed = [](const Generation*) {};
     hooks.min_acked = [this](const Generation&) { return acked; };
     hooks.min_cursor = [](const Generation&) { return UINT64_MAX; };
     hooks.lost = [](const Generation&) {};

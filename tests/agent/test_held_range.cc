@@ -52,7 +52,7 @@ struct Fixture {
   // Starts one source, bolt `b` on bolts/b.log, from the state.db rows `rows`.
   void StartSource(std::vector<OriginGenRow> rows) {
     BoltSource::Hooks hooks;
-    hooks.changed = [] {};
+    hooks.changed = [](const Generation*) {};
     hooks.min_acked = [](const Generation&) { return uint64_t{0}; };
     hooks.min_cursor = [](const Generation&) { return UINT64_MAX; };
     hooks.seal_held = nullptr;

@@ -80,7 +80,7 @@ struct Fixture {
     b.checkpoint_file = BoltFile("b.checkpoint");
     config.bolts = {b};
     BoltSource::Hooks hooks;
-    hooks.changed = [] {};
+    hooks.changed = [](const Generation*) {};
     hooks.min_acked = [](const Generation&) { return uint64_t{0}; };
     hooks.min_cursor = [](const Generation&) { return UINT64_MAX; };
     hooks.lost = [](const Generation&) {};

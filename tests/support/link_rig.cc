@@ -123,7 +123,10 @@ void LinkRig::OnIdle() {
 
 BoltSource::Hooks LinkRig::Hooks() {
   BoltSource::Hooks h;
-  h.changed = [this] { Kick(true, false); };
+  h.changed = [this](const Generation* g) {
+    if (link_) link_->Touched(g);
+    Kick(true, false);
+  };
   h.min_acked = [this](const Generation& g) {
     if (!link_) return uint64_t{0};
     return link_->Diverged(g) ? UINT64_MAX : link_->Acked(g);  // as PeerSet::MinAcked
