@@ -61,7 +61,9 @@ void PeerHoldings::Forget(const std::string& bolt, uint64_t gen) {
 }
 
 void PeerHoldings::Collect(Committer::Batch* batch) {
-  for (const auto& [key, acked] : dirty_) batch->rows.peer_acks.push_back({peer_, key.first, key.second, acked});
+  std::vector<std::pair<Key, uint64_t>> rows(dirty_.begin(), dirty_.end());
+  std::sort(rows.begin(), rows.end());  // in (bolt, generation) order, whatever the hash's
+  for (const auto& [key, acked] : rows) batch->rows.peer_acks.push_back({peer_, key.first, key.second, acked});
   dirty_.clear();
 }
 

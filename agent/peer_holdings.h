@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -64,6 +65,11 @@ class PeerHoldings {
 
  private:
   using Key = std::pair<std::string, uint64_t>;  // (bolt, generation)
+  // Hashed, not ordered: every ACK looks its generation up, and with 1,000 bolts an ordered
+  // map's string comparisons were a tenth of the origin's CPU.
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return std::hash<std::string>()(k.first) ^ (k.second * 0x9e3779b97f4a7c15ull); }
+  };
   struct Entry {
     uint64_t acked = 0;
     bool seal_held = false;
@@ -76,8 +82,8 @@ class PeerHoldings {
   const Entry& Find(const std::string& bolt, uint64_t gen) const;
 
   std::string peer_;
-  std::map<Key, Entry> gens_;
-  std::map<Key, uint64_t> dirty_;  // acknowledgements not yet collected
+  std::unordered_map<Key, Entry, KeyHash> gens_;
+  std::unordered_map<Key, uint64_t, KeyHash> dirty_;  // acknowledgements not yet collected
   std::deque<AckEvent> ack_log_;
 };
 
