@@ -104,7 +104,7 @@ struct AgentConfig {
   uint32_t commit_interval_ms = 0;
   // From this many replica files of one commit on one filesystem, one syncfs(2) makes them
   // durable instead of an fdatasync(2) each (agent/replica_sync.h); 0..1000000, 0: never.
-  uint32_t commit_syncfs_files = 4;
+  uint32_t commit_syncfs_files = 0;
   // After a bolt file grows, wait this long before reading and shipping, so the writes made
   // meanwhile travel as one frame (Kafka's linger.ms); 0..1000. 0 ships every growth at once.
   // Every file change the agent watches waits as long (common/inotify_watcher.h).

@@ -55,6 +55,7 @@ RATE_MBPS = float(os.environ.get("BENCH_RATE_MBPS", "5"))
 RATE_S = float(os.environ.get("BENCH_RATE_SECONDS", "20"))
 WRITE_BYTES = int(os.environ.get("BENCH_WRITE_BYTES", "200"))
 LINGER_MS = int(os.environ.get("BENCH_LINGER_MS", "0"))  # the agents' linger_ms (0: the default, unset)
+SYNCFS_FILES = os.environ.get("BENCH_SYNCFS_FILES", "")  # the agents' commit_syncfs_files ("": the default, unset)
 IDS = ["h1", "h2", "h3"]
 
 
@@ -111,6 +112,8 @@ class Cluster:
                     % (self.key, i, self.ports[i], self.dir(i), peers))
             if LINGER_MS:
                 text += "linger_ms = %d\n" % LINGER_MS
+            if SYNCFS_FILES:
+                text += "commit_syncfs_files = %d\n" % int(SYNCFS_FILES)
             for b in range(bolts if i == "h1" else 0):
                 text += ('\n[[bolt]]\nname = "%s"\nfile = "%s"\npid_file = "%s"\ncheckpoint_file = "%s"\n'
                          % (self.bolt(b), self.spool(b, "log"), self.spool(b, "pid"), self.spool(b, "ckpt")))
@@ -235,23 +238,27 @@ def rate_stage(c, n):
     log("%d bolts: writing %.1f MB/s in all for %.0f s, %d bytes a write" % (n, RATE_MBPS, RATE_S, WRITE_BYTES))
     before = {i: cpu_s(c.procs[i].pid) for i in IDS}
     machine_before = machine_busy_s()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [BIN + "/bench/spread_writer", "--prefix", os.path.join(c.dir("h1"), "spool", "bolt-"), "--files", str(n),
            "--rate", str(RATE_MBPS), "--seconds", str(RATE_S), "--write-size", str(WRITE_BYTES)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=RATE_S * 3 + 60)
     if p.returncode != 0:
         raise RuntimeError("spread_writer exited %d: %s" % (p.returncode, p.stderr.decode(errors="replace").strip()))
     w = json.loads(p.stdout)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the writer is the one child reaped meanwhile
+    writer_s = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
     t = time.monotonic()
     wait_until(c.acknowledged, 600, "h1 counting every byte acknowledged", poll=0.5)
     each = {i: cpu_s(c.procs[i].pid) - before[i] for i in IDS}
     machine_s = machine_busy_s() - machine_before
     gb = w["total_bytes"] / 1e9
     out = {"writer": w, "acked_after_s": time.monotonic() - t, "cpu_each": each,
-           "cpu_s_per_gb": sum(each.values()) / gb, "machine_s_per_gb": machine_s / gb}
+           "cpu_s_per_gb": sum(each.values()) / gb, "machine_s_per_gb": machine_s / gb, "writer_s": writer_s,
+           "other_s": machine_s - sum(each.values()) - writer_s}
     log("%d bolts: %.2f MB/s written (%d writes), acknowledged %.2f s after the last; %.1f CPU s/GB "
-        "(h1 %.2f s, h2 %.2f s, h3 %.2f s); the machine's %.1f CPU s/GB" % (
+        "(h1 %.2f s, h2 %.2f s, h3 %.2f s); the machine's %.1f CPU s/GB (writer %.2f s, the rest %.2f s)" % (
             n, w["mbps"], w["writes"], out["acked_after_s"], out["cpu_s_per_gb"], each["h1"], each["h2"], each["h3"],
-            out["machine_s_per_gb"]))
+            out["machine_s_per_gb"], writer_s, out["other_s"]))
     return out
 
 
@@ -342,21 +349,24 @@ def report(results):
         one_m = next((r["rate"]["machine_s_per_gb"] for r in rated if r["bolts"] == 1), None)
         out += ["Every bolt writing: %.1f MB/s in all for %.0f s, in writes of %d bytes spread over the bolts in turn "
                 "(`bench/tools/spread_writer.cc`); CPU of the three agents from /proc/PID/stat, from the first write "
-                "until h1 counts every byte acknowledged by both peers; linger_ms %d. The machine's CPU is every "
-                "core's busy time in /proc/stat over the same span: it adds the writer, the bench's polling and "
-                "the kernel's own threads (the flusher threads that write what a syncfs asks for)."
-                % (RATE_MBPS, RATE_S, WRITE_BYTES, LINGER_MS), "",
+                "until h1 counts every byte acknowledged by both peers; linger_ms %d, commit_syncfs_files %s. "
+                "The machine's CPU is every "
+                "core's busy time in /proc/stat over the same span: it adds the writer (its own CPU, from its "
+                "rusage, includes queueing an inotify event per write) and the rest: the bench's polling and the "
+                "kernel's own threads (the flusher threads that write what a syncfs asks for)."
+                % (RATE_MBPS, RATE_S, WRITE_BYTES, LINGER_MS, SYNCFS_FILES or "0 (the default)"), "",
                 "| bolts | MB/s written | writes | acked after the last write s | CPU s h1 / h2 / h3 | CPU s/GB | "
-                "CPU % of one core | against 1 bolt | machine CPU s/GB | machine against 1 bolt |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "CPU % of one core | against 1 bolt | machine CPU s/GB | machine against 1 bolt | writer CPU s | "
+                "the rest CPU s |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in rated:
             x = r["rate"]
             e = x["cpu_each"]
-            out.append("| %d | %.2f | %d | %.2f | %.2f / %.2f / %.2f | %.1f | %.1f | %s | %.1f | %s |" % (
+            out.append("| %d | %.2f | %d | %.2f | %.2f / %.2f / %.2f | %.1f | %.1f | %s | %.1f | %s | %.2f | %.2f |" % (
                 r["bolts"], x["writer"]["mbps"], x["writer"]["writes"], x["acked_after_s"], e["h1"], e["h2"], e["h3"],
                 x["cpu_s_per_gb"], x["cpu_s_per_gb"] * x["writer"]["mbps"] / 10.0,
                 "%.2f" % (x["cpu_s_per_gb"] / one) if one else "-", x["machine_s_per_gb"],
-                "%.2f" % (x["machine_s_per_gb"] / one_m) if one_m else "-"))
+                "%.2f" % (x["machine_s_per_gb"] / one_m) if one_m else "-", x["writer_s"], x["other_s"]))
         out.append("")
     for r in results:
         for note in r.get("notes", []):

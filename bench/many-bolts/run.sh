@@ -16,6 +16,7 @@
 #                     writes by default (needs build/bench/spread_writer: make bench-build);
 #                     BENCH_RATE_SECONDS=0 skips it
 #   BENCH_LINGER_MS   the agents' linger_ms (default: unset, i.e. 0)
+#   BENCH_SYNCFS_FILES the agents' commit_syncfs_files (default: unset, i.e. 0: an fdatasync per file)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${TAILSAFE_BIN_DIR:?set TAILSAFE_BIN_DIR to the absolute path of build/}"

@@ -158,7 +158,7 @@ BOOST_AUTO_TEST_CASE(defaults_are_applied) {
   BOOST_TEST(agent.reconnect_max_ms == 2000u);
   BOOST_TEST(agent.seal_after_ms == 2000u);
   BOOST_TEST(agent.commit_interval_ms == 0u);
-  BOOST_TEST(agent.commit_syncfs_files == 4u);
+  BOOST_TEST(agent.commit_syncfs_files == 0u);
   BOOST_TEST(agent.linger_ms == 0u);
   BOOST_TEST(config.hooks.empty());
   BOOST_TEST(config.bolts.empty());
@@ -186,7 +186,7 @@ compression_level = -5
 reconnect_max_ms = 600000
 seal_after_ms = 3600000
 commit_interval_ms = 1000
-commit_syncfs_files = 0
+commit_syncfs_files = 8
 linger_ms = 5
 )");
   const AgentConfig& agent = config.agent;
@@ -198,7 +198,7 @@ linger_ms = 5
   BOOST_TEST(agent.reconnect_max_ms == 600000u);
   BOOST_TEST(agent.seal_after_ms == 3600000u);
   BOOST_TEST(agent.commit_interval_ms == 1000u);
-  BOOST_TEST(agent.commit_syncfs_files == 0u);
+  BOOST_TEST(agent.commit_syncfs_files == 8u);
   BOOST_TEST(agent.linger_ms == 5u);
 }
 
