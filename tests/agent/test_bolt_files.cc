@@ -10,6 +10,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "agent/bolt_files.h"
@@ -43,6 +44,18 @@ std::shared_ptr<Generation> ReadTo(const std::string& path, uint64_t size) {
   ExtendHead(*g);
   RecordWindow(*g);
   return g;
+}
+
+// copytruncate in DIR: the copy bolt.log.1 holding `copy`, a decoy that begins like it but
+// differs at bytes 18000-18099 (and is the most recent), then bolt.log truncated and written
+// again; what FindCopyInDir finds for `g`.
+std::optional<FoundCopy> CopytruncateWithDecoy(const std::string& dir, const std::string& copy, const Generation& g) {
+  Write(dir + "/bolt.log.1", copy, 2000);
+  std::string decoy = copy.substr(0, g.size());
+  decoy.replace(18000, 100, std::string(100, '#'));
+  Write(dir + "/bolt.log.decoy", decoy, 3000);
+  Write(dir + "/bolt.log", Bytes(10, 2), 4000);
+  return FindCopyInDir(dir, "bolt.log", g);
 }
 
 }  // namespace
@@ -89,15 +102,9 @@ BOOST_AUTO_TEST_CASE(a_copy_must_hold_the_generation_s_bytes_before_its_last_kno
   std::string path = dir.path + "/bolt.log";
   Write(path, content, 1000);
   auto g = ReadTo(path, 20000);
-  // copytruncate: the copy, then the original truncated and written again.
-  Write(dir.path + "/bolt.log.1", content + "more", 2000);
-  // A file that begins like the generation and is as long, but is not its copy: its bytes
-  // before the generation's last known size differ (and it is the most recent).
-  std::string decoy = content;
-  decoy.replace(18000, 100, std::string(100, '#'));
-  Write(dir.path + "/bolt.log.decoy", decoy, 3000);
-  Write(path, Bytes(10, 2), 4000);
-  std::optional<FoundCopy> copy = FindCopyInDir(dir.path, "bolt.log", *g);
+  // The decoy begins like the generation and is as long, but is not its copy: its bytes before
+  // the generation's last known size differ.
+  std::optional<FoundCopy> copy = CopytruncateWithDecoy(dir.path, content + "more", *g);
   BOOST_REQUIRE(copy.has_value());
   BOOST_TEST(copy->name == "bolt.log.1");
   BOOST_TEST(copy->size == content.size() + 4);
@@ -124,12 +131,7 @@ BOOST_AUTO_TEST_CASE(the_window_is_read_again_only_when_it_is_small_or_a_refresh
   // A window behind the size still finds the copy, and still tells a decoy from it.
   auto lagging = ReadTo(path, 20000);
   lagging->Grow(60000, 0);
-  Write(dir.path + "/bolt.log.1", content.substr(0, 60000), 2000);
-  std::string decoy = content.substr(0, 60000);
-  decoy.replace(18000, 100, std::string(100, '#'));
-  Write(dir.path + "/bolt.log.decoy", decoy, 3000);
-  Write(path, Bytes(10, 2), 4000);
-  std::optional<FoundCopy> copy = FindCopyInDir(dir.path, "bolt.log", *lagging);
+  std::optional<FoundCopy> copy = CopytruncateWithDecoy(dir.path, content.substr(0, 60000), *lagging);
   BOOST_REQUIRE(copy.has_value());
   BOOST_TEST(copy->name == "bolt.log.1");
 }
