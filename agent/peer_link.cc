@@ -437,7 +437,7 @@ void PeerLink::PumpStreams() {
 }
 
 bool PeerLink::PumpCursor(uint32_t stream, Cursor& c) {
-  StreamPumpEnv env{conn_.get(), env_.window_bytes, kMaxWriteQueue, &peer_.id, &holdings_};
+  StreamPumpEnv env{conn_.get(), env_.window_bytes, kMaxWriteQueue, &peer_.id, &holdings_, env_.coalesce_below};
   StreamPumpCounts sent;
   StreamPumpOutcome out = PumpStream(stream, c, env, &sent);
   stats_.frames_sent += sent.frames;

@@ -71,6 +71,8 @@ struct PeerLinkEnv {
   std::string self_id;
   const ClusterKeys* keys = nullptr;  // the cluster key(s); outlive the link
   uint32_t window_bytes = 0;
+  // New bytes of a stream that wait for the ACK of its bytes in flight (agent/stream_pump.h).
+  uint32_t coalesce_below = kCoalesceBelowBytes;
   uint32_t reconnect_max_ms = 0;
   const std::vector<std::unique_ptr<BoltSource>>* sources = nullptr;
   // What a peer holds of bolt `bolt` changed (an ACK, a POSITION, a SEALED, a divergence): its

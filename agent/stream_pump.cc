@@ -12,7 +12,10 @@ StreamPumpOutcome PumpStream(uint32_t stream, PeerCursor& c, const StreamPumpEnv
   if (!c.positioned || c.gen->gone()) return StreamPumpOutcome::kDone;
   Generation& g = *c.gen;
   uint64_t end = g.known_size();
-  while (c.sent < end && c.sent - c.acked < env.window_bytes) {
+  // Decided once: the bytes that go, go whole, even where the frame cache cuts them in several
+  // frames (another peer's ACK came at another size), so none waits a second commit.
+  bool hold = c.sent > c.acked && !g.sealed() && end - c.sent < env.coalesce_below;  // the ACK brings them
+  while (!hold && c.sent < end && c.sent - c.acked < env.window_bytes) {
     if (env.conn->queued() >= env.max_queue) return StreamPumpOutcome::kAgain;  // the queue drains first
     uint32_t raw = 0;
     std::shared_ptr<const std::string> frame;

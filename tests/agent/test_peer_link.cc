@@ -4,9 +4,10 @@
 // recorded it; that after a dropped connection the link resumes from the peer's POSITION and
 // sends again only the bytes the peer no longer holds (resent_bytes); that a listener which is
 // not a tailsafe agent, or is another agent, is a counted connect failure whose last_error names
-// what was wrong; and that a closed generation is forgotten and a late ACK for it records
-// nothing. Runs a real ReplicaServer, BoltSource and committers on one loop
-// (tests/support/link_rig.h).
+// what was wrong; that a closed generation is forgotten and a late ACK for it records nothing;
+// and that while a stream's bytes are being committed, a small growth waits for their ACK and
+// leaves as one frame (coalesce_below). Runs a real ReplicaServer, BoltSource and committers
+// on one loop (tests/support/link_rig.h).
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
@@ -142,6 +143,58 @@ BOOST_AUTO_TEST_CASE(a_retired_generation_gets_its_seal_held_only_once_the_peer_
   BOOST_TEST(rig.ReplicaOf("b", g->gen)->sealed_durable);
   BOOST_TEST(ReplicaIsTheFile(*g));
   BOOST_TEST(rig.link().stats().bytes_acked == bytes.size());
+}
+
+BOOST_AUTO_TEST_CASE(small_growth_waits_for_the_ack_of_the_bytes_in_flight_and_leaves_as_one_frame) {
+  std::string first = Lines(1000);
+  std::ofstream(rig.BoltFile("b"), std::ios::binary) << first;
+  rig.AddBolt("b");
+  auto g = rig.Newest(0);
+  std::ofstream(rig.BoltFile("m"), std::ios::binary) << "marker\n";
+  rig.AddBolt("m");
+  rig.HoldPeerCommits(true);
+  rig.StartPeer();
+  rig.StartLink();
+  BOOST_REQUIRE(rig.loop.RunUntil([&] {
+    const Replica* r = rig.ReplicaOf("b", g->gen);
+    return r != nullptr && r->written == first.size();
+  }));
+  uint64_t frames_before = rig.link().stats().frames_sent;
+  std::string more;
+  for (unsigned i = 0; i < 3; ++i) {  // three writes while the first bytes are being committed
+    std::string piece = Lines(700, 10 + i);
+    rig.Append(0, piece);
+    more += piece;
+  }
+  BOOST_REQUIRE(rig.RoundTrip(*rig.Newest(1)));  // anything sent meanwhile has arrived
+  BOOST_TEST(rig.ReplicaOf("b", g->gen)->written == first.size());
+  BOOST_TEST(rig.link().stats().frames_sent == frames_before);
+
+  rig.HoldPeerCommits(false);  // the ACK of the first bytes brings the rest, in one frame
+  BOOST_REQUIRE(rig.WaitAcked(*g, first.size() + more.size()));
+  BOOST_TEST(rig.link().stats().frames_sent == frames_before + 1);
+  BOOST_TEST(ReplicaIsTheFile(*g));
+}
+
+BOOST_AUTO_TEST_CASE(without_coalescing_each_growth_is_sent_while_the_first_bytes_are_committed) {
+  rig.link_env.coalesce_below = 0;
+  std::string first = Lines(1000);
+  std::ofstream(rig.BoltFile("b"), std::ios::binary) << first;
+  rig.AddBolt("b");
+  auto g = rig.Newest(0);
+  rig.HoldPeerCommits(true);
+  rig.StartPeer();
+  rig.StartLink();
+  std::string more = Lines(700, 10);
+  rig.Append(0, more);
+  BOOST_REQUIRE(rig.loop.RunUntil([&] {
+    const Replica* r = rig.ReplicaOf("b", g->gen);
+    return r != nullptr && r->written == first.size() + more.size();
+  }));
+  BOOST_TEST(rig.link().Acked(*g) == 0u);
+  rig.HoldPeerCommits(false);
+  BOOST_REQUIRE(rig.WaitAcked(*g, first.size() + more.size()));
+  BOOST_TEST(ReplicaIsTheFile(*g));
 }
 
 BOOST_AUTO_TEST_CASE(after_a_dropped_connection_the_link_resumes_from_the_peers_position_and_resends_nothing) {
