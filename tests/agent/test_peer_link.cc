@@ -39,6 +39,14 @@ struct Fixture {
     rig.StartLink();
     return rig.Newest(0);
   }
+  // Bolt "b" holding `bytes`, and bolt "m" whose stream RoundTrip can fail; nothing started.
+  std::shared_ptr<Generation> AddBoltAndMarker(const std::string& bytes) {
+    std::ofstream(rig.BoltFile("b"), std::ios::binary) << bytes;
+    rig.AddBolt("b");
+    std::ofstream(rig.BoltFile("m"), std::ios::binary) << "marker\n";
+    rig.AddBolt("m");
+    return rig.Newest(0);
+  }
   bool ReplicaIsTheFile(const Generation& g) {
     std::string why;
     bool same = testing::FilesEqual(rig.BoltFile(g.bolt), rig.ReplicaPath(g.bolt, g.gen), &why);
@@ -109,11 +117,7 @@ BOOST_AUTO_TEST_CASE(a_bolts_bytes_reach_the_replica_byte_for_byte_and_the_link_
 
 BOOST_AUTO_TEST_CASE(a_retired_generation_gets_its_seal_held_only_once_the_peer_recorded_it) {
   std::string bytes = Lines(40000);
-  std::ofstream(rig.BoltFile("b"), std::ios::binary) << bytes;
-  rig.AddBolt("b");
-  auto g = rig.Newest(0);
-  std::ofstream(rig.BoltFile("m"), std::ios::binary) << "marker\n";
-  rig.AddBolt("m");
+  auto g = AddBoltAndMarker(bytes);
   bool seal_seen = false;  // SealHeld as the acknowledgement that changed it is reported
   auto released = rig.link_env.acks_changed;
   rig.link_env.acks_changed = [&](const std::string& bolt) {
@@ -147,11 +151,7 @@ BOOST_AUTO_TEST_CASE(a_retired_generation_gets_its_seal_held_only_once_the_peer_
 
 BOOST_AUTO_TEST_CASE(small_growth_waits_for_the_ack_of_the_bytes_in_flight_and_leaves_as_one_frame) {
   std::string first = Lines(1000);
-  std::ofstream(rig.BoltFile("b"), std::ios::binary) << first;
-  rig.AddBolt("b");
-  auto g = rig.Newest(0);
-  std::ofstream(rig.BoltFile("m"), std::ios::binary) << "marker\n";
-  rig.AddBolt("m");
+  auto g = AddBoltAndMarker(first);
   rig.HoldPeerCommits(true);
   rig.StartPeer();
   rig.StartLink();
