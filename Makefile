@@ -93,7 +93,7 @@ CPPFLAGS := -I. -D_GNU_SOURCE
 CPPFLAGS += $(EXTRA_CPPFLAGS)
 CXXFLAGS := $(CXXSTD) $(WARN) $(MODE_FLAGS) -pthread $(EXTRA_CXXFLAGS)
 LDFLAGS := -pthread $(SAN_FLAGS) $(EXTRA_LDFLAGS)
-LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus -lsodium -lsystemd
+LIBS := -luv -lzstd -lxxhash -lsqlite3 -ltomlplusplus -lsodium -lsystemd -lmicrohttpd
 TEST_LIBS := -lboost_unit_test_framework
 # The coordinator's ZooKeeper store: Debian's single-threaded C client (libzookeeper-st-dev).
 ZK_LIBS := -lzookeeper_st

@@ -47,7 +47,7 @@
 #include "common/compress.h"
 #include "common/config.h"
 #include "common/fd.h"
-#include "common/http_server.h"
+#include "common/metrics_server.h"
 #include "common/inotify_watcher.h"
 #include "common/service_notify.h"
 #include "common/cluster_key.h"

@@ -28,7 +28,7 @@
 
 #include "common/config.h"
 #include "common/framed_conn.h"
-#include "common/http_server.h"
+#include "common/metrics_server.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "coordinator/agent_roster.h"

@@ -7,6 +7,7 @@ packages=(
   g++ make pkg-config
   libuv1-dev libxxhash-dev libzstd-dev libsqlite3-dev libboost-test-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libsodium-dev libsystemd-dev
+  libmicrohttpd-dev         # HTTP on the daemons' loops: /metrics, the coordinator's status page
   procps coreutils python3
   clang libclang-rt-14-dev llvm  # the libFuzzer targets (make fuzz) and their symbolised reports
   goaccess gnuplot-nox      # the weblog demo: goaccess as a hook (tests), the requests-per-minute chart

@@ -1,12 +1,12 @@
 // The Prometheus text writer (common/prometheus.h) and the HTTP request parser the /metrics
-// server uses (common/http_server.h).
+// server uses (common/metrics_server.h).
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
 #include <string>
 
-#include "common/http_server.h"
+#include "common/http_daemon.h"
 #include "common/prometheus.h"
 #include "tests/support/prometheus_check.h"
 
@@ -78,44 +78,3 @@ BOOST_AUTO_TEST_CASE(the_checker_rejects_what_prometheus_would) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-BOOST_AUTO_TEST_SUITE(http_request)
-
-BOOST_AUTO_TEST_CASE(a_get_is_complete_at_the_blank_line) {
-  HttpParse p = ParseHttpRequestHead("GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n");
-  BOOST_TEST(p.status == 0);
-  BOOST_TEST(p.complete);
-  BOOST_TEST(p.request.method == "GET");
-  BOOST_TEST(p.request.path == "/metrics");
-  HttpParse partial = ParseHttpRequestHead("GET /metrics HTTP/1.1\r\nHost: a\r\n");
-  BOOST_TEST(partial.status == 0);
-  BOOST_TEST(!partial.complete);
-  BOOST_TEST(!ParseHttpRequestHead("GET /me").complete);
-}
-
-BOOST_AUTO_TEST_CASE(malformed_heads_name_their_status) {
-  BOOST_TEST(ParseHttpRequestHead("GET /metrics HTTP/2.0\r\n\r\n").status == 505);
-  BOOST_TEST(ParseHttpRequestHead("GET metrics HTTP/1.1\r\n\r\n").status == 400);
-  BOOST_TEST(ParseHttpRequestHead("GET  /metrics HTTP/1.1\r\n\r\n").status == 400);
-  BOOST_TEST(ParseHttpRequestHead("G(T /metrics HTTP/1.1\r\n\r\n").status == 400);
-  BOOST_TEST(ParseHttpRequestHead("GET /metrics HTTP/1.1\r\nno colon\r\n\r\n").status == 400);
-  BOOST_TEST(ParseHttpRequestHead("GET /metrics HTTP/1.1\r\n: v\r\n\r\n").status == 400);
-  BOOST_TEST(ParseHttpRequestHead("GET /metrics HTTP/1.1\nHost: a\n\n").status == 400);
-  BOOST_TEST(ParseHttpRequestHead(std::string("GET /m\0 HTTP/1.1\r\n\r\n", 21)).status == 400);
-}
-
-BOOST_AUTO_TEST_CASE(every_truncation_and_byte_flip_is_handled) {
-  const std::string good = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9741\r\nUser-Agent: Prometheus/2.42\r\n\r\n";
-  for (size_t n = 0; n <= good.size(); ++n) {
-    HttpParse p = ParseHttpRequestHead(std::string_view(good).substr(0, n));
-    BOOST_TEST((p.complete == (n == good.size())), n);
-  }
-  for (size_t i = 0; i < good.size(); ++i) {
-    for (int v = 0; v < 256; v += 7) {
-      std::string s = good;
-      s[i] = static_cast<char>(v);
-      (void)ParseHttpRequestHead(s);  // never crashes; ASan watches
-    }
-  }
-}
-
-BOOST_AUTO_TEST_SUITE_END()

@@ -92,12 +92,14 @@ int main(int argc, char** argv) {
                         "/agents/", "agents"}) {
     Write(root + "/fuzz_namespace_path", "path-" + std::to_string(i++), p);
   }
-  // HTTP request heads for the /metrics server.
+  // HTTP requests for the daemons' HTTP server (tests/fuzz/fuzz_http.cc).
   i = 0;
   for (const char* h : {"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9741\r\nUser-Agent: Prometheus/2.42.0\r\n"
                         "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n\r\n",
                         "HEAD / HTTP/1.0\r\n\r\n", "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-                        "GET /metrics HTTP/2.0\r\n\r\n", "GET /metrics HTTP/1.1\r\nHost"}) {
+                        "GET /metrics HTTP/2.0\r\n\r\n", "GET /metrics HTTP/1.1\r\nHost",
+                        "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                        "GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"}) {
     Write(root + "/fuzz_http", "head-" + std::to_string(i++), h);
   }
   // Coordinator records: the first byte picks the reader (tests/fuzz/fuzz_coordinator_records.cc).

@@ -1,0 +1,99 @@
+// HttpDaemon: a read-only HTTP/1.1 server on a daemon's libuv loop, built on libmicrohttpd
+// (Debian's libmicrohttpd12) in its external-epoll mode: no thread of its own. MHD keeps its
+// sockets in one epoll set; the loop polls that set's fd and runs MHD when it is readable or
+// when MHD's own timeout (idle connections) is due. Every callback runs on the loop.
+//
+// Routes are exact paths, answered with one reply built on the loop when the request arrives
+// (so a scrape sees one instant). Only GET and HEAD: anything else is 405. MHD parses the
+// request (keep-alive, pipelining, chunked bodies) and enforces the limits a client controls:
+// the request head fits in kHeadBytes (a longer URL or header gets 414 or 431), a connection
+// idle for `timeout_s` is closed, at most `max_clients` are open at once and at most
+// `max_per_ip` from one address (more are refused at accept). Nothing a client sends reaches
+// the daemon's state except through a route's handler.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "common/uv_handle.h"
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+namespace tailsafe {
+
+struct HttpRequest {
+  std::string method;  // "GET" or "HEAD"
+  std::string path;    // "/metrics", without the query
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra ones
+};
+
+class HttpDaemon {
+ public:
+  struct Limits {
+    size_t max_clients = 64;
+    size_t max_per_ip = 16;
+    unsigned timeout_s = 5;
+  };
+  // The request line and headers must fit in this much of a connection's memory.
+  static constexpr size_t kHeadBytes = 8192;
+  using Handler = std::function<HttpReply(const HttpRequest&)>;
+
+  // `who` names the server in messages ("coordinator metrics").
+  HttpDaemon(uv_loop_t* loop, std::string who, Limits limits);
+  HttpDaemon(uv_loop_t* loop, std::string who) : HttpDaemon(loop, std::move(who), Limits{}) {}
+  ~HttpDaemon();
+  HttpDaemon(const HttpDaemon&) = delete;
+  HttpDaemon& operator=(const HttpDaemon&) = delete;
+
+  void Route(std::string path, Handler handler) { routes_[std::move(path)] = std::move(handler); }
+  // Paths with no route (default: 404 with a short text).
+  void Fallback(Handler handler) { fallback_ = std::move(handler); }
+  // Binds `where` (an IP literal) and starts serving. `setting` names the config key in errors.
+  Status Listen(const HostPort& where, const std::string& setting);
+  // Serves an already connected socket as if it had been accepted from 127.0.0.1 (the HTTP
+  // fuzzer's socketpairs). The socket is the daemon's from here on, even on failure.
+  Status Adopt(int fd);
+  // Closes every connection and the listening socket.
+  void Stop();
+  // The port bound (useful with port 0 in tests), 0 before Listen.
+  uint16_t port() const { return port_; }
+  uint64_t requests() const { return requests_; }
+
+ private:
+  struct MhdStop {
+    void operator()(MHD_Daemon* d) const;
+  };
+  struct Callbacks;  // MHD's C callbacks (common/http_daemon.cc)
+  HttpReply Dispatch(const char* method, const char* url);
+  // Runs MHD over whatever is ready, then re-arms the timer for MHD's next timeout.
+  void Pump();
+
+  uv_loop_t* loop_;
+  std::string who_;
+  Limits limits_;
+  std::map<std::string, Handler> routes_;
+  Handler fallback_;
+  std::unique_ptr<MHD_Daemon, MhdStop> mhd_;
+  UvPtr<uv_poll_t> poll_;
+  UvPtr<uv_timer_t> timer_;
+  uint16_t port_ = 0;
+  uint64_t requests_ = 0;
+};
+
+}  // namespace tailsafe
