@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -21,24 +22,67 @@ struct HttpDaemon::Callbacks {
   // other method, or a body on a GET, is answered at once, and MHD closes the connection rather
   // than read a body nobody wants. MHD leaves the body out of a HEAD reply itself.
   static MHD_Result OnRequest(void* cls, MHD_Connection* c, const char* url, const char* method,
-                              const char* /*version*/, const char* /*upload*/, size_t* upload_size,
+                              const char* /*version*/, const char* /*upload*/, size_t* /*upload_size*/,
                               void** req_cls) {
     static char head_seen;
+    auto* self = static_cast<HttpDaemon*>(cls);
     bool get = method != nullptr && (std::strcmp(method, "GET") == 0 || std::strcmp(method, "HEAD") == 0);
     if (*req_cls == nullptr && get) {
       *req_cls = &head_seen;
       return MHD_YES;
     }
-    (void)upload_size;
-    HttpReply reply = static_cast<HttpDaemon*>(cls)->Dispatch(method, url);
+    HttpRequest req = self->Parse(c, method, url);
+    bool stream = false;
+    HttpReply reply = self->Dispatch(req, &stream);
+    if (stream && reply.status == 200 && req.method == "GET") return OpenStream(self, c, req, std::move(reply));
     MHD_Response* r =
         MHD_create_response_from_buffer(reply.body.size(), reply.body.data(), MHD_RESPMEM_MUST_COPY);
     if (r == nullptr) return MHD_NO;  // out of memory: MHD closes the connection
+    return Queue(c, r, reply);
+  }
+
+  static MHD_Result Queue(MHD_Connection* c, MHD_Response* r, const HttpReply& reply) {
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, reply.type.c_str());
     for (const auto& [name, value] : reply.headers) MHD_add_response_header(r, name.c_str(), value.c_str());
     MHD_Result ok = MHD_queue_response(c, static_cast<unsigned>(reply.status), r);
-    MHD_destroy_response(r);
+    MHD_destroy_response(r);  // MHD keeps its own reference while it sends
     return ok;
+  }
+
+  // A reply of unknown length (chunked) fed from the stream's queue.
+  static MHD_Result OpenStream(HttpDaemon* self, MHD_Connection* c, const HttpRequest& req, HttpReply reply) {
+    auto owned = std::make_unique<Stream>(Stream{self, c, req.path, std::move(reply.body)});
+    Stream* s = owned.get();
+    MHD_Response* r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, &Read, s, &Free);
+    if (r == nullptr) return MHD_NO;
+    self->streams_[s] = std::move(owned);
+    return Queue(c, r, reply);  // on failure the response is destroyed here, and Free forgets `s`
+  }
+
+  // What MHD sends next: the queue, the end once ended, or nothing for now (suspended until a
+  // broadcast wakes it, so MHD does not ask again on every run).
+  static ssize_t Read(void* cls, uint64_t /*pos*/, char* buf, size_t max) {
+    auto* s = static_cast<Stream*>(cls);
+    if (!s->queued.empty()) {
+      size_t n = std::min(max, s->queued.size());
+      std::memcpy(buf, s->queued.data(), n);
+      s->queued.erase(0, n);
+      return static_cast<ssize_t>(n);
+    }
+    if (s->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+    MHD_suspend_connection(s->conn);
+    s->suspended = true;
+    return 0;
+  }
+
+  static void OnTimer(uv_timer_t* t) {
+    if (t->data != nullptr) static_cast<HttpDaemon*>(t->data)->Pump();
+  }
+
+  // The reply is gone (sent to its end, or its connection closed).
+  static void Free(void* cls) {
+    auto* s = static_cast<Stream*>(cls);
+    s->http->streams_.erase(s);
   }
 
   // MHD's messages are about clients (resets, timeouts, bad requests): debug level, since any
@@ -57,9 +101,19 @@ HttpDaemon::HttpDaemon(uv_loop_t* loop, std::string who, Limits limits)
 
 HttpDaemon::~HttpDaemon() { Stop(); }
 
-HttpReply HttpDaemon::Dispatch(const char* method, const char* url) {
+HttpRequest HttpDaemon::Parse(MHD_Connection* c, const char* method, const char* url) const {
+  HttpRequest req{method ? method : "", url ? url : "", ""};
+  const char* auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (auth != nullptr && std::strncmp(auth, "Bearer ", 7) == 0) {
+    req.token = auth + 7;
+  } else if (const char* t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")) {
+    req.token = t;
+  }
+  return req;
+}
+
+HttpReply HttpDaemon::Dispatch(const HttpRequest& req, bool* stream) {
   ++requests_;
-  HttpRequest req{method ? method : "", url ? url : ""};
   if (req.method != "GET" && req.method != "HEAD") {
     HttpReply r;
     r.status = 405;
@@ -67,13 +121,50 @@ HttpReply HttpDaemon::Dispatch(const char* method, const char* url) {
     r.headers.emplace_back("Allow", "GET, HEAD");
     return r;
   }
-  auto it = routes_.find(req.path);
-  if (it != routes_.end()) return it->second(req);
+  if (guard_) {
+    if (std::optional<HttpReply> refused = guard_(req)) return *refused;
+  }
+  if (auto it = routes_.find(req.path); it != routes_.end()) return it->second(req);
+  if (auto it = stream_routes_.find(req.path); it != stream_routes_.end()) {
+    *stream = true;
+    return it->second(req);
+  }
   if (fallback_) return fallback_(req);
   HttpReply r;
   r.status = 404;
   r.body = "not found\n";
   return r;
+}
+
+void HttpDaemon::Wake(Stream* s) {
+  if (!s->suspended) return;
+  s->suspended = false;
+  MHD_resume_connection(s->conn);
+  // MHD takes the resumed connection back at its next run: on the loop's next turn, never from
+  // here (a broadcast may come from inside a callback of MHD's).
+  if (timer_) uv_timer_start(timer_.get(), &Callbacks::OnTimer, 0, 0);
+}
+
+void HttpDaemon::Broadcast(const std::string& path, const std::string& bytes) {
+  for (auto& [raw, s] : streams_) {
+    if (s->path != path || s->ended) continue;
+    if (s->queued.size() + bytes.size() > kMaxStreamQueue) {
+      LOG_INFO("%s: http: a client of %s reads too slowly; its stream ends", who_.c_str(), path.c_str());
+      s->queued.clear();
+      s->ended = true;
+    } else {
+      s->queued += bytes;
+    }
+    Wake(raw);
+  }
+}
+
+void HttpDaemon::EndStreams(const std::string& path) {
+  for (auto& [raw, s] : streams_) {
+    if (s->path != path) continue;
+    s->ended = true;
+    Wake(raw);
+  }
 }
 
 Status HttpDaemon::Listen(const HostPort& where, const std::string& setting) {
@@ -149,19 +240,22 @@ void HttpDaemon::Pump() {
     uv_timer_stop(timer_.get());
     return;
   }
-  uv_timer_start(
-      timer_.get(),
-      [](uv_timer_t* t) {
-        if (t->data != nullptr) static_cast<HttpDaemon*>(t->data)->Pump();
-      },
-      ms, 0);
+  uv_timer_start(timer_.get(), &Callbacks::OnTimer, ms, 0);
 }
 
 void HttpDaemon::Stop() {
+  // MHD must not stop with a suspended connection: every stream is resumed and ended first.
+  for (auto& [raw, s] : streams_) {
+    s->ended = true;
+    s->queued.clear();
+    Wake(raw);
+  }
+  if (mhd_ && !streams_.empty()) MHD_run(mhd_.get());
   // The loop stops polling MHD's epoll fd before MHD closes it.
   poll_.Reset();
   timer_.Reset();
-  mhd_.reset();
+  mhd_.reset();  // frees the streams' replies (Free)
+  streams_.clear();
 }
 
 }  // namespace tailsafe

@@ -4,7 +4,11 @@
 // when MHD's own timeout (idle connections) is due. Every callback runs on the loop.
 //
 // Routes are exact paths, answered with one reply built on the loop when the request arrives
-// (so a scrape sees one instant). Only GET and HEAD: anything else is 405. MHD parses the
+// (so a scrape sees one instant). A stream route answers with a reply that stays open
+// (server-sent events): its first bytes come from the route, later ones from Broadcast, and a
+// stream with nothing to send is suspended (off MHD's epoll set) until there is. A stream whose
+// client reads slower than kMaxStreamQueue of broadcasts arrive is closed (an EventSource then
+// reconnects and starts from a fresh snapshot). Only GET and HEAD: anything else is 405. MHD parses the
 // request (keep-alive, pipelining, chunked bodies) and enforces the limits a client controls:
 // the request head fits in kHeadBytes (a longer URL or header gets 414 or 431), a connection
 // idle for `timeout_s` is closed, at most `max_clients` are open at once and at most
@@ -18,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +39,8 @@ namespace tailsafe {
 struct HttpRequest {
   std::string method;  // "GET" or "HEAD"
   std::string path;    // "/metrics", without the query
+  // The credential presented, if any: "Authorization: Bearer TOKEN", else the query's token=.
+  std::string token;
 };
 
 struct HttpReply {
@@ -61,7 +68,18 @@ class HttpDaemon {
   HttpDaemon(const HttpDaemon&) = delete;
   HttpDaemon& operator=(const HttpDaemon&) = delete;
 
+  static constexpr size_t kMaxStreamQueue = 1 << 20;
+
   void Route(std::string path, Handler handler) { routes_[std::move(path)] = std::move(handler); }
+  // A streaming route: `first` gives the reply's head and first bytes (a non-200 status ends it
+  // there, as a plain reply); Broadcast(path, ...) appends to every stream open on it.
+  void StreamRoute(std::string path, Handler first) { stream_routes_[std::move(path)] = std::move(first); }
+  void Broadcast(const std::string& path, const std::string& bytes);
+  // Ends every stream open on `path` (their clients see the reply end).
+  void EndStreams(const std::string& path);
+  size_t streams() const { return streams_.size(); }
+  // Checked before any route: a request it refuses gets the reply it returns (401, say).
+  void Guard(std::function<std::optional<HttpReply>(const HttpRequest&)> guard) { guard_ = std::move(guard); }
   // Paths with no route (default: 404 with a short text).
   void Fallback(Handler handler) { fallback_ = std::move(handler); }
   // Binds `where` (an IP literal) and starts serving. `setting` names the config key in errors.
@@ -80,7 +98,17 @@ class HttpDaemon {
     void operator()(MHD_Daemon* d) const;
   };
   struct Callbacks;  // MHD's C callbacks (common/http_daemon.cc)
-  HttpReply Dispatch(const char* method, const char* url);
+  struct Stream {
+    HttpDaemon* http;
+    MHD_Connection* conn;
+    std::string path;
+    std::string queued;  // broadcast, not yet handed to MHD
+    bool suspended = false;
+    bool ended = false;  // EndStreams or a full queue: the reply ends once `queued` is out
+  };
+  HttpRequest Parse(MHD_Connection* c, const char* method, const char* url) const;
+  HttpReply Dispatch(const HttpRequest& req, bool* stream);
+  void Wake(Stream* s);
   // Runs MHD over whatever is ready, then re-arms the timer for MHD's next timeout.
   void Pump();
 
@@ -88,7 +116,10 @@ class HttpDaemon {
   std::string who_;
   Limits limits_;
   std::map<std::string, Handler> routes_;
+  std::map<std::string, Handler> stream_routes_;
   Handler fallback_;
+  std::function<std::optional<HttpReply>(const HttpRequest&)> guard_;
+  std::map<Stream*, std::unique_ptr<Stream>> streams_;
   std::unique_ptr<MHD_Daemon, MhdStop> mhd_;
   UvPtr<uv_poll_t> poll_;
   UvPtr<uv_timer_t> timer_;

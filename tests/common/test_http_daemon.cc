@@ -179,6 +179,69 @@ BOOST_AUTO_TEST_CASE(listen_names_the_setting_in_its_errors) {
   BOOST_TEST(bad.message().find("is not an IP address") != std::string::npos, bad.message());
 }
 
+BOOST_AUTO_TEST_CASE(a_stream_sends_its_first_bytes_then_each_broadcast_until_ended) {
+  http.StreamRoute("/events", [](const HttpRequest&) {
+    HttpReply r;
+    r.type = "text/event-stream";
+    r.body = "data: first\n\n";
+    return r;
+  });
+  Client c(http.port());
+  c.Send("GET /events HTTP/1.1\r\nHost: a\r\n\r\n");
+  BOOST_TEST(loop.RunUntil([&] { return c.Drain(), c.got.find("data: first") != std::string::npos; }));
+  BOOST_TEST(c.got.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  BOOST_TEST(http.streams() == 1u);
+  http.Broadcast("/events", "data: second\n\n");
+  http.Broadcast("/other", "data: not here\n\n");
+  BOOST_TEST(loop.RunUntil([&] { return c.Drain(), c.got.find("data: second") != std::string::npos; }));
+  http.EndStreams("/events");
+  BOOST_TEST(loop.RunUntil([&] { return c.Drain(), c.got.find("\r\n0\r\n\r\n") != std::string::npos; }, 3000), c.got);
+  BOOST_TEST(c.got.find("not here") == std::string::npos);
+  BOOST_TEST(loop.RunUntil([&] { return http.streams() == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_whose_client_does_not_read_is_ended_and_the_others_go_on) {
+  http.StreamRoute("/events", [](const HttpRequest&) { return HttpReply{200, "text/event-stream", ": hi\n\n", {}}; });
+  Client slow(http.port()), fast(http.port(), "127.0.0.2");
+  slow.Send("GET /events HTTP/1.1\r\nHost: a\r\n\r\n");
+  fast.Send("GET /events HTTP/1.1\r\nHost: a\r\n\r\n");
+  BOOST_TEST(loop.RunUntil([&] { return http.streams() == 2; }));
+  const std::string chunk = "data: " + std::string(64 * 1024, 'x') + "\n\n";
+  size_t sent = 0;
+  // Until the slow one's queue passes its bound; the fast one reads everything meanwhile.
+  BOOST_TEST(loop.RunUntil([&] {
+    http.Broadcast("/events", chunk);
+    ++sent;
+    fast.got.clear();
+    fast.Drain();
+    return http.streams() == 1 || sent > 2000;
+  }, 20000));
+  BOOST_TEST(http.streams() == 1u);
+  BOOST_TEST(!fast.closed);
+}
+
+BOOST_AUTO_TEST_CASE(stop_with_suspended_streams_ends_them) {
+  http.StreamRoute("/events", [](const HttpRequest&) { return HttpReply{200, "text/event-stream", ": hi\n\n", {}}; });
+  Client c(http.port());
+  c.Send("GET /events HTTP/1.1\r\nHost: a\r\n\r\n");
+  BOOST_TEST(loop.RunUntil([&] { return c.Drain(), c.got.find(": hi") != std::string::npos; }));
+  http.Stop();
+  BOOST_TEST(http.streams() == 0u);
+  BOOST_TEST(loop.RunUntil([&] { return c.Drain(), c.closed; }));
+}
+
+BOOST_AUTO_TEST_CASE(the_guard_sees_the_token_from_the_header_or_the_query) {
+  http.Guard([](const HttpRequest& r) -> std::optional<HttpReply> {
+    if (r.token == "s3cret") return std::nullopt;
+    return HttpReply{401, "text/plain; charset=utf-8", "token required\n", {}};
+  });
+  BOOST_TEST(StatusLine(Ask("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")) == "HTTP/1.1 401 Unauthorized");
+  BOOST_TEST(StatusLine(Ask("GET /hello?token=wrong HTTP/1.1\r\nHost: a\r\n\r\n")) == "HTTP/1.1 401 Unauthorized");
+  BOOST_TEST(StatusLine(Ask("GET /hello?token=s3cret HTTP/1.1\r\nHost: a\r\n\r\n")) == "HTTP/1.1 200 OK");
+  BOOST_TEST(StatusLine(Ask("GET /hello HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer s3cret\r\n\r\n")) ==
+             "HTTP/1.1 200 OK");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace
