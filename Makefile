@@ -169,6 +169,8 @@ $(OBJ)/%.o: %.cc $(OBJ)/flags.stamp
 # The static libraries: each one's objects, then the one rule that archives them.
 $(LIBCOMMON): $(call objs,$(COMMON_SRCS))
 $(LIBAGENT): $(call objs,$(AGENT_LIB_SRCS))
+# The status page's script and stylesheet are assembled into this object (.incbin).
+$(OBJ)/coordinator/status_assets.o: $(wildcard coordinator/web/*)
 $(LIBCOORD): $(call objs,$(COORD_LIB_SRCS))
 $(LIBSUPPORT): $(call objs,$(SUPPORT_SRCS))
 $(LIBWEBLOG): $(call objs,$(WEBLOG_LIB_SRCS))

@@ -54,10 +54,13 @@ json HeartbeatBolt(const BoltReport& b) {
   }
   out["gens"] = std::move(gens);
   Lag worst;
+  json peer_lag = json::object();  // each holder's lag, for the coordinator's status page
   for (const auto& p : b.peers) {
     worst.bytes = std::max(worst.bytes, p.lag.bytes);
     worst.seconds = std::max(worst.seconds, p.lag.seconds);
+    peer_lag[p.peer] = p.lag.bytes;
   }
+  out["peer_lag"] = std::move(peer_lag);
   out["lag_bytes"] = worst.bytes;
   out["lag_seconds"] = worst.seconds;
   out["holders_filling"] = b.HoldersFilling();

@@ -327,6 +327,12 @@ void ParseCluster(const toml::table& table, Diagnostics& diag, ClusterConfig& ou
   reader.Finish();
 }
 
+bool IsLoopback(const std::string& ip) {
+  in_addr v4;
+  if (::inet_pton(AF_INET, ip.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return ip == "::1";
+}
+
 // A znode path: absolute, each component a valid name, not "/" itself.
 std::string ZnodePathProblem(std::string_view path) {
   if (path.empty() || path.front() != '/') return "must be an absolute znode path, got '" + Shown(path) + "'";
@@ -354,6 +360,13 @@ void ParseCoordinator(const toml::table& table, const std::string& cluster_name,
   reader.Integer("replica_grace_ms", 0, 86400000, &out.replica_grace_ms);
   if (uint32_t grace = 0; reader.Integer("shrink_grace_ms", 0, 86400000, &grace)) out.shrink_grace_ms = grace;
   reader.BindAddress("metrics_listen", &out.metrics_listen);
+  reader.BindAddress("http_listen", &out.http_listen);
+  reader.Path("http_token_file", Need::kOptional, &out.http_token_file);
+  if (out.http_listen && out.http_token_file.empty() && !IsLoopback(out.http_listen->host)) {
+    reader.Error(*table.get("http_listen"), "http_listen",
+                 "'" + out.http_listen->ToString() + "' is not a loopback address: set http_token_file too (the page shows "
+                 "host names and paths), or bind 127.0.0.1 behind a proxy that authenticates");
+  }
   std::string store = "sqlite";
   reader.String("store", Need::kOptional, &store);
   if (store == "zookeeper") {

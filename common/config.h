@@ -64,6 +64,12 @@ struct CoordinatorConfig {
   uint32_t recoveries_kept = 100;
   // Where GET /metrics is served (Prometheus text); unset: not served. An IP literal.
   std::optional<HostPort> metrics_listen;
+  // Where the status page (/, /api/status, /api/events) and /metrics are served; unset: not
+  // served. An IP literal; one that is not loopback needs http_token_file, since the page shows
+  // host names and paths.
+  std::optional<HostPort> http_listen;
+  // A file holding the read-only token the page asks for (Authorization: Bearer, or ?token=).
+  std::string http_token_file;
   // Where the coordinator keeps its state: its own SQLite file under state_dir (one instance),
   // or a ZooKeeper ensemble shared by several instances, one of them the leader.
   enum class Store { kSqlite, kZookeeper };

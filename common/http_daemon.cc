@@ -102,12 +102,15 @@ HttpDaemon::HttpDaemon(uv_loop_t* loop, std::string who, Limits limits)
 HttpDaemon::~HttpDaemon() { Stop(); }
 
 HttpRequest HttpDaemon::Parse(MHD_Connection* c, const char* method, const char* url) const {
-  HttpRequest req{method ? method : "", url ? url : "", ""};
+  HttpRequest req{method ? method : "", url ? url : "", "", false};
   const char* auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
   if (auth != nullptr && std::strncmp(auth, "Bearer ", 7) == 0) {
     req.token = auth + 7;
   } else if (const char* t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")) {
     req.token = t;
+    req.token_in_query = true;
+  } else if (const char* k = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, kTokenCookie)) {
+    req.token = k;
   }
   return req;
 }

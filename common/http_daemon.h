@@ -39,9 +39,12 @@ namespace tailsafe {
 struct HttpRequest {
   std::string method;  // "GET" or "HEAD"
   std::string path;    // "/metrics", without the query
-  // The credential presented, if any: "Authorization: Bearer TOKEN", else the query's token=.
+  // The credential presented, if any: "Authorization: Bearer TOKEN", else the query's token=,
+  // else the cookie kTokenCookie (which a page may set once a token came in its query).
   std::string token;
+  bool token_in_query = false;
 };
+inline constexpr const char* kTokenCookie = "tailsafe_token";
 
 struct HttpReply {
   int status = 200;

@@ -313,6 +313,13 @@ void AgentRoster::ReadReports(Agent& a, const json& msg) {
     for (const char* k : {"lag_bytes", "lag_seconds", "holders_filling"}) {
       if (b->contains(k) && (*b)[k].is_number()) lag[k] = (*b)[k];
     }
+    if (auto peers = b->find("peer_lag"); peers != b->end() && peers->is_object()) {
+      json kept = json::object();
+      for (const auto& [peer, bytes] : peers->items()) {
+        if (bytes.is_number_unsigned() && kept.size() < kMaxPeerLags) kept[peer] = bytes;
+      }
+      lag["peer_lag"] = std::move(kept);
+    }
     a.bolt_lag[name] = lag;
     auto gens = b->find("gens");
     auto& ends = a.bolt_ends[name];

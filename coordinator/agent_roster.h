@@ -76,6 +76,7 @@ class AgentRoster {
   // A registering agent gets the last plan sent. Called by CheckSilence.
   void PushRetention(uint64_t now_ns);
   static constexpr uint64_t kRetentionEveryMs = 1000;
+  static constexpr size_t kMaxPeerLags = 64;  // per bolt, from a heartbeat (the page draws a bar each)
   const std::map<TermState::BoltKey, uint64_t>& retention() const { return retention_; }
   // The agent registered on `conn`, if any.
   TermState::Agent* AgentOf(FramedConn* conn);

@@ -72,7 +72,34 @@ Status Coordinator::Start() {
     });
     if (Status s = metrics_->Listen(*where); !s) return s;
   }
+  if (config_.coordinator.http_listen) {
+    auto guarded = [](auto fn) {
+      return [fn]() {
+        try {
+          return fn();
+        } catch (const std::exception& e) {  // never into libuv's C callbacks
+          LOG_WARN("status page: %s", e.what());
+          return decltype(fn())();
+        }
+      };
+    };
+    page_ = std::make_unique<StatusPage>(loop_, config_.coordinator, StatusPage::Sources{
+        guarded([this] { return StatusDocument(); }), guarded([this] { return PrometheusText(); }),
+        [this] { return store_->durable() >= store_->committed(); }});
+    if (Status s = page_->Start(); !s) return s;
+  }
   return Status::Ok();
+}
+
+nlohmann::json Coordinator::StatusDocument() const {
+  nlohmann::json c = {{"listen", config_.coordinator.listen}, {"leading", leading_}, {"term", term_}};
+  if (!leading_) c["leader"] = leadership_->leader_address();
+  nlohmann::json doc = {{"cluster", config_.cluster.name}, {"generated_unix_ms", UnixNowMs()}, {"coordinator", c},
+                        {"agents", nlohmann::json::object()}, {"bolts", nlohmann::json::object()},
+                        {"recoveries", nlohmann::json::object()}};
+  if (!leading_) return doc;  // only the leader's view is the cluster's
+  for (const char* part : {"agents", "bolts", "recoveries"}) doc[part] = reader_.Documents(std::string("/") + part);
+  return doc;
 }
 
 // This instance leads: the state in the store is the cluster's. Agents known from before are
@@ -84,6 +111,7 @@ void Coordinator::Lead(uint64_t term) {
   roster_.Lead(term, now);
   leading_ = true;
   term_ = term;
+  if (page_) page_->OnLeadership();
   desk_.Lead(term);  // folds a history kept with a larger recoveries_kept, or written before it existed
   if (term > 1 || config_.coordinator.store != CoordinatorConfig::Store::kSqlite) {
     LOG_NOTICE("leading in term %llu: %zu agents, %zu recoveries on record", static_cast<unsigned long long>(term),
@@ -105,6 +133,7 @@ void Coordinator::Lead(uint64_t term) {
 void Coordinator::Follow(const std::string& why) {
   bool was = leading_;
   leading_ = false;
+  if (page_) page_->OnLeadership();
   if (silence_timer_) uv_timer_stop(silence_timer_.get());
   outbox_.clear();
   if (was) LOG_WARN("no longer leading (term %llu): %s", static_cast<unsigned long long>(term_), why.c_str());
@@ -149,6 +178,7 @@ void Coordinator::Stop() {
   if (leadership_) leadership_->Stop();
   listener_.Stop();
   if (metrics_) metrics_->Stop();
+  if (page_) page_->Stop();
   silence_timer_.Reset();
   forget_timer_.Reset();
   reader_.Clear();
@@ -203,6 +233,8 @@ Status Coordinator::CheckReload(const Config& next) const {
       {"coordinator.shrink_grace_ms",
        {std::to_string(o.coordinator.ShrinkGraceMs()), std::to_string(next.coordinator.ShrinkGraceMs())}},
       {"coordinator.metrics_listen", {address(o.coordinator.metrics_listen), address(next.coordinator.metrics_listen)}},
+      {"coordinator.http_listen", {address(o.coordinator.http_listen), address(next.coordinator.http_listen)}},
+      {"coordinator.http_token_file", {o.coordinator.http_token_file, next.coordinator.http_token_file}},
   };
   std::string changed;
   for (const auto& [key, values] : fields) {
@@ -266,6 +298,7 @@ Status Coordinator::CommitOrFail(const std::vector<NamespaceStore::Write>& write
   if (!leading_) return Status::Error("not leading: nothing is decided");
   Status s = store_->Commit(writes);
   if (s) reader_.OnCommitted(writes);
+  if (s && page_) page_->OnCommitted(writes);
   if (!s) {
     if (leadership_->StepDown(s.message())) {
       LOG_ERROR("cannot commit the coordinator's state, giving up the leadership: %s", s.message().c_str());

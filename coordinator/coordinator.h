@@ -37,6 +37,7 @@
 #include "coordinator/namespace_store.h"
 #include "coordinator/pull_relay.h"
 #include "coordinator/recovery_desk.h"
+#include "coordinator/status_page.h"
 #include "coordinator/term_state.h"
 
 namespace tailsafe {
@@ -61,6 +62,9 @@ class Coordinator {
   const Status& fatal() const { return fatal_; }
   // The Prometheus text served at GET /metrics (coordinator/metrics.cc).
   std::string PrometheusText() const;
+  // The status page's document (coordinator/status_page.h): this instance, and the agents,
+  // bolts and recoveries read live, while it leads.
+  nlohmann::json StatusDocument() const;
   bool leading() const { return leading_; }
   uint64_t term() const { return term_; }
 
@@ -117,6 +121,7 @@ class Coordinator {
     uint64_t refused_auth = 0;   // connections that failed the secure handshake
   } stats_;
   std::unique_ptr<MetricsServer> metrics_;  // with [coordinator] metrics_listen
+  std::unique_ptr<StatusPage> page_;        // with [coordinator] http_listen
 };
 
 }  // namespace tailsafe

@@ -134,6 +134,14 @@ void NamespaceReader::OnCommitted(const std::vector<NamespaceStore::Write>& writ
   }
 }
 
+json NamespaceReader::Documents(const std::string& path) const {
+  std::vector<std::string> paths;
+  CollectPaths(path, &paths);
+  json docs = json::object();
+  for (const std::string& p : paths) docs[p] = LiveDoc(p, store_->Get(p).value_or("null"));
+  return docs;
+}
+
 void NamespaceReader::KeepAlive(uint64_t now) {
   if (now - watch_alive_ns_ < 1000000000ull) return;
   watch_alive_ns_ = now;
@@ -161,6 +169,10 @@ json NamespaceReader::LiveDoc(const std::string& path, const std::string& stored
       if (it != state_->agents.end() && it->second.alive()) {
         auto lag = it->second.bolt_lag.find(rest.substr(slash + 1));
         if (lag != it->second.bolt_lag.end()) value.update(lag->second);
+        auto ends = it->second.bolt_ends.find(rest.substr(slash + 1));
+        if (ends != it->second.bolt_ends.end() && !ends->second.empty()) {
+          value["file_size"] = ends->second.rbegin()->second;  // its newest generation's
+        }
       }
     }
   }

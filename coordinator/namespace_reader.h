@@ -44,6 +44,10 @@ class NamespaceReader {
   // An ls, get, dump or watch request ({type, path[, after]}). A bad path or a missing document
   // is answered with an error message; an error Status is a malformed request.
   Status OnRead(FramedConn* conn, const nlohmann::json& msg);
+  // Every document at or below `path`, read live: {path: document} (the status page's).
+  nlohmann::json Documents(const std::string& path) const;
+  // A stored document plus the live facts kept in memory (last heard, lag, file size).
+  nlohmann::json LiveDoc(const std::string& path, const std::string& stored) const;
   // A commit succeeded: its writes go to every watch they fall under.
   void OnCommitted(const std::vector<NamespaceStore::Write>& writes);
   // Called often: a watch_alive to every watch, at most once a second (`now`: monotonic ns).
@@ -56,8 +60,6 @@ class NamespaceReader {
 
  private:
   void Deliver(FramedConn* conn, std::string frame);
-  // A stored document plus the live facts kept in memory (last heard, lag).
-  nlohmann::json LiveDoc(const std::string& path, const std::string& stored) const;
   void CollectPaths(const std::string& path, std::vector<std::string>* out) const;
   // One page of the documents at or below `path` after `after` (every page, for a watch).
   void DeliverDocuments(FramedConn* conn, const std::string& path, const std::string& after, bool all_pages);

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/coord_client.h"
-#include "ctl/format.h"
+#include "common/format.h"
 #include "ctl/health_check.h"
 
 namespace tailsafe {
@@ -151,6 +151,8 @@ std::string Stable(json d) {
   if (d.is_object()) {
     d.erase("last_heard_ms_ago");
     d.erase("lag_seconds");
+    d.erase("file_size");
+    d.erase("peer_lag");
   }
   return d.dump();
 }

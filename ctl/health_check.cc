@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "ctl/format.h"
+#include "common/format.h"
 
 namespace tailsafe {
 

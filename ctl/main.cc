@@ -27,7 +27,7 @@
 #include "common/control_client.h"
 #include "common/coord_client.h"
 #include "ctl/cluster_commands.h"
-#include "ctl/format.h"
+#include "common/format.h"
 #include "ctl/operator_commands.h"
 
 using namespace tailsafe;

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ctl/format.h"
+#include "common/format.h"
 
 namespace tailsafe {
 

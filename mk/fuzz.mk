@@ -10,7 +10,9 @@ FUZZ_FLAGS := $(CXXSTD) -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer \
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.cc,$(FUZZ_OUT)/%,$(sort $(wildcard tests/fuzz/fuzz_*.cc)))
 FUZZ_LIB_OBJS := $(patsubst %.cc,$(FUZZ_OUT)/obj/%.o,$(COMMON_SRCS) coordinator/namespace_store.cc \
-                 coordinator/agent_record.cc coordinator/bolt_record.cc coordinator/recovery_record.cc)
+                 coordinator/agent_record.cc coordinator/bolt_record.cc coordinator/recovery_record.cc \
+                 coordinator/status_page.cc coordinator/status_html.cc coordinator/status_assets.cc)
+$(FUZZ_OUT)/obj/coordinator/status_assets.o: $(wildcard coordinator/web/*)
 
 $(FUZZ_OUT)/obj/%.o: %.cc
 	@mkdir -p $(@D)

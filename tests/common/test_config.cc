@@ -362,6 +362,26 @@ BOOST_AUTO_TEST_CASE(metrics_listen_is_an_ip_address_to_bind) {
                 {"test.conf:7: ", "agent.metrics_listen", "expected a string"});
 }
 
+BOOST_AUTO_TEST_CASE(http_listen_off_loopback_needs_a_token_file) {
+  const std::string head = "[cluster]\nname = \"c\"\n[coordinator]\nlisten = \"127.0.0.1:7400\"\nstate_dir = \"/s\"\n";
+  for (const char* loopback : {"127.0.0.1:9750", "127.3.2.1:9750", "[::1]:9750"}) {
+    auto ok = ParseConfig(head + "http_listen = \"" + loopback + "\"\n", "test.conf");
+    BOOST_REQUIRE_MESSAGE(ok, ok.status().message());
+    BOOST_TEST(ok->coordinator.http_listen->ToString() == loopback);
+    BOOST_TEST(ok->coordinator.http_token_file.empty());
+  }
+  auto with_token = ParseConfig(head + "http_listen = \"0.0.0.0:9750\"\nhttp_token_file = \"/etc/tailsafe/page.token\"\n",
+                                "test.conf");
+  BOOST_REQUIRE_MESSAGE(with_token, with_token.status().message());
+  BOOST_TEST(with_token->coordinator.http_token_file == "/etc/tailsafe/page.token");
+  CheckContains(ErrorOf(head + "http_listen = \"10.0.0.5:9750\"\n"),
+                {"test.conf:6: ", "coordinator.http_listen", "'10.0.0.5:9750' is not a loopback address", "http_token_file"});
+  CheckContains(ErrorOf(head + "http_listen = \"[::]:9750\"\n"), {"coordinator.http_listen", "not a loopback address"});
+  CheckContains(ErrorOf(head + "http_listen = \"localhost:9750\"\n"), {"coordinator.http_listen", "is not an IP address"});
+  CheckContains(ErrorOf(head + "http_listen = \"127.0.0.1:9750\"\nhttp_token_file = \"page.token\"\n"),
+                {"coordinator.http_token_file"});
+}
+
 BOOST_AUTO_TEST_CASE(host_port_accepts_names_ipv4_and_bracketed_ipv6) {
   Result<HostPort> v4 = ParseHostPort("10.0.0.2:7401");
   BOOST_REQUIRE(v4.ok());

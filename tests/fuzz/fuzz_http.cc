@@ -1,6 +1,8 @@
 // libFuzzer target: the HTTP server the daemons expose (common/http_daemon.h, libmicrohttpd on a
-// libuv loop) with the routes of /metrics (common/metrics_server.h), fed as a client: the input's
-// bytes over a socketpair, then the end of the client's output. Whatever comes in, the server
+// libuv loop) with the routes of the coordinator's status page (coordinator/status_page.h: the
+// page, /api/status, the /api/events stream, /metrics, the assets) and a token, fed as a client:
+// the input's bytes over a socketpair, then the end of the client's output. The first input byte
+// picks the server: odd ('1'), the status page; even ('0'), the agents' /metrics. Whatever comes in, the server
 // must not crash, must answer with nothing or with responses that each begin with a status line,
 // and must close the connection once the client is done (a hang past 5 s is a finding).
 #include <linux/sockios.h>
@@ -17,6 +19,7 @@
 #include <string>
 
 #include "common/metrics_server.h"
+#include "coordinator/status_page.h"
 
 namespace {
 
@@ -38,14 +41,44 @@ tailsafe::MetricsServer* Server() {
   return server;
 }
 
+tailsafe::StatusPage* Page() {
+  static tailsafe::StatusPage* page = [] {
+    auto* config = new tailsafe::CoordinatorConfig;
+    config->listen = "127.0.0.1:7400";
+    config->http_listen = tailsafe::HostPort{"127.0.0.1", 0};
+    config->http_token_file = "/tmp/tailsafe-fuzz-http.token";
+    if (FILE* f = fopen(config->http_token_file.c_str(), "w")) {
+      fputs("fuzz-token-0123456789\n", f);
+      fclose(f);
+    }
+    tailsafe::StatusPage::Sources sources{
+        [] {
+          return nlohmann::json{{"cluster", "fuzz"},
+                                {"coordinator", {{"listen", "127.0.0.1:7400"}, {"leading", true}, {"term", 1}}},
+                                {"agents", {{"/agents/h1", {{"alive", true}, {"address", "127.0.0.1:7401"}}}}},
+                                {"bolts", {{"/bolts/h1/b", {{"origin", "h1"}, {"bolt", "b"}, {"peer_lag", {{"h2", 5}}}}}}},
+                                {"recoveries", nlohmann::json::object()}};
+        },
+        [] { return std::string("# TYPE up gauge\nup 1\n"); }, [] { return true; }};
+    auto* p = new tailsafe::StatusPage(Loop(), *config, std::move(sources));
+    if (!p->Start().ok()) abort();
+    return p;
+  }();
+  return page;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  tailsafe::MetricsServer* server = Server();
+  tailsafe::HttpDaemon& http = size > 0 && (data[0] & 1) ? Page()->http() : Server()->http();
+  if (size > 0) {
+    ++data;
+    --size;
+  }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) abort();
   int client = sv[0];
-  if (!server->http().Adopt(sv[1]).ok()) abort();
+  if (!http.Adopt(sv[1]).ok()) abort();
   size_t sent = 0;
   bool shut = false;
   std::string got;
@@ -66,6 +99,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ::shutdown(client, SHUT_WR);
       shut = true;
     }
+    // An event stream the input opened stays open (a suspended stream does not see its client
+    // leave): end it once the client is done, as a coordinator's Stop would.
+    if (shut) http.EndStreams("/api/events");
     uv_run(Loop(), UV_RUN_NOWAIT);
     char buf[4096];
     ssize_t n = ::recv(client, buf, sizeof buf, 0);

@@ -94,12 +94,18 @@ int main(int argc, char** argv) {
   }
   // HTTP requests for the daemons' HTTP server (tests/fuzz/fuzz_http.cc).
   i = 0;
-  for (const char* h : {"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9741\r\nUser-Agent: Prometheus/2.42.0\r\n"
+  // The first byte picks the server: '0' the agents' /metrics, '1' the coordinator's status page.
+  for (const char* h : {"0GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9741\r\nUser-Agent: Prometheus/2.42.0\r\n"
                         "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n\r\n",
-                        "HEAD / HTTP/1.0\r\n\r\n", "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-                        "GET /metrics HTTP/2.0\r\n\r\n", "GET /metrics HTTP/1.1\r\nHost",
-                        "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-                        "GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"}) {
+                        "0HEAD / HTTP/1.0\r\n\r\n", "0POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                        "0GET /metrics HTTP/2.0\r\n\r\n", "0GET /metrics HTTP/1.1\r\nHost",
+                        "0GET /metrics HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                        "0GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                        "1GET /?token=fuzz-token-0123456789 HTTP/1.1\r\nHost: a\r\n\r\n",
+                        "1GET /api/events HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fuzz-token-0123456789\r\n\r\n",
+                        "1GET /api/status HTTP/1.1\r\nHost: a\r\nCookie: tailsafe_token=fuzz-token-0123456789\r\n\r\n",
+                        "1GET /app.js HTTP/1.1\r\nHost: a\r\n\r\nGET /style.css HTTP/1.1\r\nHost: a\r\n\r\n",
+                        "1GET /metrics?token=nope HTTP/1.1\r\nHost: a\r\n\r\n"}) {
     Write(root + "/fuzz_http", "head-" + std::to_string(i++), h);
   }
   // Coordinator records: the first byte picks the reader (tests/fuzz/fuzz_coordinator_records.cc).

@@ -217,7 +217,7 @@ BOOST_AUTO_TEST_CASE(the_metrics_server_answers_bad_requests_and_slow_clients_wi
     auto r = HttpExchange(port, request);
     return r ? r->substr(0, r->find("\r\n")) : "error: " + r.status().message();
   };
-  BOOST_TEST(status_of("GET /nope HTTP/1.1\r\n\r\n") == "HTTP/1.1 404 Not Found");
+  BOOST_TEST(status_of("GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n") == "HTTP/1.1 404 Not Found");
   BOOST_TEST(status_of("POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc") == "HTTP/1.1 405 Method Not Allowed");
   BOOST_TEST(status_of("GET /metrics HTTP/2.0\r\n\r\n") == "HTTP/1.1 505 HTTP Version Not Supported");
   BOOST_TEST(status_of("GET metrics\r\n\r\n") == "HTTP/1.1 400 Bad Request");

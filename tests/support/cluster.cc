@@ -172,6 +172,7 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
     for (int k = 0; k < n; ++k) {
       coordinator_ports_.push_back(FreePort());
       coordinator_metrics_ports_.push_back(k == 0 && options_.metrics ? MetricsPort(-1) : (n > 1 ? FreePort() : 0));
+      coordinator_http_ports_.push_back(options_.status_page ? FreePort() : 0);
     }
     for (int k = 0; k < n; ++k) {
       std::ofstream cfg(CoordinatorConfigPath(k));
@@ -183,6 +184,14 @@ TestCluster::TestCluster(const std::string& name, ClusterOptions options) : opti
       if (options_.shrink_grace_ms >= 0) cfg << "shrink_grace_ms = " << options_.shrink_grace_ms << "\n";
       if (coordinator_metrics_ports_[static_cast<size_t>(k)]) {
         cfg << "metrics_listen = \"" << CoordinatorHostAddress(k) << ":" << coordinator_metrics_ports_[static_cast<size_t>(k)] << "\"\n";
+      }
+      if (coordinator_http_ports_[static_cast<size_t>(k)]) {
+        cfg << "http_listen = \"" << CoordinatorHostAddress(k) << ":" << coordinator_http_ports_[static_cast<size_t>(k)] << "\"\n";
+        if (!options_.status_token.empty()) {
+          std::string token_file = root_ + "/http-token";
+          std::ofstream(token_file) << options_.status_token << "\n";
+          cfg << "http_token_file = \"" << token_file << "\"\n";
+        }
       }
       if (!options_.zookeeper.empty()) {
         cfg << "store = \"zookeeper\"\nzookeeper = \"" << options_.zookeeper << "\"\nzookeeper_root = \"/tailsafe-test/"

@@ -56,6 +56,10 @@ struct ClusterOptions {
   std::string log_level = "info";
   // Every agent and the coordinator serve GET /metrics on a port of their own (MetricsPort).
   bool metrics = false;
+  // Each coordinator instance serves its status page (http_listen) on a port of its own
+  // (CoordinatorHttpPort); with a token, it asks for it (http_token_file).
+  bool status_page = false;
+  std::string status_token;
   // Bolts after the first bolts_per_agent with a file only: no pid file, checkpoint or hook
   // (files a test appends to itself). Their indexes follow the others'.
   int plain_bolts = 0;
@@ -182,6 +186,8 @@ class TestCluster {
   // How instance k / agent i ended ("killed by SIGSEGV", "exited with 1"), once it has.
   std::string CoordinatorExit(int k = 0) const { return coordinators_[static_cast<size_t>(k)].Ended(); }
   std::string AgentExit(int i) const { return agents_[static_cast<size_t>(i)].Ended(); }
+  // Where instance k serves its status page (with options.status_page).
+  uint16_t CoordinatorHttpPort(int k = 0) const { return coordinator_http_ports_[static_cast<size_t>(k)]; }
   // Where instance k serves /metrics (with options.metrics, or several instances).
   uint16_t CoordinatorMetricsPort(int k) const { return coordinator_metrics_ports_[static_cast<size_t>(k)]; }
   // The instance whose metrics say it leads now, and its term; -1 if none does.
@@ -222,6 +228,7 @@ class TestCluster {
   std::vector<std::string> mounts_;  // tmpfs data_dirs to unmount
   std::vector<uint16_t> coordinator_ports_;
   std::vector<uint16_t> coordinator_metrics_ports_;  // 0: none
+  std::vector<uint16_t> coordinator_http_ports_;     // 0: none
   bool keep_ = false;
 };
 

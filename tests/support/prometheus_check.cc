@@ -200,7 +200,7 @@ Result<std::string> HttpExchange(uint16_t port, const std::string& request, doub
 }
 
 Result<std::string> HttpGet(uint16_t port, const std::string& path, double seconds, const std::string& host) {
-  auto r = HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: tailsafe-test\r\n\r\n",
+  auto r = HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: tailsafe-test\r\nConnection: close\r\n\r\n",
                         seconds, host);
   if (!r) return r.status();
   size_t eol = r->find("\r\n");

@@ -1,4 +1,4 @@
-// Small helpers tailsafectl's commands share: tolerant JSON field reads and human byte counts.
+// Small helpers for reading JSON tolerantly and showing byte counts (tailsafectl, the status page).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,15 @@ T Get(const nlohmann::json& j, const char* key, T fallback) {
   } catch (const nlohmann::json::exception&) {
     return fallback;
   }
+}
+
+// j[key] if it is there, else an empty object: a reference that stays valid through a range-for
+// (json::value() returns a copy, whose items() would dangle).
+inline const nlohmann::json& Field(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it == j.end() ? kEmpty : *it;
 }
 
 // "512 B", "1.5 KiB", "3.2 GiB".

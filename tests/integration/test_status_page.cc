@@ -1,0 +1,149 @@
+// The coordinator's status page (coordinator/status_page.h) on a running cluster: the page and
+// /api/status show the agents and bolts; /api/events pushes a killed bolt's recovery until it is
+// recovered; a token, when set, is asked for. (The browser test is tests/browser/.)
+#include <boost/test/unit_test.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/fd.h"
+#include "tests/support/cluster.h"
+#include "tests/support/net.h"
+#include "tests/support/prometheus_check.h"
+#include "tests/support/stand_in_bolt.h"
+
+using namespace tailsafe;
+using namespace tailsafe::testing;
+
+namespace {
+
+// A client of /api/events that keeps what it reads.
+struct EventClient {
+  Fd fd;
+  std::string got;
+  explicit EventClient(uint16_t port, const std::string& query = "") : fd(ConnectTo(port, "127.0.0.1")) {
+    BOOST_REQUIRE(fd);
+    std::string req = "GET /api/events" + query + " HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n";
+    BOOST_REQUIRE(::write(fd.get(), req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  }
+  // Reads until `done(got)` or `seconds` pass; whether it came true.
+  bool WaitFor(const std::function<bool(const std::string&)>& done, double seconds) {
+    uint64_t deadline = NowNs() + static_cast<uint64_t>(seconds * 1e9);
+    while (!done(got)) {
+      uint64_t now = NowNs();
+      if (now >= deadline) return false;
+      pollfd p{fd.get(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>((deadline - now) / 1000000 + 1)) <= 0) continue;
+      char buf[65536];
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n <= 0) return done(got);
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  }
+};
+
+std::string Lines(int from, int to) {
+  std::string out;
+  for (int i = from; i < to; ++i) out += "GET /page/" + std::to_string(i) + " HTTP/1.1 200\n";
+  return out;
+}
+
+ClusterOptions PageCluster() {
+  ClusterOptions o = RecoveryCluster(2);
+  o.status_page = true;
+  return o;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(status_page)
+
+BOOST_AUTO_TEST_CASE(the_page_shows_the_cluster_and_its_events_follow_a_recovery_to_the_end) {
+  TestCluster c("page-live", PageCluster());
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  uint16_t port = c.CoordinatorHttpPort();
+  auto bolt = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt.log");
+  BOOST_REQUIRE(bolt.ok());
+  BOOST_REQUIRE(WriteAtomically(c.PidFile(0, 0), std::to_string(bolt->pid()) + "\n").ok());
+  nlohmann::json last;
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [](const nlohmann::json& d) {
+    return d.contains("process") && d["process"].value("state", "") == "running";
+  }, 10, &last));
+
+  auto page = HttpGet(port, "/");
+  BOOST_REQUIRE_MESSAGE(page.ok(), page.status().message());
+  BOOST_TEST(page->find("data-agent=\"h1\" data-state=\"alive\"") != std::string::npos, *page);
+  BOOST_TEST(page->find("data-agent=\"h2\" data-state=\"alive\"") != std::string::npos);
+  BOOST_TEST(page->find("data-bolt=\"h1/bolt-1\" data-state=\"running\"") != std::string::npos);
+  BOOST_TEST(page->find("<script src=\"app.js\"") != std::string::npos);
+  auto status = HttpGet(port, "/api/status");
+  BOOST_REQUIRE(status.ok());
+  auto doc = nlohmann::json::parse(*status, nullptr, false);
+  BOOST_REQUIRE(doc.is_object());
+  BOOST_TEST(doc["coordinator"].value("leading", false));
+  BOOST_TEST(doc["agents"].contains("/agents/h1"));
+  BOOST_TEST(doc["bolts"].contains("/bolts/h2/bolt-1"));
+  auto js = HttpGet(port, "/app.js");
+  BOOST_REQUIRE(js.ok());
+  BOOST_TEST(js->find("EventSource") != std::string::npos);
+  BOOST_TEST(HttpGet(port, "/style.css").ok());
+  auto metrics = HttpGet(port, "/metrics");
+  BOOST_REQUIRE(metrics.ok());
+  BOOST_TEST(metrics->find("tailsafe_coordinator_") != std::string::npos);
+
+  // The events: every section soon after connecting, then the recovery as it happens.
+  EventClient events(port);
+  BOOST_REQUIRE_MESSAGE(events.WaitFor([](const std::string& g) { return g.find("\"id\":\"recoveries\"") != std::string::npos; }, 10),
+                        events.got);
+  BOOST_TEST(events.got.find("text/event-stream") != std::string::npos);
+  std::string file = c.BoltFile(0, 0);
+  AppendText(file, Lines(0, 100));
+  BOOST_REQUIRE(WriteAtomically(c.CheckpointFile(0, 0), std::to_string(Lines(0, 100).size()) + "\n").ok());
+  AppendText(file, Lines(100, 300));
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  bolt->Signal(SIGKILL);
+  bolt->Wait();
+  BOOST_REQUIRE_MESSAGE(events.WaitFor([](const std::string& g) {
+    return g.find("data-recovery=\\\"1\\\" data-state=\\\"recovered\\\"") != std::string::npos;
+  }, 30), events.got.substr(events.got.size() > 4000 ? events.got.size() - 4000 : 0) << c.CoordinatorLogTail());
+  BOOST_TEST(events.got.find("data-bolt=\\\"h1/bolt-1\\\" data-state=\\\"dead\\\"") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(with_a_token_every_route_but_the_assets_asks_for_it) {
+  ClusterOptions o = PageCluster();
+  o.agents = 1;
+  o.status_token = "0123456789abcdef-page-token";
+  TestCluster c("page-token", o);
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  uint16_t port = c.CoordinatorHttpPort();
+  auto status_line = [&](const std::string& request) {
+    auto r = HttpExchange(port, request);
+    return r ? r->substr(0, r->find("\r\n")) : "error: " + r.status().message();
+  };
+  const std::string close = " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n";
+  BOOST_TEST(status_line("GET /" + close + "\r\n") == "HTTP/1.1 401 Unauthorized");
+  BOOST_TEST(status_line("GET /api/status?token=wrong-wrong-wrong-wrong" + close + "\r\n") == "HTTP/1.1 401 Unauthorized");
+  BOOST_TEST(status_line("GET /api/events" + close + "\r\n") == "HTTP/1.1 401 Unauthorized");
+  BOOST_TEST(status_line("GET /metrics" + close + "\r\n") == "HTTP/1.1 401 Unauthorized");
+  BOOST_TEST(status_line("GET /style.css" + close + "\r\n") == "HTTP/1.1 200 OK");
+  BOOST_TEST(status_line("GET /api/status" + close + "Authorization: Bearer " + o.status_token + "\r\n\r\n") ==
+             "HTTP/1.1 200 OK");
+  auto page = HttpExchange(port, "GET /?token=" + o.status_token + close + "\r\n");
+  BOOST_REQUIRE(page.ok());
+  BOOST_TEST(page->rfind("HTTP/1.1 200 OK", 0) == 0u);
+  BOOST_TEST(page->find("Set-Cookie: tailsafe_token=" + o.status_token + "; Path=/; HttpOnly; SameSite=Strict") !=
+             std::string::npos);
+  BOOST_TEST(status_line("GET /api/status" + close + "Cookie: tailsafe_token=" + o.status_token + "\r\n\r\n") ==
+             "HTTP/1.1 200 OK");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
