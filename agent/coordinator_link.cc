@@ -4,6 +4,7 @@
 #include <random>
 
 #include "common/clock.h"
+#include "common/version.h"
 #include "common/coord_protocol.h"
 #include "common/log.h"
 #include "common/placement.h"
@@ -79,6 +80,7 @@ void CoordinatorLink::OnConnected(Result<UvPtr<uv_tcp_t>> tcp) {
   msg["cluster"] = config_.cluster.name;
   msg["agent"] = config_.agent.id;
   msg["address"] = config_.agent.listen.ToString();
+  msg["version"] = kVersion;  // shown on the status page
   msg["acks"] = true;  // answer every heartbeat, so that a stopped coordinator is found silent
   msg["revokes"] = true;  // tell this agent which recoveries it no longer holds
   msg["retains"] = true;  // send this agent the replica retention plan

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/version.h"
 
 namespace tailsafe {
 
@@ -40,7 +41,7 @@ DaemonStart ParseDaemonCommandLine(const char* name, const char* about, int argc
   app.add_option("-c,--config", out.config_path, "configuration file")->capture_default_str();
   app.add_option("--log-level", log_level, "error, warning, notice, info or debug")->capture_default_str();
   app.add_flag("--check-config", out.check_only, "parse the configuration, report, and exit");
-  app.set_version_flag("--version", std::string(name) + " 0.1");
+  app.set_version_flag("--version", std::string(name) + " " + kVersion);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -132,6 +132,7 @@ Status AgentRoster::OnRegister(std::shared_ptr<FramedConn> shared, const json& m
   a.revokes = msg.value("revokes", false);  // it understands "revoke" and "held" (older agents do not)
   a.ships = msg.value("ships", false);      // it understands "ship", "pulled" and pull_from
   a.retains = msg.value("retains", false);  // it understands "retain" (older agents delete nothing)
+  a.version = msg.contains("version") && msg["version"].is_string() ? msg["version"].get<std::string>().substr(0, 64) : "";
   AgentRecord next;
   next.address = address;
   next.hooks = std::move(hook_names);

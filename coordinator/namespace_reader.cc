@@ -159,6 +159,7 @@ json NamespaceReader::LiveDoc(const std::string& path, const std::string& stored
     if (it != state_->agents.end() && it->second.alive()) {
       value["last_heard_ms_ago"] = (NowNs() - it->second.last_heard_ns) / 1000000;
       value["connected"] = it->second.conn != nullptr;
+      if (!it->second.version.empty()) value["version"] = it->second.version;
     }
   } else if (path.rfind("/bolts/", 0) == 0) {
     // The replication lag the origin reported last (changes every heartbeat: not stored).

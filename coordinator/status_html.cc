@@ -93,16 +93,16 @@ std::string Agents(const json& s) {
     bool alive = Get<bool>(a, "alive", false);
     std::string state = alive ? (Get<bool>(a, "connected", false) ? "alive" : "alive, reconnecting") : "dead";
     out += "<tr data-agent=\"" + HtmlEscape(id) + "\" data-state=\"" + (alive ? "alive" : "dead") + "\"" +
-           (alive ? "" : " class=\"bad\"") + "><th scope=\"row\">" + HtmlEscape(id) + "</th><td>" +
+           (alive ? "" : " class=\"bad\"") + "><th scope=\"row\">" + HtmlEscape(id) + "</th><td data-label=\"State\">" +
            Badge(alive ? (state == "alive" ? "ok" : "warn") : "bad", state);
     if (!alive) {
       uint64_t since = Get<uint64_t>(a, "dead_since_unix_ms", 0);
       if (since) out += " since " + ClockTime(since);
       out += Command("tailsafectl forget-agent " + id) + "<div class=\"hint\">only if its host will not come back</div>";
     }
-    out += "</td><td>" + Esc(a, "address") + "</td><td>" +
+    out += "</td><td data-label=\"Address\">" + Esc(a, "address") + "</td><td data-label=\"Heartbeat\">" +
            (alive && a.contains("last_heard_ms_ago") ? Num(Get<uint64_t>(a, "last_heard_ms_ago", 0)) + " ms ago" : "-") +
-           "</td><td>" + Esc(a, "version", "-") + "</td></tr>";
+           "</td><td data-label=\"Version\">" + Esc(a, "version", "-") + "</td></tr>";
   }
   return out + "</tbody></table></div></section>";
 }
@@ -163,15 +163,16 @@ std::string Bolts(const json& s) {
     bool under = Get<uint64_t>(b, "holders_filling", 0) > 0;
     std::string kind = !host_alive || state == "dead" ? "bad" : state == "running" ? "ok" : "warn";
     out += "<tr data-bolt=\"" + HtmlEscape(key) + "\" data-state=\"" + HtmlEscape(state) + "\"" +
-           (kind == "bad" ? " class=\"bad\"" : "") + "><th scope=\"row\">" + HtmlEscape(bolt) + "</th><td>" +
-           HtmlEscape(origin) + (host_alive ? "" : " " + Badge("bad", "host dead")) + "</td><td>" + Badge(kind, state);
+           (kind == "bad" ? " class=\"bad\"" : "") + "><th scope=\"row\">" + HtmlEscape(bolt) + "</th><td data-label=\"Host\">" +
+           HtmlEscape(origin) + (host_alive ? "" : " " + Badge("bad", "host dead")) + "</td><td data-label=\"Process\">" + Badge(kind, state);
     if (proc.contains("pid")) out += " pid " + Num(Get<uint64_t>(proc, "pid", 0));
-    out += "</td><td>" + (b.contains("file_size") ? HumanBytes(Get<uint64_t>(b, "file_size", 0)) : std::string("-")) +
-           "</td><td>";
+    out += "</td><td data-label=\"File\">" + (b.contains("file_size") ? HumanBytes(Get<uint64_t>(b, "file_size", 0)) : std::string("-")) +
+           "</td><td data-label=\"Checkpoint\">";
     const json& cp = Field(b, "checkpoint");
     out += cp.contains("offset") ? "gen " + Num(Get<uint64_t>(cp, "gen", 0)) + " @ " + Num(Get<uint64_t>(cp, "offset", 0))
                                  : std::string("-");
-    out += "</td><td>" + PeerBars(b) + (under ? Badge("warn", "under-replicated") : "") + "</td><td>" +
+    out += "</td><td data-label=\"Lag\">" + PeerBars(b) + (under ? Badge("warn", "under-replicated") : "") +
+           "</td><td data-label=\"History\">" +
            Sparkline(history.value(key, json::array())) + "</td></tr>";
   }
   return out + "</tbody></table></div></section>";

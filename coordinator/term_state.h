@@ -47,6 +47,7 @@ struct TermState {
     bool revokes = false;                         // it understands "revoke" and "held"
     bool ships = false;                           // it understands "ship", "pulled" and pull_from
     bool retains = false;                         // it understands "retain" (deletes old replicas)
+    std::string version;                          // what it said it runs (the status page)
     std::map<std::string, std::map<uint64_t, uint64_t>> bolt_ends;  // its bolts: gen -> size
     std::map<GenKey, uint64_t> coverage;          // peers' generations: durable bytes held
     std::map<BoltKey, TailCheckpoint> checkpoints;  // peers' bolts: newest checkpoint seen

@@ -28,6 +28,7 @@
 #include "common/coord_client.h"
 #include "ctl/cluster_commands.h"
 #include "common/format.h"
+#include "common/version.h"
 #include "ctl/operator_commands.h"
 
 using namespace tailsafe;
@@ -258,7 +259,7 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   std::string key_file;
   app.add_option("--key-file", key_file, "the cluster key to reach the coordinator with (default: [cluster] key_file)");
-  app.set_version_flag("--version", "tailsafectl 0.1");
+  app.set_version_flag("--version", std::string("tailsafectl ") + kVersion);
 
   auto* status = app.add_subcommand(
       "status", "show the cluster (agents, bolts, lags, recoveries) or the local agent (bolts, peers, replicas)");

@@ -17,6 +17,7 @@ packages=(
   zookeeper                 # the tests' ensembles: QuorumPeerMain on Debian's jars (and a Java runtime)
   openjdk-17-jdk-headless maven  # storm/: the tailsafe-storm module (its jars come from Maven Central)
   postgresql libpq-dev      # the weblog results on PostgreSQL: libpq for the programs, the server the tests start
+  chromium chromium-driver  # the status page's browser test (headless, driven over WebDriver)
 )
 # Extra tools for benchmarks (bench/): only with DEPS_BENCH=1.
 if [[ "${DEPS_BENCH:-0}" == 1 ]]; then

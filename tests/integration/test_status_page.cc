@@ -1,6 +1,7 @@
 // The coordinator's status page (coordinator/status_page.h) on a running cluster: the page and
 // /api/status show the agents and bolts; /api/events pushes a killed bolt's recovery until it is
-// recovered; a token, when set, is asked for. (The browser test is tests/browser/.)
+// recovered, and in headless Chromium the same happens on the page without a reload; a token,
+// when set, is asked for.
 #include <boost/test/unit_test.hpp>
 
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include "tests/support/net.h"
 #include "tests/support/prometheus_check.h"
 #include "tests/support/stand_in_bolt.h"
+#include "tests/support/webdriver.h"
 
 using namespace tailsafe;
 using namespace tailsafe::testing;
@@ -90,7 +92,7 @@ BOOST_AUTO_TEST_CASE(the_page_shows_the_cluster_and_its_events_follow_a_recovery
   auto doc = nlohmann::json::parse(*status, nullptr, false);
   BOOST_REQUIRE(doc.is_object());
   BOOST_TEST(doc["coordinator"].value("leading", false));
-  BOOST_TEST(doc["agents"].contains("/agents/h1"));
+  BOOST_TEST(doc["agents"]["/agents/h1"].value("version", "") == "0.1.0");
   BOOST_TEST(doc["bolts"].contains("/bolts/h2/bolt-1"));
   auto js = HttpGet(port, "/app.js");
   BOOST_REQUIRE(js.ok());
@@ -116,6 +118,59 @@ BOOST_AUTO_TEST_CASE(the_page_shows_the_cluster_and_its_events_follow_a_recovery
     return g.find("data-recovery=\\\"1\\\" data-state=\\\"recovered\\\"") != std::string::npos;
   }, 30), events.got.substr(events.got.size() > 4000 ? events.got.size() - 4000 : 0) << c.CoordinatorLogTail());
   BOOST_TEST(events.got.find("data-bolt=\\\"h1/bolt-1\\\" data-state=\\\"dead\\\"") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(in_chromium_the_page_shows_the_cluster_and_a_recovery_ends_recovered_without_a_reload) {
+  if (std::string missing = WebDriver::Missing(); !missing.empty()) {
+    BOOST_TEST_MESSAGE("skipped: " << missing);
+    return;
+  }
+  TestCluster c("page-browser", PageCluster());
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  auto bolt = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt.log");
+  BOOST_REQUIRE(bolt.ok());
+  BOOST_REQUIRE(WriteAtomically(c.PidFile(0, 0), std::to_string(bolt->pid()) + "\n").ok());
+  nlohmann::json last;
+  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [](const nlohmann::json& d) {
+    return d.contains("process") && d["process"].value("state", "") == "running";
+  }, 10, &last));
+  std::string file = c.BoltFile(0, 0);
+  AppendText(file, Lines(0, 100));
+  BOOST_REQUIRE(WriteAtomically(c.CheckpointFile(0, 0), std::to_string(Lines(0, 100).size()) + "\n").ok());
+  AppendText(file, Lines(100, 300));
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+
+  WebDriver web;
+  Status started = web.Start(c.root() + "/chromedriver.log", 1280, 900);
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.message());
+  BOOST_REQUIRE(web.Navigate("http://127.0.0.1:" + std::to_string(c.CoordinatorHttpPort()) + "/").ok());
+  BOOST_TEST(web.WaitTrue("return document.querySelectorAll('#agents tr[data-state=alive]').length === 2", 10, &last), last);
+  BOOST_TEST(web.WaitTrue("return !!document.querySelector('#bolts tr[data-bolt=\"h1/bolt-1\"][data-state=running]')", 10));
+  BOOST_TEST(web.WaitTrue("return document.getElementById('live').dataset.live === 'live'", 10, &last), last);
+  BOOST_REQUIRE(web.Execute("window.notReloaded = true; return true;").ok());  // gone if the page reloads
+  std::string dir = ArtifactsDir();
+  BOOST_TEST(web.Screenshot(dir + "/status-page-desktop.png").ok());
+
+  bolt->Signal(SIGKILL);
+  bolt->Wait();
+  BOOST_TEST(web.WaitTrue("var r = document.querySelector('#recoveries li[data-recovery=\"1\"]');"
+                          "return !!r && r.dataset.state === 'recovered' && window.notReloaded === true;", 30, &last),
+             last << c.CoordinatorLogTail());
+  auto text = web.Execute("return document.getElementById('recoveries').innerText");
+  BOOST_REQUIRE(text.ok());
+  std::string shown = text->is_string() ? text->get<std::string>() : "";
+  BOOST_TEST(shown.find("recovered") != std::string::npos, shown);
+  BOOST_TEST(shown.find("h1/bolt-1, generation 1") != std::string::npos, shown);
+  BOOST_TEST(shown.find("elected h2") != std::string::npos, shown);
+  BOOST_TEST(web.WaitTrue("var b = document.querySelector('#bolts tr[data-bolt=\"h1/bolt-1\"]');"
+                          "return !!b && b.dataset.state === 'dead'", 10));
+  BOOST_TEST(web.Screenshot(dir + "/status-page-recovered-desktop.png").ok());
+  // A phone's width: the page reflows rather than scrolling sideways.
+  BOOST_REQUIRE(web.Resize(390, 844).ok());
+  BOOST_TEST(web.WaitTrue("return document.documentElement.scrollWidth <= window.innerWidth + 1", 5, &last), last);
+  BOOST_TEST(web.Screenshot(dir + "/status-page-phone.png").ok());
+  BOOST_TEST_MESSAGE("screenshots in " << dir);
 }
 
 BOOST_AUTO_TEST_CASE(with_a_token_every_route_but_the_assets_asks_for_it) {
