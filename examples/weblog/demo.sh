@@ -17,6 +17,11 @@
 # Outputs (kept): $DEMO_OUT (default build/demo/, build/demo-ha/ with DEMO_HA=1):
 # requests-per-minute.png, series.tsv, report.csv, report.json. The cluster's files are removed
 # unless KEEP=1.
+#
+# The coordinator serves its status page (http_listen); the demo prints its address and opens
+# nothing. DEMO_HOLD=1 keeps the cluster up at the end for DEMO_HOLD_SECONDS (default 600) to look
+# at it; DEMO_SCREENSHOT=FILE.png has headless Chromium take a picture of it at the end (the
+# README's is made so).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -48,8 +53,8 @@ declare -A port
 for h in "${hosts[@]}"; do port[$h]=$(free_port); done
 instances=(coordinator)
 if ((ha)); then instances=(co1 co2 co3); fi
-declare -A cport mport
-for k in "${instances[@]}"; do cport[$k]=$(free_port); mport[$k]=$(free_port); done
+declare -A cport mport hport
+for k in "${instances[@]}"; do cport[$k]=$(free_port); mport[$k]=$(free_port); hport[$k]=$(free_port); done
 coordinators=""
 for k in "${instances[@]}"; do coordinators+="\"127.0.0.1:${cport[$k]}\", "; done
 coordinators="[${coordinators%, }]"
@@ -66,6 +71,7 @@ print(1 if "\ntailsafe_coordinator_leading 1" in "\n" + text else 0)
 PY
 }
 leader() { for k in "${instances[@]}"; do [[ $(leading "$k") == 1 ]] && { echo "$k"; return 0; }; done; return 1; }
+page() { echo "http://127.0.0.1:${hport[$(leader || echo "${instances[0]}")]}/"; }
 
 if ((ha)); then
   say "starting a 3-member ZooKeeper ensemble on 127.0.0.1 (Debian's zookeeper package)"
@@ -89,6 +95,7 @@ listen = "127.0.0.1:${cport[$k]}"
 state_dir = "$work/$k"
 host_timeout_ms = 1000
 metrics_listen = "127.0.0.1:${mport[$k]}"
+http_listen = "127.0.0.1:${hport[$k]}"
 CONF
   if ((ha)); then printf 'store = "zookeeper"\nzookeeper = "%s"\n' "$zk" >> "$work/$k.conf"; fi
 done
@@ -132,6 +139,7 @@ fi
 for k in "${instances[@]}"; do start_coordinator "$k"; done
 for _ in $(seq 600); do leader > /dev/null && break; sleep 0.05; done
 first_leader=$(leader) || fail "no coordinator leads: $(tail -5 "$work/${instances[0]}.log")"
+note "the status page: http://127.0.0.1:${hport[$first_leader]}/ (live; the demo opens nothing)"
 if ((ha)); then note "$first_leader leads; the others answer agents and tailsafectl with its address"; fi
 for h in "${hosts[@]}"; do
   "$bin/tailsafe-agent" -c "$work/$h/tailsafe.conf" >> "$work/$h/agent.log" 2>&1 &
@@ -261,6 +269,17 @@ if ((ha)); then
   say "restarting $old_leader (as systemd would): it rejoins as a follower"
   start_coordinator "$old_leader"
 fi
+if [[ -n "${DEMO_SCREENSHOT:-}" ]]; then
+  # Once the restarted bolt shows as running: the page mid-run, the recovery on it.
+  for _ in $(seq 100); do
+    ctl get "/bolts/$victim/bolt" --json 2>/dev/null | grep -q '"state": *"running"' && break
+    sleep 0.05
+  done
+  chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,900 \
+    --screenshot="$DEMO_SCREENSHOT" "$(page)" > "$work/chromium.log" 2>&1 ||
+    fail "chromium could not take the screenshot: $(tail -3 "$work/chromium.log")"
+  say "the status page, as headless Chromium saw it: $DEMO_SCREENSHOT"
+fi
 
 for _ in $(seq 900); do
   kill -0 "$spout" 2>/dev/null || break
@@ -320,3 +339,9 @@ PLOT
 say "the chart: $out/requests-per-minute.png"
 note "without tailsafe, $recovered requests in $dip_minutes minutes would be missing from the report (the dip);"
 note "with it, every minute is complete. Also in $out: series.tsv, report.csv, report.json"
+
+if [[ "${DEMO_HOLD:-0}" == 1 ]]; then
+  hold=${DEMO_HOLD_SECONDS:-600}
+  say "DEMO_HOLD=1: the cluster stays up for $hold s; the status page: $(page) (Ctrl-C ends it)"
+  sleep "$hold" || true
+fi
