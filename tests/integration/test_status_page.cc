@@ -64,22 +64,39 @@ ClusterOptions PageCluster() {
   return o;
 }
 
+// Starts the coordinator and the agents, and a stand-in bolt on h1 once the coordinator has it
+// running: the process a test kills.
+Child StartWithBolt(TestCluster& c) {
+  BOOST_REQUIRE(c.StartCoordinator().ok());
+  BOOST_REQUIRE(c.StartAll().ok());
+  auto bolt = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt.log");
+  BOOST_REQUIRE(bolt.ok());
+  BOOST_REQUIRE(WriteAtomically(c.PidFile(0, 0), std::to_string(bolt->pid()) + "\n").ok());
+  nlohmann::json last;
+  BOOST_REQUIRE_MESSAGE(c.WaitDoc("/bolts/h1/bolt-1", [](const nlohmann::json& d) {
+    return d.contains("process") && d["process"].value("state", "") == "running";
+  }, 10, &last), last.dump());
+  return std::move(bolt.value());
+}
+
+// 100 processed lines, then 200 the bolt has not processed, held by its peer: the tail a
+// recovery will deliver.
+void WriteTail(TestCluster& c) {
+  std::string file = c.BoltFile(0, 0);
+  AppendText(file, Lines(0, 100));
+  BOOST_REQUIRE(WriteAtomically(c.CheckpointFile(0, 0), std::to_string(Lines(0, 100).size()) + "\n").ok());
+  AppendText(file, Lines(100, 300));
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(status_page)
 
 BOOST_AUTO_TEST_CASE(the_page_shows_the_cluster_and_its_events_follow_a_recovery_to_the_end) {
   TestCluster c("page-live", PageCluster());
-  BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartWithBolt(c);
   uint16_t port = c.CoordinatorHttpPort();
-  auto bolt = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt.log");
-  BOOST_REQUIRE(bolt.ok());
-  BOOST_REQUIRE(WriteAtomically(c.PidFile(0, 0), std::to_string(bolt->pid()) + "\n").ok());
-  nlohmann::json last;
-  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [](const nlohmann::json& d) {
-    return d.contains("process") && d["process"].value("state", "") == "running";
-  }, 10, &last));
 
   auto page = HttpGet(port, "/");
   BOOST_REQUIRE_MESSAGE(page.ok(), page.status().message());
@@ -107,13 +124,9 @@ BOOST_AUTO_TEST_CASE(the_page_shows_the_cluster_and_its_events_follow_a_recovery
   BOOST_REQUIRE_MESSAGE(events.WaitFor([](const std::string& g) { return g.find("\"id\":\"recoveries\"") != std::string::npos; }, 10),
                         events.got);
   BOOST_TEST(events.got.find("text/event-stream") != std::string::npos);
-  std::string file = c.BoltFile(0, 0);
-  AppendText(file, Lines(0, 100));
-  BOOST_REQUIRE(WriteAtomically(c.CheckpointFile(0, 0), std::to_string(Lines(0, 100).size()) + "\n").ok());
-  AppendText(file, Lines(100, 300));
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
-  bolt->Signal(SIGKILL);
-  bolt->Wait();
+  WriteTail(c);
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
   BOOST_REQUIRE_MESSAGE(events.WaitFor([](const std::string& g) {
     return g.find("data-recovery=\\\"1\\\" data-state=\\\"recovered\\\"") != std::string::npos;
   }, 30), events.got.substr(events.got.size() > 4000 ? events.got.size() - 4000 : 0) << c.CoordinatorLogTail());
@@ -126,20 +139,9 @@ BOOST_AUTO_TEST_CASE(in_chromium_the_page_shows_the_cluster_and_a_recovery_ends_
     return;
   }
   TestCluster c("page-browser", PageCluster());
-  BOOST_REQUIRE(c.StartCoordinator().ok());
-  BOOST_REQUIRE(c.StartAll().ok());
-  auto bolt = Child::Spawn({"/bin/sleep", "600"}, c.root() + "/bolt.log");
-  BOOST_REQUIRE(bolt.ok());
-  BOOST_REQUIRE(WriteAtomically(c.PidFile(0, 0), std::to_string(bolt->pid()) + "\n").ok());
+  Child bolt = StartWithBolt(c);
+  WriteTail(c);
   nlohmann::json last;
-  BOOST_REQUIRE(c.WaitDoc("/bolts/h1/bolt-1", [](const nlohmann::json& d) {
-    return d.contains("process") && d["process"].value("state", "") == "running";
-  }, 10, &last));
-  std::string file = c.BoltFile(0, 0);
-  AppendText(file, Lines(0, 100));
-  BOOST_REQUIRE(WriteAtomically(c.CheckpointFile(0, 0), std::to_string(Lines(0, 100).size()) + "\n").ok());
-  AppendText(file, Lines(100, 300));
-  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
 
   WebDriver web;
   Status started = web.Start(c.root() + "/chromedriver.log", 1280, 900);
@@ -152,8 +154,8 @@ BOOST_AUTO_TEST_CASE(in_chromium_the_page_shows_the_cluster_and_a_recovery_ends_
   std::string dir = ArtifactsDir();
   BOOST_TEST(web.Screenshot(dir + "/status-page-desktop.png").ok());
 
-  bolt->Signal(SIGKILL);
-  bolt->Wait();
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
   BOOST_TEST(web.WaitTrue("var r = document.querySelector('#recoveries li[data-recovery=\"1\"]');"
                           "return !!r && r.dataset.state === 'recovered' && window.notReloaded === true;", 30, &last),
              last << c.CoordinatorLogTail());
