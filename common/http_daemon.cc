@@ -129,6 +129,14 @@ HttpReply HttpDaemon::Dispatch(const HttpRequest& req, bool* stream) {
   }
   if (auto it = routes_.find(req.path); it != routes_.end()) return it->second(req);
   if (auto it = stream_routes_.find(req.path); it != stream_routes_.end()) {
+    if (streams_.size() >= MaxStreams()) {
+      // Streams never time out while idle: half the connections stay for requests that end.
+      HttpReply r;
+      r.status = 503;
+      r.body = "too many event streams open; try again later\n";
+      r.headers.emplace_back("Retry-After", "10");
+      return r;
+    }
     *stream = true;
     return it->second(req);
   }

@@ -8,7 +8,8 @@
 // (server-sent events): its first bytes come from the route, later ones from Broadcast, and a
 // stream with nothing to send is suspended (off MHD's epoll set) until there is. A stream whose
 // client reads slower than kMaxStreamQueue of broadcasts arrive is closed (an EventSource then
-// reconnects and starts from a fresh snapshot). Only GET and HEAD: anything else is 405. MHD parses the
+// reconnects and starts from a fresh snapshot). Since an idle stream never times out, at most half
+// the connections may be streams. Only GET and HEAD: anything else is 405. MHD parses the
 // request (keep-alive, pipelining, chunked bodies) and enforces the limits a client controls:
 // the request head fits in kHeadBytes (a longer URL or header gets 414 or 431), a connection
 // idle for `timeout_s` is closed, at most `max_clients` are open at once and at most
@@ -81,6 +82,8 @@ class HttpDaemon {
   // Ends every stream open on `path` (their clients see the reply end).
   void EndStreams(const std::string& path);
   size_t streams() const { return streams_.size(); }
+  // Streams open at once: half of max_clients; more get 503.
+  size_t MaxStreams() const { return limits_.max_clients / 2; }
   // Checked before any route: a request it refuses gets the reply it returns (401, say).
   void Guard(std::function<std::optional<HttpReply>(const HttpRequest&)> guard) { guard_ = std::move(guard); }
   // Paths with no route (default: 404 with a short text).

@@ -11,7 +11,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cerrno>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/fd.h"
 #include "tests/support/test_loop.h"
@@ -218,6 +220,23 @@ BOOST_AUTO_TEST_CASE(a_stream_whose_client_does_not_read_is_ended_and_the_others
   }, 20000));
   BOOST_TEST(http.streams() == 1u);
   BOOST_TEST(!fast.closed);
+}
+
+BOOST_AUTO_TEST_CASE(at_most_half_the_connections_are_streams) {
+  http.StreamRoute("/events", [](const HttpRequest&) { return HttpReply{200, "text/event-stream", ": hi\n\n", {}}; });
+  BOOST_REQUIRE(http.MaxStreams() == 4u);  // max_clients 8
+  std::vector<std::unique_ptr<Client>> open;
+  for (int i = 0; i < 4; ++i) {
+    open.push_back(std::make_unique<Client>(http.port(), i < 2 ? "127.0.0.1" : "127.0.0.2"));
+    open.back()->Send("GET /events HTTP/1.1\r\nHost: a\r\n\r\n");
+  }
+  BOOST_TEST(loop.RunUntil([&] { return http.streams() == 4; }));
+  Client refused(http.port(), "127.0.0.3");
+  refused.Send("GET /events HTTP/1.1\r\nHost: a\r\n\r\n");
+  BOOST_TEST(loop.RunUntil([&] { return refused.Drain(), refused.got.find("\r\n\r\n") != std::string::npos; }));
+  BOOST_TEST(StatusLine(refused.got) == "HTTP/1.1 503 Service Unavailable");
+  BOOST_TEST(refused.got.find("Retry-After: 10") != std::string::npos);
+  BOOST_TEST(StatusLine(Ask("GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")) == "HTTP/1.1 200 OK");
 }
 
 BOOST_AUTO_TEST_CASE(stop_with_suspended_streams_ends_them) {

@@ -51,6 +51,8 @@ BOOST_AUTO_TEST_CASE(an_unreadable_agent_is_written_afresh_and_an_unreadable_bol
   held->erase("lag_bytes");  // live facts a read adds, not stored
   held->erase("lag_seconds");
   held->erase("holders_filling");
+  held->erase("peer_lag");
+  held->erase("file_size");
   BOOST_TEST((*held == nlohmann::json::parse(bad_bolt)), held->dump());
   // Nothing was planned from it.
   BOOST_TEST(!c.CoordinatorGet("/recoveries/1").ok());
