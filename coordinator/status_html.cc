@@ -110,15 +110,13 @@ std::string Agents(const json& s) {
 // Lag over the last minutes as an inline SVG line, scaled to its own peak.
 std::string Sparkline(const json& points) {
   if (!points.is_array() || points.size() < 2) return "<span class=\"hint\">no history yet</span>";
-  uint64_t t0 = Get<uint64_t>(points.front(), "0", 0), t1 = t0, peak = 0;
   std::vector<std::pair<uint64_t, uint64_t>> pts;
   for (const json& p : points) {
     if (!p.is_array() || p.size() != 2 || !p[0].is_number_unsigned() || !p[1].is_number_unsigned()) continue;
     pts.emplace_back(p[0].get<uint64_t>(), p[1].get<uint64_t>());
   }
   if (pts.size() < 2) return "<span class=\"hint\">no history yet</span>";
-  t0 = pts.front().first;
-  t1 = std::max(pts.back().first, t0 + 1);
+  uint64_t t0 = pts.front().first, t1 = std::max(pts.back().first, t0 + 1), peak = 0;
   for (const auto& p : pts) peak = std::max(peak, p.second);
   std::string line;
   for (const auto& [t, v] : pts) {

@@ -126,8 +126,9 @@ std::optional<HttpReply> StatusPage::Guard(const HttpRequest& req) const {
   return r;
 }
 
-json StatusPage::Snapshot() const {
-  json s = sources_.status();
+json StatusPage::Snapshot() const { return WithHistory(sources_.status()); }
+
+json StatusPage::WithHistory(json s) const {
   json history = json::object();
   for (const auto& [key, points] : history_) {
     json list = json::array();
@@ -162,9 +163,10 @@ void StatusPage::Sample(const json& status) {
 }
 
 void StatusPage::Tick(uint64_t now) {
+  json status;  // built at most once a tick
   if (now - last_live_ns_ >= kLiveEveryMs * 1000000) {
     last_live_ns_ = now;
-    json status = sources_.status();
+    status = sources_.status();
     Sample(status);
     if (http_.streams() > 0) {
       // Heartbeats and lag are not commits: the sections that show them go out on this clock.
@@ -174,7 +176,7 @@ void StatusPage::Tick(uint64_t now) {
   if (dirty_.empty() || http_.streams() == 0 || now - last_sent_ns_ < kCoalesceMs * 1000000) return;
   if (!sources_.settled()) return;  // a decision shows once it is durable
   last_sent_ns_ = now;
-  Send(dirty_, Snapshot());
+  Send(dirty_, WithHistory(status.is_null() ? sources_.status() : std::move(status)));
   dirty_.clear();
 }
 

@@ -62,6 +62,8 @@ class StatusPage {
   uint16_t port() const { return http_.port(); }
   // The status document with its lag history (what /api/status answers).
   nlohmann::json Snapshot() const;
+  // `status` with the lag history added.
+  nlohmann::json WithHistory(nlohmann::json status) const;
 
  private:
   static const std::set<std::string> kAll;
