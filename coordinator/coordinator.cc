@@ -86,6 +86,7 @@ Status Coordinator::Start() {
     page_ = std::make_unique<StatusPage>(loop_, config_.coordinator, StatusPage::Sources{
         guarded([this] { return StatusDocument(); }), guarded([this] { return PrometheusText(); }),
         [this] { return store_->durable() >= store_->committed(); }});
+    page_url_ = StatusPage::PageUrl(config_.coordinator);
     if (Status s = page_->Start(); !s) return s;
   }
   return Status::Ok();
@@ -94,6 +95,13 @@ Status Coordinator::Start() {
 nlohmann::json Coordinator::StatusDocument() const {
   nlohmann::json c = {{"listen", config_.coordinator.listen}, {"leading", leading_}, {"term", term_}};
   if (!leading_) c["leader"] = leadership_->leader_address();
+  if (page_) {
+    c["page"] = page_url_;
+    if (!leading_) c["leader_page"] = leadership_->leader_page();
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& one : leadership_->instances()) list.push_back({{"address", one.address}, {"page", one.page}});
+    c["instances"] = std::move(list);
+  }
   nlohmann::json doc = {{"cluster", config_.cluster.name}, {"generated_unix_ms", UnixNowMs()}, {"coordinator", c},
                         {"agents", nlohmann::json::object()}, {"bolts", nlohmann::json::object()},
                         {"recoveries", nlohmann::json::object()}};

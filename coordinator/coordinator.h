@@ -122,6 +122,7 @@ class Coordinator {
   } stats_;
   std::unique_ptr<MetricsServer> metrics_;  // with [coordinator] metrics_listen
   std::unique_ptr<StatusPage> page_;        // with [coordinator] http_listen
+  std::string page_url_;                    // where it is (StatusPage::PageUrl)
 };
 
 }  // namespace tailsafe

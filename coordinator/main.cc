@@ -14,6 +14,7 @@
 #include "common/uv_handle.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/namespace_store.h"
+#include "coordinator/status_page.h"
 #include "coordinator/zk_election.h"
 #include "coordinator/zk_store.h"
 
@@ -42,7 +43,8 @@ Status OpenStore(uv_loop_t* loop, const CoordinatorConfig& cc, std::unique_ptr<N
                  std::unique_ptr<Leadership>* leadership) {
   if (cc.store == CoordinatorConfig::Store::kZookeeper) {
     auto election = std::make_unique<ZkElection>(
-        loop, ZkElection::Options{cc.zookeeper, cc.zookeeper_session_ms, cc.zookeeper_root, cc.listen});
+        loop, ZkElection::Options{cc.zookeeper, cc.zookeeper_session_ms, cc.zookeeper_root, cc.listen,
+                                         StatusPage::PageUrl(cc)});
     *store = std::make_unique<ZkStore>(*election);
     *leadership = std::move(election);
     return Status::Ok();

@@ -53,6 +53,33 @@ std::string Command(const std::string& cmd) {
   return "<div class=\"cmd\">Act: <code>" + HtmlEscape(cmd) + "</code></div>";
 }
 
+// A link to another instance's page; only http(s) URLs become links.
+std::string PageLink(const std::string& page, const std::string& text, const std::string& attrs) {
+  bool web = page.rfind("http://", 0) == 0 || page.rfind("https://", 0) == 0;
+  if (!web) return HtmlEscape(text);
+  return "<a href=\"" + HtmlEscape(page) + "\"" + attrs + ">" + HtmlEscape(text) + "</a>";
+}
+
+// Every coordinator instance standing for the leadership, each a link to its page: where the
+// script goes when this instance stops answering.
+std::string Instances(const json& c) {
+  const json& list = Field(c, "instances");
+  if (!list.is_array() || list.empty()) return "";
+  std::string leader = Get<bool>(c, "leading", false) ? Get<std::string>(c, "listen", "") : Get<std::string>(c, "leader", "");
+  std::string out = "<p class=\"instances\">Coordinators:";
+  bool first = true;
+  for (const auto& one : list) {
+    std::string address = Get<std::string>(one, "address", "");
+    bool leads = !leader.empty() && address == leader;
+    out += std::string(first ? " " : ", ") +
+           PageLink(Get<std::string>(one, "page", ""), address,
+                    std::string(" data-coordinator-page data-leading=\"") + (leads ? "true" : "false") + "\"") +
+           (leads ? " (leading)" : "");
+    first = false;
+  }
+  return out + "</p>";
+}
+
 std::string Summary(const json& s) {
   const json& c = Field(s, "coordinator");
   size_t agents = 0, alive = 0, failed = 0, open = 0;
@@ -65,17 +92,22 @@ std::string Summary(const json& s) {
     failed += st == "failed" ? 1 : 0;
     open += st == "waiting" || st == "assigned" || st == "running" ? 1 : 0;
   }
-  std::string out = "<section id=\"summary\" aria-labelledby=\"summary-h\"><h1 id=\"summary-h\">tailsafe: " +
-                    Esc(s, "cluster") + "</h1><p class=\"leader\">";
-  if (Get<bool>(c, "leading", false)) {
+  bool leading = Get<bool>(c, "leading", false);
+  std::string out = std::string("<section id=\"summary\" aria-labelledby=\"summary-h\" data-leading=\"") +
+                    (leading ? "true" : "false") + "\"><h1 id=\"summary-h\">tailsafe: " + Esc(s, "cluster") +
+                    "</h1><p class=\"leader\">";
+  if (leading) {
     out += Badge("ok", "leading") + " coordinator " + Esc(c, "listen") + ", term <span data-term>" +
            Num(Get<uint64_t>(c, "term", 0)) + "</span>";
   } else {
     std::string leader = Get<std::string>(c, "leader", "");
     out += Badge("warn", "not leading") + " this coordinator (" + Esc(c, "listen") + ") is not the leader" +
            (leader.empty() ? "; no leader is known yet" : "; the leader is at <span data-leader>" + HtmlEscape(leader) + "</span>");
+    std::string page = Get<std::string>(c, "leader_page", "");
+    if (!leader.empty() && !page.empty()) out += ", its page " + PageLink(page, page, " data-leader-page");
   }
-  out += "</p><ul class=\"counts\"><li><strong>" + Num(alive) + "/" + Num(agents) + "</strong> agents alive</li><li><strong>" +
+  out += "</p>" + Instances(c);
+  out += "<ul class=\"counts\"><li><strong>" + Num(alive) + "/" + Num(agents) + "</strong> agents alive</li><li><strong>" +
          Num(Field(s, "bolts").size()) + "</strong> bolts</li><li><strong>" + Num(open) +
          "</strong> recoveries under way</li><li" + std::string(failed ? " class=\"bad\"" : "") + "><strong>" + Num(failed) +
          "</strong> failed</li></ul><p class=\"stamp\">As of " + ClockTime(Get<uint64_t>(s, "generated_unix_ms", 0)) +

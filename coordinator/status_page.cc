@@ -1,6 +1,7 @@
 #include "coordinator/status_page.h"
 
 #include <sodium.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/fd.h"
@@ -50,9 +51,10 @@ StatusPage::StatusPage(uv_loop_t* loop, const CoordinatorConfig& config, Sources
   http_.Route("/", [this](const HttpRequest& req) {
     HttpReply r;
     r.type = "text/html; charset=utf-8";
-    r.body = RenderStatusPage(Snapshot());
     r.headers.emplace_back("Cache-Control", "no-store");
-    r.headers.emplace_back("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:");
+    json status = Snapshot();
+    r.body = RenderStatusPage(status);
+    r.headers.emplace_back("Content-Security-Policy", Policy(status));
     if (req.token_in_query && !token_.empty()) {
       r.headers.emplace_back("Set-Cookie", std::string(kTokenCookie) + "=" + req.token + "; Path=/; HttpOnly; SameSite=Strict");
     }
@@ -72,6 +74,18 @@ StatusPage::StatusPage(uv_loop_t* loop, const CoordinatorConfig& config, Sources
     r.headers.emplace_back("Cache-Control", "no-store");
     // Reconnect after 2 s; the page it has is this instance's snapshot, so every section follows.
     r.body = "retry: 2000\n: tailsafe status events\n\n";
+    return r;
+  });
+  http_.Route("/api/role", [this](const HttpRequest&) {
+    json status = sources_.status();
+    const json& c = Field(status, "coordinator");
+    json role = {{"leading", Get<bool>(c, "leading", false)}, {"term", Get<uint64_t>(c, "term", 0)},
+                 {"page", Get<std::string>(c, "page", "")}};
+    HttpReply r;
+    r.type = "application/json";
+    r.body = role.dump() + "\n";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.headers.emplace_back("Access-Control-Allow-Origin", "*");
     return r;
   });
   http_.Route("/metrics", [this](const HttpRequest&) {
@@ -117,13 +131,45 @@ void StatusPage::Stop() {
 }
 
 std::optional<HttpReply> StatusPage::Guard(const HttpRequest& req) const {
-  if (token_.empty() || req.path == "/app.js" || req.path == "/style.css") return std::nullopt;
+  if (token_.empty() || req.path == "/app.js" || req.path == "/style.css" || req.path == "/api/role") return std::nullopt;
   if (req.token.size() == token_.size() && sodium_memcmp(req.token.data(), token_.data(), token_.size()) == 0) {
     return std::nullopt;
   }
   HttpReply r = Text(401, "this page needs the token in http_token_file: open /?token=TOKEN, or send Authorization: Bearer TOKEN\n");
   r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"tailsafe\"");
   return r;
+}
+
+std::string StatusPage::PageUrl(const CoordinatorConfig& config, const std::string& hostname) {
+  if (!config.http_listen) return "";
+  auto wildcard = [](const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; };
+  HostPort where = *config.http_listen;
+  if (wildcard(where.host)) {
+    Result<HostPort> listen = ParseHostPort(config.listen);
+    where.host = listen && !wildcard(listen->host) ? listen->host : hostname;
+  }
+  return "http://" + where.ToString() + "/";
+}
+
+std::string StatusPage::PageUrl(const CoordinatorConfig& config) {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
+  return PageUrl(config, name[0] ? name : "localhost");
+}
+
+std::string StatusPage::Policy(const json& status) {
+  std::set<std::string> origins;
+  const json& c = Field(status, "coordinator");
+  for (const auto& one : Field(c, "instances")) {
+    std::string page = Get<std::string>(one, "page", "");
+    // An origin is scheme://host:port: no path, and nothing a header or the policy would split on.
+    if (page.rfind("http://", 0) != 0 || page.find_first_of(" ;,'\"\r\n") != std::string::npos) continue;
+    size_t end = page.find('/', 7);
+    origins.insert(page.substr(0, end));
+  }
+  std::string connect = "'self'";
+  for (const auto& o : origins) connect += " " + o;
+  return "default-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect;
 }
 
 json StatusPage::Snapshot() const { return WithHistory(sources_.status()); }

@@ -8,6 +8,9 @@
 //                 again; sent for the sections a durable commit touched (the change feed: the
 //                 paths written), and every kLiveEveryMs for the live facts (heartbeats, lag)
 //   /metrics      the Prometheus text, as at metrics_listen
+//   /api/role     {leading, term, page}: whether this instance leads, open to any origin and
+//                 without the token (it names nothing else), so that a page whose coordinator
+//                 died can ask the other instances which one leads, and go there
 //   /app.js, /style.css   the page's script and stylesheet, built into the binary
 //
 // The page shows host names and paths: with http_token_file set, every route but the two
@@ -60,6 +63,14 @@ class StatusPage {
   size_t clients() const { return http_.streams(); }
   HttpDaemon& http() { return http_; }  // for the HTTP fuzzer (HttpDaemon::Adopt)
   uint16_t port() const { return http_.port(); }
+  // Where this instance's page is, for the other instances' pages: "http://HOST:PORT/" with
+  // http_listen's host, or when that is a wildcard (0.0.0.0, ::) the host of `listen`, or
+  // when that is one too, `hostname`. "" without http_listen.
+  static std::string PageUrl(const CoordinatorConfig& config, const std::string& hostname);
+  static std::string PageUrl(const CoordinatorConfig& config);  // with this host's name
+  // The Content-Security-Policy of the page: this origin, and the origins of the other
+  // instances' pages in `status` (the script asks them who leads).
+  static std::string Policy(const nlohmann::json& status);
   // The status document with its lag history (what /api/status answers).
   nlohmann::json Snapshot() const;
   // `status` with the lag history added.

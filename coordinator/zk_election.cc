@@ -81,6 +81,7 @@ void ZkElection::OnState(ZkClient::State s) {
         if (!setting_up_) EnsurePaths();
       } else {
         Evaluate();  // back within the session: is this candidate still the lowest?
+        Survey();
       }
       return;
     case ZkClient::State::kConnecting:
@@ -131,6 +132,7 @@ void ZkElection::EnsurePaths() {
 
 void ZkElection::Candidate() {
   nlohmann::json data = {{"address", options_.address}, {"pid", ::getpid()}};
+  if (!options_.page.empty()) data["page"] = options_.page;
   bool queued = client_->Create(options_.root + "/election/n-", data.dump(), ZOO_EPHEMERAL | ZOO_SEQUENCE,
                                 [this](int rc, const std::string& created) {
     setting_up_ = false;
@@ -143,6 +145,7 @@ void ZkElection::Candidate() {
     restart_ms_ = 100;
     LOG_INFO("zookeeper: candidate %s (session 0x%llx)", candidate_.c_str(), U(static_cast<uint64_t>(client_->session_id())));
     Evaluate();
+    Survey();
   });
   if (!queued) Restart("cannot create this instance's candidate znode");
 }
@@ -160,7 +163,10 @@ void ZkElection::Evaluate() {
     if (mine == ordered.end()) return Restart("this instance's candidate " + candidate_ + " is gone");
     if (mine == ordered.begin()) {
       // Named as the leader only once it leads: until then a client sent here is refused again.
-      if (!leading_) leader_address_.clear();
+      if (!leading_) {
+        leader_address_.clear();
+        leader_page_.clear();
+      }
       if (!leading_ && !claiming_) Claim();
       return;
     }
@@ -174,10 +180,42 @@ void ZkElection::Evaluate() {
       if (grc != ZOK) return;
       nlohmann::json d = nlohmann::json::parse(data, nullptr, false);
       leader_address_ = d.is_object() ? d.value("address", "") : "";
+      leader_page_ = d.is_object() ? d.value("page", "") : "";
     });
     if (before != lowest) {
       client_->Exists(before, again, [this, round](int erc, const ZkClient::NodeStat&) {
         if (round == round_ && erc == ZNONODE) Evaluate();  // gone before the watch was set
+      });
+    }
+  });
+}
+
+// Every candidate's address and page, for this instance's status page. Only the newest
+// survey's watch surveys again, so watches do not pile up across reconnections.
+void ZkElection::Survey() {
+  if (options_.page.empty() || stopped_ || !client_ || client_->state() != ZkClient::State::kConnected) return;
+  uint64_t round = ++survey_round_;
+  std::string dir = options_.root + "/election";
+  auto again = [this, round](int, const std::string&) {
+    if (round == survey_round_) Survey();
+  };
+  client_->Children(dir, again, [this, round, dir](int rc, std::vector<std::string> names) {
+    if (round != survey_round_ || rc != ZOK) return;  // a lost connection surveys again on its return
+    std::vector<std::string> ordered = Ordered(std::move(names));
+    auto found = std::make_shared<std::vector<Instance>>(ordered.size());
+    auto left = std::make_shared<size_t>(ordered.size());
+    if (ordered.empty()) instances_.clear();
+    for (size_t i = 0; i < ordered.size(); ++i) {
+      client_->Get(dir + "/" + ordered[i], nullptr, [this, round, found, left, i](int grc, const std::string& data,
+                                                                                 const ZkClient::NodeStat&) {
+        if (round != survey_round_) return;
+        nlohmann::json d = grc == ZOK ? nlohmann::json::parse(data, nullptr, false) : nlohmann::json();
+        if (d.is_object()) (*found)[i] = {d.value("address", ""), d.value("page", "")};
+        if (--*left > 0) return;
+        instances_.clear();
+        for (auto& one : *found) {
+          if (!one.address.empty()) instances_.push_back(std::move(one));  // gone meanwhile, or unreadable
+        }
       });
     }
   });
@@ -219,6 +257,7 @@ void ZkElection::Claim() {
         if (client_->state() != ZkClient::State::kConnected) return;  // lost meanwhile; evaluated again
         leading_ = true;
         leader_address_ = options_.address;
+        leader_page_ = options_.page;
         if (on_lead) on_lead(next);
       };
       if (prepare) {
@@ -235,7 +274,10 @@ void ZkElection::Lose(const std::string& why) {
   if (!leading_) return;
   leading_ = false;
   // Nobody is known to lead now; naming this instance would send clients back to it.
-  if (leader_address_ == options_.address) leader_address_.clear();
+  if (leader_address_ == options_.address) {
+    leader_address_.clear();
+    leader_page_.clear();
+  }
   if (on_reset) on_reset();
   if (on_follow) on_follow(why);
 }
@@ -250,6 +292,8 @@ void ZkElection::Restart(const std::string& why) {
   candidate_.clear();
   setting_up_ = false;
   leader_address_.clear();
+  leader_page_.clear();
+  instances_.clear();
   if (on_reset) on_reset();
   uint64_t wait = restart_ms_;
   restart_ms_ = std::min<uint64_t>(restart_ms_ * 2, 2000);

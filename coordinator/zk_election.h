@@ -6,6 +6,9 @@
 // fresh child list, never from a watch event alone: an event only says "look again". A
 // candidate that does not lead watches the one just before it (so a leader's death wakes one
 // instance, not all) and reads, with a watch, the lowest one's address for redirects.
+// An instance with a status page also names the page in its candidate, and keeps the list of
+// every candidate's address and page (a watch on the election's children), so that its page
+// can tell a browser where to go when this instance stops answering.
 //
 // Claiming the leadership is one multi: a check that this instance's candidate still exists,
 // and the term counter ROOT/term set to the next term at the version just read. The store
@@ -42,6 +45,7 @@ class ZkElection : public Leadership {
     uint32_t session_ms = 6000;
     std::string root;     // zookeeper_root
     std::string address;  // this instance's coordinator address, for redirects
+    std::string page;     // this instance's status page URL; "" without one
   };
   ZkElection(uv_loop_t* loop, Options options);
   ~ZkElection() override;
@@ -49,6 +53,8 @@ class ZkElection : public Leadership {
   Status Start() override;
   void Stop() override;
   std::string leader_address() const override { return leader_address_; }
+  std::string leader_page() const override { return leader_page_; }
+  std::vector<Instance> instances() const override { return instances_; }
   bool StepDown(const std::string& why) override;
 
   // For the store: the session, and this instance's candidate (the check of every commit).
@@ -70,6 +76,7 @@ class ZkElection : public Leadership {
   void EnsurePaths();
   void Candidate();
   void Evaluate();
+  void Survey();
   void Claim();
   void Lose(const std::string& why);
   void Restart(const std::string& why);
@@ -81,11 +88,14 @@ class ZkElection : public Leadership {
   UvPtr<uv_timer_t> timer_;  // the disconnection deadline, and the pause before a new session
   std::string candidate_;      // full path of this session's candidate; "" before it exists
   std::string leader_address_;
+  std::string leader_page_;
+  std::vector<Instance> instances_;  // in election order, as last surveyed
   bool leading_ = false;
   bool stopped_ = false;
   bool setting_up_ = false;  // paths and candidate being made in this session
   bool claiming_ = false;    // a claim of the next term is under way
   uint64_t round_ = 0;       // the current evaluation; replies of older ones are dropped
+  uint64_t survey_round_ = 0;  // the current survey of the candidates; the same for it
   uint64_t restart_ms_ = 100;
 };
 

@@ -120,6 +120,32 @@ BOOST_AUTO_TEST_CASE(an_instance_that_does_not_lead_names_the_leader) {
   BOOST_TEST(Has(summary, "the leader is at <span data-leader>10.0.0.1:7400</span>"));
 }
 
+// With ZooKeeper: the summary says whether this instance leads (the script follows the leader
+// when it does not) and links every instance's page; only http(s) pages become links.
+BOOST_AUTO_TEST_CASE(a_follower_links_the_leaders_page_and_every_instance) {
+  json s = {{"cluster", "prod"},
+            {"coordinator", {{"listen", "10.0.0.2:7400"}, {"leading", false}, {"leader", "10.0.0.1:7400"},
+                             {"page", "http://10.0.0.2:8080/"}, {"leader_page", "http://10.0.0.1:8080/"},
+                             {"instances", json::array({{{"address", "10.0.0.1:7400"}, {"page", "http://10.0.0.1:8080/"}},
+                                                        {{"address", "10.0.0.2:7400"}, {"page", "http://10.0.0.2:8080/"}},
+                                                        {{"address", "10.0.0.3:7400"}, {"page", "javascript:alert(1)"}}})}}}};
+  std::string summary = RenderSection("summary", s);
+  BOOST_TEST(Has(summary, "<section id=\"summary\" aria-labelledby=\"summary-h\" data-leading=\"false\">"), summary);
+  BOOST_TEST(Has(summary, "its page <a href=\"http://10.0.0.1:8080/\" data-leader-page>http://10.0.0.1:8080/</a>"), summary);
+  BOOST_TEST(Has(summary, "Coordinators: <a href=\"http://10.0.0.1:8080/\" data-coordinator-page data-leading=\"true\">"
+                          "10.0.0.1:7400</a> (leading), <a href=\"http://10.0.0.2:8080/\" data-coordinator-page "
+                          "data-leading=\"false\">10.0.0.2:7400</a>, 10.0.0.3:7400</p>"),
+             summary);
+  BOOST_TEST(!Has(summary, "javascript:"), summary);
+
+  s["coordinator"]["leading"] = true;
+  s["coordinator"]["listen"] = "10.0.0.1:7400";
+  summary = RenderSection("summary", s);
+  BOOST_TEST(Has(summary, "data-leading=\"true\">"), summary);
+  BOOST_TEST(!Has(summary, "data-leader-page"), summary);
+  BOOST_TEST(Has(summary, "10.0.0.1:7400</a> (leading)"), summary);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

@@ -1,6 +1,6 @@
 // libFuzzer target: the HTTP server the daemons expose (common/http_daemon.h, libmicrohttpd on a
 // libuv loop) with the routes of the coordinator's status page (coordinator/status_page.h: the
-// page, /api/status, the /api/events stream, /metrics, the assets) and a token, fed as a client:
+// page, /api/status, /api/role, the /api/events stream, /metrics, the assets) and a token, fed as a client:
 // the input's bytes over a socketpair, then the end of the client's output. The first input byte
 // picks the server: odd ('1'), the status page; even ('0'), the agents' /metrics. Whatever comes in, the server
 // must not crash, must answer with nothing or with responses that each begin with a status line,

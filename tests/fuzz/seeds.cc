@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
                         "1GET /api/events HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer fuzz-token-0123456789\r\n\r\n",
                         "1GET /api/status HTTP/1.1\r\nHost: a\r\nCookie: tailsafe_token=fuzz-token-0123456789\r\n\r\n",
                         "1GET /app.js HTTP/1.1\r\nHost: a\r\n\r\nGET /style.css HTTP/1.1\r\nHost: a\r\n\r\n",
-                        "1GET /metrics?token=nope HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+                        "1GET /metrics?token=nope HTTP/1.1\r\nHost: a\r\n\r\n",
+                        "1GET /api/role HTTP/1.1\r\nHost: a\r\nOrigin: http://b:9750\r\n\r\n"}) {
     Write(root + "/fuzz_http", "head-" + std::to_string(i++), h);
   }
   // Coordinator records: the first byte picks the reader (tests/fuzz/fuzz_coordinator_records.cc).

@@ -16,7 +16,9 @@
 
 #include "tests/support/cluster.h"
 #include "tests/support/hook_runs.h"
+#include "tests/support/prometheus_check.h"
 #include "tests/support/virtual_network.h"
+#include "tests/support/webdriver.h"
 #include "tests/support/zookeeper_ensemble.h"
 
 using namespace tailsafe;
@@ -40,6 +42,7 @@ boost::test_tools::assertion_result HaveHostsApart(boost::unit_test::test_unit_i
 }
 
 constexpr uint32_t kSessionMs = 2000;
+constexpr const char* kPageToken = "a-token-for-every-page";
 
 void WriteAtomically(const std::string& path, const std::string& text) {
   std::ofstream(path + ".tmp") << text;
@@ -59,7 +62,7 @@ struct HaCluster {
   std::unique_ptr<ZookeeperEnsemble> zk;
   std::unique_ptr<TestCluster> c;
   explicit HaCluster(const std::string& name, int agents = 3, const VirtualNetwork* network = nullptr,
-                     uint32_t host_timeout_ms = 1000) {
+                     uint32_t host_timeout_ms = 1000, bool status_page = false) {
     ZookeeperEnsemble::Options zo;
     if (network) {
       zo.address = network->Address("zk");
@@ -75,6 +78,8 @@ struct HaCluster {
     o.zookeeper_session_ms = kSessionMs;
     o.network = network;
     o.host_timeout_ms = host_timeout_ms;
+    o.status_page = status_page;
+    if (status_page) o.status_token = kPageToken;
     c = std::make_unique<TestCluster>(name, o);
     for (int k = 0; k < 3; ++k) BOOST_REQUIRE_MESSAGE(c->StartCoordinator(30, k).ok(), c->CoordinatorLogTail());
     BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return c->LeadingCoordinator() >= 0; }, 30), c->CoordinatorLogTail());
@@ -469,6 +474,75 @@ BOOST_AUTO_TEST_CASE(a_leader_cut_off_from_zookeeper_stops_deciding_and_the_quor
   BOOST_TEST(ls.out == "1\n", "one range, recorded once: " << ls.out);
   BOOST_TEST(HookRuns(c).size() == 1u);
   ExpectNoAgentDeclaredDead(c);
+}
+
+// Issue 25: the status page follows the leader. A follower's /api/status names the leader's
+// page and every instance's; in Chromium, a follower's page goes to the leader's, and when that
+// leader is SIGKILLed (with a bolt), the page goes on to the new leader's page by itself and
+// shows the tail recovered there. The pages ask for a token; the one the first page was opened
+// with goes along.
+BOOST_AUTO_TEST_CASE(the_status_page_follows_the_leader_through_a_failover) {
+  HaCluster h("ha-page", 3, nullptr, 1000, /*status_page=*/true);
+  TestCluster& c = *h.c;
+  BOOST_REQUIRE(c.StartAll().ok());
+  Child bolt = StartBolt(c, 0);
+  auto page = [&](int k) {
+    return "http://" + c.CoordinatorHostAddress(k) + ":" + std::to_string(c.CoordinatorHttpPort(k)) + "/";
+  };
+  uint64_t term = 0;
+  int leader = c.LeadingCoordinator(&term);
+  BOOST_REQUIRE(leader >= 0);
+  int follower = (leader + 1) % c.coordinators();
+
+  nlohmann::json status;
+  BOOST_TEST(WaitUntil([&] {
+    auto got = HttpGet(c.CoordinatorHttpPort(follower), std::string("/api/status?token=") + kPageToken);
+    status = got.ok() ? nlohmann::json::parse(*got, nullptr, false) : nlohmann::json();
+    if (!status.is_object()) return false;
+    const auto& co = status["coordinator"];
+    return co.value("leading", true) == false && co.value("leader_page", "") == page(leader) &&
+           co.contains("instances") && co["instances"].size() == 3u;
+  }, 20), status.dump());
+  BOOST_TEST(status["coordinator"].value("page", "") == page(follower));
+  BOOST_TEST(status["coordinator"]["instances"][0].value("page", "") == page(leader), "the leader is listed first");
+  // /api/role: open to any origin and without the token, since another instance's page asks it.
+  auto role = HttpExchange(c.CoordinatorHttpPort(leader), "GET /api/role HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  BOOST_REQUIRE(role.ok());
+  BOOST_TEST(role->find("Access-Control-Allow-Origin: *") != std::string::npos, *role);
+  BOOST_TEST(role->find("\"leading\":true") != std::string::npos, *role);
+
+  if (std::string missing = WebDriver::Missing(); !missing.empty()) {
+    BOOST_TEST_MESSAGE("the browser half is skipped: " << missing);
+    return;
+  }
+  WebDriver web;
+  Status started = web.Start(c.root() + "/chromedriver.log", 1280, 900);
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.message());
+  const std::string query = std::string("?token=") + kPageToken;
+  BOOST_REQUIRE(web.Navigate(page(follower) + query).ok());
+  nlohmann::json last;
+  auto on = [&](int k) {
+    return "return location.href === '" + page(k) + query + "' && document.getElementById('live').dataset.live === 'live'" +
+           " && document.getElementById('summary').dataset.leading === 'true'" +
+           " && document.querySelectorAll('#agents tr[data-state=alive]').length === 3";
+  };
+  BOOST_TEST(web.WaitTrue(on(leader), 20, &last), "the follower's page did not go to the leader's: " << last);
+
+  std::string tail = AppendUnprocessed(c, 200);
+  c.KillCoordinator(SIGKILL, leader);
+  bolt.Signal(SIGKILL);
+  bolt.Wait();
+  int next = -1;
+  BOOST_REQUIRE_MESSAGE(WaitUntil([&] { return (next = c.LeadingCoordinator()) >= 0 && next != leader; }, 30),
+                        c.CoordinatorLogTail());
+  BOOST_TEST(web.WaitTrue(on(next) + " && (function () {"
+                          "  var r = document.querySelector('#recoveries li[data-recovery=\"1\"]');"
+                          "  return !!r && r.dataset.state === 'recovered'; })()", 40, &last),
+             "the page did not follow the new leader: " << last << AllCoordinatorLogs(c));
+  BOOST_TEST(web.Screenshot(ArtifactsDir() + "/status-page-after-failover.png").ok());
+  std::vector<HookRun> runs = HookRuns(c);
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  BOOST_TEST(runs[0].input == tail);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
