@@ -46,20 +46,25 @@
     return m ? "?token=" + m[1] : "";
   }
 
-  // Asks each page's instance whether it leads; goes to the one that leads in the highest term.
+  // Asks each page's instance whether it leads (an instance cut off by the network gets
+  // kAskMs); goes to the one that leads in the highest term.
+  var kAskMs = 4000;
   function follow(pages) {
     if (asking || !window.fetch || pages.length === 0) return;
     asking = true;
     var best = null;
     var left = pages.length;
     pages.forEach(function (page) {
-      fetch(new URL("api/role", page).href, {cache: "no-store", credentials: "omit"})
+      var abort = window.AbortController ? new AbortController() : null;
+      var timer = setTimeout(function () { if (abort) abort.abort(); }, kAskMs);
+      fetch(new URL("api/role", page).href, {cache: "no-store", credentials: "omit", signal: abort ? abort.signal : undefined})
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (role) {
           if (role && role.leading === true && (!best || role.term > best.term)) best = {page: page, term: role.term};
         })
         .catch(function () {})
         .then(function () {
+          clearTimeout(timer);
           if (--left > 0) return;
           asking = false;
           if (!best) return;
