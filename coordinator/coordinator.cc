@@ -85,14 +85,14 @@ Status Coordinator::Start() {
     };
     page_ = std::make_unique<StatusPage>(loop_, config_.coordinator, StatusPage::Sources{
         guarded([this] { return StatusDocument(); }), guarded([this] { return PrometheusText(); }),
-        [this] { return store_->durable() >= store_->committed(); }});
+        [this] { return store_->durable() >= store_->committed(); }, guarded([this] { return CoordinatorPart(); })});
     page_url_ = StatusPage::PageUrl(config_.coordinator);
     if (Status s = page_->Start(); !s) return s;
   }
   return Status::Ok();
 }
 
-nlohmann::json Coordinator::StatusDocument() const {
+nlohmann::json Coordinator::CoordinatorPart() const {
   nlohmann::json c = {{"listen", config_.coordinator.listen}, {"leading", leading_}, {"term", term_}};
   if (!leading_) c["leader"] = leadership_->leader_address();
   if (page_) {
@@ -102,7 +102,11 @@ nlohmann::json Coordinator::StatusDocument() const {
     for (const auto& one : leadership_->instances()) list.push_back({{"address", one.address}, {"page", one.page}});
     c["instances"] = std::move(list);
   }
-  nlohmann::json doc = {{"cluster", config_.cluster.name}, {"generated_unix_ms", UnixNowMs()}, {"coordinator", c},
+  return c;
+}
+
+nlohmann::json Coordinator::StatusDocument() const {
+  nlohmann::json doc = {{"cluster", config_.cluster.name}, {"generated_unix_ms", UnixNowMs()}, {"coordinator", CoordinatorPart()},
                         {"agents", nlohmann::json::object()}, {"bolts", nlohmann::json::object()},
                         {"recoveries", nlohmann::json::object()}};
   if (!leading_) return doc;  // only the leader's view is the cluster's

@@ -65,6 +65,8 @@ class Coordinator {
   // The status page's document (coordinator/status_page.h): this instance, and the agents,
   // bolts and recoveries read live, while it leads.
   nlohmann::json StatusDocument() const;
+  // Its "coordinator" part: this instance, whether it leads, and where the leader and the pages are.
+  nlohmann::json CoordinatorPart() const;
   bool leading() const { return leading_; }
   uint64_t term() const { return term_; }
 

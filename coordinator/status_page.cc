@@ -77,8 +77,7 @@ StatusPage::StatusPage(uv_loop_t* loop, const CoordinatorConfig& config, Sources
     return r;
   });
   http_.Route("/api/role", [this](const HttpRequest&) {
-    json status = sources_.status();
-    const json& c = Field(status, "coordinator");
+    json c = sources_.coordinator();
     json role = {{"leading", Get<bool>(c, "leading", false)}, {"term", Get<uint64_t>(c, "term", 0)},
                  {"page", Get<std::string>(c, "page", "")}};
     HttpReply r;

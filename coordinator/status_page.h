@@ -50,6 +50,8 @@ class StatusPage {
     // Whether every commit made so far is durable: sections go out only then, like every other
     // word from the coordinator.
     std::function<bool()> settled;
+    // The status document's "coordinator" part alone (cheap: /api/role asks it without a token).
+    std::function<nlohmann::json()> coordinator;
   };
   StatusPage(uv_loop_t* loop, const CoordinatorConfig& config, Sources sources);
   // Reads the token file (if any), listens, and starts its clock (kTickMs).

@@ -59,7 +59,8 @@ tailsafe::StatusPage* Page() {
                                 {"bolts", {{"/bolts/h1/b", {{"origin", "h1"}, {"bolt", "b"}, {"peer_lag", {{"h2", 5}}}}}}},
                                 {"recoveries", nlohmann::json::object()}};
         },
-        [] { return std::string("# TYPE up gauge\nup 1\n"); }, [] { return true; }};
+        [] { return std::string("# TYPE up gauge\nup 1\n"); }, [] { return true; },
+        [] { return nlohmann::json{{"listen", "127.0.0.1:7400"}, {"leading", true}, {"term", 1}}; }};
     auto* p = new tailsafe::StatusPage(Loop(), *config, std::move(sources));
     if (!p->Start().ok()) abort();
     return p;
