@@ -3,8 +3,8 @@
 // One instance at a time leads; each leadership is a term, a number larger than every earlier
 // term's. The coordinator loads its state from the store when it starts leading (on_lead) and
 // drops it when it stops (on_follow), telling agents and tailsafectl where the leader is instead
-// (leader_address, and leader_page for the status page). A single coordinator on SQLite always leads, in term 1 (SoleLeadership); on
-// ZooKeeper, instances elect one (coordinator/zk_election.h).
+// (leader_address; leader_page for the status page). A single coordinator on SQLite always
+// leads, in term 1 (SoleLeadership); on ZooKeeper, instances elect one (coordinator/zk_election.h).
 #pragma once
 
 #include <cstdint>

@@ -4,8 +4,9 @@
 // recoveries and dead agents carry the tailsafectl command that acts on them.
 //
 // The status document: {cluster, generated_unix_ms, coordinator: {listen, leading, term,
-// leader?, page?, leader_page?, instances?: [{address, page}]}, agents: {PATH: doc}, bolts: {PATH: doc}, recoveries: {PATH: doc}, lag_history:
-// {ORIGIN/BOLT: [[unix_ms, lag_bytes], ...]}}, the documents as tailsafectl reads them live.
+// leader?, page?, leader_page?, instances?: [{address, page}]}, agents: {PATH: doc}, bolts:
+// {PATH: doc}, recoveries: {PATH: doc}, lag_history: {ORIGIN/BOLT: [[unix_ms, lag_bytes], ...]}},
+// the documents as tailsafectl reads them live.
 #pragma once
 
 #include <string>
