@@ -35,7 +35,7 @@ Agent::~Agent() {
   coord_.reset();
   roster_.reset();
   tracker_.reset();
-  if (committer_) committer_->CloseTimer();
+  if (committer_) committer_->CloseHandles();
   peers_.reset();
   if (sources_) sources_->Clear();
   watcher_.reset();

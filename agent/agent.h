@@ -1,7 +1,7 @@
 // Agent: wires one tailsafe-agent together on a single-threaded libuv loop.
 //
 //   BoltSource (one per [[bolt]])  --changed-->  PeerLink (one per peer)  --TCP-->  peer's ReplicaServer
-//   ReplicaServer/ReplicaStore     --dirty-->    Committer (worker thread: fdatasync + state.db)  --> ACKs
+//   ReplicaServer/ReplicaStore     --dirty-->    Committer (its thread: fdatasync + state.db)  --> ACKs
 //   BoltTracker                    pid file + pidfd per bolt: is the bolt's process alive?
 //   CoordinatorLink                --> tailsafe-coordinator: register, heartbeat with bolt states
 //                                      and replica sizes; a bolt's death is reported at once

@@ -17,8 +17,6 @@
 namespace tailsafe {
 
 struct Committer::Work {
-  uv_work_t req;
-  Committer* self;
   Batch batch;
   StateStore* store;
   int delay_ms;
@@ -29,9 +27,37 @@ struct Committer::Work {
   std::vector<std::string> unlink_errors;  // files left behind (their rows are gone)
 };
 
+// On the commit thread: syncs the files, drops their clean pages, fsyncs the directories, then
+// commits the rows and unlinks the files they no longer name. Touches only `w`.
+void Committer::RunBatch(Work* w) {
+  if (w->delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(w->delay_ms));
+  std::vector<std::shared_ptr<Fd>> fds;
+  fds.reserve(w->batch.files.size());
+  for (const auto& f : w->batch.files) fds.push_back(f.fd);
+  if (Status s = SyncFiles(fds, w->syncfs_files, &w->sync_counts); !s) {
+    w->result = s;
+    return;
+  }
+  for (const auto& f : w->batch.files) {
+    // Clean pages now; dropping them is advice, and its failure costs only cache.
+    if (f.drop_below > 0) (void)::posix_fadvise(f.fd->get(), 0, static_cast<off_t>(f.drop_below), POSIX_FADV_DONTNEED);
+  }
+  for (const auto& d : w->batch.dirs) {
+    if (::fsync(d->get()) != 0) {
+      w->result = ErrnoStatus("fsync of a replica directory");
+      return;
+    }
+  }
+  w->result = w->store->Apply(w->batch.rows, &w->full);
+  if (!w->result.ok()) return;
+  for (const auto& path : w->batch.unlink) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) w->unlink_errors.push_back(ErrnoStatus("unlink " + path).message());
+  }
+}
+
 Committer::Committer(uv_loop_t* loop, StateStore* store, uint32_t interval_ms,
                      std::function<void(const Status&)> on_error)
-    : loop_(loop), store_(store), on_error_(std::move(on_error)), interval_ns_(uint64_t{interval_ms} * 1000000) {
+    : loop_(loop), store_(store), on_error_(std::move(on_error)), interval_ns_(uint64_t{interval_ms} * 1000000), worker_(loop) {
   // Test hook: slow every commit down, to open the window between "written" and "durable".
   if (const char* d = std::getenv("TAILSAFE_TEST_COMMIT_DELAY_MS")) test_delay_ms_ = std::atoi(d);
 }
@@ -80,7 +106,6 @@ void Committer::SubmitWhenDue() {
 void Committer::Submit() {
   requested_ = false;
   auto* w = new Work();
-  w->self = this;
   w->store = store_;
   w->delay_ms = test_delay_ms_;
   w->syncfs_files = syncfs_files_;
@@ -109,56 +134,19 @@ void Committer::Submit() {
     delete w;
     return;
   }
+  if (Status st = worker_.Start(); !st.ok()) {
+    failed_ = true;
+    delete w;
+    on_error_(st.Context("start the commit thread"));
+    return;
+  }
   in_flight_ = true;
   last_start_ns_ = NowNs();
-  w->req.data = w;
-  int rc = uv_queue_work(
-      loop_, &w->req,
-      [](uv_work_t* req) {
-        // Worker thread: touches only the batch and the store.
-        auto* work = static_cast<Work*>(req->data);
-        if (work->delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(work->delay_ms));
-        std::vector<std::shared_ptr<Fd>> fds;
-        fds.reserve(work->batch.files.size());
-        for (const auto& f : work->batch.files) fds.push_back(f.fd);
-        if (Status s = SyncFiles(fds, work->syncfs_files, &work->sync_counts); !s) {
-          work->result = s;
-          return;
-        }
-        for (const auto& f : work->batch.files) {
-          // Clean pages now; dropping them is advice, and its failure costs only cache.
-          if (f.drop_below > 0) {
-            (void)::posix_fadvise(f.fd->get(), 0, static_cast<off_t>(f.drop_below), POSIX_FADV_DONTNEED);
-          }
-        }
-        for (const auto& d : work->batch.dirs) {
-          if (::fsync(d->get()) != 0) {
-            work->result = ErrnoStatus("fsync of a replica directory");
-            return;
-          }
-        }
-        work->result = work->store->Apply(work->batch.rows, &work->full);
-        if (!work->result.ok()) return;
-        for (const auto& path : work->batch.unlink) {
-          if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-            work->unlink_errors.push_back(ErrnoStatus("unlink " + path).message());
-          }
-        }
-      },
-      [](uv_work_t* req, int status) {
-        auto* work = static_cast<Work*>(req->data);
-        work->self->Completed(work, status);
-      });
-  if (rc != 0) {
-    in_flight_ = false;
-    failed_ = true;
-    Status st = UvStatus("queue a commit", rc);
-    delete w;
-    on_error_(st);
-  }
+  // The thread touches only the batch and the store; the completion runs on the loop.
+  worker_.Post([w] { RunBatch(w); }, [this, w] { Completed(w); });
 }
 
-void Committer::Completed(Work* w, int uv_status) {
+void Committer::Completed(Work* w) {
   std::unique_ptr<Work> work(w);
   in_flight_ = false;
   filesystem_syncs_ += work->sync_counts.filesystem_syncs;
@@ -169,7 +157,6 @@ void Committer::Completed(Work* w, int uv_status) {
     }
   }
   Status st = work->result;
-  if (uv_status != 0 && st.ok()) st = UvStatus("commit", uv_status);
   if (!st.ok() && work->full && !flushing_) {
     // Rolled back whole: keep it, say so, try again when space may have returned.
     if (stall_error_.empty()) {

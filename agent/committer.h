@@ -4,7 +4,7 @@
 // every collector (on the loop) for what to make durable: files to sync, directories to fsync,
 // state rows, and callbacks to run once all of it is on disk. It then syncs the files (an
 // fdatasync each, or one syncfs for many on one filesystem: agent/replica_sync.h) and commits
-// the rows in one SQLite transaction on a libuv worker thread. While that runs,
+// the rows in one SQLite transaction on a thread of its own (common/work_thread.h). While that runs,
 // new writes accumulate for the next batch, so under load each fsync covers many frames.
 //
 // With a commit interval (agent.commit_interval_ms), a batch starts no sooner than that long
@@ -32,6 +32,7 @@
 #include "common/fd.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
+#include "common/work_thread.h"
 
 namespace tailsafe {
 
@@ -65,10 +66,12 @@ class Committer {
   bool idle() const { return !in_flight_ && !requested_; }
   // A clean stop: commits now, and from now on without waiting for the interval.
   void Flush();
-  // Closes the interval timer (before the owner's last loop run); later commits do not wait.
-  void CloseTimer() {
+  // Closes the interval timer and the commit thread's wake-up handle (before the owner's last
+  // loop run): later commits do not wait, and a commit still in flight is never completed.
+  void CloseHandles() {
     interval_ns_ = 0;
     timer_.Reset();
+    worker_.Close();
   }
   // From this many replica files of one commit on one filesystem, one syncfs(2) makes them
   // durable instead of an fdatasync(2) each (agent/replica_sync.h; 0: never).
@@ -88,7 +91,8 @@ class Committer {
   struct Work;
   void Submit();
   void SubmitWhenDue();
-  void Completed(Work* w, int uv_status);
+  void Completed(Work* w);
+  static void RunBatch(Work* w);
 
   uv_loop_t* loop_;
   StateStore* store_;
@@ -105,6 +109,7 @@ class Committer {
   std::string stall_error_;
   uint64_t full_retries_ = 0;
   UvPtr<uv_timer_t> timer_;  // armed while a request waits for the interval
+  WorkThread worker_;        // runs the commits: libuv's pool costs more per commit (work_thread.h)
   int test_delay_ms_ = 0;  // TAILSAFE_TEST_COMMIT_DELAY_MS, for tests only
   uint64_t commits_ = 0;
   uint64_t files_synced_ = 0;

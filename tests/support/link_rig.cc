@@ -96,8 +96,8 @@ LinkRig::~LinkRig() {
   for (auto& s : sources_) s->Stop();
   // A commit in flight works on the stores on the thread pool: let it end first.
   loop.RunUntil([this] { return origin_committer_->idle() && peer_committer_->idle(); }, 5000);
-  origin_committer_->CloseTimer();
-  peer_committer_->CloseTimer();
+  origin_committer_->CloseHandles();
+  peer_committer_->CloseHandles();
   kick_.Reset();
   sources_.clear();
   store_.reset();
