@@ -16,7 +16,7 @@ PIPELINE_BIN := $(OUT)/bench/pipeline
 $(PIPELINE_BIN): $(OBJ)/bench/pipeline/pipeline.o
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(LINKER) -o $@ $^ -lzstd -lxxhash
+	$(Q)$(LINKER) -o $@ $^ -lzstd -lxxhash -lsodium
 
 # What bench/replicate/ab.py builds in the older tree it compares with.
 bench-build: all $(BENCH_BINS) $(PIPELINE_BIN)

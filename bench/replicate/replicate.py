@@ -14,6 +14,8 @@ Systems and phases (same access-log workload from build/bench/bench_writer every
   pipeline (durable) bench/pipeline/pipeline.cc: inotify, 64 KiB chunks, zstd -1, XXH3, TCP to two
                      receivers that append and fdatasync once per batch (group commit), the
                      reference issue 24 compares tailsafe with: 5, 10, 100 MB/s and max
+  factors            the same pipeline with tailsafe's extras added one at a time (ACKs, the
+                     fdatasync handed to a second thread, ChaCha20-Poly1305): 5 MB/s
 
 Lag: tailsafe, from the origin agent's ACK log (append -> durable on both peers); the durable
 pipeline, from its receivers' REPLICA.durable files (grown after each fdatasync); the others,
@@ -46,7 +48,7 @@ from benchlib import cluster_key, machine  # noqa: E402
 BIN = os.environ.get("TAILSAFE_BIN_DIR", "")
 DATA = os.environ.get("BENCH_DIR", "/var/tmp/tailsafe-bench")
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "tailsafe,lsyncd,pipeline,durable").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "tailsafe,lsyncd,pipeline,durable,factors").split(",")))
 # BENCH_PHASES: run only these phases (5, 10, 100, max, lines@5, linger-Nms@5 for each N in
 # LINGER_SWEEP_MS, linger-10ms@10; the durable pipeline's of the same names), e.g. to profile one
 # phase. Unset: all of them.
@@ -722,23 +724,34 @@ def phase_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX):
         drop_dir(d)
 
 
-def phase_durable_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, write_size=None):
+# The pipeline with tailsafe's extras added one at a time (bench/pipeline/pipeline.cc's options):
+# system name -> (sender options, receiver options). What each row adds to the one before is what
+# that extra costs, measured on the pipeline rather than guessed from a profile.
+FACTORS = [
+    ("pipeline + ACK", ["--ack"], ["--ack"]),
+    ("pipeline + ACK + hand-off", ["--ack"], ["--ack", "--handoff"]),
+    ("pipeline + ACK + hand-off + AEAD", ["--ack", "--encrypt"], ["--ack", "--handoff", "--encrypt"]),
+]
+
+
+def phase_durable_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, write_size=None,
+                           system="pipeline (durable)", send_opts=(), receive_opts=()):
     """bench/pipeline/pipeline.cc: inotify, 64 KiB chunks, zstd -1, XXH3, TCP to two receivers that
-    append and fdatasync once per batch read (group commit). Lag: append until durable on both, from
-    the receivers' REPLICA.durable files, which grow only after each fdatasync."""
-    system = "pipeline (durable)"
+    append and fdatasync once per batch read (group commit); `send_opts` and `receive_opts` add
+    tailsafe's extras (FACTORS). Lag: append until durable on both, from the receivers'
+    REPLICA.durable files, which grow only after each fdatasync."""
     phase = "%s %s" % (system, label)
     log("%s: starting the pipeline" % phase)
     d, bolt, reps, ports = two_replica_dir("durable-pipeline")
     binary = os.path.join(BIN, "bench", "pipeline")
     procs = []
     try:
-        receivers = [Proc("receiver %d" % (i + 1), [binary, "receive", str(port), reps[i]])
+        receivers = [Proc("receiver %d" % (i + 1), [binary, "receive"] + list(receive_opts) + [str(port), reps[i]])
                      for i, port in enumerate(ports)]
         procs += receivers
         for port in ports:
             wait_until("receiver listening on %d" % port, lambda p=port: "0A" in tcp_states(p), 10)
-        sender = Proc("sender", [binary, "send", bolt] + ["127.0.0.1:%d" % p for p in ports])
+        sender = Proc("sender", [binary, "send"] + list(send_opts) + [bolt] + ["127.0.0.1:%d" % p for p in ports])
         procs.append(sender)
         for port in ports:
             wait_until("connection to %d" % port, lambda p=port: "01" in tcp_states(p), 10)
@@ -904,6 +917,25 @@ def ratios(rows):
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def factor_table(rows):
+    """What each of tailsafe's extras costs on the pipeline at 5 MB/s: each FACTORS row against the
+    row before it, and tailsafe against the pipeline that has them all."""
+    by = {r["system"]: r for r in rows if r["phase"] == "5 MB/s" and not r.get("failed")}
+    chain = ["pipeline (durable)"] + [name for name, _, _ in FACTORS] + ["tailsafe"]
+    have = [name for name in chain if name in by]
+    if len(have) < 2 or have[0] != "pipeline (durable)":
+        return ""
+    base = by[have[0]]["cpu_s_per_gb"]
+    lines = ["| System | CPU s/GB | Added by this step | / pipeline (durable) | Lag p99 (ms) |", "|---|---|---|---|---|"]
+    prev = None
+    for name in have:
+        cpu = by[name]["cpu_s_per_gb"]
+        added = "" if prev is None else "%+.2f" % (cpu - prev)
+        lines.append("| %s | %.2f | %s | %.2f | %s |" % (name, cpu, added, cpu / base, fmt_ms(by[name]["writer"]["lag_ms"]["p99"])))
+        prev = cpu
+    return "\n".join(lines)
+
+
 def notes(rows):
     out = []
     for i, r in enumerate(rows, 1):
@@ -925,7 +957,7 @@ def main():
     signal.signal(signal.SIGTERM, on_sigterm)
     if not BIN or not os.path.isabs(BIN):
         sys.exit("bench/replicate: set TAILSAFE_BIN_DIR to the absolute path of build/")
-    for b in ("tailsafe-agent", "tailsafectl", "bench/bench_writer") + (("bench/pipeline",) if "durable" in ONLY else ()):
+    for b in ("tailsafe-agent", "tailsafectl", "bench/bench_writer") + (("bench/pipeline",) if ONLY & {"durable", "factors"} else ()):
         if not os.access(os.path.join(BIN, b), os.X_OK):
             sys.exit("bench/replicate: %s/%s is missing; run `make bench`" % (BIN, b))
     for tool in ("lsyncd", "rsync", "nc", "zstd", "tail", "tee"):
@@ -993,6 +1025,10 @@ def main():
                              ("pipeline (durable)", LINES_PHASE)))
         # BENCH_PHASES picks the pipeline's phases of the same names (its others have no counterpart).
         plan += [p for k, p in zip(["5", "10", "100", "max", "lines@5"], durable_plan) if not PHASES or k in PHASES]
+    if "factors" in ONLY and (not PHASES or "5" in PHASES):
+        plan += [(11.1 + i / 10, lambda n=name, so=so, ro=ro: phase_durable_pipeline(
+                     "5 MB/s", 5, seconds=20 * s, system=n, send_opts=so, receive_opts=ro), (name, "5 MB/s"))
+                 for i, (name, so, ro) in enumerate(FACTORS)]
     results = []
     try:
         for order, fn, (system, phase) in plan:
@@ -1034,6 +1070,14 @@ def main():
                       "CPU s/GB at most 1.0, lag p99 at most 1.5; at max, MB/s at least 0.9):")
         report.append("")
         report.append(ratio_table)
+        report.append("")
+    factors = factor_table(rows)
+    if factors:
+        report.append("What tailsafe's extras cost, added one at a time to the pipeline (bench/pipeline/pipeline.cc's "
+                      "--ack, --handoff, --encrypt), 5 MB/s; the tailsafe row is the product, which also keeps state "
+                      "and runs an event loop:")
+        report.append("")
+        report.append(factors)
         report.append("")
     report.append("Lag: tailsafe = append until durable (fdatasync) on both peers, from the origin's ACK log; "
                   "lsyncd and tail|zstd|nc = append until the bytes are visible in both target files "

@@ -7,7 +7,7 @@
 #   TAILSAFE_BIN_DIR  absolute path of build/ (required)
 #   BENCH_DIR         where the data goes (default /var/tmp/tailsafe-bench; wiped before and after)
 #   BENCH_SCALE       multiplies every phase's duration/size (default 1; 0.2 for a smoke run)
-#   BENCH_ONLY        comma-separated systems to run: tailsafe,lsyncd,pipeline,durable (default all)
+#   BENCH_ONLY        comma-separated systems to run: tailsafe,lsyncd,pipeline,durable,factors (default all)
 #   BENCH_PHASES      comma-separated phases to run: 5,10,100,max,linger-Nms@5 (N = 1,2,5,10,20),
 #                     linger-10ms@10, lines@5 (default all; the durable pipeline runs those of them it has)
 #   BENCH_REPORT      where the markdown report goes (default bench/replicate/last-run.md)
