@@ -142,22 +142,23 @@ void Committer::Submit() {
   }
   in_flight_ = true;
   last_start_ns_ = NowNs();
-  // The thread touches only the batch and the store; the completion runs on the loop.
-  worker_.Post([w] { RunBatch(w); }, [this, w] { Completed(w); });
+  // The thread touches only the batch and the store; the completion runs on the loop. A
+  // completion that never runs (the handles closed at exit) frees the work all the same.
+  std::shared_ptr<Work> work(w);
+  worker_.Post([work] { RunBatch(work.get()); }, [this, work] { Completed(*work); });
 }
 
-void Committer::Completed(Work* w) {
-  std::unique_ptr<Work> work(w);
+void Committer::Completed(Work& work) {
   in_flight_ = false;
-  filesystem_syncs_ += work->sync_counts.filesystem_syncs;
-  for (uint64_t i = 0; i < work->sync_counts.syncfs_fallbacks; ++i) {
+  filesystem_syncs_ += work.sync_counts.filesystem_syncs;
+  for (uint64_t i = 0; i < work.sync_counts.syncfs_fallbacks; ++i) {
     if (std::has_single_bit(++syncfs_fallbacks_)) {  // logged at the 1st, 2nd, 4th... failure
       LOG_WARN("syncfs of the replicas' filesystem failed (failure %llu); its files were each fdatasync'd instead",
                static_cast<unsigned long long>(syncfs_fallbacks_));
     }
   }
-  Status st = work->result;
-  if (!st.ok() && work->full && !flushing_) {
+  Status st = work.result;
+  if (!st.ok() && work.full && !flushing_) {
     // Rolled back whole: keep it, say so, try again when space may have returned.
     if (stall_error_.empty()) {
       LOG_ERROR("commit stalled, nothing is acknowledged until it succeeds (retrying every %llu ms): %s",
@@ -165,7 +166,7 @@ void Committer::Completed(Work* w) {
     }
     stall_error_ = st.message();
     ++full_retries_;
-    stalled_ = std::move(work->batch);
+    stalled_ = std::move(work.batch);
     retry_at_ns_ = NowNs() + kFullRetryMs * 1000000;
     requested_ = true;
     SubmitWhenDue();
@@ -183,9 +184,9 @@ void Committer::Completed(Work* w) {
   }
   retry_at_ns_ = 0;
   ++commits_;
-  files_synced_ += work->batch.files.size();
-  for (const std::string& e : work->unlink_errors) LOG_WARN("a deleted replica's file is left behind: %s", e.c_str());
-  for (auto& cb : work->batch.on_durable) cb();
+  files_synced_ += work.batch.files.size();
+  for (const std::string& e : work.unlink_errors) LOG_WARN("a deleted replica's file is left behind: %s", e.c_str());
+  for (auto& cb : work.batch.on_durable) cb();
   if (requested_) SubmitWhenDue();
 }
 

@@ -91,7 +91,7 @@ class Committer {
   struct Work;
   void Submit();
   void SubmitWhenDue();
-  void Completed(Work* w);
+  void Completed(Work& work);
   static void RunBatch(Work* w);
 
   uv_loop_t* loop_;
