@@ -109,9 +109,11 @@ struct PendingConnect::Op {
   uv_getaddrinfo_t resolve;
   uv_connect_t connect;
   UvPtr<uv_tcp_t> tcp;
+  UvPtr<uv_timer_t> deadline;
   Done done;
   std::string where;
-  PendingConnect* owner = nullptr;  // null once cancelled
+  uint64_t timeout_ms = 0;
+  PendingConnect* owner = nullptr;  // null once cancelled or timed out
   bool resolving = false;
 
   void Finish(Result<UvPtr<uv_tcp_t>> r) {
@@ -120,7 +122,25 @@ struct PendingConnect::Op {
     delete this;
     if (d) d(std::move(r));  // may destroy the PendingConnect: nothing of ours is touched after
   }
+  // Detaches from the owner and stops the requests under way; the last of them to call back
+  // deletes this Op. Returns the owner's callback, if there still was an owner.
+  Done Abandon() {
+    Done d = owner != nullptr ? std::move(done) : nullptr;
+    if (owner != nullptr) owner->op_ = nullptr;
+    owner = nullptr;
+    done = nullptr;
+    deadline.Reset();
+    // A resolve not yet begun is cancelled; a running one calls back and finds no owner. A
+    // connect under way ends with UV_ECANCELED when its socket closes.
+    if (resolving) (void)uv_cancel(reinterpret_cast<uv_req_t*>(&resolve));
+    tcp.Reset();
+    return d;
+  }
   void OnResolved(int status, addrinfo* res);
+  void OnDeadline() {
+    Done d = Abandon();
+    if (d) d(Status::Error("connect to " + where + ": no answer in " + std::to_string(timeout_ms) + " ms"));
+  }
 };
 
 void PendingConnect::Op::OnResolved(int status, addrinfo* res) {
@@ -147,20 +167,22 @@ void PendingConnect::Op::OnResolved(int status, addrinfo* res) {
 }
 
 PendingConnect::~PendingConnect() {
-  if (op_ == nullptr) return;
-  op_->owner = nullptr;
-  op_->done = nullptr;
-  // A resolve not yet begun is cancelled; a running one calls back and finds no owner. A connect
-  // under way ends with UV_ECANCELED when its socket closes.
-  if (op_->resolving) (void)uv_cancel(reinterpret_cast<uv_req_t*>(&op_->resolve));
-  op_->tcp.Reset();
+  if (op_ != nullptr) (void)op_->Abandon();
 }
 
 Result<std::unique_ptr<PendingConnect>> ConnectTcp(uv_loop_t* loop, const std::string& host, uint16_t port,
-                                                   PendingConnect::Done done) {
+                                                   PendingConnect::Done done, uint64_t timeout_ms) {
   auto* op = new PendingConnect::Op{};
   op->done = std::move(done);
   op->where = Where(host, port);
+  op->timeout_ms = timeout_ms;
+  auto timer = MakeUv<uv_timer_t>(uv_timer_init, loop);
+  if (!timer) {
+    delete op;
+    return timer.status().Context("connect to " + Where(host, port));
+  }
+  op->deadline = std::move(timer.value());
+  op->deadline->data = op;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -175,6 +197,9 @@ Result<std::unique_ptr<PendingConnect>> ConnectTcp(uv_loop_t* loop, const std::s
     return UvStatus("cannot resolve " + where, rc);
   }
   op->resolving = true;
+  uv_timer_start(op->deadline.get(), [](uv_timer_t* t) {
+    if (t->data != nullptr) static_cast<PendingConnect::Op*>(t->data)->OnDeadline();
+  }, timeout_ms, 0);
   std::unique_ptr<PendingConnect> pending(new PendingConnect(op));
   op->owner = pending.get();
   return pending;

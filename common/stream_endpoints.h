@@ -59,15 +59,22 @@ class PendingConnect {
 
  private:
   struct Op;
-  friend Result<std::unique_ptr<PendingConnect>> ConnectTcp(uv_loop_t*, const std::string&, uint16_t, Done);
+  friend Result<std::unique_ptr<PendingConnect>> ConnectTcp(uv_loop_t*, const std::string&, uint16_t, Done, uint64_t);
   explicit PendingConnect(Op* op) : op_(op) {}
   Op* op_;
 };
 
+// How long a connection attempt (resolve and connect) may take before it fails. The kernel's
+// own bound on a connect is its SYN retries, about two minutes: a peer behind a partition that
+// drops packets, or a lost ARP reply, would otherwise hold a link "connecting" that long, and
+// after the partition heals it would wait for the next retry (up to a minute) before
+// reconnecting. Failing here hands the link back to its retry backoff instead.
+constexpr uint64_t kConnectTimeoutMs = 5000;
+
 // Resolves `host` and connects to `port`; `done` gets the connected handle or the error (naming
-// the address), later on the loop. An error here (the resolve could not even start) means `done`
-// is never called.
+// the address; "no answer" after `timeout_ms`), later on the loop. An error here (the resolve
+// could not even start) means `done` is never called.
 Result<std::unique_ptr<PendingConnect>> ConnectTcp(uv_loop_t* loop, const std::string& host, uint16_t port,
-                                                   PendingConnect::Done done);
+                                                   PendingConnect::Done done, uint64_t timeout_ms = kConnectTimeoutMs);
 
 }  // namespace tailsafe

@@ -1,10 +1,13 @@
 // The transport (common/stream_conn.h, common/framed_conn.h, common/stream_endpoints.h) on a real
 // libuv loop: a reader that reads nothing is cut off at the queue limit, a deadline closes, two
-// FramedConns talk over TCP (and an owner may drop its connection inside a callback), and a
-// connection attempt dropped early never calls back.
+// FramedConns talk over TCP (and an owner may drop its connection inside a callback), a
+// connection attempt dropped early never calls back, and one that gets no answer fails at its
+// deadline.
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -233,6 +236,56 @@ BOOST_AUTO_TEST_CASE(a_connection_attempt_dropped_early_never_calls_back) {
   BOOST_REQUIRE(kept.ok());
   BOOST_REQUIRE(loop.RunUntil([&] { return second; }));
   BOOST_TEST(!called);
+  listener.Stop();
+}
+
+// A listener whose accept queue is full drops SYNs, as a partition does: the kernel alone would
+// retry them for about two minutes. The attempt fails at its own deadline instead, once.
+BOOST_AUTO_TEST_CASE(a_connection_attempt_with_no_answer_fails_at_its_deadline) {
+  Loop loop;
+  Fd server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  BOOST_REQUIRE(server.get() >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  BOOST_REQUIRE(::bind(server.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  BOOST_REQUIRE(::listen(server.get(), 0) == 0);  // room for one connection, never accepted
+  BOOST_REQUIRE(::getsockname(server.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  Fd first(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  BOOST_REQUIRE(::connect(first.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0);  // fills the queue
+
+  int calls = 0;
+  std::string error;
+  auto pending = ConnectTcp(loop.get(), "127.0.0.1", ntohs(addr.sin_port), [&](Result<UvPtr<uv_tcp_t>> r) {
+    ++calls;
+    if (!r) error = r.status().message();
+  }, 200);
+  BOOST_REQUIRE(pending.ok());
+  BOOST_REQUIRE(loop.RunUntil([&] { return calls > 0; }));
+  BOOST_TEST(error.find("connect to 127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + ": no answer in 200 ms") !=
+                 std::string::npos, error);
+  pending.value().reset();  // after its callback, as an owner does
+  // An attempt that connects is not failed later by its deadline.
+  TcpListener listener;
+  BOOST_REQUIRE(listener.Listen(loop.get(), "127.0.0.1", 0, [](UvPtr<uv_tcp_t>) {}).ok());
+  int ok_calls = 0;
+  UvPtr<uv_tcp_t> kept;
+  auto good = ConnectTcp(loop.get(), "127.0.0.1", listener.port(), [&](Result<UvPtr<uv_tcp_t>> r) {
+    ++ok_calls;
+    if (r) kept = std::move(r.value());
+  }, 50);
+  BOOST_REQUIRE(good.ok());
+  BOOST_REQUIRE(loop.RunUntil([&] { return ok_calls > 0; }));
+  BOOST_TEST(static_cast<bool>(kept));
+  // Its deadline is disarmed: no timer of the loop is still running to call it back.
+  int armed = 0;
+  uv_walk(loop.get(), [](uv_handle_t* h, void* arg) {
+    if (h->type == UV_TIMER && uv_is_active(h)) ++*static_cast<int*>(arg);
+  }, &armed);
+  BOOST_TEST(armed == 0);
+  BOOST_TEST(ok_calls == 1);
+  BOOST_TEST(calls == 1);
   listener.Stop();
 }
 
