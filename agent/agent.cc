@@ -268,7 +268,8 @@ Status Agent::StartServing() {
 
 std::string Agent::ControlReply(const std::string& req) {
   return tailsafe::ControlReply(req, {{"status", [this] { return StatusJson(); }},
-                                      {"acklog", [this] { return AckLogJson(); }}});
+                                      {"acklog", [this] { return AckLogJson(); }},
+                                      {"durablelog", [this] { return server_ ? server_->DrainDurableLogJson() : "{}"; }}});
 }
 
 // SIGTERM and SIGINT stop the agent, SIGHUP reloads; systemd hears when it is ready.

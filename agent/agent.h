@@ -92,7 +92,7 @@ class Agent {
   Status StartCoordinatorLink();
   Status StartServing();
   Status StartSignals();
-  // A `tailsafectl` request on the control socket: "status" or "acklog".
+  // A request on the control socket: "status" (tailsafectl), "acklog" or "durablelog" (benchmarks).
   std::string ControlReply(const std::string& req);
   void Kick(bool pump, bool commit);
   void OnIdle();

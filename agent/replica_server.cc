@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "common/log.h"
 #include "common/names.h"
 #include "common/pool_work.h"
@@ -316,6 +318,10 @@ ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const Cluste
     if (r.position_pending) return Position(r);
     CorkUntilCheck(r.session);
     r.session->SendAck(r.stream, r.durable);
+    if (log_durable_) {
+      if (durable_log_.size() >= kMaxDurableLog) durable_log_.pop_front();
+      durable_log_.push_back({NowNs(), r.origin, r.bolt, r.gen, r.durable});
+    }
     // The commit that recorded the seal: the origin may let the generation go for this peer.
     if (r.sealed_durable) {
       r.session->SendSealed(r.stream, r.durable);
@@ -358,6 +364,18 @@ void ReplicaServer::CorkUntilCheck(ReplicaSession* s) {
     }
     uv_check_stop(h);
   });
+}
+
+std::string ReplicaServer::DrainDurableLogJson() {
+  log_durable_ = true;
+  nlohmann::json doc = nlohmann::json::object();
+  for (const DurableEvent& e : durable_log_) {
+    nlohmann::json& events = doc[e.origin];
+    if (events.is_null()) events = nlohmann::json::array();
+    events.push_back({e.t_ns, e.bolt, e.gen, e.durable});
+  }
+  durable_log_.clear();
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void ReplicaServer::Stop() {

@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -138,6 +139,12 @@ class ReplicaServer {
   // Sets the unverified tail of `r` past `offset` aside and cuts it, on the thread pool; the
   // POSITION that follows goes to the session then bound to `r`.
   void Cut(Replica& r, uint64_t offset);
+  // The `durablelog` control request, for benchmarks: every ACK sent since the last request
+  // (when it left, the origin, bolt, generation and durable size), as JSON keyed by origin.
+  // Kept only from the first request on, and then at most kMaxDurableLog, so an agent nobody
+  // measures keeps none.
+  std::string DrainDurableLogJson();
+  static constexpr size_t kMaxDurableLog = 1 << 18;
 
  private:
   // Corks `s` until the loop has run this iteration's callbacks: a commit that covers many
@@ -163,6 +170,13 @@ class ReplicaServer {
   std::vector<std::unique_ptr<ReplicaSession>> graveyard_;
   Stats stats_;
   WriteErrors write_errors_;
+  struct DurableEvent {
+    uint64_t t_ns;
+    std::string origin, bolt;
+    uint64_t gen, durable;
+  };
+  bool log_durable_ = false;  // since the first durablelog request
+  std::deque<DurableEvent> durable_log_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // thread-pool jobs finish only while we live
 };
 

@@ -13,6 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "common/control_client.h"
 #include "tests/support/cluster.h"
 #include "tests/support/writer.h"
 
@@ -311,6 +314,47 @@ BOOST_AUTO_TEST_CASE(position_never_reports_uncommitted_bytes) {
   BOOST_TEST(settled);
   std::string why;
   BOOST_TEST(FilesEqual(c.BoltFile(0, 0), c.ReplicaFile(1, 0, 0, 1), &why), why);
+  BOOST_TEST(c.StopAll().ok());
+}
+
+// The peers' durable log (the `durablelog` control request, what bench/replicate times tailsafe's
+// lag with): nothing is kept until the first request; from then on every ACK the peer sends is
+// there once, in order, naming the origin, bolt and generation, ending at the durable size.
+BOOST_AUTO_TEST_CASE(a_peer_logs_each_ack_it_sends_once_asked) {
+  TestCluster c("durablelog", TwoAgentsOneBolt());
+  BOOST_REQUIRE(c.StartAll().ok());
+  auto drain = [&] {
+    Result<std::string> r = ControlRequest(c.ControlSocket(1), "durablelog", 5000);
+    BOOST_REQUIRE_MESSAGE(r.ok(), r.status().message());
+    nlohmann::json doc = nlohmann::json::parse(*r, nullptr, false);
+    BOOST_REQUIRE_MESSAGE(doc.is_object(), *r);
+    return doc;
+  };
+  AppendWriter before(c.BoltFile(0, 0), 300'000, 21);
+  before.Start();
+  before.Join();
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  BOOST_TEST(drain().empty(), "ACKs sent before the first request are not kept");
+  AppendWriter after(c.BoltFile(0, 0), 300'000, 22);
+  after.Start();
+  after.Join();
+  BOOST_REQUIRE(c.WaitAcked(0, 0, 20));
+  nlohmann::json doc = drain();
+  BOOST_REQUIRE_MESSAGE(doc.contains(c.AgentId(0)), doc.dump());
+  const nlohmann::json& events = doc[c.AgentId(0)];
+  BOOST_REQUIRE(!events.empty());
+  uint64_t last_t = 0, last_size = 300'000;  // all of `before` was acknowledged already
+  for (const auto& e : events) {
+    BOOST_REQUIRE_MESSAGE(e.is_array() && e.size() == 4u, e.dump());
+    BOOST_TEST(e[1].get<std::string>() == c.BoltName(0));
+    BOOST_TEST(e[2].get<uint64_t>() == 1u);
+    BOOST_TEST(e[0].get<uint64_t>() >= last_t, "in time order");
+    BOOST_TEST(e[3].get<uint64_t>() >= last_size, "no ACK covers less than the one before");
+    last_t = e[0].get<uint64_t>();
+    last_size = e[3].get<uint64_t>();
+  }
+  BOOST_TEST(last_size == FileSize(c.BoltFile(0, 0)));
+  BOOST_TEST(drain().empty(), "each event is drained once");
   BOOST_TEST(c.StopAll().ok());
 }
 
