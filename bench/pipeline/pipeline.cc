@@ -10,8 +10,9 @@
 //   pipeline receive PORT REPLICA
 //       takes one connection; reads whatever is there, decodes and checks every whole frame,
 //       appends the bytes to REPLICA, fdatasyncs once for all of them (group commit), and then
-//       grows REPLICA.durable (a sparse file) to the bytes made durable, so a reader that
-//       stats it sees durability, as tailsafe's ACK log shows it. Exits when the sender closes.
+//       appends to REPLICA.durable a record of the moment and the bytes made durable (two
+//       native u64s: CLOCK_MONOTONIC ns, size), as tailsafe's ACK log records each ACK. Exits
+//       when the sender closes.
 //
 // Options that add, one at a time, what tailsafe does beyond this (both sides must agree), so
 // that the benchmark can say what each costs (docs/performance.md):
@@ -24,8 +25,8 @@
 //              a fixed key: a cost, not a secret), encrypted once per peer.
 //
 // bench/replicate/replicate.py runs it beside tailsafe in the same invocation; the writer's
-// --watch mode stats the two REPLICA.durable files to time each append until it is durable on
-// both peers. Any error ends the program with a message (exit 1): a benchmark, not a product.
+// --durable-log mode reads the two REPLICA.durable files to time each append until it is
+// durable on both peers, by the receivers' own clock readings. Any error ends the program with a message (exit 1): a benchmark, not a product.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -38,6 +39,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <xxhash.h>
 #include <zstd.h>
 
@@ -304,13 +306,16 @@ class Syncer {
   std::thread thread_;
 };
 
-// What the receiver has made durable: REPLICA.durable grows to it, and with --ack the sender is told.
+// What the receiver has made durable: REPLICA.durable records when, and with --ack the sender is told.
 class Durability {
  public:
   Durability(int durable_fd, std::string path, int sock, const Options& o, Crypt* crypt)
       : fd_(durable_fd), path_(std::move(path)), sock_(sock), o_(o), crypt_(crypt) {}
   void Reached(uint64_t size) {
-    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) Die("grow " + path_);
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t record[2] = {static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec), size};
+    if (::write(fd_, record, sizeof record) != static_cast<ssize_t>(sizeof record)) Die("append to " + path_);
     if (!o_.ack || sender_gone_) return;
     std::string bytes;
     if (o_.encrypt) {
@@ -352,7 +357,7 @@ int Receive(int port, const char* replica, const Options& o) {
   int c = Listen(port);
   int out = ::open(replica, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   std::string durable_path = std::string(replica) + ".durable";
-  int durable_fd = ::open(durable_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int durable_fd = ::open(durable_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (out < 0 || durable_fd < 0) Die(std::string("open ") + replica);
   ZSTD_DCtx* dctx = ZSTD_createDCtx();
   Crypt crypt;

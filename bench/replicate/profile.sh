@@ -2,8 +2,8 @@
 # bench/replicate/profile.sh: where the CPU of the 5 MB/s phase goes, for tailsafe's three agents
 # or for the minimal durable pipeline (bench/pipeline), from a system-wide `perf record` of a few
 # seconds in the middle of the phase. Prints each thread's share of the machine, the kernel's
-# entry points (children time: syscalls, softirqs) and the busiest libraries, and the syscalls
-# made (`perf trace -s`, in a second run of the phase). docs/performance.md quotes its output.
+# entry points (children time: syscalls, softirqs), the busiest libraries and symbols, and the
+# syscalls made (`perf trace -s`, in a second run of the phase). docs/performance.md quotes it.
 #
 #   TAILSAFE_BIN_DIR=$PWD/build bench/replicate/profile.sh tailsafe|durable [seconds]
 #
@@ -51,6 +51,8 @@ echo; echo "### $comm: kernel entry points (children)"
 report --comm "$comm" --children --sort sym | grep -E '\[k\] (__x64_sys_|ksys_|handle_softirqs)' | head -16
 echo; echo "### $comm: libraries (self)"
 report --comm "$comm" --sort dso | grep -v kernel | head -10
+echo; echo "### $comm: busiest symbols (self; a VM's exits show on the instruction that made them)"
+report --comm "$comm" --sort sym | head -12
 
 echo; echo "### Syscalls of the three processes over $secs s (a second run of the phase)"
 start_phase

@@ -17,8 +17,10 @@ Systems and phases (same access-log workload from build/bench/bench_writer every
   factors            the same pipeline with tailsafe's extras added one at a time (ACKs, the
                      fdatasync handed to a second thread, ChaCha20-Poly1305): 5 MB/s
 
-Lag: tailsafe, from the origin agent's ACK log (append -> durable on both peers); the durable
-pipeline, from its receivers' REPLICA.durable files (grown after each fdatasync); the others,
+Lag: tailsafe, from the peer agents' durable logs (append -> each peer's commit ended and its ACK
+left, on both; BENCH_LAG_AT=origin: from the origin's ACK log, one hop later); the durable
+pipeline, from its receivers' REPLICA.durable logs (each fdatasync's end, by the receiver's own
+clock: no hop back, which tailsafe's ACKs make); the others,
 append -> bytes visible in both target files (stat polled at 1 kHz by the writer; no
 durability). CPU: ru_utime + ru_stime from wait4() of every process of the system under test
 (which includes its reaped children, e.g. lsyncd's rsyncs), minus what they had used when the
@@ -53,6 +55,12 @@ ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "tailsafe,lsyncd,pipeline,d
 # LINGER_SWEEP_MS, linger-10ms@10; the durable pipeline's of the same names), e.g. to profile one
 # phase. Unset: all of them.
 PHASES = set(filter(None, os.environ.get("BENCH_PHASES", "").split(",")))
+# BENCH_LAG_AT: where tailsafe's lag ends. "peers" (default): when each peer's commit ended and
+# its ACK left (the peers' durablelog), the moment the durable pipeline's receivers time too;
+# "origin": when the origin received the ACK (its acklog), one network hop later.
+LAG_AT = os.environ.get("BENCH_LAG_AT", "peers")
+if LAG_AT not in ("peers", "origin"):
+    sys.exit("bench/replicate: BENCH_LAG_AT must be peers or origin, not %r" % LAG_AT)
 REPORT = os.environ.get("BENCH_REPORT", os.path.join(HERE, "last-run.md"))
 JSON_OUT = os.environ.get("BENCH_JSON", "")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -459,7 +467,12 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, 
 
         base_each = {k: p.ticks() / CLK_TCK for k, p in procs.items()}
         base = sum(base_each.values())
-        args, timeout = writer_args(["--file", bolt, "--acklog", sock, "--peers", "p1,p2", "--generation", 1],
+        if LAG_AT == "origin":
+            meter = ["--acklog", sock, "--peers", "p1,p2"]
+        else:
+            meter = ["--durablelog", ",".join(os.path.join(d, p + "-data", "agent.sock") for p in ("p1", "p2")),
+                     "--origin", "origin"]
+        args, timeout = writer_args(["--file", bolt] + meter + ["--generation", 1],
                                     rate, seconds, nbytes, max_write, write_size, 300)
         log("%s: writing" % phase)
         w = run_writer(phase, args, timeout)
@@ -518,8 +531,9 @@ def phase_tailsafe(label, rate, seconds=None, nbytes=None, max_write=WRITE_MAX, 
         if frames:
             row["frames"] = frames
             row["notes"].append("%d frames (%.0f a second)" % (frames, frames / max(w["write_window_s"], 1e-9)))
-        row["notes"].append("%d ACK events drained in %d acklog requests" %
-                            (w["acklog"]["events"], w["acklog"]["requests"]))
+        row["notes"].append("%d ACK events drained in %d %s requests" %
+                            (w["acklog"]["events"], w["acklog"]["requests"],
+                             "acklog" if LAG_AT == "origin" else "durablelog"))
         if w["acklog"]["errors"]:
             problem(phase, "acklog errors: %d, last: %s" % (w["acklog"]["errors"], w["acklog"]["last_error"]))
         findings = agent_log_findings(d, ("origin", "p1", "p2"))
@@ -739,7 +753,7 @@ def phase_durable_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRI
     """bench/pipeline/pipeline.cc: inotify, 64 KiB chunks, zstd -1, XXH3, TCP to two receivers that
     append and fdatasync once per batch read (group commit); `send_opts` and `receive_opts` add
     tailsafe's extras (FACTORS). Lag: append until durable on both, from the receivers'
-    REPLICA.durable files, which grow only after each fdatasync."""
+    REPLICA.durable logs: each fdatasync's end, timed by the receiver itself."""
     phase = "%s %s" % (system, label)
     log("%s: starting the pipeline" % phase)
     d, bolt, reps, ports = two_replica_dir("durable-pipeline")
@@ -757,7 +771,7 @@ def phase_durable_pipeline(label, rate, seconds=None, nbytes=None, max_write=WRI
             wait_until("connection to %d" % port, lambda p=port: "01" in tcp_states(p), 10)
         base = cpu_baseline(procs)
         durable = [r + ".durable" for r in reps]
-        args, timeout = writer_args(["--file", bolt, "--watch", durable[0], "--watch", durable[1]],
+        args, timeout = writer_args(["--file", bolt, "--durable-log", durable[0], "--durable-log", durable[1]],
                                     rate, seconds, nbytes, max_write, write_size, 400)
         w, hwm = write_through_pipeline(phase, args, timeout, procs)
         if not sender.stop(10) or sender.exit_code != 0:
@@ -1079,7 +1093,12 @@ def main():
         report.append("")
         report.append(factors)
         report.append("")
-    report.append("Lag: tailsafe = append until durable (fdatasync) on both peers, from the origin's ACK log; "
+    report.append("Lag: tailsafe = append until durable (fdatasync) on both peers, " +
+                  ("from the origin's ACK log (when the ACKs arrived); " if LAG_AT == "origin" else
+                   "from the peers' durable logs (when each peer's commit ended and its ACK left; the origin "
+                   "hears one network hop later); ") +
+                  "pipeline = append until durable on both receivers, each fdatasync's end as the receiver timed it "
+                  "(REPLICA.durable log; no ACK hop back to the sender); "
                   "lsyncd and tail|zstd|nc = append until the bytes are visible in both target files "
                   "(stat polled at 1 kHz, no durability). MB/s = measured bytes / time from the first write until "
                   "they were on both targets. CPU = all processes of the system (3 agents; lsyncd with its rsync "

@@ -2,8 +2,8 @@
 //
 //   bench_writer --file FILE (--seconds S --rate MBPS | --bytes N [--rate 0])
 //                [--max-write BYTES | --write-size BYTES] [--seed N] [--pool-mib N]
-//                (--acklog SOCK --peers ID,ID [--bolt NAME] [--generation G] | --watch FILE ...)
-//                [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]
+//                (--acklog SOCK --peers ID,ID | --durablelog SOCK,SOCK --origin ID | --watch FILE ... |
+//                 --durable-log FILE ...) [--bolt NAME] [--generation G] [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]
 //
 // Appends access-log lines (tests/support/loglines.h) to FILE, keeping it open as a bolt keeps
 // its backup file open, in writes of RandomWriteSize(max-write) bytes (or, with --write-size,
@@ -14,9 +14,16 @@
 // Where the bytes arrive, measured in this same process so that both sides share one clock:
 //   --acklog SOCK   tailsafe: drains the origin agent's `acklog` control request every 100 ms;
 //                   an ACK's time is when the origin received it (the peer had fdatasync'ed).
+//   --durablelog SOCK,SOCK  tailsafe: drains each peer agent's `durablelog` every 100 ms; a
+//                   record's time is when that peer's commit ended and its ACK left (the origin
+//                   hears of it one network hop later).
 //   --watch FILE    any other system: a thread stats every FILE once per millisecond and keeps
 //                   (time, size) at each change; "visible" means the bytes are readable in the
 //                   target file (no durability).
+//   --durable-log FILE  bench/pipeline's receivers: FILE is a log of (CLOCK_MONOTONIC ns, bytes
+//                   durable) records, two native u64s each, that the receiver appends after each
+//                   fdatasync; a thread reads new records once per millisecond and keeps each
+//                   record's own time, so the lag is not rounded up to the next poll.
 // The lag of a write is the max over targets of (first time the target held >= its end offset)
 // minus the write's time.
 //
@@ -52,6 +59,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/fd.h"
 #include "common/control_client.h"
 #include "tests/support/loglines.h"
 
@@ -71,9 +79,12 @@ struct Options {
   size_t pool_mib = 32;
   std::string acklog;
   std::vector<std::string> peers;
+  std::vector<std::string> durablelog;  // the peers' control sockets
+  std::string origin;                   // whose stream their durable logs are read for
   std::string bolt = "bolt-1";
   uint64_t generation = 1;
   std::vector<std::string> watch;
+  bool durable_log = false;  // the watched files are durable logs (--durable-log), not targets to stat
   double extra_max_s = 0;
   double extra_rate = -1;
   double settle_s = 30;
@@ -85,8 +96,8 @@ struct Options {
   fprintf(stderr,
           "usage: bench_writer --file FILE (--seconds S --rate MBPS | --bytes N [--rate 0])\n"
           "       [--max-write B | --write-size B] [--seed N] [--pool-mib N]\n"
-          "       (--acklog SOCK --peers ID,ID [--bolt NAME] [--generation G] | --watch FILE ...)\n"
-          "       [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]\n");
+          "       (--acklog SOCK --peers ID,ID | --durablelog SOCK,SOCK --origin ID | --watch FILE ... |\n"
+          "        --durable-log FILE ...) [--bolt NAME] [--generation G] [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]\n");
   exit(2);
 }
 
@@ -104,6 +115,18 @@ uint64_t ParseU64(const char* s, const char* what) {
   return v;
 }
 
+std::vector<std::string> SplitCommas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > pos) out.push_back(s.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
 Options ParseArgs(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -119,18 +142,16 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--seed") o.seed = ParseU64(v, "--seed");
     else if (a == "--pool-mib") o.pool_mib = ParseU64(v, "--pool-mib");
     else if (a == "--acklog") o.acklog = v;
-    else if (a == "--peers") {
-      std::string s = v;
-      size_t pos = 0;
-      while (pos <= s.size()) {
-        size_t comma = s.find(',', pos);
-        if (comma == std::string::npos) comma = s.size();
-        if (comma > pos) o.peers.push_back(s.substr(pos, comma - pos));
-        pos = comma + 1;
-      }
-    } else if (a == "--bolt") o.bolt = v;
+    else if (a == "--peers") o.peers = SplitCommas(v);
+    else if (a == "--durablelog") o.durablelog = SplitCommas(v);
+    else if (a == "--origin") o.origin = v;
+    else if (a == "--bolt") o.bolt = v;
     else if (a == "--generation") o.generation = ParseU64(v, "--generation");
-    else if (a == "--watch") o.watch.push_back(v);
+    else if (a == "--watch" || a == "--durable-log") {
+      if (!o.watch.empty() && o.durable_log != (a == "--durable-log")) Usage("--watch and --durable-log do not mix");
+      o.durable_log = a == "--durable-log";
+      o.watch.push_back(v);
+    }
     else if (a == "--extra-max-s") o.extra_max_s = ParseDouble(v, "--extra-max-s");
     else if (a == "--extra-rate") o.extra_rate = ParseDouble(v, "--extra-rate");
     else if (a == "--settle-s") o.settle_s = ParseDouble(v, "--settle-s");
@@ -145,8 +166,11 @@ Options ParseArgs(int argc, char** argv) {
   if (o.max_write < 1) Usage("--max-write must be at least 1");
   if (o.write_size > (64u << 20)) Usage("--write-size must be at most 64 MiB");
   if (o.pool_mib < 1) Usage("--pool-mib must be at least 1");
-  if (o.acklog.empty() == o.watch.empty()) Usage("give either --acklog (with --peers) or --watch");
+  if (int{!o.acklog.empty()} + int{!o.watch.empty()} + int{!o.durablelog.empty()} != 1) {
+    Usage("give one of --acklog (with --peers), --durablelog (with --origin), --watch or --durable-log");
+  }
   if (!o.acklog.empty() && o.peers.empty()) Usage("--acklog needs --peers");
+  if (!o.durablelog.empty() && o.origin.empty()) Usage("--durablelog needs --origin");
   if (o.extra_rate < 0) o.extra_rate = o.rate > 0 ? o.rate : 10;
   return o;
 }
@@ -207,20 +231,52 @@ void SleepUntilNs(uint64_t t) {
   }
 }
 
-// --watch: stat every file once per millisecond.
+// --watch: stat every file once per millisecond. --durable-log: read every file's new records
+// once per millisecond.
 struct PollStats {
   uint64_t polls = 0;
   uint64_t max_gap_ns = 0;
   std::vector<uint32_t> gaps_us;  // sampled poll intervals
 };
 
-void PollLoop(const std::vector<std::string>& files, Targets* targets, std::atomic<bool>* stop, PollStats* ps) {
+// A durable log being read: its fd (opened once the file exists) and the bytes read so far.
+struct LogReader {
+  tailsafe::Fd fd;
+  std::string partial;  // the start of a record not yet whole
+  // Adds every whole record appended since the last call to target `i`.
+  void ReadNew(const std::string& path, size_t i, Targets* targets) {
+    if (fd.get() < 0) {
+      fd.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (fd.get() < 0) return;  // not created yet
+    }
+    char buf[64 * 1024];
+    ssize_t n;
+    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) {
+      partial.append(buf, static_cast<size_t>(n));
+      size_t whole = partial.size() / 16 * 16;
+      for (size_t at = 0; at < whole; at += 16) {
+        uint64_t rec[2];
+        memcpy(rec, partial.data() + at, sizeof rec);
+        targets->Add(i, rec[0], rec[1]);
+      }
+      partial.erase(0, whole);
+    }
+  }
+};
+
+void PollLoop(const Options& o, Targets* targets, std::atomic<bool>* stop, PollStats* ps) {
+  const std::vector<std::string>& files = o.watch;
+  std::vector<LogReader> logs(files.size());
   uint64_t next = NowNs();
   uint64_t prev = 0;
   while (!stop->load(std::memory_order_relaxed)) {
     for (size_t i = 0; i < files.size(); ++i) {
       struct stat st;
-      if (::stat(files[i].c_str(), &st) == 0) targets->Add(i, NowNs(), static_cast<uint64_t>(st.st_size));
+      if (o.durable_log) {
+        logs[i].ReadNew(files[i], i, targets);
+      } else if (::stat(files[i].c_str(), &st) == 0) {
+        targets->Add(i, NowNs(), static_cast<uint64_t>(st.st_size));
+      }
     }
     uint64_t now = NowNs();
     if (prev != 0) {
@@ -236,7 +292,7 @@ void PollLoop(const std::vector<std::string>& files, Targets* targets, std::atom
   }
 }
 
-// --acklog: drain the origin agent's ACK log every 100 ms.
+// --acklog: drain the origin agent's ACK log every 100 ms; --durablelog: each peer's durable log.
 struct AckStats {
   uint64_t requests = 0;
   uint64_t errors = 0;
@@ -245,8 +301,10 @@ struct AckStats {
   std::string last_error;
 };
 
-bool DrainAckLog(const Options& o, Targets* targets, AckStats* as) {
-  auto reply = tailsafe::ControlRequest(o.acklog, "acklog", 5000);
+// One request: `request` on `sock`, whose reply maps each of `keys` (key i: target i) to events.
+bool DrainLog(const Options& o, const std::string& sock, const char* request, const std::vector<std::pair<std::string, size_t>>& keys,
+              Targets* targets, AckStats* as) {
+  auto reply = tailsafe::ControlRequest(sock, request, 5000);
   ++as->requests;
   if (!reply) {
     ++as->errors;
@@ -256,11 +314,11 @@ bool DrainAckLog(const Options& o, Targets* targets, AckStats* as) {
   json doc = json::parse(*reply, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
     ++as->errors;
-    as->last_error = "acklog reply is not a JSON object: " + reply->substr(0, 200);
+    as->last_error = std::string(request) + " reply is not a JSON object: " + reply->substr(0, 200);
     return false;
   }
-  for (size_t i = 0; i < o.peers.size(); ++i) {
-    auto it = doc.find(o.peers[i]);
+  for (const auto& [key, i] : keys) {
+    auto it = doc.find(key);
     if (it == doc.end() || !it->is_array()) continue;
     for (const auto& e : *it) {
       if (!e.is_array() || e.size() != 4) continue;
@@ -273,6 +331,17 @@ bool DrainAckLog(const Options& o, Targets* targets, AckStats* as) {
     }
   }
   return true;
+}
+
+bool DrainAckLog(const Options& o, Targets* targets, AckStats* as) {
+  if (o.durablelog.empty()) {
+    std::vector<std::pair<std::string, size_t>> keys;
+    for (size_t i = 0; i < o.peers.size(); ++i) keys.emplace_back(o.peers[i], i);
+    return DrainLog(o, o.acklog, "acklog", keys, targets, as);
+  }
+  bool ok = true;
+  for (size_t i = 0; i < o.durablelog.size(); ++i) ok = DrainLog(o, o.durablelog[i], "durablelog", {{o.origin, i}}, targets, as) && ok;
+  return ok;
 }
 
 void AckLoop(const Options& o, Targets* targets, std::atomic<bool>* stop, AckStats* as) {
@@ -328,21 +397,22 @@ int main(int argc, char** argv) {
   }
   const uint64_t base = static_cast<uint64_t>(st0.st_size);
 
-  std::vector<std::string> target_names = o.acklog.empty() ? o.watch : o.peers;
+  std::vector<std::string> target_names = !o.acklog.empty() ? o.peers : !o.durablelog.empty() ? o.durablelog : o.watch;
   Targets targets(target_names);
   std::atomic<bool> stop{false};
   PollStats ps;
   AckStats as;
   std::thread meter;
-  if (!o.acklog.empty()) {
-    if (!DrainAckLog(o, &targets, &as)) {  // discards ACKs from before this run, checks the socket
-      fprintf(stderr, "bench_writer: acklog: %s\n", as.last_error.c_str());
+  const bool logs = !o.acklog.empty() || !o.durablelog.empty();
+  if (logs) {
+    if (!DrainAckLog(o, &targets, &as)) {  // discards events from before this run, checks the sockets
+      fprintf(stderr, "bench_writer: %s: %s\n", o.acklog.empty() ? "durablelog" : "acklog", as.last_error.c_str());
       return 1;
     }
     targets.Clear();
     meter = std::thread(AckLoop, std::cref(o), &targets, &stop, &as);
   } else {
-    meter = std::thread(PollLoop, std::cref(o.watch), &targets, &stop, &ps);
+    meter = std::thread(PollLoop, std::cref(o), &targets, &stop, &ps);
   }
 
   std::vector<std::pair<uint64_t, uint64_t>> writes;  // (end offset, t_ns after write returned)
@@ -458,7 +528,7 @@ int main(int argc, char** argv) {
 
   json out;
   out["file"] = o.file;
-  out["mode"] = o.acklog.empty() ? "watch" : "acklog";
+  out["mode"] = !o.acklog.empty() ? "acklog" : !o.durablelog.empty() ? "durablelog" : o.durable_log ? "durable-log" : "watch";
   out["rate_mbps"] = o.rate;
   out["max_write"] = o.max_write;
   out["write_size"] = o.write_size;
@@ -494,7 +564,7 @@ int main(int argc, char** argv) {
   for (const auto& tr : tracks) tj.push_back({{"name", tr.name}, {"high", tr.high}, {"points", tr.points.size()}});
   out["targets"] = tj;
   out["total_visible_everywhere"] = targets.MinHigh() >= total_end;
-  if (o.acklog.empty()) {
+  if (!logs) {
     std::vector<uint32_t> g = ps.gaps_us;
     std::sort(g.begin(), g.end());
     out["poll"] = {{"polls", ps.polls},
