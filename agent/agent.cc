@@ -268,7 +268,7 @@ Status Agent::StartServing() {
 
 std::string Agent::ControlReply(const std::string& req) {
   return tailsafe::ControlReply(req, {{"status", [this] { return StatusJson(); }},
-                                      {"acklog", [this] { return AckLogJson(); }},
+                                      {"acklog", [this] { return peers_->AckLogJson(); }},
                                       {"durablelog", [this] { return server_ ? server_->DrainDurableLogJson() : "{}"; }}});
 }
 
@@ -438,8 +438,6 @@ AgentReport Agent::Report() const {
   in.fills = &fills_;
   return CollectReport(in);
 }
-
-std::string Agent::AckLogJson() { return peers_->AckLogJson(); }
 
 std::string Agent::StatusJson() const { return tailsafe::StatusJson(Report()); }
 

@@ -68,7 +68,6 @@ class Agent {
   // The Prometheus text served at GET /metrics (agent/agent_metrics.cc).
   std::string PrometheusText() const;
   // ACK arrival times per peer since the last call: {"peer": [[t_ns, bolt, gen, durable], ...]}.
-  std::string AckLogJson();
 
  private:
   // The rows state.db holds at start.
