@@ -30,6 +30,17 @@ def cpu():
     return r.ru_utime + r.ru_stime
 
 
+def timed_syncs(f, buf):
+    """CPU and wall per write of `buf` + fdatasync of `f`, N times, and the disk writes each."""
+    c0, t0, w0 = cpu(), time.time(), disk_writes()
+    for _ in range(N):
+        os.write(f, buf)
+        os.fdatasync(f)
+    w1 = disk_writes()
+    ios = "" if w0 is None or w1 is None else ", %.2f disk writes each" % ((w1 - w0) / N)
+    return (cpu() - c0) / N * 1e6, (time.time() - t0) / N * 1e6, ios
+
+
 def synced_appends(kind, buf):
     """CPU and wall per write + fdatasync into a file set up as `kind`, and the disk writes each."""
     f = os.open(os.path.join(d, kind), os.O_CREAT | os.O_RDWR)
@@ -44,13 +55,7 @@ def synced_appends(kind, buf):
             os.write(f, bytes(span))
         os.fsync(f)
         os.lseek(f, 0, os.SEEK_SET)
-        c0, t0, w0 = cpu(), time.time(), disk_writes()
-        for _ in range(N):
-            os.write(f, buf)
-            os.fdatasync(f)
-        w1 = disk_writes()
-        ios = "" if w0 is None or w1 is None else ", %.2f disk writes each" % ((w1 - w0) / N)
-        return (cpu() - c0) / N * 1e6, (time.time() - t0) / N * 1e6, ios
+        return timed_syncs(f, buf)
     finally:
         os.close(f)
 
@@ -58,13 +63,7 @@ def synced_appends(kind, buf):
 try:
     fd = os.open(os.path.join(d, "data"), os.O_CREAT | os.O_WRONLY | os.O_APPEND)
     buf = b"x" * 9600
-    c0, t0, w0 = cpu(), time.time(), disk_writes()
-    for _ in range(N):
-        os.write(fd, buf)
-        os.fdatasync(fd)
-    w1 = disk_writes()
-    ios = "" if w0 is None or w1 is None else ", %.2f disk writes each" % ((w1 - w0) / N)
-    print("write + fdatasync:        %6.1f us CPU, %6.1f us wall%s" % ((cpu() - c0) / N * 1e6, (time.time() - t0) / N * 1e6, ios))
+    print("write + fdatasync:        %6.1f us CPU, %6.1f us wall%s" % timed_syncs(fd, buf))
     for name, label in (("preallocated", "preallocated past EOF:"), ("zeroed", "overwriting zeroes:")):
         print("  %-23s %6.1f us CPU, %6.1f us wall%s" % ((label,) + synced_appends(name, buf)))
     c0 = cpu()
