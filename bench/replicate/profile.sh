@@ -44,15 +44,16 @@ echo "## $system, 5 MB/s phase: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores
 start_phase
 perf record -a -g -F 1999 -o "$out/perf.data" -- sleep "$secs" > /dev/null 2>&1
 finish_phase
+# sed -n, not head: head exits early, and under pipefail the SIGPIPE it leaves would end the script.
 report() { perf report -i "$out/perf.data" --stdio -g none "$@" 2>/dev/null | grep -v '^#' | grep -v '^$'; }
 echo; echo "### Share of the machine ($secs s x $(nproc) cores = 100%) by thread"
-report --sort pid | head -16
+report --sort pid | sed -n 1,16p
 echo; echo "### $comm: kernel entry points (children)"
-report --comm "$comm" --children --sort sym | grep -E '\[k\] (__x64_sys_|ksys_|handle_softirqs)' | head -16
+report --comm "$comm" --children --sort sym | grep -E '\[k\] (__x64_sys_|ksys_|handle_softirqs)' | sed -n 1,16p
 echo; echo "### $comm: libraries (self)"
-report --comm "$comm" --sort dso | grep -v kernel | head -10
+report --comm "$comm" --sort dso | grep -v kernel | sed -n 1,10p
 echo; echo "### $comm: busiest symbols (self; a VM's exits show on the instruction that made them)"
-report --comm "$comm" --sort sym | head -12
+report --comm "$comm" --no-children --sort sym | sed -n 1,12p
 
 echo; echo "### Syscalls of the three processes over $secs s (a second run of the phase)"
 start_phase
