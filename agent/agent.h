@@ -67,7 +67,6 @@ class Agent {
   std::string StatusJson() const;
   // The Prometheus text served at GET /metrics (agent/agent_metrics.cc).
   std::string PrometheusText() const;
-  // ACK arrival times per peer since the last call: {"peer": [[t_ns, bolt, gen, durable], ...]}.
 
  private:
   // The rows state.db holds at start.

@@ -26,7 +26,8 @@
 //
 // bench/replicate/replicate.py runs it beside tailsafe in the same invocation; the writer's
 // --durable-log mode reads the two REPLICA.durable files to time each append until it is
-// durable on both peers, by the receivers' own clock readings. Any error ends the program with a message (exit 1): a benchmark, not a product.
+// durable on both peers, by the receivers' own clock readings. Any error ends the program with
+// a message (exit 1): a benchmark, not a product.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>

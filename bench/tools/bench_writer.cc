@@ -2,8 +2,9 @@
 //
 //   bench_writer --file FILE (--seconds S --rate MBPS | --bytes N [--rate 0])
 //                [--max-write BYTES | --write-size BYTES] [--seed N] [--pool-mib N]
-//                (--acklog SOCK --peers ID,ID | --durablelog SOCK,SOCK --origin ID | --watch FILE ... |
-//                 --durable-log FILE ...) [--bolt NAME] [--generation G] [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]
+//                (--acklog SOCK --peers ID,ID | --durablelog SOCK,SOCK --origin ID |
+//                 --watch FILE ... | --durable-log FILE ...) [--bolt NAME] [--generation G]
+//                [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]
 //
 // Appends access-log lines (tests/support/loglines.h) to FILE, keeping it open as a bolt keeps
 // its backup file open, in writes of RandomWriteSize(max-write) bytes (or, with --write-size,
@@ -59,8 +60,8 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "common/fd.h"
 #include "common/control_client.h"
+#include "common/fd.h"
 #include "tests/support/loglines.h"
 
 using tailsafe::NowNs;
@@ -96,8 +97,9 @@ struct Options {
   fprintf(stderr,
           "usage: bench_writer --file FILE (--seconds S --rate MBPS | --bytes N [--rate 0])\n"
           "       [--max-write B | --write-size B] [--seed N] [--pool-mib N]\n"
-          "       (--acklog SOCK --peers ID,ID | --durablelog SOCK,SOCK --origin ID | --watch FILE ... |\n"
-          "        --durable-log FILE ...) [--bolt NAME] [--generation G] [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]\n");
+          "       (--acklog SOCK --peers ID,ID | --durablelog SOCK,SOCK --origin ID |\n"
+          "        --watch FILE ... | --durable-log FILE ...) [--bolt NAME] [--generation G]\n"
+          "       [--extra-max-s S] [--extra-rate MBPS] [--settle-s S] [--stall-s S]\n");
   exit(2);
 }
 
