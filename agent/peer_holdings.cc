@@ -31,6 +31,7 @@ void PeerHoldings::Acknowledged(const std::string& bolt, uint64_t gen, uint64_t 
   Key key{bolt, gen};
   gens_[key].acked = durable;
   dirty_[key] = durable;
+  if (!log_acks_) return;
   if (ack_log_.size() >= kMaxAckLog) ack_log_.pop_front();
   ack_log_.push_back({t_ns, bolt, gen, durable});
 }
@@ -68,6 +69,7 @@ void PeerHoldings::Collect(Committer::Batch* batch) {
 }
 
 std::vector<PeerHoldings::AckEvent> PeerHoldings::DrainAckLog() {
+  log_acks_ = true;
   std::vector<AckEvent> out(ack_log_.begin(), ack_log_.end());
   ack_log_.clear();
   return out;

@@ -61,6 +61,9 @@ class PeerHoldings {
   // The acknowledgements changed since the last Collect, into the next commit.
   void Collect(Committer::Batch* batch);
   bool has_dirty() const { return !dirty_.empty(); }
+  // The ACKs since the last call (the `acklog` control request, for benchmarks). They are kept
+  // only from the first call on, and then at most kMaxAckLog, so an origin nobody measures
+  // keeps none.
   std::vector<AckEvent> DrainAckLog();
 
  private:
@@ -84,6 +87,7 @@ class PeerHoldings {
   std::string peer_;
   std::unordered_map<Key, Entry, KeyHash> gens_;
   std::unordered_map<Key, uint64_t, KeyHash> dirty_;  // acknowledgements not yet collected
+  bool log_acks_ = false;  // since the first DrainAckLog
   std::deque<AckEvent> ack_log_;
 };
 

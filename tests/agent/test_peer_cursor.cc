@@ -121,6 +121,8 @@ BOOST_AUTO_TEST_CASE(acks_come_from_state_db_for_this_peer_and_changes_go_into_t
   h.Resumed("b", 1, 100);  // the same: nothing to write
   BOOST_TEST(!h.has_dirty());
   h.Resumed("b", 1, 80);  // the peer holds less than it acknowledged (it cut its tail)
+  h.Acknowledged("b", 2, 40, 122);
+  BOOST_TEST(h.DrainAckLog().empty(), "ACKs before the first drain are not kept");
   h.Acknowledged("b", 2, 50, 123);
   Committer::Batch batch;
   h.Collect(&batch);
