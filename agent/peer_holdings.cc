@@ -31,9 +31,7 @@ void PeerHoldings::Acknowledged(const std::string& bolt, uint64_t gen, uint64_t 
   Key key{bolt, gen};
   gens_[key].acked = durable;
   dirty_[key] = durable;
-  if (!log_acks_) return;
-  if (ack_log_.size() >= kMaxAckLog) ack_log_.pop_front();
-  ack_log_.push_back({t_ns, bolt, gen, durable});
+  if (ack_log_.on()) ack_log_.Add({t_ns, bolt, gen, durable});
 }
 
 bool PeerHoldings::HoldSeal(const std::string& bolt, uint64_t gen) {
@@ -66,13 +64,6 @@ void PeerHoldings::Collect(Committer::Batch* batch) {
   std::sort(rows.begin(), rows.end());  // in (bolt, generation) order, whatever the hash's
   for (const auto& [key, acked] : rows) batch->rows.peer_acks.push_back({peer_, key.first, key.second, acked});
   dirty_.clear();
-}
-
-std::vector<PeerHoldings::AckEvent> PeerHoldings::DrainAckLog() {
-  log_acks_ = true;
-  std::vector<AckEvent> out(ack_log_.begin(), ack_log_.end());
-  ack_log_.clear();
-  return out;
 }
 
 }  // namespace tailsafe

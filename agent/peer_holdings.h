@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -21,6 +20,7 @@
 
 #include "agent/committer.h"
 #include "agent/state_store.h"
+#include "common/event_log.h"
 
 namespace tailsafe {
 
@@ -61,10 +61,9 @@ class PeerHoldings {
   // The acknowledgements changed since the last Collect, into the next commit.
   void Collect(Committer::Batch* batch);
   bool has_dirty() const { return !dirty_.empty(); }
-  // The ACKs since the last call (the `acklog` control request, for benchmarks). They are kept
-  // only from the first call on, and then at most kMaxAckLog, so an origin nobody measures
-  // keeps none.
-  std::vector<AckEvent> DrainAckLog();
+  // The ACKs since the last call (the `acklog` control request, for benchmarks): kept only
+  // from the first call on, at most kMaxAckLog (common/event_log.h).
+  std::vector<AckEvent> DrainAckLog() { return ack_log_.Drain(); }
 
  private:
   using Key = std::pair<std::string, uint64_t>;  // (bolt, generation)
@@ -87,8 +86,7 @@ class PeerHoldings {
   std::string peer_;
   std::unordered_map<Key, Entry, KeyHash> gens_;
   std::unordered_map<Key, uint64_t, KeyHash> dirty_;  // acknowledgements not yet collected
-  bool log_acks_ = false;  // since the first DrainAckLog
-  std::deque<AckEvent> ack_log_;
+  EventLog<AckEvent> ack_log_{kMaxAckLog};
 };
 
 }  // namespace tailsafe

@@ -318,10 +318,7 @@ ReplicaServer::ReplicaServer(uv_loop_t* loop, const Config& config, const Cluste
     if (r.position_pending) return Position(r);
     CorkUntilCheck(r.session);
     r.session->SendAck(r.stream, r.durable);
-    if (log_durable_) {
-      if (durable_log_.size() >= kMaxDurableLog) durable_log_.pop_front();
-      durable_log_.push_back({NowNs(), r.origin, r.bolt, r.gen, r.durable});
-    }
+    if (durable_log_.on()) durable_log_.Add({NowNs(), r.origin, r.bolt, r.gen, r.durable});
     // The commit that recorded the seal: the origin may let the generation go for this peer.
     if (r.sealed_durable) {
       r.session->SendSealed(r.stream, r.durable);
@@ -367,14 +364,12 @@ void ReplicaServer::CorkUntilCheck(ReplicaSession* s) {
 }
 
 std::string ReplicaServer::DrainDurableLogJson() {
-  log_durable_ = true;
   nlohmann::json doc = nlohmann::json::object();
-  for (const DurableEvent& e : durable_log_) {
+  for (const DurableEvent& e : durable_log_.Drain()) {
     nlohmann::json& events = doc[e.origin];
     if (events.is_null()) events = nlohmann::json::array();
     events.push_back({e.t_ns, e.bolt, e.gen, e.durable});
   }
-  durable_log_.clear();
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

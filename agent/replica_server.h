@@ -20,7 +20,6 @@
 
 #include <uv.h>
 
-#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -33,6 +32,7 @@
 #include "common/clock.h"
 #include "common/compress.h"
 #include "common/config.h"
+#include "common/event_log.h"
 #include "common/framed_conn.h"
 #include "common/uv_handle.h"
 #include "common/wire.h"
@@ -141,8 +141,7 @@ class ReplicaServer {
   void Cut(Replica& r, uint64_t offset);
   // The `durablelog` control request, for benchmarks: every ACK sent since the last request
   // (when it left, the origin, bolt, generation and durable size), as JSON keyed by origin.
-  // Kept only from the first request on, and then at most kMaxDurableLog, so an agent nobody
-  // measures keeps none.
+  // Kept only from the first request on, at most kMaxDurableLog (common/event_log.h).
   std::string DrainDurableLogJson();
   static constexpr size_t kMaxDurableLog = 1 << 18;
 
@@ -175,8 +174,7 @@ class ReplicaServer {
     std::string origin, bolt;
     uint64_t gen, durable;
   };
-  bool log_durable_ = false;  // since the first durablelog request
-  std::deque<DurableEvent> durable_log_;
+  EventLog<DurableEvent> durable_log_{kMaxDurableLog};
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // thread-pool jobs finish only while we live
 };
 
